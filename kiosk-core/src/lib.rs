@@ -1,0 +1,272 @@
+//! The sign-up kiosk's rules: who may enroll and what an applicant must give.
+//!
+//! Pure: no IO, no clock. The day of enrollment (in Asia/Seoul) is an argument, so every
+//! decision can be replayed. This crate decides; it does not store, send or show anything.
+//! Messages a person sees come in Korean first ([`Refusal::ko`]) with English available
+//! ([`Refusal::en`]), and each says what to do next.
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+/// Minimum age, in full years on the day of enrollment.
+pub const MIN_AGE: u32 = 19;
+
+/// Why the applicant may take part in Seoul's program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Residency {
+    /// Lives in Seoul (resident registration address).
+    Lives,
+    /// Works in Seoul (proof of employment shown to the clerk).
+    Works,
+    /// Studies in Seoul (proof of enrollment shown to the clerk).
+    Studies,
+    /// None of the above.
+    Outside,
+}
+
+/// What the clerk types in for a walk-in applicant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applicant {
+    pub name: String,
+    pub birth_date: NaiveDate,
+    /// Digits only after normalisation, e.g. `01012345678`.
+    pub phone: String,
+    pub residency: Residency,
+}
+
+/// An applicant the kiosk may enroll, normalised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub name: String,
+    pub birth_date: NaiveDate,
+    pub phone: String,
+    pub residency: Residency,
+    /// Age in full years on the day of enrollment.
+    pub age: u32,
+}
+
+/// Why the kiosk cannot enroll this applicant now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    #[error("name is empty")]
+    NameMissing,
+    #[error("birth date {0} is in the future")]
+    BornInFuture(NaiveDate),
+    #[error("applicant is {age}, the minimum age is {MIN_AGE}")]
+    UnderAge { age: u32 },
+    #[error("phone number {0:?} is not a Korean mobile number")]
+    BadPhone(String),
+    #[error("applicant neither lives, works nor studies in Seoul")]
+    OutsideSeoul,
+}
+
+impl Refusal {
+    /// A stable code the UI can switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NameMissing => "name_missing",
+            Refusal::BornInFuture(_) => "birth_date_invalid",
+            Refusal::UnderAge { .. } => "under_age",
+            Refusal::BadPhone(_) => "phone_invalid",
+            Refusal::OutsideSeoul => "outside_seoul",
+        }
+    }
+
+    /// The message in Korean, saying what to do next.
+    pub fn ko(&self) -> String {
+        match self {
+            Refusal::NameMissing => "이름을 입력해 주세요.".to_owned(),
+            Refusal::BornInFuture(d) => {
+                format!("생년월일 {d}이(가) 오늘 이후입니다. 생년월일을 다시 확인해 주세요.")
+            }
+            Refusal::UnderAge { age } => format!(
+                "만 {MIN_AGE}세 이상부터 가입할 수 있습니다 (현재 만 {age}세). 만 {MIN_AGE}세가 되는 날 이후에 다시 오세요."
+            ),
+            Refusal::BadPhone(p) => format!(
+                "휴대전화 번호 '{p}'을(를) 확인해 주세요. 010으로 시작하는 11자리 숫자를 입력하세요."
+            ),
+            Refusal::OutsideSeoul => "서울에 살거나, 서울에서 일하거나 공부하는 분만 가입할 수 있습니다. 재직·재학 증명서가 있으면 직원에게 보여 주세요.".to_owned(),
+        }
+    }
+
+    /// The message in English, saying what to do next.
+    pub fn en(&self) -> String {
+        match self {
+            Refusal::NameMissing => "Please enter the name.".to_owned(),
+            Refusal::BornInFuture(d) => {
+                format!("The birth date {d} is after today. Please check the birth date.")
+            }
+            Refusal::UnderAge { age } => format!(
+                "Members must be {MIN_AGE} or older (now {age}). Please come back on or after the {MIN_AGE}th birthday."
+            ),
+            Refusal::BadPhone(p) => format!(
+                "Please check the mobile number '{p}': 11 digits starting with 010."
+            ),
+            Refusal::OutsideSeoul => "Only people who live, work or study in Seoul can join. If you have proof of work or study, show it to the clerk.".to_owned(),
+        }
+    }
+}
+
+/// Age in full years on `day`. A 29 February birthday turns over on 1 March in common years.
+pub fn age_on(birth_date: NaiveDate, day: NaiveDate) -> u32 {
+    if day < birth_date {
+        return 0;
+    }
+    let mut age = day.year() - birth_date.year();
+    if (day.month(), day.day()) < (birth_date.month(), birth_date.day()) {
+        age -= 1;
+    }
+    u32::try_from(age).unwrap_or(0)
+}
+
+/// Keeps the digits of a phone number as typed (`010-1234-5678`, `010 1234 5678`).
+pub fn normalize_phone(raw: &str) -> String {
+    raw.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Checks an applicant on `today` (the date in Asia/Seoul) and returns the enrollment to record.
+pub fn check_applicant(applicant: &Applicant, today: NaiveDate) -> Result<Enrollment, Refusal> {
+    let name = applicant.name.trim();
+    if name.is_empty() {
+        return Err(Refusal::NameMissing);
+    }
+    if applicant.birth_date > today {
+        return Err(Refusal::BornInFuture(applicant.birth_date));
+    }
+    let age = age_on(applicant.birth_date, today);
+    if age < MIN_AGE {
+        return Err(Refusal::UnderAge { age });
+    }
+    let phone = normalize_phone(&applicant.phone);
+    if phone.len() != 11 || !phone.starts_with("010") {
+        return Err(Refusal::BadPhone(applicant.phone.clone()));
+    }
+    if applicant.residency == Residency::Outside {
+        return Err(Refusal::OutsideSeoul);
+    }
+    Ok(Enrollment {
+        name: name.to_owned(),
+        birth_date: applicant.birth_date,
+        phone,
+        residency: applicant.residency,
+        age,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn applicant(birth: &str, phone: &str, residency: Residency) -> Applicant {
+        Applicant {
+            name: " 김영희 ".to_owned(),
+            birth_date: d(birth),
+            phone: phone.to_owned(),
+            residency,
+        }
+    }
+
+    /// One row: birth date, today, phone, residency, and the expected code or age.
+    fn check(
+        birth: &str,
+        today: &str,
+        phone: &str,
+        residency: Residency,
+        expect: Result<u32, &str>,
+    ) {
+        let got = check_applicant(&applicant(birth, phone, residency), d(today));
+        match (got, expect) {
+            (Ok(e), Ok(age)) => {
+                assert_eq!(e.age, age, "{birth} on {today}");
+                assert_eq!(e.name, "김영희");
+                assert_eq!(e.phone.len(), 11);
+            }
+            (Err(r), Err(code)) => assert_eq!(r.code(), code, "{birth} on {today}"),
+            (got, expect) => panic!("{birth} on {today}: got {got:?}, expected {expect:?}"),
+        }
+    }
+
+    #[test]
+    fn eligibility_table() {
+        use Residency::*;
+        check("1950-03-01", "2025-12-01", "010-1234-5678", Lives, Ok(75));
+        // The 19th birthday itself is the first eligible day.
+        check("2006-12-01", "2025-12-01", "01012345678", Lives, Ok(19));
+        check(
+            "2006-12-02",
+            "2025-12-01",
+            "01012345678",
+            Lives,
+            Err("under_age"),
+        );
+        check("2000-01-01", "2025-12-01", "010 1234 5678", Works, Ok(25));
+        check("2000-01-01", "2025-12-01", "01012345678", Studies, Ok(25));
+        check(
+            "2000-01-01",
+            "2025-12-01",
+            "01012345678",
+            Outside,
+            Err("outside_seoul"),
+        );
+        check(
+            "2000-01-01",
+            "2025-12-01",
+            "0212345678",
+            Lives,
+            Err("phone_invalid"),
+        );
+        check(
+            "2000-01-01",
+            "2025-12-01",
+            "0101234567",
+            Lives,
+            Err("phone_invalid"),
+        );
+        check(
+            "2030-01-01",
+            "2025-12-01",
+            "01012345678",
+            Lives,
+            Err("birth_date_invalid"),
+        );
+    }
+
+    #[test]
+    fn leap_day_birthday_turns_over_on_first_of_march() {
+        assert_eq!(age_on(d("2004-02-29"), d("2023-02-28")), 18);
+        assert_eq!(age_on(d("2004-02-29"), d("2023-03-01")), 19);
+        assert_eq!(age_on(d("2004-02-29"), d("2024-02-29")), 20);
+    }
+
+    #[test]
+    fn empty_name_is_refused_with_advice_in_both_languages() {
+        let mut a = applicant("1950-03-01", "01012345678", Residency::Lives);
+        a.name = "  ".to_owned();
+        let r = check_applicant(&a, d("2025-12-01")).unwrap_err();
+        assert_eq!(r, Refusal::NameMissing);
+        assert!(r.ko().contains("이름"));
+        assert!(r.en().contains("name"));
+    }
+
+    #[test]
+    fn every_refusal_says_what_to_do_in_korean_and_english() {
+        let all = [
+            Refusal::NameMissing,
+            Refusal::BornInFuture(d("2030-01-01")),
+            Refusal::UnderAge { age: 18 },
+            Refusal::BadPhone("02".to_owned()),
+            Refusal::OutsideSeoul,
+        ];
+        for r in all {
+            assert!(r.ko().chars().any(|c| ('가'..='힣').contains(&c)), "{r:?}");
+            assert!(r.en().is_ascii(), "{r:?}");
+            assert!(!r.to_string().ends_with('.'), "{r:?}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The points rules of the Palpal health-rewards program: which step reports earn how many
+//! points under which policy. A [`PointsPolicy`] is data (a TOML file versioned by effective
+//! date), a [`PolicySet`] picks the policy in force for a member's day, and a member's
+//! [`Ledger`] takes [`StepReport`]s one at a time, in any order and possibly repeated, and
+//! returns only the [`LedgerEntry`]s newly earned (or why a report earned nothing).
+//!
+//! This crate is a pure core: it does no IO, never reads the clock (time arrives as each
+//! report's `reported_at`) and iterates nothing in random order, so the terminal and the
+//! central server compute the same points and history can be re-rated. It does not store the
+//! ledger, keep the member's health history or know about terminals; the adapters do that.
+//! The format of policy files and the rules are described in `docs/points-policy.md`.
+
+mod ledger;
+mod policy;
+#[cfg(test)]
+mod tests;
+
+pub use ledger::{age_on, kst_day, EntryKind, Ignored, Ledger, LedgerEntry, Outcome, StepReport};
+pub use policy::{CapPeriod, CapPeriodKind, PointsPolicy, PolicySet};
+
+/// Why a policy file or a set of policies was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file is not TOML, or does not have the fields a policy needs.
+    #[error("policy is not valid: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// A date field holds something other than a plain date such as `2025-12-01`.
+    #[error("policy {policy}: {field} must be a date like 2025-12-01, not {value}")]
+    NotADate {
+        /// The policy's `name`.
+        policy: String,
+        /// The field, as written in the file.
+        field: String,
+        /// What the file holds instead.
+        value: String,
+    },
+    /// The fields parse but do not make sense together.
+    #[error("policy {policy}: {reason}")]
+    Invalid {
+        /// The policy's `name`.
+        policy: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// Two policies claim the same day.
+    #[error("policies {earlier} and {later} are both in force on {day}")]
+    Overlap {
+        /// The policy that starts first.
+        earlier: String,
+        /// The policy that starts later.
+        later: String,
+        /// The first day both claim.
+        day: chrono::NaiveDate,
+    },
+    /// A policy set needs at least one policy.
+    #[error("no policy given")]
+    NoPolicy,
+}

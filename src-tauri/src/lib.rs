@@ -1,0 +1,46 @@
+//! The Palpal terminal app: one binary that is the community-center sign-up kiosk or the
+//! pharmacy / convenience-store counter, as its configuration says.
+//!
+//! This crate only wires: it reads the configuration, opens the terminal's database, and
+//! exposes thin commands to the UI in `ui/`. Rules live in the cores (`kiosk-core`,
+//! `merchant-core`, `points-core`) and storage in `terminal-store`.
+
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod terminal;
+
+pub use terminal::AppState;
+
+/// The commands the UI may invoke.
+pub fn invoke_handler<R: tauri::Runtime>(
+) -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        commands::terminal_info,
+        commands::set_language,
+        commands::enroll_applicant,
+        commands::list_enrollments_today,
+    ]
+}
+
+/// Runs the app with the configuration found from the command line and the environment.
+pub fn run() {
+    let args: Vec<String> = std::env::args().collect();
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")));
+    let path =
+        config::TerminalConfig::locate(&args, std::env::var("PALPAL_CONFIG").ok(), config_home);
+    let state = AppState::start(path);
+    let result = tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(invoke_handler())
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("palpal-app: the window could not start: {e}");
+        }
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,154 @@
+//! The running terminal: its configuration, its database and its clock, as the commands see them.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use terminal_store::Store;
+
+use crate::config::{Role, TerminalConfig};
+use crate::error::{CommandError, ErrorCode, Lang};
+
+/// Seoul's offset from UTC; Korea keeps no daylight saving time.
+pub fn kst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset")
+}
+
+/// What the app holds between commands.
+pub struct AppState {
+    terminal: Result<Terminal, StartupFailure>,
+    lang: Mutex<Lang>,
+}
+
+/// Why the terminal could not start: kept so that every command can say it.
+#[derive(Debug, Clone)]
+pub struct StartupFailure {
+    pub code: ErrorCode,
+    pub ko: String,
+    pub en: String,
+}
+
+pub struct Terminal {
+    pub config: TerminalConfig,
+    store: Mutex<Store>,
+}
+
+impl AppState {
+    /// Starts from the configuration file at `path`, opening (and, for a demo, seeding) the
+    /// database. Failure is kept and reported by every command rather than crashing the window.
+    pub fn start(path: PathBuf) -> AppState {
+        let config = match TerminalConfig::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                return AppState::failed(StartupFailure {
+                    code: ErrorCode::NotConfigured,
+                    ko: format!(
+                        "단말기 설정을 읽지 못했습니다: {e:#}. 설정 파일({})을 확인하고 앱을 다시 시작하세요.",
+                        path.display()
+                    ),
+                    en: format!(
+                        "Could not read the terminal's configuration: {e:#}. Check the file ({}) and restart the app.",
+                        path.display()
+                    ),
+                })
+            }
+        };
+        match Terminal::open(config) {
+            Ok(t) => AppState::ready(t),
+            Err(e) => AppState::failed(StartupFailure {
+                code: ErrorCode::Storage,
+                ko: format!(
+                    "단말기 저장소를 열지 못했습니다: {e:#}. 파일은 그대로 두었습니다. 관리자에게 연락하세요."
+                ),
+                en: format!(
+                    "Could not open the terminal's storage: {e:#}. The file was left as it is. Call the administrator."
+                ),
+            }),
+        }
+    }
+
+    pub fn ready(terminal: Terminal) -> AppState {
+        let lang = terminal
+            .store()
+            .ok()
+            .and_then(|s| s.setting("language").ok().flatten())
+            .map_or(Lang::Ko, |l| if l == "en" { Lang::En } else { Lang::Ko });
+        AppState {
+            terminal: Ok(terminal),
+            lang: Mutex::new(lang),
+        }
+    }
+
+    pub fn failed(failure: StartupFailure) -> AppState {
+        AppState {
+            terminal: Err(failure),
+            lang: Mutex::new(Lang::Ko),
+        }
+    }
+
+    pub fn lang(&self) -> Lang {
+        *self.lang.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_lang(&self, lang: Lang) {
+        *self.lang.lock().unwrap_or_else(|p| p.into_inner()) = lang;
+    }
+
+    /// The terminal, or the reason it could not start, in the current language.
+    pub fn terminal(&self) -> Result<&Terminal, CommandError> {
+        let lang = self.lang();
+        self.terminal.as_ref().map_err(|f| CommandError {
+            code: f.code,
+            message: lang.pick(f.ko.clone(), f.en.clone()),
+        })
+    }
+
+    /// The terminal, if its role is `role`.
+    pub fn terminal_as(&self, role: Role) -> Result<&Terminal, CommandError> {
+        let t = self.terminal()?;
+        if t.config.role != role {
+            let needed = match (role, self.lang()) {
+                (Role::Kiosk, Lang::Ko) => "가입 키오스크",
+                (Role::Counter, Lang::Ko) => "매장 단말기",
+                (Role::Kiosk, Lang::En) => "sign-up kiosk",
+                (Role::Counter, Lang::En) => "counter",
+            };
+            return Err(CommandError::wrong_role(self.lang(), needed));
+        }
+        Ok(t)
+    }
+}
+
+impl Terminal {
+    pub fn open(config: TerminalConfig) -> anyhow::Result<Terminal> {
+        let mut store = Store::open(&config.database)?;
+        if config.demo {
+            let today = now_for(&config).date_naive();
+            terminal_store::seed_demo(&mut store, today, 4, 9988)?;
+        }
+        Ok(Terminal {
+            config,
+            store: Mutex::new(store),
+        })
+    }
+
+    pub fn store(&self) -> Result<MutexGuard<'_, Store>, CommandError> {
+        Ok(self.store.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The time now, in Seoul: the configured fixed clock, or the system's.
+    pub fn now(&self) -> DateTime<FixedOffset> {
+        now_for(&self.config)
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.now().date_naive()
+    }
+}
+
+fn now_for(config: &TerminalConfig) -> DateTime<FixedOffset> {
+    config
+        .fixed_now
+        .map(|t| t.with_timezone(&kst()))
+        .unwrap_or_else(|| Utc::now().with_timezone(&kst()))
+}

@@ -1,0 +1,482 @@
+//! The terminal's SQLite database on disk: what a kiosk or counter knows and what it has done.
+//!
+//! An adapter, not a core: it does IO and nothing else. It holds the terminal's settings, the
+//! members and step reports it has cached, the enrollments it confirmed, and the outbox of
+//! operations waiting to reach the central server. Anything a person is told is done is
+//! written with `synchronous=FULL` in WAL mode before the call returns. The schema moves
+//! forward only, by numbered migrations recorded in `PRAGMA user_version`.
+//!
+//! It decides nothing: eligibility, points and limits belong to the cores.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use kiosk_core::{Enrollment, Residency};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+mod demo;
+pub use demo::{demo_member_no, seed_demo};
+
+/// Each entry moves the schema one version forward. Never edit a landed entry; add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the walking skeleton.
+    "CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE members (
+        member_no  TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        birth_date TEXT NOT NULL,
+        phone      TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE step_reports (
+        member_no   TEXT NOT NULL REFERENCES members(member_no),
+        day         TEXT NOT NULL,
+        reported_at TEXT NOT NULL,
+        steps       INTEGER NOT NULL CHECK (steps >= 0),
+        PRIMARY KEY (member_no, day, reported_at)
+    ) STRICT;
+    CREATE TABLE enrollments (
+        local_no   INTEGER PRIMARY KEY AUTOINCREMENT,
+        op_id      TEXT NOT NULL UNIQUE,
+        site       TEXT NOT NULL,
+        day        TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        birth_date TEXT NOT NULL,
+        phone      TEXT NOT NULL,
+        residency  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX enrollments_by_day ON enrollments(day);
+    CREATE TABLE outbox (
+        op_id      TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        payload    TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        state      TEXT NOT NULL DEFAULT 'queued'
+    ) STRICT;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// A member as the terminal caches them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub member_no: String,
+    pub name: String,
+    pub birth_date: NaiveDate,
+    pub phone: String,
+}
+
+/// One step report as stored: the watch's cumulative count for `day` at `reported_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredStepReport {
+    pub day: NaiveDate,
+    pub reported_at: DateTime<FixedOffset>,
+    pub steps: u32,
+}
+
+/// An enrollment this kiosk confirmed, as shown on the day's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfirmedEnrollment {
+    pub local_no: i64,
+    pub op_id: String,
+    pub name: String,
+    pub age: u32,
+    pub created_at: DateTime<FixedOffset>,
+}
+
+/// The terminal's database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the folder {}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening the database {}", path.display()))?;
+        let mut store = Store { conn };
+        store
+            .prepare()
+            .with_context(|| format!("preparing the database {}", path.display()))?;
+        Ok(store)
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!("the database would not switch to WAL mode (it is in {mode} mode)");
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        let version: u32 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            bail!(
+                "the database has schema version {version}, newer than this program's {SCHEMA_VERSION}; \
+                 install the newer Palpal that wrote it"
+            );
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("applying migration {}", i + 1))?;
+            tx.pragma_update(None, "user_version", i as u32 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The schema version on disk.
+    pub fn schema_version(&self) -> Result<u32> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO settings(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Records a confirmed enrollment and queues it for the central server, in one transaction.
+    /// Calling it again with the same `op_id` returns the first record and writes nothing.
+    pub fn record_enrollment(
+        &mut self,
+        op_id: &str,
+        site: &str,
+        enrollment: &Enrollment,
+        created_at: DateTime<FixedOffset>,
+    ) -> Result<ConfirmedEnrollment> {
+        let tx = self.conn.transaction()?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT local_no FROM enrollments WHERE op_id = ?1",
+                [op_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let local_no = match existing {
+            Some(n) => n,
+            None => {
+                let day = created_at.date_naive().to_string();
+                tx.execute(
+                    "INSERT INTO enrollments(op_id, site, day, created_at, name, birth_date, phone, residency)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        op_id,
+                        site,
+                        day,
+                        created_at.to_rfc3339(),
+                        enrollment.name,
+                        enrollment.birth_date.to_string(),
+                        enrollment.phone,
+                        residency_name(enrollment.residency),
+                    ],
+                )?;
+                let payload = serde_json::to_string(enrollment)?;
+                let local_no = tx.last_insert_rowid();
+                tx.execute(
+                    "INSERT INTO outbox(op_id, kind, payload, created_at) VALUES (?1, 'enrollment', ?2, ?3)",
+                    params![op_id, payload, created_at.to_rfc3339()],
+                )?;
+                local_no
+            }
+        };
+        tx.commit()?;
+        self.enrollment(local_no)
+    }
+
+    fn enrollment(&self, local_no: i64) -> Result<ConfirmedEnrollment> {
+        let (op_id, name, birth, created): (String, String, String, String) = self.conn.query_row(
+            "SELECT op_id, name, birth_date, created_at FROM enrollments WHERE local_no = ?1",
+            [local_no],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        let created_at = DateTime::parse_from_rfc3339(&created)?;
+        let birth_date: NaiveDate = birth.parse()?;
+        Ok(ConfirmedEnrollment {
+            local_no,
+            op_id,
+            name,
+            age: kiosk_core::age_on(birth_date, created_at.date_naive()),
+            created_at,
+        })
+    }
+
+    /// The enrollments confirmed here on `day`, newest first.
+    pub fn enrollments_on(&self, day: NaiveDate) -> Result<Vec<ConfirmedEnrollment>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT local_no FROM enrollments WHERE day = ?1 ORDER BY local_no DESC")?;
+        let nos = stmt
+            .query_map([day.to_string()], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        nos.into_iter().map(|n| self.enrollment(n)).collect()
+    }
+
+    /// Operations waiting to reach the central server.
+    pub fn outbox_queued(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM outbox WHERE state = 'queued'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Adds or replaces a cached member.
+    pub fn put_member(&self, member: &Member) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO members(member_no, name, birth_date, phone) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(member_no) DO UPDATE SET name = excluded.name,
+                 birth_date = excluded.birth_date, phone = excluded.phone",
+            params![
+                member.member_no,
+                member.name,
+                member.birth_date.to_string(),
+                member.phone
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn member(&self, member_no: &str) -> Result<Option<Member>> {
+        let row: Option<(String, String, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT member_no, name, birth_date, phone FROM members WHERE member_no = ?1",
+                [member_no],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        row.map(|(member_no, name, birth, phone)| {
+            Ok(Member {
+                member_no,
+                name,
+                birth_date: birth.parse()?,
+                phone,
+            })
+        })
+        .transpose()
+    }
+
+    pub fn member_count(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM members", [], |r| r.get(0))?)
+    }
+
+    /// Stores a step report; the same (member, day, reported_at) twice is kept once.
+    pub fn add_step_report(&self, member_no: &str, report: &StoredStepReport) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO step_reports(member_no, day, reported_at, steps) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                member_no,
+                report.day.to_string(),
+                report.reported_at.to_rfc3339(),
+                report.steps
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// All of a member's step reports, in the order they were reported.
+    pub fn step_reports(&self, member_no: &str) -> Result<Vec<StoredStepReport>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT day, reported_at, steps FROM step_reports WHERE member_no = ?1
+             ORDER BY reported_at, day",
+        )?;
+        let rows = stmt
+            .query_map([member_no], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u32>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(day, at, steps)| {
+                Ok(StoredStepReport {
+                    day: day.parse()?,
+                    reported_at: DateTime::parse_from_rfc3339(&at)?,
+                    steps,
+                })
+            })
+            .collect()
+    }
+
+    /// Each day's count (the highest report) for a member.
+    pub fn step_days(&self, member_no: &str) -> Result<BTreeMap<NaiveDate, u32>> {
+        let mut out = BTreeMap::new();
+        for r in self.step_reports(member_no)? {
+            let e = out.entry(r.day).or_insert(0);
+            *e = (*e).max(r.steps);
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` inside one transaction (for bulk loads such as the demo data).
+    pub fn in_transaction<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.conn.execute_batch("ROLLBACK")?;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn residency_name(r: Residency) -> &'static str {
+    match r {
+        Residency::Lives => "lives",
+        Residency::Works => "works",
+        Residency::Studies => "studies",
+        Residency::Outside => "outside",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrollment() -> Enrollment {
+        Enrollment {
+            name: "김영희".to_owned(),
+            birth_date: "1950-03-01".parse().unwrap(),
+            phone: "01012345678".to_owned(),
+            residency: Residency::Lives,
+            age: 75,
+        }
+    }
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn enrollment_is_durable_queued_once_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("terminal.sqlite");
+        let when = at("2025-12-01T10:00:00+09:00");
+        {
+            let mut s = Store::open(&path).unwrap();
+            let a = s
+                .record_enrollment("op-1", "jongno", &enrollment(), when)
+                .unwrap();
+            let again = s
+                .record_enrollment("op-1", "jongno", &enrollment(), when)
+                .unwrap();
+            assert_eq!(a, again);
+            assert_eq!(a.local_no, 1);
+            assert_eq!(a.age, 75);
+            assert_eq!(s.outbox_queued().unwrap(), 1);
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(s.outbox_queued().unwrap(), 1);
+        let list = s.enrollments_on("2025-12-01".parse().unwrap()).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].name, "김영희");
+        assert!(s
+            .enrollments_on("2025-12-02".parse().unwrap())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_database_from_a_newer_program_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("terminal.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let err = Store::open(&path).err().unwrap();
+        assert!(format!("{err:#}").contains("newer"), "{err:#}");
+        let c = Connection::open(&path).unwrap();
+        let v: u32 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION + 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("terminal.sqlite");
+        std::fs::write(&path, b"this is not sqlite, and it must survive").unwrap();
+        assert!(Store::open(&path).is_err());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"this is not sqlite, and it must survive"
+        );
+    }
+
+    #[test]
+    fn step_days_take_the_highest_report_and_ignore_resends() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        s.put_member(&Member {
+            member_no: "M1".to_owned(),
+            name: "박철수".to_owned(),
+            birth_date: "1952-05-05".parse().unwrap(),
+            phone: "01000000000".to_owned(),
+        })
+        .unwrap();
+        let day: NaiveDate = "2025-12-01".parse().unwrap();
+        for (t, steps) in [
+            ("2025-12-01T12:00:00+09:00", 6_000),
+            ("2025-12-01T20:00:00+09:00", 9_000),
+            ("2025-12-01T20:00:00+09:00", 9_000),
+            ("2025-12-01T18:00:00+09:00", 7_000),
+        ] {
+            s.add_step_report(
+                "M1",
+                &StoredStepReport {
+                    day,
+                    reported_at: at(t),
+                    steps,
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(s.step_reports("M1").unwrap().len(), 3);
+        assert_eq!(s.step_days("M1").unwrap()[&day], 9_000);
+        assert_eq!(s.member("M1").unwrap().unwrap().name, "박철수");
+        assert!(s.member("M2").unwrap().is_none());
+    }
+}

@@ -1,0 +1,308 @@
+//! End-to-end: the real `palpal-app` binary, driven through tauri-driver (WebDriver) as a clerk
+//! would use it, with its SQLite database on disk checked afterwards.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use fantoccini::{Client, ClientBuilder, Locator};
+use terminal_store::Store;
+
+/// The slow suite runs only when asked: `PALPAL_E2E=1`.
+fn enabled(test: &str) -> bool {
+    let on = std::env::var("PALPAL_E2E").is_ok_and(|v| v == "1");
+    if !on {
+        eprintln!("{test}: skipped; set PALPAL_E2E=1 (make test does) to drive the real app");
+    }
+    on
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// The app binary under test: `PALPAL_APP`, or the debug build.
+fn app_binary() -> PathBuf {
+    std::env::var_os("PALPAL_APP").map_or_else(
+        || {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+            target.join("debug").join("palpal-app")
+        },
+        PathBuf::from,
+    )
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A tauri-driver process, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Result<Driver> {
+        let port = free_port()?;
+        let native = free_port()?;
+        let child = Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting tauri-driver (cargo install tauri-driver; make test installs it)")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("tauri-driver did not listen on port {port} within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Driver { child, port })
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One terminal under test: its configuration and database in a temporary folder.
+struct Terminal {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Terminal {
+    fn new(config_toml: &str) -> Result<Terminal> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("terminal.toml");
+        std::fs::write(&config, config_toml)?;
+        Ok(Terminal { dir, config })
+    }
+
+    fn database(&self) -> PathBuf {
+        self.dir.path().join("terminal.sqlite")
+    }
+}
+
+async fn session(driver: &Driver, terminal: &Terminal) -> Result<Client> {
+    let app = app_binary();
+    if !app.exists() {
+        bail!(
+            "{} is missing: build it first (cargo build -p src-tauri; make test does)",
+            app.display()
+        );
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "tauri:options".to_owned(),
+        serde_json::json!({
+            "application": app,
+            "args": ["--config", terminal.config],
+        }),
+    );
+    Ok(ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await?)
+}
+
+/// Waits for an element and returns its text.
+async fn text_of(c: &Client, css: &str) -> Result<String> {
+    let el = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .with_context(|| format!("waiting for {css}"))?;
+    Ok(el.text().await?)
+}
+
+/// Waits until the element's text is `want` (it may be re-rendered meanwhile).
+async fn wait_text(c: &Client, css: &str, want: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = match c.find(Locator::Css(css)).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if got == want {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{css}: expected {want:?}, found {got:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) -> Result<()> {
+    let el = c.find(Locator::Css(css)).await?;
+    el.clear().await?;
+    el.send_keys(text).await?;
+    Ok(())
+}
+
+async fn click(c: &Client, css: &str) -> Result<()> {
+    c.find(Locator::Css(css)).await?.click().await?;
+    Ok(())
+}
+
+/// Keeps a screenshot of the screen under `target/screenshots/` for people to look at.
+async fn keep_screenshot(c: &Client, name: &str) -> Result<()> {
+    let png = c.screenshot().await?;
+    let dir = workspace_root().join("target").join("screenshots");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{name}.png")), png)?;
+    Ok(())
+}
+
+const KIOSK: &str = r#"
+role = "kiosk"
+site = "jongno-cc"
+site_name = "종로구 보건소"
+fixed_now = "2025-12-03T10:15:00+09:00"
+"#;
+
+async fn kiosk_flow(driver: &Driver) -> Result<()> {
+    let terminal = Terminal::new(KIOSK)?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        assert_eq!(text_of(&c, "h1").await?, "새 회원 가입");
+        assert_eq!(text_of(&c, "#site").await?, "종로구 보건소 · 가입 키오스크");
+        wait_text(&c, "#queued", "전송 대기 0건").await?;
+        keep_screenshot(&c, "kiosk-ko").await?;
+
+        // A 75-year-old who lives in Seoul: confirmed and queued.
+        type_into(&c, "#name", "김영희").await?;
+        type_into(&c, "#birth-date", "19500301").await?;
+        type_into(&c, "#phone", "010-1234-5678").await?;
+        click(&c, "#enroll").await?;
+        wait_text(&c, "#receipt-no", "접수번호 0001").await?;
+        wait_text(&c, "#queued", "전송 대기 1건").await?;
+        wait_text(&c, "#today-list li", "0001 · 김영희 · 만 75세").await?;
+        keep_screenshot(&c, "kiosk-enrolled").await?;
+
+        // An 18-year-old: refused with the reason and what to do, nothing recorded.
+        type_into(&c, "#name", "이하늘").await?;
+        type_into(&c, "#birth-date", "20071204").await?;
+        click(&c, "#enroll").await?;
+        wait_text(&c, "#error-code", "").await.ok();
+        let alert = text_of(&c, "[role=alert]").await?;
+        assert_eq!(
+            alert,
+            "만 19세 이상부터 가입할 수 있습니다 (현재 만 17세). 만 19세가 되는 날 이후에 다시 오세요."
+        );
+        let code = c
+            .find(Locator::Css("#error-code"))
+            .await?
+            .prop("textContent")
+            .await?;
+        assert_eq!(code.as_deref(), Some("under_age"));
+        assert_eq!(
+            c.find(Locator::Css("#name")).await?.prop("value").await?.as_deref(),
+            Some("이하늘"),
+            "what was typed stays"
+        );
+
+        // A birth date that is not a date: refused, told how to type it.
+        type_into(&c, "#birth-date", "1950-13-40").await?;
+        click(&c, "#enroll").await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = text_of(&c, "[role=alert]").await?;
+            if t.contains("1950-13-40") {
+                assert_eq!(
+                    t,
+                    "생년월일 '1950-13-40'을(를) 알아볼 수 없습니다. 19500301처럼 8자리 숫자로 입력하세요."
+                );
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("no message for a malformed birth date; last: {t}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // English, through Rust: the refusal comes back in English.
+        click(&c, "#lang-toggle").await?;
+        wait_text(&c, "h1", "New member sign-up").await?;
+        type_into(&c, "#name", "Lee Haneul").await?;
+        type_into(&c, "#birth-date", "20071204").await?;
+        type_into(&c, "#phone", "01099998888").await?;
+        click(&c, "#enroll").await?;
+        wait_text(
+            &c,
+            "[role=alert]",
+            "Members must be 19 or older (now 17). Please come back on or after the 19th birthday.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-en-refused").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    c.close().await?;
+    result?;
+
+    // What the screen said is what is on disk: one enrollment, queued once.
+    let store = Store::open(&terminal.database())?;
+    let day = "2025-12-03".parse()?;
+    let list = store.enrollments_on(day)?;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].name, "김영희");
+    assert_eq!(store.outbox_queued()?, 1);
+    assert_eq!(store.setting("language")?.as_deref(), Some("en"));
+    Ok(())
+}
+
+async fn broken_config_flow(driver: &Driver) -> Result<()> {
+    let terminal = Terminal::new("role = \"atm\"\nsite = \"x\"\n")?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "단말기를 시작하지 못했습니다").await?;
+        let code = c
+            .find(Locator::Css("#error-code"))
+            .await?
+            .prop("textContent")
+            .await?;
+        assert_eq!(code.as_deref(), Some("not_configured"));
+        let alert = text_of(&c, "[role=alert]").await?;
+        assert!(
+            alert.starts_with("단말기 설정을 읽지 못했습니다"),
+            "{alert}"
+        );
+        assert!(alert.contains("atm"), "names what is wrong: {alert}");
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    c.close().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_app_through_webdriver() -> Result<()> {
+    if !enabled("real_app_through_webdriver") {
+        return Ok(());
+    }
+    let driver = Driver::start()?;
+    kiosk_flow(&driver).await.context("kiosk")?;
+    broken_config_flow(&driver)
+        .await
+        .context("broken configuration")?;
+    Ok(())
+}

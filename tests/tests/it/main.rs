@@ -1,0 +1,6 @@
+//! The workspace's integration tests.
+//!
+//! `e2e` drives the real app through tauri-driver and WebKitWebDriver; it runs when
+//! `PALPAL_E2E=1` (as `make test` sets it, under Xvfb) and says it was skipped otherwise.
+
+mod e2e;

@@ -1,0 +1,66 @@
+// Chooses the screen for this terminal's role and keeps the header current.
+
+import { renderCounter } from "./counter";
+import { h, messageBox } from "./dom";
+import { type Lang, labels } from "./i18n";
+import { type Invoke, type TerminalInfo, toCommandError } from "./ipc";
+import { renderKiosk } from "./kiosk";
+
+export interface Shell {
+  app: HTMLElement;
+  site: HTMLElement;
+  queued: HTMLElement;
+  langToggle: HTMLButtonElement;
+  title: HTMLElement;
+}
+
+export async function start(shell: Shell, invoke: Invoke): Promise<void> {
+  let lang: Lang = "ko";
+
+  async function refreshHeader(): Promise<TerminalInfo | null> {
+    const t = labels(lang);
+    try {
+      const info = await invoke<TerminalInfo>("terminal_info");
+      lang = info.language;
+      const tl = labels(lang);
+      shell.site.textContent = `${info.site_name} · ${info.role === "kiosk" ? tl.roleKiosk : tl.roleCounter}`;
+      shell.queued.textContent = tl.queued(info.queued);
+      shell.queued.dataset.count = String(info.queued);
+      return info;
+    } catch (e) {
+      const err = toCommandError(e);
+      shell.app.replaceChildren(
+        h("h1", {}, t.startFailed),
+        messageBox("error", h("span", { id: "error-code", hidden: true }, err.code), err.message),
+      );
+      return null;
+    }
+  }
+
+  async function render(): Promise<void> {
+    const info = await refreshHeader();
+    const t = labels(lang);
+    document.documentElement.lang = lang;
+    shell.title.textContent = t.title;
+    shell.langToggle.textContent = t.switchTo;
+    shell.langToggle.lang = lang === "ko" ? "en" : "ko";
+    if (!info) return;
+    if (info.role === "kiosk") {
+      renderKiosk(shell.app, { invoke, t, onQueued: () => void refreshHeader() });
+    } else {
+      renderCounter(shell.app, { invoke, t });
+    }
+  }
+
+  shell.langToggle.addEventListener("click", async () => {
+    const next: Lang = lang === "ko" ? "en" : "ko";
+    try {
+      lang = await invoke<Lang>("set_language", { language: next });
+    } catch {
+      lang = next;
+    }
+    await render();
+  });
+
+  await render();
+}

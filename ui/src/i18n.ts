@@ -1,0 +1,81 @@
+// Every label on screen, Korean first. Messages from Rust arrive already in the chosen language.
+
+export type Lang = "ko" | "en";
+
+const ko = {
+  title: "팔팔",
+  switchTo: "English",
+  roleKiosk: "가입 키오스크",
+  roleCounter: "매장 단말기",
+  queued: (n: number) => `전송 대기 ${n}건`,
+  kioskHeading: "새 회원 가입",
+  name: "이름",
+  birthDate: "생년월일 (8자리, 예: 19500301)",
+  phone: "휴대전화 번호",
+  residency: "서울과의 관계",
+  lives: "서울에 삶",
+  works: "서울에서 일함",
+  studies: "서울에서 공부함",
+  outside: "해당 없음",
+  enroll: "가입 확인",
+  clear: "처음부터",
+  enrolled: "가입이 접수되었습니다",
+  receiptNo: "접수번호",
+  age: (n: number) => `만 ${n}세`,
+  todayList: "오늘 접수한 회원",
+  noneToday: "아직 없습니다.",
+  counterHeading: "회원 조회",
+  memberNo: "회원번호 (예: PP-0001)",
+  find: "조회",
+  points: "이번 주 포인트",
+  steps: "이번 주 걸음",
+  goal: (n: number) => `하루 목표 ${n.toLocaleString("ko-KR")}보`,
+  weekdays: ["월", "화", "수", "목", "금", "토", "일"],
+  stepsUnit: "보",
+  pointsUnit: "점",
+  yearPoints: "올해 적립",
+  working: "처리 중입니다…",
+  startFailed: "단말기를 시작하지 못했습니다",
+};
+
+export type Labels = typeof ko;
+
+const en: Labels = {
+  title: "Palpal",
+  switchTo: "한국어",
+  roleKiosk: "Sign-up kiosk",
+  roleCounter: "Counter",
+  queued: (n: number) => `${n} waiting to send`,
+  kioskHeading: "New member sign-up",
+  name: "Name",
+  birthDate: "Birth date (8 digits, e.g. 19500301)",
+  phone: "Mobile number",
+  residency: "Connection to Seoul",
+  lives: "Lives in Seoul",
+  works: "Works in Seoul",
+  studies: "Studies in Seoul",
+  outside: "None of these",
+  enroll: "Confirm sign-up",
+  clear: "Start over",
+  enrolled: "Sign-up confirmed",
+  receiptNo: "Receipt no.",
+  age: (n: number) => `age ${n}`,
+  todayList: "Signed up here today",
+  noneToday: "None yet.",
+  counterHeading: "Find a member",
+  memberNo: "Member no. (e.g. PP-0001)",
+  find: "Find",
+  points: "Points this week",
+  steps: "Steps this week",
+  goal: (n: number) => `Daily goal ${n.toLocaleString("en-US")} steps`,
+  weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+  stepsUnit: "steps",
+  pointsUnit: "pts",
+  yearPoints: "This year",
+  working: "Working…",
+  startFailed: "The terminal could not start",
+};
+
+export function labels(lang: Lang): Labels {
+  return lang === "en" ? en : ko;
+}
