@@ -2,13 +2,15 @@
 //! member standing at the counter.
 //!
 //! Pure: no IO, no clock; `today` (the date in Asia/Seoul) is an argument. Today it builds the
-//! member's week (steps per day, Monday to Sunday) from the step days the terminal knows; the
-//! redemption rules (holds, offline limits) come next. Points are not computed here: that is
-//! `points-core`'s job, and this crate only places its figures on the week.
+//! member's week (steps per day, Monday to Sunday, points earned) from the step reports the
+//! terminal knows; the redemption rules (holds, offline limits) come next. Points are rated by
+//! `points-core`'s ledger, the same code the central server runs; this crate only places the
+//! figures on the week.
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Days, NaiveDate};
+use points_core::{Ledger, PolicySet, StepReport};
 use serde::Serialize;
 
 /// The Monday of the week (Monday to Sunday) holding `day`.
@@ -63,6 +65,50 @@ pub fn week_of(
     }
 }
 
+/// What the counter shows about a member: their week and this year's points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberWeek {
+    /// Age in full years today.
+    pub age: u32,
+    /// Today's daily step goal under the policy in force (0 when no policy covers today).
+    pub goal: u32,
+    pub week: Week,
+    /// Points credited for days of today's calendar year.
+    pub year_points: u64,
+}
+
+/// Rates a member's step reports (in the order they were reported) under `policies` and
+/// builds the week holding `today`.
+pub fn member_week(
+    birth_date: NaiveDate,
+    reports: &[StepReport],
+    policies: &PolicySet,
+    today: NaiveDate,
+) -> MemberWeek {
+    let mut ledger = Ledger::new(birth_date);
+    let mut steps: BTreeMap<NaiveDate, u32> = BTreeMap::new();
+    let mut points: BTreeMap<NaiveDate, u32> = BTreeMap::new();
+    let mut year_points = 0u64;
+    for report in reports {
+        let day_max = steps.entry(report.day).or_insert(0);
+        *day_max = (*day_max).max(report.steps);
+        for entry in ledger.apply(policies, report).entries() {
+            *points.entry(entry.day).or_insert(0) += entry.points;
+            if entry.day.year() == today.year() {
+                year_points += u64::from(entry.points);
+            }
+        }
+    }
+    MemberWeek {
+        age: u32::try_from(points_core::age_on(birth_date, today)).unwrap_or(0),
+        goal: policies
+            .in_force(today)
+            .map_or(0, |p| p.goal_steps(birth_date, today)),
+        week: week_of(today, &steps, &points),
+        year_points,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +145,58 @@ mod tests {
         assert!(w.days[3].future);
         assert_eq!(w.total_steps, 13_000);
         assert_eq!(w.total_points, 100);
+    }
+
+    fn seoul_2025_12() -> PolicySet {
+        PolicySet::from(
+            points_core::PointsPolicy::from_toml_str(include_str!(
+                "../../policies/seoul-2025-12.toml"
+            ))
+            .unwrap(),
+        )
+    }
+
+    fn report(day: &str, hour: u32, steps: u32) -> StepReport {
+        StepReport {
+            reported_at: chrono::DateTime::parse_from_rfc3339(&format!(
+                "{day}T{hour:02}:00:00+09:00"
+            ))
+            .unwrap(),
+            day: d(day),
+            steps,
+        }
+    }
+
+    #[test]
+    fn member_week_rates_reports_with_the_policy_core() {
+        // Born 1955-12-03: 69 until 2025-12-02, 70 from 2025-12-03 (goal 8,000 then 5,000).
+        let birth = d("1955-12-03");
+        let reports = [
+            report("2025-11-30", 20, 9_000), // last week, this year
+            report("2025-12-01", 12, 4_000),
+            report("2025-12-01", 20, 8_500), // goal met: 100
+            report("2025-12-02", 20, 6_000), // 69: goal 8,000, not met
+            report("2025-12-03", 12, 5_200), // 70 today: goal 5,000 met
+            report("2025-12-01", 21, 8_000), // lower, ignored
+        ];
+        let w = member_week(birth, &reports, &seoul_2025_12(), d("2025-12-03"));
+        assert_eq!(w.age, 70);
+        assert_eq!(w.goal, 5_000);
+        let days: Vec<(u32, u32)> = w.week.days.iter().map(|d| (d.steps, d.points)).collect();
+        assert_eq!(
+            days,
+            [
+                (8_500, 100),
+                (6_000, 0),
+                (5_200, 100),
+                (0, 0),
+                (0, 0),
+                (0, 0),
+                (0, 0)
+            ]
+        );
+        assert_eq!(w.week.total_points, 200);
+        // 2025-11-30 falls under no policy in this set, so it earns nothing.
+        assert_eq!(w.year_points, 200);
     }
 }

@@ -110,3 +110,51 @@ pub fn list_enrollments_today(
         .enrollments_on(t.today())
         .map_err(|e| CommandError::storage(lang, &e))
 }
+
+/// What the counter shows for a member.
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    pub member_no: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub week: merchant_core::MemberWeek,
+}
+
+/// Finds a member by number and rates their step reports for this week's view.
+#[tauri::command]
+pub fn find_member(
+    state: State<'_, AppState>,
+    member_no: String,
+) -> Result<MemberView, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Counter)?;
+    let wanted = member_no.trim().to_uppercase();
+    let store = t.store()?;
+    let member = store
+        .member(&wanted)
+        .map_err(|e| CommandError::storage(lang, &e))?
+        .ok_or_else(|| {
+            CommandError::new(
+                ErrorCode::MemberNotFound,
+                lang,
+                format!("회원번호 '{wanted}'인 회원을 찾지 못했습니다. 회원 카드의 번호를 다시 확인해 주세요."),
+                format!("No member numbered '{wanted}' is known here. Check the number on the member card."),
+            )
+        })?;
+    let reports: Vec<points_core::StepReport> = store
+        .step_reports(&member.member_no)
+        .map_err(|e| CommandError::storage(lang, &e))?
+        .into_iter()
+        .map(|r| points_core::StepReport {
+            reported_at: r.reported_at,
+            day: r.day,
+            steps: r.steps,
+        })
+        .collect();
+    let week = merchant_core::member_week(member.birth_date, &reports, &t.policies, t.today());
+    Ok(MemberView {
+        member_no: member.member_no,
+        name: member.name,
+        week,
+    })
+}

@@ -20,6 +20,7 @@ pub fn invoke_handler<R: tauri::Runtime>(
         commands::set_language,
         commands::enroll_applicant,
         commands::list_enrollments_today,
+        commands::find_member,
     ]
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use points_core::{PointsPolicy, PolicySet};
 use terminal_store::Store;
 
 use crate::config::{Role, TerminalConfig};
@@ -30,7 +31,21 @@ pub struct StartupFailure {
 
 pub struct Terminal {
     pub config: TerminalConfig,
+    /// The points policies this terminal rates steps with.
+    pub policies: PolicySet,
     store: Mutex<Store>,
+}
+
+/// The published Seoul policies, built in until the central server hands out its own.
+pub fn published_policies() -> anyhow::Result<PolicySet> {
+    let policies = [
+        include_str!("../../policies/seoul-2025-03.toml"),
+        include_str!("../../policies/seoul-2025-12.toml"),
+    ]
+    .into_iter()
+    .map(PointsPolicy::from_toml_str)
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok(PolicySet::new(policies)?)
 }
 
 impl AppState {
@@ -128,6 +143,7 @@ impl Terminal {
         }
         Ok(Terminal {
             config,
+            policies: published_policies()?,
             store: Mutex::new(store),
         })
     }

@@ -59,7 +59,8 @@ export function renderWeek(view: MemberView, t: Labels): HTMLElement {
           h("div", { class: "bar-track" }, fill),
           h("div", { class: "label" }, t.weekdays[i] ?? ""),
           h("div", { class: "steps" }, d.future ? "–" : grouped(d.steps)),
-          h("div", { class: "steps" }, d.points > 0 ? `+${grouped(d.points)}` : ""),
+          h("div", { class: "steps" }, d.points > 0 ? `+${grouped(d.points)}${t.pointsUnit}` : ""),
+          d.steps >= view.goal && !d.future ? h("div", { class: "met-mark" }, t.goalMet) : null,
         );
       }),
     ),

@@ -95,18 +95,24 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
 
   root.replaceChildren(
     h("h1", {}, t.kioskHeading),
-    h("label", { for: "name" }, t.name),
-    name,
-    h("label", { for: "birth-date" }, t.birthDate),
-    birth,
-    h("label", { for: "phone" }, t.phone),
-    phone,
-    h("label", {}, t.residency),
-    h("div", { class: "choices", role: "group" }, ...choices),
-    h("div", { class: "actions" }, submit, clear),
-    result,
-    h("h2", {}, t.todayList),
-    list,
+    h(
+      "div",
+      { class: "kiosk" },
+      h(
+        "section",
+        {},
+        h("label", { for: "name" }, t.name),
+        name,
+        h("label", { for: "birth-date" }, t.birthDate),
+        birth,
+        h("label", { for: "phone" }, t.phone),
+        phone,
+        h("label", {}, t.residency),
+        h("div", { class: "choices", role: "group" }, ...choices),
+        h("div", { class: "actions" }, submit, clear),
+      ),
+      h("section", {}, result, h("h2", {}, t.todayList), list),
+    ),
   );
   void refreshList();
 }

@@ -2,6 +2,7 @@
 //! would use it, with its SQLite database on disk checked afterwards.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,16 +27,16 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A binary of the workspace's debug build (`cargo build --workspace --bins`; make test does).
+fn debug_binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    target.join("debug").join(name)
+}
+
 /// The app binary under test: `PALPAL_APP`, or the debug build.
 fn app_binary() -> PathBuf {
-    std::env::var_os("PALPAL_APP").map_or_else(
-        || {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-            target.join("debug").join("palpal-app")
-        },
-        PathBuf::from,
-    )
+    std::env::var_os("PALPAL_APP").map_or_else(|| debug_binary("palpal-app"), PathBuf::from)
 }
 
 fn free_port() -> Result<u16> {
@@ -52,6 +53,11 @@ impl Driver {
     fn start() -> Result<Driver> {
         let port = free_port()?;
         let native = free_port()?;
+        let log_dir = workspace_root().join("target");
+        std::fs::create_dir_all(&log_dir)?;
+        let log = std::fs::File::create(log_dir.join("tauri-driver.log"))?;
+        // Its own process group, so that WebKitWebDriver, which it starts, goes with it, and
+        // no pipe of the test runner stays open after the test.
         let child = Command::new("tauri-driver")
             .args([
                 "--port",
@@ -59,8 +65,10 @@ impl Driver {
                 "--native-port",
                 &native.to_string(),
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
             .spawn()
             .context("starting tauri-driver (cargo install tauri-driver; make test installs it)")?;
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -76,6 +84,16 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The whole group: tauri-driver and the WebKitWebDriver it started. The group id is
+        // tauri-driver's own pid (it was started with `process_group(0)`), never 0 or 1.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            if pid > 1 {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -294,6 +312,102 @@ async fn broken_config_flow(driver: &Driver) -> Result<()> {
     result
 }
 
+const COUNTER: &str = r#"
+role = "counter"
+site = "onnuri-pharmacy"
+site_name = "온누리약국"
+demo = true
+fixed_now = "2025-12-03T15:00:00+09:00"
+"#;
+
+/// The points of a member's reports as `palpal points` rates them from a CSV file.
+fn cli_total(terminal: &Terminal, member_no: &str) -> Result<u64> {
+    let store = Store::open(&terminal.database())?;
+    let member = store.member(member_no)?.context("demo member")?;
+    let mut csv = String::from("reported_at,day,steps\n");
+    for r in store.step_reports(member_no)? {
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            r.reported_at.to_rfc3339(),
+            r.day,
+            r.steps
+        ));
+    }
+    let path = terminal.dir.path().join("reports.csv");
+    std::fs::write(&path, csv)?;
+    let root = workspace_root();
+    let out = Command::new(debug_binary("palpal"))
+        .arg("points")
+        .args([
+            "--policy",
+            &root.join("policies/seoul-2025-03.toml").to_string_lossy(),
+        ])
+        .args([
+            "--policy",
+            &root.join("policies/seoul-2025-12.toml").to_string_lossy(),
+        ])
+        .args(["--birth-date", &member.birth_date.to_string()])
+        .args(["--reports", &path.to_string_lossy()])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "palpal points failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8(out.stdout)?;
+    let last = stdout.lines().last().context("no output")?;
+    let v: serde_json::Value = serde_json::from_str(last)?;
+    v["total"].as_u64().context("no total")
+}
+
+async fn counter_flow(driver: &Driver) -> Result<()> {
+    let terminal = Terminal::new(COUNTER)?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        assert_eq!(text_of(&c, "h1").await?, "회원 조회");
+        assert_eq!(text_of(&c, "#site").await?, "온누리약국 · 매장 단말기");
+        keep_screenshot(&c, "counter-ko").await?;
+
+        // An unknown number: told so, and what to check.
+        type_into(&c, "#member-no", "PP-9999").await?;
+        click(&c, "#find").await?;
+        wait_text(
+            &c,
+            "[role=alert]",
+            "회원번호 'PP-9999'인 회원을 찾지 못했습니다. 회원 카드의 번호를 다시 확인해 주세요.",
+        )
+        .await?;
+
+        // A demo member, typed in lower case as a clerk might: their week, rated by Rust.
+        type_into(&c, "#member-no", "pp-0002").await?;
+        c.find(Locator::Css("#member-no"))
+            .await?
+            .send_keys("\u{E007}")
+            .await?; // Enter
+        let name = text_of(&c, "#member-name").await?;
+        let year = text_of(&c, "#year-points").await?;
+        let bars = c.find_all(Locator::Css(".week .day")).await?.len();
+        keep_screenshot(&c, "counter-member").await?;
+        Ok::<_, anyhow::Error>((name, year, bars))
+    }
+    .await;
+    c.close().await?;
+    let (name, year, bars) = result?;
+
+    let store = Store::open(&terminal.database())?;
+    let member = store.member("PP-0002")?.context("demo member PP-0002")?;
+    assert_eq!(bars, 7);
+    assert!(
+        name.starts_with(&format!("{} (PP-0002)", member.name)),
+        "{name}"
+    );
+    // The screen's figure is what the command-line rating of the same reports gives.
+    let total = cli_total(&terminal, "PP-0002")?;
+    assert_eq!(year.replace(',', ""), total.to_string());
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_app_through_webdriver() -> Result<()> {
     if !enabled("real_app_through_webdriver") {
@@ -301,6 +415,7 @@ async fn real_app_through_webdriver() -> Result<()> {
     }
     let driver = Driver::start()?;
     kiosk_flow(&driver).await.context("kiosk")?;
+    counter_flow(&driver).await.context("counter")?;
     broken_config_flow(&driver)
         .await
         .context("broken configuration")?;

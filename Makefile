@@ -1,0 +1,36 @@
+# Palpal: two commands for a newcomer.
+#   make demo   build everything and start the terminals on a seeded demo data set
+#   make test   the whole suite, as CI runs it
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+XVFB := xvfb-run -a -s "-screen 0 1280x800x24"
+
+.PHONY: demo test deps ui build lint e2e bench
+
+deps:
+	@scripts/install-deps.sh
+
+ui: deps
+	cd ui && npm run build
+
+build: ui
+	cargo build --workspace --bins
+
+demo: build
+	@scripts/demo.sh
+
+lint: ui
+	cargo fmt --all --check
+	cd ui && npm run lint && npx tsc --noEmit -p .
+	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --quiet
+
+test: lint build
+	cd ui && npm test
+	PALPAL_E2E=1 $(XVFB) cargo test --workspace
+	rm -f .demo/screens/*.png
+	PALPAL_DEMO_EXIT=1 scripts/demo.sh
+	test -s .demo/screens/kiosk.png && test -s .demo/screens/counter.png
+
+bench:
+	cargo bench -p points-core

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Starts the demo: a sign-up kiosk and a pharmacy counter on a seeded demo data set.
+# With a display the windows open on it; without one each runs under its own Xvfb and the
+# script says where the screenshots are. Ctrl-C stops everything.
+# PALPAL_DEMO_EXIT=1 stops after the screenshots (make test uses it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+demo="$root/.demo"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+mkdir -p "$demo/screens"
+
+cat >"$demo/kiosk.toml" <<TOML
+role = "kiosk"
+site = "jongno-cc"
+site_name = "종로구 보건소"
+database = "kiosk.sqlite"
+TOML
+cat >"$demo/counter.toml" <<TOML
+role = "counter"
+site = "onnuri-pharmacy"
+site_name = "온누리약국"
+database = "counter.sqlite"
+demo = true
+TOML
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+# Finds a free X display number for Xvfb.
+free_display() {
+  local n=90
+  while [[ -e /tmp/.X11-unix/X$n || -e /tmp/.X$n-lock ]]; do n=$((n + 1)); done
+  echo "$n"
+}
+
+start_app() { # role
+  local role=$1
+  if [[ -n "${DISPLAY:-}" && -z "${PALPAL_DEMO_EXIT:-}" ]]; then
+    "$bin/palpal-app" --config "$demo/$role.toml" &
+    pids+=($!)
+    echo "palpal: the $role window is open"
+  else
+    local n
+    n=$(free_display)
+    Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+    pids+=($!)
+    for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X$n ]] && break; sleep 0.1; done
+    DISPLAY=":$n" "$bin/palpal-app" --config "$demo/$role.toml" >"$demo/$role.log" 2>&1 &
+    pids+=($!)
+    sleep 6
+    DISPLAY=":$n" import -window root "$demo/screens/$role.png"
+    echo "palpal: the $role runs on Xvfb display :$n; screenshot: $demo/screens/$role.png"
+  fi
+}
+
+start_app kiosk
+start_app counter
+echo "palpal: demo member numbers at the counter: PP-0001 to PP-0016"
+
+if [[ -n "${PALPAL_DEMO_EXIT:-}" ]]; then
+  exit 0
+fi
+echo "palpal: running; press Ctrl-C to stop"
+wait
