@@ -1,0 +1,228 @@
+//! The errors the HTTP API answers with: a closed set of codes, each with an HTTP status and a
+//! message in Korean and in English. The body is always
+//! `{"code": "...", "message": "<Korean>", "message_en": "<English>"}`; clients switch on
+//! `code`, never on the message.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request was refused as a whole.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, thiserror::Error,
+)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The body is not the JSON the endpoint expects (400).
+    #[error("invalid_request")]
+    InvalidRequest,
+    /// The body is larger than the server accepts (413).
+    #[error("payload_too_large")]
+    PayloadTooLarge,
+    /// The batch has more operations than the server accepts (413).
+    #[error("batch_too_large")]
+    BatchTooLarge,
+    /// The signature headers are missing or malformed (401).
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// The request's timestamp is too far from the server's clock (401).
+    #[error("stale_timestamp")]
+    StaleTimestamp,
+    /// The signature does not match the terminal's key (401).
+    #[error("bad_signature")]
+    BadSignature,
+    /// The nonce was used before (401).
+    #[error("replayed_nonce")]
+    ReplayedNonce,
+    /// No enrolled terminal has this id (401).
+    #[error("unknown_terminal")]
+    UnknownTerminal,
+    /// The terminal was revoked (403).
+    #[error("revoked_terminal")]
+    RevokedTerminal,
+    /// The enrollment code is wrong, already used or revoked (403).
+    #[error("bad_code")]
+    BadCode,
+    /// No such endpoint (404).
+    #[error("not_found")]
+    NotFound,
+    /// Too much work in flight; try again after `Retry-After` seconds (429).
+    #[error("overloaded")]
+    Overloaded,
+    /// The server failed; the request may be retried (500).
+    #[error("internal")]
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::BatchTooLarge => "batch_too_large",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::StaleTimestamp => "stale_timestamp",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::ReplayedNonce => "replayed_nonce",
+            ErrorCode::UnknownTerminal => "unknown_terminal",
+            ErrorCode::RevokedTerminal => "revoked_terminal",
+            ErrorCode::BadCode => "bad_code",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status it is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidRequest => 400,
+            ErrorCode::PayloadTooLarge | ErrorCode::BatchTooLarge => 413,
+            ErrorCode::Unauthenticated
+            | ErrorCode::StaleTimestamp
+            | ErrorCode::BadSignature
+            | ErrorCode::ReplayedNonce
+            | ErrorCode::UnknownTerminal => 401,
+            ErrorCode::RevokedTerminal | ErrorCode::BadCode => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Overloaded => 429,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    /// The message in Korean, saying what to do next.
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => {
+                "요청 형식이 올바르지 않습니다. 단말기 소프트웨어를 확인해 주세요."
+            }
+            ErrorCode::PayloadTooLarge => {
+                "요청이 너무 큽니다. 더 작은 묶음으로 나누어 보내 주세요."
+            }
+            ErrorCode::BatchTooLarge => {
+                "한 번에 보낸 작업이 너무 많습니다. 더 작은 묶음으로 나누어 보내 주세요."
+            }
+            ErrorCode::Unauthenticated => "서명 정보가 없습니다. 단말기를 다시 등록해 주세요.",
+            ErrorCode::StaleTimestamp => {
+                "단말기 시계가 서버와 맞지 않습니다. 단말기 시간을 맞춘 뒤 다시 시도해 주세요."
+            }
+            ErrorCode::BadSignature => "서명이 올바르지 않습니다. 단말기를 다시 등록해 주세요.",
+            ErrorCode::ReplayedNonce => "이미 받은 요청입니다. 새 요청으로 다시 보내 주세요.",
+            ErrorCode::UnknownTerminal => {
+                "등록되지 않은 단말기입니다. 관리자에게 등록 코드를 받아 등록해 주세요."
+            }
+            ErrorCode::RevokedTerminal => "사용이 중지된 단말기입니다. 관리자에게 문의해 주세요.",
+            ErrorCode::BadCode => {
+                "등록 코드가 올바르지 않거나 이미 사용되었습니다. 관리자에게 새 코드를 받아 주세요."
+            }
+            ErrorCode::NotFound => "없는 주소입니다. 서버 주소를 확인해 주세요.",
+            ErrorCode::Overloaded => {
+                "서버가 혼잡합니다. 작업은 단말기에 저장되어 있으며 잠시 후 자동으로 다시 보냅니다."
+            }
+            ErrorCode::Internal => {
+                "서버 오류입니다. 작업은 단말기에 저장되어 있으며 나중에 다시 보냅니다."
+            }
+        }
+    }
+
+    /// The message in English.
+    pub fn message_en(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "The request is not valid; check the terminal software.",
+            ErrorCode::PayloadTooLarge => "The request is too large; send smaller batches.",
+            ErrorCode::BatchTooLarge => "Too many operations in one batch; send smaller batches.",
+            ErrorCode::Unauthenticated => {
+                "The signature headers are missing; enroll the terminal again."
+            }
+            ErrorCode::StaleTimestamp => {
+                "The terminal's clock does not match the server's; set the clock and retry."
+            }
+            ErrorCode::BadSignature => "The signature is not valid; enroll the terminal again.",
+            ErrorCode::ReplayedNonce => {
+                "This request was received before; send it again as a new request."
+            }
+            ErrorCode::UnknownTerminal => {
+                "The terminal is not enrolled; get an enrollment code from the operator."
+            }
+            ErrorCode::RevokedTerminal => "This terminal has been revoked; contact the operator.",
+            ErrorCode::BadCode => {
+                "The enrollment code is wrong or already used; get a new code from the operator."
+            }
+            ErrorCode::NotFound => "No such endpoint; check the server address.",
+            ErrorCode::Overloaded => {
+                "The server is busy. Work is kept on the terminal and sent again shortly."
+            }
+            ErrorCode::Internal => {
+                "The server failed. Work is kept on the terminal and sent again later."
+            }
+        }
+    }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, from a closed set.
+    pub code: ErrorCode,
+    /// The message in Korean.
+    pub message: String,
+    /// The message in English.
+    pub message_en: String,
+}
+
+impl From<ErrorCode> for ErrorBody {
+    fn from(code: ErrorCode) -> ErrorBody {
+        ErrorBody {
+            code,
+            message: code.message().to_owned(),
+            message_en: code.message_en().to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_shape_is_pinned() -> anyhow::Result<()> {
+        let json = serde_json::to_value(ErrorBody::from(ErrorCode::Overloaded))?;
+        assert_eq!(json["code"], "overloaded");
+        assert_eq!(
+            json.as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+            Some(vec![
+                "code".to_owned(),
+                "message".to_owned(),
+                "message_en".to_owned()
+            ])
+        );
+        assert!(json["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("서버가 혼잡합니다")));
+        Ok(())
+    }
+
+    #[test]
+    fn wire_names_match_serde() -> anyhow::Result<()> {
+        for code in [
+            ErrorCode::InvalidRequest,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::BatchTooLarge,
+            ErrorCode::Unauthenticated,
+            ErrorCode::StaleTimestamp,
+            ErrorCode::BadSignature,
+            ErrorCode::ReplayedNonce,
+            ErrorCode::UnknownTerminal,
+            ErrorCode::RevokedTerminal,
+            ErrorCode::BadCode,
+            ErrorCode::NotFound,
+            ErrorCode::Overloaded,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(serde_json::to_value(code)?, code.as_str());
+            assert_eq!(code.to_string(), code.as_str());
+        }
+        Ok(())
+    }
+}

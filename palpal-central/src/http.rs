@@ -1,0 +1,413 @@
+//! The HTTP adapter: axum routes over a [`Backend`], with the single writer behind them.
+//!
+//! Every request except `/v1/health` and `/metrics` needs a work permit; there are
+//! [`Config::max_in_flight`] of them and a request that finds none is answered at once with
+//! 429 and `Retry-After`, so work in flight stays bounded and nothing queues without bound.
+//! Reads go to a small pool of read connections on blocking threads; writes go to the writer.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use ed25519_dalek::VerifyingKey;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::clock::Clock;
+use crate::error::{ErrorBody, ErrorCode};
+use crate::metrics::Metrics;
+use crate::signing;
+use crate::store::{parse_terminal_label, Backend, Refusal, Store, Terminal, Write, WriteReply};
+use crate::wire::{EnrollRequest, EnrollResponse, Health, OpStatus, SyncRequest, SyncResponse};
+use crate::writer::{self, WriteJob};
+
+/// Limits of the server. The defaults suit a pilot on a small machine.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Requests being worked on at once; beyond it, 429.
+    pub max_in_flight: usize,
+    /// Largest request body in bytes; beyond it, 413.
+    pub max_body_bytes: usize,
+    /// Most operations in one sync batch; beyond it, 413 `batch_too_large`.
+    pub max_operations: usize,
+    /// How far a request's timestamp may be from the server's clock, in seconds.
+    pub max_clock_skew_seconds: u64,
+    /// The `Retry-After` sent with 429, in seconds.
+    pub retry_after_seconds: u64,
+    /// Writes waiting for the writer at most.
+    pub write_queue: usize,
+    /// Writes committed in one transaction at most.
+    pub max_group: usize,
+    /// Read connections kept open.
+    pub read_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_in_flight: 64,
+            max_body_bytes: 1024 * 1024,
+            max_operations: 1000,
+            max_clock_skew_seconds: 300,
+            retry_after_seconds: 1,
+            write_queue: 256,
+            max_group: 64,
+            read_connections: 4,
+        }
+    }
+}
+
+/// What the handlers share.
+struct App {
+    backend: Arc<dyn Backend>,
+    readers: Mutex<Vec<Box<dyn Store>>>,
+    writer: mpsc::Sender<WriteJob>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    permits: Arc<Semaphore>,
+    config: Config,
+}
+
+/// A refusal of the whole request, answered as `{code, message, message_en}`.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiError(pub ErrorCode);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = json(status, &ErrorBody::from(self.0));
+        response.extensions_mut().insert(self.0);
+        response
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        ApiError(match refusal {
+            Refusal::BadCode => ErrorCode::BadCode,
+            Refusal::UnknownTerminal => ErrorCode::UnknownTerminal,
+            Refusal::RevokedTerminal => ErrorCode::RevokedTerminal,
+            Refusal::ReplayedNonce => ErrorCode::ReplayedNonce,
+        })
+    }
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    eprintln!("요청 처리 중 서버 오류 / server error while handling a request: {error:#}");
+    ApiError(ErrorCode::Internal)
+}
+
+/// Builds the routes over `backend`, starting the writer thread.
+pub fn router(
+    backend: Arc<dyn Backend>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Router> {
+    use anyhow::Context as _;
+    let metrics = Arc::new(Metrics::default());
+    metrics.set_in_flight_limit(config.max_in_flight);
+    let store = backend
+        .open()
+        .context("쓰기 연결을 열지 못했습니다 / opening the write connection")?;
+    let writer = writer::spawn(
+        store,
+        config.write_queue,
+        config.max_group,
+        Arc::clone(&clock),
+        Arc::clone(&metrics),
+    )
+    .context("쓰기 스레드를 시작하지 못했습니다 / starting the writer thread")?;
+    let app = Arc::new(App {
+        backend,
+        readers: Mutex::new(Vec::new()),
+        writer,
+        clock,
+        metrics,
+        permits: Arc::new(Semaphore::new(config.max_in_flight)),
+        config: config.clone(),
+    });
+    Ok(Router::new()
+        .route("/v1/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/terminals/enroll", post(enroll))
+        .route("/v1/sync", post(sync))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(app))
+}
+
+/// Serves `router` on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router).await
+}
+
+struct InFlight(Arc<Metrics>);
+
+impl InFlight {
+    fn enter(metrics: &Arc<Metrics>) -> InFlight {
+        metrics.enter();
+        InFlight(Arc::clone(metrics))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let limited = !matches!(route.as_str(), "/v1/health" | "/metrics");
+    let mut response = if limited {
+        match Arc::clone(&app.permits).try_acquire_owned() {
+            Ok(permit) => {
+                let in_flight = InFlight::enter(&app.metrics);
+                let response = next.run(request).await;
+                drop(in_flight);
+                drop(permit);
+                response
+            }
+            Err(_) => ApiError(ErrorCode::Overloaded).into_response(),
+        }
+    } else {
+        next.run(request).await
+    };
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(app.config.retry_after_seconds),
+        );
+    }
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        app.metrics.refusal(code.as_str());
+    }
+    app.metrics.request(&route, response.status().as_u16());
+    response
+}
+
+impl App {
+    async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Store) -> anyhow::Result<T> + Send + 'static,
+    {
+        let app = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let pooled = app.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut store = match pooled {
+                Some(store) => store,
+                None => app.backend.open()?,
+            };
+            let out = f(store.as_mut());
+            let mut readers = app.readers.lock().unwrap_or_else(|e| e.into_inner());
+            if readers.len() < app.config.read_connections {
+                readers.push(store);
+            }
+            out
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+    }
+
+    async fn write(&self, write: Write) -> Result<WriteReply, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .try_send(WriteJob { write, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ApiError(ErrorCode::Overloaded),
+                mpsc::error::TrySendError::Closed(_) => internal("the writer has stopped"),
+            })?;
+        answer.await.map_err(internal)?.map_err(internal)
+    }
+
+    /// Checks the signature headers; returns the terminal and the nonce.
+    async fn authenticate(
+        self: &Arc<Self>,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(Terminal, String), ApiError> {
+        let unauthenticated = ApiError(ErrorCode::Unauthenticated);
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .ok_or(unauthenticated)
+        };
+        let label = text(signing::TERMINAL_HEADER)?;
+        let timestamp: i64 = text(signing::TIMESTAMP_HEADER)?
+            .parse()
+            .map_err(|_| unauthenticated)?;
+        let nonce = text(signing::NONCE_HEADER)?;
+        let signature = text(signing::SIGNATURE_HEADER)?;
+        if !signing::nonce_is_valid(nonce) {
+            return Err(unauthenticated);
+        }
+        let id = parse_terminal_label(label).ok_or(ApiError(ErrorCode::UnknownTerminal))?;
+        let now = self.clock.now().timestamp();
+        if now.abs_diff(timestamp) > self.config.max_clock_skew_seconds {
+            return Err(ApiError(ErrorCode::StaleTimestamp));
+        }
+        let terminal = self
+            .read(move |store| store.terminal(id))
+            .await?
+            .ok_or(ApiError(ErrorCode::UnknownTerminal))?;
+        let key = terminal
+            .public_key
+            .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+            .ok_or(ApiError(ErrorCode::UnknownTerminal))?;
+        let expected =
+            signing::signing_string(method.as_str(), uri.path(), label, timestamp, nonce, body);
+        if !signing::verify(&key, &expected, signature) {
+            return Err(ApiError(ErrorCode::BadSignature));
+        }
+        if terminal.revoked {
+            return Err(ApiError(ErrorCode::RevokedTerminal));
+        }
+        Ok((terminal, nonce.to_owned()))
+    }
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(ErrorCode::PayloadTooLarge)
+        } else {
+            ApiError(ErrorCode::InvalidRequest)
+        }
+    })
+}
+
+async fn health(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let schema_version = app.read(|store| store.schema_version()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &Health {
+            status: "ok".to_owned(),
+            schema_version,
+        },
+    ))
+}
+
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError(ErrorCode::NotFound)
+}
+
+async fn enroll(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let request: EnrollRequest =
+        serde_json::from_slice(&body).map_err(|_| ApiError(ErrorCode::InvalidRequest))?;
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError(ErrorCode::InvalidRequest));
+    }
+    let public_key = signing::parse_public_key(&request.public_key)
+        .ok_or(ApiError(ErrorCode::InvalidRequest))?;
+    let code = crate::code::normalise(&request.code).ok_or(ApiError(ErrorCode::BadCode))?;
+    let reply = app
+        .write(Write::Enroll {
+            code_hash: crate::code::hash(&code),
+            public_key: public_key.to_bytes(),
+            name: name.to_owned(),
+        })
+        .await?;
+    match reply {
+        WriteReply::Enrolled(terminal) => Ok(json(
+            StatusCode::OK,
+            &EnrollResponse {
+                terminal_id: terminal.label(),
+                site: terminal.site,
+                role: terminal.role,
+                name: terminal.name.unwrap_or_default(),
+            },
+        )),
+        WriteReply::Refused(refusal) => Err(refusal.into()),
+        WriteReply::Synced(_) => Err(internal("the writer answered an enrollment with a sync")),
+    }
+}
+
+async fn sync(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let (terminal, nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
+    let request: SyncRequest =
+        serde_json::from_slice(&body).map_err(|_| ApiError(ErrorCode::InvalidRequest))?;
+    if request.operations.len() > app.config.max_operations {
+        return Err(ApiError(ErrorCode::BatchTooLarge));
+    }
+    let kinds: Vec<String> = request
+        .operations
+        .iter()
+        .map(|op| op.kind.clone())
+        .collect();
+    let reply = app
+        .write(Write::Sync {
+            terminal: terminal.id,
+            nonce,
+            operations: request.operations,
+        })
+        .await?;
+    match reply {
+        WriteReply::Synced(results) => {
+            for (kind, result) in kinds.iter().zip(&results) {
+                let status = match result.status {
+                    OpStatus::Accepted => "accepted",
+                    OpStatus::Duplicate => "duplicate",
+                    OpStatus::Rejected => "rejected",
+                };
+                app.metrics.operation(kind, status);
+            }
+            Ok(json(StatusCode::OK, &SyncResponse { results }))
+        }
+        WriteReply::Refused(refusal) => Err(refusal.into()),
+        WriteReply::Enrolled(_) => Err(internal("the writer answered a sync with an enrollment")),
+    }
+}

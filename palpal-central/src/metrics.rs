@@ -1,0 +1,193 @@
+//! Counters for `/metrics`, rendered in the Prometheus text format (version 0.0.4).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Upper bounds of the write-group size histogram.
+const GROUP_BUCKETS: [u64; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
+/// The server's counters. Cheap to update from many tasks at once.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    in_flight: AtomicI64,
+    in_flight_limit: AtomicI64,
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
+    operations: Mutex<BTreeMap<(String, &'static str), u64>>,
+    groups: AtomicU64,
+    group_writes: AtomicU64,
+    group_buckets: [AtomicU64; GROUP_BUCKETS.len()],
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Metrics {
+    /// Counts an answered request.
+    pub fn request(&self, route: &str, status: u16) {
+        *lock(&self.requests)
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    /// Counts a request refused as a whole, by error code.
+    pub fn refusal(&self, code: &'static str) {
+        *lock(&self.refusals).entry(code).or_default() += 1;
+    }
+
+    /// Counts an operation's result.
+    pub fn operation(&self, kind: &str, status: &'static str) {
+        let kind = match kind {
+            "enrollment" | "step_report" => kind,
+            _ => "other",
+        };
+        *lock(&self.operations)
+            .entry((kind.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    /// Records the limit of requests in flight.
+    pub fn set_in_flight_limit(&self, limit: usize) {
+        self.in_flight_limit
+            .store(i64::try_from(limit).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// One more request in flight.
+    pub fn enter(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One request fewer in flight.
+    pub fn leave(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Records a committed write group of `size` writes.
+    pub fn group(&self, size: usize) {
+        let size = u64::try_from(size).unwrap_or(u64::MAX);
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.group_writes.fetch_add(size, Ordering::Relaxed);
+        for (bound, bucket) in GROUP_BUCKETS.iter().zip(&self.group_buckets) {
+            if size <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP palpal_http_requests_total HTTP requests answered, by route and status.\n\
+             # TYPE palpal_http_requests_total counter"
+        );
+        for ((route, status), count) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "palpal_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}",
+                escape(route)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP palpal_http_in_flight Requests holding a work permit now.\n\
+             # TYPE palpal_http_in_flight gauge\n\
+             palpal_http_in_flight {}\n\
+             # HELP palpal_http_in_flight_limit Work permits; beyond them requests get 429.\n\
+             # TYPE palpal_http_in_flight_limit gauge\n\
+             palpal_http_in_flight_limit {}",
+            self.in_flight(),
+            self.in_flight_limit.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP palpal_refusals_total Requests refused as a whole, by error code.\n\
+             # TYPE palpal_refusals_total counter"
+        );
+        for (code, count) in lock(&self.refusals).iter() {
+            let _ = writeln!(out, "palpal_refusals_total{{code=\"{code}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP palpal_operations_total Sync operations, by kind and result.\n\
+             # TYPE palpal_operations_total counter"
+        );
+        for ((kind, status), count) in lock(&self.operations).iter() {
+            let _ = writeln!(
+                out,
+                "palpal_operations_total{{kind=\"{kind}\",status=\"{status}\"}} {count}"
+            );
+        }
+        let groups = self.groups.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP palpal_write_batches_total Write groups committed (one transaction each).\n\
+             # TYPE palpal_write_batches_total counter\n\
+             palpal_write_batches_total {groups}\n\
+             # HELP palpal_write_batch_size Writes (requests) per committed group.\n\
+             # TYPE palpal_write_batch_size histogram"
+        );
+        for (bound, bucket) in GROUP_BUCKETS.iter().zip(&self.group_buckets) {
+            let _ = writeln!(
+                out,
+                "palpal_write_batch_size_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "palpal_write_batch_size_bucket{{le=\"+Inf\"}} {groups}\n\
+             palpal_write_batch_size_sum {}\n\
+             palpal_write_batch_size_count {groups}",
+            self.group_writes.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_sizes_fill_cumulative_buckets() {
+        let metrics = Metrics::default();
+        metrics.group(1);
+        metrics.group(3);
+        metrics.group(200);
+        let text = metrics.render();
+        assert!(text.contains("palpal_write_batch_size_bucket{le=\"1\"} 1\n"));
+        assert!(text.contains("palpal_write_batch_size_bucket{le=\"4\"} 2\n"));
+        assert!(text.contains("palpal_write_batch_size_bucket{le=\"128\"} 2\n"));
+        assert!(text.contains("palpal_write_batch_size_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("palpal_write_batch_size_sum 204\n"));
+        assert!(text.contains("palpal_write_batches_total 3\n"));
+    }
+
+    #[test]
+    fn requests_are_counted_by_route_and_status() {
+        let metrics = Metrics::default();
+        metrics.request("/v1/sync", 200);
+        metrics.request("/v1/sync", 200);
+        metrics.request("/v1/sync", 429);
+        let text = metrics.render();
+        assert!(text.contains("palpal_http_requests_total{route=\"/v1/sync\",status=\"200\"} 2\n"));
+        assert!(text.contains("palpal_http_requests_total{route=\"/v1/sync\",status=\"429\"} 1\n"));
+    }
+}

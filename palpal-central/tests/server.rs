@@ -1,0 +1,718 @@
+//! The real server on 127.0.0.1:0 over SQLite on disk, driven over HTTP; terminals are
+//! provisioned and revoked with the real `palpal-central` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone as _, Utc};
+use ed25519_dalek::SigningKey;
+use palpal_central::clock::{Clock as _, FixedClock};
+use palpal_central::http::{self, Config};
+use palpal_central::signing;
+use palpal_central::store::{published_policies, SqliteBackend};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn launch_morning() -> DateTime<Utc> {
+    // 2025-12-03 10:00 in Seoul.
+    Utc.with_ymd_and_hms(2025, 12, 3, 1, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    base: String,
+    clock: Arc<FixedClock>,
+    client: reqwest::Client,
+    nonces: AtomicU64,
+}
+
+struct Term {
+    id: String,
+    key: SigningKey,
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    retry_after: Option<String>,
+}
+
+async fn start(config: Config) -> Result<Harness, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    let clock = Arc::new(FixedClock::new(launch_morning()));
+    let backend = Arc::new(SqliteBackend::new(&db, Arc::new(published_policies()?)));
+    let router = http::router(backend, config, clock.clone())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(http::serve(listener, router));
+    Ok(Harness {
+        _dir: dir,
+        db,
+        base,
+        clock,
+        client: reqwest::Client::new(),
+        nonces: AtomicU64::new(0),
+    })
+}
+
+fn cli(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let output = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "palpal-central {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
+}
+
+async fn answer(response: reqwest::Response) -> Result<Answer, Box<dyn std::error::Error>> {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response.bytes().await?;
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok(Answer {
+        status,
+        body,
+        retry_after,
+    })
+}
+
+impl Harness {
+    fn db(&self) -> &str {
+        self.db.to_str().unwrap_or_default()
+    }
+
+    fn add_terminal(&self, role: &str) -> Result<String, Box<dyn std::error::Error>> {
+        let out = cli(&[
+            "terminal",
+            "add",
+            "--db",
+            self.db(),
+            "--site",
+            "성북구 보건소",
+            "--role",
+            role,
+        ])?;
+        Ok(field(&out, "code").ok_or("no code printed")?.to_owned())
+    }
+
+    async fn post(&self, path: &str, body: Vec<u8>) -> Result<Answer, Box<dyn std::error::Error>> {
+        answer(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .body(body)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    async fn get(&self, path: &str) -> Result<Answer, Box<dyn std::error::Error>> {
+        answer(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    async fn metrics(&self) -> Result<String, Box<dyn std::error::Error>> {
+        Ok(self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    async fn enroll(&self, code: &str, seed: u8) -> Result<Term, Box<dyn std::error::Error>> {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let body = json!({
+            "code": code,
+            "public_key": signing::encode_public_key(&key.verifying_key()),
+            "name": format!("단말기 {seed}"),
+        });
+        let answer = self
+            .post("/v1/terminals/enroll", serde_json::to_vec(&body)?)
+            .await?;
+        if answer.status != 200 {
+            return Err(format!("enrollment failed: {} {}", answer.status, answer.body).into());
+        }
+        let id = answer.body["terminal_id"]
+            .as_str()
+            .ok_or("no terminal id")?
+            .to_owned();
+        Ok(Term { id, key })
+    }
+
+    async fn terminal(&self, role: &str, seed: u8) -> Result<Term, Box<dyn std::error::Error>> {
+        let code = self.add_terminal(role)?;
+        self.enroll(&code, seed).await
+    }
+
+    fn nonce(&self) -> String {
+        format!("nonce-{:016}", self.nonces.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Sends `body` to /v1/sync signed by `term` at `timestamp` with `nonce`.
+    async fn send_signed(
+        &self,
+        term: &Term,
+        body: &[u8],
+        timestamp: i64,
+        nonce: &str,
+    ) -> Result<Answer, Box<dyn std::error::Error>> {
+        let headers = signing::sign(
+            &term.key, "POST", "/v1/sync", &term.id, timestamp, nonce, body,
+        );
+        let mut request = self
+            .client
+            .post(format!("{}/v1/sync", self.base))
+            .body(body.to_vec());
+        for (name, value) in headers.pairs() {
+            request = request.header(name, value);
+        }
+        answer(request.send().await?).await
+    }
+
+    /// Sends `operations` as a fresh, correctly signed sync request.
+    async fn sync(
+        &self,
+        term: &Term,
+        operations: Value,
+    ) -> Result<Answer, Box<dyn std::error::Error>> {
+        let body = serde_json::to_vec(&json!({ "operations": operations }))?;
+        let now = self.clock.now().timestamp();
+        self.send_signed(term, &body, now, &self.nonce()).await
+    }
+
+    fn count(&self, table: &str) -> Result<i64, Box<dyn std::error::Error>> {
+        count(&self.db, table)
+    }
+}
+
+fn count(db: &Path, table: &str) -> Result<i64, Box<dyn std::error::Error>> {
+    let conn = rusqlite::Connection::open(db)?;
+    Ok(
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })?,
+    )
+}
+
+fn enrollment(op_id: &str, name: &str) -> Value {
+    json!({
+        "op_id": op_id,
+        "kind": "enrollment",
+        "payload": { "name": name, "birth_date": "1950-04-01", "phone": "010-1234-5678" },
+    })
+}
+
+fn step_report(op_id: &str, member: &str, steps: u32) -> Value {
+    json!({
+        "op_id": op_id,
+        "kind": "step_report",
+        "payload": {
+            "member_number": member,
+            "day": "2025-12-02",
+            "steps": steps,
+            "reported_at": "2025-12-02T21:00:00+09:00",
+        },
+    })
+}
+
+fn result(answer: &Answer, index: usize) -> &Value {
+    &answer.body["results"][index]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrollment_code_works_once() -> TestResult {
+    let h = start(Config::default()).await?;
+    let code = h.add_terminal("kiosk")?;
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let hex: String = key
+        .verifying_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let body = json!({ "code": code.to_lowercase(), "public_key": hex, "name": "1번 키오스크" });
+    let first = h
+        .post("/v1/terminals/enroll", serde_json::to_vec(&body)?)
+        .await?;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["terminal_id"], "T-000001");
+    assert_eq!(first.body["site"], "성북구 보건소");
+    assert_eq!(first.body["role"], "kiosk");
+
+    let again = h
+        .post("/v1/terminals/enroll", serde_json::to_vec(&body)?)
+        .await?;
+    assert_eq!(again.status, 403);
+    assert_eq!(again.body["code"], "bad_code");
+    assert!(again.body["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("등록 코드가")));
+    assert!(again.body["message_en"].as_str().is_some());
+
+    let wrong = json!({ "code": "0000-0000-0000-0000", "public_key": hex, "name": "x" });
+    let wrong = h
+        .post("/v1/terminals/enroll", serde_json::to_vec(&wrong)?)
+        .await?;
+    assert_eq!(
+        (wrong.status, wrong.body["code"].clone()),
+        (403, json!("bad_code"))
+    );
+
+    let malformed = h
+        .post("/v1/terminals/enroll", b"{\"code\":".to_vec())
+        .await?;
+    assert_eq!(
+        (malformed.status, malformed.body["code"].clone()),
+        (400, json!("invalid_request"))
+    );
+    let bad_key = json!({ "code": h.add_terminal("kiosk")?, "public_key": "AAAA", "name": "x" });
+    let bad_key = h
+        .post("/v1/terminals/enroll", serde_json::to_vec(&bad_key)?)
+        .await?;
+    assert_eq!(bad_key.status, 400);
+
+    let listed = cli(&["terminal", "list", "--db", h.db()])?;
+    assert!(listed.contains("T-000001\t성북구 보건소\tkiosk\tenrolled\t1번 키오스크"));
+    assert!(listed.contains("T-000002\t성북구 보건소\tkiosk\twaiting"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_operation_is_applied_once() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+
+    let first = h
+        .sync(&kiosk, json!([enrollment("op-1", "김영희")]))
+        .await?;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(result(&first, 0)["status"], "accepted");
+    assert_eq!(result(&first, 0)["member_number"], "PP-00000001");
+
+    let again = h
+        .sync(&kiosk, json!([enrollment("op-1", "김영희")]))
+        .await?;
+    assert_eq!(result(&again, 0)["status"], "duplicate");
+    assert_eq!(result(&again, 0)["member_number"], "PP-00000001");
+
+    // The same person signed up again under a new operation id: still one member.
+    let same_person = h
+        .sync(&kiosk, json!([enrollment("op-2", "김영희")]))
+        .await?;
+    assert_eq!(result(&same_person, 0)["status"], "duplicate");
+    assert_eq!(result(&same_person, 0)["member_number"], "PP-00000001");
+    assert_eq!(h.count("members")?, 1);
+
+    let steps = h
+        .sync(&kiosk, json!([step_report("op-3", "PP-00000001", 9000)]))
+        .await?;
+    assert_eq!(result(&steps, 0)["status"], "accepted", "{}", steps.body);
+    assert_eq!(result(&steps, 0)["points"], 100);
+    let resent = h
+        .sync(
+            &kiosk,
+            json!([
+                step_report("op-3", "PP-00000001", 9000),
+                step_report("op-3", "PP-00000001", 9000)
+            ]),
+        )
+        .await?;
+    assert_eq!(result(&resent, 0)["status"], "duplicate");
+    assert_eq!(result(&resent, 1)["status"], "duplicate");
+    // A higher count for the same day from a new operation earns nothing more.
+    let higher = h
+        .sync(&kiosk, json!([step_report("op-4", "PP-00000001", 12000)]))
+        .await?;
+    assert_eq!(result(&higher, 0)["status"], "accepted");
+    assert_eq!(result(&higher, 0)["points"], 0);
+
+    assert_eq!(h.count("step_reports")?, 2);
+    assert_eq!(h.count("ledger_entries")?, 1);
+    assert_eq!(h.count("operations")?, 4);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_that_make_no_sense_are_rejected_one_by_one() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let answer = h
+        .sync(
+            &kiosk,
+            json!([
+                enrollment("op-1", "박철수"),
+                { "op_id": "op-2", "kind": "redemption", "payload": {} },
+                { "op_id": "op-3", "kind": "enrollment", "payload": { "name": "" } },
+                step_report("op-4", "PP-00000099", 9000),
+                { "op_id": "op-1", "kind": "enrollment",
+                  "payload": { "name": "다른 사람", "birth_date": "1960-01-01", "phone": "01011112222" } },
+                { "op_id": "op-5", "kind": "enrollment",
+                  "payload": { "name": "미래", "birth_date": "2030-01-01", "phone": "01011112222" } },
+            ]),
+        )
+        .await?;
+    assert_eq!(answer.status, 200);
+    let statuses: Vec<(&str, &str)> = (0..6)
+        .map(|i| {
+            (
+                result(&answer, i)["status"].as_str().unwrap_or(""),
+                result(&answer, i)["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("accepted", ""),
+            ("rejected", "unknown_kind"),
+            ("rejected", "invalid_payload"),
+            ("rejected", "unknown_member"),
+            ("rejected", "op_id_reused"),
+            ("rejected", "invalid_payload"),
+        ]
+    );
+    assert!(result(&answer, 1)["message"].as_str().is_some());
+    assert_eq!(h.count("members")?, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_cannot_register_members() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let counter = h.terminal("counter", 2).await?;
+    h.sync(&kiosk, json!([enrollment("op-1", "이순자")]))
+        .await?;
+
+    let answer = h
+        .sync(
+            &counter,
+            json!([
+                enrollment("op-2", "최민수"),
+                step_report("op-3", "PP-00000001", 6000)
+            ]),
+        )
+        .await?;
+    assert_eq!(answer.status, 200);
+    assert_eq!(result(&answer, 0)["status"], "rejected");
+    assert_eq!(result(&answer, 0)["reason"], "role");
+    // The counter may sync a watch: a 75-year-old's goal is 5,000 steps.
+    assert_eq!(result(&answer, 1)["status"], "accepted");
+    assert_eq!(result(&answer, 1)["points"], 100);
+    assert_eq!(h.count("members")?, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_requests_are_refused_and_change_nothing() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let body = serde_json::to_vec(&json!({ "operations": [enrollment("op-1", "정다은")] }))?;
+    let now = h.clock.now().timestamp();
+
+    let impostor = Term {
+        id: kiosk.id.clone(),
+        key: SigningKey::from_bytes(&[66; 32]),
+    };
+    let bad = h.send_signed(&impostor, &body, now, &h.nonce()).await?;
+    assert_eq!(
+        (bad.status, bad.body["code"].clone()),
+        (401, json!("bad_signature"))
+    );
+
+    let stale = h.send_signed(&kiosk, &body, now - 301, &h.nonce()).await?;
+    assert_eq!(
+        (stale.status, stale.body["code"].clone()),
+        (401, json!("stale_timestamp"))
+    );
+    let early = h.send_signed(&kiosk, &body, now + 301, &h.nonce()).await?;
+    assert_eq!(early.status, 401);
+
+    let unknown = Term {
+        id: "T-000099".to_owned(),
+        key: SigningKey::from_bytes(&[1; 32]),
+    };
+    let unknown = h.send_signed(&unknown, &body, now, &h.nonce()).await?;
+    assert_eq!(
+        (unknown.status, unknown.body["code"].clone()),
+        (401, json!("unknown_terminal"))
+    );
+
+    let unsigned = h.post("/v1/sync", body.clone()).await?;
+    assert_eq!(
+        (unsigned.status, unsigned.body["code"].clone()),
+        (401, json!("unauthenticated"))
+    );
+
+    // Signed for another body: the digest no longer matches.
+    let headers = signing::sign(
+        &kiosk.key,
+        "POST",
+        "/v1/sync",
+        &kiosk.id,
+        now,
+        &h.nonce(),
+        b"{}",
+    );
+    let mut tampered = h
+        .client
+        .post(format!("{}/v1/sync", h.base))
+        .body(body.clone());
+    for (name, value) in headers.pairs() {
+        tampered = tampered.header(name, value);
+    }
+    let tampered = answer(tampered.send().await?).await?;
+    assert_eq!(tampered.status, 401);
+
+    assert_eq!(h.count("members")?, 0);
+    assert_eq!(h.count("nonces")?, 0);
+
+    let nonce = h.nonce();
+    let first = h.send_signed(&kiosk, &body, now, &nonce).await?;
+    assert_eq!(first.status, 200);
+    let replay = h.send_signed(&kiosk, &body, now, &nonce).await?;
+    assert_eq!(
+        (replay.status, replay.body["code"].clone()),
+        (401, json!("replayed_nonce"))
+    );
+
+    // The clock moves on past the allowed skew: the old signature is stale.
+    h.clock
+        .set(launch_morning() + chrono::TimeDelta::seconds(400));
+    let later = h.send_signed(&kiosk, &body, now, &h.nonce()).await?;
+    assert_eq!(later.body["code"], "stale_timestamp");
+    assert_eq!(h.count("members")?, 1);
+    assert_eq!(h.count("operations")?, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_terminal_is_locked_out() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let before = h
+        .sync(&kiosk, json!([enrollment("op-1", "한지민")]))
+        .await?;
+    assert_eq!(before.status, 200);
+
+    let out = cli(&[
+        "terminal",
+        "revoke",
+        "--db",
+        h.db(),
+        "--terminal",
+        &kiosk.id,
+    ])?;
+    assert_eq!(out.trim(), "revoked: T-000001");
+    let after = h
+        .sync(&kiosk, json!([enrollment("op-2", "오세훈")]))
+        .await?;
+    assert_eq!(
+        (after.status, after.body["code"].clone()),
+        (403, json!("revoked_terminal"))
+    );
+    assert_eq!(h.count("members")?, 1);
+
+    assert!(cli(&[
+        "terminal",
+        "revoke",
+        "--db",
+        h.db(),
+        "--terminal",
+        "T-000042"
+    ])
+    .is_err());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_get_clear_4xx() -> TestResult {
+    let config = Config {
+        max_body_bytes: 4096,
+        max_operations: 3,
+        ..Config::default()
+    };
+    let h = start(config).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let now = h.clock.now().timestamp();
+
+    let malformed = h
+        .send_signed(&kiosk, b"{\"operations\": [", now, &h.nonce())
+        .await?;
+    assert_eq!(
+        (malformed.status, malformed.body["code"].clone()),
+        (400, json!("invalid_request"))
+    );
+    let wrong_shape = h
+        .send_signed(&kiosk, b"{\"operations\": 7}", now, &h.nonce())
+        .await?;
+    assert_eq!(wrong_shape.status, 400);
+
+    let big = vec![b' '; 5000];
+    let oversize = h.send_signed(&kiosk, &big, now, &h.nonce()).await?;
+    assert_eq!(
+        (oversize.status, oversize.body["code"].clone()),
+        (413, json!("payload_too_large"))
+    );
+
+    let four: Vec<Value> = (0..4)
+        .map(|i| enrollment(&format!("op-{i}"), &format!("회원{i}")))
+        .collect();
+    let too_many = h.sync(&kiosk, Value::Array(four)).await?;
+    assert_eq!(
+        (too_many.status, too_many.body["code"].clone()),
+        (413, json!("batch_too_large"))
+    );
+    assert_eq!(h.count("members")?, 0);
+
+    let missing = h.get("/v1/nothing-here").await?;
+    assert_eq!(
+        (missing.status, missing.body["code"].clone()),
+        (404, json!("not_found"))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_in_flight_limit_the_server_answers_429() -> TestResult {
+    let config = Config {
+        max_in_flight: 1,
+        ..Config::default()
+    };
+    let h = start(config).await?;
+    // A request whose body never finishes holds the only work permit.
+    let addr = h.base.trim_start_matches("http://");
+    let mut stuck = tokio::net::TcpStream::connect(addr).await?;
+    stuck
+        .write_all(
+            b"POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"operations\"",
+        )
+        .await?;
+    wait_for_metric(&h, "palpal_http_in_flight 1\n").await?;
+
+    let refused = h.post("/v1/sync", b"{}".to_vec()).await?;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    assert_eq!(refused.body["code"], "overloaded");
+    let enroll = h.post("/v1/terminals/enroll", b"{}".to_vec()).await?;
+    assert_eq!(enroll.status, 429);
+    // Health and metrics stay answerable under load.
+    assert_eq!(h.get("/v1/health").await?.status, 200);
+    let metrics = h.metrics().await?;
+    assert!(metrics.contains("palpal_refusals_total{code=\"overloaded\"} 2\n"));
+    assert!(metrics.contains("palpal_http_requests_total{route=\"/v1/sync\",status=\"429\"} 1\n"));
+
+    // The stuck client goes away; its permit comes back.
+    stuck.shutdown().await?;
+    let mut rest = Vec::new();
+    let _ = stuck.read_to_end(&mut rest).await;
+    drop(stuck);
+    wait_for_metric(&h, "palpal_http_in_flight 0\n").await?;
+    let served = h.post("/v1/sync", b"{}".to_vec()).await?;
+    assert_eq!(served.status, 401);
+    Ok(())
+}
+
+/// Polls /metrics until it contains `line`; fails after many tries, never on timing alone.
+async fn wait_for_metric(h: &Harness, line: &str) -> TestResult {
+    for _ in 0..1000 {
+        if h.metrics().await?.contains(line) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(format!("metrics never showed {line:?}").into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_are_committed_in_groups() -> TestResult {
+    let h = Arc::new(start(Config::default()).await?);
+    let kiosk = Arc::new(h.terminal("kiosk", 1).await?);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (h, kiosk) = (Arc::clone(&h), Arc::clone(&kiosk));
+        tasks.push(tokio::spawn(async move {
+            let ops = json!([enrollment(&format!("op-{i}"), &format!("회원{i}"))]);
+            h.sync(&kiosk, ops).await.map(|a| a.status).unwrap_or(0)
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await?, 200);
+    }
+    assert_eq!(h.count("members")?, 20);
+    let metrics = h.metrics().await?;
+    // One enrollment of the terminal plus twenty syncs went through the writer.
+    assert!(
+        metrics.contains("palpal_write_batch_size_sum 21\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("palpal_operations_total{kind=\"enrollment\",status=\"accepted\"} 20\n")
+    );
+    let health = h.get("/v1/health").await?;
+    assert_eq!(health.body, json!({ "status": "ok", "schema_version": 1 }));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_on_the_address_it_prints() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(["serve", "--db"])
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+    })
+    .await??;
+    let outcome = async {
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected first line {line:?}"))?;
+        let health = answer(reqwest::get(format!("{base}/v1/health")).await?).await?;
+        assert_eq!(health.status, 200);
+        assert_eq!(health.body["schema_version"], 1);
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }
+    .await;
+    child.kill()?;
+    child.wait()?;
+    outcome
+}
