@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the demo: a sign-up kiosk and a pharmacy counter on a seeded demo data set.
+# Starts the demo: the reference central server, a sign-up kiosk and a pharmacy counter on a
+# seeded demo data set.
 # With a display the windows open on it; without one each runs under its own Xvfb and the
 # script says where the screenshots are. Ctrl-C stops everything.
 # PALPAL_DEMO_EXIT=1 stops after the screenshots (make test uses it).
@@ -57,6 +58,17 @@ start_app() { # role
     echo "palpal: the $role runs on Xvfb display :$n; screenshot: $demo/screens/$role.png"
   fi
 }
+
+# The reference central server on a local SQLite file.
+"$bin/palpal-central" serve --db "$demo/central.sqlite" --listen 127.0.0.1:0 >"$demo/central.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "^listening on" "$demo/central.log" 2>/dev/null && break; sleep 0.1; done
+central=$(sed -n 's/^listening on //p' "$demo/central.log" | head -n 1)
+if [[ -z "$central" ]]; then
+  echo "palpal: the central server did not start; see $demo/central.log" >&2
+  exit 1
+fi
+echo "palpal: central server at $central (database $demo/central.sqlite, metrics $central/metrics)"
 
 start_app kiosk
 start_app counter

@@ -5,7 +5,7 @@
 //! Messages a person sees come in Korean first ([`Refusal::ko`]) with English available
 //! ([`Refusal::en`]), and each says what to do next.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// Minimum age, in full years on the day of enrollment.
@@ -109,16 +109,10 @@ impl Refusal {
     }
 }
 
-/// Age in full years on `day`. A 29 February birthday turns over on 1 March in common years.
+/// Age in full years on `day` (0 before birth), counted as `points-core` counts it for the
+/// daily goal: a 29 February birthday turns over on 1 March in common years.
 pub fn age_on(birth_date: NaiveDate, day: NaiveDate) -> u32 {
-    if day < birth_date {
-        return 0;
-    }
-    let mut age = day.year() - birth_date.year();
-    if (day.month(), day.day()) < (birth_date.month(), birth_date.day()) {
-        age -= 1;
-    }
-    u32::try_from(age).unwrap_or(0)
+    u32::try_from(points_core::age_on(birth_date, day)).unwrap_or(0)
 }
 
 /// Keeps the digits of a phone number as typed (`010-1234-5678`, `010 1234 5678`).

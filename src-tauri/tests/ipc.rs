@@ -1,0 +1,127 @@
+//! The commands as the UI calls them: through Tauri's IPC, with Tauri's mock runtime (no
+//! display), the real store on disk. Pins the `{code, message}` shape errors cross IPC in.
+
+use palpal_app::config::TerminalConfig;
+use palpal_app::terminal::Terminal;
+use palpal_app::AppState;
+use serde_json::{json, Value};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+
+fn app(
+    config: &str,
+) -> (
+    tempfile::TempDir,
+    tauri::WebviewWindow<tauri::test::MockRuntime>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TerminalConfig::parse(config, dir.path()).unwrap();
+    let state = AppState::ready(Terminal::open(config).unwrap());
+    let app = mock_builder()
+        .manage(state)
+        .invoke_handler(palpal_app::invoke_handler())
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    (dir, webview)
+}
+
+fn call(
+    webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
+    cmd: &str,
+    args: Value,
+) -> Result<Value, Value> {
+    get_ipc_response(
+        webview,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|b| b.deserialize::<Value>().unwrap())
+}
+
+const KIOSK: &str = r#"
+role = "kiosk"
+site = "jongno-cc"
+fixed_now = "2025-12-03T10:15:00+09:00"
+"#;
+
+#[test]
+fn enrollment_through_ipc_is_recorded_and_queued() {
+    let (_dir, w) = app(KIOSK);
+    let done = call(
+        &w,
+        "enroll_applicant",
+        json!({ "applicant": { "name": "김영희", "birth_date": "1950-03-01",
+                               "phone": "010-1234-5678", "residency": "lives" } }),
+    )
+    .unwrap();
+    assert_eq!(done["local_no"], 1);
+    assert_eq!(done["age"], 75);
+    let info = call(&w, "terminal_info", json!({})).unwrap();
+    assert_eq!(info["queued"], 1);
+    assert_eq!(info["role"], "kiosk");
+    assert_eq!(info["today"], "2025-12-03");
+}
+
+#[test]
+fn refusals_cross_ipc_as_code_and_message_in_the_chosen_language() {
+    let (_dir, w) = app(KIOSK);
+    let applicant = json!({ "applicant": { "name": "이하늘", "birth_date": "20071204",
+                                           "phone": "01099998888", "residency": "lives" } });
+    let err = call(&w, "enroll_applicant", applicant.clone()).unwrap_err();
+    assert_eq!(
+        err,
+        json!({ "code": "under_age",
+                "message": "만 19세 이상부터 가입할 수 있습니다 (현재 만 17세). 만 19세가 되는 날 이후에 다시 오세요." })
+    );
+    call(&w, "set_language", json!({ "language": "en" })).unwrap();
+    let err = call(&w, "enroll_applicant", applicant).unwrap_err();
+    assert_eq!(err["code"], "under_age");
+    assert_eq!(
+        err["message"],
+        "Members must be 19 or older (now 17). Please come back on or after the 19th birthday."
+    );
+    // Nothing was recorded for a refusal.
+    assert_eq!(call(&w, "terminal_info", json!({})).unwrap()["queued"], 0);
+}
+
+#[test]
+fn a_kiosk_cannot_look_up_members_and_says_so() {
+    let (_dir, w) = app(KIOSK);
+    let err = call(&w, "find_member", json!({ "memberNo": "PP-0001" })).unwrap_err();
+    assert_eq!(err["code"], "wrong_role");
+    assert_eq!(err.as_object().unwrap().len(), 2, "{err}");
+}
+
+#[test]
+fn a_counter_finds_a_demo_member_and_refuses_an_unknown_one() {
+    let (_dir, w) = app(r#"
+role = "counter"
+site = "onnuri"
+demo = true
+fixed_now = "2025-12-03T15:00:00+09:00"
+"#);
+    let view = call(&w, "find_member", json!({ "memberNo": " pp-0001 " })).unwrap();
+    assert_eq!(view["member_no"], "PP-0001");
+    assert_eq!(view["week"]["days"].as_array().unwrap().len(), 7);
+    let err = call(&w, "find_member", json!({ "memberNo": "PP-9999" })).unwrap_err();
+    assert_eq!(err["code"], "member_not_found");
+    let err = call(
+        &w,
+        "enroll_applicant",
+        json!({ "applicant": { "name": "a", "birth_date": "19500301", "phone": "01012345678",
+                               "residency": "lives" } }),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "wrong_role");
+}
