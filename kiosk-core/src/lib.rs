@@ -4,6 +4,13 @@
 //! decision can be replayed. This crate decides; it does not store, send or show anything.
 //! Messages a person sees come in Korean first ([`Refusal::ko`]) with English available
 //! ([`Refusal::en`]), and each says what to do next.
+//!
+//! - eligibility: [`check_applicant`] (age 19 and over in Asia/Seoul, a tie to Seoul);
+//! - consent: [`consent::check_consents`] (required items, text versions);
+//! - admission: [`admission::admit`] (the day's schedule and the site's quota lease).
+
+pub mod admission;
+pub mod consent;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
