@@ -34,3 +34,7 @@ test: lint build
 
 bench:
 	cargo bench -p points-core
+	cargo bench -p redemption-token --bench verify
+	cargo bench -p watch-protocol --bench link
+	cargo build --release -p palpal-central
+	cargo bench -p palpal --bench drain

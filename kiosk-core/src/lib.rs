@@ -8,9 +8,11 @@
 //! - eligibility: [`check_applicant`] (age 19 and over in Asia/Seoul, a tie to Seoul);
 //! - consent: [`consent::check_consents`] (required items, text versions);
 //! - admission: [`admission::admit`] (the day's schedule and the site's quota lease).
+//! - screen sizes: [`screen::Screen::sizes`] (text and touch targets in millimetres).
 
 pub mod admission;
 pub mod consent;
+pub mod screen;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

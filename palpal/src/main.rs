@@ -3,7 +3,13 @@
 //! rules of its own: those live in the cores (`points-core`, ...), and this binary only turns
 //! files and arguments into their inputs and their decisions into output.
 
+mod central;
+mod export;
 mod points;
+mod provision;
+mod status;
+mod sync;
+mod token;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -22,6 +28,16 @@ struct Cli {
 enum Command {
     /// Rate step reports against points policies; print ledger entries as JSON lines
     Points(points::Args),
+    /// Enroll this terminal with the central server (makes its key, stores its identity)
+    Provision(provision::Args),
+    /// Send the outbox to the central server; print what became of it
+    Sync(sync::Args),
+    /// Show queued, in-flight and rejected operations and the last good sync
+    Status(status::Args),
+    /// Print the terminal's outbox ledger as CSV
+    Export(export::Args),
+    /// Issue and verify redemption tokens (the QR codes members show at the counter)
+    Token(token::Args),
 }
 
 /// Input the person running the command must fix; exits with code 2. The message is Korean
@@ -41,6 +57,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Points(args) => points::run(args),
+        Command::Provision(args) => provision::run(args),
+        Command::Sync(args) => sync::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,8 @@ pub struct TerminalInfo {
     /// Operations waiting to reach the central server.
     pub queued: i64,
     pub today: String,
+    /// Text and touch-target sizes for the configured screen, if one is configured.
+    pub sizes: Option<kiosk_core::screen::Sizes>,
 }
 
 #[tauri::command]
@@ -36,6 +38,7 @@ pub fn terminal_info(state: State<'_, AppState>) -> Result<TerminalInfo, Command
         language: lang,
         queued,
         today: t.today().to_string(),
+        sizes: t.config.screen.map(|s| s.sizes()),
     })
 }
 

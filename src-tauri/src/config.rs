@@ -8,6 +8,11 @@
 //! database = "terminal.sqlite" # relative to the configuration file's folder
 //! demo = false                # fill an empty database with the demo data set
 //! # fixed_now = "2025-12-03T10:00:00+09:00"  # a fixed clock, for demos and tests
+//!
+//! [screen]                    # optional: size text and buttons in millimetres
+//! diagonal_inches = 32.0
+//! width_px = 1080
+//! height_px = 1920
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -36,6 +41,7 @@ struct ConfigFile {
     #[serde(default)]
     demo: bool,
     fixed_now: Option<DateTime<FixedOffset>>,
+    screen: Option<kiosk_core::screen::Screen>,
 }
 
 /// The configuration, with paths made absolute.
@@ -47,6 +53,8 @@ pub struct TerminalConfig {
     pub database: PathBuf,
     pub demo: bool,
     pub fixed_now: Option<DateTime<FixedOffset>>,
+    /// The physical screen, so text and touch targets can be sized in millimetres.
+    pub screen: Option<kiosk_core::screen::Screen>,
 }
 
 impl TerminalConfig {
@@ -80,6 +88,12 @@ impl TerminalConfig {
             database,
             demo: file.demo,
             fixed_now: file.fixed_now,
+            screen: match file.screen {
+                Some(s) if !(s.diagonal_inches > 0.0 && s.width_px > 0 && s.height_px > 0) => {
+                    bail!("`[screen]` needs a positive diagonal_inches, width_px and height_px")
+                }
+                other => other,
+            },
         })
     }
 
@@ -131,6 +145,23 @@ mod tests {
         assert!(format!("{e:#}").contains("sit"), "{e:#}");
         let e = TerminalConfig::parse("role = \"kiosk\"\nsite = \" \"\n", base).unwrap_err();
         assert!(format!("{e:#}").contains("site"), "{e:#}");
+    }
+
+    #[test]
+    fn screen_is_optional_and_must_be_positive() {
+        let base = Path::new("/srv");
+        let c = TerminalConfig::parse(
+            "role = \"kiosk\"\nsite = \"x\"\n[screen]\ndiagonal_inches = 32.0\nwidth_px = 1080\nheight_px = 1920\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.screen.unwrap().sizes().body_font_px, 37.0);
+        let e = TerminalConfig::parse(
+            "role = \"kiosk\"\nsite = \"x\"\n[screen]\ndiagonal_inches = 0.0\nwidth_px = 1080\nheight_px = 1920\n",
+            base,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("diagonal_inches"), "{e:#}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The commands as the UI calls them: through Tauri's IPC, with Tauri's mock runtime (no
 //! display), the real store on disk. Pins the `{code, message}` shape errors cross IPC in.
 
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
 use palpal_app::config::TerminalConfig;
 use palpal_app::terminal::Terminal;
 use palpal_app::AppState;

@@ -6,7 +6,13 @@
 //! written with `synchronous=FULL` in WAL mode before the call returns. The schema moves
 //! forward only, by numbered migrations recorded in `PRAGMA user_version`.
 //!
-//! It decides nothing: eligibility, points and limits belong to the cores.
+//! The outbox moves each operation from queued to in flight to one final answer (done, or
+//! rejected with the server's reason, kept for the operator); [`Store::outbox_pending`],
+//! [`Store::mark_in_flight`] and [`Store::settle`] are what the sync shell calls around the
+//! `sync-client` state machine. The terminal's identity (its id, site, role, server and
+//! Ed25519 secret key) lives in the same file, which is created readable by its owner only.
+//!
+//! It decides nothing: eligibility, points, limits and when to sync belong to the cores.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,7 +24,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 mod demo;
+mod outbox;
 pub use demo::{demo_member_no, seed_demo};
+pub use outbox::{
+    OutboxCounts, OutboxEntry, OutboxState, PendingOp, Settlement, SyncLog, TerminalIdentity,
+};
 
 /// Each entry moves the schema one version forward. Never edit a landed entry; add one.
 const MIGRATIONS: &[&str] = &[
@@ -59,6 +69,31 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         state      TEXT NOT NULL DEFAULT 'queued'
     ) STRICT;",
+    // 2: outbox states and results, the terminal's identity, the sync log.
+    "ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN sent_at TEXT;
+    ALTER TABLE outbox ADD COLUMN settled_at TEXT;
+    ALTER TABLE outbox ADD COLUMN result TEXT;
+    ALTER TABLE outbox ADD COLUMN reason TEXT;
+    ALTER TABLE outbox ADD COLUMN message TEXT;
+    ALTER TABLE outbox ADD COLUMN member_number TEXT;
+    CREATE INDEX outbox_by_state ON outbox(state);
+    CREATE TABLE terminal_identity (
+        only_row       INTEGER PRIMARY KEY CHECK (only_row = 1),
+        terminal_id    TEXT NOT NULL,
+        site           TEXT NOT NULL,
+        role           TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        server_url     TEXT NOT NULL,
+        secret_key     BLOB NOT NULL CHECK (length(secret_key) = 32),
+        provisioned_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE sync_log (
+        only_row       INTEGER PRIMARY KEY CHECK (only_row = 1),
+        last_good_sync TEXT,
+        last_attempt   TEXT,
+        last_error     TEXT
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.
@@ -94,6 +129,7 @@ pub struct ConfirmedEnrollment {
 /// The terminal's database.
 pub struct Store {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 impl Store {
@@ -103,9 +139,13 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the folder {}", dir.display()))?;
         }
+        create_private(path)?;
         let conn = Connection::open(path)
             .with_context(|| format!("opening the database {}", path.display()))?;
-        let mut store = Store { conn };
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
         store
             .prepare()
             .with_context(|| format!("preparing the database {}", path.display()))?;
@@ -356,6 +396,24 @@ impl Store {
                 Err(e)
             }
         }
+    }
+}
+
+/// Creates a missing database file readable and writable by its owner only (0600 on Unix):
+/// it will hold the terminal's secret key. SQLite gives the WAL and shared-memory files the
+/// same permissions.
+fn create_private(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating the database {}", path.display())),
     }
 }
 

@@ -3,7 +3,7 @@
 import { renderCounter } from "./counter";
 import { h, messageBox } from "./dom";
 import { type Lang, labels } from "./i18n";
-import { type Invoke, type TerminalInfo, toCommandError } from "./ipc";
+import { type Invoke, type ScreenSizes, type TerminalInfo, toCommandError } from "./ipc";
 import { renderKiosk } from "./kiosk";
 
 export interface Shell {
@@ -11,11 +11,34 @@ export interface Shell {
   site: HTMLElement;
   queued: HTMLElement;
   langToggle: HTMLButtonElement;
+  zoom: HTMLButtonElement;
   title: HTMLElement;
+}
+
+/** The zoom steps the "larger text" button cycles through: everything up to 200%. */
+export const ZOOM_STEPS = [1, 1.5, 2] as const;
+
+/** Sizes text and touch targets for the configured screen, in millimetres turned into pixels. */
+export function applySizes(root: HTMLElement, sizes: ScreenSizes | null | undefined): void {
+  if (!sizes) return;
+  root.style.setProperty("--base", `${sizes.body_font_px}px`);
+  root.style.setProperty("--target", `${sizes.min_target_px}px`);
 }
 
 export async function start(shell: Shell, invoke: Invoke): Promise<void> {
   let lang: Lang = "ko";
+  let zoomStep = 0;
+
+  function showZoom(): void {
+    const z = ZOOM_STEPS[zoomStep] ?? 1;
+    document.documentElement.style.setProperty("--zoom", String(z));
+    shell.zoom.textContent = `${labels(lang).zoom} ${Math.round(z * 100)}%`;
+    shell.zoom.dataset.zoom = String(z);
+  }
+  shell.zoom.addEventListener("click", () => {
+    zoomStep = (zoomStep + 1) % ZOOM_STEPS.length;
+    showZoom();
+  });
 
   async function refreshHeader(): Promise<TerminalInfo | null> {
     const t = labels(lang);
@@ -26,6 +49,7 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
       shell.site.textContent = `${info.site_name} · ${info.role === "kiosk" ? tl.roleKiosk : tl.roleCounter}`;
       shell.queued.textContent = tl.queued(info.queued);
       shell.queued.dataset.count = String(info.queued);
+      applySizes(document.documentElement, info.sizes);
       return info;
     } catch (e) {
       const err = toCommandError(e);
@@ -44,6 +68,7 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
     shell.title.textContent = t.title;
     shell.langToggle.textContent = t.switchTo;
     shell.langToggle.lang = lang === "ko" ? "en" : "ko";
+    showZoom();
     if (!info) return;
     if (info.role === "kiosk") {
       renderKiosk(shell.app, { invoke, t, onQueued: () => void refreshHeader() });

@@ -5,6 +5,7 @@ export type Lang = "ko" | "en";
 const ko = {
   title: "팔팔",
   switchTo: "English",
+  zoom: "글자 크게",
   roleKiosk: "가입 키오스크",
   roleCounter: "매장 단말기",
   queued: (n: number) => `전송 대기 ${n}건`,
@@ -44,6 +45,7 @@ export type Labels = typeof ko;
 const en: Labels = {
   title: "Palpal",
   switchTo: "한국어",
+  zoom: "Larger text",
   roleKiosk: "Sign-up kiosk",
   roleCounter: "Counter",
   queued: (n: number) => `${n} waiting to send`,

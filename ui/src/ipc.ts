@@ -29,6 +29,15 @@ export interface TerminalInfo {
   language: "ko" | "en";
   queued: number;
   today: string;
+  /** Sizes for the configured screen (barrier-free rules, in pixels), when one is configured. */
+  sizes?: ScreenSizes | null;
+}
+
+export interface ScreenSizes {
+  px_per_mm: number;
+  min_text_mm: number;
+  body_font_px: number;
+  min_target_px: number;
 }
 
 export interface ConfirmedEnrollment {

@@ -12,6 +12,7 @@ const shell: Shell = {
   site: byId("site"),
   queued: byId("queued"),
   langToggle: byId<HTMLButtonElement>("lang-toggle"),
+  zoom: byId<HTMLButtonElement>("zoom"),
   title: byId("title"),
 };
 

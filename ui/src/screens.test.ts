@@ -21,13 +21,14 @@ function fakeInvoke(answers: Record<string, (args?: Record<string, unknown>) => 
 
 function shell() {
   document.body.innerHTML = `<div id="title"></div><div id="site"></div><div id="queued"></div>
-    <button id="lang-toggle"></button><main id="app"></main>`;
+    <button id="zoom"></button><button id="lang-toggle"></button><main id="app"></main>`;
   const get = (id: string) => document.getElementById(id) as HTMLElement;
   return {
     app: get("app"),
     site: get("site"),
     queued: get("queued"),
     langToggle: get("lang-toggle") as HTMLButtonElement,
+    zoom: get("zoom") as HTMLButtonElement,
     title: get("title"),
   };
 }
@@ -116,6 +117,31 @@ describe("kiosk screen", () => {
     await flush();
     expect(document.querySelector("h1")?.textContent).toBe("New member sign-up");
     expect(s.langToggle.textContent).toBe("한국어");
+  });
+});
+
+describe("sizes and zoom", () => {
+  it("sizes text from the configured screen and zooms everything to 200%", async () => {
+    const s = shell();
+    const { invoke } = fakeInvoke({
+      terminal_info: () => ({
+        ...kioskInfo,
+        sizes: { px_per_mm: 2.71, min_text_mm: 12, body_font_px: 37, min_target_px: 41 },
+      }),
+      list_enrollments_today: () => [],
+    });
+    await start(s, invoke);
+    const root = document.documentElement.style;
+    expect(root.getPropertyValue("--base")).toBe("37px");
+    expect(root.getPropertyValue("--target")).toBe("41px");
+    expect(s.zoom.textContent).toBe("글자 크게 100%");
+    s.zoom.click();
+    s.zoom.click();
+    expect(s.zoom.dataset.zoom).toBe("2");
+    expect(root.getPropertyValue("--zoom")).toBe("2");
+    expect(s.zoom.textContent).toBe("글자 크게 200%");
+    s.zoom.click();
+    expect(s.zoom.dataset.zoom).toBe("1");
   });
 });
 

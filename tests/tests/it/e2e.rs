@@ -288,6 +288,72 @@ async fn kiosk_flow(driver: &Driver) -> Result<()> {
     Ok(())
 }
 
+/// A 15.6-inch 1280x800 kiosk screen: 3.81 px per mm.
+const KIOSK_SIZED: &str = r#"
+role = "kiosk"
+site = "jongno-cc"
+site_name = "종로구 보건소"
+fixed_now = "2025-12-03T10:15:00+09:00"
+
+[screen]
+diagonal_inches = 15.6
+width_px = 1280
+height_px = 800
+"#;
+
+/// Reads a computed style property (in px) of the first element matching `css`.
+async fn computed_px(c: &Client, css: &str, property: &str) -> Result<f64> {
+    let v = c
+        .execute(
+            "const el = document.querySelector(arguments[0]);\
+             return el ? parseFloat(getComputedStyle(el).getPropertyValue(arguments[1])) : null;",
+            vec![css.into(), property.into()],
+        )
+        .await?;
+    v.as_f64().with_context(|| format!("{css} {property}: {v}"))
+}
+
+async fn sized_kiosk_flow(driver: &Driver) -> Result<()> {
+    let terminal = Terminal::new(KIOSK_SIZED)?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "새 회원 가입").await?;
+        let px_per_mm = (1280f64.powi(2) + 800f64.powi(2)).sqrt() / (15.6 * 25.4);
+        // Body text: Hangul glyphs (0.88 em in Noto Sans CJK KR) at least 12 mm high.
+        for css in ["label", "#residency-lives", "#today-list li"] {
+            let font = computed_px(&c, css, "font-size").await?;
+            let glyph_mm = font * 0.88 / px_per_mm;
+            assert!(glyph_mm >= 12.0, "{css}: {glyph_mm:.2} mm");
+        }
+        // Touch targets at least 15 mm high.
+        for css in [
+            "#enroll",
+            "#clear",
+            "#residency-works",
+            "#lang-toggle",
+            "#zoom",
+        ] {
+            let h = computed_px(&c, css, "height").await?;
+            assert!(h / px_per_mm >= 15.0, "{css}: {:.1} mm", h / px_per_mm);
+        }
+        keep_screenshot(&c, "kiosk-sized").await?;
+        // Everything zooms to 200%: text and buttons twice the size.
+        let label = computed_px(&c, "label", "font-size").await?;
+        let button = computed_px(&c, "#enroll", "height").await?;
+        click(&c, "#zoom").await?;
+        wait_text(&c, "#zoom", "글자 크게 150%").await?;
+        click(&c, "#zoom").await?;
+        wait_text(&c, "#zoom", "글자 크게 200%").await?;
+        assert_eq!(computed_px(&c, "label", "font-size").await?, 2.0 * label);
+        assert!(computed_px(&c, "#enroll", "height").await? >= 2.0 * button - 1.0);
+        keep_screenshot(&c, "kiosk-zoom-200").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    c.close().await?;
+    result
+}
+
 async fn broken_config_flow(driver: &Driver) -> Result<()> {
     let terminal = Terminal::new("role = \"atm\"\nsite = \"x\"\n")?;
     let c = session(driver, &terminal).await?;
@@ -416,6 +482,9 @@ async fn real_app_through_webdriver() -> Result<()> {
     let driver = Driver::start()?;
     kiosk_flow(&driver).await.context("kiosk")?;
     counter_flow(&driver).await.context("counter")?;
+    sized_kiosk_flow(&driver)
+        .await
+        .context("kiosk sized for its screen")?;
     broken_config_flow(&driver)
         .await
         .context("broken configuration")?;

@@ -1,0 +1,136 @@
+//! The HTTP adapter between a terminal and the central server: reqwest on a current-thread
+//! tokio runtime, signing each sync request with the terminal's key as `docs/sync-api.yaml`
+//! says. It turns the network into `sync-client` inputs ([`Response`] or [`Failure`]) and
+//! decides nothing itself.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use ed25519_dalek::SigningKey;
+use sync_client::wire::{self, EnrollRequest, EnrollResponse, ErrorBody};
+use sync_client::{signing, Failure, Response, Transmit};
+
+/// A connection to one central server.
+pub struct Central {
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Why an enrollment did not happen.
+pub enum EnrollError {
+    /// No HTTP answer.
+    Unreachable(Failure),
+    /// The server refused it.
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The server's error body (empty when it had none).
+        body: ErrorBody,
+    },
+}
+
+impl Central {
+    /// A client for the server at `base` (such as `http://127.0.0.1:8088`).
+    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Central> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the network runtime")?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("preparing the HTTP client")?;
+        Ok(Central {
+            runtime,
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// `POST /v1/terminals/enroll`.
+    pub fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, EnrollError> {
+        let body = serde_json::to_vec(request).unwrap_or_default();
+        let response = self
+            .post(wire::ENROLL_PATH, body, &[])
+            .map_err(EnrollError::Unreachable)?;
+        if response.status == 200 {
+            serde_json::from_slice(&response.body).map_err(|_| EnrollError::Refused {
+                status: response.status,
+                body: ErrorBody::default(),
+            })
+        } else {
+            Err(EnrollError::Refused {
+                status: response.status,
+                body: serde_json::from_slice(&response.body).unwrap_or_default(),
+            })
+        }
+    }
+
+    /// Sends one sync request, signed now with a fresh nonce.
+    pub fn send(
+        &self,
+        terminal: &str,
+        key: &SigningKey,
+        transmit: &Transmit,
+    ) -> Result<Response, Failure> {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|_| Failure::Broken)?;
+        let nonce = signing::nonce_from(random);
+        let headers = signing::sign(
+            key,
+            "POST",
+            wire::SYNC_PATH,
+            terminal,
+            timestamp,
+            &nonce,
+            &transmit.body,
+        );
+        self.post(wire::SYNC_PATH, transmit.body.clone(), &headers)
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&'static str, String)],
+    ) -> Result<Response, Failure> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.runtime.block_on(async move {
+            let response = request.send().await.map_err(failure)?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = response.bytes().await.map_err(failure)?.to_vec();
+            Ok(Response {
+                status,
+                retry_after,
+                body,
+            })
+        })
+    }
+}
+
+fn failure(error: reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        Failure::Timeout
+    } else if error.is_connect() {
+        Failure::Connect
+    } else {
+        Failure::Broken
+    }
+}

@@ -1,0 +1,107 @@
+//! `palpal provision`: makes the terminal's Ed25519 key, enrolls it with the central server
+//! using a one-time code, and stores the identity in the terminal's database.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ed25519_dalek::SigningKey;
+use sync_client::signing;
+use sync_client::wire::EnrollRequest;
+use terminal_store::{Store, TerminalIdentity};
+
+use crate::central::{Central, EnrollError};
+use crate::BadInput;
+
+/// Enroll this terminal with the central server
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The terminal's database file (created if missing)
+    #[arg(long, value_name = "FILE")]
+    db: PathBuf,
+    /// The central server's address, such as http://127.0.0.1:8088
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The one-time enrollment code from `palpal-central terminal add`
+    #[arg(long)]
+    code: String,
+    /// A name for people, such as "성북구 보건소 1번 키오스크"
+    #[arg(long, default_value = "팔팔 단말기")]
+    name: String,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let server = args.server.trim().trim_end_matches('/').to_owned();
+    if !(server.starts_with("http://") || server.starts_with("https://")) {
+        return Err(BadInput(format!(
+            "서버 주소는 http:// 또는 https://로 시작해야 합니다: {server:?} / \
+             the server address must start with http:// or https://"
+        ))
+        .into());
+    }
+    let store = Store::open(&args.db)?;
+    if let Some(identity) = store.identity()? {
+        return Err(BadInput(format!(
+            "이 단말기는 이미 {}(으)로 등록되어 있습니다 ({}). 다시 등록하려면 새 데이터베이스 \
+             파일을 쓰세요. / This terminal is already provisioned as {} with {}; use a new \
+             database file to provision again.",
+            identity.terminal_id, identity.server_url, identity.terminal_id, identity.server_url
+        ))
+        .into());
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("키를 만들 난수를 얻지 못했습니다 / getting randomness for the key")?;
+    let key = SigningKey::from_bytes(&seed);
+    let central = Central::new(&server, Duration::from_secs(30))?;
+    let request = EnrollRequest {
+        code: args.code.clone(),
+        public_key: signing::encode_public_key(&key.verifying_key()),
+        name: args.name.trim().to_owned(),
+    };
+    let enrolled = match central.enroll(&request) {
+        Ok(enrolled) => enrolled,
+        Err(EnrollError::Unreachable(failure)) => anyhow::bail!(
+            "중앙 서버({server})에 연결할 수 없습니다. 주소와 네트워크를 확인한 뒤 다시 시도해 \
+             주세요. 등록 코드는 아직 사용되지 않았습니다. / Cannot reach the central server at \
+             {server} ({failure:?}); check the address and the network, then try again. The code \
+             was not used."
+        ),
+        Err(EnrollError::Refused { status, body }) if body.code == "bad_code" => {
+            return Err(BadInput(format!(
+                "{} / {} (HTTP {status})",
+                body.message, body.message_en
+            ))
+            .into())
+        }
+        Err(EnrollError::Refused { status, body }) => anyhow::bail!(
+            "중앙 서버가 등록을 거절했습니다 (HTTP {status} {}): {} / The central server refused \
+             the enrollment: {}",
+            body.code,
+            body.message,
+            body.message_en
+        ),
+    };
+    let identity = TerminalIdentity {
+        terminal_id: enrolled.terminal_id,
+        site: enrolled.site,
+        role: enrolled.role,
+        name: enrolled.name,
+        server_url: server,
+        secret_key: seed,
+        provisioned_at: chrono::Utc::now().fixed_offset(),
+    };
+    store.save_identity(&identity).context(
+        "등록은 되었지만 단말기 정보를 저장하지 못했습니다. 관리자에게 새 코드를 받아 다시 등록해 \
+         주세요. / Enrolled, but the identity could not be stored; get a new code and provision again",
+    )?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "등록되었습니다 / provisioned\nterminal: {}\nsite: {}\nrole: {}\nserver: {}",
+        identity.terminal_id, identity.site, identity.role, identity.server_url
+    )?;
+    Ok(())
+}

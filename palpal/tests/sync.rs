@@ -1,0 +1,426 @@
+//! Real processes on 127.0.0.1: the `palpal-central` binary over SQLite on disk, and the
+//! `palpal` binary provisioning, syncing, reporting and being killed with SIGKILL mid-drain.
+//!
+//! `palpal-central` is another package's binary: it is looked for next to `palpal` in the
+//! same target folder, so build it first (`cargo build --workspace --bins`, as `make test`
+//! does, or `cargo build -p palpal-central`).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+use kiosk_core::{Enrollment, Residency};
+use terminal_store::Store;
+
+fn palpal_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_palpal"))
+}
+
+fn central_bin() -> PathBuf {
+    let path =
+        palpal_bin().with_file_name(format!("palpal-central{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build --workspace --bins` \
+         (or `cargo build -p palpal-central`) into the same target folder",
+        path.display()
+    );
+    path
+}
+
+fn run(bin: &Path, args: &[&str]) -> Output {
+    Command::new(bin).args(args).output().expect("run a binary")
+}
+
+fn palpal(args: &[&str]) -> Output {
+    run(&palpal_bin(), args)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A `palpal-central serve` process; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(db: &Path, listen: &str) -> Server {
+        let mut child = Command::new(central_bin())
+            .args([
+                "serve",
+                "--db",
+                db.to_str().expect("a UTF-8 path"),
+                "--listen",
+                listen,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start palpal-central");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the first line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Server { child, url }
+    }
+
+    fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    central_db: PathBuf,
+    server: Server,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let central_db = dir.path().join("central.sqlite");
+        let server = Server::start(&central_db, "127.0.0.1:0");
+        World {
+            dir,
+            central_db,
+            server,
+        }
+    }
+
+    fn code(&self, role: &str) -> String {
+        let out = run(
+            &central_bin(),
+            &[
+                "terminal",
+                "add",
+                "--db",
+                self.central_db.to_str().expect("a UTF-8 path"),
+                "--site",
+                "성북구 보건소",
+                "--role",
+                role,
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("code: "))
+            .expect("a code")
+            .to_owned()
+    }
+
+    /// A provisioned terminal database.
+    fn terminal(&self, name: &str, role: &str) -> PathBuf {
+        let db = self.dir.path().join(format!("{name}.sqlite"));
+        let code = self.code(role);
+        let out = palpal(&[
+            "provision",
+            "--db",
+            db.to_str().expect("a UTF-8 path"),
+            "--server",
+            &self.server.url,
+            "--code",
+            &code,
+            "--name",
+            name,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("terminal: T-"));
+        db
+    }
+
+    fn central(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            &self.central_db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open the server's database")
+    }
+
+    /// (members, distinct op ids among them)
+    fn members(&self) -> (i64, i64) {
+        self.central()
+            .query_row(
+                "SELECT count(*), count(DISTINCT op_id) FROM members",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("count members")
+    }
+
+    fn member_ops(&self, op_ids: &[String]) -> Vec<i64> {
+        let conn = self.central();
+        op_ids
+            .iter()
+            .map(|id| {
+                conn.query_row("SELECT count(*) FROM members WHERE op_id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .expect("count")
+            })
+            .collect()
+    }
+}
+
+fn when() -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339("2025-12-03T10:00:00+09:00").expect("a time")
+}
+
+/// Confirms `count` enrollments at the kiosk, numbered from `from`; returns their op ids.
+fn enroll(db: &Path, from: usize, count: usize) -> Vec<String> {
+    let mut store = Store::open(db).expect("open the terminal database");
+    (from..from + count)
+        .map(|i| {
+            let op_id = format!("op-{i:06}");
+            let enrollment = Enrollment {
+                name: format!("회원{i}"),
+                birth_date: "1950-04-01".parse().expect("a date"),
+                phone: format!("010{i:08}"),
+                residency: Residency::Lives,
+                age: 75,
+            };
+            store
+                .record_enrollment(&op_id, "성북구 보건소", &enrollment, when())
+                .expect("record an enrollment");
+            op_id
+        })
+        .collect()
+}
+
+fn summary(out: &Output, field: &str) -> u64 {
+    text(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.split_once(&format!("{field}: "))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {field} in {}", text(&out.stdout)))
+        .parse()
+        .expect("a number")
+}
+
+fn sync(db: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["sync", "--db", db.to_str().expect("a UTF-8 path")];
+    args.extend_from_slice(extra);
+    palpal(&args)
+}
+
+#[test]
+fn sync_drains_once_resends_as_duplicates_and_survives_an_outage() {
+    let mut world = World::new();
+    let db = world.terminal("kiosk-1", "kiosk");
+    let first = enroll(&db, 0, 120);
+
+    let out = sync(&db, &["--batch-ops", "50"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(summary(&out, "requests"), 3);
+    assert_eq!(summary(&out, "accepted"), 120);
+    assert_eq!(summary(&out, "remaining"), 0);
+    assert_eq!(world.members(), (120, 120));
+    assert!(world.member_ops(&first).iter().all(|n| *n == 1));
+
+    // Nothing queued: nothing sent.
+    let out = sync(&db, &[]);
+    assert!(out.status.success());
+    assert_eq!(summary(&out, "sent"), 0);
+
+    // Answers lost (as if the terminal died before writing them): sent again, duplicates.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute(
+            "UPDATE outbox SET state = 'in_flight' WHERE op_id <= 'op-000029'",
+            [],
+        )
+        .unwrap();
+    }
+    let out = sync(&db, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(summary(&out, "duplicate"), 30);
+    assert_eq!(summary(&out, "accepted"), 0);
+    assert_eq!(world.members(), (120, 120));
+
+    // Status and export.
+    let out = palpal(&["status", "--db", db.to_str().expect("a UTF-8 path")]);
+    let status = text(&out.stdout);
+    assert!(status.contains("대기 queued: 0"), "{status}");
+    assert!(status.contains("완료 done: 120"), "{status}");
+    assert!(!status.contains("없음 never"), "{status}");
+    let out = palpal(&["export", "--db", db.to_str().expect("a UTF-8 path")]);
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("op_id,kind,state,created_at,attempts,sent_at,settled_at,result,reason,member_number,message")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 120);
+    assert!(
+        rows[0].starts_with("op-000000,enrollment,done,"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[0].contains(",duplicate,,PP-"), "{}", rows[0]);
+    assert!(rows[119].contains(",accepted,,PP-"), "{}", rows[119]);
+
+    // The server goes away: the sync fails, says so Korean first, and keeps the work.
+    let addr = world.server.addr().to_owned();
+    world.server.stop();
+    let second = enroll(&db, 120, 40);
+    let out = sync(&db, &["--attempts", "2"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("작업 40건은 이 단말기에 안전하게 저장되어") && stderr.contains("kept"),
+        "{stderr}"
+    );
+    assert_eq!(summary(&out, "remaining"), 40);
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.outbox_pending().unwrap().len(), 40);
+    let status = text(&palpal(&["status", "--db", db.to_str().expect("a UTF-8 path")]).stdout);
+    assert!(status.contains("마지막 오류 last error"), "{status}");
+
+    // Back again at the same address: drained, each once.
+    world.server = Server::start(&world.central_db, &addr);
+    let out = sync(&db, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(summary(&out, "accepted"), 40);
+    assert_eq!(world.members(), (160, 160));
+    assert!(world.member_ops(&second).iter().all(|n| *n == 1));
+}
+
+#[test]
+fn a_rejected_operation_is_kept_and_shown_not_dropped() {
+    let world = World::new();
+    // A counter may not register members: the server rejects with `role`.
+    let db = world.terminal("counter-1", "counter");
+    enroll(&db, 0, 2);
+    let out = sync(&db, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(summary(&out, "rejected"), 2);
+    assert!(text(&out.stdout).contains("op-000000 role:"));
+    let status = text(&palpal(&["status", "--db", db.to_str().expect("a UTF-8 path")]).stdout);
+    assert!(status.contains("거부 rejected: 2"), "{status}");
+    assert!(status.contains("op-000001 enrollment role:"), "{status}");
+    assert_eq!(world.members(), (0, 0));
+    // Sending again does not happen: a rejection is final.
+    let out = sync(&db, &[]);
+    assert_eq!(summary(&out, "sent"), 0);
+}
+
+#[test]
+fn provisioning_explains_a_bad_code_a_second_try_and_a_missing_server() {
+    let world = World::new();
+    let db = world.dir.path().join("t.sqlite");
+    let dbs = db.to_str().expect("a UTF-8 path");
+    let url = world.server.url.clone();
+
+    let out = palpal(&[
+        "provision",
+        "--db",
+        dbs,
+        "--server",
+        &url,
+        "--code",
+        "0000-0000-0000-0000",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("등록 코드가 올바르지 않거나") && stderr.contains("code"),
+        "{stderr}"
+    );
+
+    let code = world.code("kiosk");
+    let out = palpal(&["provision", "--db", dbs, "--server", &url, "--code", &code]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let code = world.code("kiosk");
+    let out = palpal(&["provision", "--db", dbs, "--server", &url, "--code", &code]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("이미") && text(&out.stderr).contains("already"));
+
+    let other = world.dir.path().join("other.sqlite");
+    let out = palpal(&[
+        "provision",
+        "--db",
+        other.to_str().unwrap(),
+        "--server",
+        "http://127.0.0.1:9",
+        "--code",
+        &code,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("연결할 수 없습니다") && stderr.contains("Cannot reach"),
+        "{stderr}"
+    );
+
+    let out = sync(&other, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("provision"));
+}
+
+#[test]
+fn kill_9_mid_drain_many_times_loses_nothing_and_doubles_nothing() {
+    let world = World::new();
+    let db = world.terminal("kiosk-kill", "kiosk");
+    let ops = enroll(&db, 0, 1500);
+    for cycle in 0..20u64 {
+        let mut child = Command::new(palpal_bin())
+            .args([
+                "sync",
+                "--db",
+                db.to_str().expect("a UTF-8 path"),
+                "--batch-ops",
+                "7",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start palpal sync");
+        // Varied, deterministic moments: early, mid-request, mid-write.
+        std::thread::sleep(Duration::from_millis(20 + (cycle * 37) % 150));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+    let killed = Store::open(&db).unwrap().outbox_counts().unwrap();
+    // Diagnostic only (how far the killed runs got depends on the machine's speed).
+    eprintln!("after the kills: {killed:?}");
+    let out = sync(&db, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(summary(&out, "remaining"), 0);
+    assert_eq!(world.members(), (1500, 1500));
+    assert!(world.member_ops(&ops).iter().all(|n| *n == 1));
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!((counts.done, counts.rejected), (1500, 0));
+}
