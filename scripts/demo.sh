@@ -59,6 +59,55 @@ start_app() { # role
   fi
 }
 
+# Simulated watches: a private D-Bus bus (config in .demo/) with watch-sim serving them as
+# BlueZ would, so the apps' real Bluetooth code finds watches to pair and sync.
+cat >"$demo/bus.conf" <<XML
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$demo/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+XML
+cat >"$demo/watches.toml" <<TOML
+[[watch]]
+serial = "PW-0042"
+rssi = -45
+[[watch]]
+serial = "PW-0007"
+rssi = -60
+seed = 7
+[[watch]]
+serial = "PW-0100"
+rssi = -70
+battery = 12
+seed = 100
+[[watch]]
+serial = "PW-0318"
+rssi = -80
+clock_drift_seconds = -7500
+seed = 318
+TOML
+rm -f "$demo/bus"
+dbus-daemon --nofork --config-file="$demo/bus.conf" >"$demo/bus.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do [[ -S "$demo/bus" ]] && break; sleep 0.1; done
+export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$demo/bus"
+"$bin/watch-sim" --bus "$DBUS_SYSTEM_BUS_ADDRESS" --config "$demo/watches.toml" >"$demo/watch-sim.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "watch-sim ready" "$demo/watch-sim.log" 2>/dev/null && break; sleep 0.1; done
+if ! grep -q "watch-sim ready" "$demo/watch-sim.log"; then
+  echo "palpal: the watch simulator did not start; see $demo/watch-sim.log" >&2
+  exit 1
+fi
+echo "palpal: simulated watches 0042, 0007, 0100 (low battery) and 0318 (clock 2 h slow) on $DBUS_SYSTEM_BUS_ADDRESS"
+
 # The reference central server on a local SQLite file.
 "$bin/palpal-central" serve --db "$demo/central.sqlite" --listen 127.0.0.1:0 >"$demo/central.log" 2>&1 &
 pids+=($!)

@@ -3,9 +3,17 @@
 //!
 //! Pure: no IO, no clock; `today` (the date in Asia/Seoul) is an argument. Today it builds the
 //! member's week (steps per day, Monday to Sunday, points earned) from the step reports the
-//! terminal knows; the redemption rules (holds, offline limits) come next. Points are rated by
-//! `points-core`'s ledger, the same code the central server runs; this crate only places the
-//! figures on the week.
+//! terminal knows; [`redemption`] decides holds and voids under the server's offline limits,
+//! [`receipt`] and [`settlement`] render what the counter prints, and [`scanner`] tells a
+//! keyboard-wedge scanner from typing. Points are rated by `points-core`'s ledger, the same
+//! code the central server runs; this crate only places the figures on the week.
+
+pub mod watch_sync;
+
+pub mod receipt;
+pub mod redemption;
+pub mod scanner;
+pub mod settlement;
 
 use std::collections::BTreeMap;
 

@@ -24,7 +24,10 @@ use crate::error::{ErrorBody, ErrorCode};
 use crate::metrics::Metrics;
 use crate::signing;
 use crate::store::{parse_terminal_label, Backend, Refusal, Store, Terminal, Write, WriteReply};
-use crate::wire::{EnrollRequest, EnrollResponse, Health, OpStatus, SyncRequest, SyncResponse};
+use crate::wire::{
+    EnrollRequest, EnrollResponse, Health, OpStatus, PolicyText, PullRequest, PullResponse,
+    SyncRequest, SyncResponse,
+};
 use crate::writer::{self, WriteJob};
 
 /// Limits of the server. The defaults suit a pilot on a small machine.
@@ -44,6 +47,9 @@ pub struct Config {
     pub write_queue: usize,
     /// Writes committed in one transaction at most.
     pub max_group: usize,
+    /// Operations committed in one transaction at most (a single larger batch still goes
+    /// alone); this bounds how long a commit, and the wait behind it, takes.
+    pub max_group_ops: usize,
     /// Read connections kept open.
     pub read_connections: usize,
 }
@@ -58,10 +64,14 @@ impl Default for Config {
             retry_after_seconds: 1,
             write_queue: 256,
             max_group: 64,
+            max_group_ops: 1000,
             read_connections: 4,
         }
     }
 }
+
+/// The most of a refused request's body the server reads to keep the connection open.
+const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
 
 /// What the handlers share.
 struct App {
@@ -72,6 +82,53 @@ struct App {
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     config: Config,
+    policies: PublishedPolicies,
+}
+
+/// The policy files in force and their fingerprint, which pull cursors carry so that a
+/// terminal gets the policies again whenever they change.
+struct PublishedPolicies {
+    fingerprint: String,
+    texts: Vec<PolicyText>,
+}
+
+impl PublishedPolicies {
+    fn load() -> anyhow::Result<PublishedPolicies> {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        let mut texts = Vec::new();
+        for text in crate::store::PUBLISHED_POLICY_TEXTS {
+            let policy = points_core::PointsPolicy::from_toml_str(text)?;
+            hasher.update(text.as_bytes());
+            hasher.update([0]);
+            texts.push(PolicyText {
+                name: policy.name().to_owned(),
+                effective_from: policy.effective_from().format("%Y-%m-%d").to_string(),
+                effective_until: policy
+                    .effective_until()
+                    .map(|d| d.format("%Y-%m-%d").to_string()),
+                text: text.to_owned(),
+            });
+        }
+        let digest = signing::body_digest(&hasher.finalize());
+        Ok(PublishedPolicies {
+            fingerprint: digest[..16].to_owned(),
+            texts,
+        })
+    }
+}
+
+/// A pull cursor: `1.<policy fingerprint>.<change sequence number>`.
+fn parse_cursor(cursor: &str) -> Option<(&str, i64)> {
+    let mut parts = cursor.split('.');
+    let (Some("1"), Some(fingerprint), Some(seq), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let seq: i64 = seq.parse().ok()?;
+    (seq >= 0 && fingerprint.len() == 16 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some((fingerprint, seq))
 }
 
 /// A refusal of the whole request, answered as `{code, message, message_en}`.
@@ -132,6 +189,7 @@ pub fn router(
         store,
         config.write_queue,
         config.max_group,
+        config.max_group_ops,
         Arc::clone(&clock),
         Arc::clone(&metrics),
     )
@@ -144,12 +202,15 @@ pub fn router(
         metrics,
         permits: Arc::new(Semaphore::new(config.max_in_flight)),
         config: config.clone(),
+        policies: PublishedPolicies::load().context("reading the published policies")?,
     });
     Ok(Router::new()
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics_text))
         .route("/v1/terminals/enroll", post(enroll))
         .route("/v1/sync", post(sync))
+        .route("/v1/pull", post(pull))
+        .route("/v1/reports/reconciliation", get(reconciliation))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -191,7 +252,13 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
                 drop(permit);
                 response
             }
-            Err(_) => ApiError(ErrorCode::Overloaded).into_response(),
+            Err(_) => {
+                // Read a small body before refusing, so that the connection stays usable and
+                // the terminal's retry does not cost a new connection; a larger one is left
+                // unread and its connection closed.
+                let _ = axum::body::to_bytes(request.into_body(), REFUSAL_DRAIN_BYTES).await;
+                ApiError(ErrorCode::Overloaded).into_response()
+            }
         }
     } else {
         next.run(request).await
@@ -410,4 +477,70 @@ async fn sync(
         WriteReply::Refused(refusal) => Err(refusal.into()),
         WriteReply::Enrolled(_) => Err(internal("the writer answered a sync with an enrollment")),
     }
+}
+
+async fn pull(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let (terminal, _nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
+    let invalid = ApiError(ErrorCode::InvalidRequest);
+    let request: PullRequest = serde_json::from_slice(&body).map_err(|_| invalid)?;
+    let (fingerprint, cursor) = match request.cursor.as_deref().map(str::trim) {
+        None | Some("") => (None, 0),
+        Some(text) => {
+            let (fingerprint, seq) = parse_cursor(text).ok_or(invalid)?;
+            (Some(fingerprint.to_owned()), seq)
+        }
+    };
+    let limit = request.limit.unwrap_or(500);
+    if !(1..=1000).contains(&limit) {
+        return Err(invalid);
+    }
+    let today = points_core::kst_day(app.clock.now().fixed_offset());
+    let page = app
+        .read(move |store| store.pull(&terminal, cursor, limit, today))
+        .await?;
+    let policies = (fingerprint.as_deref() != Some(app.policies.fingerprint.as_str()))
+        .then(|| app.policies.texts.clone());
+    Ok(json(
+        StatusCode::OK,
+        &PullResponse {
+            cursor: format!("1.{}.{}", app.policies.fingerprint, page.cursor),
+            more: page.more,
+            policies,
+            redemption_keys: page.redemption_keys,
+            revoked_members: page.revoked_members,
+            balances: page.balances,
+            admission: page.admission,
+            quota_leases: page.quota_leases,
+        },
+    ))
+}
+
+async fn reconciliation(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let (terminal, _nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
+    let invalid = ApiError(ErrorCode::InvalidRequest);
+    let day = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("day="))
+        .and_then(|text| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .ok_or(invalid)?;
+    let report = app
+        .read(move |store| store.reconciliation(&terminal, day))
+        .await?;
+    Ok(json(StatusCode::OK, &report))
 }

@@ -1,13 +1,17 @@
 //! `palpal-central`, the reference central server of Palpal: terminal enrollment with
-//! one-time codes, signed sync of terminal operations (member enrollments and step reports)
-//! applied exactly once by operation id, the points ledger rated with `points-core`, and load
-//! shedding with 429 + `Retry-After`. It is an adapter: axum over SQLite behind the [`store`]
-//! interface, with a single writer thread that commits in groups.
+//! one-time codes, signed sync of terminal operations (member enrollments, step reports,
+//! redemption holds and voids) applied exactly once by operation id, the points ledger rated
+//! with `points-core`, sign-up quota leases per site and day (with the admission schedule,
+//! `kiosk-core`'s types), redemption settlement with overspend detection and a reconciliation
+//! report per terminal, pull of deltas by cursor, and load shedding with 429 + `Retry-After`.
+//! It is an adapter: axum over SQLite behind the [`store`] interface, with a single writer
+//! thread that commits in groups. The `fault-proxy` binary beside it injects network faults
+//! between a terminal and the server for tests.
 //!
-//! It is not a core: the rules live in `points-core`, and this crate only stores and applies
-//! them. It does not yet hand out sign-up quotas, settle redemptions or pull deltas to
-//! terminals. The wire format is in `docs/sync-api.yaml`; [`signing`] and [`wire`] are the
-//! pieces a terminal's sync client shares with the server.
+//! It is not a core: the rules live in `points-core` and `kiosk-core`, and this crate only
+//! stores and applies them. It does not issue redemption tokens (it publishes the public keys
+//! the operator adds). The wire format is in `docs/sync-api.yaml`; [`signing`] and [`wire`]
+//! are the pieces a terminal's sync client shares with the server.
 
 pub mod clock;
 pub mod code;

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
+use kiosk_core::admission::DayRule;
 use palpal_central::clock::{Clock, SystemClock};
 use palpal_central::http::{self, Config};
 use palpal_central::store::{self, SqliteBackend, SqliteStore, Store as _};
@@ -44,6 +46,138 @@ enum Command {
         #[command(subcommand)]
         command: TerminalCommand,
     },
+    /// The admission schedule: who may sign up on which day.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+    /// Sign-up quota leases per site and day.
+    Quota {
+        #[command(subcommand)]
+        command: QuotaCommand,
+    },
+    /// Members.
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// Redemption-token signing keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Reports for the operator.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Set the rule of one day.
+    Set {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The day, YYYY-MM-DD (Asia/Seoul).
+        #[arg(long)]
+        day: NaiveDate,
+        /// open, odd_birth_years, even_birth_years, age_band:MIN-MAX or closed.
+        #[arg(long, value_parser = parse_rule)]
+        rule: DayRule,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuotaCommand {
+    /// Set a site's places for a day, or split a total across sites.
+    Set {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The day, YYYY-MM-DD (Asia/Seoul).
+        #[arg(long)]
+        day: NaiveDate,
+        /// One site.
+        #[arg(long, required_unless_present = "sites", conflicts_with = "sites")]
+        site: Option<String>,
+        /// The site's places.
+        #[arg(long, requires = "site")]
+        places: Option<u32>,
+        /// Sites to split `--total` across, comma separated.
+        #[arg(long, value_delimiter = ',', requires = "total")]
+        sites: Vec<String>,
+        /// Places split as evenly as possible across `--sites` (the first sites get the rest).
+        #[arg(long)]
+        total: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Revoke a member's card; terminals learn it at their next pull.
+    Revoke {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The member number, such as PP-00000001.
+        #[arg(long)]
+        member: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make a redemption-token signing key: the secret seed goes to a new file (mode 0600),
+    /// the public key is published to terminals at their next pull.
+    Add {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// Where to write the secret seed (hex); the file must not exist.
+        #[arg(long)]
+        secret_out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Members overspent on a day: holds their balance did not cover and tokens used twice,
+    /// with every hold of theirs that day, by terminal.
+    Overspend {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The day, YYYY-MM-DD (Asia/Seoul).
+        #[arg(long)]
+        day: NaiveDate,
+    },
+}
+
+fn parse_rule(text: &str) -> Result<DayRule, String> {
+    let bad = || {
+        format!(
+            "규칙은 open, odd_birth_years, even_birth_years, age_band:MIN-MAX, closed 중 하나입니다 / \
+             the rule is one of open, odd_birth_years, even_birth_years, age_band:MIN-MAX, closed, not {text:?}"
+        )
+    };
+    Ok(match text.trim() {
+        "open" => DayRule::Open,
+        "odd_birth_years" => DayRule::OddBirthYears,
+        "even_birth_years" => DayRule::EvenBirthYears,
+        "closed" => DayRule::Closed,
+        other => {
+            let band = other.strip_prefix("age_band:").ok_or_else(bad)?;
+            let (min, max) = band.split_once('-').ok_or_else(bad)?;
+            let min_age: u32 = min.trim().parse().map_err(|_| bad())?;
+            let max_age: u32 = max.trim().parse().map_err(|_| bad())?;
+            if min_age > max_age || max_age > 150 {
+                return Err(bad());
+            }
+            DayRule::AgeBand { min_age, max_age }
+        }
+    })
 }
 
 #[derive(Subcommand)]
@@ -111,7 +245,173 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(serve(db, listen, config, policies))
         }
         Command::Terminal { command } => terminal(command, policies),
+        Command::Schedule { command } => schedule(command, policies),
+        Command::Quota { command } => quota(command, policies),
+        Command::Member { command } => member(command, policies),
+        Command::Key { command } => key(command, policies),
+        Command::Report { command } => report(command, policies),
     }
+}
+
+fn schedule(command: ScheduleCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
+    let ScheduleCommand::Set { db, day, rule } = command;
+    let mut store = SqliteStore::open(&db, policies)?;
+    store
+        .set_admission(day, rule)
+        .context("가입 일정을 저장하지 못했습니다 / saving the admission schedule")?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{day}\t{}",
+        serde_json::to_string(&rule)?
+    )?;
+    Ok(())
+}
+
+/// `total` split across `count` sites: the first `total % count` get one more.
+fn split(total: u32, count: usize) -> Vec<u32> {
+    let count32 = u32::try_from(count).unwrap_or(u32::MAX).max(1);
+    (0..count32)
+        .map(|i| total / count32 + u32::from(i < total % count32))
+        .collect()
+}
+
+fn quota(command: QuotaCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
+    let QuotaCommand::Set {
+        db,
+        day,
+        site,
+        places,
+        sites,
+        total,
+    } = command;
+    let plan: Vec<(String, u32)> = match (site, places, total) {
+        (Some(site), Some(places), None) => vec![(site, places)],
+        (None, None, Some(total)) => {
+            let sites: Vec<String> = sites
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            anyhow::ensure!(
+                !sites.is_empty(),
+                "--sites에 사이트를 하나 이상 적어 주세요 / name at least one site in --sites"
+            );
+            let shares = split(total, sites.len());
+            sites.into_iter().zip(shares).collect()
+        }
+        _ => anyhow::bail!(
+            "--site와 --places, 또는 --sites와 --total을 함께 주세요 / \
+             give --site with --places, or --sites with --total"
+        ),
+    };
+    let mut store = SqliteStore::open(&db, policies)?;
+    let mut out = std::io::stdout().lock();
+    for (site, places) in plan {
+        anyhow::ensure!(
+            !site.trim().is_empty(),
+            "사이트 이름이 비어 있습니다 / the site name is empty"
+        );
+        let lease = store
+            .set_quota(day, site.trim(), places)
+            .context("정원을 저장하지 못했습니다 / saving the quota")?;
+        writeln!(
+            out,
+            "{}\t{}\t{}\tplaces={}\tused={}",
+            lease.lease_id, lease.day, lease.site, lease.places, lease.used
+        )?;
+    }
+    Ok(())
+}
+
+fn member(command: MemberCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
+    let MemberCommand::Revoke { db, member } = command;
+    let id = store::parse_member_number(&member).with_context(|| {
+        format!("회원 번호는 PP-00000001 형식입니다 / a member number looks like PP-00000001, not {member:?}")
+    })?;
+    let mut store = SqliteStore::open(&db, policies)?;
+    let found = store
+        .revoke_member(id, SystemClock.now())
+        .context("회원 카드를 중지하지 못했습니다 / revoking the member")?;
+    anyhow::ensure!(
+        found,
+        "{member} 회원이 없습니다 / there is no member {member}"
+    );
+    writeln!(
+        std::io::stdout().lock(),
+        "revoked: {}",
+        store::member_number(id)
+    )?;
+    Ok(())
+}
+
+fn key(command: KeyCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let KeyCommand::Add { db, secret_out } = command;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| anyhow::anyhow!("난수를 얻지 못했습니다 / no randomness: {e}"))?;
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&secret_out)
+        .with_context(|| {
+            format!("비밀 키 파일을 만들지 못했습니다 / creating the secret file {secret_out:?}")
+        })?;
+    let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    writeln!(file, "{hex}").context("writing the secret file")?;
+    file.sync_all().context("writing the secret file")?;
+    let mut store = SqliteStore::open(&db, policies)?;
+    let key_id = store
+        .add_redemption_key(signing.verifying_key().as_bytes(), SystemClock.now())
+        .context("키를 저장하지 못했습니다 / saving the key")?;
+    writeln!(
+        std::io::stdout().lock(),
+        "key_id: {key_id}\npublic_key: {}",
+        palpal_central::signing::encode_public_key(&signing.verifying_key())
+    )?;
+    Ok(())
+}
+
+fn report(command: ReportCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
+    let ReportCommand::Overspend { db, day } = command;
+    let mut store = SqliteStore::open(&db, policies)?;
+    let holds = store
+        .overspend(day)
+        .context("보고서를 만들지 못했습니다 / making the report")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "member\tterminal\tamount\tstatus\tbalance_before\top_id\ttoken_id"
+    )?;
+    let mut shortfall: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for hold in &holds {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            hold.member_number,
+            hold.terminal,
+            hold.amount,
+            hold.status,
+            hold.balance_before,
+            hold.op_id,
+            hold.token_id
+        )?;
+        if hold.status == "insufficient" || hold.status == "token_reused" {
+            *shortfall.entry(hold.member_number.as_str()).or_default() += hold.amount;
+        }
+    }
+    for (member, amount) in &shortfall {
+        writeln!(
+            out,
+            "# {member}: {amount} points not covered / 초과 사용 {amount}점"
+        )?;
+    }
+    if holds.is_empty() {
+        writeln!(out, "# {day}: 초과 사용 없음 / no overspending")?;
+    }
+    Ok(())
 }
 
 async fn serve(

@@ -20,49 +20,12 @@
 
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest as _, Sha256};
 
-/// The header that names the terminal, such as `T-000001`.
-pub const TERMINAL_HEADER: &str = "x-palpal-terminal";
-/// The header with the signing time in Unix seconds.
-pub const TIMESTAMP_HEADER: &str = "x-palpal-timestamp";
-/// The header with the request's nonce: 16 to 64 characters of `A-Z a-z 0-9 - _`.
-pub const NONCE_HEADER: &str = "x-palpal-nonce";
-/// The header with the signature, standard base64 with padding.
-pub const SIGNATURE_HEADER: &str = "x-palpal-signature";
-/// The first line of the signing string; a new format gets a new version.
-pub const SIGNATURE_VERSION: &str = "PALPAL-SIG-V1";
-
-/// The lowercase hex SHA-256 of a request body (of the empty string when there is no body).
-pub fn body_digest(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    out
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// The exact text a terminal signs: the version line, the upper-case method, the path (without
-/// the query), the terminal id, the timestamp in Unix seconds, the nonce and the body digest,
-/// joined by `\n` with no newline at the end.
-pub fn signing_string(
-    method: &str,
-    path: &str,
-    terminal: &str,
-    timestamp: i64,
-    nonce: &str,
-    body: &[u8],
-) -> String {
-    format!(
-        "{SIGNATURE_VERSION}\n{}\n{path}\n{terminal}\n{timestamp}\n{nonce}\n{}",
-        method.to_ascii_uppercase(),
-        body_digest(body)
-    )
-}
+// The format is the terminal's: one implementation, in the pure sync client, serves both sides.
+pub use sync_client::signing::{
+    body_digest, encode_public_key, signing_string, NONCE_HEADER, SIGNATURE_HEADER,
+    SIGNATURE_VERSION, TERMINAL_HEADER, TIMESTAMP_HEADER,
+};
 
 /// The four headers of a signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,12 +106,6 @@ pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
     };
     let bytes: [u8; 32] = bytes.try_into().ok()?;
     VerifyingKey::from_bytes(&bytes).ok()
-}
-
-/// The public key in the form the server stores and the enrollment request sends: standard
-/// base64 of the 32 bytes.
-pub fn encode_public_key(key: &VerifyingKey) -> String {
-    base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
 }
 
 #[cfg(test)]

@@ -15,12 +15,18 @@ use points_core::{Ledger, PolicySet, StepReport};
 use rusqlite::{params, Connection, DropBehavior, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
 
+use std::collections::HashMap;
+
+use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
+
 use crate::wire::{
-    EnrollmentPayload, OpResult, OpStatus, Operation, RejectReason, Role, StepReportPayload,
+    BalanceSnapshot, EnrollmentPayload, HoldLine, HoldTotals, OpResult, OpStatus, Operation,
+    ReconciliationReport, RedemptionHoldPayload, RedemptionKey, RejectReason, Role,
+    StepReportPayload, VoidPayload,
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -83,6 +89,58 @@ const MIGRATIONS: &[&str] = &[
         op_id TEXT NOT NULL
     );
     CREATE INDEX ledger_entries_member ON ledger_entries (member_id);",
+    // 2: admission schedule, quota leases, balances, redemption holds, redemption keys,
+    // revoked members, and the change log that pull cursors walk.
+    "CREATE TABLE admission_days (
+        day TEXT PRIMARY KEY,
+        rule TEXT NOT NULL
+    );
+    CREATE TABLE quota_leases (
+        id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        site TEXT NOT NULL,
+        places INTEGER NOT NULL CHECK (places >= 0),
+        used INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (day, site)
+    );
+    ALTER TABLE members ADD COLUMN revoked_at TEXT;
+    CREATE TABLE balances (
+        member_id INTEGER PRIMARY KEY REFERENCES members (id),
+        credited INTEGER NOT NULL DEFAULT 0,
+        spent INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO balances (member_id, credited)
+        SELECT m.id, COALESCE((SELECT SUM(points) FROM ledger_entries e WHERE e.member_id = m.id), 0)
+        FROM members m;
+    CREATE TABLE holds (
+        op_id TEXT PRIMARY KEY,
+        member_id INTEGER NOT NULL REFERENCES members (id),
+        amount INTEGER NOT NULL,
+        token_id TEXT NOT NULL,
+        held_at TEXT NOT NULL,
+        day TEXT NOT NULL,
+        terminal_id INTEGER NOT NULL REFERENCES terminals (id),
+        status TEXT NOT NULL
+            CHECK (status IN ('posted', 'voided', 'insufficient', 'token_reused')),
+        balance_before INTEGER NOT NULL,
+        void_op_id TEXT
+    );
+    CREATE UNIQUE INDEX holds_token ON holds (token_id) WHERE status IN ('posted', 'voided');
+    CREATE INDEX holds_day ON holds (day, terminal_id);
+    CREATE TABLE redemption_keys (
+        key_id INTEGER PRIMARY KEY CHECK (key_id BETWEEN 0 AND 65535),
+        public_key BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        retired_at TEXT
+    );
+    CREATE TABLE changes (
+        kind TEXT NOT NULL,
+        key INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX changes_seq ON changes (seq);
+    INSERT INTO changes (kind, key, seq) SELECT 'balance', member_id, member_id FROM balances;",
 ];
 
 /// A terminal as the server knows it.
@@ -128,7 +186,8 @@ pub fn member_number(id: i64) -> String {
     format!("PP-{id:08}")
 }
 
-fn parse_member_number(number: &str) -> Option<i64> {
+/// The number behind a member number such as `PP-00000001`.
+pub fn parse_member_number(number: &str) -> Option<i64> {
     let digits = number.trim().strip_prefix("PP-")?;
     if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -201,6 +260,36 @@ pub trait Store: Send {
     ) -> anyhow::Result<Terminal>;
     /// Locks a terminal out; `false` if there is no such terminal.
     fn revoke_terminal(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Sets who may sign up on `day`.
+    fn set_admission(&mut self, day: NaiveDate, rule: DayRule) -> anyhow::Result<()>;
+    /// Sets `site`'s sign-up places on `day`; places already used stay counted.
+    fn set_quota(&mut self, day: NaiveDate, site: &str, places: u32) -> anyhow::Result<QuotaLease>;
+    /// Revokes a member's card; `false` if there is no such member.
+    fn revoke_member(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Publishes a redemption public key; returns its key id.
+    fn add_redemption_key(
+        &mut self,
+        public_key: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u16>;
+    /// The changes after `cursor` (a change sequence number), at most `limit`, as seen by
+    /// `terminal` on `today`.
+    fn pull(
+        &mut self,
+        terminal: &Terminal,
+        cursor: i64,
+        limit: u32,
+        today: NaiveDate,
+    ) -> anyhow::Result<PullPage>;
+    /// The holds `terminal` took on `day`.
+    fn reconciliation(
+        &mut self,
+        terminal: &Terminal,
+        day: NaiveDate,
+    ) -> anyhow::Result<ReconciliationReport>;
+    /// The holds of members who were overspent on `day` (a hold their balance did not cover,
+    /// or a token used twice), by member, then in the order received.
+    fn overspend(&mut self, day: NaiveDate) -> anyhow::Result<Vec<HoldLine>>;
     /// Applies a group of writes in one transaction, each write all or nothing, and returns a
     /// reply per write in order. An error means nothing of the group was committed.
     fn commit_group(
@@ -208,6 +297,25 @@ pub trait Store: Send {
         writes: &[Write],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>>;
+}
+
+/// One page of changes for a pull.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullPage {
+    /// The sequence number of the last change in the page (the cursor given when empty).
+    pub cursor: i64,
+    /// Whether more changes wait after this page.
+    pub more: bool,
+    /// Redemption keys added or retired.
+    pub redemption_keys: Vec<RedemptionKey>,
+    /// Member numbers revoked.
+    pub revoked_members: Vec<String>,
+    /// Balances changed.
+    pub balances: Vec<BalanceSnapshot>,
+    /// Kiosks: the schedule from today on.
+    pub admission: Option<AdmissionSchedule>,
+    /// Kiosks: the site's leases from today on.
+    pub quota_leases: Vec<QuotaLease>,
 }
 
 /// Opens stores on the same database: one for the writer, more for concurrent reads.
@@ -242,14 +350,16 @@ impl Backend for SqliteBackend {
     }
 }
 
+/// The text of the policy files published in `policies/`, compiled in, oldest first.
+pub const PUBLISHED_POLICY_TEXTS: [&str; 3] = [
+    include_str!("../../policies/seoul-2023.toml"),
+    include_str!("../../policies/seoul-2025-03.toml"),
+    include_str!("../../policies/seoul-2025-12.toml"),
+];
+
 /// The policies published in `policies/`, compiled in.
 pub fn published_policies() -> anyhow::Result<PolicySet> {
-    let texts = [
-        include_str!("../../policies/seoul-2023.toml"),
-        include_str!("../../policies/seoul-2025-03.toml"),
-        include_str!("../../policies/seoul-2025-12.toml"),
-    ];
-    let policies = texts
+    let policies = PUBLISHED_POLICY_TEXTS
         .iter()
         .map(|text| points_core::PointsPolicy::from_toml_str(text))
         .collect::<Result<Vec<_>, _>>()
@@ -262,6 +372,33 @@ pub fn published_policies() -> anyhow::Result<PolicySet> {
 pub struct SqliteStore {
     conn: Connection,
     policies: Arc<PolicySet>,
+    ledgers: LedgerCache,
+}
+
+/// Each member's ledger as of their last step report (by row id), so that a new report is
+/// applied to it instead of rebuilding it from every report. Only the writer's connection
+/// fills it; it is emptied whenever a write group fails, since rolled-back row ids are reused.
+#[derive(Debug, Default)]
+struct LedgerCache {
+    members: HashMap<i64, (i64, Ledger)>,
+}
+
+impl LedgerCache {
+    const MAX_MEMBERS: usize = 200_000;
+
+    fn take(&mut self, member: i64, last_report: i64) -> Option<Ledger> {
+        match self.members.remove(&member) {
+            Some((id, ledger)) if id == last_report => Some(ledger),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, member: i64, last_report: i64, ledger: Ledger) {
+        if self.members.len() >= Self::MAX_MEMBERS {
+            self.members.clear();
+        }
+        self.members.insert(member, (last_report, ledger));
+    }
 }
 
 impl SqliteStore {
@@ -271,13 +408,19 @@ impl SqliteStore {
             .with_context(|| format!("데이터베이스를 열지 못했습니다 / could not open {path:?}"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .context("setting busy_timeout")?;
+        // The writer's hot path prepares about 20 statements; keep them all.
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "journal_mode", "WAL")
             .context("switching to WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")
             .context("setting synchronous=FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .context("enabling foreign keys")?;
-        let mut store = SqliteStore { conn, policies };
+        let mut store = SqliteStore {
+            conn,
+            policies,
+            ledgers: LedgerCache::default(),
+        };
         store.migrate().context("migrating the database")?;
         Ok(store)
     }
@@ -327,11 +470,10 @@ fn read_terminal(row: &rusqlite::Row<'_>) -> rusqlite::Result<Terminal> {
 const TERMINAL_COLUMNS: &str = "id, site, role, name, public_key, revoked_at";
 
 fn terminal_in(conn: &Connection, id: i64) -> rusqlite::Result<Option<Terminal>> {
-    conn.query_row(
-        &format!("SELECT {TERMINAL_COLUMNS} FROM terminals WHERE id = ?1"),
-        [id],
-        read_terminal,
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {TERMINAL_COLUMNS} FROM terminals WHERE id = ?1"
+    ))?
+    .query_row([id], read_terminal)
     .optional()
 }
 
@@ -385,21 +527,125 @@ impl Store for SqliteStore {
         Ok(changed == 1)
     }
 
+    fn set_admission(&mut self, day: NaiveDate, rule: DayRule) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO admission_days (day, rule) VALUES (?1, ?2)
+             ON CONFLICT (day) DO UPDATE SET rule = excluded.rule",
+            params![ymd(day), serde_json::to_string(&rule)?],
+        )?;
+        Ok(())
+    }
+
+    fn set_quota(&mut self, day: NaiveDate, site: &str, places: u32) -> anyhow::Result<QuotaLease> {
+        self.conn.execute(
+            "INSERT INTO quota_leases (day, site, places) VALUES (?1, ?2, ?3)
+             ON CONFLICT (day, site) DO UPDATE SET places = excluded.places",
+            params![ymd(day), site, places],
+        )?;
+        let lease = self.conn.query_row(
+            "SELECT id, day, site, places, used FROM quota_leases WHERE day = ?1 AND site = ?2",
+            params![ymd(day), site],
+            read_lease,
+        )?;
+        Ok(lease)
+    }
+
+    fn revoke_member(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE members SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+            params![id, now.to_rfc3339()],
+        )?;
+        if changed == 1 {
+            touch(&tx, "member", id)?;
+        }
+        tx.commit()?;
+        Ok(changed == 1)
+    }
+
+    fn add_redemption_key(
+        &mut self,
+        public_key: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u16> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let next: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(key_id) + 1, 1) FROM redemption_keys",
+            [],
+            |row| row.get(0),
+        )?;
+        let key_id = u16::try_from(next).context("every redemption key id is used")?;
+        tx.execute(
+            "INSERT INTO redemption_keys (key_id, public_key, created_at) VALUES (?1, ?2, ?3)",
+            params![key_id, &public_key[..], now.to_rfc3339()],
+        )?;
+        touch(&tx, "key", i64::from(key_id))?;
+        tx.commit()?;
+        Ok(key_id)
+    }
+
+    fn pull(
+        &mut self,
+        terminal: &Terminal,
+        cursor: i64,
+        limit: u32,
+        today: NaiveDate,
+    ) -> anyhow::Result<PullPage> {
+        pull_page(&self.conn, terminal, cursor, limit, today)
+    }
+
+    fn reconciliation(
+        &mut self,
+        terminal: &Terminal,
+        day: NaiveDate,
+    ) -> anyhow::Result<ReconciliationReport> {
+        reconciliation_report(&self.conn, terminal, day)
+    }
+
+    fn overspend(&mut self, day: NaiveDate) -> anyhow::Result<Vec<HoldLine>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {HOLD_COLUMNS} FROM holds h
+             WHERE h.member_id IN (SELECT member_id FROM holds
+                                   WHERE day = ?1 AND status IN ('insufficient', 'token_reused'))
+               AND h.day = ?1
+             ORDER BY h.member_id, h.rowid"
+        ))?;
+        let rows = stmt.query_map([ymd(day)], read_hold)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn commit_group(
         &mut self,
         writes: &[Write],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
+        let result = self.commit_group_once(writes, now);
+        if result.is_err() {
+            self.ledgers.members.clear();
+        }
+        result
+    }
+}
+
+impl SqliteStore {
+    fn commit_group_once(
+        &mut self,
+        writes: &[Write],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<WriteReply>> {
         let policies = Arc::clone(&self.policies);
+        let ledgers = &mut self.ledgers;
         let mut tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .context("starting a write transaction")?;
-        tx.execute(
-            "DELETE FROM nonces WHERE seen_at < ?1",
-            [now.timestamp() - NONCE_RETENTION_SECONDS],
-        )
-        .context("forgetting old nonces")?;
+        tx.prepare_cached("DELETE FROM nonces WHERE seen_at < ?1")?
+            .execute([now.timestamp() - NONCE_RETENTION_SECONDS])
+            .context("forgetting old nonces")?;
         let mut replies = Vec::with_capacity(writes.len());
         for write in writes {
             let mut sp = tx.savepoint().context("starting a savepoint")?;
@@ -413,7 +659,7 @@ impl Store for SqliteStore {
                     terminal,
                     nonce,
                     operations,
-                } => sync(&sp, &policies, *terminal, nonce, operations, now),
+                } => sync(&sp, &policies, ledgers, *terminal, nonce, operations, now),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
                 sp.set_drop_behavior(DropBehavior::Rollback);
@@ -460,6 +706,7 @@ fn enroll(
 fn sync(
     tx: &Connection,
     policies: &PolicySet,
+    ledgers: &mut LedgerCache,
     terminal: i64,
     nonce: &str,
     operations: &[Operation],
@@ -474,17 +721,18 @@ fn sync(
     if terminal.revoked {
         return Ok(WriteReply::Refused(Refusal::RevokedTerminal));
     }
-    let fresh = tx.execute(
-        "INSERT OR IGNORE INTO nonces (terminal_id, nonce, seen_at) VALUES (?1, ?2, ?3)",
-        params![terminal.id, nonce, now.timestamp()],
-    )?;
+    let fresh = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO nonces (terminal_id, nonce, seen_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![terminal.id, nonce, now.timestamp()])?;
     if fresh == 0 {
         return Ok(WriteReply::Refused(Refusal::ReplayedNonce));
     }
     let mut results = Vec::with_capacity(operations.len());
     for op in operations {
         results.push(
-            apply_operation(tx, policies, &terminal, op, now)
+            apply_operation(tx, policies, ledgers, &terminal, op, now)
                 .with_context(|| format!("applying operation {:?}", op.op_id))?,
         );
     }
@@ -503,6 +751,7 @@ fn payload_hash(op: &Operation) -> anyhow::Result<[u8; 32]> {
 fn apply_operation(
     tx: &Connection,
     policies: &PolicySet,
+    ledgers: &mut LedgerCache,
     terminal: &Terminal,
     op: &Operation,
     now: DateTime<Utc>,
@@ -512,11 +761,12 @@ fn apply_operation(
     }
     let hash = payload_hash(op)?;
     let earlier: Option<(i64, Vec<u8>, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT terminal_id, payload_sha256, result FROM operations WHERE op_id = ?1",
-            [&op.op_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
+        )?
+        .query_row([&op.op_id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
     if let Some((earlier_terminal, earlier_hash, result)) = earlier {
         if earlier_terminal != terminal.id || earlier_hash[..] != hash[..] {
@@ -538,7 +788,20 @@ fn apply_operation(
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "step_report" => match serde_json::from_value::<StepReportPayload>(op.payload.clone()) {
-            Ok(payload) => record_steps(tx, policies, terminal, &op.op_id, &payload)?,
+            Ok(payload) => record_steps(tx, policies, ledgers, terminal, &op.op_id, &payload)?,
+            Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
+        },
+        "redemption_hold" | "void" if terminal.role != Role::Counter => {
+            OpResult::rejected(&op.op_id, RejectReason::Role)
+        }
+        "redemption_hold" => {
+            match serde_json::from_value::<RedemptionHoldPayload>(op.payload.clone()) {
+                Ok(payload) => hold(tx, terminal, &op.op_id, &payload)?,
+                Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
+            }
+        }
+        "void" => match serde_json::from_value::<VoidPayload>(op.payload.clone()) {
+            Ok(payload) => void(tx, terminal, &op.op_id, &payload)?,
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         _ => OpResult::rejected(&op.op_id, RejectReason::UnknownKind),
@@ -546,18 +809,18 @@ fn apply_operation(
     if result.status != OpStatus::Rejected {
         // Rejections are not remembered: the same operation sent again is judged again and,
         // being the same, rejected again.
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO operations (op_id, terminal_id, kind, payload_sha256, result, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                op.op_id,
-                terminal.id,
-                op.kind,
-                &hash[..],
-                serde_json::to_string(&result)?,
-                now.to_rfc3339()
-            ],
-        )?;
+        )?
+        .execute(params![
+            op.op_id,
+            terminal.id,
+            op.kind,
+            &hash[..],
+            serde_json::to_string(&result)?,
+            now.to_rfc3339()
+        ])?;
     }
     Ok(result)
 }
@@ -585,6 +848,13 @@ fn enroll_member(
     if name.chars().count() > 100 {
         return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
     }
+    let day = match payload.day.as_deref() {
+        None => kst_today(now),
+        Some(text) => match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+            Ok(day) => day,
+            Err(_) => return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload)),
+        },
+    };
     let birth = birth.format("%Y-%m-%d").to_string();
     let existing: Option<i64> = tx
         .query_row(
@@ -596,12 +866,17 @@ fn enroll_member(
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
         None => {
+            if !take_place(tx, &terminal.site, day)? {
+                return Ok(OpResult::rejected(op_id, RejectReason::QuotaExceeded));
+            }
             tx.execute(
                 "INSERT INTO members (name, birth_date, phone, terminal_id, op_id, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![name, birth, phone, terminal.id, op_id, now.to_rfc3339()],
             )?;
-            (tx.last_insert_rowid(), OpStatus::Accepted)
+            let id = tx.last_insert_rowid();
+            tx.execute("INSERT INTO balances (member_id) VALUES (?1)", [id])?;
+            (id, OpStatus::Accepted)
         }
     };
     let mut result = OpResult::accepted(op_id);
@@ -613,6 +888,7 @@ fn enroll_member(
 fn record_steps(
     tx: &Connection,
     policies: &PolicySet,
+    ledgers: &mut LedgerCache,
     terminal: &Terminal,
     op_id: &str,
     payload: &StepReportPayload,
@@ -624,11 +900,10 @@ fn record_steps(
     };
     let member = match parse_member_number(&payload.member_number) {
         Some(id) => tx
-            .query_row(
-                "SELECT id, birth_date FROM members WHERE id = ?1",
-                [id],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
-            )
+            .prepare_cached("SELECT id, birth_date FROM members WHERE id = ?1")?
+            .query_row([id], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
             .optional()?,
         None => None,
     };
@@ -638,10 +913,16 @@ fn record_steps(
     let birth_date = NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d")
         .with_context(|| format!("member {member_id} has birth date {birth_date:?}"))?;
 
-    // The ledger is a pure function of the member's reports in the order received, so it is
-    // rebuilt from them; the new report then yields exactly the entries it newly earns.
-    let mut ledger = Ledger::new(birth_date);
-    {
+    // The ledger is a pure function of the member's reports in the order received: it comes
+    // from the cache when the cache saw the member's last report, and is rebuilt from the
+    // reports otherwise; the new report then yields exactly the entries it newly earns.
+    let last_report: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM step_reports WHERE member_id = ?1")?
+        .query_row([member_id], |row| row.get(0))?;
+    let cached = ledgers.take(member_id, last_report);
+    let rebuild = cached.is_none();
+    let mut ledger = cached.unwrap_or_else(|| Ledger::new(birth_date));
+    if rebuild {
         let mut stmt = tx.prepare_cached(
             "SELECT day, steps, reported_at FROM step_reports WHERE member_id = ?1 ORDER BY id",
         )?;
@@ -670,38 +951,407 @@ fn record_steps(
         steps: payload.steps,
     };
     let outcome = ledger.apply(policies, &report);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO step_reports (member_id, day, steps, reported_at, terminal_id, op_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            member_id,
-            day.format("%Y-%m-%d").to_string(),
-            payload.steps,
-            reported_at.to_rfc3339(),
-            terminal.id,
-            op_id
-        ],
-    )?;
+    )?
+    .execute(params![
+        member_id,
+        day.format("%Y-%m-%d").to_string(),
+        payload.steps,
+        reported_at.to_rfc3339(),
+        terminal.id,
+        op_id
+    ])?;
+    ledgers.put(member_id, tx.last_insert_rowid(), ledger);
     let mut points = 0u64;
     for entry in outcome.entries() {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO ledger_entries (member_id, kind, day, points, op_id)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                member_id,
-                entry.kind.as_str(),
-                entry.day.format("%Y-%m-%d").to_string(),
-                entry.points,
-                op_id
-            ],
-        )?;
+        )?
+        .execute(params![
+            member_id,
+            entry.kind.as_str(),
+            entry.day.format("%Y-%m-%d").to_string(),
+            entry.points,
+            op_id
+        ])?;
         points += u64::from(entry.points);
+    }
+    if points > 0 {
+        tx.prepare_cached("UPDATE balances SET credited = credited + ?2 WHERE member_id = ?1")?
+            .execute(params![member_id, i64::try_from(points)?])?;
+        touch(tx, "balance", member_id)?;
     }
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
     result.points = Some(points);
     result.ignored = outcome.ignored().map(|i| i.as_str().to_owned());
     Ok(result)
+}
+
+fn ymd(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// Records that `(kind, key)` changed, giving it the next change sequence number.
+fn touch(tx: &Connection, kind: &str, key: i64) -> anyhow::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO changes (kind, key, seq)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes))
+         ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq",
+    )?
+    .execute(params![kind, key])?;
+    Ok(())
+}
+
+/// Counts a sign-up against `site`'s lease for `day`; `false` when there is no place. A day
+/// with no lease for any site is not under quota.
+fn take_place(tx: &Connection, site: &str, day: NaiveDate) -> anyhow::Result<bool> {
+    let day = ymd(day);
+    let lease: Option<(i64, i64, i64)> = tx
+        .prepare_cached("SELECT id, places, used FROM quota_leases WHERE day = ?1 AND site = ?2")?
+        .query_row(params![day, site], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    match lease {
+        Some((id, places, used)) => {
+            if used >= places {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE quota_leases SET used = used + 1 WHERE id = ?1",
+                [id],
+            )?;
+            Ok(true)
+        }
+        None => {
+            let under_quota: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day = ?1)")?
+                .query_row([&day], |row| row.get(0))?;
+            Ok(!under_quota)
+        }
+    }
+}
+
+fn read_lease(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuotaLease> {
+    let day: String = row.get(1)?;
+    Ok(QuotaLease {
+        lease_id: format!("Q-{:06}", row.get::<_, i64>(0)?),
+        site: row.get(2)?,
+        day: NaiveDate::parse_from_str(&day, "%Y-%m-%d").unwrap_or_default(),
+        places: row.get(3)?,
+        used: row.get(4)?,
+    })
+}
+
+const MAX_HOLD_POINTS: u64 = 1_000_000;
+
+fn balance_of(tx: &Connection, member_id: i64) -> anyhow::Result<(i64, i64)> {
+    Ok(tx
+        .prepare_cached("SELECT credited, spent FROM balances WHERE member_id = ?1")?
+        .query_row([member_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+fn hold(
+    tx: &Connection,
+    terminal: &Terminal,
+    op_id: &str,
+    payload: &RedemptionHoldPayload,
+) -> anyhow::Result<OpResult> {
+    let held_at = DateTime::<FixedOffset>::parse_from_rfc3339(payload.held_at.trim()).ok();
+    let token = payload.token_id.trim();
+    let (Some(held_at), 1..=MAX_HOLD_POINTS, 1..=128, true) = (
+        held_at,
+        payload.amount,
+        token.len(),
+        payload.terminal.trim() == terminal.label(),
+    ) else {
+        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    };
+    let amount = i64::try_from(payload.amount)?;
+    let member = match parse_member_number(&payload.member_no) {
+        Some(id) => tx
+            .query_row(
+                "SELECT id, revoked_at IS NOT NULL FROM members WHERE id = ?1",
+                [id],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, bool>(1)?)),
+            )
+            .optional()?,
+        None => None,
+    };
+    let Some((member_id, revoked)) = member else {
+        return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
+    };
+    if revoked {
+        return Ok(OpResult::rejected(op_id, RejectReason::MemberRevoked));
+    }
+    // A refused hold is remembered (it is evidence of overspending), and the same operation
+    // sent again gets the same refusal without a second row.
+    let earlier: Option<String> = tx
+        .query_row(
+            "SELECT status FROM holds WHERE op_id = ?1",
+            [op_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match earlier.as_deref() {
+        Some("token_reused") => return Ok(OpResult::rejected(op_id, RejectReason::TokenReused)),
+        Some("insufficient") => {
+            return Ok(OpResult::rejected(op_id, RejectReason::InsufficientPoints))
+        }
+        Some(other) => anyhow::bail!("hold {op_id:?} is {other} but has no operation"),
+        None => {}
+    }
+    let token_used: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM holds WHERE token_id = ?1 AND status IN ('posted', 'voided'))",
+        [token],
+        |row| row.get(0),
+    )?;
+    let (credited, spent) = balance_of(tx, member_id)?;
+    let before = credited - spent;
+    let (status, refusal) = if token_used {
+        ("token_reused", Some(RejectReason::TokenReused))
+    } else if before < amount {
+        ("insufficient", Some(RejectReason::InsufficientPoints))
+    } else {
+        ("posted", None)
+    };
+    tx.execute(
+        "INSERT INTO holds (op_id, member_id, amount, token_id, held_at, day, terminal_id,
+                            status, balance_before)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            op_id,
+            member_id,
+            amount,
+            token,
+            held_at.to_rfc3339(),
+            ymd(points_core::kst_day(held_at)),
+            terminal.id,
+            status,
+            before
+        ],
+    )?;
+    if let Some(reason) = refusal {
+        return Ok(OpResult::rejected(op_id, reason));
+    }
+    tx.execute(
+        "UPDATE balances SET spent = spent + ?2 WHERE member_id = ?1",
+        params![member_id, amount],
+    )?;
+    touch(tx, "balance", member_id)?;
+    let mut result = OpResult::accepted(op_id);
+    result.member_number = Some(member_number(member_id));
+    result.balance = Some(before - amount);
+    Ok(result)
+}
+
+fn void(
+    tx: &Connection,
+    terminal: &Terminal,
+    op_id: &str,
+    payload: &VoidPayload,
+) -> anyhow::Result<OpResult> {
+    let Ok(voided_at) = DateTime::<FixedOffset>::parse_from_rfc3339(payload.voided_at.trim())
+    else {
+        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    };
+    let found: Option<(i64, i64, String)> = tx
+        .query_row(
+            "SELECT member_id, amount, day FROM holds
+             WHERE op_id = ?1 AND terminal_id = ?2 AND status = 'posted'",
+            params![payload.hold_op_id, terminal.id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((member_id, amount, day)) = found else {
+        return Ok(OpResult::rejected(op_id, RejectReason::UnknownHold));
+    };
+    if ymd(points_core::kst_day(voided_at)) != day {
+        return Ok(OpResult::rejected(op_id, RejectReason::VoidTooLate));
+    }
+    tx.execute(
+        "UPDATE holds SET status = 'voided', void_op_id = ?2 WHERE op_id = ?1",
+        params![payload.hold_op_id, op_id],
+    )?;
+    tx.execute(
+        "UPDATE balances SET spent = spent - ?2 WHERE member_id = ?1",
+        params![member_id, amount],
+    )?;
+    touch(tx, "balance", member_id)?;
+    let (credited, spent) = balance_of(tx, member_id)?;
+    let mut result = OpResult::accepted(op_id);
+    result.member_number = Some(member_number(member_id));
+    result.balance = Some(credited - spent);
+    Ok(result)
+}
+
+const HOLD_COLUMNS: &str = "h.op_id, h.member_id, h.amount, h.token_id, h.held_at, h.status, \
+                            h.balance_before, h.terminal_id";
+
+fn read_hold(row: &rusqlite::Row<'_>) -> rusqlite::Result<HoldLine> {
+    Ok(HoldLine {
+        op_id: row.get(0)?,
+        member_number: member_number(row.get(1)?),
+        amount: row.get(2)?,
+        token_id: row.get(3)?,
+        held_at: row.get(4)?,
+        status: row.get(5)?,
+        balance_before: row.get(6)?,
+        terminal: terminal_label(row.get(7)?),
+    })
+}
+
+const MAX_REPORT_HOLDS: usize = 10_000;
+
+fn reconciliation_report(
+    conn: &Connection,
+    terminal: &Terminal,
+    day: NaiveDate,
+) -> anyhow::Result<ReconciliationReport> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {HOLD_COLUMNS} FROM holds h WHERE h.day = ?1 AND h.terminal_id = ?2
+         ORDER BY h.rowid LIMIT ?3"
+    ))?;
+    let mut holds: Vec<HoldLine> = stmt
+        .query_map(
+            params![ymd(day), terminal.id, i64::try_from(MAX_REPORT_HOLDS + 1)?],
+            read_hold,
+        )?
+        .collect::<Result<_, _>>()?;
+    let truncated = holds.len() > MAX_REPORT_HOLDS;
+    holds.truncate(MAX_REPORT_HOLDS);
+    let mut report = ReconciliationReport {
+        terminal: terminal.label(),
+        site: terminal.site.clone(),
+        day: ymd(day),
+        posted: HoldTotals::default(),
+        voided: HoldTotals::default(),
+        insufficient: HoldTotals::default(),
+        token_reused: HoldTotals::default(),
+        holds: Vec::new(),
+        truncated,
+    };
+    let mut totals = conn.prepare(
+        "SELECT status, COUNT(*), SUM(amount) FROM holds
+         WHERE day = ?1 AND terminal_id = ?2 GROUP BY status",
+    )?;
+    let rows = totals.query_map(params![ymd(day), terminal.id], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (status, count, points) = row?;
+        let slot = match status.as_str() {
+            "posted" => &mut report.posted,
+            "voided" => &mut report.voided,
+            "insufficient" => &mut report.insufficient,
+            _ => &mut report.token_reused,
+        };
+        *slot = HoldTotals {
+            count: u64::try_from(count)?,
+            points,
+        };
+    }
+    report.holds = holds;
+    Ok(report)
+}
+
+/// How many days ahead a kiosk is told the schedule and its leases.
+const DAYS_AHEAD: u64 = 31;
+
+fn pull_page(
+    conn: &Connection,
+    terminal: &Terminal,
+    cursor: i64,
+    limit: u32,
+    today: NaiveDate,
+) -> anyhow::Result<PullPage> {
+    let limit = limit.clamp(1, 1000);
+    let mut page = PullPage {
+        cursor,
+        ..PullPage::default()
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, key, seq FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let changes: Vec<(String, i64, i64)> = stmt
+        .query_map(params![cursor, i64::from(limit) + 1], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    page.more = changes.len() > limit as usize;
+    for (kind, key, seq) in changes.into_iter().take(limit as usize) {
+        page.cursor = seq;
+        match kind.as_str() {
+            "balance" => {
+                let (credited, spent) = balance_of(conn, key)?;
+                page.balances.push(BalanceSnapshot {
+                    member_number: member_number(key),
+                    credited,
+                    spent,
+                    balance: credited - spent,
+                });
+            }
+            "member" => page.revoked_members.push(member_number(key)),
+            "key" => {
+                let row: Option<(Vec<u8>, bool)> = conn
+                    .query_row(
+                        "SELECT public_key, retired_at IS NOT NULL FROM redemption_keys
+                         WHERE key_id = ?1",
+                        [key],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((public_key, retired)) = row {
+                    use base64::Engine as _;
+                    page.redemption_keys.push(RedemptionKey {
+                        key_id: u16::try_from(key)?,
+                        public_key: base64::engine::general_purpose::STANDARD.encode(public_key),
+                        retired,
+                    });
+                }
+            }
+            other => anyhow::bail!("unknown change kind {other:?}"),
+        }
+    }
+    if terminal.role == Role::Kiosk {
+        let until = today
+            .checked_add_days(chrono::Days::new(DAYS_AHEAD))
+            .unwrap_or(today);
+        let mut schedule = AdmissionSchedule::default();
+        let mut stmt = conn.prepare_cached(
+            "SELECT day, rule FROM admission_days WHERE day >= ?1 AND day <= ?2 ORDER BY day",
+        )?;
+        let rows = stmt.query_map(params![ymd(today), ymd(until)], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (day, rule) = row?;
+            let day = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                .with_context(|| format!("stored admission day {day:?}"))?;
+            let rule: DayRule = serde_json::from_str(&rule)
+                .with_context(|| format!("stored admission rule {rule:?}"))?;
+            schedule.days.insert(day, rule);
+        }
+        page.admission = Some(schedule);
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, day, site, places, used FROM quota_leases
+             WHERE site = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
+        )?;
+        page.quota_leases = stmt
+            .query_map(params![terminal.site, ymd(today), ymd(until)], read_lease)?
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(page)
 }
 
 #[cfg(test)]
@@ -736,6 +1386,109 @@ mod tests {
         drop(store);
         let mut again = SqliteStore::open(&path, policies)?;
         assert_eq!(again.schema_version()?, SCHEMA_VERSION);
+        Ok(())
+    }
+
+    fn op(op_id: &str, kind: &str, payload: serde_json::Value) -> Operation {
+        Operation {
+            op_id: op_id.to_owned(),
+            kind: kind.to_owned(),
+            payload,
+        }
+    }
+
+    fn steps(op_id: &str, day: u32, steps: u32) -> Operation {
+        op(
+            op_id,
+            "step_report",
+            serde_json::json!({
+                "member_number": "PP-00000001",
+                "day": format!("2025-12-{day:02}"),
+                "steps": steps,
+                "reported_at": format!("2025-12-{day:02}T21:00:00+09:00"),
+            }),
+        )
+    }
+
+    fn points(replies: &[WriteReply]) -> Vec<u64> {
+        replies
+            .iter()
+            .flat_map(|reply| match reply {
+                WriteReply::Synced(results) => {
+                    results.iter().map(|r| r.points.unwrap_or(0)).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The writer's ledger cache gives the same points as rebuilding, also when another
+    /// connection wrote reports in between (its cache is then stale and must be ignored).
+    #[test]
+    fn the_ledger_cache_agrees_with_a_rebuild() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("central.db");
+        let policies = Arc::new(published_policies()?);
+        let mut warm = SqliteStore::open(&path, Arc::clone(&policies))?;
+        let now = DateTime::parse_from_rfc3339("2025-12-08T12:00:00+09:00")?.with_timezone(&Utc);
+        warm.add_terminal("site", Role::Kiosk, &[7; 32], now)?;
+        let mut nonce = 0;
+        let mut sync = |store: &mut SqliteStore, ops: Vec<Operation>| {
+            nonce += 1;
+            store.commit_group(
+                &[Write::Sync {
+                    terminal: 1,
+                    nonce: format!("nonce-{nonce:012}"),
+                    operations: ops,
+                }],
+                now,
+            )
+        };
+        warm.commit_group(
+            &[Write::Enroll {
+                code_hash: [7; 32],
+                public_key: [1; 32],
+                name: "k".to_owned(),
+            }],
+            now,
+        )?;
+        let enrolled = sync(
+            &mut warm,
+            vec![op(
+                "e-1",
+                "enrollment",
+                serde_json::json!({ "name": "김영희", "birth_date": "1950-04-01", "phone": "01012345678" }),
+            )],
+        )?;
+        assert!(matches!(&enrolled[0], WriteReply::Synced(r) if r[0].status == OpStatus::Accepted));
+        // Monday 2025-12-01 to Sunday 2025-12-07: goal met every day, weekly bonus on the fifth
+        // goal day that includes a weekend day (Saturday the 6th).
+        let mut got = Vec::new();
+        got.extend(points(&sync(
+            &mut warm,
+            vec![steps("s-1", 1, 9000), steps("s-2", 2, 9000)],
+        )?));
+        got.extend(points(&sync(&mut warm, vec![steps("s-3", 3, 9000)])?));
+        let mut cold = SqliteStore::open(&path, Arc::clone(&policies))?;
+        got.extend(points(&sync(&mut cold, vec![steps("s-4", 4, 9000)])?));
+        got.extend(points(&sync(
+            &mut warm,
+            vec![steps("s-5", 5, 9000), steps("s-5b", 5, 3000)],
+        )?));
+        got.extend(points(&sync(
+            &mut warm,
+            vec![steps("s-6", 6, 9000), steps("s-7", 7, 9000)],
+        )?));
+        assert_eq!(got, vec![100, 100, 100, 100, 100, 0, 600, 100]);
+        let credited: i64 = warm.conn.query_row(
+            "SELECT credited FROM balances WHERE member_id = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(
+            credited, 1200,
+            "the city's own example: 7 goal days = 1,200 points"
+        );
         Ok(())
     }
 }

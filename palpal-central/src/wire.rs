@@ -86,6 +86,11 @@ pub struct EnrollmentPayload {
     pub birth_date: String,
     /// Mobile phone number; only the digits count.
     pub phone: String,
+    /// The day the kiosk admitted the person under its quota lease, `YYYY-MM-DD`; when absent,
+    /// the day (Asia/Seoul) the server receives the operation. The place is counted against
+    /// the site's lease for that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
 }
 
 /// The payload of a `step_report` operation: a watch's cumulative count for a member's day.
@@ -100,6 +105,36 @@ pub struct StepReportPayload {
     pub steps: u32,
     /// When the watch reported it, RFC 3339 with offset.
     pub reported_at: String,
+}
+
+/// The payload of a `redemption_hold` operation: points a counter took from a member for a
+/// purchase, offline or online. Only counters may send it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionHoldPayload {
+    /// The member number, such as `PP-00000001`.
+    pub member_no: String,
+    /// Points (1 point = 1 won), 1 to 1,000,000.
+    pub amount: u64,
+    /// The id of the redemption token the member showed (1 to 128 characters); a token is
+    /// used at most once.
+    pub token_id: String,
+    /// When the counter took the hold, RFC 3339 with offset; its day in Asia/Seoul is the
+    /// hold's day.
+    pub held_at: String,
+    /// The terminal that took the hold: the sender's own id, such as `T-000002`.
+    pub terminal: String,
+}
+
+/// The payload of a `void` operation: cancels a posted hold of the same terminal on the same
+/// day (Asia/Seoul), giving the points back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidPayload {
+    /// The `op_id` of the `redemption_hold` to cancel.
+    pub hold_op_id: String,
+    /// When the counter voided it, RFC 3339 with offset.
+    pub voided_at: String,
 }
 
 /// The answer to `POST /v1/sync`.
@@ -135,6 +170,19 @@ pub enum RejectReason {
     UnknownMember,
     /// The op id was already used for a different operation (another payload or terminal).
     OpIdReused,
+    /// The site's sign-up quota lease for the day is used up (or the site has no lease on a
+    /// day that is under quota).
+    QuotaExceeded,
+    /// The member's balance does not cover the hold; recorded for the overspend report.
+    InsufficientPoints,
+    /// The hold's token was already used by another hold; recorded for the overspend report.
+    TokenReused,
+    /// The member's card was revoked.
+    MemberRevoked,
+    /// A void names no posted hold of this terminal.
+    UnknownHold,
+    /// A void came on a later day than its hold.
+    VoidTooLate,
 }
 
 impl RejectReason {
@@ -160,6 +208,30 @@ impl RejectReason {
             RejectReason::OpIdReused => {
                 "같은 작업 번호가 다른 내용으로 이미 쓰였습니다. 관리자에게 문의해 주세요. / \
                  This operation id was already used for different data; contact the operator."
+            }
+            RejectReason::QuotaExceeded => {
+                "이 센터의 오늘 가입 정원이 모두 찼습니다. 다른 날 다시 방문하도록 안내해 주세요. / \
+                 This site's sign-up places for the day are used up; ask the person to come back another day."
+            }
+            RejectReason::InsufficientPoints => {
+                "회원의 포인트가 부족합니다. 정산 보고서에 기록되었으니 관리자에게 알려 주세요. / \
+                 The member's points do not cover this redemption; it is in the reconciliation report, tell the operator."
+            }
+            RejectReason::TokenReused => {
+                "이미 사용된 결제 코드입니다. 정산 보고서에 기록되었으니 관리자에게 알려 주세요. / \
+                 This redemption token was already used; it is in the reconciliation report, tell the operator."
+            }
+            RejectReason::MemberRevoked => {
+                "사용이 중지된 회원 카드입니다. 회원에게 센터 방문을 안내해 주세요. / \
+                 This member card was revoked; ask the member to visit a community center."
+            }
+            RejectReason::UnknownHold => {
+                "취소할 결제를 찾을 수 없습니다. 이 단말기에서 한 결제인지 확인해 주세요. / \
+                 There is no redemption to void; check it was made on this terminal."
+            }
+            RejectReason::VoidTooLate => {
+                "결제 취소는 결제한 날에만 할 수 있습니다. 관리자에게 문의해 주세요. / \
+                 A redemption can be voided only on the day it was made; contact the operator."
             }
         }
     }
@@ -188,6 +260,9 @@ pub struct OpResult {
     /// `capped`, `no_policy`), as in points-core.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
+    /// For a redemption hold or void: the member's balance after it (points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<i64>,
 }
 
 impl OpResult {
@@ -201,6 +276,7 @@ impl OpResult {
             member_number: None,
             points: None,
             ignored: None,
+            balance: None,
         }
     }
 
@@ -214,6 +290,7 @@ impl OpResult {
             member_number: None,
             points: None,
             ignored: None,
+            balance: None,
         }
     }
 }
@@ -225,4 +302,132 @@ pub struct Health {
     pub status: String,
     /// The database's schema version (`PRAGMA user_version`).
     pub schema_version: u32,
+}
+
+/// `POST /v1/pull`: what the terminal already has, as the cursor of its last pull.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// The `cursor` of the previous answer; absent or empty for everything.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Most changes in the answer (1 to 1,000; 500 when absent).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One policy file in force, as published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyText {
+    /// The policy's name.
+    pub name: String,
+    /// The first day it is in force, `YYYY-MM-DD`.
+    pub effective_from: String,
+    /// The last day it is in force, if the file names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_until: Option<String>,
+    /// The policy file's TOML text, byte for byte.
+    pub text: String,
+}
+
+/// One of the server's redemption-token public keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedemptionKey {
+    /// The `key_id` tokens name (0 to 65535).
+    pub key_id: u16,
+    /// The Ed25519 public key, standard base64.
+    pub public_key: String,
+    /// Whether tokens signed with it are refused from now on.
+    pub retired: bool,
+}
+
+/// A member's balance as the server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceSnapshot {
+    /// The member number.
+    pub member_number: String,
+    /// Points credited by the ledger, ever.
+    pub credited: i64,
+    /// Points taken by posted holds (voids give them back).
+    pub spent: i64,
+    /// `credited - spent`.
+    pub balance: i64,
+}
+
+/// The answer to `POST /v1/pull`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// Send it back in the next pull.
+    pub cursor: String,
+    /// Whether more changes wait; pull again at once with the new cursor.
+    pub more: bool,
+    /// The policy set in force, when it changed since the cursor (always on a first pull).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<PolicyText>>,
+    /// Redemption keys added or retired since the cursor.
+    pub redemption_keys: Vec<RedemptionKey>,
+    /// Member numbers revoked since the cursor.
+    pub revoked_members: Vec<String>,
+    /// Balances changed since the cursor.
+    pub balances: Vec<BalanceSnapshot>,
+    /// Kiosks only: the admission schedule from today on (days not listed are closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<kiosk_core::admission::AdmissionSchedule>,
+    /// Kiosks only: this site's quota leases from today on; `used` counts the enrollments the
+    /// server has applied against it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota_leases: Vec<kiosk_core::admission::QuotaLease>,
+}
+
+/// Totals of one kind of hold in a reconciliation report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldTotals {
+    /// How many holds.
+    pub count: u64,
+    /// Their points.
+    pub points: i64,
+}
+
+/// One hold in a reconciliation report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldLine {
+    /// The hold's operation id.
+    pub op_id: String,
+    /// The member number.
+    pub member_number: String,
+    /// Points.
+    pub amount: i64,
+    /// The token used.
+    pub token_id: String,
+    /// When the counter took it.
+    pub held_at: String,
+    /// `posted`, `voided`, `insufficient` (overspent) or `token_reused`.
+    pub status: String,
+    /// The member's balance on the server just before it arrived.
+    pub balance_before: i64,
+    /// The terminal that took it.
+    pub terminal: String,
+}
+
+/// `GET /v1/reports/reconciliation?day=YYYY-MM-DD`: the signing terminal's holds of one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationReport {
+    /// The terminal.
+    pub terminal: String,
+    /// Its site.
+    pub site: String,
+    /// The day (Asia/Seoul).
+    pub day: String,
+    /// Holds posted and still standing.
+    pub posted: HoldTotals,
+    /// Holds voided.
+    pub voided: HoldTotals,
+    /// Holds refused because the balance did not cover them (overspending).
+    pub insufficient: HoldTotals,
+    /// Holds refused because their token was used before.
+    pub token_reused: HoldTotals,
+    /// Every hold, in the order received (at most 10,000).
+    pub holds: Vec<HoldLine>,
+    /// Whether `holds` was cut at 10,000.
+    pub truncated: bool,
 }

@@ -20,11 +20,21 @@ pub struct WriteJob {
     pub reply: oneshot::Sender<Result<WriteReply, String>>,
 }
 
-/// Starts the writer thread. It ends when every sender is dropped.
+fn operations(write: &Write) -> usize {
+    match write {
+        Write::Sync { operations, .. } => operations.len(),
+        Write::Enroll { .. } => 1,
+    }
+}
+
+/// Starts the writer thread. It ends when every sender is dropped. A group holds at most
+/// `max_group` writes and, beyond its first write, at most `max_group_ops` operations, so
+/// that one commit (and the wait of whoever arrives during it) stays short.
 pub fn spawn(
     mut store: Box<dyn Store>,
     queue: usize,
     max_group: usize,
+    max_group_ops: usize,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<mpsc::Sender<WriteJob>> {
@@ -34,11 +44,23 @@ pub fn spawn(
         .name("palpal-writer".to_owned())
         .spawn(move || {
             let mut jobs = Vec::with_capacity(max_group);
-            while let Some(first) = rx.blocking_recv() {
+            let mut carried: Option<WriteJob> = None;
+            loop {
+                let Some(first) = carried.take().or_else(|| rx.blocking_recv()) else {
+                    break;
+                };
+                let mut ops = operations(&first.write);
                 jobs.push(first);
-                while jobs.len() < max_group {
+                while jobs.len() < max_group && ops < max_group_ops {
                     match rx.try_recv() {
-                        Ok(job) => jobs.push(job),
+                        Ok(job) if ops + operations(&job.write) > max_group_ops => {
+                            carried = Some(job);
+                            break;
+                        }
+                        Ok(job) => {
+                            ops += operations(&job.write);
+                            jobs.push(job);
+                        }
                         Err(_) => break,
                     }
                 }

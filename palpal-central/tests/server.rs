@@ -680,7 +680,7 @@ async fn concurrent_batches_are_committed_in_groups() -> TestResult {
         metrics.contains("palpal_operations_total{kind=\"enrollment\",status=\"accepted\"} 20\n")
     );
     let health = h.get("/v1/health").await?;
-    assert_eq!(health.body, json!({ "status": "ok", "schema_version": 1 }));
+    assert_eq!(health.body, json!({ "status": "ok", "schema_version": 2 }));
     Ok(())
 }
 
@@ -708,11 +708,527 @@ async fn the_binary_serves_on_the_address_it_prints() -> TestResult {
             .ok_or_else(|| format!("unexpected first line {line:?}"))?;
         let health = answer(reqwest::get(format!("{base}/v1/health")).await?).await?;
         assert_eq!(health.status, 200);
-        assert_eq!(health.body["schema_version"], 1);
+        assert_eq!(health.body["schema_version"], 2);
         Ok::<(), Box<dyn std::error::Error>>(())
     }
     .await;
     child.kill()?;
     child.wait()?;
     outcome
+}
+
+impl Harness {
+    /// Sends a correctly signed request with `body` to `path` (the query is not signed).
+    async fn signed(
+        &self,
+        term: &Term,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Result<Answer, Box<dyn std::error::Error>> {
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let now = self.clock.now().timestamp();
+        let headers = signing::sign(&term.key, method, path, &term.id, now, &self.nonce(), body);
+        let url = format!("{}{path_and_query}", self.base);
+        let mut request = match method {
+            "GET" => self.client.get(url),
+            _ => self.client.post(url),
+        }
+        .body(body.to_vec());
+        for (name, value) in headers.pairs() {
+            request = request.header(name, value);
+        }
+        answer(request.send().await?).await
+    }
+
+    async fn pull(&self, term: &Term, body: Value) -> Result<Answer, Box<dyn std::error::Error>> {
+        self.signed(term, "POST", "/v1/pull", &serde_json::to_vec(&body)?)
+            .await
+    }
+
+    async fn add_terminal_at(
+        &self,
+        site: &str,
+        role: &str,
+        seed: u8,
+    ) -> Result<Term, Box<dyn std::error::Error>> {
+        let out = cli(&[
+            "terminal",
+            "add",
+            "--db",
+            self.db(),
+            "--site",
+            site,
+            "--role",
+            role,
+        ])?;
+        let code = field(&out, "code").ok_or("no code printed")?.to_owned();
+        self.enroll(&code, seed).await
+    }
+}
+
+fn hold_op(op_id: &str, member: &str, amount: u64, token: &str, terminal: &str) -> Value {
+    json!({
+        "op_id": op_id,
+        "kind": "redemption_hold",
+        "payload": {
+            "member_no": member,
+            "amount": amount,
+            "token_id": token,
+            "held_at": "2025-12-03T09:30:00+09:00",
+            "terminal": terminal,
+        },
+    })
+}
+
+fn void_op(op_id: &str, hold: &str, at: &str) -> Value {
+    json!({
+        "op_id": op_id,
+        "kind": "void",
+        "payload": { "hold_op_id": hold, "voided_at": at },
+    })
+}
+
+fn statuses(answer: &Answer) -> Vec<(String, String)> {
+    answer.body["results"]
+        .as_array()
+        .map(|results| {
+            results
+                .iter()
+                .map(|r| {
+                    (
+                        r["status"].as_str().unwrap_or_default().to_owned(),
+                        r["reason"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pair(status: &str, reason: &str) -> (String, String) {
+    (status.to_owned(), reason.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_beyond_a_sites_lease_are_refused_and_kiosks_pull_their_own_lease() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let other = h.add_terminal_at("종로구 보건소", "kiosk", 2).await?;
+    let counter = h.add_terminal_at("온누리약국", "counter", 3).await?;
+    cli(&[
+        "schedule",
+        "set",
+        "--db",
+        h.db(),
+        "--day",
+        "2025-12-03",
+        "--rule",
+        "age_band:65-120",
+    ])?;
+    cli(&[
+        "schedule",
+        "set",
+        "--db",
+        h.db(),
+        "--day",
+        "2025-12-04",
+        "--rule",
+        "odd_birth_years",
+    ])?;
+    let split = cli(&[
+        "quota",
+        "set",
+        "--db",
+        h.db(),
+        "--day",
+        "2025-12-03",
+        "--total",
+        "3",
+        "--sites",
+        "성북구 보건소,종로구 보건소",
+    ])?;
+    assert!(split.contains("성북구 보건소\tplaces=2"), "{split}");
+    assert!(split.contains("종로구 보건소\tplaces=1"), "{split}");
+    // A bad rule is refused by the command line, and changes nothing.
+    assert!(cli(&[
+        "schedule",
+        "set",
+        "--db",
+        h.db(),
+        "--day",
+        "2025-12-05",
+        "--rule",
+        "age_band:9"
+    ])
+    .is_err());
+
+    let answer = h
+        .sync(
+            &kiosk,
+            json!([
+                enrollment("e-1", "김영희"),
+                enrollment("e-2", "박철수"),
+                enrollment("e-3", "이순자"),
+                enrollment("e-4", "김영희"),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&answer),
+        vec![
+            pair("accepted", ""),
+            pair("accepted", ""),
+            pair("rejected", "quota_exceeded"),
+            // The same person again takes no second place.
+            pair("duplicate", ""),
+        ],
+        "{}",
+        answer.body
+    );
+    assert!(result(&answer, 2)["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("이 센터의 오늘 가입 정원")));
+    assert_eq!(h.count("members")?, 2);
+    // Another day with leases for other sites only: this site has no place.
+    cli(&[
+        "quota",
+        "set",
+        "--db",
+        h.db(),
+        "--day",
+        "2025-12-04",
+        "--site",
+        "종로구 보건소",
+        "--places",
+        "5",
+    ])?;
+    let mut late = enrollment("e-5", "최민수");
+    late["payload"]["day"] = json!("2025-12-04");
+    let answer = h.sync(&kiosk, json!([late])).await?;
+    assert_eq!(statuses(&answer), vec![pair("rejected", "quota_exceeded")]);
+    let mut bad_day = enrollment("e-6", "최민수");
+    bad_day["payload"]["day"] = json!("12/04");
+    let answer = h.sync(&kiosk, json!([bad_day])).await?;
+    assert_eq!(statuses(&answer), vec![pair("rejected", "invalid_payload")]);
+
+    let pulled = h.pull(&kiosk, json!({})).await?;
+    assert_eq!(pulled.status, 200, "{}", pulled.body);
+    assert_eq!(
+        pulled.body["quota_leases"],
+        json!([{ "lease_id": "Q-000001", "site": "성북구 보건소", "day": "2025-12-03", "places": 2, "used": 2 }])
+    );
+    assert_eq!(
+        pulled.body["admission"]["days"],
+        json!({
+            "2025-12-03": { "rule": "age_band", "min_age": 65, "max_age": 120 },
+            "2025-12-04": { "rule": "odd_birth_years" },
+        })
+    );
+    assert_eq!(pulled.body["policies"].as_array().map(Vec::len), Some(3));
+    assert_eq!(pulled.body["policies"][2]["effective_from"], "2025-12-01");
+    let theirs = h.pull(&other, json!({})).await?;
+    assert_eq!(theirs.body["quota_leases"][0]["site"], "종로구 보건소");
+    assert_eq!(
+        theirs.body["quota_leases"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let counter_view = h.pull(&counter, json!({})).await?;
+    assert_eq!(counter_view.status, 200);
+    assert!(counter_view.body.get("admission").is_none());
+    assert!(counter_view.body.get("quota_leases").is_none());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_are_settled_against_the_balance_and_overspending_is_reported() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let a = h.add_terminal_at("온누리약국", "counter", 2).await?;
+    let b = h.add_terminal_at("행복편의점", "counter", 3).await?;
+    let enrolled = h.sync(&kiosk, json!([enrollment("e-1", "김영희")])).await?;
+    assert_eq!(result(&enrolled, 0)["member_number"], "PP-00000001");
+    let steps = h
+        .sync(&a, json!([step_report("s-1", "PP-00000001", 10_000)]))
+        .await?;
+    assert_eq!(result(&steps, 0)["points"], 100, "{}", steps.body);
+
+    // Counter A posts 80 of 100 points; counter B, offline at the time, took 50 more.
+    let first = h
+        .sync(
+            &a,
+            json!([hold_op("h-a1", "PP-00000001", 80, "tok-1", &a.id)]),
+        )
+        .await?;
+    assert_eq!(statuses(&first), vec![pair("accepted", "")]);
+    assert_eq!(result(&first, 0)["balance"], 20);
+    let second = h
+        .sync(
+            &b,
+            json!([
+                hold_op("h-b1", "PP-00000001", 50, "tok-2", &b.id),
+                hold_op("h-b2", "PP-00000001", 10, "tok-1", &b.id),
+                hold_op("h-b3", "PP-00000001", 10, "tok-3", &a.id),
+                hold_op("h-b4", "PP-99999999", 10, "tok-4", &b.id),
+                void_op("v-b1", "h-a1", "2025-12-03T10:00:00+09:00"),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&second),
+        vec![
+            pair("rejected", "insufficient_points"),
+            pair("rejected", "token_reused"),
+            pair("rejected", "invalid_payload"),
+            pair("rejected", "unknown_member"),
+            pair("rejected", "unknown_hold"),
+        ],
+        "{}",
+        second.body
+    );
+    // Sent again (the terminal did not hear the answer): the same refusals, no new rows.
+    let again = h
+        .sync(
+            &b,
+            json!([hold_op("h-b1", "PP-00000001", 50, "tok-2", &b.id)]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&again),
+        vec![pair("rejected", "insufficient_points")]
+    );
+    assert_eq!(h.count("holds")?, 3);
+    // A kiosk may not hold points.
+    let kiosk_hold = h
+        .sync(
+            &kiosk,
+            json!([hold_op("h-k1", "PP-00000001", 1, "tok-9", &kiosk.id)]),
+        )
+        .await?;
+    assert_eq!(statuses(&kiosk_hold), vec![pair("rejected", "role")]);
+
+    let report = h
+        .signed(&b, "GET", "/v1/reports/reconciliation?day=2025-12-03", b"")
+        .await?;
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert_eq!(report.body["terminal"], b.id.as_str());
+    assert_eq!(
+        report.body["insufficient"],
+        json!({ "count": 1, "points": 50 })
+    );
+    assert_eq!(
+        report.body["token_reused"],
+        json!({ "count": 1, "points": 10 })
+    );
+    assert_eq!(report.body["posted"], json!({ "count": 0, "points": 0 }));
+    assert_eq!(report.body["holds"][0]["balance_before"], 20);
+
+    let listed = cli(&["report", "overspend", "--db", h.db(), "--day", "2025-12-03"])?;
+    assert!(
+        listed.contains(&format!("PP-00000001\t{}\t80\tposted", a.id)),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("PP-00000001\t{}\t50\tinsufficient", b.id)),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("# PP-00000001: 60 points not covered"),
+        "{listed}"
+    );
+    let quiet = cli(&["report", "overspend", "--db", h.db(), "--day", "2025-12-02"])?;
+    assert!(quiet.contains("no overspending"), "{quiet}");
+
+    // A void the next day is too late; the same day it gives the points back.
+    let late = h
+        .sync(
+            &a,
+            json!([void_op("v-a0", "h-a1", "2025-12-04T09:00:00+09:00")]),
+        )
+        .await?;
+    assert_eq!(statuses(&late), vec![pair("rejected", "void_too_late")]);
+    let voided = h
+        .sync(
+            &a,
+            json!([void_op("v-a1", "h-a1", "2025-12-03T11:00:00+09:00")]),
+        )
+        .await?;
+    assert_eq!(statuses(&voided), vec![pair("accepted", "")]);
+    assert_eq!(result(&voided, 0)["balance"], 100);
+    let twice = h
+        .sync(
+            &a,
+            json!([void_op("v-a2", "h-a1", "2025-12-03T11:00:00+09:00")]),
+        )
+        .await?;
+    assert_eq!(statuses(&twice), vec![pair("rejected", "unknown_hold")]);
+
+    // Pull: balances, revoked members and keys arrive as deltas by cursor, in pages.
+    let secret = h._dir.path().join("key-1.hex");
+    let key = cli(&[
+        "key",
+        "add",
+        "--db",
+        h.db(),
+        "--secret-out",
+        secret.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(field(&key, "key_id"), Some("1"));
+    cli(&[
+        "member",
+        "revoke",
+        "--db",
+        h.db(),
+        "--member",
+        "PP-00000001",
+    ])?;
+    let first = h.pull(&a, json!({ "limit": 1 })).await?;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["more"], true);
+    assert_eq!(
+        first.body["balances"],
+        json!([{ "member_number": "PP-00000001", "credited": 100, "spent": 0, "balance": 100 }])
+    );
+    let cursor = first.body["cursor"].clone();
+    let rest = h.pull(&a, json!({ "cursor": cursor })).await?;
+    assert_eq!(rest.body["more"], false);
+    assert!(
+        rest.body.get("policies").is_none(),
+        "unchanged policies are not sent again"
+    );
+    assert_eq!(rest.body["revoked_members"], json!(["PP-00000001"]));
+    assert_eq!(rest.body["redemption_keys"][0]["key_id"], 1);
+    assert_eq!(
+        rest.body["redemption_keys"][0]["public_key"],
+        field(&key, "public_key").unwrap_or_default()
+    );
+    let done = h.pull(&a, json!({ "cursor": rest.body["cursor"] })).await?;
+    assert_eq!(done.body["balances"], json!([]));
+    assert_eq!(done.body["cursor"], rest.body["cursor"]);
+    let revoked = h
+        .sync(
+            &a,
+            json!([hold_op("h-a9", "PP-00000001", 1, "tok-8", &a.id)]),
+        )
+        .await?;
+    assert_eq!(statuses(&revoked), vec![pair("rejected", "member_revoked")]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_to_pull_and_reports_gets_clear_4xx() -> TestResult {
+    let h = start(Config::default()).await?;
+    let counter = h.add_terminal_at("온누리약국", "counter", 2).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    h.sync(&kiosk, json!([enrollment("e-1", "김영희")])).await?;
+    let checks: Vec<(&str, &str, Vec<u8>, u16)> = vec![
+        ("POST", "/v1/pull", b"{\"cursor\":".to_vec(), 400),
+        ("POST", "/v1/pull", b"[1]".to_vec(), 400),
+        ("POST", "/v1/pull", br#"{"cursor":"x"}"#.to_vec(), 400),
+        (
+            "POST",
+            "/v1/pull",
+            br#"{"cursor":"1.zzzzzzzzzzzzzzzz.1"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/v1/pull",
+            br#"{"cursor":"1.0123456789abcdef.-1"}"#.to_vec(),
+            400,
+        ),
+        ("POST", "/v1/pull", br#"{"limit":0}"#.to_vec(), 400),
+        ("POST", "/v1/pull", br#"{"limit":1001}"#.to_vec(), 400),
+        ("POST", "/v1/pull", br#"{"limit":-1}"#.to_vec(), 400),
+        ("POST", "/v1/pull", br#"{"extra":1}"#.to_vec(), 400),
+        ("GET", "/v1/reports/reconciliation", Vec::new(), 400),
+        (
+            "GET",
+            "/v1/reports/reconciliation?day=2025-13-01",
+            Vec::new(),
+            400,
+        ),
+        ("GET", "/v1/reports/reconciliation?day=", Vec::new(), 400),
+        ("GET", "/v1/pull", Vec::new(), 405),
+    ];
+    for (method, path, body, status) in checks {
+        let answer = h.signed(&counter, method, path, &body).await?;
+        assert_eq!(
+            answer.status,
+            status,
+            "{method} {path} {:?}: {}",
+            String::from_utf8_lossy(&body),
+            answer.body
+        );
+        if status != 405 {
+            assert_eq!(answer.body["code"], "invalid_request");
+        }
+    }
+    // Unsigned, or signed by someone else.
+    let unsigned = h.post("/v1/pull", b"{}".to_vec()).await?;
+    assert_eq!(
+        (unsigned.status, unsigned.body["code"].clone()),
+        (401, json!("unauthenticated"))
+    );
+    let unsigned = h.get("/v1/reports/reconciliation?day=2025-12-03").await?;
+    assert_eq!(unsigned.status, 401);
+    let forged = Term {
+        id: counter.id.clone(),
+        key: SigningKey::from_bytes(&[9; 32]),
+    };
+    let forged = h.pull(&forged, json!({})).await?;
+    assert_eq!(
+        (forged.status, forged.body["code"].clone()),
+        (401, json!("bad_signature"))
+    );
+    cli(&[
+        "terminal",
+        "revoke",
+        "--db",
+        h.db(),
+        "--terminal",
+        &counter.id,
+    ])?;
+    let revoked = h.pull(&counter, json!({})).await?;
+    assert_eq!(revoked.status, 403);
+
+    // Malformed holds and voids: rejected one by one, nothing held, the balance untouched.
+    let other = h.add_terminal_at("행복편의점", "counter", 3).await?;
+    let mut missing = hold_op("h-1", "PP-00000001", 10, "tok-1", &other.id);
+    missing["payload"]
+        .as_object_mut()
+        .map(|p| p.remove("token_id"));
+    let mut extra = hold_op("h-2", "PP-00000001", 10, "tok-2", &other.id);
+    extra["payload"]["pin"] = json!("1234");
+    let mut negative = hold_op("h-3", "PP-00000001", 10, "tok-3", &other.id);
+    negative["payload"]["amount"] = json!(-5);
+    let mut bad_time = hold_op("h-5", "PP-00000001", 10, "tok-5", &other.id);
+    bad_time["payload"]["held_at"] = json!("yesterday");
+    let answer = h
+        .sync(
+            &other,
+            json!([
+                missing,
+                extra,
+                negative,
+                hold_op("h-4", "PP-00000001", 0, "tok-4", &other.id),
+                bad_time,
+                hold_op("h-6", "PP-00000001", 10, "", &other.id),
+                hold_op("h-7", "PP-00000001", 2_000_000, "tok-7", &other.id),
+                { "op_id": "v-1", "kind": "void", "payload": { "hold_op_id": 5 } },
+                void_op("v-2", "h-1", "not a time"),
+            ]),
+        )
+        .await?;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        statuses(&answer)
+            .iter()
+            .all(|s| *s == pair("rejected", "invalid_payload")),
+        "{}",
+        answer.body
+    );
+    assert_eq!(h.count("holds")?, 0);
+    assert_eq!(h.count("operations")?, 1);
+    Ok(())
 }

@@ -33,6 +33,9 @@ pub struct Args {
     /// The longest the command waits for the server (backoff, Retry-After), in seconds
     #[arg(long, default_value_t = 60)]
     max_wait: u64,
+    /// How long one request may take before it counts as failed, in seconds
+    #[arg(long, default_value_t = Config::default().request_timeout.as_secs())]
+    timeout: u64,
 }
 
 fn wall_now() -> chrono::DateTime<chrono::FixedOffset> {
@@ -52,6 +55,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         max_batch_ops: args.batch_ops.max(1),
         max_batch_bytes: args.batch_bytes,
         breaker_threshold: args.attempts.max(1),
+        request_timeout: Duration::from_secs(args.timeout.max(1)),
         ..Config::default()
     };
     let key = SigningKey::from_bytes(&identity.secret_key);

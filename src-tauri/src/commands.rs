@@ -5,9 +5,16 @@ use serde::{Deserialize, Serialize};
 use tauri::State;
 use terminal_store::ConfirmedEnrollment;
 
+use merchant_core::watch_sync::{
+    check_pairing, day_totals, fetch_from, last_seq_after, new_records, new_step_reports,
+    WatchOwner,
+};
+use terminal_store::WatchSync;
+
 use crate::config::Role;
 use crate::error::{CommandError, ErrorCode, Lang};
-use crate::terminal::AppState;
+use crate::terminal::{AppState, Terminal};
+use crate::watch::{Reading, WatchChoice, WatchRadio};
 
 /// What the UI shows in its header.
 #[derive(Debug, Serialize)]
@@ -121,6 +128,71 @@ pub struct MemberView {
     pub name: String,
     #[serde(flatten)]
     pub week: merchant_core::MemberWeek,
+    /// Minutes of moderate to vigorous activity and resting heart rate, from the watch.
+    pub heart: merchant_core::watch_sync::HeartWeek,
+}
+
+fn member_not_found(lang: Lang, wanted: &str) -> CommandError {
+    CommandError::new(
+        ErrorCode::MemberNotFound,
+        lang,
+        format!(
+            "회원번호 '{wanted}'인 회원을 찾지 못했습니다. 회원 카드의 번호를 다시 확인해 주세요."
+        ),
+        format!(
+            "No member numbered '{wanted}' is known here. Check the number on the member card."
+        ),
+    )
+}
+
+/// The member numbered `member_no` (as typed), or why not.
+fn member(
+    t: &Terminal,
+    lang: Lang,
+    member_no: &str,
+) -> Result<terminal_store::Member, CommandError> {
+    let wanted = member_no.trim().to_uppercase();
+    t.store()?
+        .member(&wanted)
+        .map_err(|e| CommandError::storage(lang, &e))?
+        .ok_or_else(|| member_not_found(lang, &wanted))
+}
+
+/// Rates a member's step reports for this week's view, with their heart-rate figures.
+fn member_view(
+    t: &Terminal,
+    lang: Lang,
+    member: terminal_store::Member,
+) -> Result<MemberView, CommandError> {
+    let store = t.store()?;
+    let storage = |e: anyhow::Error| CommandError::storage(lang, &e);
+    let reports: Vec<points_core::StepReport> = store
+        .step_reports(&member.member_no)
+        .map_err(storage)?
+        .into_iter()
+        .map(|r| points_core::StepReport {
+            reported_at: r.reported_at,
+            day: r.day,
+            steps: r.steps,
+        })
+        .collect();
+    let today = t.today();
+    let week = merchant_core::member_week(member.birth_date, &reports, &t.policies, today);
+    let start = merchant_core::week_start(today);
+    let end = start + chrono::Days::new(6);
+    let samples = store
+        .heart_rate_samples(&member.member_no, start, end)
+        .map_err(storage)?;
+    let hours = store
+        .hour_steps(&member.member_no, start, end)
+        .map_err(storage)?;
+    let heart = merchant_core::watch_sync::heart_week(&samples, &hours, week.age, start);
+    Ok(MemberView {
+        member_no: member.member_no,
+        name: member.name,
+        week,
+        heart,
+    })
 }
 
 /// Finds a member by number and rates their step reports for this week's view.
@@ -131,33 +203,165 @@ pub fn find_member(
 ) -> Result<MemberView, CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Counter)?;
-    let wanted = member_no.trim().to_uppercase();
-    let store = t.store()?;
-    let member = store
-        .member(&wanted)
-        .map_err(|e| CommandError::storage(lang, &e))?
-        .ok_or_else(|| {
-            CommandError::new(
-                ErrorCode::MemberNotFound,
-                lang,
-                format!("회원번호 '{wanted}'인 회원을 찾지 못했습니다. 회원 카드의 번호를 다시 확인해 주세요."),
-                format!("No member numbered '{wanted}' is known here. Check the number on the member card."),
-            )
-        })?;
-    let reports: Vec<points_core::StepReport> = store
-        .step_reports(&member.member_no)
-        .map_err(|e| CommandError::storage(lang, &e))?
-        .into_iter()
-        .map(|r| points_core::StepReport {
-            reported_at: r.reported_at,
-            day: r.day,
-            steps: r.steps,
+    let member = member(t, lang, &member_no)?;
+    member_view(t, lang, member)
+}
+
+/// Scans for watches nearby, nearest first.
+#[tauri::command]
+pub async fn scan_watches(
+    state: State<'_, AppState>,
+    radio: State<'_, WatchRadio>,
+) -> Result<Vec<WatchChoice>, CommandError> {
+    let lang = state.lang();
+    state.terminal()?;
+    radio
+        .scan()
+        .await
+        .map_err(|e| CommandError::from_link(lang, &e))
+}
+
+/// A warning from the watch (clock far off, battery low): the sync or pairing still happened.
+#[derive(Debug, Serialize)]
+pub struct WatchWarning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn warnings(lang: Lang, reading: &Reading) -> Vec<WatchWarning> {
+    reading
+        .warnings
+        .iter()
+        .map(|w| WatchWarning {
+            code: w.code(),
+            message: lang.pick(w.ko(), w.en()),
         })
-        .collect();
-    let week = merchant_core::member_week(member.birth_date, &reports, &t.policies, t.today());
-    Ok(MemberView {
-        member_no: member.member_no,
-        name: member.name,
-        week,
+        .collect()
+}
+
+/// What a watch sync did, and the member's week after it.
+#[derive(Debug, Serialize)]
+pub struct WatchSynced {
+    pub serial: String,
+    /// New records stored from the watch.
+    pub records: usize,
+    /// Step reports stored and queued for the central server.
+    pub step_reports: usize,
+    pub warnings: Vec<WatchWarning>,
+    pub member: MemberView,
+}
+
+/// Syncs the member's watch picked from the last scan: refuses a watch paired to someone
+/// else, sets its clock, fetches the history after the last record stored, stores it, and
+/// queues the new day totals as step reports. What arrived before a transfer failed is kept.
+#[tauri::command]
+pub async fn sync_watch(
+    state: State<'_, AppState>,
+    radio: State<'_, WatchRadio>,
+    member_no: String,
+    address: String,
+) -> Result<WatchSynced, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Counter)?;
+    let member = member(t, lang, &member_no)?;
+    let owner = WatchOwner::Member(member.member_no.clone());
+    let storage = |e: anyhow::Error| CommandError::storage(lang, &e);
+    let now = t.now();
+    let reading = radio
+        .read(lang, &address, now.to_utc(), |info| {
+            let known = t.store()?.watch(&info.serial).map_err(storage)?;
+            check_pairing(&info.serial, &owner, known.as_ref().map(|w| &w.owner))
+                .map_err(|r| CommandError::from_pairing(lang, &r))?;
+            Ok(Some(fetch_from(known.and_then(|w| w.last_seq))))
+        })
+        .await?;
+    let serial = reading.info.serial.clone();
+    let (records, step_reports) = {
+        let mut store = t.store()?;
+        let last = store
+            .watch(&serial)
+            .map_err(storage)?
+            .and_then(|w| w.last_seq);
+        let new = new_records(&reading.records, last);
+        let known = store.step_days(&member.member_no).map_err(storage)?;
+        let reports: Vec<(String, points_core::StepReport)> =
+            new_step_reports(&day_totals(&new), &known, now)
+                .into_iter()
+                .map(|r| (uuid::Uuid::new_v4().to_string(), r))
+                .collect();
+        store
+            .record_watch_sync(&WatchSync {
+                serial: &serial,
+                member_no: &member.member_no,
+                records: &new,
+                last_seq: last_seq_after(last, &new),
+                reports: &reports,
+                at: now,
+            })
+            .map_err(storage)?;
+        (new.len(), reports.len())
+    };
+    if let Some(Err(e)) = &reading.fetch {
+        return Err(CommandError::from_link(lang, e));
+    }
+    Ok(WatchSynced {
+        serial,
+        records,
+        step_reports,
+        warnings: warnings(lang, &reading),
+        member: member_view(t, lang, member)?,
+    })
+}
+
+/// A watch paired at the kiosk.
+#[derive(Debug, Serialize)]
+pub struct PairedWatch {
+    pub serial: String,
+    pub warnings: Vec<WatchWarning>,
+}
+
+/// Pairs the watch picked from the last scan to an enrollment confirmed here, and sets its
+/// clock; refuses a watch paired to someone else. Kept on this terminal: the central server
+/// does not take watch pairings yet.
+#[tauri::command]
+pub async fn pair_watch(
+    state: State<'_, AppState>,
+    radio: State<'_, WatchRadio>,
+    op_id: String,
+    address: String,
+) -> Result<PairedWatch, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    let storage = |e: anyhow::Error| CommandError::storage(lang, &e);
+    let known = t
+        .store()?
+        .enrollments_on(t.today())
+        .map_err(storage)?
+        .iter()
+        .any(|e| e.op_id == op_id);
+    if !known {
+        return Err(CommandError::new(
+            ErrorCode::EnrollmentNotFound,
+            lang,
+            "오늘 이 키오스크에서 접수한 가입이 아닙니다. 가입을 먼저 접수한 뒤 워치를 연결해 주세요.",
+            "This is not a sign-up confirmed at this kiosk today. Confirm the sign-up first, then pair the watch.",
+        ));
+    }
+    let owner = WatchOwner::Enrollment(op_id);
+    let now = t.now();
+    let reading = radio
+        .read(lang, &address, now.to_utc(), |info| {
+            let known = t.store()?.watch(&info.serial).map_err(storage)?;
+            check_pairing(&info.serial, &owner, known.as_ref().map(|w| &w.owner))
+                .map_err(|r| CommandError::from_pairing(lang, &r))?;
+            Ok(None)
+        })
+        .await?;
+    t.store()?
+        .pair_watch(&reading.info.serial, &owner, now)
+        .map_err(storage)?;
+    Ok(PairedWatch {
+        serial: reading.info.serial.clone(),
+        warnings: warnings(lang, &reading),
     })
 }

@@ -54,6 +54,28 @@ pub enum ErrorCode {
     PhoneInvalid,
     /// The applicant neither lives, works nor studies in Seoul.
     OutsideSeoul,
+    /// The terminal has no Bluetooth adapter (or no BlueZ).
+    NoAdapter,
+    /// The Bluetooth adapter is off and could not be turned on.
+    AdapterOff,
+    /// The watch picked is no longer seen nearby; scan again.
+    WatchNotFound,
+    /// The watch was seen but would not connect.
+    WatchOutOfRange,
+    /// The device picked is not a Palpal watch.
+    NotAWatch,
+    /// The history transfer stopped; what arrived is stored, a new sync resumes.
+    TransferInterrupted,
+    /// A corrupt record came from the watch; a new sync fetches it again.
+    CorruptRecord,
+    /// The watch sent a value its profile does not allow.
+    WatchProtocol,
+    /// Any other Bluetooth failure.
+    Bluetooth,
+    /// The watch is paired to another member or enrollment here.
+    WatchPairedElsewhere,
+    /// The enrollment to pair a watch to is not known here.
+    EnrollmentNotFound,
 }
 
 /// A command's error, as the UI receives it.
@@ -103,6 +125,35 @@ impl CommandError {
         };
         CommandError::new(code, lang, refusal.ko(), refusal.en())
     }
+
+    /// A Bluetooth failure, in the clerk's words.
+    pub fn from_link(lang: Lang, error: &watch_link::LinkError) -> Self {
+        use watch_link::LinkError as L;
+        let code = match error {
+            L::NoAdapter { .. } => ErrorCode::NoAdapter,
+            L::AdapterOff => ErrorCode::AdapterOff,
+            L::WatchNotFound { .. } => ErrorCode::WatchNotFound,
+            L::WatchOutOfRange { .. } => ErrorCode::WatchOutOfRange,
+            L::NotAWatch { .. } => ErrorCode::NotAWatch,
+            L::TransferInterrupted { .. } => ErrorCode::TransferInterrupted,
+            L::CorruptRecord { .. } => ErrorCode::CorruptRecord,
+            L::Protocol { .. } => ErrorCode::WatchProtocol,
+            _ => ErrorCode::Bluetooth,
+        };
+        if code == ErrorCode::Bluetooth {
+            log_error(&anyhow::anyhow!("{error}"));
+        }
+        CommandError::new(code, lang, error.ko(), error.en())
+    }
+
+    pub fn from_pairing(lang: Lang, refusal: &merchant_core::watch_sync::PairingRefusal) -> Self {
+        CommandError::new(
+            ErrorCode::WatchPairedElsewhere,
+            lang,
+            refusal.ko(),
+            refusal.en(),
+        )
+    }
 }
 
 #[allow(clippy::print_stderr)]
@@ -126,6 +177,46 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#"{"code":"member_not_found","message":"한국어"}"#
         );
+    }
+
+    #[test]
+    fn every_link_error_maps_to_its_own_code_and_message() {
+        use watch_link::LinkError as L;
+        let errors = [
+            L::NoAdapter { detail: "x".into() },
+            L::AdapterOff,
+            L::WatchNotFound {
+                wanted: "0042".into(),
+            },
+            L::WatchOutOfRange {
+                watch: "Palpal-0042".into(),
+                attempts: 3,
+            },
+            L::NotAWatch {
+                watch: "X".into(),
+                detail: "y".into(),
+            },
+            L::TransferInterrupted {
+                resume_from: 7,
+                reason: "z".into(),
+            },
+            L::CorruptRecord { resume_from: 7 },
+            L::Protocol {
+                doing: "reading",
+                detail: "d".into(),
+            },
+            L::Bluetooth {
+                doing: "reading",
+                detail: "d".into(),
+            },
+        ];
+        for e in &errors {
+            let ko = CommandError::from_link(Lang::Ko, e);
+            let en = CommandError::from_link(Lang::En, e);
+            // The app's code is the link's own, so the UI and the link agree on names.
+            assert_eq!(serde_json::to_value(ko.code).unwrap(), e.code(), "{e:?}");
+            assert_eq!((ko.message, en.message), (e.ko(), e.en()));
+        }
     }
 
     #[test]

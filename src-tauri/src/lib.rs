@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod terminal;
+pub mod watch;
 
 pub use terminal::AppState;
 
@@ -21,6 +22,9 @@ pub fn invoke_handler<R: tauri::Runtime>(
         commands::enroll_applicant,
         commands::list_enrollments_today,
         commands::find_member,
+        commands::scan_watches,
+        commands::sync_watch,
+        commands::pair_watch,
     ]
 }
 
@@ -35,6 +39,7 @@ pub fn run() {
     let state = AppState::start(path);
     let result = tauri::Builder::default()
         .manage(state)
+        .manage(watch::WatchRadio::default())
         .invoke_handler(invoke_handler())
         .run(tauri::generate_context!());
     if let Err(e) = result {

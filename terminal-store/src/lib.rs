@@ -25,10 +25,12 @@ use serde::Serialize;
 
 mod demo;
 mod outbox;
+mod watches;
 pub use demo::{demo_member_no, seed_demo};
 pub use outbox::{
     OutboxCounts, OutboxEntry, OutboxState, PendingOp, Settlement, SyncLog, TerminalIdentity,
 };
+pub use watches::{StoredWatch, WatchSync};
 
 /// Each entry moves the schema one version forward. Never edit a landed entry; add one.
 const MIGRATIONS: &[&str] = &[
@@ -94,6 +96,28 @@ const MIGRATIONS: &[&str] = &[
         last_attempt   TEXT,
         last_error     TEXT
     ) STRICT;",
+    // 3: watches (paired to a member or a kiosk enrollment) and the history read from them.
+    "CREATE TABLE watches (
+        serial         TEXT PRIMARY KEY,
+        member_no      TEXT REFERENCES members(member_no),
+        enrollment_op  TEXT REFERENCES enrollments(op_id),
+        last_seq       INTEGER CHECK (last_seq >= 0),
+        last_synced_at TEXT,
+        paired_at      TEXT NOT NULL,
+        CHECK ((member_no IS NULL) <> (enrollment_op IS NULL))
+    ) STRICT;
+    CREATE INDEX watches_by_member ON watches(member_no);
+    CREATE TABLE watch_records (
+        serial TEXT NOT NULL REFERENCES watches(serial),
+        seq    INTEGER NOT NULL CHECK (seq >= 0),
+        kind   TEXT NOT NULL CHECK (kind IN ('day_steps', 'hour_steps', 'heart_rate')),
+        day    TEXT NOT NULL,
+        hour   INTEGER,
+        at     TEXT,
+        value  INTEGER NOT NULL CHECK (value >= 0),
+        PRIMARY KEY (serial, seq)
+    ) STRICT;
+    CREATE INDEX watch_records_by_day ON watch_records(kind, day);",
 ];
 
 /// The schema version this build writes.

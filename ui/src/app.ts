@@ -73,7 +73,7 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
     if (info.role === "kiosk") {
       renderKiosk(shell.app, { invoke, t, onQueued: () => void refreshHeader() });
     } else {
-      renderCounter(shell.app, { invoke, t });
+      renderCounter(shell.app, { invoke, t, onQueued: () => void refreshHeader() });
     }
   }
 

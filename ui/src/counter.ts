@@ -4,10 +4,22 @@ import { h, messageBox } from "./dom";
 import { barHeights, grouped } from "./format";
 import type { Labels } from "./i18n";
 import { type Invoke, type MemberView, toCommandError } from "./ipc";
+import { errorBox, type WatchWarning, warningLines, watchPicker } from "./watch";
+
+/** What `sync_watch` answers. */
+export interface WatchSynced {
+  serial: string;
+  records: number;
+  step_reports: number;
+  warnings: WatchWarning[];
+  member: MemberView;
+}
 
 export interface CounterDeps {
   invoke: Invoke;
   t: Labels;
+  /** Called after something was queued, so the header's count can refresh. */
+  onQueued?: () => void;
 }
 
 export function renderWeek(view: MemberView, t: Labels): HTMLElement {
@@ -44,6 +56,30 @@ export function renderWeek(view: MemberView, t: Labels): HTMLElement {
         ` ${t.pointsUnit}`,
       ),
     ),
+    view.heart
+      ? h(
+          "div",
+          { class: "summary heart" },
+          h(
+            "div",
+            {},
+            `${t.mvpa}: `,
+            h("strong", { id: "mvpa" }, grouped(view.heart.mvpa_minutes)),
+            ` ${t.minutes}`,
+          ),
+          h(
+            "div",
+            {},
+            `${t.restingHr}: `,
+            h(
+              "strong",
+              { id: "resting-hr" },
+              view.heart.resting_bpm === null ? "–" : String(view.heart.resting_bpm),
+            ),
+            ` ${t.bpm}`,
+          ),
+        )
+      : null,
     h("p", { class: "hint" }, t.goal(view.goal)),
     h(
       "div",
@@ -77,16 +113,54 @@ export function renderCounter(root: HTMLElement, deps: CounterDeps): void {
     find.disabled = true;
     try {
       const view = await invoke<MemberView>("find_member", { memberNo: memberNo.value });
-      out.replaceChildren(renderWeek(view, t));
+      showMember(view);
     } catch (e) {
-      const err = toCommandError(e);
-      out.replaceChildren(
-        messageBox("error", h("span", { id: "error-code", hidden: true }, err.code), err.message),
-      );
+      out.replaceChildren(errorBox(toCommandError(e)));
     } finally {
       find.disabled = false;
     }
   }
+  /** The member's week with a "sync watch" step beside it. */
+  function showMember(view: MemberView): void {
+    let week = renderWeek(view, t);
+    const note = h("div", { id: "sync-note" });
+    const syncing = h("div", { id: "sync-area", hidden: true });
+    const start = h("button", { type: "button", id: "sync-watch", class: "primary" }, t.syncWatch);
+    start.addEventListener("click", () => {
+      start.hidden = true;
+      syncing.hidden = false;
+      picker.scan.click();
+    });
+    const picker = watchPicker({
+      invoke,
+      t,
+      onPick: async (w) => {
+        const done = await invoke<WatchSynced>("sync_watch", {
+          memberNo: view.member_no,
+          address: w.address,
+        });
+        const fresh = renderWeek(done.member, t);
+        week.replaceWith(fresh);
+        week = fresh;
+        // The outcome goes above the week, where the clerk and the member look next.
+        note.replaceChildren(
+          messageBox(
+            "done",
+            h("p", { id: "sync-result" }, t.synced(done.serial, done.records, done.step_reports)),
+            ...warningLines(done.warnings),
+          ),
+        );
+        picker.status.replaceChildren();
+        syncing.hidden = true;
+        start.hidden = false;
+        note.scrollIntoView?.({ block: "start" });
+        deps.onQueued?.();
+      },
+    });
+    syncing.append(picker.section);
+    out.replaceChildren(note, week, h("div", { class: "actions" }, start), syncing);
+  }
+
   find.addEventListener("click", () => void lookUp());
   memberNo.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") void lookUp();

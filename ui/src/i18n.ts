@@ -38,6 +38,28 @@ const ko = {
   yearPoints: "올해 적립",
   working: "처리 중입니다…",
   startFailed: "단말기를 시작하지 못했습니다",
+  watchHeading: "워치 연결",
+  watchHint: "워치 화면을 켜고 단말기 가까이 두세요. 워치 화면의 4자리 번호를 목록에서 고르세요.",
+  scanWatches: "워치 찾기",
+  scanning: "근처의 워치를 찾는 중입니다…",
+  pickWatch: "가까운 순서입니다. 워치 화면의 번호와 같은 것을 누르세요.",
+  noWatches: "근처에서 워치를 찾지 못했습니다. 워치 화면을 켜고 다시 찾아 주세요.",
+  connecting: (code: string) => `워치 ${code}에 연결하는 중입니다…`,
+  signalNear: "가까움",
+  signalMid: "보통",
+  signalFar: "멂",
+  signalUnknown: "거리 모름",
+  syncWatch: "워치 동기화",
+  synced: (serial: string, records: number, reports: number) =>
+    `워치 ${serial}에서 새 기록 ${records.toLocaleString("ko-KR")}건을 받아 저장했습니다. 걸음 보고 ${reports}건을 전송 대기에 넣었습니다.`,
+  pairWatch: "시계 연결",
+  paired: (serial: string, name: string) =>
+    `워치 ${serial}이(가) ${name} 님에게 연결되었습니다. 워치 시계를 맞췄습니다.`,
+  pairedLocal: "연결 정보는 이 키오스크에 저장되었습니다.",
+  mvpa: "중강도 이상 활동",
+  minutes: "분",
+  restingHr: "안정 시 심박",
+  bpm: "회/분",
 };
 
 export type Labels = typeof ko;
@@ -78,6 +100,29 @@ const en: Labels = {
   yearPoints: "This year",
   working: "Working…",
   startFailed: "The terminal could not start",
+  watchHeading: "Watch",
+  watchHint:
+    "Wake the watch and hold it near the terminal. Pick the 4-digit code the watch face shows.",
+  scanWatches: "Find watches",
+  scanning: "Looking for watches nearby…",
+  pickWatch: "Nearest first. Press the code the watch face shows.",
+  noWatches: "No watch found nearby. Wake the watch and search again.",
+  connecting: (code: string) => `Connecting to watch ${code}…`,
+  signalNear: "near",
+  signalMid: "medium",
+  signalFar: "far",
+  signalUnknown: "distance unknown",
+  syncWatch: "Sync watch",
+  synced: (serial: string, records: number, reports: number) =>
+    `Saved ${records.toLocaleString("en-US")} new records from watch ${serial}. ${reports} step reports are queued to send.`,
+  pairWatch: "Pair a watch",
+  paired: (serial: string, name: string) =>
+    `Watch ${serial} is now paired to ${name}. The watch clock was set.`,
+  pairedLocal: "The pairing is saved on this kiosk.",
+  mvpa: "Moderate+ activity",
+  minutes: "min",
+  restingHr: "Resting heart rate",
+  bpm: "bpm",
 };
 
 export function labels(lang: Lang): Labels {

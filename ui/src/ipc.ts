@@ -62,4 +62,12 @@ export interface MemberView {
   goal: number;
   week: { days: WeekDay[]; total_steps: number; total_points: number };
   year_points: number;
+  /** From the member's watch; absent from older terminals. */
+  heart?: HeartWeek;
+}
+
+export interface HeartWeek {
+  days: { day: string; mvpa_minutes: number; resting_bpm: number | null }[];
+  mvpa_minutes: number;
+  resting_bpm: number | null;
 }

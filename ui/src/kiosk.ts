@@ -4,6 +4,13 @@ import { h, messageBox } from "./dom";
 import { receiptNo } from "./format";
 import type { Labels } from "./i18n";
 import { type ConfirmedEnrollment, type Invoke, toCommandError } from "./ipc";
+import { type WatchWarning, warningLines, watchPicker } from "./watch";
+
+/** What `pair_watch` answers. */
+export interface PairedWatch {
+  serial: string;
+  warnings: WatchWarning[];
+}
 
 type Residency = "lives" | "works" | "studies" | "outside";
 
@@ -56,6 +63,38 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     }
   }
 
+  /** After a confirmed enrollment: "pair a watch", which scans, and pairs the watch picked. */
+  function pairStep(done: ConfirmedEnrollment): HTMLElement {
+    const area = h("div", { id: "pair-area" });
+    const start = h("button", { type: "button", id: "pair-start", class: "primary" }, t.pairWatch);
+    const picker = watchPicker({
+      invoke,
+      t,
+      onPick: async (w) => {
+        const paired = await invoke<PairedWatch>("pair_watch", {
+          opId: done.op_id,
+          address: w.address,
+        });
+        picker.status.replaceChildren(
+          messageBox(
+            "done",
+            h("p", { id: "paired", class: "big" }, t.paired(paired.serial, done.name)),
+            h("p", {}, t.pairedLocal),
+            ...warningLines(paired.warnings),
+          ),
+        );
+      },
+    });
+    picker.section.hidden = true;
+    start.addEventListener("click", () => {
+      start.hidden = true;
+      picker.section.hidden = false;
+      picker.scan.click();
+    });
+    area.append(h("div", { class: "actions" }, start), picker.section);
+    return area;
+  }
+
   const submit = h("button", { type: "button", id: "enroll", class: "primary" }, t.enroll);
   submit.addEventListener("click", async () => {
     submit.disabled = true;
@@ -71,6 +110,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
           h("div", { id: "receipt-no" }, `${t.receiptNo} ${receiptNo(done.local_no)}`),
           h("div", {}, `${done.name} · ${t.age(done.age)}`),
         ),
+        pairStep(done),
       );
       deps.onQueued();
       await refreshList();

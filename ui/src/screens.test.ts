@@ -188,3 +188,159 @@ describe("counter screen", () => {
     expect(document.querySelectorAll(".bar-fill.met").length).toBe(2);
   });
 });
+
+describe("watch sync at the counter", () => {
+  const week = (steps: number) => ({
+    days: ["01", "02", "03", "04", "05", "06", "07"].map((d, i) => ({
+      day: `2025-12-${d}`,
+      steps: i === 2 ? steps : 0,
+      points: 0,
+      future: i > 2,
+    })),
+    total_steps: steps,
+    total_points: 0,
+  });
+  const member = (steps: number) => ({
+    member_no: "PP-0002",
+    name: "박철수",
+    age: 72,
+    goal: 5000,
+    week: week(steps),
+    year_points: 0,
+    heart: { days: [], mvpa_minutes: 95, resting_bpm: 58 },
+  });
+  const watches = [
+    { address: "AA:00:00:00:00:42", name: "Palpal-0042", short_code: "0042", rssi: -41 },
+    { address: "AA:00:00:00:00:07", name: "Palpal-0007", short_code: "0007", rssi: -80 },
+  ];
+
+  async function counterWithMember(syncWatch: (args?: Record<string, unknown>) => unknown) {
+    const s = shell();
+    const fake = fakeInvoke({
+      terminal_info: () => ({ ...kioskInfo, role: "counter", site_name: "온누리약국" }),
+      find_member: () => member(1200),
+      scan_watches: () => watches,
+      sync_watch: syncWatch,
+    });
+    await start(s, fake.invoke);
+    (document.getElementById("member-no") as HTMLInputElement).value = "PP-0002";
+    document.getElementById("find")?.click();
+    await flush();
+    document.getElementById("sync-watch")?.click();
+    await flush();
+    return fake;
+  }
+
+  it("lists watches nearest first with their codes, syncs the one picked and redraws the week", async () => {
+    const { calls } = await counterWithMember(() => ({
+      serial: "PW-0042",
+      records: 1470,
+      step_reports: 30,
+      warnings: [{ code: "low_battery", message: "워치 배터리가 8% 남았습니다." }],
+      member: member(9100),
+    }));
+    expect(document.getElementById("mvpa")?.textContent).toBe("95");
+    expect(document.getElementById("resting-hr")?.textContent).toBe("58");
+    const choices = [...document.querySelectorAll(".watch-choice")].map((b) => b.textContent);
+    expect(choices).toEqual(["0042가까움", "0007멂"]);
+    (document.querySelector(".watch-choice[data-code='0042']") as HTMLButtonElement).click();
+    await flush();
+    await flush();
+    expect(calls.find((c) => c.cmd === "sync_watch")?.args).toEqual({
+      memberNo: "PP-0002",
+      address: "AA:00:00:00:00:42",
+    });
+    expect(document.getElementById("sync-result")?.textContent).toBe(
+      "워치 PW-0042에서 새 기록 1,470건을 받아 저장했습니다. 걸음 보고 30건을 전송 대기에 넣었습니다.",
+    );
+    expect(document.querySelector(".warning[data-code=low_battery]")?.textContent).toContain("8%");
+    expect(document.querySelector(".day[data-day='2025-12-03'] .steps")?.textContent).toBe("9,100");
+    expect(document.querySelectorAll("#member").length).toBe(1);
+    // Done: the picker folds away and the outcome sits above the week.
+    expect(document.getElementById("sync-area")?.hidden).toBe(true);
+    expect(document.querySelectorAll(".watch-choice").length).toBe(0);
+    expect(document.getElementById("sync-note")?.nextElementSibling?.id).toBe("member");
+  });
+
+  it("shows the link's message when the watch is out of range, and the list stays", async () => {
+    await counterWithMember(() => {
+      throw { code: "watch_out_of_range", message: "워치 Palpal-0042에 연결할 수 없습니다." };
+    });
+    (document.querySelector(".watch-choice") as HTMLButtonElement).click();
+    await flush();
+    await flush();
+    expect(document.getElementById("error-code")?.textContent).toBe("watch_out_of_range");
+    expect(document.querySelector("[role=alert]")?.textContent).toContain("연결할 수 없습니다");
+    expect(document.querySelectorAll(".watch-choice").length).toBe(2);
+    expect((document.querySelector(".watch-choice") as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it("says so when no watch is nearby", async () => {
+    const s = shell();
+    const { invoke } = fakeInvoke({
+      terminal_info: () => ({ ...kioskInfo, role: "counter" }),
+      find_member: () => member(0),
+      scan_watches: () => [],
+    });
+    await start(s, invoke);
+    document.getElementById("find")?.click();
+    await flush();
+    document.getElementById("sync-watch")?.click();
+    await flush();
+    expect(document.getElementById("watch-status")?.textContent).toContain("찾지 못했습니다");
+  });
+});
+
+describe("watch pairing at the kiosk", () => {
+  async function enrolled(pairWatch: (args?: Record<string, unknown>) => unknown) {
+    const s = shell();
+    const fake = fakeInvoke({
+      terminal_info: () => kioskInfo,
+      list_enrollments_today: () => [],
+      enroll_applicant: () => ({
+        local_no: 1,
+        op_id: "op-1",
+        name: "김영희",
+        age: 75,
+        created_at: "2025-12-03T10:00:00+09:00",
+      }),
+      scan_watches: () => [
+        { address: "AA:00:00:00:00:07", name: "Palpal-0007", short_code: "0007", rssi: -50 },
+      ],
+      pair_watch: pairWatch,
+    });
+    await start(s, fake.invoke);
+    document.getElementById("enroll")?.click();
+    await flush();
+    await flush();
+    expect(document.getElementById("watch-step")?.hidden).toBe(true);
+    document.getElementById("pair-start")?.click();
+    await flush();
+    (document.querySelector(".watch-choice[data-code='0007']") as HTMLButtonElement).click();
+    await flush();
+    await flush();
+    return fake;
+  }
+
+  it("pairs the watch picked to the enrollment just confirmed", async () => {
+    const { calls } = await enrolled(() => ({ serial: "PW-0007", warnings: [] }));
+    expect(calls.find((c) => c.cmd === "pair_watch")?.args).toEqual({
+      opId: "op-1",
+      address: "AA:00:00:00:00:07",
+    });
+    expect(document.getElementById("paired")?.textContent).toBe(
+      "워치 PW-0007이(가) 김영희 님에게 연결되었습니다. 워치 시계를 맞췄습니다.",
+    );
+  });
+
+  it("refuses a watch paired to someone else, with the reason", async () => {
+    await enrolled(() => {
+      throw {
+        code: "watch_paired_elsewhere",
+        message: "이 워치(PW-0007)는 다른 회원에게 등록되어 있습니다.",
+      };
+    });
+    expect(document.getElementById("error-code")?.textContent).toBe("watch_paired_elsewhere");
+    expect(document.getElementById("paired")).toBeNull();
+  });
+});

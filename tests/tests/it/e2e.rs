@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
 use terminal_store::Store;
 
+use crate::watch_bench::WatchBench;
+
 /// The slow suite runs only when asked: `PALPAL_E2E=1`.
 fn enabled(test: &str) -> bool {
     let on = std::env::var("PALPAL_E2E").is_ok_and(|v| v == "1");
@@ -51,6 +53,11 @@ struct Driver {
 
 impl Driver {
     fn start() -> Result<Driver> {
+        Driver::start_with_env(&[])
+    }
+
+    /// Starts tauri-driver with `env` added to its environment, which reaches the app.
+    fn start_with_env(env: &[(&str, &str)]) -> Result<Driver> {
         let port = free_port()?;
         let native = free_port()?;
         let log_dir = workspace_root().join("target");
@@ -65,6 +72,7 @@ impl Driver {
                 "--native-port",
                 &native.to_string(),
             ])
+            .envs(env.iter().copied())
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -474,6 +482,260 @@ async fn counter_flow(driver: &Driver) -> Result<()> {
     Ok(())
 }
 
+/// The simulated watches: two healthy ones at different distances, one out of range.
+const WATCHES: &str = r#"
+[[watch]]
+serial = "PW-0042"
+rssi = -45
+days = 14
+seed = 42
+[[watch]]
+serial = "PW-0007"
+rssi = -62
+days = 3
+seed = 7
+[[watch]]
+serial = "PW-0099"
+rssi = -70
+[watch.faults]
+out_of_range = true
+"#;
+
+/// A counter on the demo data, on the real clock (the simulated watches keep the real time).
+const COUNTER_LIVE: &str = r#"
+role = "counter"
+site = "onnuri-pharmacy"
+site_name = "온누리약국"
+demo = true
+"#;
+
+const KIOSK_LIVE: &str = r#"
+role = "kiosk"
+site = "jongno-cc"
+site_name = "종로구 보건소"
+"#;
+
+/// Waits until `css` matches at least `n` elements and returns their texts.
+async fn texts_of_all(c: &Client, css: &str, n: usize) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let els = c.find_all(Locator::Css(css)).await?;
+        if els.len() >= n {
+            let mut out = Vec::new();
+            for el in els {
+                out.push(el.text().await?);
+            }
+            return Ok(out);
+        }
+        if Instant::now() > deadline {
+            bail!("{css}: expected {n} elements, found {}", els.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for the text of `css` up to 30 s (a scan and a connection with retries take seconds).
+async fn slow_text(c: &Client, css: &str) -> Result<String> {
+    let el = c
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .with_context(|| format!("waiting for {css}"))?;
+    Ok(el.text().await?)
+}
+
+/// The steps the chart shows per day, for the days up to today.
+async fn chart(c: &Client) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for day in c.find_all(Locator::Css("#member .day")).await? {
+        let date = day.attr("data-day").await?.unwrap_or_default();
+        let steps = day.find(Locator::Css(".steps")).await?.text().await?;
+        if steps != "–" {
+            out.push((date, steps));
+        }
+    }
+    Ok(out)
+}
+
+async fn find_member(c: &Client, member_no: &str) -> Result<()> {
+    type_into(c, "#member-no", member_no).await?;
+    click(c, "#find").await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c
+        .find(Locator::Css(&format!("#member[data-member='{member_no}']")))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("member {member_no} not shown");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+async fn counter_watch_flow(driver: &Driver) -> Result<()> {
+    let terminal = Terminal::new(COUNTER_LIVE)?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "회원 조회").await?;
+        find_member(&c, "PP-0002").await?;
+        let before = chart(&c).await?;
+        click(&c, "#sync-watch").await?;
+        // Nearest first, with the code each watch face shows.
+        let listed = texts_of_all(&c, ".watch-choice .code", 3).await?;
+        assert_eq!(listed, ["0042", "0007", "0099"]);
+        keep_screenshot(&c, "counter-watch-list").await?;
+
+        // A watch seen but out of range: the link's message, word for word.
+        click(&c, ".watch-choice[data-code='0099']").await?;
+        let alert = slow_text(&c, "#watch-status [role=alert]").await?;
+        assert_eq!(
+            alert,
+            "워치 Palpal-0099에 연결할 수 없습니다. 워치를 단말기에 더 가까이 두고 배터리가 있는지 확인한 뒤 다시 시도해 주세요."
+        );
+        let code = c
+            .find(Locator::Css("#error-code"))
+            .await?
+            .prop("textContent")
+            .await?;
+        assert_eq!(code.as_deref(), Some("watch_out_of_range"));
+        keep_screenshot(&c, "counter-watch-out-of-range").await?;
+
+        // The member's own watch: 14 days of history, stored, the week redrawn.
+        click(&c, ".watch-choice[data-code='0042']").await?;
+        let synced = slow_text(&c, "#sync-result").await?;
+        assert!(
+            synced.starts_with("워치 PW-0042에서 새 기록 686건을 받아 저장했습니다."),
+            "{synced}"
+        );
+        let after = chart(&c).await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let queued = loop {
+            let q = text_of(&c, "#queued").await?;
+            if q != "전송 대기 0건" || Instant::now() > deadline {
+                break q;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        keep_screenshot(&c, "counter-watch-synced").await?;
+
+        // The same watch for another member: refused.
+        find_member(&c, "PP-0003").await?;
+        click(&c, "#sync-watch").await?;
+        texts_of_all(&c, ".watch-choice .code", 3).await?;
+        click(&c, ".watch-choice[data-code='0042']").await?;
+        let refused = slow_text(&c, "#watch-status [role=alert]").await?;
+        assert_eq!(
+            refused,
+            "이 워치(PW-0042)는 다른 회원에게 등록되어 있습니다. 회원 본인의 워치인지 확인해 주세요. 워치 주인이 바뀌었다면 보건소에서 등록을 옮겨야 합니다."
+        );
+        keep_screenshot(&c, "counter-watch-paired-elsewhere").await?;
+        Ok::<_, anyhow::Error>((synced, before, after, queued))
+    }
+    .await;
+    c.close().await?;
+    let (synced, before, after, queued) = result?;
+
+    // On disk: the watch is the member's, its records are stored, the new day totals are step
+    // reports, each queued once for the central server; the chart shows what is on disk.
+    let store = Store::open(&terminal.database())?;
+    let watch = store.watch("PW-0042")?.context("watch stored")?;
+    assert_eq!(
+        watch.owner,
+        merchant_core::watch_sync::WatchOwner::Member("PP-0002".into())
+    );
+    assert_eq!(watch.last_seq, Some(14 * 49 - 1));
+    let pending = store.outbox_pending()?;
+    assert!(!pending.is_empty());
+    assert!(pending.iter().all(|p| p.kind == "step_report"));
+    let reports = pending.len();
+    assert!(
+        synced.contains(&format!("걸음 보고 {reports}건")),
+        "{synced} / {reports}"
+    );
+    assert_eq!(queued, format!("전송 대기 {reports}건"));
+    let days = store.step_days("PP-0002")?;
+    for (day, steps) in &after {
+        let on_disk = days.get(&day.parse()?).copied().unwrap_or(0);
+        assert_eq!(steps.replace(',', ""), on_disk.to_string(), "{day}");
+    }
+    let payload: serde_json::Value = serde_json::from_str(&pending[0].payload)?;
+    assert_eq!(payload["member_number"], "PP-0002");
+    // The chart shows the new steps: no day went down, and the watch raised some.
+    let count = |s: &str| s.replace(',', "").parse::<u32>().unwrap_or(0);
+    assert_eq!(before.len(), after.len());
+    assert!(
+        before
+            .iter()
+            .zip(&after)
+            .all(|(b, a)| b.0 == a.0 && count(&a.1) >= count(&b.1)),
+        "{before:?} -> {after:?}"
+    );
+    assert_ne!(before, after, "the watch's steps reached the chart");
+    Ok(())
+}
+
+async fn kiosk_watch_flow(driver: &Driver) -> Result<()> {
+    let terminal = Terminal::new(KIOSK_LIVE)?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "새 회원 가입").await?;
+        type_into(&c, "#name", "김영희").await?;
+        type_into(&c, "#birth-date", "19500301").await?;
+        type_into(&c, "#phone", "010-1234-5678").await?;
+        click(&c, "#enroll").await?;
+        wait_text(&c, "#receipt-no", "접수번호 0001").await?;
+        click(&c, "#pair-start").await?;
+        texts_of_all(&c, ".watch-choice .code", 3).await?;
+        keep_screenshot(&c, "kiosk-watch-list").await?;
+        click(&c, ".watch-choice[data-code='0007']").await?;
+        let paired = slow_text(&c, "#paired").await?;
+        assert_eq!(
+            paired,
+            "워치 PW-0007이(가) 김영희 님에게 연결되었습니다. 워치 시계를 맞췄습니다."
+        );
+        keep_screenshot(&c, "kiosk-watch-paired").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    c.close().await?;
+    result?;
+
+    let store = Store::open(&terminal.database())?;
+    let today = store.enrollments_on(chrono::Utc::now().with_timezone(&kst()).date_naive())?;
+    let op_id = today.first().context("the enrollment")?.op_id.clone();
+    let watch = store.watch("PW-0007")?.context("watch paired")?;
+    assert_eq!(
+        watch.owner,
+        merchant_core::watch_sync::WatchOwner::Enrollment(op_id.clone())
+    );
+    assert_eq!(store.watches_of_enrollment(&op_id)?, ["PW-0007"]);
+    // Kept on the kiosk: only the enrollment is queued for the central server.
+    assert_eq!(store.outbox_queued()?, 1);
+    Ok(())
+}
+
+fn kst() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9")
+}
+
+/// The watch flows: a private bus with simulated watches, and a driver whose app sees it.
+async fn watch_flows() -> Result<()> {
+    let bench = WatchBench::start(&debug_binary("watch-sim"), WATCHES)?;
+    let driver = Driver::start_with_env(&[("DBUS_SYSTEM_BUS_ADDRESS", bench.address())])?;
+    counter_watch_flow(&driver)
+        .await
+        .context("counter syncs a watch")?;
+    kiosk_watch_flow(&driver)
+        .await
+        .context("kiosk pairs a watch")?;
+    drop(driver);
+    drop(bench);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_app_through_webdriver() -> Result<()> {
     if !enabled("real_app_through_webdriver") {
@@ -488,5 +750,7 @@ async fn real_app_through_webdriver() -> Result<()> {
     broken_config_flow(&driver)
         .await
         .context("broken configuration")?;
+    drop(driver);
+    watch_flows().await.context("watches")?;
     Ok(())
 }

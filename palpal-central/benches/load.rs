@@ -1,0 +1,455 @@
+//! Load on the real `palpal-central` process: many terminals, each a tokio task signing its own
+//! requests, sending batches of step reports over HTTP on 127.0.0.1.
+//!
+//! 1. Capacity: 200 concurrent terminals send back to back; durable operations per second
+//!    (accepted, committed with `synchronous=FULL`) and request latency percentiles.
+//! 2. Paced at the goal: the same terminals each send a batch on a timer so that together they
+//!    offer 20,000 operations per second; achieved rate and latency percentiles.
+//! 3. Overload: ten times as many terminals on timers that together offer ten times the
+//!    requests per second of phase 1, sending a refused batch again at their next tick
+//!    (ignoring `Retry-After`, to hold the load); goodput against phase 1, every 429 checked
+//!    for `Retry-After`, and the server's RSS from `/proc` sampled each second.
+//!
+//! Figures are printed, never asserted. Run with
+//! `cargo bench -p palpal-central --bench load` (environment: `LOAD_SECONDS`, default 10 per
+//! phase; `LOAD_TERMINALS`, default 200; `LOAD_BATCH`, default 50 operations per request;
+//! `LOAD_MAX_IN_FLIGHT`, the server's `--max-in-flight`, default the server's own).
+
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::io::BufRead as _;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use palpal_central::signing;
+use serde_json::{json, Value};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Term {
+    id: String,
+    key: SigningKey,
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: AtomicU64,
+    requests_ok: AtomicU64,
+    refused_429: AtomicU64,
+    refused_without_retry_after: AtomicU64,
+    other_status: AtomicU64,
+    other_codes: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
+    transport_errors: AtomicU64,
+}
+
+/// User plus system CPU seconds of a process so far (`/proc/PID/stat`, 100 ticks a second).
+fn cpu_seconds(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some((user + system) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn post_signed(
+    client: &reqwest::Client,
+    base: &str,
+    term: &Term,
+    nonce: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Option<String>, Vec<u8>), reqwest::Error> {
+    let now = chrono::Utc::now().timestamp();
+    let headers = signing::sign(&term.key, "POST", "/v1/sync", &term.id, now, nonce, &body);
+    let mut request = client.post(format!("{base}/v1/sync")).body(body);
+    for (name, value) in headers.pairs() {
+        request = request.header(name, value);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response.bytes().await?;
+    Ok((status, retry_after, bytes.to_vec()))
+}
+
+fn step_ops(terminal: usize, serial: &mut u64, members: u64, batch: u64) -> Value {
+    let today = chrono::Utc::now().date_naive();
+    let ops: Vec<Value> = (0..batch)
+        .map(|_| {
+            *serial += 1;
+            let s = *serial;
+            let member = 1 + (s.wrapping_mul(2_654_435_761) + terminal as u64) % members;
+            let day = today - chrono::Days::new(1 + s % 5);
+            json!({
+                "op_id": format!("b{terminal}-{s}"),
+                "kind": "step_report",
+                "payload": {
+                    "member_number": format!("PP-{member:08}"),
+                    "day": day.format("%Y-%m-%d").to_string(),
+                    "steps": 3000 + (s % 9000),
+                    "reported_at": chrono::Utc::now().fixed_offset().to_rfc3339(),
+                },
+            })
+        })
+        .collect();
+    json!({ "operations": ops })
+}
+
+/// How a terminal offers its batches.
+#[derive(Clone, Copy)]
+enum Offer {
+    /// The next batch as soon as the last is answered; after a 429, wait `Retry-After`.
+    BackToBack,
+    /// One batch every `interval` (open loop, as terminals syncing on a timer).
+    Paced(Duration),
+}
+
+/// Runs `clients` terminals for `seconds`; returns (tally, request latencies in µs, elapsed).
+/// What every phase shares.
+struct Setup {
+    base: String,
+    terms: Arc<Vec<Term>>,
+    seconds: u64,
+    members: u64,
+    batch: u64,
+}
+
+async fn phase(
+    setup: &Setup,
+    clients: usize,
+    offer: Offer,
+    tag: &'static str,
+) -> (Arc<Tally>, Vec<u64>, Duration) {
+    let Setup {
+        base,
+        terms,
+        seconds,
+        members,
+        batch,
+    } = setup;
+    let (seconds, members, batch) = (*seconds, *members, *batch);
+    let tally = Arc::new(Tally::default());
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let terms = Arc::clone(terms);
+        let tally = Arc::clone(&tally);
+        let base = base.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap();
+            let term = &terms[c % terms.len()];
+            let mut serial = ((c as u64) << 32) | (u64::from(tag.as_bytes()[0]) << 24);
+            let mut latencies = Vec::new();
+            let mut nonce = 0u64;
+            let mut pending: Option<Vec<u8>> = None;
+            if let Offer::Paced(interval) = offer {
+                // Spread the terminals' timers over one interval.
+                let offset = interval.as_micros() as u64 * c as u64 / clients.max(1) as u64;
+                tokio::time::sleep(Duration::from_micros(offset)).await;
+            }
+            let mut next_at = tokio::time::Instant::now();
+            while Instant::now() < deadline {
+                if let Offer::Paced(interval) = offer {
+                    tokio::time::sleep_until(next_at).await;
+                    next_at += interval;
+                }
+                let body = pending.take().unwrap_or_else(|| {
+                    serde_json::to_vec(&step_ops(c, &mut serial, members, batch)).unwrap()
+                });
+                nonce += 1;
+                let sent = Instant::now();
+                match post_signed(
+                    &client,
+                    &base,
+                    term,
+                    &format!("{tag}-{c:05}-{nonce:012}"),
+                    body.clone(),
+                )
+                .await
+                {
+                    Ok((200, _, bytes)) => {
+                        latencies.push(sent.elapsed().as_micros() as u64);
+                        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                        let accepted = answer["results"]
+                            .as_array()
+                            .map(|r| r.iter().filter(|r| r["status"] == "accepted").count())
+                            .unwrap_or(0);
+                        tally.accepted.fetch_add(accepted as u64, Ordering::Relaxed);
+                        tally.requests_ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok((429, retry_after, _)) => {
+                        tally.refused_429.fetch_add(1, Ordering::Relaxed);
+                        let seconds = retry_after.as_deref().and_then(|v| v.parse::<u64>().ok());
+                        if seconds.is_none() {
+                            tally
+                                .refused_without_retry_after
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        pending = Some(body);
+                        // Paced terminals offer again at their next tick, whatever the
+                        // answer, so the offered load stays what the phase says.
+                        if let Offer::BackToBack = offer {
+                            tokio::time::sleep(Duration::from_secs(seconds.unwrap_or(1))).await;
+                        }
+                    }
+                    Ok((status, _, _)) => {
+                        tally.other_status.fetch_add(1, Ordering::Relaxed);
+                        *tally.other_codes.lock().unwrap().entry(status).or_default() += 1;
+                    }
+                    Err(_) => {
+                        tally.transport_errors.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    (tally, latencies, start.elapsed())
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+fn report(
+    name: &str,
+    tally: &Tally,
+    mut latencies: Vec<u64>,
+    elapsed: Duration,
+    cpu: (f64, f64),
+) -> f64 {
+    latencies.sort_unstable();
+    let secs = elapsed.as_secs_f64();
+    let ops = tally.accepted.load(Ordering::Relaxed) as f64 / secs;
+    println!(
+        "{name:<10} durable ops/s {ops:>9.0} | requests ok {:>6} ({:.0}/s) | 429 {:>6} (without Retry-After {}) | other {} {:?} | transport errors {} | latency ms p50 {:.1} p99 {:.1} max {:.1}",
+        tally.requests_ok.load(Ordering::Relaxed),
+        tally.requests_ok.load(Ordering::Relaxed) as f64 / secs,
+        tally.refused_429.load(Ordering::Relaxed),
+        tally.refused_without_retry_after.load(Ordering::Relaxed),
+        tally.other_status.load(Ordering::Relaxed),
+        tally.other_codes.lock().unwrap(),
+        tally.transport_errors.load(Ordering::Relaxed),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+    );
+    println!(
+        "{name:<10} CPU seconds over {:.1} s: server {:.1}, load generator {:.1}",
+        secs, cpu.0, cpu.1
+    );
+    ops
+}
+
+fn main() {
+    let seconds = env_or("LOAD_SECONDS", 10);
+    let terminals = env_or("LOAD_TERMINALS", 200) as usize;
+    let batch = env_or("LOAD_BATCH", 50);
+    let members = 2_000u64;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("central.db");
+    let bin = env!("CARGO_BIN_EXE_palpal-central");
+
+    let mut serve = Command::new(bin);
+    serve
+        .args(["serve", "--db"])
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0"]);
+    if let Ok(limit) = std::env::var("LOAD_MAX_IN_FLIGHT") {
+        serve.args(["--max-in-flight", &limit]);
+    }
+    let mut child = serve
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // Terminals: kiosks, enrolled with their one-time codes.
+        let client = reqwest::Client::new();
+        let mut terms = Vec::new();
+        for i in 0..terminals {
+            let out = Command::new(bin)
+                .args(["terminal", "add", "--db"])
+                .arg(&db)
+                .args(["--site", &format!("site-{}", i % 25), "--role", "kiosk"])
+                .output()
+                .unwrap();
+            let code = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("code: ").map(str::to_owned))
+                .unwrap();
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            let key = SigningKey::from_bytes(&seed);
+            let body = json!({
+                "code": code,
+                "public_key": signing::encode_public_key(&key.verifying_key()),
+                "name": format!("bench {i}"),
+            });
+            let bytes = client
+                .post(format!("{base}/v1/terminals/enroll"))
+                .body(serde_json::to_vec(&body).unwrap())
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let answer: Value = serde_json::from_slice(&bytes).unwrap();
+            terms.push(Term {
+                id: answer["terminal_id"].as_str().unwrap().to_owned(),
+                key,
+            });
+        }
+        // Members.
+        for chunk in 0..(members / 500) {
+            let ops: Vec<Value> = (0..500)
+                .map(|i| {
+                    let n = chunk * 500 + i;
+                    json!({
+                        "op_id": format!("m-{n}"),
+                        "kind": "enrollment",
+                        "payload": {
+                            "name": format!("회원{n}"),
+                            "birth_date": "1950-04-01",
+                            "phone": format!("010{n:08}"),
+                        },
+                    })
+                })
+                .collect();
+            let body = serde_json::to_vec(&json!({ "operations": ops })).unwrap();
+            let (status, _, _) = post_signed(&client, &base, &terms[0], &format!("seed-members-{chunk:08}"), body)
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+        }
+        let setup = Setup {
+            base: base.clone(),
+            terms: Arc::new(terms),
+            seconds,
+            members,
+            batch,
+        };
+        println!(
+            "palpal-central load: {terminals} terminals, {batch} step reports per request, {members} members, {seconds} s per phase, {} CPUs",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        );
+        let rss_before = rss_kib(pid);
+
+        let server = pid.to_string();
+        let cpu_mark = || (cpu_seconds(&server), cpu_seconds("self"));
+        let since = |mark: (f64, f64)| {
+            let now = cpu_mark();
+            (now.0 - mark.0, now.1 - mark.1)
+        };
+        let mark = cpu_mark();
+        let (tally, latencies, elapsed) =
+            phase(&setup, terminals, Offer::BackToBack, "capacity").await;
+        let peak_requests = tally.requests_ok.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64();
+        let peak = report("capacity", &tally, latencies, elapsed, since(mark));
+        // Paced at the goal: 20,000 operations per second across the terminals.
+        let per_terminal = 20_000.0 / terminals as f64;
+        let interval = Duration::from_secs_f64(batch as f64 / per_terminal);
+        let mark = cpu_mark();
+        let (tally, latencies, elapsed) =
+            phase(&setup, terminals, Offer::Paced(interval), "paced").await;
+        report("paced 20k", &tally, latencies, elapsed, since(mark));
+        let rss_after_capacity = rss_kib(pid);
+
+        let sampling = Arc::new(AtomicU64::new(1));
+        let samples = {
+            let sampling = Arc::clone(&sampling);
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                while sampling.load(Ordering::Relaxed) == 1 {
+                    samples.push(rss_kib(pid));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                samples
+            })
+        };
+        // Ten times the capacity: ten times the terminals, together offering ten times the
+        // requests per second the capacity phase served.
+        let overload_interval =
+            Duration::from_secs_f64((terminals * 10) as f64 / (10.0 * peak_requests.max(1.0)));
+        println!(
+            "overload   offering {:.0} requests/s ({} terminals, one batch every {} ms each)",
+            10.0 * peak_requests,
+            terminals * 10,
+            overload_interval.as_millis()
+        );
+        let mark = cpu_mark();
+        let (tally, latencies, elapsed) = phase(&setup, terminals * 10, Offer::Paced(overload_interval),
+            "overload",
+        )
+        .await;
+        sampling.store(0, Ordering::Relaxed);
+        let goodput = report("overload", &tally, latencies, elapsed, since(mark));
+        let samples = samples.await.unwrap();
+        println!(
+            "overload   goodput {:.0}% of capacity | server RSS MiB: before {:.1}, after capacity {:.1}, during overload {:?}",
+            if peak > 0.0 { goodput / peak * 100.0 } else { 0.0 },
+            rss_before as f64 / 1024.0,
+            rss_after_capacity as f64 / 1024.0,
+            samples
+                .iter()
+                .map(|k| (*k as f64 / 1024.0 * 10.0).round() / 10.0)
+                .collect::<Vec<_>>(),
+        );
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
