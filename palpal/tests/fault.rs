@@ -10,31 +10,13 @@
 //! `make test` does).
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
-use chrono::{DateTime, FixedOffset};
-use kiosk_core::{Enrollment, Residency};
 use terminal_store::Store;
 
-fn palpal_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_palpal"))
-}
-
-fn sibling_bin(name: &str) -> PathBuf {
-    let path = palpal_bin().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with `cargo build --workspace --bins` \
-         (or `cargo build -p palpal-central --bins`) into the same target folder",
-        path.display()
-    );
-    path
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{enroll, palpal_bin, sibling_bin, summary, text};
 
 /// A child process that printed `listening on http://ADDR` first; killed when dropped.
 struct Listening {
@@ -73,42 +55,6 @@ impl Drop for Listening {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn when() -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339("2025-12-03T10:00:00+09:00").expect("a time")
-}
-
-fn enroll(db: &Path, count: usize) -> Vec<String> {
-    let mut store = Store::open(db).expect("open the terminal database");
-    (0..count)
-        .map(|i| {
-            let op_id = format!("op-{i:06}");
-            let enrollment = Enrollment {
-                name: format!("회원{i}"),
-                birth_date: "1950-04-01".parse().expect("a date"),
-                phone: format!("010{i:08}"),
-                residency: Residency::Lives,
-                age: 75,
-            };
-            store
-                .record_enrollment(&op_id, "성북구 보건소", &enrollment, when())
-                .expect("record an enrollment");
-            op_id
-        })
-        .collect()
-}
-
-fn summary(out: &Output, field: &str) -> u64 {
-    text(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            l.split_once(&format!("{field}: "))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| panic!("no {field} in {}", text(&out.stdout)))
-        .parse()
-        .expect("a number")
 }
 
 /// Provisions a kiosk through a proxy that injects nothing, then replaces the proxy with a
@@ -167,7 +113,7 @@ fn drain_through_faults(seed: u64, count: usize) -> String {
     let addr = clean.addr().to_owned();
     drop(clean);
 
-    let op_ids = enroll(&db, count);
+    let op_ids = enroll(&db, 0, count);
     let log = dir.path().join("proxy.log");
     let seed_text = seed.to_string();
     let _faulty = Listening::start(

@@ -10,24 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset};
-use kiosk_core::{Enrollment, Residency};
 use terminal_store::Store;
 
-fn palpal_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_palpal"))
-}
+mod common;
+use common::{enroll, palpal_bin, sibling_bin, summary, text};
 
 fn central_bin() -> PathBuf {
-    let path =
-        palpal_bin().with_file_name(format!("palpal-central{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with `cargo build --workspace --bins` \
-         (or `cargo build -p palpal-central`) into the same target folder",
-        path.display()
-    );
-    path
+    sibling_bin("palpal-central")
 }
 
 fn run(bin: &Path, args: &[&str]) -> Output {
@@ -36,10 +25,6 @@ fn run(bin: &Path, args: &[&str]) -> Output {
 
 fn palpal(args: &[&str]) -> Output {
     run(&palpal_bin(), args)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A `palpal-central serve` process; killed when dropped.
@@ -182,43 +167,6 @@ impl World {
             })
             .collect()
     }
-}
-
-fn when() -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339("2025-12-03T10:00:00+09:00").expect("a time")
-}
-
-/// Confirms `count` enrollments at the kiosk, numbered from `from`; returns their op ids.
-fn enroll(db: &Path, from: usize, count: usize) -> Vec<String> {
-    let mut store = Store::open(db).expect("open the terminal database");
-    (from..from + count)
-        .map(|i| {
-            let op_id = format!("op-{i:06}");
-            let enrollment = Enrollment {
-                name: format!("회원{i}"),
-                birth_date: "1950-04-01".parse().expect("a date"),
-                phone: format!("010{i:08}"),
-                residency: Residency::Lives,
-                age: 75,
-            };
-            store
-                .record_enrollment(&op_id, "성북구 보건소", &enrollment, when())
-                .expect("record an enrollment");
-            op_id
-        })
-        .collect()
-}
-
-fn summary(out: &Output, field: &str) -> u64 {
-    text(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            l.split_once(&format!("{field}: "))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| panic!("no {field} in {}", text(&out.stdout)))
-        .parse()
-        .expect("a number")
 }
 
 fn sync(db: &Path, extra: &[&str]) -> Output {
