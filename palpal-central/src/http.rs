@@ -516,6 +516,7 @@ async fn pull(
             redemption_keys: page.redemption_keys,
             revoked_members: page.revoked_members,
             balances: page.balances,
+            watch_pairings: page.watch_pairings,
             admission: page.admission,
             quota_leases: page.quota_leases,
         },

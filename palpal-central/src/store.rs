@@ -22,11 +22,11 @@ use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 use crate::wire::{
     BalanceSnapshot, EnrollmentPayload, HoldLine, HoldTotals, OpResult, OpStatus, Operation,
     ReconciliationReport, RedemptionHoldPayload, RedemptionKey, RejectReason, Role,
-    StepReportPayload, VoidPayload,
+    StepReportPayload, VoidPayload, WatchPairing, WatchPairingPayload,
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -141,6 +141,20 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX changes_seq ON changes (seq);
     INSERT INTO changes (kind, key, seq) SELECT 'balance', member_id, member_id FROM balances;",
+    // 3: watch pairings: which member each watch belongs to. A watch has at most one pairing
+    // in force, and so has a member; pairing a member to a new watch ends the old pairing.
+    "CREATE TABLE watch_pairings (
+        id INTEGER PRIMARY KEY,
+        serial TEXT NOT NULL,
+        member_id INTEGER NOT NULL REFERENCES members (id),
+        terminal_id INTEGER NOT NULL REFERENCES terminals (id),
+        op_id TEXT NOT NULL UNIQUE,
+        paired_at TEXT NOT NULL,
+        ended_at TEXT
+    );
+    CREATE UNIQUE INDEX watch_pairings_serial ON watch_pairings (serial) WHERE ended_at IS NULL;
+    CREATE UNIQUE INDEX watch_pairings_member ON watch_pairings (member_id)
+        WHERE ended_at IS NULL;",
 ];
 
 /// A terminal as the server knows it.
@@ -312,6 +326,8 @@ pub struct PullPage {
     pub revoked_members: Vec<String>,
     /// Balances changed.
     pub balances: Vec<BalanceSnapshot>,
+    /// Watch pairings made or ended.
+    pub watch_pairings: Vec<WatchPairing>,
     /// Kiosks: the schedule from today on.
     pub admission: Option<AdmissionSchedule>,
     /// Kiosks: the site's leases from today on.
@@ -804,6 +820,12 @@ fn apply_operation(
             Ok(payload) => void(tx, terminal, &op.op_id, &payload)?,
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
+        "watch_pairing" => {
+            match serde_json::from_value::<WatchPairingPayload>(op.payload.clone()) {
+                Ok(payload) => pair_watch(tx, terminal, &op.op_id, &payload, now)?,
+                Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
+            }
+        }
         _ => OpResult::rejected(&op.op_id, RejectReason::UnknownKind),
     };
     if result.status != OpStatus::Rejected {
@@ -822,6 +844,110 @@ fn apply_operation(
             now.to_rfc3339()
         ])?;
     }
+    Ok(result)
+}
+
+/// The member an applied `enrollment` of `terminal` created (or found, for a person already
+/// a member).
+fn enrolled_member(
+    tx: &Connection,
+    terminal: &Terminal,
+    op_id: &str,
+) -> anyhow::Result<Option<i64>> {
+    let result: Option<String> = tx
+        .prepare_cached(
+            "SELECT result FROM operations
+             WHERE op_id = ?1 AND terminal_id = ?2 AND kind = 'enrollment'",
+        )?
+        .query_row(params![op_id, terminal.id], |row| row.get(0))
+        .optional()?;
+    let Some(result) = result else {
+        return Ok(None);
+    };
+    let result: OpResult =
+        serde_json::from_str(&result).context("reading a stored enrollment result")?;
+    Ok(result
+        .member_number
+        .as_deref()
+        .and_then(parse_member_number))
+}
+
+const MAX_SERIAL_CHARS: usize = 64;
+
+fn pair_watch(
+    tx: &Connection,
+    terminal: &Terminal,
+    op_id: &str,
+    payload: &WatchPairingPayload,
+    now: DateTime<Utc>,
+) -> anyhow::Result<OpResult> {
+    let serial = payload.serial.trim();
+    if serial.is_empty()
+        || serial.chars().count() > MAX_SERIAL_CHARS
+        || serial.chars().any(char::is_control)
+    {
+        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    }
+    let wanted = match (&payload.member_number, &payload.enrollment_op_id) {
+        (Some(number), None) => parse_member_number(number),
+        (None, Some(enrollment)) => match enrolled_member(tx, terminal, enrollment.trim())? {
+            Some(id) => Some(id),
+            None => return Ok(OpResult::rejected(op_id, RejectReason::UnknownEnrollment)),
+        },
+        _ => return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload)),
+    };
+    let member = match wanted {
+        Some(id) => tx
+            .prepare_cached("SELECT id, revoked_at IS NOT NULL FROM members WHERE id = ?1")?
+            .query_row([id], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, bool>(1)?))
+            })
+            .optional()?,
+        None => None,
+    };
+    let Some((member_id, revoked)) = member else {
+        return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
+    };
+    if revoked {
+        return Ok(OpResult::rejected(op_id, RejectReason::MemberRevoked));
+    }
+    let holder: Option<i64> = tx
+        .prepare_cached(
+            "SELECT member_id FROM watch_pairings WHERE serial = ?1 AND ended_at IS NULL",
+        )?
+        .query_row([serial], |row| row.get(0))
+        .optional()?;
+    let mut result = OpResult::accepted(op_id);
+    result.member_number = Some(member_number(member_id));
+    match holder {
+        Some(holder) if holder == member_id => {
+            result.status = OpStatus::Duplicate;
+            return Ok(result);
+        }
+        Some(_) => {
+            return Ok(OpResult::rejected(
+                op_id,
+                RejectReason::WatchPairedElsewhere,
+            ))
+        }
+        None => {}
+    }
+    let at = now.to_rfc3339();
+    let previous: Option<i64> = tx
+        .prepare_cached("SELECT id FROM watch_pairings WHERE member_id = ?1 AND ended_at IS NULL")?
+        .query_row([member_id], |row| row.get(0))
+        .optional()?;
+    if let Some(previous) = previous {
+        tx.prepare_cached("UPDATE watch_pairings SET ended_at = ?2 WHERE id = ?1")?
+            .execute(params![previous, at])?;
+        touch(tx, "watch", previous)?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO watch_pairings (serial, member_id, terminal_id, op_id, paired_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![serial, member_id, terminal.id, op_id, at])?;
+    touch(tx, "watch", tx.last_insert_rowid())?;
     Ok(result)
 }
 
@@ -1302,6 +1428,22 @@ fn pull_page(
                 });
             }
             "member" => page.revoked_members.push(member_number(key)),
+            "watch" => {
+                let row: Option<(String, i64, bool)> = conn
+                    .prepare_cached(
+                        "SELECT serial, member_id, ended_at IS NOT NULL FROM watch_pairings
+                         WHERE id = ?1",
+                    )?
+                    .query_row([key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                    .optional()?;
+                if let Some((serial, member_id, ended)) = row {
+                    page.watch_pairings.push(WatchPairing {
+                        serial,
+                        member_number: member_number(member_id),
+                        ended,
+                    });
+                }
+            }
             "key" => {
                 let row: Option<(Vec<u8>, bool)> = conn
                     .query_row(

@@ -70,9 +70,11 @@ pub struct Operation {
     /// The terminal-chosen id (a UUID or similar, 1 to 128 characters) that makes the
     /// operation idempotent: the server applies an id at most once.
     pub op_id: String,
-    /// `enrollment` or `step_report`; other kinds are rejected with `unknown_kind`.
+    /// `enrollment`, `step_report`, `watch_pairing`, `redemption_hold` or `void`; other kinds
+    /// are rejected with `unknown_kind`.
     pub kind: String,
-    /// The kind's fields: [`EnrollmentPayload`] or [`StepReportPayload`].
+    /// The kind's fields: [`EnrollmentPayload`], [`StepReportPayload`],
+    /// [`WatchPairingPayload`], [`RedemptionHoldPayload`] or [`VoidPayload`].
     pub payload: serde_json::Value,
 }
 
@@ -105,6 +107,24 @@ pub struct StepReportPayload {
     pub steps: u32,
     /// When the watch reported it, RFC 3339 with offset.
     pub reported_at: String,
+}
+
+/// The payload of a `watch_pairing` operation: a watch handed to a member at a kiosk, or first
+/// synced for a member at a counter. Names the member either by `member_number` or, from a
+/// kiosk that does not know the number yet, by the `op_id` of the `enrollment` that created
+/// the member (sent before it by the same terminal, in the same batch or an earlier one);
+/// exactly one of the two.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchPairingPayload {
+    /// The watch's serial number (1 to 64 characters).
+    pub serial: String,
+    /// The member number, such as `PP-00000001`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_number: Option<String>,
+    /// The `op_id` of this terminal's applied `enrollment` of the member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_op_id: Option<String>,
 }
 
 /// The payload of a `redemption_hold` operation: points a counter took from a member for a
@@ -183,6 +203,11 @@ pub enum RejectReason {
     UnknownHold,
     /// A void came on a later day than its hold.
     VoidTooLate,
+    /// A watch pairing names an enrollment this terminal never had applied (unknown, or
+    /// rejected).
+    UnknownEnrollment,
+    /// A watch pairing names a watch that is paired to another member.
+    WatchPairedElsewhere,
 }
 
 impl RejectReason {
@@ -232,6 +257,14 @@ impl RejectReason {
             RejectReason::VoidTooLate => {
                 "결제 취소는 결제한 날에만 할 수 있습니다. 관리자에게 문의해 주세요. / \
                  A redemption can be voided only on the day it was made; contact the operator."
+            }
+            RejectReason::UnknownEnrollment => {
+                "워치를 연결할 가입을 서버가 알지 못합니다. 가입이 거절되었는지 확인해 주세요. / \
+                 The server does not know the sign-up this watch was paired to; check whether it was rejected."
+            }
+            RejectReason::WatchPairedElsewhere => {
+                "이 워치는 다른 회원에게 연결되어 있습니다. 센터에 워치 확인을 요청해 주세요. / \
+                 This watch is paired to another member; ask a community center to check the watch."
             }
         }
     }
@@ -354,6 +387,17 @@ pub struct BalanceSnapshot {
     pub balance: i64,
 }
 
+/// A watch's pairing to a member, as the server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchPairing {
+    /// The watch's serial number.
+    pub serial: String,
+    /// The member it is (or was) paired to.
+    pub member_number: String,
+    /// Whether the pairing ended (the member was paired to another watch since).
+    pub ended: bool,
+}
+
 /// The answer to `POST /v1/pull`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PullResponse {
@@ -370,6 +414,9 @@ pub struct PullResponse {
     pub revoked_members: Vec<String>,
     /// Balances changed since the cursor.
     pub balances: Vec<BalanceSnapshot>,
+    /// Watch pairings made or ended since the cursor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch_pairings: Vec<WatchPairing>,
     /// Kiosks only: the admission schedule from today on (days not listed are closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<kiosk_core::admission::AdmissionSchedule>,

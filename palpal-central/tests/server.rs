@@ -680,7 +680,7 @@ async fn concurrent_batches_are_committed_in_groups() -> TestResult {
         metrics.contains("palpal_operations_total{kind=\"enrollment\",status=\"accepted\"} 20\n")
     );
     let health = h.get("/v1/health").await?;
-    assert_eq!(health.body, json!({ "status": "ok", "schema_version": 2 }));
+    assert_eq!(health.body, json!({ "status": "ok", "schema_version": 3 }));
     Ok(())
 }
 
@@ -708,7 +708,7 @@ async fn the_binary_serves_on_the_address_it_prints() -> TestResult {
             .ok_or_else(|| format!("unexpected first line {line:?}"))?;
         let health = answer(reqwest::get(format!("{base}/v1/health")).await?).await?;
         assert_eq!(health.status, 200);
-        assert_eq!(health.body["schema_version"], 2);
+        assert_eq!(health.body["schema_version"], 3);
         Ok::<(), Box<dyn std::error::Error>>(())
     }
     .await;
@@ -1230,5 +1230,181 @@ async fn bad_input_to_pull_and_reports_gets_clear_4xx() -> TestResult {
     );
     assert_eq!(h.count("holds")?, 0);
     assert_eq!(h.count("operations")?, 1);
+    Ok(())
+}
+
+fn pairing_op(op_id: &str, serial: &str, member: &str) -> Value {
+    json!({
+        "op_id": op_id,
+        "kind": "watch_pairing",
+        "payload": { "serial": serial, "member_number": member },
+    })
+}
+
+fn pairing_by_enrollment(op_id: &str, serial: &str, enrollment: &str) -> Value {
+    json!({
+        "op_id": op_id,
+        "kind": "watch_pairing",
+        "payload": { "serial": serial, "enrollment_op_id": enrollment },
+    })
+}
+
+/// A pairing as stored: serial, member id, whether it ended.
+type StoredPairing = (String, i64, bool);
+
+fn pairings(db: &Path) -> Result<Vec<StoredPairing>, Box<dyn std::error::Error>> {
+    let conn = rusqlite::Connection::open(db)?;
+    let mut stmt = conn.prepare(
+        "SELECT serial, member_id, ended_at IS NOT NULL FROM watch_pairings ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_are_paired_to_one_member_at_a_time() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let counter = h.terminal("counter", 2).await?;
+
+    // A kiosk signs a person up and pairs the watch by the enrollment's op id, in one batch:
+    // the enrollment first, then the pairing.
+    let signup = h
+        .sync(
+            &kiosk,
+            json!([
+                enrollment("e-1", "김영희"),
+                pairing_by_enrollment("w-1", "PW-0001", "e-1"),
+                pairing_by_enrollment("w-2", "PW-0009", "e-unknown"),
+            ]),
+        )
+        .await?;
+    assert_eq!(signup.status, 200, "{}", signup.body);
+    assert_eq!(
+        statuses(&signup),
+        vec![
+            pair("accepted", ""),
+            pair("accepted", ""),
+            pair("rejected", "unknown_enrollment")
+        ]
+    );
+    assert_eq!(result(&signup, 1)["member_number"], "PP-00000001");
+    assert!(result(&signup, 2)["message"].as_str().is_some());
+
+    // The same op again is a duplicate; the same watch and member under a new op too.
+    let again = h
+        .sync(
+            &kiosk,
+            json!([
+                pairing_by_enrollment("w-1", "PW-0001", "e-1"),
+                pairing_op("w-3", "PW-0001", "PP-00000001"),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&again),
+        vec![pair("duplicate", ""), pair("duplicate", "")]
+    );
+    let same = h
+        .sync(
+            &counter,
+            json!([pairing_op("w-4", "PW-0001", "PP-00000001")]),
+        )
+        .await?;
+    assert_eq!(statuses(&same), vec![pair("duplicate", "")]);
+    assert_eq!(result(&same, 0)["member_number"], "PP-00000001");
+
+    // A second member: the first watch is taken, a counter's first sync pairs another one.
+    h.sync(&kiosk, json!([enrollment("e-2", "박철수")])).await?;
+    let other = h
+        .sync(
+            &counter,
+            json!([
+                pairing_op("w-5", "PW-0001", "PP-00000002"),
+                pairing_op("w-6", "PW-0002", "PP-00000002"),
+                pairing_op("w-7", "PW-0003", "PP-00000099"),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&other),
+        vec![
+            pair("rejected", "watch_paired_elsewhere"),
+            pair("accepted", ""),
+            pair("rejected", "unknown_member")
+        ]
+    );
+
+    // A member with a new watch: the old pairing ends, and the old watch is free again.
+    let replaced = h
+        .sync(
+            &counter,
+            json!([pairing_op("w-8", "PW-0004", "PP-00000001")]),
+        )
+        .await?;
+    assert_eq!(statuses(&replaced), vec![pair("accepted", "")]);
+    assert_eq!(
+        pairings(&h.db)?,
+        vec![
+            ("PW-0001".to_owned(), 1, true),
+            ("PW-0002".to_owned(), 2, false),
+            ("PW-0004".to_owned(), 1, false),
+        ]
+    );
+
+    // Terminals pull the pairings: serial to member number, and which ended.
+    let pulled = h.pull(&counter, json!({})).await?;
+    assert_eq!(pulled.status, 200, "{}", pulled.body);
+    assert_eq!(
+        pulled.body["watch_pairings"],
+        json!([
+            { "serial": "PW-0002", "member_number": "PP-00000002", "ended": false },
+            { "serial": "PW-0001", "member_number": "PP-00000001", "ended": true },
+            { "serial": "PW-0004", "member_number": "PP-00000001", "ended": false },
+        ])
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_watch_pairings_are_rejected_one_by_one_and_change_nothing() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    h.sync(&kiosk, json!([enrollment("e-1", "김영희")])).await?;
+    let long = "W".repeat(65);
+    let answer = h
+        .sync(
+            &kiosk,
+            json!([
+                { "op_id": "w-1", "kind": "watch_pairing", "payload": { "serial": "PW-1" } },
+                { "op_id": "w-2", "kind": "watch_pairing",
+                  "payload": { "serial": "PW-1", "member_number": "PP-00000001",
+                               "enrollment_op_id": "e-1" } },
+                { "op_id": "w-3", "kind": "watch_pairing",
+                  "payload": { "serial": " ", "member_number": "PP-00000001" } },
+                { "op_id": "w-4", "kind": "watch_pairing",
+                  "payload": { "serial": long, "member_number": "PP-00000001" } },
+                { "op_id": "w-5", "kind": "watch_pairing",
+                  "payload": { "serial": "PW-1", "member_number": "PP-00000001", "color": "red" } },
+                { "op_id": "w-6", "kind": "watch_pairing", "payload": "PW-1" },
+                { "op_id": "w-7", "kind": "watch_pairing",
+                  "payload": { "serial": "PW-1", "member_number": "nobody" } },
+            ]),
+        )
+        .await?;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut expected = vec![pair("rejected", "invalid_payload"); 6];
+    expected.push(pair("rejected", "unknown_member"));
+    assert_eq!(statuses(&answer), expected);
+    assert_eq!(h.count("watch_pairings")?, 0);
+    assert_eq!(h.count("operations")?, 1);
+    // Rejections are not remembered: the op id can still carry a good pairing.
+    let good = h
+        .sync(&kiosk, json!([pairing_op("w-1", "PW-1", "PP-00000001")]))
+        .await?;
+    assert_eq!(statuses(&good), vec![pair("accepted", "")]);
+    assert_eq!(h.count("watch_pairings")?, 1);
     Ok(())
 }

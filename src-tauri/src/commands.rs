@@ -289,6 +289,7 @@ pub async fn sync_watch(
                 .into_iter()
                 .map(|r| (uuid::Uuid::new_v4().to_string(), r))
                 .collect();
+        let pairing_op_id = uuid::Uuid::new_v4().to_string();
         store
             .record_watch_sync(&WatchSync {
                 serial: &serial,
@@ -296,6 +297,7 @@ pub async fn sync_watch(
                 records: &new,
                 last_seq: last_seq_after(last, &new),
                 reports: &reports,
+                pairing_op_id: &pairing_op_id,
                 at: now,
             })
             .map_err(storage)?;
@@ -321,8 +323,8 @@ pub struct PairedWatch {
 }
 
 /// Pairs the watch picked from the last scan to an enrollment confirmed here, and sets its
-/// clock; refuses a watch paired to someone else. Kept on this terminal: the central server
-/// does not take watch pairings yet.
+/// clock; refuses a watch paired to someone else. The pairing is queued for the central server
+/// behind the sign-up, as a `watch_pairing` naming the enrollment's op id.
 #[tauri::command]
 pub async fn pair_watch(
     state: State<'_, AppState>,
@@ -358,7 +360,12 @@ pub async fn pair_watch(
         })
         .await?;
     t.store()?
-        .pair_watch(&reading.info.serial, &owner, now)
+        .record_watch_pairing(
+            &reading.info.serial,
+            &owner,
+            &uuid::Uuid::new_v4().to_string(),
+            now,
+        )
         .map_err(storage)?;
     Ok(PairedWatch {
         serial: reading.info.serial.clone(),

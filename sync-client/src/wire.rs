@@ -126,6 +126,9 @@ mod tests {
         );
         let steps = json!({"member_number": "PP-00000001", "steps": 1});
         assert_eq!(wire_payload("step_report", steps.clone()), steps);
+        // The terminal stores a pairing as the server takes it.
+        let pairing = json!({"serial": "PW-0007", "enrollment_op_id": "op-1"});
+        assert_eq!(wire_payload("watch_pairing", pairing.clone()), pairing);
     }
 
     #[test]

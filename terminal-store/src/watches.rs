@@ -31,7 +31,21 @@ pub struct WatchSync<'a> {
     pub last_seq: Option<u32>,
     /// The step reports to store and queue, each with the operation id it is sent under.
     pub reports: &'a [(String, StepReport)],
+    /// The operation id the `watch_pairing` is sent under if this sync pairs a watch unknown
+    /// here to the member (unused otherwise).
+    pub pairing_op_id: &'a str,
     pub at: DateTime<FixedOffset>,
+}
+
+/// The `watch_pairing` payload the central server takes (`palpal-central`'s
+/// `WatchPairingPayload`): the member by number, or by the kiosk enrollment's op id.
+#[derive(Serialize)]
+struct WatchPairingPayload<'a> {
+    serial: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enrollment_op_id: Option<&'a str>,
 }
 
 /// The `step_report` payload the central server takes (`palpal-central`'s `StepReportPayload`).
@@ -100,6 +114,47 @@ impl Store {
         Ok(added == 1)
     }
 
+    /// Pairs a watch unknown here to `owner` and queues the pairing for the central server as a
+    /// `watch_pairing` operation under `op_id`, in one transaction. A watch already known is
+    /// left as it is and nothing is queued (the caller checks who it belongs to first).
+    /// Returns whether it was new.
+    ///
+    /// A pairing to a kiosk enrollment names the enrollment's op id; the enrollment was queued
+    /// when it was confirmed, so it is earlier in the outbox, which is sent in order, and the
+    /// server has applied it by the time the pairing arrives.
+    pub fn record_watch_pairing(
+        &mut self,
+        serial: &str,
+        owner: &WatchOwner,
+        op_id: &str,
+        at: DateTime<FixedOffset>,
+    ) -> Result<bool> {
+        self.in_transaction(|s| s.pair_and_queue(serial, owner, op_id, at))
+    }
+
+    fn pair_and_queue(
+        &self,
+        serial: &str,
+        owner: &WatchOwner,
+        op_id: &str,
+        at: DateTime<FixedOffset>,
+    ) -> Result<bool> {
+        if !self.pair_watch(serial, owner, at)? {
+            return Ok(false);
+        }
+        let (member_number, enrollment_op_id) = match owner {
+            WatchOwner::Member(m) => (Some(m.as_str()), None),
+            WatchOwner::Enrollment(e) => (None, Some(e.as_str())),
+        };
+        let payload = serde_json::to_string(&WatchPairingPayload {
+            serial,
+            member_number,
+            enrollment_op_id,
+        })?;
+        self.queue_operation(op_id, "watch_pairing", &payload, at)?;
+        Ok(true)
+    }
+
     /// The serials paired to a kiosk enrollment.
     pub fn watches_of_enrollment(&self, op_id: &str) -> Result<Vec<String>> {
         let mut stmt = self
@@ -111,14 +166,16 @@ impl Store {
         Ok(rows)
     }
 
-    /// Writes one sync of a member's watch: pairs it to the member if it was unknown, keeps
-    /// the records, moves its last sequence number, stores the step reports and queues each
-    /// as a `step_report` operation, all or nothing. Writing the same sync again adds nothing.
+    /// Writes one sync of a member's watch: pairs it to the member if it was unknown (and
+    /// queues that as a `watch_pairing` operation), keeps the records, moves its last sequence
+    /// number, stores the step reports and queues each as a `step_report` operation, all or
+    /// nothing. Writing the same sync again adds nothing.
     pub fn record_watch_sync(&mut self, sync: &WatchSync<'_>) -> Result<()> {
         self.in_transaction(|s| {
-            s.pair_watch(
+            s.pair_and_queue(
                 sync.serial,
                 &WatchOwner::Member(sync.member_no.to_owned()),
+                sync.pairing_op_id,
                 sync.at,
             )?;
             for r in sync.records {
@@ -289,6 +346,7 @@ mod tests {
             records: &records,
             last_seq: Some(2),
             reports: &reports,
+            pairing_op_id: "op-pair",
             at: when,
         };
         {
@@ -310,9 +368,20 @@ mod tests {
         );
         assert_eq!(s.step_days("PP-0001").unwrap()[&d("2025-12-02")], 8100);
         let pending = s.outbox_pending().unwrap();
-        assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].kind, "step_report");
-        let payload: serde_json::Value = serde_json::from_str(&pending[0].payload).unwrap();
+        let kinds: Vec<(&str, &str)> = pending
+            .iter()
+            .map(|p| (p.op_id.as_str(), p.kind.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [("op-pair", "watch_pairing"), ("op-a", "step_report")]
+        );
+        let pairing: serde_json::Value = serde_json::from_str(&pending[0].payload).unwrap();
+        assert_eq!(
+            pairing,
+            serde_json::json!({ "serial": "PW-0042", "member_number": "PP-0001" })
+        );
+        let payload: serde_json::Value = serde_json::from_str(&pending[1].payload).unwrap();
         assert_eq!(
             payload,
             serde_json::json!({
@@ -357,5 +426,54 @@ mod tests {
             .unwrap());
         assert_eq!(s.watch("PW-0007").unwrap().unwrap().owner, owner);
         assert_eq!(s.watches_of_enrollment("op-1").unwrap(), ["PW-0007"]);
+    }
+
+    #[test]
+    fn a_kiosk_pairing_is_queued_after_its_enrollment_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        let when = at("2025-12-03T10:00:00+09:00");
+        let e = kiosk_core::check_applicant(
+            &kiosk_core::Applicant {
+                name: "김영희".into(),
+                birth_date: d("1950-03-01"),
+                phone: "010-1234-5678".into(),
+                residency: kiosk_core::Residency::Lives,
+            },
+            d("2025-12-03"),
+        )
+        .unwrap();
+        s.record_enrollment("op-1", "jongno", &e, when).unwrap();
+        let owner = WatchOwner::Enrollment("op-1".into());
+        assert!(s
+            .record_watch_pairing("PW-0007", &owner, "op-pair", when)
+            .unwrap());
+        // Known already: nothing more is queued, whoever asks.
+        assert!(!s
+            .record_watch_pairing("PW-0007", &owner, "op-pair-2", when)
+            .unwrap());
+        assert!(!s
+            .record_watch_pairing(
+                "PW-0007",
+                &WatchOwner::Member("PP-0002".into()),
+                "op-pair-3",
+                when
+            )
+            .unwrap());
+        assert_eq!(s.watch("PW-0007").unwrap().unwrap().owner, owner);
+        let pending = s.outbox_pending().unwrap();
+        let kinds: Vec<(&str, &str)> = pending
+            .iter()
+            .map(|p| (p.op_id.as_str(), p.kind.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [("op-1", "enrollment"), ("op-pair", "watch_pairing")]
+        );
+        let payload: serde_json::Value = serde_json::from_str(&pending[1].payload).unwrap();
+        assert_eq!(
+            payload,
+            serde_json::json!({ "serial": "PW-0007", "enrollment_op_id": "op-1" })
+        );
     }
 }

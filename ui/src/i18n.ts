@@ -55,7 +55,7 @@ const ko = {
   pairWatch: "시계 연결",
   paired: (serial: string, name: string) =>
     `워치 ${serial}이(가) ${name} 님에게 연결되었습니다. 워치 시계를 맞췄습니다.`,
-  pairedLocal: "연결 정보는 이 키오스크에 저장되었습니다.",
+  pairedSent: "연결 정보는 가입 정보와 함께 서버로 전송됩니다.",
   mvpa: "중강도 이상 활동",
   minutes: "분",
   restingHr: "안정 시 심박",
@@ -118,7 +118,7 @@ const en: Labels = {
   pairWatch: "Pair a watch",
   paired: (serial: string, name: string) =>
     `Watch ${serial} is now paired to ${name}. The watch clock was set.`,
-  pairedLocal: "The pairing is saved on this kiosk.",
+  pairedSent: "The pairing will be sent to the server with the sign-up.",
   mvpa: "Moderate+ activity",
   minutes: "min",
   restingHr: "Resting heart rate",

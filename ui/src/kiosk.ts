@@ -79,7 +79,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
           messageBox(
             "done",
             h("p", { id: "paired", class: "big" }, t.paired(paired.serial, done.name)),
-            h("p", {}, t.pairedLocal),
+            h("p", {}, t.pairedSent),
             ...warningLines(paired.warnings),
           ),
         );

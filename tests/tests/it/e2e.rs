@@ -638,8 +638,9 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
     c.close().await?;
     let (synced, before, after, queued) = result?;
 
-    // On disk: the watch is the member's, its records are stored, the new day totals are step
-    // reports, each queued once for the central server; the chart shows what is on disk.
+    // On disk: the watch is the member's, its records are stored, the pairing and the new day
+    // totals (step reports) are each queued once for the central server, the pairing first;
+    // the chart shows what is on disk.
     let store = Store::open(&terminal.database())?;
     let watch = store.watch("PW-0042")?.context("watch stored")?;
     assert_eq!(
@@ -648,14 +649,21 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
     );
     assert_eq!(watch.last_seq, Some(14 * 49 - 1));
     let pending = store.outbox_pending()?;
-    assert!(!pending.is_empty());
+    assert!(pending.len() > 1);
+    assert_eq!(pending[0].kind, "watch_pairing");
+    let pairing: serde_json::Value = serde_json::from_str(&pending[0].payload)?;
+    assert_eq!(
+        pairing,
+        serde_json::json!({ "serial": "PW-0042", "member_number": "PP-0002" })
+    );
+    let pending = &pending[1..];
     assert!(pending.iter().all(|p| p.kind == "step_report"));
     let reports = pending.len();
     assert!(
         synced.contains(&format!("걸음 보고 {reports}건")),
         "{synced} / {reports}"
     );
-    assert_eq!(queued, format!("전송 대기 {reports}건"));
+    assert_eq!(queued, format!("전송 대기 {}건", reports + 1));
     let days = store.step_days("PP-0002")?;
     for (day, steps) in &after {
         let on_disk = days.get(&day.parse()?).copied().unwrap_or(0);
@@ -712,8 +720,24 @@ async fn kiosk_watch_flow(driver: &Driver) -> Result<()> {
         merchant_core::watch_sync::WatchOwner::Enrollment(op_id.clone())
     );
     assert_eq!(store.watches_of_enrollment(&op_id)?, ["PW-0007"]);
-    // Kept on the kiosk: only the enrollment is queued for the central server.
-    assert_eq!(store.outbox_queued()?, 1);
+    // Queued for the central server: the enrollment, then the pairing naming it.
+    let pending = store.outbox_pending()?;
+    let kinds: Vec<(&str, &str)> = pending
+        .iter()
+        .map(|p| (p.op_id.as_str(), p.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (op_id.as_str(), "enrollment"),
+            (pending[1].op_id.as_str(), "watch_pairing")
+        ]
+    );
+    let pairing: serde_json::Value = serde_json::from_str(&pending[1].payload)?;
+    assert_eq!(
+        pairing,
+        serde_json::json!({ "serial": "PW-0007", "enrollment_op_id": op_id })
+    );
     Ok(())
 }
 
