@@ -872,6 +872,23 @@ fn enrolled_member(
         .and_then(parse_member_number))
 }
 
+/// The member an operation names, if known and not revoked; otherwise why the operation is
+/// rejected (`unknown_member`, `member_revoked`).
+fn active_member(tx: &Connection, id: Option<i64>) -> anyhow::Result<Result<i64, RejectReason>> {
+    let Some(id) = id else {
+        return Ok(Err(RejectReason::UnknownMember));
+    };
+    let revoked: Option<bool> = tx
+        .prepare_cached("SELECT revoked_at IS NOT NULL FROM members WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    Ok(match revoked {
+        None => Err(RejectReason::UnknownMember),
+        Some(true) => Err(RejectReason::MemberRevoked),
+        Some(false) => Ok(id),
+    })
+}
+
 const MAX_SERIAL_CHARS: usize = 64;
 
 fn pair_watch(
@@ -896,21 +913,10 @@ fn pair_watch(
         },
         _ => return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload)),
     };
-    let member = match wanted {
-        Some(id) => tx
-            .prepare_cached("SELECT id, revoked_at IS NOT NULL FROM members WHERE id = ?1")?
-            .query_row([id], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, bool>(1)?))
-            })
-            .optional()?,
-        None => None,
+    let member_id = match active_member(tx, wanted)? {
+        Ok(id) => id,
+        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
-    let Some((member_id, revoked)) = member else {
-        return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
-    };
-    if revoked {
-        return Ok(OpResult::rejected(op_id, RejectReason::MemberRevoked));
-    }
     let holder: Option<i64> = tx
         .prepare_cached(
             "SELECT member_id FROM watch_pairings WHERE serial = ?1 AND ended_at IS NULL",
@@ -1200,22 +1206,10 @@ fn hold(
         return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
     };
     let amount = i64::try_from(payload.amount)?;
-    let member = match parse_member_number(&payload.member_no) {
-        Some(id) => tx
-            .query_row(
-                "SELECT id, revoked_at IS NOT NULL FROM members WHERE id = ?1",
-                [id],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, bool>(1)?)),
-            )
-            .optional()?,
-        None => None,
+    let member_id = match active_member(tx, parse_member_number(&payload.member_no))? {
+        Ok(id) => id,
+        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
-    let Some((member_id, revoked)) = member else {
-        return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
-    };
-    if revoked {
-        return Ok(OpResult::rejected(op_id, RejectReason::MemberRevoked));
-    }
     // A refused hold is remembered (it is evidence of overspending), and the same operation
     // sent again gets the same refusal without a second row.
     let earlier: Option<String> = tx
