@@ -19,7 +19,7 @@
 //! terminal's sync client can sign with it and tests can fix both.
 
 use base64::Engine as _;
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 
 // The format is the terminal's: one implementation, in the pure sync client, serves both sides.
 pub use sync_client::signing::{
@@ -52,7 +52,8 @@ impl SignedHeaders {
     }
 }
 
-/// Signs a request with the terminal's key. The caller picks the time and a fresh nonce.
+/// Signs a request with the terminal's key, as the terminal's sync client does, and returns
+/// the headers as named fields. The caller picks the time and a fresh nonce.
 pub fn sign(
     key: &SigningKey,
     method: &str,
@@ -62,13 +63,13 @@ pub fn sign(
     nonce: &str,
     body: &[u8],
 ) -> SignedHeaders {
-    let text = signing_string(method, path, terminal, timestamp, nonce, body);
-    let signature = key.sign(text.as_bytes());
+    let [.., (_, signature)] =
+        sync_client::signing::sign(key, method, path, terminal, timestamp, nonce, body);
     SignedHeaders {
         terminal: terminal.to_owned(),
         timestamp,
         nonce: nonce.to_owned(),
-        signature: base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
+        signature,
     }
 }
 
