@@ -118,6 +118,73 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (serial, seq)
     ) STRICT;
     CREATE INDEX watch_records_by_day ON watch_records(kind, day);",
+    // 4: what the terminal pulls from the server (module `pull`): the cursor, the policy
+    // files, redemption keys, revoked member cards, balances, the server's watch pairings and,
+    // for kiosks, the admission schedule and the site's quota leases.
+    "CREATE TABLE pull_state (
+        only_row        INTEGER PRIMARY KEY CHECK (only_row = 1),
+        cursor          TEXT,
+        last_pull       TEXT,
+        admission       TEXT
+    ) STRICT;
+    CREATE TABLE policies (
+        name            TEXT PRIMARY KEY,
+        effective_from  TEXT NOT NULL,
+        effective_until TEXT,
+        text            TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE redemption_keys (
+        key_id     INTEGER PRIMARY KEY CHECK (key_id BETWEEN 0 AND 65535),
+        public_key TEXT NOT NULL,
+        retired    INTEGER NOT NULL CHECK (retired IN (0, 1))
+    ) STRICT;
+    CREATE TABLE revoked_members (
+        member_no TEXT PRIMARY KEY
+    ) STRICT;
+    CREATE TABLE balances (
+        member_no TEXT PRIMARY KEY,
+        credited  INTEGER NOT NULL,
+        spent     INTEGER NOT NULL,
+        balance   INTEGER NOT NULL,
+        as_of     TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE server_pairings (
+        serial    TEXT PRIMARY KEY,
+        member_no TEXT NOT NULL,
+        ended     INTEGER NOT NULL CHECK (ended IN (0, 1))
+    ) STRICT;
+    CREATE TABLE quota_leases (
+        lease_id TEXT PRIMARY KEY,
+        site     TEXT NOT NULL,
+        day      TEXT NOT NULL,
+        places   INTEGER NOT NULL CHECK (places >= 0),
+        used     INTEGER NOT NULL CHECK (used >= 0)
+    ) STRICT;
+    CREATE INDEX quota_leases_by_day ON quota_leases(day);",
+    // 5: the counter's redemption holds and voids (module `holds`), and the dynamic tokens it
+    // has seen, so that none is accepted twice.
+    "CREATE TABLE holds (
+        hold_id     TEXT PRIMARY KEY,
+        member_no   TEXT NOT NULL,
+        amount      INTEGER NOT NULL CHECK (amount > 0),
+        kind        TEXT NOT NULL CHECK (kind IN ('dynamic', 'card')),
+        token_id    TEXT UNIQUE,
+        card_serial INTEGER,
+        created_at  TEXT NOT NULL,
+        day         TEXT NOT NULL,
+        offline     INTEGER NOT NULL CHECK (offline IN (0, 1)),
+        remaining   INTEGER NOT NULL CHECK (remaining >= 0),
+        status      TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'posted', 'rejected')),
+        reason      TEXT,
+        voided_at   TEXT
+    ) STRICT;
+    CREATE INDEX holds_by_day ON holds(day);
+    CREATE INDEX holds_by_member ON holds(member_no, day);
+    CREATE TABLE seen_tokens (
+        token_id   TEXT PRIMARY KEY,
+        expires_at TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.
