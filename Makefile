@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 XVFB := xvfb-run -a -s "-screen 0 1280x800x24"
 
-.PHONY: demo test deps ui build lint e2e bench
+.PHONY: demo test deps ui build lint e2e bench api-fuzz
 
 deps:
 	@scripts/install-deps.sh
@@ -28,6 +28,7 @@ lint: ui
 test: lint build
 	cd ui && npm test
 	PALPAL_E2E=1 $(XVFB) cargo test --workspace
+	tests/api-fuzz/run.sh 100
 	rm -f .demo/screens/*.png
 	PALPAL_DEMO_EXIT=1 scripts/demo.sh
 	test -s .demo/screens/kiosk.png && test -s .demo/screens/counter.png
@@ -38,3 +39,7 @@ bench:
 	cargo bench -p watch-protocol --bench link
 	cargo build --release -p palpal-central
 	cargo bench -p palpal --bench drain
+
+# Schemathesis against the real server, every request signed (tests/api-fuzz/run.sh).
+api-fuzz: build
+	tests/api-fuzz/run.sh 1000
