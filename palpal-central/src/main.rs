@@ -420,6 +420,7 @@ async fn serve(
     config: Config,
     policies: Arc<points_core::PolicySet>,
 ) -> anyhow::Result<()> {
+    palpal_central::store::check_intact(&db)?;
     let backend = Arc::new(SqliteBackend::new(&db, policies));
     let router = http::router(backend, config, Arc::new(SystemClock))
         .with_context(|| format!("서버를 준비하지 못했습니다 / preparing the server on {db:?}"))?;

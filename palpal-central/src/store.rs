@@ -417,6 +417,37 @@ impl LedgerCache {
     }
 }
 
+/// Checks, before the server starts, that an existing database file is an intact SQLite
+/// database (`PRAGMA quick_check`, read only). A damaged file is refused with a message that
+/// says what to do, and is not written to, so that it can be examined or restored.
+pub fn check_intact(path: &std::path::Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let verdict: rusqlite::Result<Vec<String>> =
+        Connection::open_with_flags(path, flags).and_then(|conn| {
+            let mut statement = conn.prepare("PRAGMA quick_check")?;
+            let lines = statement
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect();
+            lines
+        });
+    let detail = match verdict {
+        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => return Ok(()),
+        Ok(lines) => lines.into_iter().take(3).collect::<Vec<_>>().join("; "),
+        Err(error) => error.to_string(),
+    };
+    anyhow::bail!(
+        "데이터베이스 파일이 손상되었습니다({}). 파일은 그대로 두었습니다. 서버를 시작하지 마시고 \
+         백업에서 복원하세요. / the database {} is damaged ({detail}); it was left untouched. \
+         Do not start the server on it; restore it from a backup.",
+        path.display(),
+        path.display()
+    )
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: &std::path::Path, policies: Arc<PolicySet>) -> anyhow::Result<SqliteStore> {

@@ -717,6 +717,63 @@ async fn the_binary_serves_on_the_address_it_prints() -> TestResult {
     outcome
 }
 
+#[test]
+fn the_binary_refuses_a_damaged_database_and_leaves_it_as_it_is() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    // A real database, then a page in the middle overwritten, as a failing disk would.
+    cli(&[
+        "terminal",
+        "add",
+        "--db",
+        db.to_str().ok_or("path")?,
+        "--site",
+        "성북구",
+        "--role",
+        "kiosk",
+    ])?;
+    {
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.execute_batch(
+            "CREATE TABLE filler (x TEXT); PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;",
+        )?;
+        for _ in 0..300 {
+            conn.execute("INSERT INTO filler VALUES (?1)", [&"x".repeat(400)])?;
+        }
+    }
+    let mut bytes = std::fs::read(&db)?;
+    let page = 4096;
+    assert!(bytes.len() > page * 12, "{} bytes", bytes.len());
+    let middle = bytes.len() / page / 2 * page;
+    bytes[middle..middle + page].fill(0xA5);
+    std::fs::write(&db, &bytes)?;
+    for file in [db.clone(), dir.path().join("garbage.db")] {
+        if file != db {
+            std::fs::write(&file, [0x42u8; 8192])?;
+        }
+        let before = std::fs::read(&file)?;
+        let out = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+            .args(["serve", "--db"])
+            .arg(&file)
+            .args(["--listen", "127.0.0.1:0"])
+            .env_remove("RUST_BACKTRACE")
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("데이터베이스 파일이 손상되었습니다"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("restore it from a backup"), "{stderr}");
+        assert_eq!(
+            std::fs::read(&file)?,
+            before,
+            "the damaged file was written to"
+        );
+    }
+    Ok(())
+}
+
 impl Harness {
     /// Sends a correctly signed request with `body` to `path` (the query is not signed).
     async fn signed(

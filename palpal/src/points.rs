@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use points_core::{Ledger, PointsPolicy, PolicySet, StepReport};
 use serde::Serialize;
 
@@ -148,90 +148,16 @@ fn load_policy(path: &Path) -> Result<PointsPolicy, BadInput> {
     })
 }
 
-const HEADER: [&str; 3] = ["reported_at", "day", "steps"];
-
-/// Parses the whole CSV: `reported_at,day,steps` rows, an optional header on the first line,
-/// blank lines skipped.
+/// Parses the whole CSV (points-core's `csv`), the error in Korean then English.
 fn parse_reports(text: &str) -> Result<Vec<Row>, BadInput> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut rows = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if number == 1 && fields == HEADER {
-            continue;
-        }
-        rows.push(parse_row(number, &fields)?);
-    }
-    Ok(rows)
-}
-
-fn parse_row(number: usize, fields: &[&str]) -> Result<Row, BadInput> {
-    let fix = "CSV를 고친 뒤 다시 실행하세요.";
-    let &[reported_at, day, steps] = fields else {
-        let count = fields.len();
-        return Err(BadInput(format!(
-            "{number}행: 열이 {count}개입니다. reported_at,day,steps 세 열이어야 합니다. {fix} / \
-             line {number}: expected 3 columns (reported_at,day,steps), found {count}; \
-             fix the CSV and run again"
-        )));
-    };
-    let reported_at_parsed = DateTime::parse_from_rfc3339(reported_at).map_err(|_| {
-        BadInput(format!(
-            "{number}행: 보고 시각이 시간대가 있는 RFC 3339 형식(예: 2025-12-01T21:00:00+09:00)이 \
-             아닙니다('{reported_at}'). {fix} / line {number}: reported_at '{reported_at}' is not \
-             an RFC 3339 timestamp with offset (e.g. 2025-12-01T21:00:00+09:00); \
-             fix the CSV and run again"
-        ))
-    })?;
-    let day_parsed = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| {
-        BadInput(format!(
-            "{number}행: 날짜가 YYYY-MM-DD 형식의 날짜가 아닙니다('{day}'). {fix} / \
-             line {number}: day '{day}' is not a date (YYYY-MM-DD); fix the CSV and run again"
-        ))
-    })?;
-    let steps_parsed = parse_steps(steps).map_err(|problem| {
-        let (korean, english) = match problem {
-            StepsProblem::NotANumber => ("숫자가 아닙니다", "is not a number"),
-            StepsProblem::Negative => ("음수입니다", "is negative"),
-            StepsProblem::TooLarge => ("너무 큽니다", "is too large"),
-        };
-        BadInput(format!(
-            "{number}행: 걸음 수가 {korean}('{steps}'). {fix} / \
-             line {number}: steps '{steps}' {english}; fix the CSV and run again"
-        ))
-    })?;
-    Ok(Row {
-        reported_at: reported_at.to_owned(),
-        report: StepReport {
-            reported_at: reported_at_parsed,
-            day: day_parsed,
-            steps: steps_parsed,
-        },
-    })
-}
-
-enum StepsProblem {
-    NotANumber,
-    Negative,
-    TooLarge,
-}
-
-fn parse_steps(text: &str) -> Result<u32, StepsProblem> {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if let Some(rest) = text.strip_prefix('-') {
-        return Err(if digits(rest) {
-            StepsProblem::Negative
-        } else {
-            StepsProblem::NotANumber
-        });
-    }
-    if !digits(text) {
-        return Err(StepsProblem::NotANumber);
-    }
-    text.parse().map_err(|_| StepsProblem::TooLarge)
+    points_core::csv::parse_step_reports(text)
+        .map(|rows| {
+            rows.into_iter()
+                .map(|row| Row {
+                    reported_at: row.reported_at,
+                    report: row.report,
+                })
+                .collect()
+        })
+        .map_err(|error| BadInput(format!("{} / {}", error.ko(), error.en())))
 }

@@ -10,6 +10,7 @@
 //! ledger, keep the member's health history or know about terminals; the adapters do that.
 //! The format of policy files and the rules are described in `docs/points-policy.md`.
 
+pub mod csv;
 mod ledger;
 mod policy;
 #[cfg(test)]
