@@ -202,10 +202,15 @@ impl HistoryNotification {
 
     /// The records with their sequence numbers.
     pub fn sequenced(&self) -> impl Iterator<Item = SequencedRecord> + '_ {
-        (self.first_seq..)
-            .zip(&self.records)
-            .map(|(seq, record)| SequencedRecord {
-                seq,
+        // Not `(first_seq..).zip(..)`: a `RangeFrom` steps past its last item, which overflows
+        // when the last record is numbered `MAX_SEQ` (found by the `record` fuzz target).
+        self.records
+            .iter()
+            .enumerate()
+            .map(|(i, record)| SequencedRecord {
+                seq: self
+                    .first_seq
+                    .saturating_add(u32::try_from(i).unwrap_or(u32::MAX)),
                 record: record.clone(),
             })
     }

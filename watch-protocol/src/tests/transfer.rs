@@ -474,3 +474,21 @@ proptest! {
         assert_exactly_once(&w, &got);
     }
 }
+
+/// Found by the `record` fuzz target: a notification whose last record is numbered `MAX_SEQ`
+/// (the first byte of the fuzz input started a transfer at 0xfe).
+#[test]
+fn a_record_numbered_max_seq_is_taken_without_overflow() {
+    let mut sealed = vec![0xfe, 0xff, 0xff, 0xff, 0xc0, 0x00, 0x00, 0xb7, 0x02];
+    let crc = crate::crc16(&sealed);
+    sealed.extend_from_slice(&crc.to_le_bytes());
+    let n = HistoryNotification::decode(&sealed).unwrap();
+    let seqs: Vec<u32> = n.sequenced().map(|r| r.seq).collect();
+    assert_eq!(seqs.last().copied(), Some(crate::MAX_SEQ));
+    // The transfer this input started (at 0xfe) takes the records up to MAX_SEQ.
+    let mut t = HistoryTransfer::new();
+    t.start(0xfe);
+    let batch = t.on_notification(&sealed).unwrap();
+    assert_eq!(batch.records.last().map(|r| r.seq), Some(crate::MAX_SEQ));
+    assert_eq!(t.next_seq(), crate::MAX_SEQ + 1);
+}
