@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 XVFB := xvfb-run -a -s "-screen 0 1280x800x24"
 
-.PHONY: demo test deps ui build lint e2e bench api-fuzz
+.PHONY: demo test deps ui build lint e2e bench api-fuzz replay
 
 deps:
 	@scripts/install-deps.sh
@@ -29,6 +29,7 @@ test: lint build
 	cd ui && npm test
 	PALPAL_E2E=1 $(XVFB) cargo test --workspace
 	tests/api-fuzz/run.sh 100
+	target/debug/palpal-replay --central target/debug/palpal-central --scale 0.01 --compress 120 --check --out target/replay-smoke
 	rm -f .demo/screens/*.png
 	PALPAL_DEMO_EXIT=1 scripts/demo.sh
 	test -s .demo/screens/kiosk.png && test -s .demo/screens/counter.png
@@ -43,3 +44,8 @@ bench:
 # Schemathesis against the real server, every request signed (tests/api-fuzz/run.sh).
 api-fuzz: build
 	tests/api-fuzz/run.sh 1000
+
+# Launch day at full scale against a release build of the server; the report lands in docs/replay/.
+replay:
+	cargo build --release -p replay -p palpal-central
+	target/release/palpal-replay --central target/release/palpal-central --out docs/replay

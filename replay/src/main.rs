@@ -1,0 +1,369 @@
+//! `palpal-replay`: the launch day Seoul's service collapsed on, replayed against the real
+//! `palpal-central` on this machine, once with Palpal's terminals and once with naive ones,
+//! and written up as a report with a plot (`docs/launch-day-replay.md` explains it).
+//!
+//! Existing members (330,000 at scale 1) and their points of the day before are in the server's
+//! database before the morning starts; then 500 kiosks take 50,000 sign-ups (20,000 in the ten
+//! minutes after 10:00) and 2,000 counters sync watches and redeem points, while the server is
+//! killed with SIGKILL at 10:30 and started again at 11:00. Time is compressed; the counts are
+//! not. The verdicts are read from the server's database afterwards.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod day;
+mod metrics;
+mod report;
+mod server;
+mod terminal;
+mod verdict;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::Parser;
+use redemption_token::{IssuerKey, KeySet};
+
+use crate::day::{seoul_time, Day, OUTAGE, WINDOW};
+use crate::metrics::Metrics;
+use crate::report::ModeRun;
+use crate::server::Server;
+use crate::terminal::{Ctx, ShellReport, SimClock};
+
+/// Replay launch day against the real central server and write the report.
+#[derive(Debug, Parser)]
+#[command(name = "palpal-replay")]
+struct Args {
+    /// The palpal-central binary (a release build gives the figures worth quoting)
+    #[arg(long, value_name = "FILE")]
+    central: PathBuf,
+    /// Fraction of the launch-day counts (1 = 330,000 members, 500 kiosks, 2,000 counters)
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Simulated seconds per real second
+    #[arg(long, default_value_t = 20.0)]
+    compress: f64,
+    /// Which terminals: smart, naive, or both side by side
+    #[arg(long, default_value = "both", value_parser = ["smart", "naive", "both"])]
+    mode: String,
+    /// Seed of the day's people and visits
+    #[arg(long, default_value_t = 9988)]
+    seed: u64,
+    /// Folder for the report (replay.md, replay.svg)
+    #[arg(long, value_name = "DIR", default_value = "target/replay")]
+    out: PathBuf,
+    /// Exit with status 1 unless every verdict holds for Palpal's terminals
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.scale > 0.0 && args.scale <= 1.0,
+        "--scale는 0보다 크고 1 이하여야 합니다 / --scale must be in (0, 1]"
+    );
+    anyhow::ensure!(
+        args.compress >= 1.0,
+        "--compress는 1 이상이어야 합니다 / --compress must be at least 1"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let modes: &[&'static str] = match args.mode.as_str() {
+        "smart" => &["palpal"],
+        "naive" => &["naive"],
+        _ => &["palpal", "naive"],
+    };
+    let mut runs = Vec::new();
+    for mode in modes {
+        eprintln!(
+            "palpal-replay: {mode} terminals, scale {}, {}× time",
+            args.scale, args.compress
+        );
+        runs.push(runtime.block_on(run_mode(&args, mode))?);
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let first = &runs[0];
+    let header = format!(
+        "`palpal-replay --scale {} --compress {} --seed {}` with `{}`, on {} CPUs, {}.\n\n\
+         Counts: {} existing members, {} sign-ups at {} kiosks ({} of them 10:00–10:10), {} \
+         counters with {} visits each (about 40% redeem, 3% of those voided), the central \
+         server killed with SIGKILL at 10:30 and restarted at 11:00; simulated 09:55–11:55, \
+         compressed {}× ({:.0} s of wall-clock per mode, then until everything is answered).",
+        args.scale,
+        args.compress,
+        args.seed,
+        args.central.display(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Utc::now().format("%Y-%m-%d"),
+        first.verdicts.members_checked,
+        first.verdicts.registrations_confirmed + first.verdicts.turned_away.values().sum::<u64>(),
+        (day::KIOSKS * args.scale).round().max(1.0),
+        (day::SURGE_SIGN_UPS * args.scale).round().max(1.0),
+        (day::COUNTERS * args.scale).round().max(1.0),
+        day::VISITS_PER_COUNTER,
+        args.compress,
+        f64::from(WINDOW) / args.compress,
+    );
+    let md = report::markdown(&runs, &header, args.compress, "replay.svg");
+    std::fs::write(args.out.join("replay.md"), &md)?;
+    std::fs::write(
+        args.out.join("replay.svg"),
+        report::svg(&runs, args.compress),
+    )?;
+    println!("{md}");
+    println!("report: {}", args.out.join("replay.md").display());
+    if args.check {
+        let v = &runs[0].verdicts;
+        let ok = v.registrations_lost == 0
+            && v.registrations_duplicated == 0
+            && v.points_mismatched_members == 0
+            && v.holds_lost == 0
+            && runs[0].shells.unsettled == 0
+            && runs[0].shells.halted.is_none()
+            && runs[0].drain_sim_secs.is_some();
+        if !ok {
+            eprintln!("palpal-replay: a verdict failed for Palpal's terminals; see the report");
+            std::process::exit(1);
+        }
+    }
+    Ok(())
+}
+
+async fn run_mode(args: &Args, mode: &'static str) -> anyhow::Result<ModeRun> {
+    let smart = mode == "palpal";
+    let today = seoul_time(Utc::now()).date_naive();
+    let day = Arc::new(Day::new(args.seed, args.scale, today, smart));
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    let policies = Arc::new(server::policies()?);
+    let issuer_seed = {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&args.seed.to_le_bytes());
+        seed[31] = 0x99;
+        seed
+    };
+    let prepared_at = Utc::now();
+    let started = Instant::now();
+    let prepared = {
+        let (day, db, policies) = (Arc::clone(&day), db.clone(), Arc::clone(&policies));
+        tokio::task::spawn_blocking(move || {
+            server::prepare(&db, &day, policies, issuer_seed, prepared_at)
+        })
+        .await??
+    };
+    eprintln!(
+        "palpal-replay: {} members and their reports prepared in {:.1} s",
+        prepared.member_numbers.len(),
+        started.elapsed().as_secs_f64()
+    );
+    // Each existing member's points before the day, as the counters pulled them.
+    let opening_balance: Vec<u64> = {
+        let mut ledgers: Vec<points_core::Ledger> = day
+            .existing
+            .iter()
+            .map(|p| points_core::Ledger::new(p.birth_date))
+            .collect();
+        for seed in &day.history {
+            ledgers[seed.member].apply(
+                &policies,
+                &points_core::StepReport {
+                    reported_at: seed.reported_at,
+                    day: seed.day,
+                    steps: seed.steps,
+                },
+            );
+        }
+        ledgers.iter().map(points_core::Ledger::total).collect()
+    };
+    let issuer = IssuerKey::from_seed(prepared.key_id, issuer_seed);
+    let keys = KeySet::new(&[issuer.published(prepared_at - chrono::Duration::days(1))])
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let server = Arc::new(Mutex::new(Server::start(&args.central, &db)?));
+    let base = server
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .base
+        .clone();
+
+    let origin = Instant::now() + Duration::from_secs(1);
+    let metrics = Arc::new(Metrics::new(origin));
+    let clock = SimClock {
+        origin,
+        compress: args.compress,
+    };
+    let ctx = Arc::new(Ctx {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(4096)
+            .connect_timeout(Duration::from_secs(5))
+            .build()?,
+        base,
+        metrics: Arc::clone(&metrics),
+        clock,
+        day: Arc::clone(&day),
+        member_numbers: Arc::new(prepared.member_numbers.clone()),
+        opening_balance: Arc::new(opening_balance),
+        issuer: Arc::new(issuer),
+        keys: Arc::new(keys),
+        prepared_at,
+    });
+
+    // The sampler and the outage.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (server, metrics, sampling) = (
+            Arc::clone(&server),
+            Arc::clone(&metrics),
+            Arc::clone(&sampling),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep_until(origin.into()).await;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while sampling.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let rss = server.lock().map(|s| s.rss_kib()).unwrap_or(0);
+                metrics.sample(rss);
+            }
+        })
+    };
+    let outage = {
+        let (server, metrics) = (Arc::clone(&server), Arc::clone(&metrics));
+        tokio::spawn(async move {
+            tokio::time::sleep_until(clock.real_at(OUTAGE.0).into()).await;
+            if let Ok(mut s) = server.lock() {
+                s.kill();
+            }
+            eprintln!("palpal-replay: 10:30, the central server is down");
+            tokio::time::sleep_until(clock.real_at(OUTAGE.1).into()).await;
+            let restarted = server
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))
+                .and_then(|mut s| s.restart());
+            metrics
+                .restart_ms
+                .store(metrics.ms(Instant::now()), Ordering::Relaxed);
+            eprintln!("palpal-replay: 11:00, the central server is back");
+            restarted
+        })
+    };
+
+    let mut drivers = Vec::new();
+    let mut shells = Vec::new();
+    let mut kiosk_drivers = Vec::new();
+    let terms = prepared
+        .kiosks
+        .iter()
+        .map(|t| (t, true))
+        .chain(prepared.counters.iter().map(|t| (t, false)));
+    for (n, (term, kiosk)) in terms.enumerate() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let online = Arc::new(AtomicBool::new(true));
+        let seed = args.seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        shells.push(if smart {
+            tokio::spawn(terminal::smart_shell(
+                Arc::clone(&ctx),
+                term.clone(),
+                rx,
+                Arc::clone(&online),
+                seed,
+            ))
+        } else {
+            tokio::spawn(terminal::naive_shell(
+                Arc::clone(&ctx),
+                term.clone(),
+                rx,
+                Arc::clone(&online),
+                seed,
+            ))
+        });
+        if kiosk {
+            let naive = (!smart).then(|| Arc::clone(&online));
+            kiosk_drivers.push(tokio::spawn(terminal::kiosk_driver(
+                Arc::clone(&ctx),
+                term.clone(),
+                n,
+                tx,
+                naive,
+            )));
+        } else {
+            let c = n - prepared.kiosks.len();
+            drivers.push(tokio::spawn(terminal::counter_driver(
+                Arc::clone(&ctx),
+                term.clone(),
+                c,
+                tx,
+                online,
+            )));
+        }
+    }
+    let mut records = Vec::new();
+    let mut naive_kiosks = ShellReport::default();
+    for handle in kiosk_drivers {
+        let (record, report) = handle.await?;
+        records.push(record);
+        naive_kiosks.merge(&report);
+    }
+    for handle in drivers {
+        records.push(handle.await?);
+    }
+    outage.await??;
+    eprintln!(
+        "palpal-replay: the morning is over after {:.0} s; waiting for the terminals to send what they hold",
+        metrics.elapsed().as_secs_f64()
+    );
+    // Everything a terminal holds must reach the server; give them as long again as the day.
+    let grace = Duration::from_secs_f64((f64::from(WINDOW) / args.compress).max(60.0));
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut total = naive_kiosks;
+    for handle in shells {
+        match tokio::time::timeout_at(deadline, handle).await {
+            Ok(report) => total.merge(&report?),
+            Err(_) => total.unsettled += 1,
+        }
+    }
+    let real_secs = metrics.elapsed().as_secs_f64();
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    let peak_server_kib = {
+        let mut s = server.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        s.kill();
+        s.peak_kib
+    };
+    let restart = metrics.restart_ms.load(Ordering::Relaxed);
+    let last = metrics.last_pre_restart_settle_ms.load(Ordering::Relaxed);
+    let drain_sim_secs = (total.unsettled == 0 && restart != u64::MAX)
+        .then(|| clock.sim_secs(Duration::from_millis(last.saturating_sub(restart))));
+    let verdicts = {
+        let (day, numbers, policies) = (
+            Arc::clone(&day),
+            prepared.member_numbers.clone(),
+            Arc::clone(&policies),
+        );
+        tokio::task::spawn_blocking(move || {
+            verdict::check(&db, &day, &numbers, &records, &policies)
+        })
+        .await?
+        .context("reading the verdicts from the server's database")?
+    };
+    drop(dir);
+    let other_statuses = std::mem::take(
+        &mut *metrics
+            .other_statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    Ok(ModeRun {
+        name: mode,
+        buckets: metrics.take(),
+        verdicts,
+        shells: total,
+        peak_server_kib,
+        drain_sim_secs,
+        real_secs,
+        other_statuses,
+    })
+}

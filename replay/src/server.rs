@@ -1,0 +1,319 @@
+//! The real `palpal-central` process: its database prepared before the day (terminals enrolled,
+//! the schedule and quota leases set, a redemption key published, the existing members and
+//! their points of the day before), started, killed with SIGKILL for the outage, restarted on
+//! the same port, and watched from `/proc` for memory.
+
+use std::collections::BTreeMap;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use chrono::{DateTime, NaiveDate, Utc};
+use ed25519_dalek::SigningKey;
+use kiosk_core::admission::DayRule;
+use palpal_central::store::{self, SqliteStore, Store as _, Write, WriteReply};
+use palpal_central::wire::{OpStatus, Operation, Role};
+use points_core::PolicySet;
+use serde_json::json;
+
+use crate::day::{self, Day, Person};
+
+/// A terminal as the replay drives it: its label and key.
+#[derive(Clone)]
+pub struct Term {
+    /// `T-000001`.
+    pub label: String,
+    /// Its Ed25519 key, registered with the server.
+    pub key: Arc<SigningKey>,
+}
+
+/// What the database holds before the day starts.
+pub struct Prepared {
+    /// One per kiosk, in the day's order.
+    pub kiosks: Vec<Term>,
+    /// One per counter.
+    pub counters: Vec<Term>,
+    /// The member number of each existing member, by index.
+    pub member_numbers: Vec<u64>,
+    /// The redemption key's id.
+    pub key_id: u16,
+}
+
+fn key_for(role: &str, index: usize, seed: u64) -> SigningKey {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..16].copy_from_slice(&(index as u64).to_le_bytes());
+    bytes[16] = if role == "kiosk" { 1 } else { 2 };
+    SigningKey::from_bytes(&bytes)
+}
+
+fn add_terminal(
+    store: &mut SqliteStore,
+    site: &str,
+    role: Role,
+    key: &SigningKey,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&key.verifying_key().to_bytes());
+    hash[0] ^= 0x5a;
+    let terminal = store.add_terminal(site, role, &hash, now)?;
+    let replies = store.commit_group(
+        &[Write::Enroll {
+            code_hash: hash,
+            public_key: key.verifying_key().to_bytes(),
+            name: format!("replay {site}"),
+        }],
+        now,
+    )?;
+    match replies.first() {
+        Some(WriteReply::Enrolled(_)) => Ok(terminal.label()),
+        other => bail!("enrolling {site}: {other:?}"),
+    }
+}
+
+/// Applies `operations` from `terminal` straight through the server's store, in groups of a
+/// thousand (the day before: existing members and their reports).
+fn seed_ops(
+    store: &mut SqliteStore,
+    terminal: i64,
+    operations: Vec<Operation>,
+    now: DateTime<Utc>,
+    tag: &str,
+) -> anyhow::Result<Vec<Option<String>>> {
+    let mut numbers = Vec::with_capacity(operations.len());
+    let mut chunk_no = 0usize;
+    let mut rest = operations;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(1000));
+        let chunk = std::mem::replace(&mut rest, tail);
+        let replies = store.commit_group(
+            &[Write::Sync {
+                terminal,
+                nonce: format!("seed-{tag}-{chunk_no:08}"),
+                operations: chunk,
+            }],
+            now,
+        )?;
+        chunk_no += 1;
+        let Some(WriteReply::Synced(results)) = replies.into_iter().next() else {
+            bail!("seeding {tag}: the store refused a group");
+        };
+        for result in results {
+            if result.status == OpStatus::Rejected {
+                bail!(
+                    "seeding {tag}: {} rejected: {:?}",
+                    result.op_id,
+                    result.reason
+                );
+            }
+            numbers.push(result.member_number);
+        }
+    }
+    Ok(numbers)
+}
+
+/// Writes everything the day starts from into a new database at `db`.
+pub fn prepare(
+    db: &Path,
+    day: &Day,
+    policies: Arc<PolicySet>,
+    issuer_seed: [u8; 32],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Prepared> {
+    let mut store = SqliteStore::open(db, policies)?;
+    let today = day.today;
+    store.set_admission(today, DayRule::Open)?;
+    let mut kiosks = Vec::new();
+    for (k, places) in day.lease_places.iter().enumerate() {
+        let key = key_for("kiosk", k, day.seed);
+        let site = Day::kiosk_site(k);
+        let label = add_terminal(&mut store, &site, Role::Kiosk, &key, now)?;
+        if let Some(places) = places {
+            store.set_quota(today, &site, *places)?;
+        }
+        kiosks.push(Term {
+            label,
+            key: Arc::new(key),
+        });
+    }
+    let mut counters = Vec::new();
+    for c in 0..day.counters {
+        let key = key_for("counter", c, day.seed);
+        let label = add_terminal(
+            &mut store,
+            &format!("약국-{c:04}"),
+            Role::Counter,
+            &key,
+            now,
+        )?;
+        counters.push(Term {
+            label,
+            key: Arc::new(key),
+        });
+    }
+    let issuer = SigningKey::from_bytes(&issuer_seed);
+    let key_id = store.add_redemption_key(&issuer.verifying_key().to_bytes(), now)?;
+
+    // The day before: the existing members, then one step report each.
+    let legacy_kiosk = key_for("kiosk", usize::MAX, day.seed);
+    add_terminal(&mut store, "기존 회원", Role::Kiosk, &legacy_kiosk, now)?;
+    let legacy_counter = key_for("counter", usize::MAX, day.seed);
+    add_terminal(&mut store, "기존 보고", Role::Counter, &legacy_counter, now)?;
+    let ids: BTreeMap<String, i64> = store
+        .terminals()?
+        .into_iter()
+        .map(|t| (t.site.clone(), t.id))
+        .collect();
+    let enrollments: Vec<Operation> = day
+        .existing
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Operation {
+            op_id: format!("existing-{i}"),
+            kind: "enrollment".into(),
+            payload: enrollment_payload(p, day.today - chrono::Days::new(day::HISTORY_DAYS)),
+        })
+        .collect();
+    let numbers = seed_ops(&mut store, ids["기존 회원"], enrollments, now, "members")?;
+    let member_numbers = numbers
+        .into_iter()
+        .map(|n| {
+            n.as_deref()
+                .and_then(|n| n.strip_prefix("PP-"))
+                .and_then(|n| n.parse().ok())
+                .context("a seeded member has no number")
+        })
+        .collect::<anyhow::Result<Vec<u64>>>()?;
+    let reports: Vec<Operation> = day
+        .history
+        .iter()
+        .map(|r| Operation {
+            op_id: format!("existing-report-{}-{}", r.member, r.day),
+            kind: "step_report".into(),
+            payload: json!({
+                "member_number": format!("PP-{:08}", member_numbers[r.member]),
+                "day": r.day.to_string(),
+                "steps": r.steps,
+                "reported_at": r.reported_at.to_rfc3339(),
+            }),
+        })
+        .collect();
+    seed_ops(&mut store, ids["기존 보고"], reports, now, "reports")?;
+    Ok(Prepared {
+        kiosks,
+        counters,
+        member_numbers,
+        key_id,
+    })
+}
+
+/// An `enrollment` payload for `person`, admitted on `day`.
+pub fn enrollment_payload(person: &Person, day: NaiveDate) -> serde_json::Value {
+    json!({
+        "name": person.name,
+        "birth_date": person.birth_date.to_string(),
+        "phone": person.phone,
+        "day": day.to_string(),
+    })
+}
+
+/// The server process.
+pub struct Server {
+    bin: PathBuf,
+    db: PathBuf,
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    listen: String,
+    /// The highest resident memory of any instance so far, KiB (`VmHWM`).
+    pub peak_kib: u64,
+}
+
+impl Server {
+    /// Starts the server on a free port of 127.0.0.1.
+    pub fn start(bin: &Path, db: &Path) -> anyhow::Result<Server> {
+        let mut server = Server {
+            bin: bin.to_owned(),
+            db: db.to_owned(),
+            child: None,
+            base: String::new(),
+            listen: "127.0.0.1:0".into(),
+            peak_kib: 0,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let mut child = Command::new(&self.bin)
+            .args(["serve", "--db"])
+            .arg(&self.db)
+            .args(["--listen", &self.listen])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("palpal-central printed {line:?}"))?
+            .to_owned();
+        self.listen = base.trim_start_matches("http://").to_owned();
+        self.base = base;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Resident memory now, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.pid().map_or(0, |pid| status_kib(pid, "VmRSS:"))
+    }
+
+    /// `kill -9`: the outage begins.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            self.peak_kib = self.peak_kib.max(status_kib(child.id(), "VmHWM:"));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same address.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.spawn()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The published policies, as the server uses them.
+pub fn policies() -> anyhow::Result<PolicySet> {
+    store::published_policies()
+}

@@ -1,0 +1,140 @@
+//! The verdicts, read from the server's database after the day: every confirmed registration
+//! there once, points equal to a recomputation from the raw step reports with the policy core,
+//! every hold and void answered for.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use points_core::{Ledger, PolicySet, StepReport};
+use rusqlite::Connection;
+
+use crate::day::Day;
+use crate::terminal::DriverRecord;
+
+#[derive(Debug, Default, Clone)]
+pub struct Verdicts {
+    pub registrations_confirmed: u64,
+    pub registrations_on_server: u64,
+    pub registrations_lost: u64,
+    pub registrations_duplicated: u64,
+    pub turned_away: BTreeMap<String, u64>,
+    pub members_checked: u64,
+    pub points_mismatched_members: u64,
+    pub points_server: i64,
+    pub points_recomputed: u64,
+    pub reports_made: u64,
+    pub holds_made: u64,
+    pub holds_by_status: BTreeMap<String, u64>,
+    pub holds_lost: u64,
+    pub voids_made: u64,
+    pub voids_applied: u64,
+    pub redemptions_refused: BTreeMap<String, u64>,
+}
+
+pub fn check(
+    db: &Path,
+    day: &Day,
+    member_numbers: &[u64],
+    records: &[DriverRecord],
+    policies: &PolicySet,
+) -> anyhow::Result<Verdicts> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut v = Verdicts::default();
+
+    let member_ops: HashSet<String> = conn
+        .prepare("SELECT op_id FROM members")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let duplicated: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM members GROUP BY phone HAVING n > 1)",
+        [],
+        |r| r.get(0),
+    )?;
+    v.registrations_duplicated = u64::try_from(duplicated).unwrap_or(0);
+    for record in records {
+        for (op_id, _) in &record.confirmed {
+            v.registrations_confirmed += 1;
+            if member_ops.contains(op_id) {
+                v.registrations_on_server += 1;
+            } else {
+                v.registrations_lost += 1;
+            }
+        }
+        for (reason, n) in &record.turned_away {
+            *v.turned_away.entry(reason.clone()).or_default() += n;
+        }
+        for (code, n) in &record.refused {
+            *v.redemptions_refused.entry(code.clone()).or_default() += n;
+        }
+    }
+
+    // Points: the server's ledger against the policy core over the same raw reports.
+    let mut server_points: HashMap<u64, i64> = HashMap::new();
+    let mut statement =
+        conn.prepare("SELECT member_id, SUM(points) FROM ledger_entries GROUP BY member_id")?;
+    for row in statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (id, points) = row?;
+        server_points.insert(u64::try_from(id).unwrap_or(0), points);
+    }
+    let mut reports: Vec<Vec<StepReport>> = vec![Vec::new(); day.existing.len()];
+    for seed in &day.history {
+        reports[seed.member].push(StepReport {
+            reported_at: seed.reported_at,
+            day: seed.day,
+            steps: seed.steps,
+        });
+    }
+    for record in records {
+        for (member, report) in &record.reports {
+            v.reports_made += 1;
+            reports[*member].push(*report);
+        }
+    }
+    for (m, member_reports) in reports.iter().enumerate() {
+        let mut ledger = Ledger::new(day.existing[m].birth_date);
+        for report in member_reports {
+            ledger.apply(policies, report);
+        }
+        let server = server_points.get(&member_numbers[m]).copied().unwrap_or(0);
+        v.members_checked += 1;
+        v.points_recomputed += ledger.total();
+        v.points_server += server;
+        if i64::try_from(ledger.total()).unwrap_or(-1) != server {
+            v.points_mismatched_members += 1;
+        }
+    }
+
+    // Holds and voids.
+    let mut holds: HashMap<String, (String, Option<String>)> = HashMap::new();
+    let mut statement = conn.prepare("SELECT op_id, status, void_op_id FROM holds")?;
+    for row in statement.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })? {
+        let (op_id, status, void) = row?;
+        holds.insert(op_id, (status, void));
+    }
+    let voids_on_server: HashSet<&str> = holds
+        .values()
+        .filter_map(|(_, void)| void.as_deref())
+        .collect();
+    for record in records {
+        for op_id in &record.holds {
+            v.holds_made += 1;
+            match holds.get(op_id) {
+                Some((status, _)) => *v.holds_by_status.entry(status.clone()).or_default() += 1,
+                None => v.holds_lost += 1,
+            }
+        }
+        for op_id in &record.voids {
+            v.voids_made += 1;
+            if voids_on_server.contains(op_id.as_str()) {
+                v.voids_applied += 1;
+            }
+        }
+    }
+    Ok(v)
+}
