@@ -78,13 +78,16 @@ fn main() -> anyhow::Result<()> {
         "naive" => &["naive"],
         _ => &["palpal", "naive"],
     };
+    // The database the morning starts from, made once and copied for each mode.
+    let base_dir = tempfile::tempdir()?;
+    let base = Base::prepare(&args, base_dir.path())?;
     let mut runs = Vec::new();
     for mode in modes {
         eprintln!(
             "palpal-replay: {mode} terminals, scale {}, {}× time",
             args.scale, args.compress
         );
-        runs.push(runtime.block_on(run_mode(&args, mode))?);
+        runs.push(runtime.block_on(run_mode(&args, mode, &base))?);
     }
     std::fs::create_dir_all(&args.out)?;
     let first = &runs[0];
@@ -134,33 +137,54 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_mode(args: &Args, mode: &'static str) -> anyhow::Result<ModeRun> {
+/// What every mode starts from.
+struct Base {
+    db: PathBuf,
+    prepared: server::Prepared,
+    prepared_at: chrono::DateTime<Utc>,
+    issuer_seed: [u8; 32],
+    today: chrono::NaiveDate,
+    policies: Arc<points_core::PolicySet>,
+}
+
+impl Base {
+    fn prepare(args: &Args, dir: &std::path::Path) -> anyhow::Result<Base> {
+        let today = seoul_time(Utc::now()).date_naive();
+        let day = Day::new(args.seed, args.scale, today, true);
+        let db = dir.join("central.db");
+        let policies = Arc::new(server::policies()?);
+        let mut issuer_seed = [0u8; 32];
+        issuer_seed[..8].copy_from_slice(&args.seed.to_le_bytes());
+        issuer_seed[31] = 0x99;
+        let prepared_at = Utc::now();
+        let started = Instant::now();
+        let prepared = server::prepare(&db, &day, Arc::clone(&policies), issuer_seed, prepared_at)?;
+        eprintln!(
+            "palpal-replay: {} members and a week of their reports ({}) prepared in {:.1} s",
+            prepared.member_numbers.len(),
+            day.history.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(Base {
+            db,
+            prepared,
+            prepared_at,
+            issuer_seed,
+            today,
+            policies,
+        })
+    }
+}
+
+async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Result<ModeRun> {
     let smart = mode == "palpal";
-    let today = seoul_time(Utc::now()).date_naive();
-    let day = Arc::new(Day::new(args.seed, args.scale, today, smart));
+    let day = Arc::new(Day::new(args.seed, args.scale, base.today, smart));
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("central.db");
-    let policies = Arc::new(server::policies()?);
-    let issuer_seed = {
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&args.seed.to_le_bytes());
-        seed[31] = 0x99;
-        seed
-    };
-    let prepared_at = Utc::now();
-    let started = Instant::now();
-    let prepared = {
-        let (day, db, policies) = (Arc::clone(&day), db.clone(), Arc::clone(&policies));
-        tokio::task::spawn_blocking(move || {
-            server::prepare(&db, &day, policies, issuer_seed, prepared_at)
-        })
-        .await??
-    };
-    eprintln!(
-        "palpal-replay: {} members and their reports prepared in {:.1} s",
-        prepared.member_numbers.len(),
-        started.elapsed().as_secs_f64()
-    );
+    server::copy_database(&base.db, &db)?;
+    server::set_leases(&db, &day, Arc::clone(&base.policies))?;
+    let policies = Arc::clone(&base.policies);
+    let (prepared, prepared_at, issuer_seed) = (&base.prepared, base.prepared_at, base.issuer_seed);
     // Each existing member's points before the day, as the counters pulled them.
     let opening_balance: Vec<u64> = {
         let mut ledgers: Vec<points_core::Ledger> = day

@@ -245,14 +245,22 @@ pub fn svg(runs: &[ModeRun], compress: f64) -> String {
     const W: f64 = 900.0;
     const PANEL_H: f64 = 150.0;
     const LEFT: f64 = 70.0;
-    const TOP: f64 = 30.0;
+    const TOP: f64 = 56.0;
     const GAP: f64 = 40.0;
-    let colors = ["#1f5fbf", "#c0392b"];
-    let dashes = ["", "6 4"];
+    // Palpal's terminals solid blue, naive ones dashed red, whatever the order.
+    let style = |run: &ModeRun| {
+        if run.name == "naive" {
+            ("#c0392b", "6 4", "#e6b0aa")
+        } else {
+            ("#1f5fbf", "", "#aec6ea")
+        }
+    };
     let minutes = f64::from(WINDOW) / 60.0 + 15.0;
     type Series = fn(&[Bucket], usize) -> f64;
     let panels: [(&str, Series); 4] = [
-        ("operations answered per second", |b, i| b[i].settled as f64),
+        ("operations answered per second (light: offered)", |b, i| {
+            b[i].settled as f64
+        }),
         ("request latency p99 (ms)", |b, i| {
             let mut l = b[i].latencies.clone();
             ms(quantile(&mut l, 0.99))
@@ -274,8 +282,8 @@ pub fn svg(runs: &[ModeRun], compress: f64) -> String {
             r#"<line x1="{}" y1="14" x2="{}" y2="14" stroke="{}" stroke-width="2" stroke-dasharray="{}"/><text x="{}" y="18">{}</text>"#,
             LEFT + n as f64 * 200.0,
             LEFT + n as f64 * 200.0 + 30.0,
-            colors[n % 2],
-            dashes[n % 2],
+            style(run).0,
+            style(run).1,
             LEFT + n as f64 * 200.0 + 36.0,
             run.name
         );
@@ -312,21 +320,32 @@ pub fn svg(runs: &[ModeRun], compress: f64) -> String {
             LEFT - 4.0,
             y0 + PANEL_H,
         );
-        for (n, run) in runs.iter().enumerate() {
-            let points: Vec<String> = (0..run.buckets.len())
-                .map(|i| {
-                    let minute = i as f64 * compress / 60.0;
-                    let y = y0 + PANEL_H - PANEL_H * series(&run.buckets, i) / max;
-                    format!("{:.1},{:.1}", x_of(minute.min(minutes)), y)
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                r#"<polyline fill="none" stroke="{}" stroke-width="1.5" stroke-dasharray="{}" points="{}"/>"#,
-                colors[n % 2],
-                dashes[n % 2],
-                points.join(" ")
-            );
+        for run in runs {
+            let line = |out: &mut String, value: &dyn Fn(usize) -> f64, color: &str, width: f64| {
+                let points: Vec<String> = (0..run.buckets.len())
+                    .map(|i| {
+                        let minute = i as f64 * compress / 60.0;
+                        let y = y0 + PANEL_H - PANEL_H * (value(i) / max).min(1.0);
+                        format!("{:.1},{:.1}", x_of(minute.min(minutes)), y)
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    r#"<polyline fill="none" stroke="{color}" stroke-width="{width}" stroke-dasharray="{}" points="{}"/>"#,
+                    style(run).1,
+                    points.join(" ")
+                );
+            };
+            if p == 0 {
+                // Offered load under the answered operations, in a lighter line.
+                line(
+                    &mut out,
+                    &|i| run.buckets[i].offered as f64,
+                    style(run).2,
+                    1.0,
+                );
+            }
+            line(&mut out, &|i| series(&run.buckets, i), style(run).0, 1.5);
         }
         for tick in (0..=(minutes as u32)).step_by(15) {
             let x = x_of(f64::from(tick));

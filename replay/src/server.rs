@@ -79,16 +79,15 @@ fn add_terminal(
 fn seed_ops(
     store: &mut SqliteStore,
     terminal: i64,
-    operations: Vec<Operation>,
+    count: usize,
+    operation: impl Fn(usize) -> Operation,
     now: DateTime<Utc>,
     tag: &str,
 ) -> anyhow::Result<Vec<Option<String>>> {
-    let mut numbers = Vec::with_capacity(operations.len());
-    let mut chunk_no = 0usize;
-    let mut rest = operations;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(1000));
-        let chunk = std::mem::replace(&mut rest, tail);
+    // Made a thousand at a time: millions of payloads at once would take gigabytes.
+    let mut numbers = Vec::with_capacity(count);
+    for (chunk_no, start) in (0..count).step_by(1000).enumerate() {
+        let chunk: Vec<Operation> = (start..count.min(start + 1000)).map(&operation).collect();
         let replies = store.commit_group(
             &[Write::Sync {
                 terminal,
@@ -97,7 +96,6 @@ fn seed_ops(
             }],
             now,
         )?;
-        chunk_no += 1;
         let Some(WriteReply::Synced(results)) = replies.into_iter().next() else {
             bail!("seeding {tag}: the store refused a group");
         };
@@ -127,13 +125,10 @@ pub fn prepare(
     let today = day.today;
     store.set_admission(today, DayRule::Open)?;
     let mut kiosks = Vec::new();
-    for (k, places) in day.lease_places.iter().enumerate() {
+    for k in 0..day.kiosk_plans.len() {
         let key = key_for("kiosk", k, day.seed);
         let site = Day::kiosk_site(k);
         let label = add_terminal(&mut store, &site, Role::Kiosk, &key, now)?;
-        if let Some(places) = places {
-            store.set_quota(today, &site, *places)?;
-        }
         kiosks.push(Term {
             label,
             key: Arc::new(key),
@@ -167,17 +162,19 @@ pub fn prepare(
         .into_iter()
         .map(|t| (t.site.clone(), t.id))
         .collect();
-    let enrollments: Vec<Operation> = day
-        .existing
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Operation {
+    let admitted = day.today - chrono::Days::new(day::HISTORY_DAYS);
+    let numbers = seed_ops(
+        &mut store,
+        ids["기존 회원"],
+        day.existing.len(),
+        |i| Operation {
             op_id: format!("existing-{i}"),
             kind: "enrollment".into(),
-            payload: enrollment_payload(p, day.today - chrono::Days::new(day::HISTORY_DAYS)),
-        })
-        .collect();
-    let numbers = seed_ops(&mut store, ids["기존 회원"], enrollments, now, "members")?;
+            payload: enrollment_payload(&day.existing[i], admitted),
+        },
+        now,
+        "members",
+    )?;
     let member_numbers = numbers
         .into_iter()
         .map(|n| {
@@ -187,27 +184,60 @@ pub fn prepare(
                 .context("a seeded member has no number")
         })
         .collect::<anyhow::Result<Vec<u64>>>()?;
-    let reports: Vec<Operation> = day
-        .history
-        .iter()
-        .map(|r| Operation {
-            op_id: format!("existing-report-{}-{}", r.member, r.day),
-            kind: "step_report".into(),
-            payload: json!({
-                "member_number": format!("PP-{:08}", member_numbers[r.member]),
-                "day": r.day.to_string(),
-                "steps": r.steps,
-                "reported_at": r.reported_at.to_rfc3339(),
-            }),
-        })
-        .collect();
-    seed_ops(&mut store, ids["기존 보고"], reports, now, "reports")?;
+    seed_ops(
+        &mut store,
+        ids["기존 보고"],
+        day.history.len(),
+        |i| {
+            let r = &day.history[i];
+            Operation {
+                op_id: format!("existing-report-{}-{}", r.member, r.day),
+                kind: "step_report".into(),
+                payload: json!({
+                    "member_number": format!("PP-{:08}", member_numbers[r.member]),
+                    "day": r.day.to_string(),
+                    "steps": r.steps,
+                    "reported_at": r.reported_at.to_rfc3339(),
+                }),
+            }
+        },
+        now,
+        "reports",
+    )?;
     Ok(Prepared {
         kiosks,
         counters,
         member_numbers,
         key_id,
     })
+}
+
+/// Gives each kiosk site the quota lease `day` plans for it (Palpal's kiosks; naive ones have
+/// none).
+pub fn set_leases(db: &Path, day: &Day, policies: Arc<PolicySet>) -> anyhow::Result<()> {
+    let mut store = SqliteStore::open(db, policies)?;
+    for (k, places) in day.lease_places.iter().enumerate() {
+        if let Some(places) = places {
+            store.set_quota(day.today, &Day::kiosk_site(k), *places)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a prepared database (and its WAL, if any) to `to`.
+pub fn copy_database(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut source = from.as_os_str().to_owned();
+        source.push(suffix);
+        let source = PathBuf::from(source);
+        if source.exists() {
+            let mut target = to.as_os_str().to_owned();
+            target.push(suffix);
+            std::fs::copy(&source, PathBuf::from(target))?;
+        }
+    }
+    Ok(())
 }
 
 /// An `enrollment` payload for `person`, admitted on `day`.
