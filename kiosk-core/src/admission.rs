@@ -199,6 +199,50 @@ pub fn admit(
     Ok(Admission { place: lease.used })
 }
 
+/// Admission as the kiosk applies it: with no schedule cached (the kiosk never pulled one),
+/// everyone eligible is admitted without a place (`Ok(None)`), as before schedules existed;
+/// with one, [`admit`] decides and takes a place of the lease.
+pub fn admit_cached(
+    schedule: Option<&AdmissionSchedule>,
+    lease: Option<&mut QuotaLease>,
+    birth_date: NaiveDate,
+    today: NaiveDate,
+) -> Result<Option<Admission>, NotAdmitted> {
+    match schedule {
+        None => Ok(None),
+        Some(s) => admit(s, lease, birth_date, today).map(Some),
+    }
+}
+
+/// A numbered ticket for a later sign-up day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub day: NaiveDate,
+    pub number: u32,
+}
+
+impl Ticket {
+    pub fn ko(&self) -> String {
+        format!(
+            "번호표 {}번: {}년 {}월 {}일({}) 이곳에서 가입하실 수 있습니다. 번호표와 신분증을 가져오세요.",
+            self.number,
+            self.day.year(),
+            self.day.month(),
+            self.day.day(),
+            weekday_ko(self.day)
+        )
+    }
+
+    pub fn en(&self) -> String {
+        format!(
+            "Ticket no. {}: you can sign up here on {} ({}). Bring this ticket and your ID.",
+            self.number,
+            self.day.format("%Y-%m-%d"),
+            self.day.format("%A")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +355,40 @@ mod tests {
         assert_eq!(yesterday.used, 0);
         let e = admit(&s, None, d("1950-01-01"), d("2025-12-05")).unwrap_err();
         assert_eq!(e.code(), "no_quota");
+    }
+
+    #[test]
+    fn without_a_cached_schedule_everyone_eligible_is_admitted_without_a_place() {
+        let mut l = lease("2025-12-06", 0);
+        assert_eq!(
+            admit_cached(None, Some(&mut l), d("2000-01-01"), d("2025-12-06")),
+            Ok(None)
+        );
+        assert_eq!(l.used, 0);
+        let s = schedule();
+        let mut l = lease("2025-12-05", 2);
+        assert_eq!(
+            admit_cached(Some(&s), Some(&mut l), d("1950-01-01"), d("2025-12-05")),
+            Ok(Some(Admission { place: 1 }))
+        );
+        let e = admit_cached(Some(&s), None, d("1950-01-01"), d("2025-12-05")).unwrap_err();
+        assert_eq!(e.code(), "no_quota");
+    }
+
+    #[test]
+    fn a_ticket_names_its_number_and_day() {
+        let t = Ticket {
+            day: d("2025-12-05"),
+            number: 3,
+        };
+        assert_eq!(
+            t.ko(),
+            "번호표 3번: 2025년 12월 5일(금) 이곳에서 가입하실 수 있습니다. 번호표와 신분증을 가져오세요."
+        );
+        assert_eq!(
+            t.en(),
+            "Ticket no. 3: you can sign up here on 2025-12-05 (Friday). Bring this ticket and your ID."
+        );
     }
 
     #[test]

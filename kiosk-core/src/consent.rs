@@ -94,6 +94,46 @@ fn titles(
         .join(", ")
 }
 
+/// The version of the consent texts this build shows.
+pub const CONSENT_VERSION: &str = "2025-12";
+
+/// The items the kiosk asks for, required first. Each text's version is [`CONSENT_VERSION`].
+pub fn current_items() -> Vec<ConsentItem> {
+    let item = |id: &str, required, ko: &str, en: &str| ConsentItem {
+        id: id.to_owned(),
+        version: CONSENT_VERSION.to_owned(),
+        required,
+        title_ko: ko.to_owned(),
+        title_en: en.to_owned(),
+    };
+    vec![
+        item(
+            "personal-data",
+            true,
+            "개인정보 수집·이용 (이름, 생년월일, 휴대전화)",
+            "Collection and use of personal data (name, birth date, mobile number)",
+        ),
+        item(
+            "health-data",
+            true,
+            "건강정보(걸음·심박) 수집",
+            "Collection of health data (steps, heart rate)",
+        ),
+        item(
+            "sms-news",
+            false,
+            "문자로 사업 소식 받기 (선택)",
+            "Program news by text message (optional)",
+        ),
+        item(
+            "research",
+            false,
+            "건강 연구에 익명으로 활용 (선택)",
+            "Anonymous use in health research (optional)",
+        ),
+    ]
+}
+
 /// Checks the answers against the items shown: every required item agreed to, each answer
 /// for the version in force. Returns the record to keep with the registration.
 pub fn check_consents(
@@ -192,6 +232,24 @@ mod tests {
         assert_eq!(
             e,
             ConsentMissing::Required(vec!["personal-data".into(), "health-data".into()])
+        );
+    }
+
+    #[test]
+    fn the_current_items_ask_required_ones_first_all_in_force() {
+        let items = current_items();
+        assert!(items.iter().all(|i| i.version == CONSENT_VERSION));
+        let required: Vec<_> = items.iter().map(|i| i.required).collect();
+        assert_eq!(required, [true, true, false, false]);
+        let only_optional: Vec<_> = items
+            .iter()
+            .filter(|i| !i.required)
+            .map(|i| answer(&i.id, CONSENT_VERSION, true))
+            .collect();
+        let e = check_consents(&items, &only_optional).unwrap_err();
+        assert_eq!(
+            e.ko(&items),
+            "필수 동의 항목에 동의해야 가입할 수 있습니다: 개인정보 수집·이용 (이름, 생년월일, 휴대전화), 건강정보(걸음·심박) 수집. 내용을 듣거나 읽은 뒤 '동의'를 눌러 주세요."
         );
     }
 

@@ -9,8 +9,11 @@
 //! - consent: [`consent::check_consents`] (required items, text versions);
 //! - admission: [`admission::admit`] (the day's schedule and the site's quota lease).
 //! - screen sizes: [`screen::Screen::sizes`] (text and touch targets in millimetres).
+//! - duplicates: [`same_person`] and [`AlreadyMember`] (name, birth date and phone);
+//! - the member card: [`card::MemberCard`] (QR code, printable page, ESC/POS).
 
 pub mod admission;
+pub mod card;
 pub mod consent;
 pub mod screen;
 
@@ -158,6 +161,61 @@ pub fn check_applicant(applicant: &Applicant, today: NaiveDate) -> Result<Enroll
     })
 }
 
+/// The canonical form of a person for duplicate checks: the name without spaces, the birth
+/// date, the phone's digits. Two applicants are the same person when these are equal.
+pub fn person_fingerprint(name: &str, birth_date: NaiveDate, phone: &str) -> String {
+    let name: String = name.chars().filter(|c| !c.is_whitespace()).collect();
+    format!("{name}|{birth_date}|{}", normalize_phone(phone))
+}
+
+/// Whether an enrollment and an applicant are the same person (name, birth date, phone).
+pub fn same_person(enrolled: &Enrollment, applicant: &Applicant) -> bool {
+    person_fingerprint(&enrolled.name, enrolled.birth_date, &enrolled.phone)
+        == person_fingerprint(&applicant.name, applicant.birth_date, &applicant.phone)
+}
+
+/// The applicant is already a member (or already signed up, waiting for the server): they are
+/// shown their existing registration, never registered twice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("already a member (member {member_no:?}, receipt {receipt_no:?})")]
+pub struct AlreadyMember {
+    /// The member number, once the server assigned one.
+    pub member_no: Option<String>,
+    /// The receipt number at this kiosk, when signed up here.
+    pub receipt_no: Option<String>,
+    /// The day of the earlier sign-up here.
+    pub day: Option<NaiveDate>,
+}
+
+impl AlreadyMember {
+    pub fn code(&self) -> &'static str {
+        "already_member"
+    }
+
+    pub fn ko(&self) -> String {
+        let which = match (&self.member_no, &self.receipt_no, self.day) {
+            (Some(no), _, _) => format!("회원번호 {no}"),
+            (None, Some(r), Some(d)) => format!(
+                "{}년 {}월 {}일 접수번호 {r}",
+                chrono::Datelike::year(&d),
+                chrono::Datelike::month(&d),
+                chrono::Datelike::day(&d)
+            ),
+            _ => "기존 가입".to_owned(),
+        };
+        format!("이미 가입된 분입니다 ({which}). 다시 가입하지 않아도 됩니다. 회원 카드를 잃어버렸다면 직원에게 말씀해 주세요.")
+    }
+
+    pub fn en(&self) -> String {
+        let which = match (&self.member_no, &self.receipt_no, self.day) {
+            (Some(no), _, _) => format!("member no. {no}"),
+            (None, Some(r), Some(d)) => format!("receipt no. {r} on {d}"),
+            _ => "an earlier sign-up".to_owned(),
+        };
+        format!("You are already a member ({which}). There is no need to sign up again. If you lost your member card, please tell the clerk.")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +296,44 @@ mod tests {
             Lives,
             Err("birth_date_invalid"),
         );
+    }
+
+    #[test]
+    fn the_same_person_ignores_spaces_and_phone_punctuation_only() {
+        let a = applicant("1950-03-01", "010-1234-5678", Residency::Lives);
+        let e = check_applicant(&a, d("2025-12-01")).unwrap();
+        let mut again = applicant("1950-03-01", "010 1234 5678", Residency::Works);
+        again.name = "김 영희".to_owned();
+        assert!(same_person(&e, &again));
+        again.birth_date = d("1950-03-02");
+        assert!(!same_person(&e, &again));
+        let mut other_phone = applicant("1950-03-01", "01012345679", Residency::Lives);
+        assert!(!same_person(&e, &other_phone));
+        other_phone.phone = "01012345678".to_owned();
+        other_phone.name = "김영수".to_owned();
+        assert!(!same_person(&e, &other_phone));
+    }
+
+    #[test]
+    fn already_a_member_names_the_earlier_sign_up() {
+        let here = AlreadyMember {
+            member_no: None,
+            receipt_no: Some("0001".into()),
+            day: Some(d("2025-12-03")),
+        };
+        assert_eq!(here.code(), "already_member");
+        assert_eq!(
+            here.ko(),
+            "이미 가입된 분입니다 (2025년 12월 3일 접수번호 0001). 다시 가입하지 않아도 됩니다. 회원 카드를 잃어버렸다면 직원에게 말씀해 주세요."
+        );
+        let member = AlreadyMember {
+            member_no: Some("PP-0042".into()),
+            receipt_no: None,
+            day: None,
+        };
+        assert!(member
+            .en()
+            .starts_with("You are already a member (member no. PP-0042)."));
     }
 
     #[test]

@@ -296,6 +296,27 @@ pub enum Refusal {
         /// The id asked for.
         hold_id: HoldId,
     },
+    /// A member card had [`MAX_PIN_FAILURES`] wrong PINs here since the last good sync.
+    #[error("card locked after {failures} wrong PINs")]
+    CardLocked {
+        /// Wrong PINs since the last good sync.
+        failures: u32,
+    },
+}
+
+/// Wrong PINs after which a member card is locked at this counter until the terminal syncs
+/// (the revocation list then says whether the card was reported lost). A wrong PIN passes 1
+/// time in 65,536, so three guesses per sync give a thief almost nothing.
+pub const MAX_PIN_FAILURES: u32 = 3;
+
+/// Whether a card is locked, given its wrong PINs at this counter since the last good sync.
+pub fn check_card_pin_failures(failures_since_sync: u32) -> Result<(), Refusal> {
+    if failures_since_sync >= MAX_PIN_FAILURES {
+        return Err(Refusal::CardLocked {
+            failures: failures_since_sync,
+        });
+    }
+    Ok(())
 }
 
 impl Refusal {
@@ -317,6 +338,7 @@ impl Refusal {
             Refusal::VoidOtherDay { .. } => "void_other_day",
             Refusal::UnknownHold { .. } => "unknown_hold",
             Refusal::AlreadyVoided { .. } => "already_voided",
+            Refusal::CardLocked { .. } => "card_locked",
         }
     }
 
@@ -390,6 +412,11 @@ impl Refusal {
             Refusal::AlreadyVoided { .. } => "이미 취소된 결제입니다. 다시 취소할 필요가 \
                  없습니다. 오늘의 정산 내역에서 확인할 수 있습니다."
                 .to_owned(),
+            Refusal::CardLocked { failures } => format!(
+                "비밀번호가 {failures}번 틀려 이 회원카드는 이 단말기에서 잠겼습니다. 단말기가 \
+                 서버와 동기화된 뒤 다시 쓸 수 있습니다. 회원에게 앱의 QR 코드를 쓰도록 안내해 \
+                 주세요."
+            ),
         }
     }
 
@@ -461,6 +488,10 @@ impl Refusal {
             Refusal::AlreadyVoided { .. } => "This redemption is already voided; nothing more \
                  to do. It shows in today's settlement."
                 .to_owned(),
+            Refusal::CardLocked { failures } => format!(
+                "The PIN was wrong {failures} times, so this member card is locked at this \
+                 terminal until it syncs with the server. Ask the member to use the app's code."
+            ),
         }
     }
 }

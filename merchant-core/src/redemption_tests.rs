@@ -411,6 +411,7 @@ fn every_refusal_has_a_code_and_both_languages() {
         Refusal::AlreadyVoided {
             hold_id: HoldId("x".into()),
         },
+        Refusal::CardLocked { failures: 3 },
     ];
     let codes: BTreeSet<&str> = all.iter().map(Refusal::code).collect();
     assert_eq!(codes.len(), all.len(), "codes are distinct");
@@ -531,4 +532,14 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_card_locks_after_three_wrong_pins() {
+    assert_eq!(check_card_pin_failures(0), Ok(()));
+    assert_eq!(check_card_pin_failures(MAX_PIN_FAILURES - 1), Ok(()));
+    let locked = check_card_pin_failures(MAX_PIN_FAILURES).unwrap_err();
+    assert_eq!(locked.code(), "card_locked");
+    expect!["비밀번호가 3번 틀려 이 회원카드는 이 단말기에서 잠겼습니다. 단말기가 서버와 동기화된 뒤 다시 쓸 수 있습니다. 회원에게 앱의 QR 코드를 쓰도록 안내해 주세요."]
+    .assert_eq(&locked.ko());
 }

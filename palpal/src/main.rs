@@ -3,7 +3,6 @@
 //! rules of its own: those live in the cores (`points-core`, ...), and this binary only turns
 //! files and arguments into their inputs and their decisions into output.
 
-mod central;
 mod export;
 mod points;
 mod provision;
@@ -30,9 +29,9 @@ enum Command {
     Points(points::Args),
     /// Enroll this terminal with the central server (makes its key, stores its identity)
     Provision(provision::Args),
-    /// Send the outbox to the central server; print what became of it
+    /// Send the outbox to the central server, then pull what changed; print what became of it
     Sync(sync::Args),
-    /// Show queued, in-flight and rejected operations and the last good sync
+    /// Show queued, in-flight and rejected operations, the last good sync and what is cached
     Status(status::Args),
     /// Print the terminal's outbox ledger as CSV
     Export(export::Args),

@@ -10,8 +10,8 @@ use ed25519_dalek::SigningKey;
 use sync_client::signing;
 use sync_client::wire::EnrollRequest;
 use terminal_store::{Store, TerminalIdentity};
+use terminal_sync::central::{Central, EnrollError};
 
-use crate::central::{Central, EnrollError};
 use crate::BadInput;
 
 /// Enroll this terminal with the central server

@@ -1,5 +1,6 @@
-//! `palpal status`: what the outbox holds (queued, in flight, done, rejected with reasons) and
-//! when the terminal last synced.
+//! `palpal status`: what the outbox holds (queued, in flight, done, rejected with reasons),
+//! when the terminal last synced, and what it has pulled from the server (the cursor, the last
+//! pull and how many of each thing are cached).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -49,5 +50,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(error) = log.last_error {
         writeln!(out, "마지막 오류 last error: {error}")?;
     }
+    writeln!(
+        out,
+        "마지막 받기 last pull: {}",
+        store
+            .last_pull()?
+            .map_or_else(|| "없음 never".to_owned(), |t| t.to_rfc3339())
+    )?;
+    writeln!(
+        out,
+        "받기 위치 cursor: {}",
+        store.pull_cursor()?.as_deref().unwrap_or("-")
+    )?;
+    let cached = store.pulled_counts()?;
+    writeln!(out, "정책 policies: {}", cached.policies)?;
+    writeln!(out, "교환 키 redemption keys: {}", cached.redemption_keys)?;
+    writeln!(out, "정지 회원 revoked members: {}", cached.revoked_members)?;
+    writeln!(out, "잔액 balances: {}", cached.balances)?;
+    writeln!(out, "워치 연결 watch pairings: {}", cached.server_pairings)?;
+    writeln!(out, "가입 일정 admission days: {}", cached.admission_days)?;
+    writeln!(out, "가입 정원 quota leases: {}", cached.quota_leases)?;
     Ok(())
 }

@@ -26,6 +26,8 @@ pub struct Bucket {
     pub queued: i64,
     /// Server resident memory, KiB (0 while it is down).
     pub rss_kib: u64,
+    /// Whether the sampler reached this second (it can miss one while the server restarts).
+    pub sampled: bool,
 }
 
 /// Shared by every terminal task.
@@ -121,11 +123,23 @@ impl Metrics {
         self.with(|b| {
             b.queued = queued;
             b.rss_kib = rss_kib;
+            b.sampled = true;
         });
     }
 
+    /// The seconds so far; a second the sampler missed carries the sample before it.
     pub fn take(&self) -> Vec<Bucket> {
-        std::mem::take(&mut *self.buckets.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut buckets =
+            std::mem::take(&mut *self.buckets.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut last = (0, 0);
+        for b in &mut buckets {
+            if b.sampled {
+                last = (b.queued, b.rss_kib);
+            } else {
+                (b.queued, b.rss_kib) = last;
+            }
+        }
+        buckets
     }
 }
 

@@ -71,7 +71,7 @@ pub struct ApplicantInput {
     pub residency: kiosk_core::Residency,
 }
 
-fn parse_birth_date(raw: &str, lang: Lang) -> Result<chrono::NaiveDate, CommandError> {
+pub(crate) fn parse_birth_date(raw: &str, lang: Lang) -> Result<chrono::NaiveDate, CommandError> {
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
     chrono::NaiveDate::parse_from_str(&digits, "%Y%m%d")
         .ok()
@@ -159,7 +159,7 @@ fn member(
 }
 
 /// Rates a member's step reports for this week's view, with their heart-rate figures.
-fn member_view(
+pub(crate) fn member_view(
     t: &Terminal,
     lang: Lang,
     member: terminal_store::Member,

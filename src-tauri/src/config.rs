@@ -8,6 +8,17 @@
 //! database = "terminal.sqlite" # relative to the configuration file's folder
 //! demo = false                # fill an empty database with the demo data set
 //! # fixed_now = "2025-12-03T10:00:00+09:00"  # a fixed clock, for demos and tests
+//! sync_interval_s = 30        # seconds between background syncs, once provisioned
+//!
+//! [kiosk]                     # optional, the sign-up kiosk's settings
+//! printer = "/dev/usb/lp0"    # ESC/POS receipt printer (device or file); unset: page only
+//! warn_after_s = 90           # idle seconds before "계속하시겠습니까?"
+//! clear_after_s = 120         # further idle seconds before the screen is cleared
+//! speech = "espeak-ng"        # the speech program (`-v ko`); missing: text only
+//!
+//! [counter]                   # optional, the store counter's settings
+//! printer = "/dev/usb/lp0"    # ESC/POS receipt printer (device or file); unset: page only
+//! exports = "settlements"     # folder for settlement CSV files [default: beside the database]
 //!
 //! [screen]                    # optional: size text and buttons in millimetres
 //! diagonal_inches = 32.0
@@ -42,6 +53,49 @@ struct ConfigFile {
     demo: bool,
     fixed_now: Option<DateTime<FixedOffset>>,
     screen: Option<kiosk_core::screen::Screen>,
+    sync_interval_s: Option<u64>,
+    #[serde(default)]
+    kiosk: KioskSettings,
+    #[serde(default)]
+    counter: CounterSettings,
+}
+
+/// The store counter's settings (`[counter]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CounterSettings {
+    /// Where ESC/POS bytes for the receipt printer go (a device such as `/dev/usb/lp0`, or a
+    /// file); relative to the configuration file's folder. None: the printable page only.
+    pub printer: Option<PathBuf>,
+    /// The folder settlement CSV files are saved to; relative to the configuration file's
+    /// folder. None: a `settlements` folder beside the database.
+    pub exports: Option<PathBuf>,
+}
+
+/// The sign-up kiosk's settings (`[kiosk]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KioskSettings {
+    /// Where ESC/POS bytes for the receipt printer go (a device such as `/dev/usb/lp0`, or a
+    /// file); relative to the configuration file's folder. None: the printable page only.
+    pub printer: Option<PathBuf>,
+    /// Seconds without a touch before the screen asks "계속하시겠습니까?".
+    pub warn_after_s: u32,
+    /// Seconds after that warning before what was typed is cleared.
+    pub clear_after_s: u32,
+    /// The speech program, run as `PROGRAM -v ko -a VOLUME -s SPEED TEXT`.
+    pub speech: String,
+}
+
+impl Default for KioskSettings {
+    fn default() -> Self {
+        KioskSettings {
+            printer: None,
+            warn_after_s: 90,
+            clear_after_s: 120,
+            speech: "espeak-ng".to_owned(),
+        }
+    }
 }
 
 /// The configuration, with paths made absolute.
@@ -55,6 +109,12 @@ pub struct TerminalConfig {
     pub fixed_now: Option<DateTime<FixedOffset>>,
     /// The physical screen, so text and touch targets can be sized in millimetres.
     pub screen: Option<kiosk_core::screen::Screen>,
+    /// Seconds between background syncs with the central server (30 unless configured).
+    pub sync_interval_s: u64,
+    /// The sign-up kiosk's printer, inactivity timings and speech.
+    pub kiosk: KioskSettings,
+    /// The counter's receipt printer and settlement exports.
+    pub counter: CounterSettings,
 }
 
 impl TerminalConfig {
@@ -81,7 +141,26 @@ impl TerminalConfig {
         } else {
             base.join(database)
         };
+        let mut kiosk = file.kiosk;
+        kiosk.printer = kiosk
+            .printer
+            .map(|p| if p.is_absolute() { p } else { base.join(p) });
+        if kiosk.warn_after_s == 0 || kiosk.clear_after_s == 0 {
+            bail!("`[kiosk]` warn_after_s and clear_after_s must be at least 1 second");
+        }
+        let absolute = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let counter = CounterSettings {
+            printer: file.counter.printer.map(absolute),
+            exports: file.counter.exports.map(absolute),
+        };
+        let sync_interval_s = file.sync_interval_s.unwrap_or(30);
+        if sync_interval_s == 0 {
+            bail!("`sync_interval_s` must be at least 1 second");
+        }
         Ok(TerminalConfig {
+            kiosk,
+            counter,
+            sync_interval_s,
             role: file.role,
             site_name: file.site_name.unwrap_or_else(|| site.clone()),
             site,
@@ -162,6 +241,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("diagonal_inches"), "{e:#}");
+    }
+
+    #[test]
+    fn kiosk_settings_have_defaults_and_a_printer_beside_the_file() {
+        let base = Path::new("/srv");
+        let c = TerminalConfig::parse("role = \"kiosk\"\nsite = \"x\"\n", base).unwrap();
+        assert_eq!(c.kiosk, KioskSettings::default());
+        let c = TerminalConfig::parse(
+            "role = \"kiosk\"\nsite = \"x\"\n[kiosk]\nprinter = \"card.bin\"\nwarn_after_s = 5\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.kiosk.printer.as_deref(), Some(Path::new("/srv/card.bin")));
+        assert_eq!((c.kiosk.warn_after_s, c.kiosk.clear_after_s), (5, 120));
+        let e = TerminalConfig::parse(
+            "role = \"kiosk\"\nsite = \"x\"\n[kiosk]\nclear_after_s = 0\n",
+            base,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("clear_after_s"), "{e:#}");
+    }
+
+    #[test]
+    fn the_sync_interval_is_30_seconds_unless_configured_and_never_zero() {
+        let base = Path::new("/srv");
+        let c = TerminalConfig::parse("role = \"kiosk\"\nsite = \"x\"\n", base).unwrap();
+        assert_eq!(c.sync_interval_s, 30);
+        let c = TerminalConfig::parse(
+            "role = \"kiosk\"\nsite = \"x\"\nsync_interval_s = 5\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.sync_interval_s, 5);
+        let e = TerminalConfig::parse(
+            "role = \"kiosk\"\nsite = \"x\"\nsync_interval_s = 0\n",
+            base,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("sync_interval_s"), "{e:#}");
     }
 
     #[test]

@@ -76,6 +76,24 @@ pub enum ErrorCode {
     WatchPairedElsewhere,
     /// The enrollment to pair a watch to is not known here.
     EnrollmentNotFound,
+    /// The same person (name, birth date, phone) is already a member or signed up.
+    AlreadyMember,
+    /// Today is not this person's sign-up day; the message says when to come back.
+    NotToday,
+    /// Today's places at this site are used up; the message says when to come back.
+    QuotaUsedUp,
+    /// This site holds no places for today.
+    NoQuota,
+    /// A required consent was not given.
+    ConsentMissing,
+    /// A consent answered a text version no longer in force.
+    ConsentOutdated,
+    /// The receipt printer could not be written to.
+    PrinterFailed,
+    /// A redemption refused by `redemption-token` or `merchant-core`, with the refusal's own
+    /// stable code (`replayed`, `over_daily_limit`, ...): a closed set defined there.
+    #[serde(untagged)]
+    Refused(&'static str),
 }
 
 /// A command's error, as the UI receives it.

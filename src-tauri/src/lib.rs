@@ -7,7 +7,10 @@
 
 pub mod commands;
 pub mod config;
+pub mod counter;
 pub mod error;
+pub mod kiosk;
+pub mod sync;
 pub mod terminal;
 pub mod watch;
 
@@ -25,6 +28,22 @@ pub fn invoke_handler<R: tauri::Runtime>(
         commands::scan_watches,
         commands::sync_watch,
         commands::pair_watch,
+        sync::sync_status,
+        counter::scan_token,
+        counter::redeem,
+        counter::void_hold,
+        counter::hold_receipt,
+        counter::day_settlement,
+        counter::export_settlement,
+        kiosk::kiosk_setup,
+        kiosk::kiosk_today,
+        kiosk::check_identity,
+        kiosk::check_consent,
+        kiosk::register,
+        kiosk::issue_ticket,
+        kiosk::member_card,
+        kiosk::print_card,
+        kiosk::speak,
     ]
 }
 
@@ -37,8 +56,11 @@ pub fn run() {
     let path =
         config::TerminalConfig::locate(&args, std::env::var("PALPAL_CONFIG").ok(), config_home);
     let state = AppState::start(path);
+    let background = sync::BackgroundSync::new(&state);
+    background.spawn();
     let result = tauri::Builder::default()
         .manage(state)
+        .manage(background)
         .manage(watch::WatchRadio::default())
         .invoke_handler(invoke_handler())
         .run(tauri::generate_context!());

@@ -17,8 +17,10 @@
 //! comes in as [`Time`] and randomness as the seed of [`Client::new`], so a run replays exactly
 //! (`clippy.toml` forbids reading the clock). [`signing`] signs a request as
 //! `docs/sync-api.yaml` describes, with the time and nonce passed in; [`wire`] holds the JSON
-//! bodies.
+//! bodies; [`pull`] is the pull half (the body for a cursor, and what an answer means, checked
+//! before anything of it is applied).
 
+pub mod pull;
 pub mod signing;
 pub mod wire;
 

@@ -10,6 +10,8 @@ use serde_json::Value;
 pub const SYNC_PATH: &str = "/v1/sync";
 /// The path of the enrollment endpoint.
 pub const ENROLL_PATH: &str = "/v1/terminals/enroll";
+/// The path of the pull endpoint.
+pub const PULL_PATH: &str = "/v1/pull";
 
 /// `POST /v1/terminals/enroll`.
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +85,96 @@ pub struct OpResult {
 pub struct SyncResponse {
     /// One result per operation.
     pub results: Vec<OpResult>,
+}
+
+/// `POST /v1/pull`: what changed since `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// The `cursor` of the previous answer; absent for everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Most changes in the answer (1 to 1,000; the server's default 500 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One policy file in force, as the server publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyText {
+    /// The policy's name.
+    pub name: String,
+    /// The first day it is in force, `YYYY-MM-DD`.
+    pub effective_from: String,
+    /// The last day it is in force, if the file names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_until: Option<String>,
+    /// The policy file's TOML text, byte for byte.
+    pub text: String,
+}
+
+/// One of the server's redemption-token public keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedemptionKey {
+    /// The `key_id` tokens name.
+    pub key_id: u16,
+    /// The Ed25519 public key, standard base64.
+    pub public_key: String,
+    /// Whether tokens signed with it are refused from now on.
+    pub retired: bool,
+}
+
+/// A member's balance as the server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceSnapshot {
+    /// The member number.
+    pub member_number: String,
+    /// Points credited by the ledger, ever.
+    pub credited: i64,
+    /// Points taken by posted holds (voids give them back).
+    pub spent: i64,
+    /// `credited - spent`.
+    pub balance: i64,
+}
+
+/// A watch's pairing to a member, as the server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchPairing {
+    /// The watch's serial number.
+    pub serial: String,
+    /// The member it is (or was) paired to.
+    pub member_number: String,
+    /// Whether the pairing ended.
+    pub ended: bool,
+}
+
+/// The answer to `POST /v1/pull`: one page of changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// Send it back in the next pull.
+    pub cursor: String,
+    /// Whether more changes wait; pull again at once with the new cursor.
+    pub more: bool,
+    /// The policy set in force, when it changed since the cursor (always on a first pull).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<PolicyText>>,
+    /// Redemption keys added or retired since the cursor.
+    #[serde(default)]
+    pub redemption_keys: Vec<RedemptionKey>,
+    /// Member numbers revoked since the cursor.
+    #[serde(default)]
+    pub revoked_members: Vec<String>,
+    /// Balances changed since the cursor.
+    #[serde(default)]
+    pub balances: Vec<BalanceSnapshot>,
+    /// Watch pairings made or ended since the cursor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch_pairings: Vec<WatchPairing>,
+    /// Kiosks only: the admission schedule from the server's today on, whole on every page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<kiosk_core::admission::AdmissionSchedule>,
+    /// Kiosks only: the site's quota leases from the server's today on, whole on every page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota_leases: Vec<kiosk_core::admission::QuotaLease>,
 }
 
 /// One operation as sent.

@@ -47,6 +47,62 @@ pub fn demo_member_no(i: usize) -> String {
     format!("PP-{:04}", i + 1)
 }
 
+/// The key id of the demo's token issuing key.
+pub const DEMO_KEY_ID: u16 = 1;
+
+/// The demo issuer's Ed25519 seed, as 64 hex digits: the worked example's key of
+/// `docs/redemption-token.md`. Public on purpose: it signs demo and test tokens only
+/// (`palpal token issue --key` with `{"key_id": 1, "seed": ..., "not_before": ...}`).
+pub fn demo_issuer_seed_hex() -> &'static str {
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+}
+
+/// Its public key, standard base64, as the server publishes keys.
+const DEMO_PUBLIC_KEY: &str = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=";
+/// A retired key (id 0, seed 32 bytes of 0x42): its tokens are refused as the wrong key.
+const RETIRED_PUBLIC_KEY: &str = "IVL40Zt5HSRFMkLhXy6rbLfP+ntqXtMAl5YOBpiB2xI=";
+
+/// The demo member who may not spend points: `PP-0016`.
+pub const DEMO_REVOKED: usize = 15;
+
+/// What a counter pulls from the server, for the demo: the issuing keys, the members'
+/// balances as of `today`'s midnight (Asia/Seoul) and one revoked member, as pulled then.
+fn seed_counter(s: &Store, today: NaiveDate, seed: u64) -> Result<()> {
+    let kst = FixedOffset::east_opt(9 * 3600).ok_or_else(|| anyhow::anyhow!("KST offset"))?;
+    let midnight = today
+        .and_time(NaiveTime::MIN)
+        .and_local_timezone(kst)
+        .single()
+        .ok_or_else(|| anyhow::anyhow!("demo midnight"))?;
+    let as_of = midnight
+        .to_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    s.conn.execute(
+        "INSERT OR REPLACE INTO redemption_keys(key_id, public_key, retired) VALUES (?1, ?2, 0), (0, ?3, 1)",
+        rusqlite::params![DEMO_KEY_ID, DEMO_PUBLIC_KEY, RETIRED_PUBLIC_KEY],
+    )?;
+    let mut rng = SplitMix(seed ^ 0x0c0_4e7e8);
+    for i in 0..NAMES.len() {
+        let balance = 3_000 + 100 * rng.below(800) as i64;
+        s.conn.execute(
+            "INSERT OR REPLACE INTO balances(member_no, credited, spent, balance, as_of)
+             VALUES (?1, ?2, 0, ?2, ?3)",
+            rusqlite::params![demo_member_no(i), balance, as_of],
+        )?;
+    }
+    s.conn.execute(
+        "INSERT OR IGNORE INTO revoked_members(member_no) VALUES (?1)",
+        [demo_member_no(DEMO_REVOKED)],
+    )?;
+    // The data above stands for a pull at that midnight (no cursor: a real pull starts over).
+    s.conn.execute(
+        "INSERT INTO pull_state(only_row, cursor, last_pull) VALUES (1, NULL, ?1)
+         ON CONFLICT(only_row) DO NOTHING",
+        [midnight.to_rfc3339()],
+    )?;
+    Ok(())
+}
+
 /// Fills an empty store with `NAMES.len()` members and `weeks` weeks of step reports ending on
 /// `today`. Does nothing when members are already there. Returns the number of members added.
 pub fn seed_demo(store: &mut Store, today: NaiveDate, weeks: u32, seed: u64) -> Result<usize> {
@@ -98,6 +154,7 @@ pub fn seed_demo(store: &mut Store, today: NaiveDate, weeks: u32, seed: u64) -> 
                 }
             }
         }
+        seed_counter(s, today, seed)?;
         Ok(NAMES.len())
     })
 }

@@ -24,11 +24,19 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 mod demo;
+mod holds;
+mod kiosk;
 mod outbox;
+mod pull;
 mod watches;
-pub use demo::{demo_member_no, seed_demo};
+pub use demo::{demo_issuer_seed_hex, demo_member_no, seed_demo, DEMO_KEY_ID};
+pub use holds::{CardLock, StoredHold};
+pub use kiosk::{key_path, EnrollmentCard, KioskEnrollment, KnownPerson, PersonalData};
 pub use outbox::{
     OutboxCounts, OutboxEntry, OutboxState, PendingOp, Settlement, SyncLog, TerminalIdentity,
+};
+pub use pull::{
+    BalanceChange, CachedBalance, CachedKey, CachedPolicy, PulledCounts, PulledPage, ServerPairing,
 };
 pub use watches::{StoredWatch, WatchSync};
 
@@ -161,8 +169,8 @@ const MIGRATIONS: &[&str] = &[
         used     INTEGER NOT NULL CHECK (used >= 0)
     ) STRICT;
     CREATE INDEX quota_leases_by_day ON quota_leases(day);",
-    // 5: the counter's redemption holds and voids (module `holds`), and the dynamic tokens it
-    // has seen, so that none is accepted twice.
+    // 5: the counter's redemption holds and voids (module `holds`), the dynamic tokens it
+    // has seen, so that none is accepted twice, and wrong card PINs, so that a card locks.
     "CREATE TABLE holds (
         hold_id     TEXT PRIMARY KEY,
         member_no   TEXT NOT NULL,
@@ -177,13 +185,46 @@ const MIGRATIONS: &[&str] = &[
         status      TEXT NOT NULL DEFAULT 'pending'
                     CHECK (status IN ('pending', 'posted', 'rejected')),
         reason      TEXT,
-        voided_at   TEXT
+        voided_at   TEXT,
+        void_op_id  TEXT UNIQUE,
+        void_status TEXT CHECK (void_status IN ('pending', 'posted', 'rejected')),
+        void_reason TEXT,
+        CHECK ((voided_at IS NULL) = (void_op_id IS NULL))
     ) STRICT;
     CREATE INDEX holds_by_day ON holds(day);
     CREATE INDEX holds_by_member ON holds(member_no, day);
+    CREATE INDEX holds_by_status ON holds(status);
     CREATE TABLE seen_tokens (
         token_id   TEXT PRIMARY KEY,
         expires_at TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX seen_tokens_by_expiry ON seen_tokens(expires_at);
+    CREATE TABLE pin_failures (
+        member_no TEXT NOT NULL,
+        serial    INTEGER NOT NULL,
+        at        TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX pin_failures_by_card ON pin_failures(member_no, serial);",
+    // 6: the kiosk's sign-ups (module `kiosk`): personal data sealed (`sealed`, under the key
+    // in `<database>.key`) instead of in the clear, a keyed hash of the person for duplicate
+    // checks, the age and consents, the place taken in the quota lease, when the personal
+    // data was erased (after the server acknowledged it), and numbered tickets for later days.
+    "ALTER TABLE enrollments ADD COLUMN sealed BLOB;
+    ALTER TABLE enrollments ADD COLUMN person_key TEXT;
+    ALTER TABLE enrollments ADD COLUMN age INTEGER;
+    ALTER TABLE enrollments ADD COLUMN consents TEXT;
+    ALTER TABLE enrollments ADD COLUMN lease_id TEXT;
+    ALTER TABLE enrollments ADD COLUMN place INTEGER;
+    ALTER TABLE enrollments ADD COLUMN erased_at TEXT;
+    CREATE INDEX enrollments_by_person ON enrollments(person_key);
+    CREATE TABLE admission_tickets (
+        site       TEXT NOT NULL,
+        day        TEXT NOT NULL,
+        number     INTEGER NOT NULL CHECK (number > 0),
+        person_key TEXT NOT NULL,
+        issued_at  TEXT NOT NULL,
+        PRIMARY KEY (site, day, number),
+        UNIQUE (site, day, person_key)
     ) STRICT;",
 ];
 
@@ -233,6 +274,7 @@ impl Store {
         create_private(path)?;
         let conn = Connection::open(path)
             .with_context(|| format!("opening the database {}", path.display()))?;
+        check_intact(&conn, path)?;
         let mut store = Store {
             conn,
             path: path.to_owned(),
@@ -346,18 +388,23 @@ impl Store {
     }
 
     fn enrollment(&self, local_no: i64) -> Result<ConfirmedEnrollment> {
-        let (op_id, name, birth, created): (String, String, String, String) = self.conn.query_row(
-            "SELECT op_id, name, birth_date, created_at FROM enrollments WHERE local_no = ?1",
-            [local_no],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
+        let (op_id, name, birth, created, age): (String, String, String, String, Option<u32>) =
+            self.conn.query_row(
+                "SELECT op_id, name, birth_date, created_at, age FROM enrollments WHERE local_no = ?1",
+                [local_no],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
         let created_at = DateTime::parse_from_rfc3339(&created)?;
-        let birth_date: NaiveDate = birth.parse()?;
+        // Kiosk sign-ups (migration 6) keep the age, not the birth date, in the clear.
+        let age = match age {
+            Some(age) => age,
+            None => kiosk_core::age_on(birth.parse()?, created_at.date_naive()),
+        };
         Ok(ConfirmedEnrollment {
             local_no,
             op_id,
             name,
-            age: kiosk_core::age_on(birth_date, created_at.date_naive()),
+            age,
             created_at,
         })
     }
@@ -493,6 +540,44 @@ impl Store {
 /// Creates a missing database file readable and writable by its owner only (0600 on Unix):
 /// it will hold the terminal's secret key. SQLite gives the WAL and shared-memory files the
 /// same permissions.
+/// A database file that is not an intact SQLite database: refused at start, and left exactly
+/// as it is so that it can be examined or restored.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "단말기 데이터베이스 파일이 손상되었습니다({path}). 파일은 그대로 두었습니다. 단말기를 \
+     쓰지 마시고 팔팔 지원팀에 연락해 백업에서 복원하세요. / the terminal database {path} is \
+     damaged ({detail}); it was left untouched. Stop using this terminal and call Palpal \
+     support to restore it from a backup."
+)]
+pub struct DamagedDatabase {
+    /// The file.
+    pub path: String,
+    /// What SQLite found.
+    pub detail: String,
+}
+
+/// `PRAGMA quick_check` before anything is written: a file that is not SQLite, or whose pages
+/// are damaged, is refused with [`DamagedDatabase`] instead of being migrated or written to.
+fn check_intact(conn: &Connection, path: &Path) -> Result<()> {
+    let verdict: rusqlite::Result<Vec<String>> =
+        conn.prepare("PRAGMA quick_check")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect()
+            });
+    let detail = match verdict {
+        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => return Ok(()),
+        Ok(lines) => lines.into_iter().take(3).collect::<Vec<_>>().join("; "),
+        Err(error) => error.to_string(),
+    };
+    Err(DamagedDatabase {
+        path: path.display().to_string(),
+        detail,
+    }
+    .into())
+}
+
 fn create_private(path: &Path) -> Result<()> {
     if path.exists() {
         return Ok(());
@@ -519,6 +604,55 @@ fn residency_name(r: Residency) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_damaged_file_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a database at all.
+        let garbage = dir.path().join("garbage.sqlite");
+        let bytes: Vec<u8> = (0..8192u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(&garbage, &bytes).unwrap();
+        let error = Store::open(&garbage).err().unwrap();
+        assert!(
+            error.downcast_ref::<DamagedDatabase>().is_some(),
+            "{error:#}"
+        );
+        assert!(error
+            .to_string()
+            .starts_with("단말기 데이터베이스 파일이 손상되었습니다"));
+        assert_eq!(std::fs::read(&garbage).unwrap(), bytes);
+        assert!(!dir.path().join("garbage.sqlite-wal").exists());
+
+        // A real database with a page overwritten in the middle.
+        let damaged = dir.path().join("damaged.sqlite");
+        {
+            let mut store = Store::open(&damaged).unwrap();
+            store
+                .in_transaction(|s| {
+                    for i in 0..400 {
+                        s.set_setting(&format!("key-{i}"), &"x".repeat(300))?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            store
+                .conn
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+                .unwrap();
+        }
+        let mut before = std::fs::read(&damaged).unwrap();
+        assert!(before.len() > 4096 * 8, "{} bytes", before.len());
+        before[4096 * 5..4096 * 6].fill(0xA5);
+        std::fs::write(&damaged, &before).unwrap();
+        let error = Store::open(&damaged).err().unwrap();
+        assert!(
+            error.downcast_ref::<DamagedDatabase>().is_some(),
+            "{error:#}"
+        );
+        assert_eq!(std::fs::read(&damaged).unwrap(), before);
+    }
+
     use super::*;
 
     fn enrollment() -> Enrollment {

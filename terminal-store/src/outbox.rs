@@ -258,6 +258,16 @@ impl Store {
                         at
                     ])?,
                 };
+                if n == 1 {
+                    // A redemption hold or void takes the same first answer.
+                    let (op_id, rejected) = match s {
+                        Settlement::Done { op_id, .. } => (op_id, None),
+                        Settlement::Rejected { op_id, reason, .. } => {
+                            (op_id, Some(reason.as_str()))
+                        }
+                    };
+                    crate::holds::settle_redemption(&tx, op_id, rejected)?;
+                }
                 changed += n as u64;
             }
         }

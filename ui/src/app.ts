@@ -5,6 +5,7 @@ import { h, messageBox } from "./dom";
 import { type Lang, labels } from "./i18n";
 import { type Invoke, type ScreenSizes, type TerminalInfo, toCommandError } from "./ipc";
 import { renderKiosk } from "./kiosk";
+import { startStatusBar } from "./status";
 
 export interface Shell {
   app: HTMLElement;
@@ -85,7 +86,9 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
       lang = next;
     }
     await render();
+    await refreshStatus();
   });
 
   await render();
+  const refreshStatus = startStatusBar(invoke, () => lang, shell.app);
 }

@@ -4,6 +4,7 @@ import { h, messageBox } from "./dom";
 import { barHeights, grouped } from "./format";
 import type { Labels } from "./i18n";
 import { type Invoke, type MemberView, toCommandError } from "./ipc";
+import { listenForScans, redeemPanel, settlementPanel } from "./redeem";
 import { errorBox, type WatchWarning, warningLines, watchPicker } from "./watch";
 
 /** What `sync_watch` answers. */
@@ -166,11 +167,22 @@ export function renderCounter(root: HTMLElement, deps: CounterDeps): void {
     if (ev.key === "Enter") void lookUp();
   });
 
+  const redeem = redeemPanel({ invoke, t, showMember, onQueued: deps.onQueued });
   root.replaceChildren(
     h("h1", {}, t.counterHeading),
     h("label", { for: "member-no" }, t.memberNo),
     h("div", { class: "actions" }, memberNo, find),
+    redeem.section,
     out,
+    settlementPanel({ invoke, t, onQueued: deps.onQueued }),
   );
+  // A keyboard-wedge scan anywhere on the counter's screen goes to the redemption panel. The
+  // screen is rebuilt on a language switch: the previous listener goes with it.
+  stopScans?.();
+  stopScans = listenForScans(root.ownerDocument, (text) => {
+    void redeem.scan(text).then(() => redeem.section.scrollIntoView?.({ block: "start" }));
+  });
   memberNo.focus();
 }
+
+let stopScans: (() => void) | undefined;

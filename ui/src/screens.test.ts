@@ -45,31 +45,31 @@ const kioskInfo = {
 };
 
 describe("kiosk screen", () => {
-  it("sends the applicant to Rust and shows the receipt number", async () => {
+  it("sends the applicant to Rust and moves on to consent", async () => {
     const s = shell();
     const { invoke, calls } = fakeInvoke({
       terminal_info: () => kioskInfo,
-      list_enrollments_today: () => [],
-      enroll_applicant: () => ({
-        local_no: 3,
-        op_id: "x",
-        name: "김영희",
-        age: 75,
-        created_at: "2025-12-03T10:00:00+09:00",
-      }),
+      kiosk_today: () => [],
+      check_identity: () => ({ masked_name: "김*희", age: 75, admitted_by: "no_schedule" }),
     });
     await start(s, invoke);
     await flush();
     expect(s.site.textContent).toBe("종로구 보건소 · 가입 키오스크");
-    (document.getElementById("name") as HTMLInputElement).value = "김영희";
-    (document.getElementById("birth-date") as HTMLInputElement).value = "19500301";
-    (document.getElementById("phone") as HTMLInputElement).value = "010-1234-5678";
+    for (const [id, v] of [
+      ["name", "김영희"],
+      ["birth-date", "19500301"],
+      ["phone", "010-1234-5678"],
+    ]) {
+      const el = document.getElementById(id ?? "") as HTMLInputElement;
+      el.value = v ?? "";
+      el.dispatchEvent(new Event("input"));
+    }
     document.getElementById("residency-works")?.click();
-    document.getElementById("enroll")?.click();
+    document.getElementById("next-identity")?.click();
     await flush();
     await flush();
-    const enroll = calls.find((c) => c.cmd === "enroll_applicant");
-    expect(enroll?.args).toEqual({
+    const check = calls.find((c) => c.cmd === "check_identity");
+    expect(check?.args).toEqual({
       applicant: {
         name: "김영희",
         birth_date: "19500301",
@@ -77,22 +77,24 @@ describe("kiosk screen", () => {
         residency: "works",
       },
     });
-    expect(document.getElementById("receipt-no")?.textContent).toBe("접수번호 0003");
+    expect(document.getElementById("step-body")?.dataset.step).toBe("consent");
   });
 
   it("shows a refusal's message and code, and keeps what was typed", async () => {
     const s = shell();
     const { invoke } = fakeInvoke({
       terminal_info: () => kioskInfo,
-      list_enrollments_today: () => [],
-      enroll_applicant: () => {
+      kiosk_today: () => [],
+      check_identity: () => {
         throw { code: "under_age", message: "만 19세 이상부터 가입할 수 있습니다" };
       },
     });
     await start(s, invoke);
     await flush();
-    (document.getElementById("name") as HTMLInputElement).value = "어린이";
-    document.getElementById("enroll")?.click();
+    const name = document.getElementById("name") as HTMLInputElement;
+    name.value = "어린이";
+    name.dispatchEvent(new Event("input"));
+    document.getElementById("next-identity")?.click();
     await flush();
     await flush();
     expect(document.getElementById("error-code")?.textContent).toBe("under_age");
@@ -296,13 +298,27 @@ describe("watch pairing at the kiosk", () => {
     const s = shell();
     const fake = fakeInvoke({
       terminal_info: () => kioskInfo,
-      list_enrollments_today: () => [],
-      enroll_applicant: () => ({
-        local_no: 1,
-        op_id: "op-1",
-        name: "김영희",
-        age: 75,
-        created_at: "2025-12-03T10:00:00+09:00",
+      kiosk_today: () => [],
+      kiosk_setup: () => ({
+        consents: [],
+        warn_after_s: 90,
+        clear_after_s: 120,
+        printer: false,
+        admission: { schedule: false, places: null, remaining: null },
+      }),
+      check_identity: () => ({ masked_name: "김*희", age: 75, admitted_by: "no_schedule" }),
+      check_consent: () => null,
+      register: () => ({
+        enrollment: {
+          local_no: 1,
+          op_id: "op-1",
+          name: "김*희",
+          age: 75,
+          created_at: "2025-12-03T10:00:00+09:00",
+        },
+        place: null,
+        admitted_by: "no_schedule",
+        card: {},
       }),
       scan_watches: () => [
         { address: "AA:00:00:00:00:07", name: "Palpal-0007", short_code: "0007", rssi: -50 },
@@ -310,9 +326,16 @@ describe("watch pairing at the kiosk", () => {
       pair_watch: pairWatch,
     });
     await start(s, fake.invoke);
-    document.getElementById("enroll")?.click();
     await flush();
-    await flush();
+    const name = document.getElementById("name") as HTMLInputElement;
+    name.value = "김영희";
+    name.dispatchEvent(new Event("input"));
+    for (const step of ["next-identity", "next-consent", "enroll"]) {
+      document.getElementById(step)?.click();
+      await flush();
+      await flush();
+      await flush();
+    }
     expect(document.getElementById("watch-step")?.hidden).toBe(true);
     document.getElementById("pair-start")?.click();
     await flush();

@@ -14,7 +14,7 @@ use terminal_store::Store;
 use crate::watch_bench::WatchBench;
 
 /// The slow suite runs only when asked: `PALPAL_E2E=1`.
-fn enabled(test: &str) -> bool {
+pub(crate) fn enabled(test: &str) -> bool {
     let on = std::env::var("PALPAL_E2E").is_ok_and(|v| v == "1");
     if !on {
         eprintln!("{test}: skipped; set PALPAL_E2E=1 (make test does) to drive the real app");
@@ -22,7 +22,7 @@ fn enabled(test: &str) -> bool {
     on
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ sits in the workspace")
@@ -30,7 +30,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// A binary of the workspace's debug build (`cargo build --workspace --bins`; make test does).
-fn debug_binary(name: &str) -> PathBuf {
+pub(crate) fn debug_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
     target.join("debug").join(name)
@@ -46,18 +46,18 @@ fn free_port() -> Result<u16> {
 }
 
 /// A tauri-driver process, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> Result<Driver> {
+    pub(crate) fn start() -> Result<Driver> {
         Driver::start_with_env(&[])
     }
 
     /// Starts tauri-driver with `env` added to its environment, which reaches the app.
-    fn start_with_env(env: &[(&str, &str)]) -> Result<Driver> {
+    pub(crate) fn start_with_env(env: &[(&str, &str)]) -> Result<Driver> {
         let port = free_port()?;
         let native = free_port()?;
         let log_dir = workspace_root().join("target");
@@ -108,25 +108,25 @@ impl Drop for Driver {
 }
 
 /// One terminal under test: its configuration and database in a temporary folder.
-struct Terminal {
-    dir: tempfile::TempDir,
+pub(crate) struct Terminal {
+    pub(crate) dir: tempfile::TempDir,
     config: PathBuf,
 }
 
 impl Terminal {
-    fn new(config_toml: &str) -> Result<Terminal> {
+    pub(crate) fn new(config_toml: &str) -> Result<Terminal> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("terminal.toml");
         std::fs::write(&config, config_toml)?;
         Ok(Terminal { dir, config })
     }
 
-    fn database(&self) -> PathBuf {
+    pub(crate) fn database(&self) -> PathBuf {
         self.dir.path().join("terminal.sqlite")
     }
 }
 
-async fn session(driver: &Driver, terminal: &Terminal) -> Result<Client> {
+pub(crate) async fn session(driver: &Driver, terminal: &Terminal) -> Result<Client> {
     let app = app_binary();
     if !app.exists() {
         bail!(
@@ -149,7 +149,7 @@ async fn session(driver: &Driver, terminal: &Terminal) -> Result<Client> {
 }
 
 /// Waits for an element and returns its text.
-async fn text_of(c: &Client, css: &str) -> Result<String> {
+pub(crate) async fn text_of(c: &Client, css: &str) -> Result<String> {
     let el = c
         .wait()
         .at_most(Duration::from_secs(10))
@@ -160,7 +160,7 @@ async fn text_of(c: &Client, css: &str) -> Result<String> {
 }
 
 /// Waits until the element's text is `want` (it may be re-rendered meanwhile).
-async fn wait_text(c: &Client, css: &str, want: &str) -> Result<()> {
+pub(crate) async fn wait_text(c: &Client, css: &str, want: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let got = match c.find(Locator::Css(css)).await {
@@ -177,20 +177,29 @@ async fn wait_text(c: &Client, css: &str, want: &str) -> Result<()> {
     }
 }
 
-async fn type_into(c: &Client, css: &str, text: &str) -> Result<()> {
+pub(crate) async fn type_into(c: &Client, css: &str, text: &str) -> Result<()> {
     let el = c.find(Locator::Css(css)).await?;
     el.clear().await?;
     el.send_keys(text).await?;
     Ok(())
 }
 
-async fn click(c: &Client, css: &str) -> Result<()> {
-    c.find(Locator::Css(css)).await?.click().await?;
+/// Clicks `css` after scrolling it to the middle of the window, clear of bars fixed at an edge.
+pub(crate) async fn click(c: &Client, css: &str) -> Result<()> {
+    let el = c.find(Locator::Css(css)).await?;
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center', inline: 'center'});",
+        vec![serde_json::to_value(&el)?],
+    )
+    .await?;
+    el.click()
+        .await
+        .with_context(|| format!("clicking {css}"))?;
     Ok(())
 }
 
 /// Keeps a screenshot of the screen under `target/screenshots/` for people to look at.
-async fn keep_screenshot(c: &Client, name: &str) -> Result<()> {
+pub(crate) async fn keep_screenshot(c: &Client, name: &str) -> Result<()> {
     let png = c.screenshot().await?;
     let dir = workspace_root().join("target").join("screenshots");
     std::fs::create_dir_all(&dir)?;
@@ -218,16 +227,17 @@ async fn kiosk_flow(driver: &Driver) -> Result<()> {
         type_into(&c, "#name", "김영희").await?;
         type_into(&c, "#birth-date", "19500301").await?;
         type_into(&c, "#phone", "010-1234-5678").await?;
-        click(&c, "#enroll").await?;
+        crate::e2e_kiosk::consent_contact_and_enroll(&c).await?;
         wait_text(&c, "#receipt-no", "접수번호 0001").await?;
         wait_text(&c, "#queued", "전송 대기 1건").await?;
-        wait_text(&c, "#today-list li", "0001 · 김영희 · 만 75세").await?;
+        wait_text(&c, "#today-list li", "0001 · 김*희 · 만 75세").await?;
         keep_screenshot(&c, "kiosk-enrolled").await?;
 
         // An 18-year-old: refused with the reason and what to do, nothing recorded.
+        click(&c, "#new-applicant").await?;
         type_into(&c, "#name", "이하늘").await?;
         type_into(&c, "#birth-date", "20071204").await?;
-        click(&c, "#enroll").await?;
+        click(&c, "#next-identity").await?;
         wait_text(&c, "#error-code", "").await.ok();
         let alert = text_of(&c, "[role=alert]").await?;
         assert_eq!(
@@ -248,7 +258,7 @@ async fn kiosk_flow(driver: &Driver) -> Result<()> {
 
         // A birth date that is not a date: refused, told how to type it.
         type_into(&c, "#birth-date", "1950-13-40").await?;
-        click(&c, "#enroll").await?;
+        click(&c, "#next-identity").await?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let t = text_of(&c, "[role=alert]").await?;
@@ -271,7 +281,7 @@ async fn kiosk_flow(driver: &Driver) -> Result<()> {
         type_into(&c, "#name", "Lee Haneul").await?;
         type_into(&c, "#birth-date", "20071204").await?;
         type_into(&c, "#phone", "01099998888").await?;
-        click(&c, "#enroll").await?;
+        click(&c, "#next-identity").await?;
         wait_text(
             &c,
             "[role=alert]",
@@ -290,7 +300,10 @@ async fn kiosk_flow(driver: &Driver) -> Result<()> {
     let day = "2025-12-03".parse()?;
     let list = store.enrollments_on(day)?;
     assert_eq!(list.len(), 1, "{list:?}");
-    assert_eq!(list[0].name, "김영희");
+    assert_eq!(
+        list[0].name, "김*희",
+        "only the masked name is kept in the clear"
+    );
     assert_eq!(store.outbox_queued()?, 1);
     assert_eq!(store.setting("language")?.as_deref(), Some("en"));
     Ok(())
@@ -310,7 +323,7 @@ height_px = 800
 "#;
 
 /// Reads a computed style property (in px) of the first element matching `css`.
-async fn computed_px(c: &Client, css: &str, property: &str) -> Result<f64> {
+pub(crate) async fn computed_px(c: &Client, css: &str, property: &str) -> Result<f64> {
     let v = c
         .execute(
             "const el = document.querySelector(arguments[0]);\
@@ -335,8 +348,10 @@ async fn sized_kiosk_flow(driver: &Driver) -> Result<()> {
         }
         // Touch targets at least 15 mm high.
         for css in [
-            "#enroll",
+            "#next-identity",
             "#clear",
+            ".key[data-key='5']",
+            "#volume-up",
             "#residency-works",
             "#lang-toggle",
             "#zoom",
@@ -347,13 +362,13 @@ async fn sized_kiosk_flow(driver: &Driver) -> Result<()> {
         keep_screenshot(&c, "kiosk-sized").await?;
         // Everything zooms to 200%: text and buttons twice the size.
         let label = computed_px(&c, "label", "font-size").await?;
-        let button = computed_px(&c, "#enroll", "height").await?;
+        let button = computed_px(&c, "#next-identity", "height").await?;
         click(&c, "#zoom").await?;
         wait_text(&c, "#zoom", "글자 크게 150%").await?;
         click(&c, "#zoom").await?;
         wait_text(&c, "#zoom", "글자 크게 200%").await?;
         assert_eq!(computed_px(&c, "label", "font-size").await?, 2.0 * label);
-        assert!(computed_px(&c, "#enroll", "height").await? >= 2.0 * button - 1.0);
+        assert!(computed_px(&c, "#next-identity", "height").await? >= 2.0 * button - 1.0);
         keep_screenshot(&c, "kiosk-zoom-200").await?;
         Ok::<_, anyhow::Error>(())
     }
@@ -516,7 +531,7 @@ site_name = "종로구 보건소"
 "#;
 
 /// Waits until `css` matches at least `n` elements and returns their texts.
-async fn texts_of_all(c: &Client, css: &str, n: usize) -> Result<Vec<String>> {
+pub(crate) async fn texts_of_all(c: &Client, css: &str, n: usize) -> Result<Vec<String>> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let els = c.find_all(Locator::Css(css)).await?;
@@ -535,7 +550,7 @@ async fn texts_of_all(c: &Client, css: &str, n: usize) -> Result<Vec<String>> {
 }
 
 /// Waits for the text of `css` up to 30 s (a scan and a connection with retries take seconds).
-async fn slow_text(c: &Client, css: &str) -> Result<String> {
+pub(crate) async fn slow_text(c: &Client, css: &str) -> Result<String> {
     let el = c
         .wait()
         .at_most(Duration::from_secs(30))
@@ -693,7 +708,7 @@ async fn kiosk_watch_flow(driver: &Driver) -> Result<()> {
         type_into(&c, "#name", "김영희").await?;
         type_into(&c, "#birth-date", "19500301").await?;
         type_into(&c, "#phone", "010-1234-5678").await?;
-        click(&c, "#enroll").await?;
+        crate::e2e_kiosk::consent_contact_and_enroll(&c).await?;
         wait_text(&c, "#receipt-no", "접수번호 0001").await?;
         click(&c, "#pair-start").await?;
         texts_of_all(&c, ".watch-choice .code", 3).await?;

@@ -1,8 +1,10 @@
 //! The HTTP adapter between a terminal and the central server: reqwest on a current-thread
 //! tokio runtime, signing each sync request with the terminal's key as `docs/sync-api.yaml`
 //! says. It turns the network into `sync-client` inputs ([`Response`] or [`Failure`]) and
-//! decides nothing itself.
+//! decides nothing itself. It remembers only whether its last request got an HTTP answer
+//! ([`Central::reached`]), which the app shows as online or offline.
 
+use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -15,6 +17,7 @@ pub struct Central {
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
     base: String,
+    reached: Cell<Option<bool>>,
 }
 
 /// Why an enrollment did not happen.
@@ -46,6 +49,7 @@ impl Central {
             runtime,
             http,
             base: base.trim_end_matches('/').to_owned(),
+            reached: Cell::new(None),
         })
     }
 
@@ -68,12 +72,46 @@ impl Central {
         }
     }
 
-    /// Sends one sync request, signed now with a fresh nonce.
+    /// The server's base address.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Whether the last request got an HTTP answer (`None`: none sent yet).
+    pub fn reached(&self) -> Option<bool> {
+        self.reached.get()
+    }
+
+    /// Sends one sync request (`POST /v1/sync`), signed now with a fresh nonce.
     pub fn send(
         &self,
         terminal: &str,
         key: &SigningKey,
         transmit: &Transmit,
+    ) -> Result<Response, Failure> {
+        self.signed_post(wire::SYNC_PATH, terminal, key, transmit.body.clone())
+    }
+
+    /// Pulls one page (`POST /v1/pull`) from `cursor`, at most `limit` changes, signed like
+    /// [`Central::send`].
+    pub fn pull(
+        &self,
+        terminal: &str,
+        key: &SigningKey,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Response, Failure> {
+        let body = sync_client::pull::pull_body(cursor, limit);
+        self.signed_post(wire::PULL_PATH, terminal, key, body)
+    }
+
+    /// `POST path` with `body`, signed now with a fresh nonce as `docs/sync-api.yaml` says.
+    fn signed_post(
+        &self,
+        path: &str,
+        terminal: &str,
+        key: &SigningKey,
+        body: Vec<u8>,
     ) -> Result<Response, Failure> {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -81,16 +119,8 @@ impl Central {
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).map_err(|_| Failure::Broken)?;
         let nonce = signing::nonce_from(random);
-        let headers = signing::sign(
-            key,
-            "POST",
-            wire::SYNC_PATH,
-            terminal,
-            timestamp,
-            &nonce,
-            &transmit.body,
-        );
-        self.post(wire::SYNC_PATH, transmit.body.clone(), &headers)
+        let headers = signing::sign(key, "POST", path, terminal, timestamp, &nonce, &body);
+        self.post(path, body, &headers)
     }
 
     fn post(
@@ -107,7 +137,7 @@ impl Central {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        self.runtime.block_on(async move {
+        let result = self.runtime.block_on(async move {
             let response = request.send().await.map_err(failure)?;
             let status = response.status().as_u16();
             let retry_after = response
@@ -121,7 +151,9 @@ impl Central {
                 retry_after,
                 body,
             })
-        })
+        });
+        self.reached.set(Some(result.is_ok()));
+        result
     }
 }
 

@@ -1,0 +1,219 @@
+//! The member card a new member takes home: a QR code (the member number, or the
+//! enrollment's operation id until the server assigns one), drawn as SVG for the screen and
+//! the printable page, and as ESC/POS bytes for a receipt printer.
+//!
+//! ESC/POS Korean: the printer goes into its double-byte mode (`FS &`) and is sent EUC-KR,
+//! as the counter's receipts are (`merchant-core`'s `receipt`). The QR code is printed by the
+//! printer itself (`GS ( k`, model 2), so it stays sharp at any printer resolution.
+
+use chrono::{Datelike, NaiveDate};
+use qrcode::{EcLevel, QrCode};
+use serde::Serialize;
+
+/// ESC @: initialize the printer.
+const INIT: &[u8] = b"\x1b@";
+/// FS &: double-byte (Korean) character mode on.
+const KOREAN_MODE: &[u8] = b"\x1c&";
+/// GS V 66 0: feed to the cutter and cut.
+const CUT: &[u8] = b"\x1dVB\x00";
+const CENTER: &[u8] = b"\x1ba\x01";
+const LEFT: &[u8] = b"\x1ba\x00";
+const DOUBLE: &[u8] = b"\x1d!\x11";
+const NORMAL: &[u8] = b"\x1d!\x00";
+
+/// What a member card shows. Only the masked name: the card may be lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberCard {
+    /// What the QR code holds: the member number, or the enrollment's op id.
+    pub qr_content: String,
+    /// The member number, once the server has assigned one.
+    pub member_no: Option<String>,
+    /// The local receipt number at this kiosk (`0001`).
+    pub receipt_no: String,
+    /// The name with its middle hidden (`김*수`).
+    pub masked_name: String,
+    pub site_name: String,
+    pub issued: NaiveDate,
+}
+
+/// Why the QR code could not be drawn (content too long for any QR version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the card's content cannot be drawn as a QR code: {0}")]
+pub struct QrError(String);
+
+impl MemberCard {
+    /// The QR code as an SVG image with a quiet zone, black on white.
+    pub fn qr_svg(&self) -> Result<String, QrError> {
+        qr_svg(&self.qr_content)
+    }
+
+    /// ESC/POS bytes for a receipt printer: title, QR code, number, masked name, site, day.
+    pub fn to_escpos(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(INIT);
+        out.extend_from_slice(KOREAN_MODE);
+        out.extend_from_slice(CENTER);
+        out.extend_from_slice(DOUBLE);
+        line(&mut out, "팔팔 회원 카드");
+        out.extend_from_slice(NORMAL);
+        line(&mut out, "Palpal member card");
+        qr_escpos(&mut out, &self.qr_content);
+        out.extend_from_slice(LEFT);
+        match &self.member_no {
+            Some(no) => line(&mut out, &format!("회원번호 {no}")),
+            None => line(&mut out, "회원번호: 서버 확인 후 발급 (QR로 조회)"),
+        }
+        line(&mut out, &format!("접수번호 {}", self.receipt_no));
+        line(&mut out, &format!("이름 {}", self.masked_name));
+        line(
+            &mut out,
+            &format!("가입 {} {}", self.site_name, date_ko(self.issued)),
+        );
+        out.extend_from_slice(b"\n\n\n");
+        out.extend_from_slice(CUT);
+        out
+    }
+
+    /// A printable page (large type) with the QR code, for a printer without ESC/POS.
+    pub fn to_html(&self) -> Result<String, QrError> {
+        let number = match &self.member_no {
+            Some(no) => format!("회원번호 Member no. {}", escape(no)),
+            None => "회원번호는 서버 확인 후 발급됩니다 · Member number follows".to_owned(),
+        };
+        Ok(format!(
+            "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\"><title>팔팔 회원 카드</title>\
+<style>{PAGE_CSS}</style></head><body><main class=\"card\">\
+<h1>팔팔 회원 카드 <span lang=\"en\">Palpal member card</span></h1>\
+<div class=\"qr\">{svg}</div>\
+<p class=\"number\">{number}</p>\
+<p>접수번호 Receipt no. {receipt}</p>\
+<p>이름 Name {name}</p>\
+<p>{site} · {day}</p>\
+</main></body></html>\n",
+            svg = self.qr_svg()?,
+            receipt = escape(&self.receipt_no),
+            name = escape(&self.masked_name),
+            site = escape(&self.site_name),
+            day = self.issued.format("%Y-%m-%d"),
+        ))
+    }
+}
+
+const PAGE_CSS: &str = "body { font-family: 'Noto Sans CJK KR', sans-serif; font-size: 20pt; color: #000; background: #fff; margin: 1cm; }\
+.card { border: 4px solid #000; border-radius: 0.5cm; padding: 0.8cm; max-width: 14cm; }\
+h1 { font-size: 1.3em; margin: 0 0 0.4em; } .qr svg { width: 6cm; height: 6cm; }\
+.number { font-weight: bold; } p { margin: 0.2em 0; }";
+
+/// The QR code of `content` as SVG, medium error correction, 4-module quiet zone.
+pub fn qr_svg(content: &str) -> Result<String, QrError> {
+    let code = QrCode::with_error_correction_level(content.as_bytes(), EcLevel::M)
+        .map_err(|e| QrError(e.to_string()))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .quiet_zone(true)
+        .build())
+}
+
+/// The name with its middle hidden: `김영수` → `김*수`, `이수` → `이*`, `Lee Haneul` →
+/// `L********l`. Spaces count as hidden letters.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".to_owned(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
+fn date_ko(d: NaiveDate) -> String {
+    format!("{}년 {}월 {}일", d.year(), d.month(), d.day())
+}
+
+/// GS ( k: store the QR data (model 2, module size 8, error correction M) and print it.
+fn qr_escpos(out: &mut Vec<u8>, content: &str) {
+    out.extend_from_slice(b"\x1d(k\x04\x001A2\x00"); // model 2
+    out.extend_from_slice(b"\x1d(k\x03\x001C\x08"); // module size 8 dots
+    out.extend_from_slice(b"\x1d(k\x03\x001E1"); // error correction M
+    let data = content.as_bytes();
+    let len = data.len() + 3;
+    out.extend_from_slice(b"\x1d(k");
+    out.push((len % 256) as u8);
+    out.push((len / 256) as u8);
+    out.extend_from_slice(b"1P0");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\x1d(k\x03\x001Q0"); // print
+    out.push(b'\n');
+}
+
+/// `text` in EUC-KR and a line feed; a character EUC-KR lacks prints as `?`.
+fn line(out: &mut Vec<u8>, text: &str) {
+    for c in text.chars() {
+        let mut buf = [0u8; 4];
+        let (b, _, unmapped) = encoding_rs::EUC_KR.encode(c.encode_utf8(&mut buf));
+        out.extend_from_slice(if unmapped { b"?" } else { &b });
+    }
+    out.push(b'\n');
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(member_no: Option<&str>) -> MemberCard {
+        MemberCard {
+            qr_content: member_no.unwrap_or("3f1c0a52-op").to_owned(),
+            member_no: member_no.map(str::to_owned),
+            receipt_no: "0001".into(),
+            masked_name: mask_name("김영희"),
+            site_name: "종로구 보건소".into(),
+            issued: "2025-12-03".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn names_are_masked_in_the_middle() {
+        assert_eq!(mask_name("김영수"), "김*수");
+        assert_eq!(mask_name(" 남궁민수 "), "남**수");
+        assert_eq!(mask_name("이수"), "이*");
+        assert_eq!(mask_name("김"), "*");
+        assert_eq!(mask_name("Lee Haneul"), "L********l");
+        assert_eq!(mask_name(""), "");
+    }
+
+    #[test]
+    fn escpos_is_euc_kr_with_the_qr_data_and_a_cut() {
+        let bytes = card(Some("PP-0042")).to_escpos();
+        assert!(bytes.starts_with(b"\x1b@\x1c&"));
+        assert!(bytes.ends_with(CUT));
+        // 회 in EUC-KR is C8 B8.
+        assert!(bytes.windows(2).any(|w| w == [0xc8, 0xb8]));
+        // The QR store command carries the member number, with its length (7 + 3).
+        let store = b"\x1d(k\x0a\x001P0PP-0042";
+        assert!(bytes.windows(store.len()).any(|w| w == store));
+        // The full name never reaches the printer.
+        let (full, _, _) = encoding_rs::EUC_KR.encode("김영희");
+        assert!(!bytes.windows(full.len()).any(|w| w == &full[..]));
+    }
+
+    #[test]
+    fn the_page_holds_the_qr_svg_and_the_masked_name_only() {
+        let page = card(None).to_html().unwrap();
+        assert!(page.contains("<svg"));
+        assert!(page.contains("김*희"));
+        assert!(!page.contains("김영희"));
+        assert!(page.contains("서버 확인 후"));
+        let svg = qr_svg("PP-0042").unwrap();
+        assert!(svg.contains("#000000"));
+    }
+}

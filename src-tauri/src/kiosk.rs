@@ -1,0 +1,517 @@
+//! The sign-up kiosk's commands, step by step: identity and eligibility (with duplicates and
+//! the day's admission), consent, registration (contact details, the place in the quota
+//! lease), numbered tickets for a later day, the member card (QR code on screen, a printable
+//! page, ESC/POS bytes for the receipt printer) and spoken guidance.
+//!
+//! Like `commands`, each parses, calls `kiosk-core` or the store, and maps the error.
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+use chrono::NaiveDate;
+use kiosk_core::admission::{admit_cached, NotAdmitted};
+use kiosk_core::card::MemberCard;
+use kiosk_core::consent::{check_consents, current_items, ConsentAnswer, ConsentMissing};
+use kiosk_core::{AlreadyMember, Applicant, Enrollment};
+use serde::{Deserialize, Serialize};
+use tauri::State;
+use terminal_store::{ConfirmedEnrollment, KioskEnrollment};
+
+use crate::commands::ApplicantInput;
+use crate::config::Role;
+use crate::error::{CommandError, ErrorCode, Lang};
+use crate::terminal::{AppState, Terminal};
+
+/// One consent item as the screen shows it, in the terminal's language.
+#[derive(Debug, Serialize)]
+pub struct ConsentView {
+    pub id: String,
+    pub version: String,
+    pub required: bool,
+    pub title: String,
+}
+
+/// What the kiosk's admission rests on today.
+#[derive(Debug, Serialize)]
+pub struct AdmissionInfo {
+    /// Whether a schedule was ever pulled from the server. Without one everyone eligible is
+    /// admitted, as before schedules existed.
+    pub schedule: bool,
+    /// Today's places at this site, and how many are left.
+    pub places: Option<u32>,
+    pub remaining: Option<u32>,
+}
+
+/// What the kiosk's screens need before the first step.
+#[derive(Debug, Serialize)]
+pub struct KioskSetup {
+    pub consents: Vec<ConsentView>,
+    pub warn_after_s: u32,
+    pub clear_after_s: u32,
+    /// Whether a receipt printer is configured.
+    pub printer: bool,
+    pub admission: AdmissionInfo,
+}
+
+fn consent_views(lang: Lang) -> Vec<ConsentView> {
+    current_items()
+        .into_iter()
+        .map(|i| ConsentView {
+            title: lang.pick(i.title_ko, i.title_en),
+            id: i.id,
+            version: i.version,
+            required: i.required,
+        })
+        .collect()
+}
+
+fn storage(lang: Lang) -> impl Fn(anyhow::Error) -> CommandError {
+    move |e| CommandError::storage(lang, &e)
+}
+
+fn admission_info(t: &Terminal, lang: Lang) -> Result<AdmissionInfo, CommandError> {
+    let store = t.store()?;
+    let schedule = store.admission_schedule().map_err(storage(lang))?;
+    let lease = store
+        .quota_lease(&t.config.site, t.today())
+        .map_err(storage(lang))?;
+    Ok(AdmissionInfo {
+        schedule: schedule.is_some(),
+        places: lease.as_ref().map(|l| l.places),
+        remaining: lease.as_ref().map(|l| l.remaining()),
+    })
+}
+
+/// The consent items, the inactivity timings, the printer and today's admission.
+#[tauri::command]
+pub fn kiosk_setup(state: State<'_, AppState>) -> Result<KioskSetup, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    t.store()?
+        .erase_acknowledged(t.now())
+        .map_err(storage(lang))?;
+    Ok(KioskSetup {
+        consents: consent_views(lang),
+        warn_after_s: t.config.kiosk.warn_after_s,
+        clear_after_s: t.config.kiosk.clear_after_s,
+        printer: t.config.kiosk.printer.is_some(),
+        admission: admission_info(t, lang)?,
+    })
+}
+
+/// The enrollments confirmed here today (masked names), newest first; personal data the
+/// server acknowledged is erased first.
+#[tauri::command]
+pub fn kiosk_today(state: State<'_, AppState>) -> Result<Vec<ConfirmedEnrollment>, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    let mut store = t.store()?;
+    store.erase_acknowledged(t.now()).map_err(storage(lang))?;
+    store.enrollments_on(t.today()).map_err(storage(lang))
+}
+
+fn parse_applicant(input: ApplicantInput, lang: Lang) -> Result<Applicant, CommandError> {
+    Ok(Applicant {
+        birth_date: crate::commands::parse_birth_date(&input.birth_date, lang)?,
+        name: input.name,
+        phone: input.phone,
+        residency: input.residency,
+    })
+}
+
+fn not_admitted(lang: Lang, n: &NotAdmitted) -> CommandError {
+    let code = match n {
+        NotAdmitted::NotYourDay { .. } => ErrorCode::NotToday,
+        NotAdmitted::QuotaUsedUp { .. } => ErrorCode::QuotaUsedUp,
+        _ => ErrorCode::NoQuota,
+    };
+    CommandError::new(code, lang, n.ko(), n.en())
+}
+
+fn consent_error(lang: Lang, m: &ConsentMissing) -> CommandError {
+    let code = match m {
+        ConsentMissing::Required(_) => ErrorCode::ConsentMissing,
+        _ => ErrorCode::ConsentOutdated,
+    };
+    let items = current_items();
+    CommandError::new(code, lang, m.ko(&items), m.en(&items))
+}
+
+/// Eligibility, then duplicates: the checked enrollment, or why not.
+fn eligible(t: &Terminal, lang: Lang, applicant: &Applicant) -> Result<Enrollment, CommandError> {
+    let enrollment = kiosk_core::check_applicant(applicant, t.today())
+        .map_err(|r| CommandError::from_refusal(lang, &r))?;
+    let known = t
+        .store()?
+        .find_person(&enrollment.name, enrollment.birth_date, &enrollment.phone)
+        .map_err(storage(lang))?;
+    if let Some(k) = known {
+        let dup = AlreadyMember {
+            member_no: k.member_no,
+            receipt_no: k.local_no.map(|n| format!("{n:04}")),
+            day: k.day,
+        };
+        return Err(CommandError::new(
+            ErrorCode::AlreadyMember,
+            lang,
+            dup.ko(),
+            dup.en(),
+        ));
+    }
+    Ok(enrollment)
+}
+
+/// The first step passed: who the applicant is, and how today's admission stands for them.
+#[derive(Debug, Serialize)]
+pub struct IdentityChecked {
+    pub masked_name: String,
+    pub age: u32,
+    /// `lease` (a place will be taken in today's lease) or `no_schedule` (none pulled yet).
+    pub admitted_by: &'static str,
+}
+
+/// Checks the first step: eligibility, duplicates, and whether today admits this person
+/// (without taking a place yet).
+#[tauri::command]
+pub fn check_identity(
+    state: State<'_, AppState>,
+    applicant: ApplicantInput,
+) -> Result<IdentityChecked, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    let applicant = parse_applicant(applicant, lang)?;
+    let e = eligible(t, lang, &applicant)?;
+    let (schedule, mut lease) = {
+        let store = t.store()?;
+        (
+            store.admission_schedule().map_err(storage(lang))?,
+            store
+                .quota_lease(&t.config.site, t.today())
+                .map_err(storage(lang))?,
+        )
+    };
+    let admitted = admit_cached(schedule.as_ref(), lease.as_mut(), e.birth_date, t.today())
+        .map_err(|n| not_admitted(lang, &n))?;
+    Ok(IdentityChecked {
+        masked_name: kiosk_core::card::mask_name(&e.name),
+        age: e.age,
+        admitted_by: if admitted.is_some() {
+            "lease"
+        } else {
+            "no_schedule"
+        },
+    })
+}
+
+/// One consent answer as the screen sends it.
+#[derive(Debug, Deserialize)]
+pub struct ConsentInput {
+    pub id: String,
+    pub version: String,
+    pub agreed: bool,
+}
+
+fn answers(t: &Terminal, input: &[ConsentInput]) -> Vec<ConsentAnswer> {
+    let at = t.now();
+    input
+        .iter()
+        .map(|c| ConsentAnswer {
+            id: c.id.clone(),
+            version: c.version.clone(),
+            agreed: c.agreed,
+            at,
+        })
+        .collect()
+}
+
+/// Checks the consent step: every required item agreed to, each for the text in force.
+#[tauri::command]
+pub fn check_consent(
+    state: State<'_, AppState>,
+    consents: Vec<ConsentInput>,
+) -> Result<(), CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    check_consents(&current_items(), &answers(t, &consents))
+        .map(|_| ())
+        .map_err(|m| consent_error(lang, &m))
+}
+
+/// The contact step: an optional guardian's mobile number.
+#[derive(Debug, Default, Deserialize)]
+pub struct ContactInput {
+    #[serde(default)]
+    pub guardian_phone: String,
+}
+
+/// A registration confirmed on the spot.
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    pub enrollment: ConfirmedEnrollment,
+    /// The place taken in today's lease, if a schedule admitted the person.
+    pub place: Option<u32>,
+    pub admitted_by: &'static str,
+    pub card: CardView,
+}
+
+/// Registers the applicant: eligibility, duplicates, consents, contact, today's admission
+/// (taking a place of the lease, offline too), then records it durably and queues it.
+#[tauri::command]
+pub fn register(
+    state: State<'_, AppState>,
+    applicant: ApplicantInput,
+    consents: Vec<ConsentInput>,
+    contact: Option<ContactInput>,
+) -> Result<Registered, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    let applicant = parse_applicant(applicant, lang)?;
+    let e = eligible(t, lang, &applicant)?;
+    let record = check_consents(&current_items(), &answers(t, &consents))
+        .map_err(|m| consent_error(lang, &m))?;
+    let guardian = contact
+        .map(|c| kiosk_core::normalize_phone(&c.guardian_phone))
+        .filter(|p| !p.is_empty());
+    if let Some(g) = &guardian {
+        if g.len() != 11 || !g.starts_with("010") {
+            let r = kiosk_core::Refusal::BadPhone(g.clone());
+            return Err(CommandError::new(
+                ErrorCode::PhoneInvalid,
+                lang,
+                r.ko(),
+                r.en(),
+            ));
+        }
+    }
+    let now = t.now();
+    let today = now.date_naive();
+    let op_id = uuid::Uuid::new_v4().to_string();
+    let (done, place) = {
+        let mut store = t.store()?;
+        let schedule = store.admission_schedule().map_err(storage(lang))?;
+        let mut lease = store
+            .quota_lease(&t.config.site, today)
+            .map_err(storage(lang))?;
+        let admitted = admit_cached(schedule.as_ref(), lease.as_mut(), e.birth_date, today)
+            .map_err(|n| not_admitted(lang, &n))?;
+        let place = match (admitted, &lease) {
+            (Some(a), Some(l)) => Some((l.lease_id.clone(), a.place)),
+            _ => None,
+        };
+        let done = store
+            .record_kiosk_enrollment(&KioskEnrollment {
+                op_id: &op_id,
+                site: &t.config.site,
+                enrollment: &e,
+                consents: &record,
+                guardian_phone: guardian.as_deref(),
+                place: place.as_ref().map(|(l, p)| (l.as_str(), *p)),
+                at: now,
+            })
+            .map_err(storage(lang))?;
+        (done, place.map(|p| p.1))
+    };
+    let card = card_view(t, lang, &done.op_id)?;
+    Ok(Registered {
+        enrollment: done,
+        place,
+        admitted_by: if place.is_some() {
+            "lease"
+        } else {
+            "no_schedule"
+        },
+        card,
+    })
+}
+
+/// A numbered ticket for the day the person may come back.
+#[derive(Debug, Serialize)]
+pub struct TicketView {
+    pub day: NaiveDate,
+    pub number: u32,
+    pub message: String,
+}
+
+/// Gives a person refused today (not their day, or places used up) a numbered ticket for the
+/// next day the schedule admits them.
+#[tauri::command]
+pub fn issue_ticket(
+    state: State<'_, AppState>,
+    applicant: ApplicantInput,
+) -> Result<TicketView, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    let applicant = parse_applicant(applicant, lang)?;
+    let e = eligible(t, lang, &applicant)?;
+    let today = t.today();
+    let mut store = t.store()?;
+    let schedule = store
+        .admission_schedule()
+        .map_err(storage(lang))?
+        .unwrap_or_default();
+    let day = schedule.next_day_for(e.birth_date, today).ok_or_else(|| {
+        let n = NotAdmitted::NotYourDay { next: None };
+        CommandError::new(ErrorCode::NotToday, lang, n.ko(), n.en())
+    })?;
+    let key = store
+        .person_key(&e.name, e.birth_date, &e.phone)
+        .map_err(storage(lang))?;
+    let ticket = store
+        .issue_ticket(&t.config.site, day, &key, t.now())
+        .map_err(storage(lang))?;
+    Ok(TicketView {
+        day: ticket.day,
+        number: ticket.number,
+        message: lang.pick(ticket.ko(), ticket.en()),
+    })
+}
+
+/// The member card as the screen shows it.
+#[derive(Debug, Serialize)]
+pub struct CardView {
+    pub op_id: String,
+    pub qr_content: String,
+    pub qr_svg: String,
+    /// The printable page (HTML), for a printer without ESC/POS.
+    pub page_html: String,
+    pub receipt_no: String,
+    pub masked_name: String,
+    pub member_no: Option<String>,
+    pub issued: NaiveDate,
+    /// Whether a receipt printer is configured.
+    pub printer: bool,
+}
+
+fn card_of(t: &Terminal, lang: Lang, op_id: &str) -> Result<MemberCard, CommandError> {
+    let card = t
+        .store()?
+        .enrollment_card(op_id)
+        .map_err(storage(lang))?
+        .ok_or_else(|| {
+            CommandError::new(
+                ErrorCode::EnrollmentNotFound,
+                lang,
+                "이 키오스크에서 접수한 가입이 아닙니다. 가입을 먼저 접수해 주세요.",
+                "This is not a sign-up confirmed at this kiosk. Confirm the sign-up first.",
+            )
+        })?;
+    Ok(MemberCard {
+        qr_content: card.member_no.clone().unwrap_or_else(|| card.op_id.clone()),
+        member_no: card.member_no,
+        receipt_no: format!("{:04}", card.local_no),
+        masked_name: card.masked_name,
+        site_name: t.config.site_name.clone(),
+        issued: card.day,
+    })
+}
+
+fn card_view(t: &Terminal, lang: Lang, op_id: &str) -> Result<CardView, CommandError> {
+    let card = card_of(t, lang, op_id)?;
+    let qr = |e: kiosk_core::card::QrError| CommandError::storage(lang, &anyhow::anyhow!(e));
+    Ok(CardView {
+        op_id: op_id.to_owned(),
+        qr_svg: card.qr_svg().map_err(qr)?,
+        page_html: card.to_html().map_err(qr)?,
+        qr_content: card.qr_content,
+        receipt_no: card.receipt_no,
+        masked_name: card.masked_name,
+        member_no: card.member_no,
+        issued: card.issued,
+        printer: t.config.kiosk.printer.is_some(),
+    })
+}
+
+/// The member card of an enrollment confirmed here: the member number once the server
+/// assigned one, else the enrollment's op id, in the QR code.
+#[tauri::command]
+pub fn member_card(state: State<'_, AppState>, op_id: String) -> Result<CardView, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    card_view(t, lang, &op_id)
+}
+
+/// What printing did.
+#[derive(Debug, Serialize)]
+pub struct Printed {
+    pub bytes: usize,
+}
+
+/// Sends the card's ESC/POS bytes to the configured receipt printer (a device or a file).
+#[tauri::command]
+pub fn print_card(state: State<'_, AppState>, op_id: String) -> Result<Printed, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    let failed = |why: String| {
+        CommandError::new(
+            ErrorCode::PrinterFailed,
+            lang,
+            format!("영수증 프린터로 인쇄하지 못했습니다 ({why}). '인쇄용 화면'으로 인쇄하거나 직원에게 말씀해 주세요."),
+            format!("Could not print on the receipt printer ({why}). Use 'Printable page' or tell the clerk."),
+        )
+    };
+    let Some(path) = t.config.kiosk.printer.clone() else {
+        return Err(failed(lang.pick(
+            "프린터가 설정되지 않음".to_owned(),
+            "no printer is configured".to_owned(),
+        )));
+    };
+    let bytes = card_of(t, lang, &op_id)?.to_escpos();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.flush()
+        })
+        .map_err(|e| failed(format!("{}: {e}", path.display())))?;
+    Ok(Printed { bytes: bytes.len() })
+}
+
+/// Whether the guidance was spoken (false when no speech program is installed).
+#[derive(Debug, Serialize)]
+pub struct Spoken {
+    pub spoken: bool,
+}
+
+/// The utterance being spoken, stopped when the next one starts.
+static SPEAKING: Mutex<Option<Child>> = Mutex::new(None);
+
+/// Speaks `text` through the speaker with the configured speech program (espeak-ng), in the
+/// terminal's language, at `volume` (0 to 200, espeak-ng's amplitude) and `speed` (words a
+/// minute, 80 to 300). Without the program the screen's text stands alone: no error.
+#[tauri::command]
+pub fn speak(
+    state: State<'_, AppState>,
+    text: String,
+    volume: u32,
+    speed: u32,
+) -> Result<Spoken, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    let mut speaking = SPEAKING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(mut previous) = speaking.take() {
+        let _ = previous.kill();
+        let _ = previous.wait();
+    }
+    if volume == 0 || text.trim().is_empty() {
+        return Ok(Spoken { spoken: false });
+    }
+    let child = Command::new(&t.config.kiosk.speech)
+        .args(["-v", lang.as_str()])
+        .args(["-a", &volume.min(200).to_string()])
+        .args(["-s", &speed.clamp(80, 300).to_string()])
+        .arg(text)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match child {
+        Ok(c) => {
+            *speaking = Some(c);
+            Ok(Spoken { spoken: true })
+        }
+        Err(_) => Ok(Spoken { spoken: false }),
+    }
+}

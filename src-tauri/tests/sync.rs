@@ -1,0 +1,215 @@
+//! The background sync as the UI sees it: `sync_status` through Tauri's IPC (mock runtime, no
+//! display), the real store on disk, and for the last test the real `palpal-central` on
+//! 127.0.0.1 with the terminal provisioned by the real `palpal provision`. Each test runs one
+//! sync on its own thread (`BackgroundSync::sync_now`) instead of waiting for the timer.
+//!
+//! `palpal` and `palpal-central` are other packages' binaries, looked for next to
+//! `palpal-app` in the same target folder: build them first (`cargo build --workspace --bins`,
+//! as `make test` does).
+
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use palpal_app::config::TerminalConfig;
+use palpal_app::sync::BackgroundSync;
+use palpal_app::terminal::Terminal;
+use palpal_app::AppState;
+use serde_json::{json, Value};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::Manager as _;
+use terminal_store::{Store, TerminalIdentity};
+
+type Window = tauri::WebviewWindow<tauri::test::MockRuntime>;
+
+fn app(dir: &Path, config: &str) -> Window {
+    let config = TerminalConfig::parse(config, dir).unwrap();
+    let state = AppState::ready(Terminal::open(config).unwrap());
+    let background = BackgroundSync::new(&state);
+    let app = mock_builder()
+        .manage(state)
+        .manage(background)
+        .invoke_handler(palpal_app::invoke_handler())
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap()
+}
+
+fn sync_status(w: &Window) -> Value {
+    get_ipc_response(
+        w,
+        InvokeRequest {
+            cmd: "sync_status".into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(json!({})),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|b| b.deserialize::<Value>().unwrap())
+    .unwrap()
+}
+
+fn sync_now(w: &Window) -> bool {
+    w.state::<BackgroundSync>().sync_now()
+}
+
+const KIOSK: &str = r#"
+role = "kiosk"
+site = "성북구 보건소"
+database = "kiosk.sqlite"
+"#;
+
+fn queue_one(db: &Path) {
+    let store = Store::open(db).unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2025-12-03T10:00:00+09:00").unwrap();
+    let payload = json!({ "name": "김영희", "birth_date": "1950-04-01", "phone": "01012345678" });
+    store
+        .queue_operation("op-1", "enrollment", &payload.to_string(), at)
+        .unwrap();
+}
+
+#[test]
+fn an_unprovisioned_terminal_never_syncs_and_says_online_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = app(dir.path(), KIOSK);
+    queue_one(&dir.path().join("kiosk.sqlite"));
+    assert!(!sync_now(&w));
+    assert_eq!(
+        sync_status(&w),
+        json!({ "role": "kiosk", "provisioned": false, "online": null, "queued": 1, "in_flight": 0,
+                "rejected": 0, "last_good_sync": null, "last_error": null, "last_pull": null })
+    );
+}
+
+#[test]
+fn a_server_that_does_not_answer_shows_offline_and_the_work_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kiosk.sqlite");
+    // Port 9 (discard) on 127.0.0.1: nothing listens there.
+    Store::open(&db)
+        .unwrap()
+        .save_identity(&TerminalIdentity {
+            terminal_id: "T-000001".to_owned(),
+            site: "성북구 보건소".to_owned(),
+            role: "kiosk".to_owned(),
+            name: "키오스크".to_owned(),
+            server_url: "http://127.0.0.1:9".to_owned(),
+            secret_key: [7; 32],
+            provisioned_at: chrono::Utc::now().fixed_offset(),
+        })
+        .unwrap();
+    queue_one(&db);
+    let w = app(dir.path(), KIOSK);
+    assert_eq!(sync_status(&w)["online"], Value::Null);
+    assert!(sync_now(&w));
+    let status = sync_status(&w);
+    assert_eq!(status["provisioned"], true);
+    assert_eq!(status["online"], false);
+    assert_eq!(
+        status["queued"].as_u64().unwrap() + status["in_flight"].as_u64().unwrap(),
+        1
+    );
+    assert_eq!(status["last_good_sync"], Value::Null);
+    let error = status["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("연결할 수 없") && error.contains("cannot be reached"),
+        "{error}"
+    );
+}
+
+/// Another package's binary, next to `palpal-app`.
+fn sibling(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_palpal-app")).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
+    let dir = tempfile::tempdir().unwrap();
+    let central_db = dir.path().join("central.sqlite");
+    let central_db = central_db.to_str().unwrap();
+    let mut child = Command::new(sibling("palpal-central"))
+        .args(["serve", "--db", central_db, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Server(child);
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let out = Command::new(sibling("palpal-central"))
+        .args([
+            "terminal",
+            "add",
+            "--db",
+            central_db,
+            "--site",
+            "성북구 보건소",
+        ])
+        .args(["--role", "kiosk"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let code = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("code: "))
+        .unwrap();
+    let db = dir.path().join("kiosk.sqlite");
+    let out = Command::new(sibling("palpal"))
+        .args(["provision", "--db", db.to_str().unwrap(), "--server", &url])
+        .args(["--code", code])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    queue_one(&db);
+
+    let w = app(dir.path(), KIOSK);
+    assert!(sync_now(&w));
+    let status = sync_status(&w);
+    assert_eq!(status["online"], true, "{status}");
+    assert_eq!(
+        (&status["queued"], &status["in_flight"], &status["rejected"]),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    assert_eq!(status["last_error"], Value::Null);
+    assert!(status["last_good_sync"].is_string(), "{status}");
+    assert!(status["last_pull"].is_string(), "{status}");
+    // What was pulled is in the terminal's database for the kiosk to read.
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.cached_policies().unwrap().len(), 3);
+    assert!(store.admission_schedule().unwrap().is_some());
+}

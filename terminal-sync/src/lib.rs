@@ -1,0 +1,471 @@
+//! `terminal-sync`: the terminal's sync shell, shared by the `palpal` command and the app. It
+//! drives the `sync-client` state machine with the real world: [`central::Central`] is the HTTP
+//! adapter (reqwest on a current-thread runtime, every request signed), [`push`] drains the
+//! outbox through [`sync_client::Client`] and writes each answer to the store, [`pull`] pulls
+//! pages by cursor until the server has no more and stores each page with its cursor in one
+//! transaction, and [`sync`] does both and records the attempt in the sync log.
+//!
+//! It reads the clock, sleeps and does IO; it decides nothing about the protocol (when to
+//! send, how long to back off, what an answer means): that is `sync-client`'s. It takes the
+//! store as `&mut Store` and holds it only for the calls it makes, so the app gives it a
+//! connection of its own to the terminal's database file.
+
+pub mod central;
+
+pub use sync_client::Config;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use ed25519_dalek::SigningKey;
+use sync_client::pull::{read_pull_answer, PullError};
+use sync_client::wire::PullResponse;
+use sync_client::{Client, Event, Failure, Op, Outcome, Phase, Stats, Time};
+use terminal_store::{
+    BalanceChange, CachedKey, CachedPolicy, PulledPage, ServerPairing, Settlement, Store,
+    TerminalIdentity,
+};
+
+use crate::central::Central;
+
+/// How a sync runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The push client's limits and timings (batches, backoff, breaker, request timeout).
+    pub client: Config,
+    /// The longest a sync waits for the server (backoff, `Retry-After`) before it stops for now.
+    pub max_wait: Duration,
+    /// Most changes asked for in one pull page (1 to 1,000).
+    pub pull_limit: u32,
+    /// Most pages in one sync (a bound, so that a sync always ends).
+    pub max_pages: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            client: Config::default(),
+            max_wait: Duration::from_secs(60),
+            pull_limit: 500,
+            max_pages: 10_000,
+        }
+    }
+}
+
+/// An operation the server refused for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The operation.
+    pub op_id: String,
+    /// The reason code.
+    pub reason: String,
+    /// What to tell the operator.
+    pub message: String,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PushReport {
+    /// The client's counters.
+    pub stats: Stats,
+    /// The operations rejected in this push.
+    pub rejected: Vec<Rejected>,
+    /// Operations still queued or in flight afterwards.
+    pub remaining: u64,
+    /// Why the push stopped before the outbox was drained, Korean then English.
+    pub stopped: Option<String>,
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullReport {
+    /// Pages stored.
+    pub pages: u32,
+    /// Changes stored (balances, keys, revoked members, watch pairings).
+    pub changes: u64,
+    /// Why the pull stopped before the server said there was no more, Korean then English.
+    pub stopped: Option<String>,
+}
+
+/// What one sync (push, then pull) did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Report {
+    /// The push.
+    pub push: PushReport,
+    /// The pull; `None` when the push stopped (the pull was not tried).
+    pub pull: Option<PullReport>,
+    /// Whether the last request got an HTTP answer (`None`: nothing was sent).
+    pub reached: Option<bool>,
+}
+
+impl Report {
+    /// Why the sync did not finish, if it did not.
+    pub fn error(&self) -> Option<String> {
+        self.push
+            .stopped
+            .clone()
+            .or_else(|| self.pull.as_ref().and_then(|p| p.stopped.clone()))
+    }
+}
+
+/// The time now, on the wall clock, for records.
+pub fn wall_now() -> DateTime<FixedOffset> {
+    chrono::Utc::now().fixed_offset()
+}
+
+/// Pushes the outbox, then (if the push finished) pulls until the server has no more, and
+/// records the attempt in the sync log. `now` stamps what is stored (settlements, pulled
+/// balances, the log). An `Err` is a local failure (the store); the server's problems are in
+/// [`Report::error`].
+pub fn sync(
+    store: &mut Store,
+    identity: &TerminalIdentity,
+    options: &Options,
+    now: &dyn Fn() -> DateTime<FixedOffset>,
+) -> anyhow::Result<Report> {
+    let central = Central::new(&identity.server_url, options.client.request_timeout)?;
+    let push = push(store, identity, &central, options, now)?;
+    let pull = if push.stopped.is_none() {
+        Some(pull(store, identity, &central, options, now)?)
+    } else {
+        None
+    };
+    let report = Report {
+        push,
+        pull,
+        reached: central.reached(),
+    };
+    store
+        .record_sync(now(), report.error().as_deref())
+        .context("recording the sync")?;
+    Ok(report)
+}
+
+/// Drains the outbox to the server through the `sync-client` state machine, writing each
+/// answer to the store in one transaction.
+pub fn push(
+    store: &mut Store,
+    identity: &TerminalIdentity,
+    central: &Central,
+    options: &Options,
+    now: &dyn Fn() -> DateTime<FixedOffset>,
+) -> anyhow::Result<PushReport> {
+    let key = SigningKey::from_bytes(&identity.secret_key);
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("getting randomness: {e}"))?;
+    let mut client = Client::new(options.client.clone(), u64::from_le_bytes(seed));
+    for pending in store.outbox_pending()? {
+        client.enqueue(Op::from_outbox(
+            &pending.op_id,
+            &pending.kind,
+            &pending.payload,
+        )?);
+    }
+
+    let origin = Instant::now();
+    let clock = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(0));
+    let mut rejected = Vec::new();
+    let stopped: Option<String> = loop {
+        let mut settlements = Vec::new();
+        while let Some(event) = client.poll_event() {
+            if let Event::Settled { op_id, outcome } = event {
+                settlements.push(settlement(op_id, outcome, &mut rejected));
+            }
+        }
+        if !settlements.is_empty() {
+            store.settle(&settlements, now())?;
+        }
+        if let Some(halt) = client.halted() {
+            break Some(format!("{} ({})", halt.message, halt.code));
+        }
+        if client.unsettled() == 0 {
+            break None;
+        }
+        let at = clock();
+        if let Some(transmit) = client.poll_transmit(at) {
+            store.mark_in_flight(&transmit.op_ids, now())?;
+            match central.send(&identity.terminal_id, &key, &transmit) {
+                Ok(response) => client.handle_response(clock(), transmit.seq, response),
+                Err(failure) => client.handle_failure(clock(), transmit.seq, failure),
+            }
+            continue;
+        }
+        if client.phase(at) == Phase::CircuitOpen {
+            break Some(UNREACHABLE.to_owned());
+        }
+        match client.poll_timeout() {
+            Some(wake) if wake.since(at) > options.max_wait => break Some(LATER.to_owned()),
+            Some(wake) => {
+                std::thread::sleep(wake.since(at));
+                client.handle_timeout(clock());
+            }
+            None => break None,
+        }
+    };
+    let counts = store.outbox_counts()?;
+    Ok(PushReport {
+        stats: client.stats(),
+        rejected,
+        remaining: counts.queued + counts.in_flight,
+        stopped,
+    })
+}
+
+const UNREACHABLE: &str = "중앙 서버에 연결할 수 없거나 서버가 응답하지 않습니다 / the central \
+                           server cannot be reached or is not answering";
+const LATER: &str = "중앙 서버가 나중에 다시 보내라고 합니다 / the central server asked to retry \
+                     later";
+
+/// Pulls pages from the stored cursor until the server says there is no more, storing each
+/// page with its cursor in one transaction (so a pull stopped anywhere resumes where it
+/// stopped). A page that does not check out is not stored, and the pull stops there.
+pub fn pull(
+    store: &mut Store,
+    identity: &TerminalIdentity,
+    central: &Central,
+    options: &Options,
+    now: &dyn Fn() -> DateTime<FixedOffset>,
+) -> anyhow::Result<PullReport> {
+    let key = SigningKey::from_bytes(&identity.secret_key);
+    let mut report = PullReport::default();
+    let attempts = options.client.breaker_threshold.max(1);
+    let mut failures = 0u32;
+    while report.pages < options.max_pages {
+        let cursor = store.pull_cursor()?;
+        let answer = central
+            .pull(
+                &identity.terminal_id,
+                &key,
+                cursor.as_deref(),
+                options.pull_limit,
+            )
+            .map_err(|_: Failure| (UNREACHABLE.to_owned(), None))
+            .and_then(|response| {
+                read_pull_answer(&response).map_err(|e| match e {
+                    PullError::RetryLater { retry_after, .. } => (e.to_string(), Some(retry_after)),
+                    other => (other.to_string(), None),
+                })
+            })
+            .and_then(|page| {
+                to_store_page(&page)
+                    .map(|stored| (page.more, stored, now()))
+                    .map_err(|e| (e.to_string(), None))
+            });
+        match answer {
+            Ok((more, stored, at)) => {
+                failures = 0;
+                store.apply_pull_page(&stored, at)?;
+                report.pages += 1;
+                report.changes += changes(&stored);
+                if !more {
+                    return Ok(report);
+                }
+            }
+            Err((why, retry)) => {
+                let transient = retry.is_some() || why == UNREACHABLE;
+                failures += 1;
+                if !transient || failures >= attempts {
+                    report.stopped = Some(why);
+                    return Ok(report);
+                }
+                let backoff = Duration::from_millis(200u64 << failures.min(8));
+                let wait = retry.flatten().unwrap_or_default().max(backoff);
+                if wait > options.max_wait {
+                    report.stopped = Some(why);
+                    return Ok(report);
+                }
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    report.stopped = Some(format!(
+        "한 번에 받을 수 있는 {} 페이지를 넘었습니다. 다음 동기화 때 이어 받습니다 / more than {} \
+         pages in one sync; the next sync goes on from here",
+        options.max_pages, options.max_pages
+    ));
+    Ok(report)
+}
+
+fn changes(page: &PulledPage) -> u64 {
+    let n = page.balances.len()
+        + page.redemption_keys.len()
+        + page.revoked_members.len()
+        + page.watch_pairings.len();
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// A checked page as the store takes it. The policy files must parse and make one set, so a
+/// broken policy never replaces the cached ones.
+fn to_store_page(page: &PullResponse) -> Result<PulledPage, PullError> {
+    let malformed = |reason: String| PullError::Malformed { reason };
+    let policies = match &page.policies {
+        None => None,
+        Some(texts) => {
+            let mut parsed = Vec::new();
+            let mut cached = Vec::new();
+            for p in texts {
+                let policy = points_core::PointsPolicy::from_toml_str(&p.text)
+                    .map_err(|e| malformed(format!("the policy {} does not read: {e}", p.name)))?;
+                let date = |s: &str| {
+                    s.parse::<NaiveDate>()
+                        .map_err(|_| malformed(format!("the policy {} has a bad date", p.name)))
+                };
+                cached.push(CachedPolicy {
+                    name: p.name.clone(),
+                    effective_from: date(&p.effective_from)?,
+                    effective_until: p.effective_until.as_deref().map(date).transpose()?,
+                    text: p.text.clone(),
+                });
+                parsed.push(policy);
+            }
+            points_core::PolicySet::new(parsed)
+                .map_err(|e| malformed(format!("the policies do not make one set: {e}")))?;
+            Some(cached)
+        }
+    };
+    let redemption_keys = page
+        .redemption_keys
+        .iter()
+        .map(|k| {
+            sync_client::pull::key_bytes(&k.public_key)
+                .map(|public_key| CachedKey {
+                    key_id: k.key_id,
+                    public_key,
+                    retired: k.retired,
+                })
+                .ok_or_else(|| malformed(format!("redemption key {} is not 32 bytes", k.key_id)))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(PulledPage {
+        cursor: page.cursor.clone(),
+        policies,
+        redemption_keys,
+        revoked_members: page.revoked_members.clone(),
+        balances: page
+            .balances
+            .iter()
+            .map(|b| BalanceChange {
+                member_no: b.member_number.clone(),
+                credited: b.credited,
+                spent: b.spent,
+                balance: b.balance,
+            })
+            .collect(),
+        watch_pairings: page
+            .watch_pairings
+            .iter()
+            .map(|p| ServerPairing {
+                serial: p.serial.clone(),
+                member_no: p.member_number.clone(),
+                ended: p.ended,
+            })
+            .collect(),
+        admission: page.admission.clone(),
+        quota_leases: page.quota_leases.clone(),
+    })
+}
+
+fn settlement(op_id: String, outcome: Outcome, rejected: &mut Vec<Rejected>) -> Settlement {
+    match outcome {
+        Outcome::Accepted { member_number } => Settlement::Done {
+            op_id,
+            duplicate: false,
+            member_number,
+        },
+        Outcome::Duplicate { member_number } => Settlement::Done {
+            op_id,
+            duplicate: true,
+            member_number,
+        },
+        Outcome::Rejected { reason, message } => {
+            rejected.push(Rejected {
+                op_id: op_id.clone(),
+                reason: reason.clone(),
+                message: message.clone(),
+            });
+            Settlement::Rejected {
+                op_id,
+                reason,
+                message,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_client::wire::{PolicyText, RedemptionKey};
+
+    const POLICY: &str = include_str!("../../policies/seoul-2025-12.toml");
+
+    fn page(policies: Option<Vec<PolicyText>>) -> PullResponse {
+        PullResponse {
+            cursor: "1.0123456789abcdef.3".to_owned(),
+            more: false,
+            policies,
+            redemption_keys: vec![RedemptionKey {
+                key_id: 1,
+                public_key: "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=".to_owned(),
+                retired: false,
+            }],
+            revoked_members: vec!["PP-00000007".to_owned()],
+            balances: Vec::new(),
+            watch_pairings: Vec::new(),
+            admission: None,
+            quota_leases: Vec::new(),
+        }
+    }
+
+    fn policy(name: &str, from: &str, text: &str) -> PolicyText {
+        PolicyText {
+            name: name.to_owned(),
+            effective_from: from.to_owned(),
+            effective_until: None,
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_page_becomes_the_stores_page_with_policies_that_read() {
+        let stored = to_store_page(&page(Some(vec![policy(
+            "seoul-2025-12",
+            "2025-12-01",
+            POLICY,
+        )])))
+        .unwrap();
+        assert_eq!(stored.cursor, "1.0123456789abcdef.3");
+        assert_eq!(stored.redemption_keys[0].public_key[0], 3);
+        let policies = stored.policies.unwrap();
+        assert_eq!(policies[0].effective_from.to_string(), "2025-12-01");
+        assert_eq!(changes(&to_store_page(&page(None)).unwrap()), 2);
+    }
+
+    #[test]
+    fn policies_that_do_not_read_or_overlap_are_refused_whole() {
+        for (policies, expect) in [
+            (
+                vec![policy("broken", "2025-12-01", "not a policy")],
+                "the policy broken does not read",
+            ),
+            (
+                vec![policy("seoul-2025-12", "1 December", POLICY)],
+                "the policy seoul-2025-12 has a bad date",
+            ),
+            (
+                vec![
+                    policy("seoul-2025-12", "2025-12-01", POLICY),
+                    policy("seoul-2025-12", "2025-12-01", POLICY),
+                ],
+                "do not make one set",
+            ),
+        ] {
+            let err = to_store_page(&page(Some(policies)))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expect), "{err}");
+            assert!(err.contains("아무것도 바꾸지 않았습니다"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! End-to-end at the sign-up kiosk: the real app through WebDriver, a senior registered step
+//! by step (identity on the number pad, consent, contact, the card with its QR code decoded
+//! from the screen, printed as ESC/POS and as a page), in Korean and English, and each refusal
+//! with the exact message shown. Screenshots of every step land in `target/screenshots/`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use fantoccini::{Client, Locator};
+use terminal_store::{Store, TerminalIdentity};
+
+use crate::e2e::{
+    computed_px, enabled, keep_screenshot as screenshot, session, type_into, wait_text,
+    workspace_root, Driver, Terminal,
+};
+
+/// Keeps a screenshot with what matters on this screen scrolled to the middle of the window.
+async fn keep_screenshot(c: &Client, name: &str) -> Result<()> {
+    c.execute(
+        "const first = ['#ticket-no', '#error-message', '#idle-question', \
+         '#card-page:not([hidden])', '#card', '#admitted', '.consent', '#guardian-phone']\
+         .map((css) => document.querySelector(css)).find((el) => el);\
+         if (first) first.scrollIntoView({block: 'center'}); else window.scrollTo(0, 0);",
+        vec![],
+    )
+    .await?;
+    screenshot(c, name).await
+}
+
+/// Scrolls the element to the middle of the window (clear of any bar fixed at an edge), then
+/// clicks it as a finger would.
+pub(crate) async fn click(c: &Client, css: &str) -> Result<()> {
+    let el = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .with_context(|| format!("waiting for {css}"))?;
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center', inline: 'center'});",
+        vec![serde_json::to_value(&el)?],
+    )
+    .await?;
+    el.click()
+        .await
+        .with_context(|| format!("clicking {css}"))?;
+    Ok(())
+}
+
+/// Waits for an element to be there.
+async fn wait_for(c: &Client, css: &str) -> Result<()> {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .with_context(|| format!("waiting for {css}"))?;
+    Ok(())
+}
+
+/// From a filled first screen: next, agree to everything, next, confirm the sign-up.
+pub(crate) async fn consent_contact_and_enroll(c: &Client) -> Result<()> {
+    click(c, "#next-identity").await?;
+    wait_for(c, "#agree-all").await?;
+    click(c, "#agree-all").await?;
+    click(c, "#next-consent").await?;
+    wait_for(c, "#enroll").await?;
+    click(c, "#enroll").await?;
+    Ok(())
+}
+
+/// Presses digits on the on-screen number pad.
+async fn keypad(c: &Client, digits: &str) -> Result<()> {
+    for d in digits.chars() {
+        click(c, &format!(".key[data-key='{d}']")).await?;
+    }
+    Ok(())
+}
+
+async fn value_of(c: &Client, css: &str) -> Result<String> {
+    Ok(c.find(Locator::Css(css))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default())
+}
+
+/// The QR codes zbarimg finds in a screenshot of the whole window.
+async fn decode_qr(c: &Client, name: &str) -> Result<Vec<String>> {
+    let png = c.screenshot().await?;
+    let dir = workspace_root().join("target").join("screenshots");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png)?;
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&path)
+        .output()
+        .context("running zbarimg (Debian package zbar-tools)")?;
+    Ok(String::from_utf8(out.stdout)?
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A kiosk whose sign-up day (2025-12-03) is for odd birth years, with `places` leased, and
+/// whose central server is down (nothing listens at its address): registrations inside the
+/// lease are still confirmed. Speech goes to a script that logs what it was asked to say.
+fn kiosk(places: u32, extra: &str) -> Result<(Terminal, std::path::PathBuf)> {
+    let probe = Terminal::new("")?;
+    let dir = probe.dir.path().to_owned();
+    let spoken = dir.join("spoken.log");
+    let speech = dir.join("say.sh");
+    std::fs::write(
+        &speech,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n",
+            spoken.display()
+        ),
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&speech, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let config = format!(
+        r#"
+role = "kiosk"
+site = "jongno-cc"
+site_name = "종로구 보건소"
+fixed_now = "2025-12-03T10:15:00+09:00"
+[kiosk]
+printer = "printer.bin"
+speech = "{}"
+{extra}
+"#,
+        speech.display()
+    );
+    std::fs::write(probe.dir.path().join("terminal.toml"), config)?;
+    let store = Store::open(&probe.database())?;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    store.save_identity(&TerminalIdentity {
+        terminal_id: "T-000001".into(),
+        site: "jongno-cc".into(),
+        role: "kiosk".into(),
+        name: "jongno kiosk".into(),
+        server_url: format!("http://127.0.0.1:{dead}"),
+        secret_key: [7; 32],
+        provisioned_at: "2025-12-01T09:00:00+09:00".parse()?,
+    })?;
+    drop(store);
+    let db = rusqlite::Connection::open(probe.database())?;
+    db.execute(
+        "INSERT INTO pull_state(only_row, admission) VALUES (1, ?1)",
+        [r#"{"days":{"2025-12-03":{"rule":"odd_birth_years"},"2025-12-05":{"rule":"open"}}}"#],
+    )?;
+    db.execute(
+        "INSERT INTO quota_leases VALUES ('L-1', 'jongno-cc', '2025-12-03', ?1, 0)",
+        [places],
+    )?;
+    Ok((probe, spoken))
+}
+
+async fn register_senior_flow(driver: &Driver) -> Result<()> {
+    let (terminal, spoken) = kiosk(3, "")?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "새 회원 가입").await?;
+        wait_text(&c, "#steps [aria-current=step]", "본인 확인").await?;
+        keep_screenshot(&c, "kiosk-step1-identity-ko").await?;
+        type_into(&c, "#name", "김영수").await?;
+        click(&c, "#birth-date").await?;
+        keypad(&c, "19510301").await?;
+        click(&c, "#phone").await?;
+        keypad(&c, "01012345678").await?;
+        assert_eq!(value_of(&c, "#birth-date").await?, "19510301");
+        assert_eq!(value_of(&c, "#phone").await?, "01012345678");
+        click(&c, "#next-identity").await?;
+        wait_text(&c, "#steps [aria-current=step]", "동의").await?;
+        keep_screenshot(&c, "kiosk-step2-consent-ko").await?;
+        // Everything zooms to 200%, the consent text included.
+        let title = computed_px(&c, ".consent-title", "font-size").await?;
+        click(&c, "#zoom").await?;
+        click(&c, "#zoom").await?;
+        wait_text(&c, "#zoom", "글자 크게 200%").await?;
+        assert_eq!(
+            computed_px(&c, ".consent-title", "font-size").await?,
+            2.0 * title
+        );
+        keep_screenshot(&c, "kiosk-step2-consent-zoom-200-ko").await?;
+        click(&c, "#zoom").await?;
+        wait_text(&c, "#zoom", "글자 크게 100%").await?;
+        click(&c, "#consent-personal-data-yes").await?;
+        click(&c, "#consent-health-data-yes").await?;
+        click(&c, "#consent-sms-news-yes").await?;
+        click(&c, "#consent-research-no").await?;
+        click(&c, "#next-consent").await?;
+        wait_text(&c, "#steps [aria-current=step]", "연락처").await?;
+        type_into(&c, "#guardian-phone", "010-5555-6666").await?;
+        keep_screenshot(&c, "kiosk-step3-contact-ko").await?;
+        click(&c, "#enroll").await?;
+        // Confirmed inside the lease, with the server down.
+        wait_text(&c, "#receipt-no", "접수번호 0001").await?;
+        wait_text(
+            &c,
+            "#admitted",
+            "오늘 이곳의 1번째 가입으로 확정되었습니다.",
+        )
+        .await?;
+        wait_text(&c, "#today-list li", "0001 · 김*수 · 만 74세").await?;
+        keep_screenshot(&c, "kiosk-step4-confirmed-ko").await?;
+        click(&c, "#to-card").await?;
+        wait_for(&c, "#card-qr svg").await?;
+        wait_text(
+            &c,
+            "#card-number",
+            "회원번호는 서버 확인 후 정해집니다. QR 코드로 조회됩니다.",
+        )
+        .await?;
+        wait_text(&c, "#card-name", "김*수").await?;
+        let content = c
+            .find(Locator::Css("#card-qr"))
+            .await?
+            .attr("data-content")
+            .await?
+            .context("the QR's content")?;
+        let decoded = decode_qr(&c, "kiosk-step5-card-ko").await?;
+        assert_eq!(
+            decoded,
+            std::slice::from_ref(&content),
+            "the QR on screen holds the op id"
+        );
+        click(&c, "#print-card").await?;
+        wait_text(&c, "#printed", "영수증 프린터로 보냈습니다.").await?;
+        click(&c, "#print-page").await?;
+        wait_for(&c, "#card-page:not([hidden])").await?;
+        keep_screenshot(&c, "kiosk-step5-print-page-ko").await?;
+
+        // English: the same card, then the next person through every step.
+        click(&c, "#lang-toggle").await?;
+        wait_text(&c, "h1", "New member sign-up").await?;
+        wait_text(&c, "#steps [aria-current=step]", "Member card").await?;
+        keep_screenshot(&c, "kiosk-step5-card-en").await?;
+        click(&c, "#new-applicant").await?;
+        wait_text(&c, "#steps [aria-current=step]", "Identity").await?;
+        assert_eq!(
+            value_of(&c, "#name").await?,
+            "",
+            "the last person's data is gone"
+        );
+        keep_screenshot(&c, "kiosk-step1-identity-en").await?;
+        type_into(&c, "#name", "Lee Sunja").await?;
+        type_into(&c, "#birth-date", "19530707").await?;
+        type_into(&c, "#phone", "01077778888").await?;
+        click(&c, "#residency-works").await?;
+        wait_text(
+            &c,
+            "#proof-hint",
+            "Show the clerk your proof of work or study (or staff or student card).",
+        )
+        .await?;
+        click(&c, "#next-identity").await?;
+        wait_text(&c, "#steps [aria-current=step]", "Consent").await?;
+        keep_screenshot(&c, "kiosk-step2-consent-en").await?;
+        click(&c, "#agree-all").await?;
+        click(&c, "#next-consent").await?;
+        wait_text(&c, "#steps [aria-current=step]", "Contact").await?;
+        keep_screenshot(&c, "kiosk-step3-contact-en").await?;
+        click(&c, "#enroll").await?;
+        wait_text(&c, "#receipt-no", "Receipt no. 0002").await?;
+        wait_text(&c, "#admitted", "Confirmed: sign-up no. 2 here today.").await?;
+        keep_screenshot(&c, "kiosk-step4-confirmed-en").await?;
+        click(&c, "#to-card").await?;
+        wait_for(&c, "#card-qr svg").await?;
+        let content2 = c
+            .find(Locator::Css("#card-qr"))
+            .await?
+            .attr("data-content")
+            .await?
+            .context("the QR's content")?;
+        let decoded = decode_qr(&c, "kiosk-step5-card-en-2").await?;
+        assert_eq!(decoded, std::slice::from_ref(&content2));
+        click(&c, "#print-page").await?;
+        wait_for(&c, "#card-page:not([hidden])").await?;
+        keep_screenshot(&c, "kiosk-step5-print-page-en").await?;
+        Ok::<_, anyhow::Error>((content, content2))
+    }
+    .await;
+    c.close().await?;
+    let (op1, op2) = result?;
+
+    // On disk: two sign-ups, masked, sealed, queued (the server is down), two places taken.
+    let store = Store::open(&terminal.database())?;
+    let list = store.enrollments_on("2025-12-03".parse()?)?;
+    let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["L*******a", "김*수"]);
+    assert_eq!(list[1].op_id, op1);
+    assert_eq!(list[0].op_id, op2);
+    let personal = store.personal_data(&op1)?.context("sealed personal data")?;
+    assert_eq!(personal.name, "김영수");
+    assert_eq!(personal.guardian_phone.as_deref(), Some("01055556666"));
+    assert_eq!(
+        store
+            .quota_lease("jongno-cc", "2025-12-03".parse()?)?
+            .context("lease")?
+            .used,
+        2
+    );
+    let pending = store.outbox_pending()?;
+    assert_eq!(pending.len(), 2, "nothing reached the server: {pending:?}");
+    assert!(pending.iter().all(|p| p.kind == "enrollment"));
+    // The receipt printer got ESC/POS with the QR data of the first card.
+    let printed = std::fs::read(terminal.dir.path().join("printer.bin"))?;
+    assert!(printed.starts_with(b"\x1b@\x1c&"));
+    assert!(printed.windows(op1.len()).any(|w| w == op1.as_bytes()));
+    // Each step was spoken, in the language on screen.
+    let said = std::fs::read_to_string(spoken)?;
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("-v ko -a 100 -s 140 이름, 생년월일")),
+        "{said}"
+    );
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("-v en") && l.contains("This is the member card.")),
+        "{said}"
+    );
+    Ok(())
+}
+
+/// Waits for the refusal shown and returns (code, message).
+async fn refusal(c: &Client, code: &str, message: &str) -> Result<()> {
+    wait_text(c, "#error-message", message).await?;
+    let got = c
+        .find(Locator::Css("#error-code"))
+        .await?
+        .prop("textContent")
+        .await?;
+    assert_eq!(got.as_deref(), Some(code));
+    Ok(())
+}
+
+async fn fill(c: &Client, name: &str, birth: &str, phone: &str) -> Result<()> {
+    type_into(c, "#name", name).await?;
+    type_into(c, "#birth-date", birth).await?;
+    type_into(c, "#phone", phone).await?;
+    Ok(())
+}
+
+async fn refusals_flow(driver: &Driver) -> Result<()> {
+    let (terminal, _) = kiosk(1, "")?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "새 회원 가입").await?;
+        // Under 19.
+        fill(&c, "이하늘", "20071204", "01011112222").await?;
+        click(&c, "#next-identity").await?;
+        refusal(
+            &c,
+            "under_age",
+            "만 19세 이상부터 가입할 수 있습니다 (현재 만 17세). 만 19세가 되는 날 이후에 다시 오세요.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-refused-under-age-ko").await?;
+        // Outside Seoul without proof.
+        fill(&c, "박서연", "19610101", "01022223333").await?;
+        click(&c, "#residency-outside").await?;
+        click(&c, "#next-identity").await?;
+        refusal(
+            &c,
+            "outside_seoul",
+            "서울에 살거나, 서울에서 일하거나 공부하는 분만 가입할 수 있습니다. 재직·재학 증명서가 있으면 직원에게 보여 주세요.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-refused-outside-seoul-ko").await?;
+        // Not today (an even birth year): told the day, and a numbered ticket for it.
+        click(&c, "#residency-lives").await?;
+        fill(&c, "최민수", "19500505", "01033334444").await?;
+        click(&c, "#next-identity").await?;
+        refusal(
+            &c,
+            "not_today",
+            "오늘은 해당 출생연도(나이)의 가입일이 아닙니다. 2025년 12월 5일(금)에 다시 오세요. 번호표를 받으실 수 있습니다.",
+        )
+        .await?;
+        click(&c, "#ticket").await?;
+        wait_text(
+            &c,
+            "#ticket-no",
+            "번호표 1번: 2025년 12월 5일(금) 이곳에서 가입하실 수 있습니다. 번호표와 신분증을 가져오세요.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-refused-not-today-ko").await?;
+        // No consent: the required items, named.
+        fill(&c, "김영수", "19510301", "01012345678").await?;
+        click(&c, "#next-identity").await?;
+        wait_for(&c, "#next-consent").await?;
+        click(&c, "#consent-sms-news-yes").await?;
+        click(&c, "#next-consent").await?;
+        refusal(
+            &c,
+            "consent_missing",
+            "필수 동의 항목에 동의해야 가입할 수 있습니다: 개인정보 수집·이용 (이름, 생년월일, 휴대전화), 건강정보(걸음·심박) 수집. 내용을 듣거나 읽은 뒤 '동의'를 눌러 주세요.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-refused-no-consent-ko").await?;
+        // Agreed: registered, the one place taken.
+        click(&c, "#agree-all").await?;
+        click(&c, "#next-consent").await?;
+        wait_for(&c, "#enroll").await?;
+        click(&c, "#enroll").await?;
+        wait_text(&c, "#receipt-no", "접수번호 0001").await?;
+        // Already a member: the same person again.
+        click(&c, "#new-applicant").await?;
+        fill(&c, "김 영수", "1951-03-01", "010-1234-5678").await?;
+        click(&c, "#next-identity").await?;
+        refusal(
+            &c,
+            "already_member",
+            "이미 가입된 분입니다 (2025년 12월 3일 접수번호 0001). 다시 가입하지 않아도 됩니다. 회원 카드를 잃어버렸다면 직원에게 말씀해 주세요.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-refused-already-member-ko").await?;
+        // Quota used up: the lease's one place is taken.
+        fill(&c, "이영자", "19530303", "01044445555").await?;
+        click(&c, "#next-identity").await?;
+        refusal(
+            &c,
+            "quota_used_up",
+            "오늘 이곳의 가입 인원이 모두 찼습니다. 2025년 12월 5일(금)에 다시 오세요. 번호표를 받으실 수 있습니다.",
+        )
+        .await?;
+        wait_for(&c, "#ticket").await?;
+        keep_screenshot(&c, "kiosk-refused-quota-ko").await?;
+        // The same refusals in English.
+        click(&c, "#lang-toggle").await?;
+        wait_text(&c, "h1", "New member sign-up").await?;
+        click(&c, "#next-identity").await?;
+        refusal(
+            &c,
+            "quota_used_up",
+            "Today's places at this site are all taken. Please come back on 2025-12-05 (Friday); you can take a numbered ticket for that day.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-refused-quota-en").await?;
+        fill(&c, "Kim Minho", "19500505", "01066667777").await?;
+        click(&c, "#next-identity").await?;
+        refusal(
+            &c,
+            "not_today",
+            "Today is not the sign-up day for your birth year (age). Please come back on 2025-12-05 (Friday); you can take a numbered ticket for that day.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-refused-not-today-en").await?;
+        fill(&c, "Kim Minho", "20071204", "01066667777").await?;
+        click(&c, "#next-identity").await?;
+        refusal(
+            &c,
+            "under_age",
+            "Members must be 19 or older (now 17). Please come back on or after the 19th birthday.",
+        )
+        .await?;
+        keep_screenshot(&c, "kiosk-refused-under-age-en").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    c.close().await?;
+    result?;
+    let store = Store::open(&terminal.database())?;
+    assert_eq!(store.enrollments_on("2025-12-03".parse()?)?.len(), 1);
+    assert_eq!(store.outbox_pending()?.len(), 1, "refusals record nothing");
+    Ok(())
+}
+
+/// Inactivity: asked first, cleared only after the second wait (short waits configured).
+async fn idle_flow(driver: &Driver) -> Result<()> {
+    let (terminal, _) = kiosk(1, "warn_after_s = 2\nclear_after_s = 3")?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "새 회원 가입").await?;
+        type_into(&c, "#name", "김영수").await?;
+        wait_for(&c, "#idle-dialog:not([hidden])").await?;
+        wait_text(&c, "#idle-question", "계속하시겠습니까?").await?;
+        assert_eq!(
+            value_of(&c, "#name").await?,
+            "김영수",
+            "asked before clearing"
+        );
+        keep_screenshot(&c, "kiosk-idle-question-ko").await?;
+        click(&c, "#idle-continue").await?;
+        assert_eq!(value_of(&c, "#name").await?, "김영수");
+        // Left alone again: asked again, then cleared.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !value_of(&c, "#name").await?.is_empty() {
+            if Instant::now() > deadline {
+                bail!("the screen was never cleared");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        wait_text(&c, "#steps [aria-current=step]", "본인 확인").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    c.close().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosk_sign_up_through_webdriver() -> Result<()> {
+    if !enabled("kiosk_sign_up_through_webdriver") {
+        return Ok(());
+    }
+    let driver = Driver::start()?;
+    register_senior_flow(&driver)
+        .await
+        .context("a senior registers")?;
+    refusals_flow(&driver).await.context("refusals")?;
+    idle_flow(&driver).await.context("inactivity")?;
+    drop(driver);
+    Ok(())
+}

@@ -1,0 +1,232 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { start } from "./app";
+import type { Invoke } from "./ipc";
+
+interface Call {
+  cmd: string;
+  args: Record<string, unknown> | undefined;
+}
+
+function fakeInvoke(answers: Record<string, (args?: Record<string, unknown>) => unknown>) {
+  const calls: Call[] = [];
+  const invoke = (async (cmd: string, args?: Record<string, unknown>) => {
+    calls.push({ cmd, args });
+    const answer = answers[cmd];
+    if (!answer) throw { code: "internal", message: `no answer for ${cmd}` };
+    return answer(args);
+  }) as Invoke;
+  return { invoke, calls };
+}
+
+function shell() {
+  document.body.innerHTML = `<div id="title"></div><div id="site"></div><div id="queued"></div>
+    <button id="zoom"></button><button id="lang-toggle"></button><main id="app"></main>`;
+  const get = (id: string) => document.getElementById(id) as HTMLElement;
+  return {
+    app: get("app"),
+    site: get("site"),
+    queued: get("queued"),
+    langToggle: get("lang-toggle") as HTMLButtonElement,
+    zoom: get("zoom") as HTMLButtonElement,
+    title: get("title"),
+  };
+}
+
+const flush = async () => {
+  for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 0));
+};
+
+const info = {
+  role: "kiosk",
+  site: "jongno",
+  site_name: "종로구 보건소",
+  language: "ko",
+  queued: 0,
+  today: "2025-12-03",
+};
+
+const setup = {
+  consents: [
+    { id: "personal-data", version: "2025-12", required: true, title: "개인정보 수집·이용" },
+    { id: "sms-news", version: "2025-12", required: false, title: "문자로 사업 소식 받기" },
+  ],
+  warn_after_s: 90,
+  clear_after_s: 120,
+  printer: true,
+  admission: { schedule: true, places: 10, remaining: 9 },
+};
+
+const registered = {
+  enrollment: {
+    local_no: 1,
+    op_id: "op-1",
+    name: "김*희",
+    age: 75,
+    created_at: "2025-12-03T10:00:00+09:00",
+  },
+  place: 2,
+  admitted_by: "lease",
+  card: {
+    op_id: "op-1",
+    qr_content: "op-1",
+    qr_svg: "<svg xmlns='http://www.w3.org/2000/svg'></svg>",
+    page_html: "<p>card</p>",
+    receipt_no: "0001",
+    masked_name: "김*희",
+    member_no: null,
+    issued: "2025-12-03",
+    printer: true,
+  },
+};
+
+function answers(extra: Record<string, (args?: Record<string, unknown>) => unknown> = {}) {
+  return {
+    terminal_info: () => info,
+    kiosk_setup: () => setup,
+    kiosk_today: () => [],
+    speak: () => ({ spoken: false }),
+    check_identity: () => ({ masked_name: "김*희", age: 75, admitted_by: "lease" }),
+    check_consent: () => null,
+    register: () => registered,
+    print_card: () => ({ bytes: 100 }),
+    ...extra,
+  };
+}
+
+const byId = (id: string) => document.getElementById(id) as HTMLElement;
+const input = (id: string) => document.getElementById(id) as HTMLInputElement;
+
+function pressKeys(keys: string): void {
+  for (const k of keys) (document.querySelector(`.key[data-key='${k}']`) as HTMLElement).click();
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("kiosk steps", () => {
+  it("walks identity, consent, contact, watch and card, with the keypad", async () => {
+    const s = shell();
+    const { invoke, calls } = fakeInvoke(answers());
+    await start(s, invoke);
+    await flush();
+    expect(byId("steps").querySelector("[aria-current=step]")?.textContent).toBe("본인 확인");
+    input("name").value = "김영희";
+    input("name").dispatchEvent(new Event("input"));
+    input("birth-date").dispatchEvent(new Event("focus"));
+    pressKeys("19500301");
+    input("phone").dispatchEvent(new Event("focus"));
+    pressKeys("010123456789");
+    (document.querySelector(".key[data-key='back']") as HTMLElement).click();
+    expect(input("birth-date").value).toBe("19500301");
+    expect(input("phone").value).toBe("01012345678");
+    byId("residency-works").click();
+    expect(byId("proof-hint").hidden).toBe(false);
+    byId("next-identity").click();
+    await flush();
+    expect(calls.find((c) => c.cmd === "check_identity")?.args).toEqual({
+      applicant: {
+        name: "김영희",
+        birth_date: "19500301",
+        phone: "01012345678",
+        residency: "works",
+      },
+    });
+    expect(byId("step-body").dataset.step).toBe("consent");
+    byId("consent-personal-data-yes").click();
+    byId("consent-sms-news-no").click();
+    byId("next-consent").click();
+    await flush();
+    expect(byId("step-body").dataset.step).toBe("contact");
+    expect(byId("contact-phone").textContent).toContain("01012345678");
+    byId("enroll").click();
+    await flush();
+    const reg = calls.find((c) => c.cmd === "register")?.args;
+    expect(reg?.consents).toEqual([
+      { id: "personal-data", version: "2025-12", agreed: true },
+      { id: "sms-news", version: "2025-12", agreed: false },
+    ]);
+    expect(reg?.contact).toEqual({ guardian_phone: "" });
+    expect(byId("receipt-no").textContent).toBe("접수번호 0001");
+    expect(byId("admitted").textContent).toBe("오늘 이곳의 2번째 가입으로 확정되었습니다.");
+    byId("to-card").click();
+    await flush();
+    expect(byId("card-qr").dataset.content).toBe("op-1");
+    expect(byId("card-qr").querySelector("svg")).not.toBeNull();
+    expect(byId("card-number").textContent).toContain("서버 확인 후");
+    byId("print-card").click();
+    await flush();
+    expect(calls.find((c) => c.cmd === "print_card")?.args).toEqual({ opId: "op-1" });
+    expect(byId("printed").textContent).toBe("영수증 프린터로 보냈습니다.");
+    // Every step was spoken, at the default volume and speed.
+    const spoken = calls.filter((c) => c.cmd === "speak").map((c) => c.args?.text);
+    expect(spoken).toContain("동의 항목을 확인해 주세요. 필수 항목에 동의해야 가입할 수 있습니다.");
+    expect(spoken).toContain("회원 카드입니다. 인쇄를 누르면 카드를 받을 수 있습니다.");
+    byId("new-applicant").click();
+    expect(byId("step-body").dataset.step).toBe("identity");
+    expect(input("name").value).toBe("");
+  });
+
+  it("shows a refusal with its code, offers a ticket for another day, keeps what was typed", async () => {
+    const s = shell();
+    const { invoke } = fakeInvoke(
+      answers({
+        check_identity: () => {
+          throw { code: "not_today", message: "오늘은 해당 출생연도(나이)의 가입일이 아닙니다." };
+        },
+        issue_ticket: () => ({ day: "2025-12-05", number: 3, message: "번호표 3번" }),
+      }),
+    );
+    await start(s, invoke);
+    await flush();
+    input("name").value = "박철수";
+    input("name").dispatchEvent(new Event("input"));
+    byId("next-identity").click();
+    await flush();
+    expect(byId("error-code").textContent).toBe("not_today");
+    expect(byId("error-message").textContent).toContain("가입일이 아닙니다");
+    expect(input("name").value).toBe("박철수");
+    byId("ticket").click();
+    await flush();
+    expect(byId("ticket-no").textContent).toBe("번호표 3번");
+  });
+
+  it("speaks louder, slower, or not at all, as asked", async () => {
+    const s = shell();
+    const { invoke, calls } = fakeInvoke(answers());
+    await start(s, invoke);
+    await flush();
+    byId("volume-up").click();
+    byId("speed-down").click();
+    const last = calls.filter((c) => c.cmd === "speak").at(-1);
+    expect(last?.args).toMatchObject({ volume: 150, speed: 120 });
+    expect(byId("volume").textContent).toBe("소리 3");
+    for (let i = 0; i < 5; i++) byId("volume-down").click();
+    expect(byId("volume").textContent).toBe("소리 끔");
+  });
+
+  it("asks before clearing, and clears only after the second wait", async () => {
+    vi.useFakeTimers();
+    const s = shell();
+    const { invoke } = fakeInvoke(answers());
+    await start(s, invoke);
+    await vi.advanceTimersByTimeAsync(0);
+    input("name").value = "김영희";
+    input("name").dispatchEvent(new Event("input", { bubbles: true }));
+    await vi.advanceTimersByTimeAsync(89_000);
+    expect(byId("idle-dialog").hidden).toBe(true);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(byId("idle-dialog").hidden).toBe(false);
+    expect(byId("idle-question").textContent).toBe("계속하시겠습니까?");
+    byId("idle-continue").click();
+    expect(byId("idle-dialog").hidden).toBe(true);
+    expect(input("name").value).toBe("김영희");
+    // Asked again after 90 s more; cleared 120 s after that, not before.
+    await vi.advanceTimersByTimeAsync(90_000 + 119_000);
+    expect(byId("idle-dialog").hidden).toBe(false);
+    expect(input("name").value).toBe("김영희");
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(byId("idle-dialog").hidden).toBe(true);
+    expect(input("name").value).toBe("");
+  });
+});

@@ -1,0 +1,361 @@
+// The counter's redemption: a keyboard-wedge scan anywhere on the screen, the member's
+// available points, the amount (and a card's PIN), the receipt with print and void, and the
+// day's settlement with its CSV export. Rust decides; this screen shows what it answered.
+
+import { h, messageBox } from "./dom";
+import { grouped } from "./format";
+import type { Labels } from "./i18n";
+import { type Invoke, type MemberView, toCommandError } from "./ipc";
+import { errorBox } from "./watch";
+import { classify, WedgeDetector } from "./wedge";
+
+/** What `scan_token` answers. */
+export interface Scanned {
+  token: string;
+  kind: "dynamic" | "card";
+  /** What the verified code says; null for a card until its PIN is entered. */
+  claims: { member: string; key_id: number; issued_at: string; expires_at: string } | null;
+  member_no: string;
+  name: string | null;
+  available: number;
+  balance_as_of: string;
+  expires_at: string;
+  needs_pin: boolean;
+  offline: boolean;
+  limits: { min: number; max: number; per_transaction: number; per_day: number };
+  member: MemberView | null;
+}
+
+/** What `redeem` answers. */
+export interface Redeemed {
+  hold_id: string;
+  member_no: string;
+  amount: number;
+  remaining: number;
+  offline: boolean;
+  created_at: string;
+  receipt_html: string;
+  printed: boolean | null;
+  printer_message: string | null;
+}
+
+export interface Voided {
+  hold_id: string;
+  amount: number;
+  at: string;
+  available: number | null;
+}
+
+export interface ReceiptView {
+  hold_id: string;
+  html: string;
+  printed: boolean | null;
+  printer_message: string | null;
+}
+
+export interface Tally {
+  count: number;
+  points: number;
+}
+
+export interface SettlementView {
+  store: string;
+  day: string;
+  redemptions: Tally;
+  voids: Tally;
+  posted: Tally;
+  pending: Tally;
+  rejected: Tally;
+  lines: unknown[];
+  html: string;
+}
+
+export interface RedeemDeps {
+  invoke: Invoke;
+  t: Labels;
+  /** Shows the scanned member's week where the counter shows members. */
+  showMember?: (view: MemberView) => void;
+  /** Called after something was queued, so the header's count can refresh. */
+  onQueued?: () => void;
+}
+
+/** A time in Seoul as HH:MM:SS. */
+function kstTime(iso: string): string {
+  const d = new Date(iso);
+  const kst = new Date(d.getTime() + 9 * 3600 * 1000);
+  return kst.toISOString().slice(11, 19);
+}
+
+/** A day and time in Seoul as YYYY-MM-DD HH:MM. */
+function kstDateTime(iso: string): string {
+  const kst = new Date(new Date(iso).getTime() + 9 * 3600 * 1000).toISOString();
+  return `${kst.slice(0, 10)} ${kst.slice(11, 16)}`;
+}
+
+/** A printable page in a frame: what the printer gets, as the clerk sees it. */
+function pageFrame(id: string, html: string): HTMLIFrameElement {
+  const frame = h("iframe", { id, class: "page-frame", title: id });
+  frame.srcdoc = html;
+  return frame;
+}
+
+function printFrame(frame: HTMLIFrameElement): void {
+  frame.contentWindow?.print();
+}
+
+/**
+ * Listens for wedge scans on `target` (the whole document at the counter). A scan typed into
+ * an input is taken back out of it, and its Enter does not reach the input.
+ */
+export function listenForScans(
+  target: Document | HTMLElement,
+  onScan: (text: string) => void,
+): () => void {
+  const detector = new WedgeDetector();
+  const handler = (ev: Event) => {
+    const e = ev as KeyboardEvent;
+    const scan = detector.push(classify(e.key), e.timeStamp);
+    if (!scan) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const el = e.target as HTMLInputElement | null;
+    if (el && typeof el.value === "string" && el.value.endsWith(scan.text)) {
+      el.value = el.value.slice(0, el.value.length - scan.text.length);
+    }
+    onScan(scan.text);
+  };
+  target.addEventListener("keydown", handler, true);
+  return () => target.removeEventListener("keydown", handler, true);
+}
+
+/** The redemption panel. Returns the element and `scanned(text)` to feed it a scan. */
+export function redeemPanel(deps: RedeemDeps): {
+  section: HTMLElement;
+  scan: (text: string) => Promise<void>;
+} {
+  const { invoke } = deps;
+  const r = deps.t.redeem;
+  const body = h("div", { id: "redeem-body" });
+  const section = h(
+    "section",
+    { id: "redeem", class: "redeem", "aria-labelledby": "redeem-heading" },
+    h("h2", { id: "redeem-heading" }, r.heading),
+    body,
+  );
+
+  function idle(note?: HTMLElement): void {
+    body.replaceChildren(
+      ...(note ? [note] : []),
+      h("p", { id: "scan-hint", class: "scan-hint" }, r.scanHint),
+    );
+  }
+
+  async function scan(text: string): Promise<void> {
+    try {
+      const s = await invoke<Scanned>("scan_token", { token: text });
+      if (s.member && deps.showMember) deps.showMember(s.member);
+      showScanned(s);
+    } catch (e) {
+      idle(errorBox(toCommandError(e)));
+    }
+  }
+
+  function showScanned(s: Scanned): void {
+    const amount = h("input", {
+      id: "amount",
+      inputmode: "numeric",
+      autocomplete: "off",
+      "aria-describedby": "amount-limits",
+    });
+    const pin = s.needs_pin
+      ? h("input", {
+          id: "pin",
+          type: "password",
+          inputmode: "numeric",
+          maxlength: "6",
+          autocomplete: "off",
+        })
+      : null;
+    const status = h("div", { id: "redeem-status" });
+    const go = h("button", { type: "button", id: "redeem-go", class: "primary" }, r.redeem);
+    const cancel = h("button", { type: "button", id: "redeem-cancel" }, r.cancel);
+    async function submit(): Promise<void> {
+      const points = Number(amount.value.replace(/\D/g, ""));
+      go.disabled = true;
+      try {
+        const done = await invoke<Redeemed>("redeem", {
+          token: s.token,
+          amount: points,
+          pin: pin ? pin.value : null,
+        });
+        deps.onQueued?.();
+        showReceipt(done);
+      } catch (e) {
+        status.replaceChildren(errorBox(toCommandError(e)));
+        go.disabled = false;
+      }
+    }
+    go.addEventListener("click", () => void submit());
+    for (const input of [amount, pin]) {
+      input?.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter") void submit();
+      });
+    }
+    cancel.addEventListener("click", () => idle());
+    body.replaceChildren(
+      h(
+        "div",
+        { class: "scanned", "data-member": s.member_no },
+        h(
+          "p",
+          { id: "scanned-member", class: "big" },
+          `${s.name ?? ""} (${s.member_no}) · ${s.kind === "card" ? r.kindCard : r.kindDynamic}`,
+        ),
+        h(
+          "p",
+          { class: "available" },
+          `${r.available}: `,
+          h("strong", { id: "available" }, grouped(s.available)),
+          ` ${deps.t.pointsUnit}`,
+        ),
+        h(
+          "p",
+          { class: "hint" },
+          r.balanceNote(kstDateTime(s.balance_as_of)),
+          " · ",
+          r.expires(kstTime(s.expires_at)),
+        ),
+        s.offline ? h("p", { class: "hint offline-note" }, r.offline) : null,
+      ),
+      h("label", { for: "amount" }, r.amount),
+      amount,
+      h(
+        "p",
+        { id: "amount-limits", class: "hint" },
+        r.limits(s.limits.min, s.limits.per_transaction),
+      ),
+      ...(pin ? [h("label", { for: "pin" }, r.pin), pin] : []),
+      h("div", { class: "actions" }, go, cancel),
+      status,
+    );
+    amount.focus();
+  }
+
+  function showReceipt(done: Redeemed): void {
+    const frame = pageFrame("receipt-frame", done.receipt_html);
+    const status = h("div", { id: "receipt-status" });
+    const print = h("button", { type: "button", id: "print-receipt" }, r.print);
+    const voidBtn = h("button", { type: "button", id: "void-hold" }, r.voidHold);
+    const next = h("button", { type: "button", id: "redeem-next", class: "primary" }, r.next);
+    print.addEventListener("click", async () => {
+      try {
+        const again = await invoke<ReceiptView>("hold_receipt", {
+          holdId: done.hold_id,
+          print: true,
+        });
+        status.replaceChildren(
+          again.printer_message
+            ? messageBox("error", again.printer_message)
+            : messageBox("done", r.printed),
+        );
+      } catch (e) {
+        status.replaceChildren(errorBox(toCommandError(e)));
+      }
+      printFrame(frame);
+    });
+    let armed = false;
+    voidBtn.addEventListener("click", async () => {
+      if (!armed) {
+        armed = true;
+        voidBtn.textContent = r.voidConfirm;
+        voidBtn.setAttribute("aria-pressed", "true");
+        return;
+      }
+      voidBtn.disabled = true;
+      try {
+        const v = await invoke<Voided>("void_hold", { holdId: done.hold_id });
+        deps.onQueued?.();
+        status.replaceChildren(
+          messageBox("done", h("p", { id: "void-result" }, r.voided(v.amount))),
+        );
+        voidBtn.hidden = true;
+      } catch (e) {
+        status.replaceChildren(errorBox(toCommandError(e)));
+        voidBtn.disabled = false;
+      }
+    });
+    next.addEventListener("click", () => idle());
+    body.replaceChildren(
+      messageBox(
+        "done",
+        h("p", { id: "redeem-done", class: "big" }, r.done(done.amount, done.remaining)),
+      ),
+      ...(done.printer_message ? [messageBox("error", done.printer_message)] : []),
+      h("p", {}, `${r.holdId}: `, h("strong", { id: "hold-id" }, done.hold_id)),
+      h("div", { class: "actions" }, print, voidBtn, next),
+      status,
+      h("h3", {}, r.receipt),
+      frame,
+    );
+  }
+
+  idle();
+  return { section, scan };
+}
+
+/** The day's settlement: figures, the printable report, and the CSV export. */
+export function settlementPanel(deps: RedeemDeps): HTMLElement {
+  const { invoke } = deps;
+  const r = deps.t.redeem;
+  const body = h("div", { id: "settlement-body" });
+  const open = h("button", { type: "button", id: "settlement-open" }, r.showSettlement);
+  const dayInput = h("input", { id: "settlement-day", type: "date" });
+  async function show(): Promise<void> {
+    try {
+      const s = await invoke<SettlementView>("day_settlement", { day: dayInput.value || null });
+      dayInput.value = s.day;
+      const rows = (["redemptions", "voids", "posted", "pending", "rejected"] as const).map((k) =>
+        h(
+          "tr",
+          { "data-figure": k },
+          h("th", {}, r.figures[k] ?? k),
+          h("td", { class: "count" }, r.count(s[k].count)),
+          h("td", { class: "points" }, r.won(s[k].points)),
+        ),
+      );
+      const frame = pageFrame("settlement-frame", s.html);
+      const exportBtn = h("button", { type: "button", id: "export-csv" }, r.exportCsv);
+      const printBtn = h("button", { type: "button", id: "print-settlement" }, r.printSettlement);
+      const status = h("div", { id: "settlement-status" });
+      exportBtn.addEventListener("click", async () => {
+        try {
+          const done = await invoke<{ path: string }>("export_settlement", { day: s.day });
+          status.replaceChildren(
+            messageBox("done", h("p", { id: "export-path" }, r.exported(done.path))),
+          );
+        } catch (e) {
+          status.replaceChildren(errorBox(toCommandError(e)));
+        }
+      });
+      printBtn.addEventListener("click", () => printFrame(frame));
+      body.replaceChildren(
+        h("p", { class: "big" }, s.day),
+        h("table", { id: "settlement-figures", class: "figures" }, ...rows),
+        h("div", { class: "actions" }, exportBtn, printBtn),
+        status,
+        frame,
+      );
+    } catch (e) {
+      body.replaceChildren(errorBox(toCommandError(e)));
+    }
+  }
+  open.addEventListener("click", () => void show());
+  return h(
+    "section",
+    { id: "settlement", class: "settlement", "aria-labelledby": "settlement-heading" },
+    h("h2", { id: "settlement-heading" }, r.settlementHeading),
+    h("label", { for: "settlement-day" }, r.day),
+    h("div", { class: "actions" }, dayInput, open),
+    body,
+  );
+}
