@@ -83,6 +83,34 @@ pub struct OfflineLimits {
 }
 
 impl OfflineLimits {
+    /// The limits a points policy's `[redemption]` section sets.
+    pub fn from_rules(rules: &points_core::RedemptionRules) -> OfflineLimits {
+        OfflineLimits {
+            min_amount: rules.min_amount,
+            max_amount: rules.max_amount,
+            per_transaction: ByKind {
+                dynamic: rules.offline_per_transaction,
+                card: rules.offline_per_transaction_card,
+            },
+            per_member_day: ByKind {
+                dynamic: rules.offline_per_member_day,
+                card: rules.offline_per_member_day_card,
+            },
+            terminal_outstanding: rules.offline_terminal_outstanding,
+            max_stored_holds: rules.offline_max_stored_holds,
+            max_since_sync_secs: rules.offline_max_hours_since_sync.saturating_mul(3600),
+        }
+    }
+
+    /// The limits of the policy in force on `day`; [`OfflineLimits::example`] when that
+    /// policy sets none (the policies before redemption existed).
+    pub fn in_force(policies: &points_core::PolicySet, day: NaiveDate) -> OfflineLimits {
+        policies
+            .in_force(day)
+            .and_then(points_core::PointsPolicy::redemption)
+            .map_or_else(OfflineLimits::example, OfflineLimits::from_rules)
+    }
+
     /// Limits for tests and the demo, in the range a city program would set.
     pub fn example() -> OfflineLimits {
         OfflineLimits {

@@ -543,3 +543,33 @@ fn a_card_locks_after_three_wrong_pins() {
     expect!["비밀번호가 3번 틀려 이 회원카드는 이 단말기에서 잠겼습니다. 단말기가 서버와 동기화된 뒤 다시 쓸 수 있습니다. 회원에게 앱의 QR 코드를 쓰도록 안내해 주세요."]
     .assert_eq(&locked.ko());
 }
+
+#[test]
+fn limits_come_from_the_policy_in_force() {
+    let current =
+        points_core::PointsPolicy::from_toml_str(include_str!("../../policies/seoul-2025-12.toml"))
+            .unwrap();
+    let older =
+        points_core::PointsPolicy::from_toml_str(include_str!("../../policies/seoul-2025-03.toml"))
+            .unwrap();
+    let set = points_core::PolicySet::new(vec![older, current]).unwrap();
+    let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+    let now = OfflineLimits::in_force(&set, day("2025-12-05"));
+    assert_eq!(now.per_transaction.card, 10_000);
+    assert_eq!(now.max_since_sync_secs, 24 * 3600);
+    // Before the policy with a [redemption] section: the built-in figures.
+    assert_eq!(
+        OfflineLimits::in_force(&set, day("2025-06-01")),
+        OfflineLimits::example()
+    );
+    let mut rules = *set
+        .in_force(day("2025-12-05"))
+        .unwrap()
+        .redemption()
+        .unwrap();
+    rules.offline_per_transaction = 5_000;
+    rules.offline_max_hours_since_sync = 2;
+    let limits = OfflineLimits::from_rules(&rules);
+    assert_eq!(limits.per_transaction.dynamic, 5_000);
+    assert_eq!(limits.max_since_sync_secs, 7_200);
+}

@@ -17,7 +17,7 @@ mod policy;
 mod tests;
 
 pub use ledger::{age_on, kst_day, EntryKind, Ignored, Ledger, LedgerEntry, Outcome, StepReport};
-pub use policy::{CapPeriod, CapPeriodKind, PointsPolicy, PolicySet};
+pub use policy::{CapPeriod, CapPeriodKind, PointsPolicy, PolicySet, RedemptionRules};
 
 /// Why a policy file or a set of policies was refused.
 #[derive(Debug, thiserror::Error)]

@@ -60,6 +60,33 @@ pub struct PointsPolicy {
     pub(crate) cap: CapRule,
     multiplier_events: Vec<MultiplierEvent>,
     special_days: Vec<SpecialDay>,
+    redemption: Option<RedemptionRules>,
+}
+
+/// The redemption limits a policy sets (`[redemption]` in the file; `docs/points-policy.md`).
+/// Points are won (1 point = 1 won). The counter's rules (`merchant-core`) apply them; this
+/// crate only reads and checks them, so that one file carries the whole program's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionRules {
+    /// The smallest redemption, online or not.
+    pub min_amount: u64,
+    /// The largest redemption, online or not.
+    pub max_amount: u64,
+    /// The largest offline redemption with a dynamic token (phone, watch face).
+    pub offline_per_transaction: u64,
+    /// The largest offline redemption with a printed card.
+    pub offline_per_transaction_card: u64,
+    /// The most a member may redeem offline at one counter in a day, dynamic tokens.
+    pub offline_per_member_day: u64,
+    /// The same with a printed card.
+    pub offline_per_member_day_card: u64,
+    /// The most points in offline holds a counter may hold that the server has not answered.
+    pub offline_terminal_outstanding: u64,
+    /// The most offline holds a counter may hold that the server has not answered.
+    pub offline_max_stored_holds: u32,
+    /// Hours since the last good sync after which a counter stops redeeming offline.
+    pub offline_max_hours_since_sync: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +148,11 @@ impl PointsPolicy {
     /// The last day the policy is in force, if the file names one.
     pub fn effective_until(&self) -> Option<NaiveDate> {
         self.effective_until
+    }
+
+    /// The redemption limits, if the file sets them.
+    pub fn redemption(&self) -> Option<&RedemptionRules> {
+        self.redemption.as_ref()
     }
 
     /// The cap, in points, per cap period.
@@ -233,6 +265,7 @@ struct RawPolicy {
     multiplier_events: Vec<RawMultiplierEvent>,
     #[serde(default)]
     special_days: Vec<RawSpecialDay>,
+    redemption: Option<RedemptionRules>,
 }
 
 #[derive(Deserialize)]
@@ -381,7 +414,20 @@ impl RawPolicy {
             });
         }
 
+        if let Some(r) = &self.redemption {
+            if r.min_amount == 0 || r.min_amount > r.max_amount {
+                return Err(invalid(
+                    "redemption.min_amount must be above 0 and at most max_amount".to_owned(),
+                ));
+            }
+            if r.offline_max_hours_since_sync == 0 {
+                return Err(invalid(
+                    "redemption.offline_max_hours_since_sync must be above 0".to_owned(),
+                ));
+            }
+        }
         Ok(PointsPolicy {
+            redemption: self.redemption,
             effective_from,
             effective_until,
             late_window_days: self.late_window_days,

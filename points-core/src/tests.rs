@@ -133,6 +133,36 @@ fn parse_report(input: &str) -> StepReport {
 }
 
 #[test]
+fn the_current_policy_sets_redemption_limits_and_bad_ones_are_refused() {
+    let current = PointsPolicy::from_toml_str(SEOUL_2025_12).unwrap();
+    let rules = current.redemption().copied().unwrap();
+    assert_eq!((rules.min_amount, rules.max_amount), (100, 100_000));
+    assert_eq!(rules.offline_per_transaction_card, 10_000);
+    assert_eq!(rules.offline_max_hours_since_sync, 24);
+    // The older policies set none.
+    assert!(PointsPolicy::from_toml_str(SEOUL_2025_03)
+        .unwrap()
+        .redemption()
+        .is_none());
+    for (from, to) in [
+        ("min_amount = 100\n", "min_amount = 0\n"),
+        ("min_amount = 100\n", "min_amount = 200000\n"),
+        (
+            "offline_max_hours_since_sync = 24",
+            "offline_max_hours_since_sync = 0",
+        ),
+        (
+            "offline_max_stored_holds = 50",
+            "offline_max_stored_hold = 50",
+        ),
+    ] {
+        let bad = SEOUL_2025_12.replace(from, to);
+        assert_ne!(bad, SEOUL_2025_12, "{from}");
+        assert!(PointsPolicy::from_toml_str(&bad).is_err(), "{to}");
+    }
+}
+
+#[test]
 fn daily_goal_met_once() {
     check(
         &[SEOUL_2025_12],

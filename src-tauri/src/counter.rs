@@ -5,8 +5,8 @@
 //! counted, so that a card locks after a few).
 //!
 //! The counter redeems offline: holds reach the server through the outbox, so the offline
-//! limits always apply (`merchant-core`'s `OfflineLimits::example()` until the server's policy
-//! carries them).
+//! limits always apply: those of the points policy in force today (`[redemption]`), from the
+//! policies the server last sent, else the ones this build was published with.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -31,9 +31,22 @@ use crate::terminal::{AppState, Terminal};
 /// How many live dynamic tokens the counter remembers (`SeenTokens`' capacity).
 const SEEN_CAPACITY: usize = 4_096;
 
-/// The limits in force: the example figures until the server's policy carries its own.
-fn limits() -> OfflineLimits {
-    OfflineLimits::example()
+/// The limits of the policy in force today: from the policies the server last sent when the
+/// terminal has pulled any that read, else from the ones this build was published with.
+fn limits(t: &Terminal, store: &Store, now: DateTime<Utc>) -> OfflineLimits {
+    let day = merchant_core::redemption::seoul_day(now);
+    let pulled = store
+        .cached_policies()
+        .ok()
+        .filter(|cached| !cached.is_empty())
+        .and_then(|cached| {
+            cached
+                .iter()
+                .map(|c| points_core::PointsPolicy::from_toml_str(&c.text).ok())
+                .collect::<Option<Vec<_>>>()
+        })
+        .and_then(|policies| points_core::PolicySet::new(policies).ok());
+    OfflineLimits::in_force(pulled.as_ref().unwrap_or(&t.policies), day)
 }
 
 impl CommandError {
@@ -218,7 +231,7 @@ pub fn scan_token(state: State<'_, AppState>, token: String) -> Result<Scanned, 
         check_card_lock(&store, lang, &token)?;
         let member = token.member;
         let book = store
-            .redemption_book(limits(), Some(member), now)
+            .redemption_book(limits(t, &store, now), Some(member), now)
             .map_err(storage(lang))?;
         let no_balance = || {
             CommandError::from_redemption(
@@ -236,7 +249,7 @@ pub fn scan_token(state: State<'_, AppState>, token: String) -> Result<Scanned, 
         (token, claims, member_no, name, available, as_of)
     };
     let kind = token.kind();
-    let l = limits();
+    let l = limits(t, &*t.store()?, now);
     let cached = t.store()?.member(&member_no).map_err(storage(lang))?;
     let view = match cached {
         Some(m) => Some(member_view(t, lang, m)?),
@@ -361,7 +374,7 @@ pub fn redeem(
                 .map_err(|r| CommandError::from_token(lang, &r))?;
         }
         let mut book = store
-            .redemption_book(limits(), Some(claims.member), now)
+            .redemption_book(limits(t, &store, now), Some(claims.member), now)
             .map_err(storage(lang))?;
         let hold: Hold = book
             .request_hold(new_hold_id(), &claims, amount, now, Connectivity::Offline)
@@ -418,7 +431,7 @@ pub fn void_hold(state: State<'_, AppState>, hold_id: String) -> Result<Voided, 
         .ok_or_else(|| unknown_hold(lang, &hold_id))?;
     let member = stored.hold.member;
     let mut book = store
-        .redemption_book(limits(), Some(member), now)
+        .redemption_book(limits(t, &store, now), Some(member), now)
         .map_err(storage(lang))?;
     // The book holds recent holds; put this one in whatever its age, so that the book says
     // why an old one cannot be voided.

@@ -511,3 +511,59 @@ fn a_card_needs_its_pin_and_locks_after_three_wrong_ones() {
     .unwrap_err();
     assert_eq!(err["code"], "over_transaction_limit");
 }
+
+#[test]
+fn the_offline_limits_are_the_ones_the_server_policy_sets() {
+    use merchant_core::redemption::Refusal as R;
+    let (dir, w) = app();
+    let rich = member_with(&dir, 5_000);
+    // The server's policy in force lowers the offline limit per transaction to 1,000 points.
+    let text = include_str!("../../policies/seoul-2025-12.toml").replace(
+        "offline_per_transaction = 30000",
+        "offline_per_transaction = 1000",
+    );
+    let policy = points_core::PointsPolicy::from_toml_str(&text).unwrap();
+    store(&dir)
+        .apply_pull_page(
+            &terminal_store::PulledPage {
+                cursor: "1.test.1".into(),
+                policies: Some(vec![terminal_store::CachedPolicy {
+                    name: policy.name().to_owned(),
+                    effective_from: policy.effective_from(),
+                    effective_until: None,
+                    text,
+                }]),
+                redemption_keys: Vec::new(),
+                revoked_members: Vec::new(),
+                balances: Vec::new(),
+                watch_pairings: Vec::new(),
+                admission: None,
+                quota_leases: Vec::new(),
+            },
+            now().fixed_offset(),
+        )
+        .unwrap();
+    refused(
+        &dir,
+        call(
+            &w,
+            "redeem",
+            json!({ "token": dynamic(rich, 9), "amount": 1_500 }),
+        ),
+        "over_transaction_limit",
+        &R::OverTransactionLimit {
+            amount: 1_500,
+            limit: 1_000,
+            kind: redemption_token::TokenKind::Dynamic,
+        }
+        .ko(),
+    );
+    // Within the server's limit it goes through.
+    let held = call(
+        &w,
+        "redeem",
+        json!({ "token": dynamic(rich, 10), "amount": 1_000 }),
+    )
+    .unwrap();
+    assert_eq!(held["amount"], 1_000, "{held}");
+}
