@@ -192,7 +192,9 @@ pub fn wire_payload(kind: &str, stored: Value) -> Value {
     match (kind, stored) {
         ("enrollment", Value::Object(mut fields)) => {
             let mut out = serde_json::Map::new();
-            for key in ["name", "birth_date", "phone"] {
+            // `day`: the day the kiosk admitted the person under its lease, so that a sign-up
+            // confirmed offline before midnight counts against that day's places.
+            for key in ["name", "birth_date", "phone", "day"] {
                 if let Some(value) = fields.remove(key) {
                     out.insert(key.to_owned(), value);
                 }
@@ -215,6 +217,13 @@ mod tests {
         assert_eq!(
             wire_payload("enrollment", stored),
             json!({"name": "김영희", "birth_date": "1950-03-01", "phone": "01012345678"})
+        );
+        let admitted = json!({"name": "김영희", "birth_date": "1950-03-01", "phone": "01012345678",
+                              "day": "2025-12-03", "sealed_personal_data": true});
+        assert_eq!(
+            wire_payload("enrollment", admitted),
+            json!({"name": "김영희", "birth_date": "1950-03-01", "phone": "01012345678",
+                   "day": "2025-12-03"})
         );
         let steps = json!({"member_number": "PP-00000001", "steps": 1});
         assert_eq!(wire_payload("step_report", steps.clone()), steps);

@@ -241,10 +241,14 @@ impl Store {
                     ],
                 )?;
                 let local_no = tx.last_insert_rowid();
-                let mut payload = serde_json::to_value(e)?;
-                if let Some(obj) = payload.as_object_mut() {
-                    obj.insert("day".to_owned(), day.to_string().into());
-                }
+                // The personal data stays sealed in the outbox too: the payload says where
+                // it is, and [`Store::outbox_pending`] opens it only to send it.
+                let payload = serde_json::json!({
+                    SEALED_MARK: true,
+                    "residency": residency_name(e.residency),
+                    "age": e.age,
+                    "day": day.to_string(),
+                });
                 tx.execute(
                     "INSERT INTO outbox(op_id, kind, payload, created_at) VALUES (?1, 'enrollment', ?2, ?3)",
                     params![rec.op_id, payload.to_string(), rec.at.to_rfc3339()],
@@ -408,6 +412,37 @@ impl Store {
             }
             Err(e) => Err(e).with_context(|| format!("reading the key file {}", path.display())),
         }
+    }
+}
+
+/// The key of an outbox payload whose personal data is sealed in `enrollments`.
+pub(crate) const SEALED_MARK: &str = "sealed_personal_data";
+
+impl Store {
+    /// The payload to send for an enrollment whose outbox entry marks its personal data as
+    /// sealed: the marker replaced by the opened name, birth date and phone.
+    pub(crate) fn unsealed_payload(&self, op_id: &str, stored: &str) -> Result<String> {
+        let mut payload: serde_json::Value = serde_json::from_str(stored)?;
+        let Some(obj) = payload
+            .as_object_mut()
+            .filter(|o| o.contains_key(SEALED_MARK))
+        else {
+            return Ok(stored.to_owned());
+        };
+        let personal = self.personal_data(op_id)?.with_context(|| {
+            format!(
+                "가입 {op_id}의 개인정보가 없어 보낼 수 없습니다 / the personal data of sign-up \
+                 {op_id} is gone, so it cannot be sent"
+            )
+        })?;
+        obj.remove(SEALED_MARK);
+        obj.insert("name".to_owned(), personal.name.into());
+        obj.insert(
+            "birth_date".to_owned(),
+            personal.birth_date.to_string().into(),
+        );
+        obj.insert("phone".to_owned(), personal.phone.into());
+        Ok(payload.to_string())
     }
 }
 
@@ -620,6 +655,14 @@ mod tests {
             .unwrap()
             .is_none());
 
+        // What the sync sends is opened from the sealed data.
+        let pending = s.outbox_pending().unwrap();
+        let sent: serde_json::Value = serde_json::from_str(&pending[0].payload).unwrap();
+        assert_eq!(sent["name"], "김영수");
+        assert_eq!(sent["phone"], "01012345678");
+        assert_eq!(sent["birth_date"], e.birth_date.to_string());
+        assert_eq!(sent["day"], "2025-12-03");
+
         // Acknowledged: sealed data and payload erased, the list and duplicates still work.
         s.settle(
             &[crate::Settlement::Done {
@@ -633,10 +676,9 @@ mod tests {
         s.conn
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
             .unwrap();
-        assert!(
-            raw_contains(&path, "01012345678"),
-            "the queued payload, until acknowledged"
-        );
+        // Nothing personal in the clear, not even in the queued payload.
+        assert!(!raw_contains(&path, "01012345678"));
+        assert!(!raw_contains(&path, "김영수"));
         assert_eq!(
             s.erase_acknowledged(at("2025-12-03T11:00:00+09:00"))
                 .unwrap(),

@@ -197,7 +197,15 @@ impl Store {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        // A kiosk's sign-ups keep their personal data sealed; open it only to send it.
+        rows.into_iter()
+            .map(|mut op| {
+                if op.kind == "enrollment" && op.payload.contains(crate::kiosk::SEALED_MARK) {
+                    op.payload = self.unsealed_payload(&op.op_id, &op.payload)?;
+                }
+                Ok(op)
+            })
+            .collect()
     }
 
     /// Marks operations as sent, in one transaction. Settled operations are left alone.
