@@ -42,6 +42,9 @@ pub enum ErrorCode {
     /// The enrollment code is wrong, already used or revoked (403).
     #[error("bad_code")]
     BadCode,
+    /// The terminal's role may not use this endpoint (403).
+    #[error("role_not_allowed")]
+    RoleNotAllowed,
     /// No such endpoint (404).
     #[error("not_found")]
     NotFound,
@@ -67,6 +70,7 @@ impl ErrorCode {
             ErrorCode::UnknownTerminal => "unknown_terminal",
             ErrorCode::RevokedTerminal => "revoked_terminal",
             ErrorCode::BadCode => "bad_code",
+            ErrorCode::RoleNotAllowed => "role_not_allowed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Internal => "internal",
@@ -83,7 +87,7 @@ impl ErrorCode {
             | ErrorCode::BadSignature
             | ErrorCode::ReplayedNonce
             | ErrorCode::UnknownTerminal => 401,
-            ErrorCode::RevokedTerminal | ErrorCode::BadCode => 403,
+            ErrorCode::RevokedTerminal | ErrorCode::BadCode | ErrorCode::RoleNotAllowed => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Overloaded => 429,
             ErrorCode::Internal => 500,
@@ -114,6 +118,9 @@ impl ErrorCode {
             ErrorCode::RevokedTerminal => "사용이 중지된 단말기입니다. 관리자에게 문의해 주세요.",
             ErrorCode::BadCode => {
                 "등록 코드가 올바르지 않거나 이미 사용되었습니다. 관리자에게 새 코드를 받아 주세요."
+            }
+            ErrorCode::RoleNotAllowed => {
+                "이 단말기의 역할로는 할 수 없는 요청입니다. 가입 키오스크에서 해 주세요."
             }
             ErrorCode::NotFound => "없는 주소입니다. 서버 주소를 확인해 주세요.",
             ErrorCode::Overloaded => {
@@ -147,6 +154,9 @@ impl ErrorCode {
             ErrorCode::RevokedTerminal => "This terminal has been revoked; contact the operator.",
             ErrorCode::BadCode => {
                 "The enrollment code is wrong or already used; get a new code from the operator."
+            }
+            ErrorCode::RoleNotAllowed => {
+                "This terminal's role may not make this request; use a sign-up kiosk."
             }
             ErrorCode::NotFound => "No such endpoint; check the server address.",
             ErrorCode::Overloaded => {

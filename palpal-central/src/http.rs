@@ -211,6 +211,7 @@ pub fn router(
         .route("/v1/sync", post(sync))
         .route("/v1/pull", post(pull))
         .route("/v1/reports/reconciliation", get(reconciliation))
+        .route("/v1/members/lookup", post(member_lookup))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -519,6 +520,39 @@ async fn pull(
             watch_pairings: page.watch_pairings,
             admission: page.admission,
             quota_leases: page.quota_leases,
+        },
+    ))
+}
+
+/// Kiosks only: whether a person is already a member, so that a clerk with the network up
+/// sees it before the sign-up instead of after the sync. A read: the nonce is not consumed.
+async fn member_lookup(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let (terminal, _nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
+    if terminal.role != crate::wire::Role::Kiosk {
+        return Err(ApiError(ErrorCode::RoleNotAllowed));
+    }
+    let invalid = ApiError(ErrorCode::InvalidRequest);
+    let request: crate::wire::MemberLookupRequest =
+        serde_json::from_slice(&body).map_err(|_| invalid)?;
+    let birth = chrono::NaiveDate::parse_from_str(request.birth_date.trim(), "%Y-%m-%d")
+        .map_err(|_| invalid)?;
+    if request.name.trim().is_empty() || request.name.chars().count() > 100 {
+        return Err(invalid);
+    }
+    let found = app
+        .read(move |store| store.find_member(&request.name, birth, &request.phone))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &crate::wire::MemberLookupResponse {
+            member_number: found.map(crate::store::member_number),
         },
     ))
 }

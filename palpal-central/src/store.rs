@@ -295,6 +295,13 @@ pub trait Store: Send {
         limit: u32,
         today: NaiveDate,
     ) -> anyhow::Result<PullPage>;
+    /// The member with this name, birth date and phone (normalised as an enrollment is).
+    fn find_member(
+        &mut self,
+        name: &str,
+        birth_date: NaiveDate,
+        phone: &str,
+    ) -> anyhow::Result<Option<i64>>;
     /// The holds `terminal` took on `day`.
     fn reconciliation(
         &mut self,
@@ -643,6 +650,27 @@ impl Store for SqliteStore {
         today: NaiveDate,
     ) -> anyhow::Result<PullPage> {
         pull_page(&self.conn, terminal, cursor, limit, today)
+    }
+
+    fn find_member(
+        &mut self,
+        name: &str,
+        birth_date: NaiveDate,
+        phone: &str,
+    ) -> anyhow::Result<Option<i64>> {
+        let phone: String = phone.chars().filter(char::is_ascii_digit).collect();
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM members WHERE name = ?1 AND birth_date = ?2 AND phone = ?3",
+                params![
+                    name.trim(),
+                    birth_date.format("%Y-%m-%d").to_string(),
+                    phone
+                ],
+                |row| row.get(0),
+            )
+            .optional()?)
     }
 
     fn reconciliation(

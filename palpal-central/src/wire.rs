@@ -478,3 +478,23 @@ pub struct ReconciliationReport {
     /// Whether `holds` was cut at 10,000.
     pub truncated: bool,
 }
+
+/// `POST /v1/members/lookup` (kiosks only): is this person already a member? The same
+/// normalisation as an enrollment (name trimmed, phone digits only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberLookupRequest {
+    /// The person's name as on their ID.
+    pub name: String,
+    /// Birth date, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Mobile phone number; only the digits count.
+    pub phone: String,
+}
+
+/// The answer to `POST /v1/members/lookup`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberLookupResponse {
+    /// The member's number, or `null` when the person is not a member.
+    pub member_number: Option<String>,
+}

@@ -434,6 +434,65 @@ async fn a_counter_cannot_register_members() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_can_ask_whether_a_person_is_already_a_member() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let other_kiosk = h.terminal("kiosk", 3).await?;
+    let counter = h.terminal("counter", 2).await?;
+    h.sync(&kiosk, json!([enrollment("op-1", "이순자")]))
+        .await?;
+    let h = &h;
+    let lookup = |term, body: Value| {
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        async move { h.signed(term, "POST", "/v1/members/lookup", &bytes).await }
+    };
+    // Another kiosk finds the member, written as a clerk might type it.
+    let found = lookup(
+        &other_kiosk,
+        json!({"name": " 이순자 ", "birth_date": "1950-04-01", "phone": "01012345678"}),
+    )
+    .await?;
+    assert_eq!(
+        (found.status, &found.body["member_number"]),
+        (200, &json!("PP-00000001"))
+    );
+    let nobody = lookup(
+        &other_kiosk,
+        json!({"name": "이순자", "birth_date": "1950-04-02", "phone": "01012345678"}),
+    )
+    .await?;
+    assert_eq!(
+        (nobody.status, &nobody.body["member_number"]),
+        (200, &Value::Null)
+    );
+    // A counter may not ask; bad input is a clear 400; nothing is changed.
+    let refused = lookup(
+        &counter,
+        json!({"name": "이순자", "birth_date": "1950-04-01", "phone": "01012345678"}),
+    )
+    .await?;
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (403, Some("role_not_allowed"))
+    );
+    for bad in [
+        json!({"name": "", "birth_date": "1950-04-01", "phone": "0"}),
+        json!({"name": "이순자", "birth_date": "1950/04/01", "phone": "0"}),
+        json!({"name": "이순자", "birth_date": "1950-04-01"}),
+        json!({"name": "이순자", "birth_date": "1950-04-01", "phone": "0", "extra": 1}),
+    ] {
+        let answer = lookup(&other_kiosk, bad.clone()).await?;
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+    assert_eq!(h.count("members")?, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_requests_are_refused_and_change_nothing() -> TestResult {
     let h = start(Config::default()).await?;
     let kiosk = h.terminal("kiosk", 1).await?;

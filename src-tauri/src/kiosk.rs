@@ -162,6 +162,21 @@ fn eligible(t: &Terminal, lang: Lang, applicant: &Applicant) -> Result<Enrollmen
     Ok(enrollment)
 }
 
+/// The member number the server has for this person, when the kiosk is provisioned and the
+/// server answers within two seconds; `None` otherwise.
+fn member_on_server(t: &Terminal, e: &Enrollment) -> Option<String> {
+    let identity = t.store().ok()?.identity().ok()??;
+    let central = terminal_sync::central::Central::new(
+        &identity.server_url,
+        std::time::Duration::from_secs(2),
+    )
+    .ok()?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&identity.secret_key);
+    central
+        .lookup_member(&identity.terminal_id, &key, &e.name, e.birth_date, &e.phone)
+        .ok()?
+}
+
 /// The first step passed: who the applicant is, and how today's admission stands for them.
 #[derive(Debug, Serialize)]
 pub struct IdentityChecked {
@@ -173,8 +188,13 @@ pub struct IdentityChecked {
 
 /// Checks the first step: eligibility, duplicates, and whether today admits this person
 /// (without taking a place yet).
+///
+/// With the network up, the server is asked too (`POST /v1/members/lookup`), so that a
+/// member who signed up elsewhere is told at once; offline, or with no answer within two
+/// seconds, the sign-up goes on and the server answers it `duplicate` at sync.
 #[tauri::command]
-pub fn check_identity(
+pub fn check_identity<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
     state: State<'_, AppState>,
     applicant: ApplicantInput,
 ) -> Result<IdentityChecked, CommandError> {
@@ -182,6 +202,23 @@ pub fn check_identity(
     let t = state.terminal_as(Role::Kiosk)?;
     let applicant = parse_applicant(applicant, lang)?;
     let e = eligible(t, lang, &applicant)?;
+    let offline = tauri::Manager::try_state::<crate::sync::BackgroundSync>(&app)
+        .is_some_and(|sync| sync.online() == Some(false));
+    if !offline {
+        if let Some(member_no) = member_on_server(t, &e) {
+            let dup = AlreadyMember {
+                member_no: Some(member_no),
+                receipt_no: None,
+                day: None,
+            };
+            return Err(CommandError::new(
+                ErrorCode::AlreadyMember,
+                lang,
+                dup.ko(),
+                dup.en(),
+            ));
+        }
+    }
     let (schedule, mut lease) = {
         let store = t.store()?;
         (

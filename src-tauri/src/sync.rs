@@ -114,7 +114,7 @@ impl BackgroundSync {
         sync_once(&self.shared)
     }
 
-    fn online(&self) -> Option<bool> {
+    pub(crate) fn online(&self) -> Option<bool> {
         self.shared.live().online
     }
 }

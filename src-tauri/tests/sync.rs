@@ -212,4 +212,29 @@ fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
     let store = Store::open(&db).unwrap();
     assert_eq!(store.cached_policies().unwrap().len(), 3);
     assert!(store.admission_schedule().unwrap().is_some());
+
+    // Online, the kiosk asks the server whether a person is already a member: 김영희 is (the
+    // server has her from the sync above, this kiosk's own list does not), so she is told at
+    // the first step, with her member number.
+    let refused = get_ipc_response(
+        &w,
+        InvokeRequest {
+            cmd: "check_identity".into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(json!({ "applicant": {
+                "name": "김영희", "birth_date": "19500401", "phone": "010-1234-5678",
+                "residency": "lives",
+            }})),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(refused["code"], "already_member", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("PP-00000001"),
+        "{refused}"
+    );
 }

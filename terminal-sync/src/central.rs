@@ -12,6 +12,9 @@ use ed25519_dalek::SigningKey;
 use sync_client::wire::{self, EnrollRequest, EnrollResponse, ErrorBody};
 use sync_client::{signing, Failure, Response, Transmit};
 
+/// `POST /v1/members/lookup`.
+pub const MEMBER_LOOKUP_PATH: &str = "/v1/members/lookup";
+
 /// A connection to one central server.
 pub struct Central {
     runtime: tokio::runtime::Runtime,
@@ -103,6 +106,37 @@ impl Central {
     ) -> Result<Response, Failure> {
         let body = sync_client::pull::pull_body(cursor, limit);
         self.signed_post(wire::PULL_PATH, terminal, key, body)
+    }
+
+    /// Kiosks: asks whether this person is already a member (`POST /v1/members/lookup`).
+    /// `Ok(Some(number))` for a member, `Ok(None)` for nobody; `Err` when there is no clear
+    /// answer (no network, a refusal, an answer that does not read), so the caller goes on
+    /// offline and the server settles duplicates at sync.
+    pub fn lookup_member(
+        &self,
+        terminal: &str,
+        key: &SigningKey,
+        name: &str,
+        birth_date: chrono::NaiveDate,
+        phone: &str,
+    ) -> Result<Option<String>, Failure> {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "name": name,
+            "birth_date": birth_date.format("%Y-%m-%d").to_string(),
+            "phone": phone,
+        }))
+        .map_err(|_| Failure::Broken)?;
+        let response = self.signed_post(MEMBER_LOOKUP_PATH, terminal, key, body)?;
+        if response.status != 200 {
+            return Err(Failure::Broken);
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(&response.body).map_err(|_| Failure::Broken)?;
+        match answer.get("member_number") {
+            Some(serde_json::Value::String(number)) => Ok(Some(number.clone())),
+            Some(serde_json::Value::Null) => Ok(None),
+            _ => Err(Failure::Broken),
+        }
     }
 
     /// `POST path` with `body`, signed now with a fresh nonce as `docs/sync-api.yaml` says.

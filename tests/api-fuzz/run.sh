@@ -25,8 +25,13 @@ fi
 work=$(mktemp -d)
 server_pid=
 cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  local rc=$?
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
+  exit "$rc"
 }
 trap cleanup EXIT
 
@@ -70,4 +75,8 @@ PALPAL_FUZZ_TERMINALS=$terminals SCHEMATHESIS_HOOKS=hooks "$venv/bin/st" run \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "$max_examples" --seed 20261125 --no-color
 curl -fs "http://127.0.0.1:$port/metrics" | grep -E "^palpal_http_responses_total|^palpal_requests_total|status" | head -30 || true
-grep -ci 'panic' "$work/server.log" && { echo "api-fuzz: the server panicked" >&2; exit 1; } || true
+if grep -qi 'panic' "$work/server.log"; then
+  echo "api-fuzz: the server panicked:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
