@@ -200,6 +200,16 @@ pub(crate) async fn click(c: &Client, css: &str) -> Result<()> {
 
 /// Keeps a screenshot of the screen under `target/screenshots/` for people to look at.
 pub(crate) async fn keep_screenshot(c: &Client, name: &str) -> Result<()> {
+    // Let the web view paint what the DOM already shows: two animation frames, then a moment
+    // (the first screen of a fresh window was once captured blank).
+    let _ = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+            Vec::new(),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
     let png = c.screenshot().await?;
     let dir = workspace_root().join("target").join("screenshots");
     std::fs::create_dir_all(&dir)?;
