@@ -25,7 +25,52 @@ async fn keep_screenshot(c: &Client, name: &str) -> Result<()> {
         vec![],
     )
     .await?;
-    screenshot(c, name).await
+    screenshot(c, name).await?;
+    assert_contrast(c, name).await
+}
+
+/// The barrier-free rules' contrast, measured on what the web view rendered: every piece of
+/// text at least 4.5:1 against the background it stands on, body text (not headings, buttons
+/// or the title bar) at least 7:1. Disabled controls are exempt, as WCAG exempts them.
+const CONTRAST_JS: &str = r#"
+const parse = (s) => { const m = s.match(/rgba?\(([^)]+)\)/); if (!m) return null;
+  const p = m[1].split(',').map((x) => parseFloat(x)); return { rgb: p.slice(0, 3), a: p.length > 3 ? p[3] : 1 }; };
+const lum = (rgb) => { const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+const backdrop = (el) => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
+  if (c && c.a > 0.99) return c.rgb; } return [255, 255, 255]; };
+const out = []; let checked = 0, lowest = 21;
+for (const el of document.querySelectorAll('body *')) {
+  const st = getComputedStyle(el);
+  if (st.display === 'none' || st.visibility === 'hidden' || el.closest('[hidden]')) continue;
+  if (!Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  if (el.closest('button:disabled, input:disabled')) continue;
+  const fg = parse(st.color); if (!fg) continue;
+  const a = lum(fg.rgb), b = lum(backdrop(el));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const body = !el.closest('h1, h2, h3, button, header, [role=status], .status-bar');
+  const need = body ? 7 : 4.5;
+  checked += 1; lowest = Math.min(lowest, ratio);
+  if (ratio < need) out.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''} "${el.textContent.trim().slice(0, 24)}" ${ratio.toFixed(2)}:1 < ${need}:1`);
+}
+return { checked, lowest, low: out };
+"#;
+
+async fn assert_contrast(c: &Client, screen: &str) -> Result<()> {
+    let found = c.execute(CONTRAST_JS, vec![]).await?;
+    let low: Vec<String> = serde_json::from_value(found["low"].clone())?;
+    let checked = found["checked"].as_u64().unwrap_or(0);
+    eprintln!(
+        "{screen}: contrast of {checked} texts, lowest {:.2}:1",
+        found["lowest"].as_f64().unwrap_or(0.0)
+    );
+    if checked == 0 {
+        bail!("{screen}: no text found to measure");
+    }
+    if !low.is_empty() {
+        bail!("{screen}: text below the contrast rules: {low:#?}");
+    }
+    Ok(())
 }
 
 /// Scrolls the element to the middle of the window (clear of any bar fixed at an edge), then
