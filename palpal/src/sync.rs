@@ -37,6 +37,9 @@ pub struct Args {
     /// Most changes in one pull page (1 to 1000)
     #[arg(long, default_value_t = Options::default().pull_limit)]
     pull_limit: u32,
+    /// Play a terminal whose clock is this many seconds off (reliability tests)
+    #[arg(long, default_value_t = 0, hide = true, allow_hyphen_values = true)]
+    clock_error: i64,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -58,6 +61,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         },
         max_wait: Duration::from_secs(args.max_wait),
         pull_limit: args.pull_limit.clamp(1, 1000),
+        clock_error_s: args.clock_error,
         ..Options::default()
     };
     let report = terminal_sync::sync(&mut store, &identity, &options, &wall_now)?;

@@ -258,6 +258,29 @@ fn sync_drains_once_resends_as_duplicates_and_survives_an_outage() {
     assert!(world.member_ops(&second).iter().all(|n| *n == 1));
 }
 
+/// Terminals whose clocks are ten minutes fast or slow: the server refuses a timestamp more
+/// than five minutes off, answers with its own time in `Date`, and the terminal signs again
+/// with it. Everything arrives once.
+#[test]
+fn terminals_with_clocks_ten_minutes_off_still_sync() {
+    let mut world = World::new();
+    for (n, error) in [(0, "-600"), (1, "600"), (2, "-3600")] {
+        let db = world.terminal(&format!("kiosk-clock-{n}"), "kiosk");
+        let ops = enroll(&db, 1000 * (n + 1), 30);
+        let out = sync(&db, &["--clock-error", error]);
+        assert!(out.status.success(), "clock {error}: {}", text(&out.stderr));
+        assert_eq!(summary(&out, "accepted"), 30, "clock {error}");
+        assert_eq!(summary(&out, "remaining"), 0, "clock {error}");
+        // The first request is refused as stale and teaches the terminal the server's time.
+        assert_eq!(summary(&out, "requests"), 2, "clock {error}");
+        assert!(world.member_ops(&ops).iter().all(|k| *k == 1));
+        // Sent again from the start: duplicates, nothing twice.
+        let out = sync(&db, &["--clock-error", error]);
+        assert!(out.status.success(), "clock {error}: {}", text(&out.stderr));
+    }
+    assert_eq!(world.members(), (90, 90));
+}
+
 #[test]
 fn a_rejected_operation_is_kept_and_shown_not_dropped() {
     let world = World::new();

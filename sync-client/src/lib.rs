@@ -725,8 +725,9 @@ pub fn backoff_ceiling(config: &Config, attempt: u32) -> Duration {
 fn retryable(status: u16, code: &str) -> bool {
     match status {
         408 | 425 | 429 => true,
-        // A nonce seen before: the next request gets a fresh one.
-        401 => code == "replayed_nonce",
+        // A nonce seen before: the next request gets a fresh one. A timestamp too far from
+        // the server's: the shell sets its clock from the answer's `Date` and signs again.
+        401 => code == "replayed_nonce" || code == "stale_timestamp",
         500..=599 => true,
         _ => false,
     }

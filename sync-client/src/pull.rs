@@ -80,7 +80,8 @@ pub fn read_pull_answer(response: &Response) -> Result<PullResponse, PullError> 
         }),
         status => {
             let error: ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
-            if status == 401 && error.code == "replayed_nonce" {
+            if status == 401 && (error.code == "replayed_nonce" || error.code == "stale_timestamp")
+            {
                 return Err(PullError::RetryLater {
                     status,
                     retry_after: None,
@@ -247,5 +248,6 @@ mod tests {
         );
         check(404, "", "refused http_404");
         check(401, r#"{"code":"replayed_nonce"}"#, "retry None");
+        check(401, r#"{"code":"stale_timestamp"}"#, "retry None");
     }
 }

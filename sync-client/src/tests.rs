@@ -251,6 +251,20 @@ fn a_replayed_nonce_is_retried() {
 }
 
 #[test]
+fn a_stale_timestamp_is_retried_once_the_shell_knows_the_servers_clock() {
+    check(
+        "enqueue a
+         poll 0
+         refuse 0 1 401 stale_timestamp
+         phase 0
+         poll 5000",
+        "send #1 [a]
+         BackingOff
+         send #2 [a]",
+    );
+}
+
+#[test]
 fn too_large_halves_the_batch_and_a_lone_operation_is_rejected() {
     check(
         "enqueue a b

@@ -21,6 +21,13 @@ pub struct Central {
     http: reqwest::Client,
     base: String,
     reached: Cell<Option<bool>>,
+    /// Seconds to add to this machine's clock to get the server's, learned from the `Date`
+    /// header of every answer, so that a terminal whose clock is wrong still signs with a
+    /// timestamp the server takes (it refuses one more than five minutes off).
+    skew: Cell<i64>,
+    /// How far this machine's clock is off, for tests that play a terminal with a wrong clock
+    /// (0 in use).
+    clock_error: i64,
 }
 
 /// Why an enrollment did not happen.
@@ -53,7 +60,28 @@ impl Central {
             http,
             base: base.trim_end_matches('/').to_owned(),
             reached: Cell::new(None),
+            skew: Cell::new(0),
+            clock_error: 0,
         })
+    }
+
+    /// Plays a terminal whose clock is `seconds` off (tests and the reliability harness).
+    pub fn with_clock_error(mut self, seconds: i64) -> Central {
+        self.clock_error = seconds;
+        self
+    }
+
+    /// This machine's clock, Unix seconds (with the played error, if any).
+    fn local_now(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .saturating_add(self.clock_error)
+    }
+
+    /// Seconds this machine's clock is behind the server's, as last learned.
+    pub fn skew(&self) -> i64 {
+        self.skew.get()
     }
 
     /// `POST /v1/terminals/enroll`.
@@ -147,9 +175,7 @@ impl Central {
         key: &SigningKey,
         body: Vec<u8>,
     ) -> Result<Response, Failure> {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let timestamp = self.local_now().saturating_add(self.skew.get());
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).map_err(|_| Failure::Broken)?;
         let nonce = signing::nonce_from(random);
@@ -174,20 +200,33 @@ impl Central {
         let result = self.runtime.block_on(async move {
             let response = request.send().await.map_err(failure)?;
             let status = response.status().as_u16();
+            let server_time = response
+                .headers()
+                .get("date")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+                .map(|t| t.timestamp());
             let retry_after = response
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let body = response.bytes().await.map_err(failure)?.to_vec();
-            Ok(Response {
-                status,
-                retry_after,
-                body,
-            })
+            Ok((
+                Response {
+                    status,
+                    retry_after,
+                    body,
+                },
+                server_time,
+            ))
         });
         self.reached.set(Some(result.is_ok()));
-        result
+        let (response, server_time) = result?;
+        if let Some(server) = server_time {
+            self.skew.set(server - self.local_now());
+        }
+        Ok(response)
     }
 }
 

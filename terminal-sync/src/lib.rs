@@ -40,6 +40,9 @@ pub struct Options {
     pub pull_limit: u32,
     /// Most pages in one sync (a bound, so that a sync always ends).
     pub max_pages: u32,
+    /// Seconds this terminal's clock is played to be off (0 in use; the reliability tests
+    /// play terminals whose clocks are wrong, which the server's `Date` corrects).
+    pub clock_error_s: i64,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             max_wait: Duration::from_secs(60),
             pull_limit: 500,
             max_pages: 10_000,
+            clock_error_s: 0,
         }
     }
 }
@@ -124,7 +128,8 @@ pub fn sync(
     options: &Options,
     now: &dyn Fn() -> DateTime<FixedOffset>,
 ) -> anyhow::Result<Report> {
-    let central = Central::new(&identity.server_url, options.client.request_timeout)?;
+    let central = Central::new(&identity.server_url, options.client.request_timeout)?
+        .with_clock_error(options.clock_error_s);
     let push = push(store, identity, &central, options, now)?;
     let pull = if push.stopped.is_none() {
         Some(pull(store, identity, &central, options, now)?)
