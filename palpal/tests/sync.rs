@@ -263,7 +263,7 @@ fn sync_drains_once_resends_as_duplicates_and_survives_an_outage() {
 /// with it. Everything arrives once.
 #[test]
 fn terminals_with_clocks_ten_minutes_off_still_sync() {
-    let mut world = World::new();
+    let world = World::new();
     for (n, error) in [(0, "-600"), (1, "600"), (2, "-3600")] {
         let db = world.terminal(&format!("kiosk-clock-{n}"), "kiosk");
         let ops = enroll(&db, 1000 * (n + 1), 30);
