@@ -10,12 +10,11 @@ use palpal_app::terminal::Terminal;
 use palpal_app::AppState;
 use redemption_token::{CardSpec, IssuerKey, MemberNo, Refusal as TokenRefusal};
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
+use tauri::test::{mock_builder, mock_context, noop_assets};
 use terminal_store::{demo_issuer_seed_hex, Store, DEMO_KEY_ID};
 
-type Window = tauri::WebviewWindow<tauri::test::MockRuntime>;
+mod common;
+use common::{call, Window};
 
 const NOW: &str = "2025-12-03T15:00:00+09:00";
 
@@ -43,22 +42,6 @@ fn app() -> (tempfile::TempDir, Window) {
     let dir = tempfile::tempdir().unwrap();
     let w = open(dir.path(), &counter_config(NOW));
     (dir, w)
-}
-
-fn call(w: &Window, cmd: &str, args: Value) -> Result<Value, Value> {
-    get_ipc_response(
-        w,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|b| b.deserialize::<Value>().unwrap())
 }
 
 fn now() -> DateTime<Utc> {

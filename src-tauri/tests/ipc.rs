@@ -6,10 +6,11 @@
 use palpal_app::config::TerminalConfig;
 use palpal_app::terminal::Terminal;
 use palpal_app::AppState;
-use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
+use serde_json::json;
+use tauri::test::{mock_builder, mock_context, noop_assets};
+
+mod common;
+use common::call;
 
 fn app(
     config: &str,
@@ -29,26 +30,6 @@ fn app(
         .build()
         .unwrap();
     (dir, webview)
-}
-
-fn call(
-    webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
-    cmd: &str,
-    args: Value,
-) -> Result<Value, Value> {
-    get_ipc_response(
-        webview,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|b| b.deserialize::<Value>().unwrap())
 }
 
 const KIOSK: &str = r#"

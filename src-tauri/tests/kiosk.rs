@@ -7,11 +7,10 @@ use palpal_app::config::TerminalConfig;
 use palpal_app::terminal::Terminal;
 use palpal_app::AppState;
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
+use tauri::test::{mock_builder, mock_context, noop_assets};
 
-type Window = tauri::WebviewWindow<tauri::test::MockRuntime>;
+mod common;
+use common::{call, Window};
 
 fn app(config: &str, seed: impl FnOnce(&rusqlite::Connection)) -> (tempfile::TempDir, Window) {
     let dir = tempfile::tempdir().unwrap();
@@ -28,22 +27,6 @@ fn app(config: &str, seed: impl FnOnce(&rusqlite::Connection)) -> (tempfile::Tem
         .build()
         .unwrap();
     (dir, webview)
-}
-
-fn call(webview: &Window, cmd: &str, args: Value) -> Result<Value, Value> {
-    get_ipc_response(
-        webview,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|b| b.deserialize::<Value>().unwrap())
 }
 
 const KIOSK: &str = r#"
@@ -272,77 +255,4 @@ fn no_printer_configured_is_said_not_crashed() {
     ));
     assert_eq!(code, "printer_failed");
     assert!(message.contains("인쇄용 화면"), "{message}");
-}
-
-/// The real espeak-ng, with a wrapper that writes the speech to a WAV file instead of the
-/// speaker (CI has none), measured with sox's `soxi`: the guidance is spoken in Korean, and
-/// the speed control really changes how long it takes.
-#[test]
-fn guidance_is_spoken_by_espeak_ng_and_the_speed_control_works() {
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = tempfile::tempdir().unwrap();
-    let wrapper = dir.path().join("speak-to-file");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nn=$(ls {0} | grep -c '\\.done$' || true)\n\
-             espeak-ng -w {0}/said-$n.wav \"$@\" && touch {0}/said-$n.done\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let config = KIOSK.replace(
-        "speech = \"/nonexistent/espeak-ng\"",
-        &format!("speech = \"{}\"", wrapper.display()),
-    );
-    let (_terminal_dir, w) = app(&config, |_| {});
-    let text = "이름과 생년월일을 입력해 주세요. 모르는 것은 직원에게 물어보세요.";
-    let mut seconds = Vec::new();
-    for (n, speed) in [(0, 100), (1, 250)] {
-        let spoken = call(
-            &w,
-            "speak",
-            json!({ "text": text, "volume": 100, "speed": speed }),
-        )
-        .unwrap();
-        assert_eq!(spoken["spoken"], true);
-        let done = dir.path().join(format!("said-{n}.done"));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !done.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "espeak-ng did not finish"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let out = std::process::Command::new("soxi")
-            .arg("-D")
-            .arg(dir.path().join(format!("said-{n}.wav")))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "soxi: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        seconds.push(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .trim()
-                .parse::<f64>()
-                .unwrap(),
-        );
-    }
-    // Two Korean sentences take seconds to say; faster speech takes clearly less time.
-    assert!(seconds[0] > 3.0, "{seconds:?}");
-    assert!(seconds[1] < seconds[0] * 0.7, "{seconds:?}");
-    // Volume 0 says nothing.
-    let silent = call(
-        &w,
-        "speak",
-        json!({ "text": text, "volume": 0, "speed": 140 }),
-    )
-    .unwrap();
-    assert_eq!(silent["spoken"], false);
 }

@@ -18,13 +18,12 @@ use palpal_app::sync::BackgroundSync;
 use palpal_app::terminal::Terminal;
 use palpal_app::AppState;
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
+use tauri::test::{mock_builder, mock_context, noop_assets};
 use tauri::Manager as _;
 use terminal_store::{Store, TerminalIdentity};
 
-type Window = tauri::WebviewWindow<tauri::test::MockRuntime>;
+mod common;
+use common::{call, Window};
 
 fn app(dir: &Path, config: &str) -> Window {
     let config = TerminalConfig::parse(config, dir).unwrap();
@@ -42,20 +41,7 @@ fn app(dir: &Path, config: &str) -> Window {
 }
 
 fn sync_status(w: &Window) -> Value {
-    get_ipc_response(
-        w,
-        InvokeRequest {
-            cmd: "sync_status".into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: InvokeBody::Json(json!({})),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|b| b.deserialize::<Value>().unwrap())
-    .unwrap()
+    call(w, "sync_status", json!({})).unwrap()
 }
 
 fn sync_now(w: &Window) -> bool {
@@ -216,20 +202,13 @@ fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
     // Online, the kiosk asks the server whether a person is already a member: 김영희 is (the
     // server has her from the sync above, this kiosk's own list does not), so she is told at
     // the first step, with her member number.
-    let refused = get_ipc_response(
+    let refused = call(
         &w,
-        InvokeRequest {
-            cmd: "check_identity".into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: InvokeBody::Json(json!({ "applicant": {
-                "name": "김영희", "birth_date": "19500401", "phone": "010-1234-5678",
-                "residency": "lives",
-            }})),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
+        "check_identity",
+        json!({ "applicant": {
+            "name": "김영희", "birth_date": "19500401", "phone": "010-1234-5678",
+            "residency": "lives",
+        }}),
     )
     .unwrap_err();
     assert_eq!(refused["code"], "already_member", "{refused}");
