@@ -395,3 +395,81 @@ fn kill_9_mid_drain_many_times_loses_nothing_and_doubles_nothing() {
     let counts = store.outbox_counts().unwrap();
     assert_eq!((counts.done, counts.rejected), (1500, 0));
 }
+
+/// The reliability harness's `kill -9` cycles: three kiosks syncing at once while, at varied
+/// moments, the server, the terminals or both are killed with SIGKILL, 150 times over, the
+/// server started again on the same address each time. Afterwards every sign-up is on the
+/// server exactly once and both sides' databases pass SQLite's integrity check.
+#[test]
+fn server_and_terminals_killed_at_random_moments_150_times_lose_nothing_and_double_nothing() {
+    let mut world = World::new();
+    let addr = world.server.addr().to_owned();
+    let terminals: Vec<(PathBuf, Vec<String>)> = (0..3)
+        .map(|n| {
+            let db = world.terminal(&format!("kiosk-chaos-{n}"), "kiosk");
+            let ops = enroll(&db, 10_000 * (n + 1), 1500);
+            (db, ops)
+        })
+        .collect();
+    let mut rng = 0x9988_u64;
+    let mut next = |below: u64| {
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (rng >> 33) % below
+    };
+    for cycle in 0..150u64 {
+        let mut children: Vec<Child> = terminals
+            .iter()
+            .map(|(db, _)| {
+                Command::new(palpal_bin())
+                    .args(["sync", "--db", db.to_str().expect("a UTF-8 path")])
+                    .args(["--batch-ops", "3", "--attempts", "2", "--max-wait", "1"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start palpal sync")
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(5 + next(120)));
+        let what = cycle % 3;
+        if what != 1 {
+            world.server.stop();
+        }
+        for child in &mut children {
+            if what != 0 {
+                let _ = child.kill();
+            }
+        }
+        for child in &mut children {
+            // A terminal whose server died gives up within its limits; make sure.
+            std::thread::sleep(Duration::from_millis(1));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if what != 1 {
+            world.server = Server::start(&world.central_db, &addr);
+        }
+    }
+    // Diagnostic only (how far the cycles got depends on the machine's speed).
+    eprintln!(
+        "members on the server after the kills: {:?}",
+        world.members()
+    );
+    for (db, ops) in &terminals {
+        let out = sync(db, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(summary(&out, "remaining"), 0);
+        assert!(world.member_ops(ops).iter().all(|n| *n == 1));
+        let store = Store::open(db).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        let counts = store.outbox_counts().unwrap();
+        assert_eq!((counts.done, counts.rejected), (1500, 0));
+    }
+    assert_eq!(world.members(), (4500, 4500));
+    let check: String = world
+        .central()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
