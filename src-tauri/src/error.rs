@@ -38,6 +38,8 @@ pub enum ErrorCode {
     NotConfigured,
     /// The terminal's database could not be opened or written.
     Storage,
+    /// The terminal's disk is full: nothing new can be recorded until room is made.
+    DiskFull,
     /// This terminal's role does not allow the operation.
     WrongRole,
     /// Something typed in is malformed.
@@ -114,6 +116,14 @@ impl CommandError {
     /// The database failed. The detail goes to the log, not to the person at the terminal.
     pub fn storage(lang: Lang, err: &anyhow::Error) -> Self {
         log_error(err);
+        if terminal_store::is_disk_full(err) {
+            return CommandError::new(
+                ErrorCode::DiskFull,
+                lang,
+                "단말기 저장 공간이 가득 차서 이번 내용은 기록되지 않았습니다. 이미 접수된 내용은 보존됩니다. 관리자에게 연락해 공간을 확보한 뒤 다시 시도하세요.",
+                "The terminal's disk is full, so this was not recorded. Everything already confirmed is kept. Call the administrator to make room, then try again.",
+            );
+        }
         CommandError::new(
             ErrorCode::Storage,
             lang,
@@ -182,6 +192,31 @@ fn log_error(err: &anyhow::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_says_so_and_that_nothing_confirmed_is_lost() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error {
+                code: rusqlite::ErrorCode::DiskFull,
+                extended_code: 13,
+            },
+            None,
+        );
+        let err = anyhow::Error::from(full).context("recording a hold");
+        let e = CommandError::storage(Lang::Ko, &err);
+        assert_eq!(e.code, ErrorCode::DiskFull);
+        assert!(
+            e.message.starts_with("단말기 저장 공간이 가득 차서"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("이미 접수된 내용은 보존됩니다"));
+        let other = anyhow::anyhow!("no such table");
+        assert_eq!(
+            CommandError::storage(Lang::En, &other).code,
+            ErrorCode::Storage
+        );
+    }
 
     #[test]
     fn errors_cross_ipc_as_code_and_message_only() {

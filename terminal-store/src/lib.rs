@@ -556,6 +556,21 @@ pub struct DamagedDatabase {
     pub detail: String,
 }
 
+/// Whether `error` (from any [`Store`] call) is the disk, or the database, being full: the
+/// write was not made, what was committed before stands, and it works again once there is
+/// room.
+pub fn is_disk_full(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+            == Some(rusqlite::ErrorCode::DiskFull)
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.raw_os_error() == Some(28))
+    })
+}
+
 /// `PRAGMA quick_check` before anything is written: a file that is not SQLite, or whose pages
 /// are damaged, is refused with [`DamagedDatabase`] instead of being migrated or written to.
 fn check_intact(conn: &Connection, path: &Path) -> Result<()> {
@@ -604,6 +619,80 @@ fn residency_name(r: Residency) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    /// A real full disk: a 1 MiB tmpfs, when this process may mount one (root, as in CI);
+    /// otherwise SQLite's `max_page_count`, which fails writes with the same SQLITE_FULL.
+    #[test]
+    fn a_full_disk_refuses_the_new_write_and_keeps_everything_before() {
+        struct Mounted(std::path::PathBuf, bool);
+        impl Drop for Mounted {
+            fn drop(&mut self) {
+                if self.1 {
+                    let _ = std::process::Command::new("umount").arg(&self.0).status();
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::create_dir(&small).unwrap();
+        let real = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&small)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let _mounted = Mounted(small.clone(), real);
+        eprintln!(
+            "full disk: {}",
+            if real {
+                "a 1 MiB tmpfs"
+            } else {
+                "max_page_count"
+            }
+        );
+        // Room to give back later: a filler file on the same small disk.
+        let filler = small.join("filler");
+        std::fs::write(&filler, vec![0u8; 200 * 1024]).unwrap();
+        let path = small.join("t.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        if !real {
+            store
+                .conn
+                .pragma_update(None, "max_page_count", 200)
+                .unwrap();
+        }
+        let at = DateTime::parse_from_rfc3339("2025-12-03T10:00:00+09:00").unwrap();
+        let payload = format!("{{\"note\":\"{}\"}}", "걸".repeat(600));
+        let mut accepted = 0usize;
+        let error = loop {
+            match store.queue_operation(&format!("op-{accepted:06}"), "step_report", &payload, at) {
+                Ok(_) => accepted += 1,
+                Err(e) => break e,
+            }
+            assert!(accepted < 100_000, "the disk never filled");
+        };
+        assert!(is_disk_full(&error), "{error:#}");
+        assert!(accepted > 10, "{accepted}");
+        // Nothing accepted before is lost, and the file is sound.
+        assert_eq!(store.outbox_queued().unwrap(), accepted as i64);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        // Room again: the write goes through, and everything is there after reopening.
+        if real {
+            std::fs::remove_file(&filler).unwrap();
+        } else {
+            store
+                .conn
+                .pragma_update(None, "max_page_count", 100_000)
+                .unwrap();
+        }
+        store
+            .queue_operation("op-after", "step_report", &payload, at)
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.outbox_queued().unwrap(), accepted as i64 + 1);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+
     #[test]
     fn a_damaged_file_is_refused_and_left_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
