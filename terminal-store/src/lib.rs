@@ -653,7 +653,7 @@ mod tests {
         let filler = small.join("filler");
         std::fs::write(&filler, vec![0u8; 200 * 1024]).unwrap();
         let path = small.join("t.sqlite");
-        let mut store = Store::open(&path).unwrap();
+        let store = Store::open(&path).unwrap();
         if !real {
             store
                 .conn
