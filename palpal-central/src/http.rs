@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -375,6 +375,38 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
+/// A request signed by an enrolled terminal (`docs/sync-api.yaml`, "Signing"), checked before
+/// the handler runs: who sent it, its nonce, and the exact body bytes.
+struct Signed {
+    terminal: Terminal,
+    nonce: String,
+    body: Bytes,
+}
+
+impl FromRequest<Arc<App>> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Signed, ApiError> {
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let headers = request.headers().clone();
+        let body = body_bytes(Bytes::from_request(request, app).await)?;
+        let (terminal, nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
+        Ok(Signed {
+            terminal,
+            nonce,
+            body,
+        })
+    }
+}
+
+impl Signed {
+    /// The body as the endpoint's request type, or `invalid_request`.
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|_| ApiError(ErrorCode::InvalidRequest))
+    }
+}
+
 async fn health(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let schema_version = app.read(|store| store.schema_version()).await?;
     Ok(json(
@@ -437,17 +469,11 @@ async fn enroll(
     }
 }
 
-async fn sync(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    let (terminal, nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
-    let request: SyncRequest =
-        serde_json::from_slice(&body).map_err(|_| ApiError(ErrorCode::InvalidRequest))?;
+async fn sync(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, ApiError> {
+    let request: SyncRequest = signed.json()?;
+    let Signed {
+        terminal, nonce, ..
+    } = signed;
     if request.operations.len() > app.config.max_operations {
         return Err(ApiError(ErrorCode::BatchTooLarge));
     }
@@ -480,17 +506,10 @@ async fn sync(
     }
 }
 
-async fn pull(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    let (terminal, _nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
+async fn pull(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, ApiError> {
     let invalid = ApiError(ErrorCode::InvalidRequest);
-    let request: PullRequest = serde_json::from_slice(&body).map_err(|_| invalid)?;
+    let request: PullRequest = signed.json()?;
+    let terminal = signed.terminal;
     let (fingerprint, cursor) = match request.cursor.as_deref().map(str::trim) {
         None | Some("") => (None, 0),
         Some(text) => {
@@ -526,21 +545,12 @@ async fn pull(
 
 /// Kiosks only: whether a person is already a member, so that a clerk with the network up
 /// sees it before the sign-up instead of after the sync. A read: the nonce is not consumed.
-async fn member_lookup(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    let (terminal, _nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
-    if terminal.role != crate::wire::Role::Kiosk {
+async fn member_lookup(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, ApiError> {
+    if signed.terminal.role != crate::wire::Role::Kiosk {
         return Err(ApiError(ErrorCode::RoleNotAllowed));
     }
     let invalid = ApiError(ErrorCode::InvalidRequest);
-    let request: crate::wire::MemberLookupRequest =
-        serde_json::from_slice(&body).map_err(|_| invalid)?;
+    let request: crate::wire::MemberLookupRequest = signed.json()?;
     let birth = chrono::NaiveDate::parse_from_str(request.birth_date.trim(), "%Y-%m-%d")
         .map_err(|_| invalid)?;
     if request.name.trim().is_empty() || request.name.chars().count() > 100 {
@@ -559,13 +569,10 @@ async fn member_lookup(
 
 async fn reconciliation(
     State(app): State<Arc<App>>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    let (terminal, _nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
+    let terminal = signed.terminal;
     let invalid = ApiError(ErrorCode::InvalidRequest);
     let day = uri
         .query()
