@@ -38,6 +38,7 @@ bench:
 	cargo bench -p points-core
 	cargo bench -p redemption-token --bench verify
 	cargo bench -p watch-protocol --bench link
+	cargo bench -p src-tauri --bench camera
 	cargo build --release -p palpal-central
 	cargo bench -p palpal --bench drain
 

@@ -1,6 +1,8 @@
-//! The member card a new member takes home: a QR code (the member number, or the
-//! enrollment's operation id until the server assigns one), drawn as SVG for the screen and
-//! the printable page, and as ESC/POS bytes for a receipt printer.
+//! The member card a new member takes home: a QR code holding the card's redemption token
+//! (`PP1:...`, signed by the server, with the PIN check; `docs/redemption-token.md`), drawn
+//! as SVG for the screen and the printable page, and as ESC/POS bytes for a receipt printer.
+//! Until the server has signed the card (offline, or the sign-up not yet sent), the same
+//! layout is a sign-up receipt whose QR code holds the enrollment's operation id.
 //!
 //! ESC/POS Korean: the printer goes into its double-byte mode (`FS &`) and is sent EUC-KR,
 //! as the counter's receipts are (`merchant-core`'s `receipt`). The QR code is printed by the
@@ -24,8 +26,11 @@ const NORMAL: &[u8] = b"\x1d!\x00";
 /// What a member card shows. Only the masked name: the card may be lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemberCard {
-    /// What the QR code holds: the member number, or the enrollment's op id.
+    /// What the QR code holds: the card's signed token, or (a receipt) the enrollment's op id.
     pub qr_content: String,
+    /// Whether this is the member card (a signed token a counter takes with the PIN) or,
+    /// until the server signs one, the sign-up receipt.
+    pub signed: bool,
     /// The member number, once the server has assigned one.
     pub member_no: Option<String>,
     /// The local receipt number at this kiosk (`0001`).
@@ -54,9 +59,10 @@ impl MemberCard {
         out.extend_from_slice(KOREAN_MODE);
         out.extend_from_slice(CENTER);
         out.extend_from_slice(DOUBLE);
-        line(&mut out, "팔팔 회원 카드");
+        let (title_ko, title_en) = self.title();
+        line(&mut out, title_ko);
         out.extend_from_slice(NORMAL);
-        line(&mut out, "Palpal member card");
+        line(&mut out, title_en);
         qr_escpos(&mut out, &self.qr_content);
         out.extend_from_slice(LEFT);
         match &self.member_no {
@@ -69,9 +75,36 @@ impl MemberCard {
             &mut out,
             &format!("가입 {} {}", self.site_name, date_ko(self.issued)),
         );
+        let (note_ko, note_en) = self.note();
+        line(&mut out, note_ko);
+        line(&mut out, note_en);
         out.extend_from_slice(b"\n\n\n");
         out.extend_from_slice(CUT);
         out
+    }
+
+    /// The title, Korean and English: a member card, or a sign-up receipt.
+    pub fn title(&self) -> (&'static str, &'static str) {
+        if self.signed {
+            ("팔팔 회원 카드", "Palpal member card")
+        } else {
+            ("팔팔 가입 접수증", "Palpal sign-up receipt")
+        }
+    }
+
+    /// The line under the card's details, Korean and English: what the member needs to know.
+    pub fn note(&self) -> (&'static str, &'static str) {
+        if self.signed {
+            (
+                "포인트를 쓸 때 카드 비밀번호 6자리를 누릅니다. 비밀번호는 적어 두지 마세요.",
+                "Spending points needs the card's 6-digit PIN. Do not write the PIN down.",
+            )
+        } else {
+            (
+                "가입은 완료되었습니다. 회원 카드는 서버 확인 후 이 키오스크에서 받으세요.",
+                "You are signed up. Get your member card at this kiosk once the server confirms.",
+            )
+        }
     }
 
     /// A printable page (large type) with the QR code, for a printer without ESC/POS.
@@ -80,15 +113,18 @@ impl MemberCard {
             Some(no) => format!("회원번호 Member no. {}", escape(no)),
             None => "회원번호는 서버 확인 후 발급됩니다 · Member number follows".to_owned(),
         };
+        let (title_ko, title_en) = self.title();
+        let (note_ko, note_en) = self.note();
         Ok(format!(
-            "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\"><title>팔팔 회원 카드</title>\
+            "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\"><title>{title_ko}</title>\
 <style>{PAGE_CSS}</style></head><body><main class=\"card\">\
-<h1>팔팔 회원 카드 <span lang=\"en\">Palpal member card</span></h1>\
+<h1>{title_ko} <span lang=\"en\">{title_en}</span></h1>\
 <div class=\"qr\">{svg}</div>\
 <p class=\"number\">{number}</p>\
 <p>접수번호 Receipt no. {receipt}</p>\
 <p>이름 Name {name}</p>\
 <p>{site} · {day}</p>\
+<p class=\"note\">{note_ko}<br><span lang=\"en\">{note_en}</span></p>\
 </main></body></html>\n",
             svg = self.qr_svg()?,
             receipt = escape(&self.receipt_no),
@@ -102,7 +138,76 @@ impl MemberCard {
 const PAGE_CSS: &str = "body { font-family: 'Noto Sans CJK KR', sans-serif; font-size: 20pt; color: #000; background: #fff; margin: 1cm; }\
 .card { border: 4px solid #000; border-radius: 0.5cm; padding: 0.8cm; max-width: 14cm; }\
 h1 { font-size: 1.3em; margin: 0 0 0.4em; } .qr svg { width: 6cm; height: 6cm; }\
-.number { font-weight: bold; } p { margin: 0.2em 0; }";
+.number { font-weight: bold; } p { margin: 0.2em 0; } .note { font-size: 0.8em; margin-top: 0.6em; }";
+
+/// Why a card PIN the member chose is not taken. The member types it twice on the kiosk's
+/// keypad; the PIN itself never leaves the kiosk (only its check goes on the card).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinRefusal {
+    /// Not exactly six digits.
+    NotSixDigits,
+    /// The two entries differ.
+    Mismatch,
+    /// All one digit, or six digits in a row up or down (`111111`, `123456`, `987654`).
+    TooEasy,
+}
+
+impl PinRefusal {
+    /// A stable code for the UI.
+    pub fn code(self) -> &'static str {
+        match self {
+            PinRefusal::NotSixDigits => "pin_invalid",
+            PinRefusal::Mismatch => "pin_mismatch",
+            PinRefusal::TooEasy => "pin_too_easy",
+        }
+    }
+
+    /// Korean, saying what to do next.
+    pub fn ko(self) -> &'static str {
+        match self {
+            PinRefusal::NotSixDigits => "카드 비밀번호는 숫자 6자리입니다. 숫자 6개를 눌러 주세요.",
+            PinRefusal::Mismatch => {
+                "두 번 누른 비밀번호가 서로 다릅니다. 처음부터 다시 눌러 주세요."
+            }
+            PinRefusal::TooEasy => {
+                "같은 숫자나 이어지는 숫자(예: 111111, 123456)는 쓸 수 없습니다. 다른 번호를 정해 주세요."
+            }
+        }
+    }
+
+    /// English.
+    pub fn en(self) -> &'static str {
+        match self {
+            PinRefusal::NotSixDigits => "The card PIN is 6 digits. Press six numbers.",
+            PinRefusal::Mismatch => "The two PINs differ. Enter it again from the start.",
+            PinRefusal::TooEasy => {
+                "One digit repeated or digits in a row (such as 111111, 123456) cannot be used. Choose another PIN."
+            }
+        }
+    }
+}
+
+/// Checks the PIN a member chose for their card, typed twice.
+pub fn check_pin(pin: &str, again: &str) -> Result<(), PinRefusal> {
+    let digits: Vec<u8> = pin.bytes().collect();
+    if digits.len() != 6 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(PinRefusal::NotSixDigits);
+    }
+    if pin != again {
+        return Err(PinRefusal::Mismatch);
+    }
+    let steps: Vec<i16> = digits
+        .windows(2)
+        .map(|w| i16::from(w[1]) - i16::from(w[0]))
+        .collect();
+    if steps.iter().all(|&d| d == 0)
+        || steps.iter().all(|&d| d == 1)
+        || steps.iter().all(|&d| d == -1)
+    {
+        return Err(PinRefusal::TooEasy);
+    }
+    Ok(())
+}
 
 /// The QR code of `content` as SVG, medium error correction, 4-module quiet zone.
 pub fn qr_svg(content: &str) -> Result<String, QrError> {
@@ -172,12 +277,40 @@ mod tests {
 
     fn card(member_no: Option<&str>) -> MemberCard {
         MemberCard {
-            qr_content: member_no.unwrap_or("3f1c0a52-op").to_owned(),
+            qr_content: member_no.map_or("3f1c0a52-op", |_| "PP1:SIGNED").to_owned(),
+            signed: member_no.is_some(),
             member_no: member_no.map(str::to_owned),
             receipt_no: "0001".into(),
             masked_name: mask_name("김영희"),
             site_name: "종로구 보건소".into(),
             issued: "2025-12-03".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn card_pins_are_six_digits_typed_twice_and_not_too_easy() {
+        assert_eq!(check_pin("802417", "802417"), Ok(()));
+        assert_eq!(check_pin("012345", "012345"), Err(PinRefusal::TooEasy));
+        for easy in ["000000", "777777", "123456", "456789", "987654", "543210"] {
+            assert_eq!(check_pin(easy, easy), Err(PinRefusal::TooEasy), "{easy}");
+        }
+        for bad in ["", "12345", "1234567", "12 456", "12345a", "١٢٣٤٥٦"] {
+            assert_eq!(
+                check_pin(bad, bad),
+                Err(PinRefusal::NotSixDigits),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(check_pin("802417", "802471"), Err(PinRefusal::Mismatch));
+        // The shape is checked before the match, so a short first entry says so.
+        assert_eq!(check_pin("8024", "802417"), Err(PinRefusal::NotSixDigits));
+        for r in [
+            PinRefusal::NotSixDigits,
+            PinRefusal::Mismatch,
+            PinRefusal::TooEasy,
+        ] {
+            assert!(r.ko().ends_with('.') && r.en().ends_with('.'));
+            assert!(r.code().starts_with("pin_"));
         }
     }
 
@@ -198,9 +331,10 @@ mod tests {
         assert!(bytes.ends_with(CUT));
         // 회 in EUC-KR is C8 B8.
         assert!(bytes.windows(2).any(|w| w == [0xc8, 0xb8]));
-        // The QR store command carries the member number, with its length (7 + 3).
-        let store = b"\x1d(k\x0a\x001P0PP-0042";
+        // The QR store command carries the card's token, with its length (10 + 3).
+        let store = b"\x1d(k\x0d\x001P0PP1:SIGNED";
         assert!(bytes.windows(store.len()).any(|w| w == store));
+        assert!(bytes.windows(9).any(|w| w == b"Do not wr"));
         // The full name never reaches the printer.
         let (full, _, _) = encoding_rs::EUC_KR.encode("김영희");
         assert!(!bytes.windows(full.len()).any(|w| w == &full[..]));
@@ -213,6 +347,9 @@ mod tests {
         assert!(page.contains("김*희"));
         assert!(!page.contains("김영희"));
         assert!(page.contains("서버 확인 후"));
+        assert!(page.contains("팔팔 가입 접수증"));
+        let signed = card(Some("PP-0042")).to_html().unwrap();
+        assert!(signed.contains("팔팔 회원 카드") && signed.contains("비밀번호"));
         let svg = qr_svg("PP-0042").unwrap();
         assert!(svg.contains("#000000"));
     }

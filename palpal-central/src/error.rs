@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The `Retry-After` of `storage_full`, in seconds.
+pub const STORAGE_FULL_RETRY_AFTER_SECONDS: u64 = 30;
+
 /// Why a request was refused as a whole.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, thiserror::Error,
@@ -48,9 +51,25 @@ pub enum ErrorCode {
     /// No such endpoint (404).
     #[error("not_found")]
     NotFound,
+    /// This server was started without a card-signing key (403).
+    #[error("cards_not_issued")]
+    CardsNotIssued,
+    /// No member has this number, or the enrollment has not reached the server (404).
+    #[error("unknown_member")]
+    UnknownMember,
+    /// Kiosks issue only the first card of members they signed up themselves (403).
+    #[error("card_not_allowed")]
+    CardNotAllowed,
+    /// The card was issued before with another PIN (409).
+    #[error("card_exists")]
+    CardExists,
     /// Too much work in flight; try again after `Retry-After` seconds (429).
     #[error("overloaded")]
     Overloaded,
+    /// The server's disk is full; nothing of the request was applied. Retry after
+    /// `Retry-After` seconds, while the operator frees space (503).
+    #[error("storage_full")]
+    StorageFull,
     /// The server failed; the request may be retried (500).
     #[error("internal")]
     Internal,
@@ -72,7 +91,12 @@ impl ErrorCode {
             ErrorCode::BadCode => "bad_code",
             ErrorCode::RoleNotAllowed => "role_not_allowed",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::CardsNotIssued => "cards_not_issued",
+            ErrorCode::UnknownMember => "unknown_member",
+            ErrorCode::CardNotAllowed => "card_not_allowed",
+            ErrorCode::CardExists => "card_exists",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
         }
     }
@@ -87,10 +111,26 @@ impl ErrorCode {
             | ErrorCode::BadSignature
             | ErrorCode::ReplayedNonce
             | ErrorCode::UnknownTerminal => 401,
-            ErrorCode::RevokedTerminal | ErrorCode::BadCode | ErrorCode::RoleNotAllowed => 403,
-            ErrorCode::NotFound => 404,
+            ErrorCode::RevokedTerminal
+            | ErrorCode::BadCode
+            | ErrorCode::RoleNotAllowed
+            | ErrorCode::CardsNotIssued
+            | ErrorCode::CardNotAllowed => 403,
+            ErrorCode::NotFound | ErrorCode::UnknownMember => 404,
+            ErrorCode::CardExists => 409,
             ErrorCode::Overloaded => 429,
+            ErrorCode::StorageFull => 503,
             ErrorCode::Internal => 500,
+        }
+    }
+
+    /// The `Retry-After` this code is answered with, in seconds, when the code itself sets it.
+    /// (`overloaded` gets the server's configured one.) Freeing space on the server's disk
+    /// takes an operator minutes, so terminals should not knock every second meanwhile.
+    pub fn retry_after_seconds(self) -> Option<u64> {
+        match self {
+            ErrorCode::StorageFull => Some(STORAGE_FULL_RETRY_AFTER_SECONDS),
+            _ => None,
         }
     }
 
@@ -123,8 +163,23 @@ impl ErrorCode {
                 "이 단말기의 역할로는 할 수 없는 요청입니다. 가입 키오스크에서 해 주세요."
             }
             ErrorCode::NotFound => "없는 주소입니다. 서버 주소를 확인해 주세요.",
+            ErrorCode::CardsNotIssued => {
+                "이 서버는 회원 카드를 발급하지 않습니다. 가입은 접수증으로 완료되었으니 운영 센터에 카드 발급을 문의해 주세요."
+            }
+            ErrorCode::UnknownMember => {
+                "서버에 없는 회원번호입니다. 가입이 서버에 전송된 뒤 다시 시도해 주세요."
+            }
+            ErrorCode::CardNotAllowed => {
+                "키오스크는 그곳에서 가입한 회원의 첫 카드만 발급합니다. 재발급은 운영 센터에 문의해 주세요."
+            }
+            ErrorCode::CardExists => {
+                "이 회원의 카드는 이미 다른 비밀번호로 발급되었습니다. 처음 정한 비밀번호를 입력하시거나, 재발급은 운영 센터에 문의해 주세요."
+            }
             ErrorCode::Overloaded => {
                 "서버가 혼잡합니다. 작업은 단말기에 저장되어 있으며 잠시 후 자동으로 다시 보냅니다."
+            }
+            ErrorCode::StorageFull => {
+                "서버 저장 공간이 가득 차서 이번 요청은 반영되지 않았습니다. 작업은 단말기에 저장되어 있고, 운영자가 공간을 확보하는 대로 자동으로 다시 보냅니다."
             }
             ErrorCode::Internal => {
                 "서버 오류입니다. 작업은 단말기에 저장되어 있으며 나중에 다시 보냅니다."
@@ -159,8 +214,23 @@ impl ErrorCode {
                 "This terminal's role may not make this request; use a sign-up kiosk."
             }
             ErrorCode::NotFound => "No such endpoint; check the server address.",
+            ErrorCode::CardsNotIssued => {
+                "This server does not issue member cards. The sign-up is complete with its receipt; ask the operator for a card."
+            }
+            ErrorCode::UnknownMember => {
+                "No member has this number on the server; try again once the sign-up has been sent."
+            }
+            ErrorCode::CardNotAllowed => {
+                "A kiosk issues only the first card of members who signed up there; ask the operator for a new card."
+            }
+            ErrorCode::CardExists => {
+                "This member's card was already issued with another PIN. Enter the PIN chosen first, or ask the operator for a new card."
+            }
             ErrorCode::Overloaded => {
                 "The server is busy. Work is kept on the terminal and sent again shortly."
+            }
+            ErrorCode::StorageFull => {
+                "The server's storage is full, so nothing of this request was applied. Work is kept on the terminal and sent again automatically once the operator has freed space."
             }
             ErrorCode::Internal => {
                 "The server failed. Work is kept on the terminal and sent again later."
@@ -214,6 +284,17 @@ mod tests {
     }
 
     #[test]
+    fn storage_full_is_a_retryable_503_that_says_the_work_is_kept() {
+        let code = ErrorCode::StorageFull;
+        assert_eq!((code.as_str(), code.status()), ("storage_full", 503));
+        assert_eq!(code.retry_after_seconds(), Some(30));
+        assert_eq!(ErrorCode::Overloaded.retry_after_seconds(), None);
+        assert!(code.message().starts_with("서버 저장 공간이 가득 차서"));
+        assert!(code.message().contains("자동으로 다시 보냅니다"));
+        assert!(code.message_en().contains("freed space"));
+    }
+
+    #[test]
     fn wire_names_match_serde() -> anyhow::Result<()> {
         for code in [
             ErrorCode::InvalidRequest,
@@ -227,7 +308,12 @@ mod tests {
             ErrorCode::RevokedTerminal,
             ErrorCode::BadCode,
             ErrorCode::NotFound,
+            ErrorCode::CardsNotIssued,
+            ErrorCode::UnknownMember,
+            ErrorCode::CardNotAllowed,
+            ErrorCode::CardExists,
             ErrorCode::Overloaded,
+            ErrorCode::StorageFull,
             ErrorCode::Internal,
         ] {
             assert_eq!(serde_json::to_value(code)?, code.as_str());

@@ -52,6 +52,9 @@ pub struct Config {
     pub max_group_ops: usize,
     /// Read connections kept open.
     pub read_connections: usize,
+    /// The redemption key that signs member cards (`POST /v1/cards`); without it the server
+    /// answers `cards_not_issued`.
+    pub card_key: Option<redemption_token::IssuerKey>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             max_group: 64,
             max_group_ops: 1000,
             read_connections: 4,
+            card_key: None,
         }
     }
 }
@@ -140,6 +144,11 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = json(status, &ErrorBody::from(self.0));
+        if let Some(seconds) = self.0.retry_after_seconds() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response.extensions_mut().insert(self.0);
         response
     }
@@ -212,6 +221,7 @@ pub fn router(
         .route("/v1/pull", post(pull))
         .route("/v1/reports/reconciliation", get(reconciliation))
         .route("/v1/members/lookup", post(member_lookup))
+        .route("/v1/cards", post(issue_card))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -312,7 +322,7 @@ impl App {
                 mpsc::error::TrySendError::Full(_) => ApiError(ErrorCode::Overloaded),
                 mpsc::error::TrySendError::Closed(_) => internal("the writer has stopped"),
             })?;
-        answer.await.map_err(internal)?.map_err(internal)
+        answer.await.map_err(internal)?.map_err(ApiError::from)
     }
 
     /// Checks the signature headers; returns the terminal and the nonce.
@@ -465,7 +475,9 @@ async fn enroll(
             },
         )),
         WriteReply::Refused(refusal) => Err(refusal.into()),
-        WriteReply::Synced(_) => Err(internal("the writer answered an enrollment with a sync")),
+        WriteReply::Synced(_) | WriteReply::Card(_) | WriteReply::CardRefused(_) => Err(internal(
+            "the writer answered an enrollment with something else",
+        )),
     }
 }
 
@@ -502,7 +514,9 @@ async fn sync(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
             Ok(json(StatusCode::OK, &SyncResponse { results }))
         }
         WriteReply::Refused(refusal) => Err(refusal.into()),
-        WriteReply::Enrolled(_) => Err(internal("the writer answered a sync with an enrollment")),
+        WriteReply::Enrolled(_) | WriteReply::Card(_) | WriteReply::CardRefused(_) => {
+            Err(internal("the writer answered a sync with something else"))
+        }
     }
 }
 
@@ -565,6 +579,87 @@ async fn member_lookup(State(app): State<Arc<App>>, signed: Signed) -> Result<Re
             member_number: found.map(crate::store::member_number),
         },
     ))
+}
+
+/// Kiosks only: signs the first member card of a member this kiosk signed up, with the PIN
+/// check the kiosk computed. Recorded by the writer first, so that a retry gets the same card.
+async fn issue_card(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, ApiError> {
+    use crate::store::{CardRefusal, CardRequest};
+    if signed.terminal.role != crate::wire::Role::Kiosk {
+        return Err(ApiError(ErrorCode::RoleNotAllowed));
+    }
+    let key = app
+        .config
+        .card_key
+        .clone()
+        .ok_or(ApiError(ErrorCode::CardsNotIssued))?;
+    let invalid = ApiError(ErrorCode::InvalidRequest);
+    let request: crate::wire::CardRequest = signed.json()?;
+    let member = crate::store::parse_member_number(request.member_number.trim()).ok_or(invalid)?;
+    let salt: [u8; 8] = hex_bytes(&request.salt).ok_or(invalid)?;
+    let pin_tag: [u8; 2] = hex_bytes(&request.pin_tag).ok_or(invalid)?;
+    if !redemption_token::PIN_COST_RANGE.contains(&request.pin_cost) || request.serial == 0 {
+        return Err(invalid);
+    }
+    let reply = app
+        .write(Write::IssueCard(CardRequest {
+            terminal: signed.terminal.id,
+            member,
+            serial: request.serial,
+            pin_cost: request.pin_cost,
+            salt,
+            pin_tag,
+        }))
+        .await?;
+    let record = match reply {
+        WriteReply::Card(record) => record,
+        WriteReply::CardRefused(refusal) => {
+            return Err(ApiError(match refusal {
+                CardRefusal::UnknownMember => ErrorCode::UnknownMember,
+                CardRefusal::NotAllowed => ErrorCode::CardNotAllowed,
+                CardRefusal::Exists => ErrorCode::CardExists,
+            }))
+        }
+        WriteReply::Refused(refusal) => return Err(refusal.into()),
+        WriteReply::Enrolled(_) | WriteReply::Synced(_) => {
+            return Err(internal("the writer answered a card with something else"))
+        }
+    };
+    let time = |secs: i64| chrono::DateTime::from_timestamp(secs, 0).ok_or(invalid);
+    let (issued_at, expires_at) = (time(record.issued_at)?, time(record.expires_at)?);
+    let spec = redemption_token::CardSpec {
+        member: redemption_token::MemberNo(u64::try_from(member).map_err(|_| invalid)?),
+        serial: request.serial,
+        issued_at,
+        expires_at,
+        pin_cost: request.pin_cost,
+        salt,
+    };
+    let token = key.sign_card(&spec, pin_tag).map_err(internal)?;
+    Ok(json(
+        StatusCode::OK,
+        &crate::wire::CardResponse {
+            token: token.to_text(),
+            member_number: crate::store::member_number(member),
+            serial: request.serial,
+            key_id: key.key_id(),
+            issued_at: issued_at.to_rfc3339(),
+            expires_at: expires_at.to_rfc3339(),
+        },
+    ))
+}
+
+/// `N` bytes from exactly `2 * N` hex digits.
+fn hex_bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let text = text.trim();
+    if text.len() != 2 * N || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 async fn reconciliation(

@@ -40,6 +40,10 @@ enum Command {
         /// Largest request body in bytes; beyond it the server answers 413.
         #[arg(long, default_value_t = Config::default().max_body_bytes)]
         max_body_bytes: usize,
+        /// The secret file of a redemption key (`key add --secret-out`) that signs member
+        /// cards for kiosks; without it kiosks hand out sign-up receipts only.
+        #[arg(long)]
+        card_key: Option<PathBuf>,
     },
     /// Provision terminals.
     Terminal {
@@ -235,10 +239,15 @@ fn main() -> anyhow::Result<()> {
             listen,
             max_in_flight,
             max_body_bytes,
+            card_key,
         } => {
+            let card_key = card_key
+                .map(|file| card_key_from(&db, &file, Arc::clone(&policies)))
+                .transpose()?;
             let config = Config {
                 max_in_flight,
                 max_body_bytes,
+                card_key,
                 ..Config::default()
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -412,6 +421,35 @@ fn report(command: ReportCommand, policies: Arc<points_core::PolicySet>) -> anyh
         writeln!(out, "# {day}: 초과 사용 없음 / no overspending")?;
     }
     Ok(())
+}
+
+/// The card-signing key in `file` (hex seed), with the id it is published under in `db`.
+fn card_key_from(
+    db: &std::path::Path,
+    file: &std::path::Path,
+    policies: Arc<points_core::PolicySet>,
+) -> anyhow::Result<redemption_token::IssuerKey> {
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!("카드 서명 키 파일을 읽지 못했습니다 / could not read the card key file {file:?}")
+    })?;
+    let unpublished = redemption_token::IssuerKey::from_seed_hex(0, text.trim()).map_err(|_| {
+        anyhow::anyhow!(
+            "카드 서명 키 파일이 64자리 16진수가 아닙니다. `palpal-central key add`로 만든 파일을 주세요. / \
+             the card key file {file:?} is not 64 hex digits; give a file made by `palpal-central key add`"
+        )
+    })?;
+    let public = unpublished.public_key();
+    let mut store = SqliteStore::open(db, policies)?;
+    let key_id = store.redemption_key_id(&public)?.with_context(|| {
+        format!(
+            "카드 서명 키가 이 데이터베이스에 게시되지 않았거나 폐기되었습니다. `palpal-central key add --db {db:?}`로 만든 키를 주세요. / \
+             the card key {file:?} is not a published, unretired redemption key of {db:?}"
+        )
+    })?;
+    Ok(redemption_token::IssuerKey::from_seed(
+        key_id,
+        unpublished.seed(),
+    ))
 }
 
 async fn serve(

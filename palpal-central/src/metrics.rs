@@ -19,6 +19,9 @@ pub struct Metrics {
     groups: AtomicU64,
     group_writes: AtomicU64,
     group_buckets: [AtomicU64; GROUP_BUCKETS.len()],
+    storage_full: AtomicI64,
+    storage_full_refusals: AtomicU64,
+    storage_full_episodes: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -82,6 +85,22 @@ impl Metrics {
         }
     }
 
+    /// The database's disk is full: `writes` more writes refused, none of them applied.
+    /// `first` marks the first refusal of an episode.
+    pub fn storage_full(&self, writes: usize, first: bool) {
+        if first {
+            self.storage_full_episodes.fetch_add(1, Ordering::Relaxed);
+        }
+        self.storage_full.store(1, Ordering::Relaxed);
+        self.storage_full_refusals
+            .fetch_add(u64::try_from(writes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The database's disk has room again: a write group was committed.
+    pub fn storage_has_room(&self) {
+        self.storage_full.store(0, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -127,6 +146,24 @@ impl Metrics {
                 "palpal_operations_total{{kind=\"{kind}\",status=\"{status}\"}} {count}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP palpal_storage_full 1 while the database's disk is full and writes are \
+             refused with 503 storage_full; 0 once a write group commits again.\n\
+             # TYPE palpal_storage_full gauge\n\
+             palpal_storage_full {}\n\
+             # HELP palpal_storage_full_refusals_total Writes (requests) refused because the \
+             database's disk was full; nothing of them was applied.\n\
+             # TYPE palpal_storage_full_refusals_total counter\n\
+             palpal_storage_full_refusals_total {}\n\
+             # HELP palpal_storage_full_episodes_total Times the database's disk filled up \
+             (each logged once).\n\
+             # TYPE palpal_storage_full_episodes_total counter\n\
+             palpal_storage_full_episodes_total {}",
+            self.storage_full.load(Ordering::Relaxed),
+            self.storage_full_refusals.load(Ordering::Relaxed),
+            self.storage_full_episodes.load(Ordering::Relaxed)
+        );
         let groups = self.groups.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
@@ -178,6 +215,22 @@ mod tests {
         assert!(text.contains("palpal_write_batch_size_bucket{le=\"+Inf\"} 3\n"));
         assert!(text.contains("palpal_write_batch_size_sum 204\n"));
         assert!(text.contains("palpal_write_batches_total 3\n"));
+    }
+
+    #[test]
+    fn a_full_disk_is_a_gauge_and_counters_of_refusals_and_episodes() {
+        let metrics = Metrics::default();
+        let text = metrics.render();
+        assert!(text.contains("\npalpal_storage_full 0\n"));
+        assert!(text.contains("\npalpal_storage_full_refusals_total 0\n"));
+        metrics.storage_full(3, true);
+        metrics.storage_full(1, false);
+        let text = metrics.render();
+        assert!(text.contains("\npalpal_storage_full 1\n"));
+        assert!(text.contains("\npalpal_storage_full_refusals_total 4\n"));
+        assert!(text.contains("\npalpal_storage_full_episodes_total 1\n"));
+        metrics.storage_has_room();
+        assert!(metrics.render().contains("\npalpal_storage_full 0\n"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::wire::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -155,6 +155,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX watch_pairings_serial ON watch_pairings (serial) WHERE ended_at IS NULL;
     CREATE UNIQUE INDEX watch_pairings_member ON watch_pairings (member_id)
         WHERE ended_at IS NULL;",
+    // 4: member cards the server signed: the PIN check the kiosk computed (never the PIN),
+    // and the card's dates, so that a retried request gets the very same card.
+    "CREATE TABLE cards (
+        member_id INTEGER NOT NULL REFERENCES members (id),
+        serial INTEGER NOT NULL CHECK (serial BETWEEN 1 AND 65535),
+        pin_cost INTEGER NOT NULL,
+        salt BLOB NOT NULL,
+        pin_tag BLOB NOT NULL,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        terminal_id INTEGER NOT NULL REFERENCES terminals (id),
+        PRIMARY KEY (member_id, serial)
+    ) WITHOUT ROWID;",
 ];
 
 /// A terminal as the server knows it.
@@ -230,6 +243,50 @@ pub enum Write {
         /// The operations, in order.
         operations: Vec<Operation>,
     },
+    /// Record a member card a kiosk asks for; the server signs it once this is committed.
+    IssueCard(CardRequest),
+}
+
+/// A kiosk's request for a member card: the PIN check it computed where the member typed
+/// the PIN (`redemption_token::card_pin_check`), never the PIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardRequest {
+    /// The kiosk asking (its signature was already checked).
+    pub terminal: i64,
+    /// The member's id.
+    pub member: i64,
+    /// The card's number for this member (1 for the first).
+    pub serial: u16,
+    /// Argon2id memory cost of the PIN check, log2 of KiB.
+    pub pin_cost: u8,
+    /// The card's random salt.
+    pub salt: [u8; 8],
+    /// The PIN check's two bytes.
+    pub pin_tag: [u8; 2],
+}
+
+/// A card recorded by the server, with the dates it is signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardRecord {
+    /// When it was issued, Unix seconds.
+    pub issued_at: i64,
+    /// From when it is no longer accepted, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// How long a member card is valid: five years.
+pub const CARD_VALIDITY_DAYS: i64 = 5 * 365;
+
+/// Why a card was not issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardRefusal {
+    /// No such member (or the enrollment has not reached the server).
+    UnknownMember,
+    /// The member was not enrolled by this kiosk, was revoked, or the card is not the first:
+    /// kiosks issue only the first card of members they signed up.
+    NotAllowed,
+    /// This card was issued before with another PIN check.
+    Exists,
 }
 
 /// What the writer did with one [`Write`].
@@ -241,6 +298,10 @@ pub enum WriteReply {
     Synced(Vec<OpResult>),
     /// Nothing was applied.
     Refused(Refusal),
+    /// The card is recorded (now, or by an identical request before).
+    Card(CardRecord),
+    /// No card was recorded.
+    CardRefused(CardRefusal),
 }
 
 /// Why a whole request was refused by the store.
@@ -286,6 +347,8 @@ pub trait Store: Send {
         public_key: &[u8; 32],
         now: DateTime<Utc>,
     ) -> anyhow::Result<u16>;
+    /// The id of the published, unretired redemption key with this public key.
+    fn redemption_key_id(&mut self, public_key: &[u8; 32]) -> anyhow::Result<Option<u16>>;
     /// The changes after `cursor` (a change sequence number), at most `limit`, as seen by
     /// `terminal` on `today`.
     fn pull(
@@ -619,6 +682,18 @@ impl Store for SqliteStore {
         Ok(changed == 1)
     }
 
+    fn redemption_key_id(&mut self, public_key: &[u8; 32]) -> anyhow::Result<Option<u16>> {
+        let found: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT key_id FROM redemption_keys WHERE public_key = ?1 AND retired_at IS NULL",
+                [&public_key[..]],
+                |row| row.get(0),
+            )
+            .optional()?;
+        found.map(u16::try_from).transpose().map_err(Into::into)
+    }
+
     fn add_redemption_key(
         &mut self,
         public_key: &[u8; 32],
@@ -735,6 +810,7 @@ impl SqliteStore {
                     nonce,
                     operations,
                 } => sync(&sp, &policies, ledgers, *terminal, nonce, operations, now),
+                Write::IssueCard(request) => issue_card(&sp, request, now),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
                 sp.set_drop_behavior(DropBehavior::Rollback);
@@ -747,6 +823,73 @@ impl SqliteStore {
         tx.commit().context("committing a write group")?;
         Ok(replies)
     }
+}
+
+/// Records the first card of a member this kiosk signed up, or finds the same card recorded
+/// by an identical request before (a retry after a lost answer gets the same card).
+fn issue_card(
+    tx: &Connection,
+    request: &CardRequest,
+    now: DateTime<Utc>,
+) -> anyhow::Result<WriteReply> {
+    let member: Option<(i64, Option<String>)> = tx
+        .prepare_cached("SELECT terminal_id, revoked_at FROM members WHERE id = ?1")?
+        .query_row([request.member], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((enrolled_by, revoked)) = member else {
+        return Ok(WriteReply::CardRefused(CardRefusal::UnknownMember));
+    };
+    if enrolled_by != request.terminal || revoked.is_some() || request.serial != 1 {
+        return Ok(WriteReply::CardRefused(CardRefusal::NotAllowed));
+    }
+    /// PIN cost, salt, PIN tag, issued at, expires at.
+    type CardRow = (u8, Vec<u8>, Vec<u8>, i64, i64);
+    let existing: Option<CardRow> = tx
+        .prepare_cached(
+            "SELECT pin_cost, salt, pin_tag, issued_at, expires_at FROM cards
+             WHERE member_id = ?1 AND serial = ?2",
+        )?
+        .query_row(params![request.member, request.serial], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
+        .optional()?;
+    if let Some((cost, salt, tag, issued_at, expires_at)) = existing {
+        let same = cost == request.pin_cost && salt == request.salt && tag == request.pin_tag;
+        return Ok(if same {
+            WriteReply::Card(CardRecord {
+                issued_at,
+                expires_at,
+            })
+        } else {
+            WriteReply::CardRefused(CardRefusal::Exists)
+        });
+    }
+    let record = CardRecord {
+        issued_at: now.timestamp(),
+        expires_at: now.timestamp() + CARD_VALIDITY_DAYS * 86_400,
+    };
+    tx.prepare_cached(
+        "INSERT INTO cards (member_id, serial, pin_cost, salt, pin_tag, issued_at, expires_at,
+                            terminal_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        request.member,
+        request.serial,
+        request.pin_cost,
+        &request.salt[..],
+        &request.pin_tag[..],
+        record.issued_at,
+        record.expires_at,
+        request.terminal
+    ])?;
+    Ok(WriteReply::Card(record))
 }
 
 fn enroll(
@@ -1547,6 +1690,19 @@ fn pull_page(
             .collect::<Result<_, _>>()?;
     }
     Ok(page)
+}
+
+impl SqliteStore {
+    /// Caps this connection's database at `pages` pages (SQLite's `max_page_count`, never below
+    /// its size now) and returns the cap in force: a write that needs more fails with
+    /// SQLITE_FULL, as on a full disk. For tests where no small disk can be mounted.
+    pub fn set_max_page_count(&mut self, pages: u32) -> anyhow::Result<u64> {
+        let cap: i64 = self
+            .conn
+            .pragma_update_and_check(None, "max_page_count", pages, |row| row.get(0))
+            .context("setting max_page_count")?;
+        Ok(u64::try_from(cap)?)
+    }
 }
 
 #[cfg(test)]

@@ -498,3 +498,38 @@ pub struct MemberLookupResponse {
     /// The member's number, or `null` when the person is not a member.
     pub member_number: Option<String>,
 }
+
+/// `POST /v1/cards` (kiosks only): sign the first member card of a member this kiosk signed
+/// up. The kiosk computed the PIN check where the member typed the PIN; the PIN itself never
+/// leaves the kiosk. The same request again gets the same card.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardRequest {
+    /// The member's number, such as `PP-00000042`.
+    pub member_number: String,
+    /// The card's number for this member (kiosks issue 1, the first card).
+    pub serial: u16,
+    /// Argon2id memory cost of the PIN check, log2 of KiB (8 to 18).
+    pub pin_cost: u8,
+    /// The card's random salt, 16 hex digits.
+    pub salt: String,
+    /// The PIN check's two bytes, 4 hex digits.
+    pub pin_tag: String,
+}
+
+/// The answer to `POST /v1/cards`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardResponse {
+    /// The card's token as its QR code holds it (`PP1:...`).
+    pub token: String,
+    /// The member's number.
+    pub member_number: String,
+    /// The card's number for this member.
+    pub serial: u16,
+    /// The id of the key that signed it.
+    pub key_id: u16,
+    /// When it was issued, RFC 3339.
+    pub issued_at: String,
+    /// From when it is no longer accepted, RFC 3339.
+    pub expires_at: String,
+}

@@ -2,12 +2,21 @@
 //! writes in groups. Each turn it takes whatever is queued (up to a maximum), applies it in one
 //! transaction, commits once, and only then answers each request. The queue in front of it is
 //! bounded; a full queue is refused by the caller, never grown.
+//!
+//! A group that cannot be committed is rolled back whole and every write in it is answered
+//! with a [`WriteError`]. When the database's disk is full (SQLITE_FULL, or ENOSPC), that is
+//! [`WriteError::StorageFull`], which the HTTP layer answers with 503 `storage_full` and
+//! `Retry-After`: the terminals keep their operations and send them again. The thread goes on
+//! taking writes meanwhile; the first group that commits ends the episode. Each episode is
+//! logged twice (when it starts and when it ends), never once per request.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::error::ErrorCode;
+use crate::http::ApiError;
 use crate::metrics::Metrics;
 use crate::store::{Store, Write, WriteReply};
 
@@ -16,14 +25,72 @@ use crate::store::{Store, Write, WriteReply};
 pub struct WriteJob {
     /// What to write.
     pub write: Write,
-    /// Where the reply goes; `Err` carries why the group could not be committed.
-    pub reply: oneshot::Sender<Result<WriteReply, String>>,
+    /// Where the reply goes; `Err` says why the group could not be committed.
+    pub reply: oneshot::Sender<Result<WriteReply, WriteError>>,
+}
+
+/// Why a write was not committed. Nothing of its group was applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The database's disk is full; the same write succeeds once the operator frees space.
+    #[error("the database's disk is full")]
+    StorageFull,
+    /// The group failed for another reason (logged by the writer).
+    #[error("the write group failed: {0}")]
+    Failed(String),
+}
+
+impl From<WriteError> for ApiError {
+    fn from(error: WriteError) -> ApiError {
+        ApiError(match error {
+            WriteError::StorageFull => ErrorCode::StorageFull,
+            WriteError::Failed(_) => ErrorCode::Internal,
+        })
+    }
+}
+
+/// Whether `error`, from a [`Store`] call, is the disk (or the database) being full: SQLite's
+/// SQLITE_FULL (which it also reports for ENOSPC on the database or its WAL), or an ENOSPC
+/// anywhere in the chain.
+pub fn is_storage_full(error: &anyhow::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+            == Some(rusqlite::ErrorCode::DiskFull)
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.raw_os_error() == Some(ENOSPC))
+    })
+}
+
+/// A stretch of time during which the disk was full, from the first refused group to the
+/// next committed one.
+#[derive(Debug, Default)]
+struct FullDisk {
+    /// Writes refused in the current episode; `None` while there is room.
+    refused: Option<usize>,
+}
+
+impl FullDisk {
+    /// `writes` refused for lack of space; true when this starts an episode.
+    fn refused(&mut self, writes: usize) -> bool {
+        let first = self.refused.is_none();
+        *self.refused.get_or_insert(0) += writes;
+        first
+    }
+
+    /// A group committed; the writes refused in the episode it ends, if it ends one.
+    fn committed(&mut self) -> Option<usize> {
+        self.refused.take()
+    }
 }
 
 fn operations(write: &Write) -> usize {
     match write {
         Write::Sync { operations, .. } => operations.len(),
-        Write::Enroll { .. } => 1,
+        Write::Enroll { .. } | Write::IssueCard(_) => 1,
     }
 }
 
@@ -45,6 +112,7 @@ pub fn spawn(
         .spawn(move || {
             let mut jobs = Vec::with_capacity(max_group);
             let mut carried: Option<WriteJob> = None;
+            let mut full = FullDisk::default();
             loop {
                 let Some(first) = carried.take().or_else(|| rx.blocking_recv()) else {
                     break;
@@ -68,20 +136,95 @@ pub fn spawn(
                     jobs.drain(..).map(|job| (job.write, job.reply)).unzip();
                 match store.commit_group(&writes, clock.now()) {
                     Ok(replies) => {
+                        if let Some(refused) = full.committed() {
+                            metrics.storage_has_room();
+                            eprintln!(
+                                "저장 공간이 확보되어 쓰기를 다시 받습니다 (가득 찬 동안 거절한 요청 \
+                                 {refused}건은 단말기가 다시 보냅니다) / storage has room again; \
+                                 writes resumed (requests refused while full: {refused}; the \
+                                 terminals send them again)"
+                            );
+                        }
                         metrics.group(writes.len());
                         for (sender, reply) in senders.into_iter().zip(replies) {
                             let _ = sender.send(Ok(reply));
+                        }
+                    }
+                    Err(error) if is_storage_full(&error) => {
+                        let first = full.refused(senders.len());
+                        metrics.storage_full(senders.len(), first);
+                        if first {
+                            eprintln!(
+                                "서버 저장 공간이 가득 찼습니다. 쓰기 요청은 아무것도 반영하지 않고 \
+                                 503 storage_full로 거절하며, 읽기는 계속됩니다. 데이터베이스 \
+                                 디스크의 공간을 확보하면 재시작 없이 쓰기를 다시 받습니다. / the \
+                                 server's storage is full ({error:#}): writes are rolled back and \
+                                 refused with 503 storage_full, reads go on; free space on the \
+                                 database's disk and writing resumes without a restart"
+                            );
+                        }
+                        for sender in senders {
+                            let _ = sender.send(Err(WriteError::StorageFull));
                         }
                     }
                     Err(error) => {
                         let text = format!("{error:#}");
                         eprintln!("쓰기 묶음을 저장하지 못했습니다 / write group failed: {text}");
                         for sender in senders {
-                            let _ = sender.send(Err(text.clone()));
+                            let _ = sender.send(Err(WriteError::Failed(text.clone())));
                         }
                     }
                 }
             }
         })?;
     Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_episode_starts_once_and_ends_at_the_next_commit() {
+        let mut full = FullDisk::default();
+        assert_eq!(full.committed(), None);
+        assert!(full.refused(2));
+        assert!(!full.refused(1));
+        assert!(!full.refused(4));
+        assert_eq!(full.committed(), Some(7));
+        assert_eq!(full.committed(), None);
+        assert!(full.refused(1));
+    }
+
+    #[test]
+    fn sqlite_full_and_enospc_are_a_full_disk_and_nothing_else_is() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".to_owned()),
+        );
+        let full = anyhow::Error::new(full).context("committing a write group");
+        assert!(is_storage_full(&full));
+        let enospc = anyhow::Error::new(std::io::Error::from_raw_os_error(28));
+        assert!(is_storage_full(&enospc.context("writing")));
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(!is_storage_full(&anyhow::Error::new(busy)));
+        assert!(!is_storage_full(&anyhow::anyhow!(
+            "database or disk is full"
+        )));
+    }
+
+    #[test]
+    fn a_full_disk_is_answered_as_storage_full_and_anything_else_as_internal() {
+        assert_eq!(
+            ApiError::from(WriteError::StorageFull).0,
+            ErrorCode::StorageFull
+        );
+        assert_eq!(
+            ApiError::from(WriteError::Failed("x".to_owned())).0,
+            ErrorCode::Internal
+        );
+    }
 }

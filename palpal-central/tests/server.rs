@@ -739,7 +739,7 @@ async fn concurrent_batches_are_committed_in_groups() -> TestResult {
         metrics.contains("palpal_operations_total{kind=\"enrollment\",status=\"accepted\"} 20\n")
     );
     let health = h.get("/v1/health").await?;
-    assert_eq!(health.body, json!({ "status": "ok", "schema_version": 3 }));
+    assert_eq!(health.body, json!({ "status": "ok", "schema_version": 4 }));
     Ok(())
 }
 
@@ -767,7 +767,7 @@ async fn the_binary_serves_on_the_address_it_prints() -> TestResult {
             .ok_or_else(|| format!("unexpected first line {line:?}"))?;
         let health = answer(reqwest::get(format!("{base}/v1/health")).await?).await?;
         assert_eq!(health.status, 200);
-        assert_eq!(health.body["schema_version"], 3);
+        assert_eq!(health.body["schema_version"], 4);
         Ok::<(), Box<dyn std::error::Error>>(())
     }
     .await;
@@ -1522,5 +1522,146 @@ async fn bad_watch_pairings_are_rejected_one_by_one_and_change_nothing() -> Test
         .await?;
     assert_eq!(statuses(&good), vec![pair("accepted", "")]);
     assert_eq!(h.count("watch_pairings")?, 1);
+    Ok(())
+}
+
+/// A card-signing key for the harness, published under key id 1.
+fn card_key() -> redemption_token::IssuerKey {
+    redemption_token::IssuerKey::from_seed(1, [7; 32])
+}
+
+fn card_ask(member: &str, pin: &str, salt: [u8; 8]) -> Value {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let member_no: redemption_token::MemberNo =
+        member.parse().unwrap_or(redemption_token::MemberNo(0));
+    let check = redemption_token::card_pin_check(pin, 8, salt, member_no, 1)
+        .map(|c| hex(&c.tag))
+        .unwrap_or_default();
+    json!({ "member_number": member, "serial": 1, "pin_cost": 8,
+            "salt": hex(&salt), "pin_tag": check })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_gets_the_first_card_of_its_own_members_signed_and_never_a_second() -> TestResult {
+    let h = start(Config {
+        card_key: Some(card_key()),
+        ..Config::default()
+    })
+    .await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let other_kiosk = h.terminal("kiosk", 3).await?;
+    let counter = h.terminal("counter", 2).await?;
+    h.sync(&kiosk, json!([enrollment("op-1", "이순자")]))
+        .await?;
+    let h = &h;
+    let ask = |term, body: Value| {
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        async move { h.signed(term, "POST", "/v1/cards", &bytes).await }
+    };
+    let salt = [9, 8, 7, 6, 5, 4, 3, 2];
+    let card = ask(&kiosk, card_ask("PP-00000001", "802417", salt)).await?;
+    assert_eq!(card.status, 200, "{}", card.body);
+    let token = card.body["token"].as_str().ok_or("no token")?.to_owned();
+    assert_eq!(
+        (
+            &card.body["member_number"],
+            &card.body["serial"],
+            &card.body["key_id"]
+        ),
+        (&json!("PP-00000001"), &json!(1), &json!(1))
+    );
+    // A counter verifies it offline with the published key and the member's PIN only.
+    let keys = redemption_token::KeySet::new(&[card_key().published(launch_morning())])?;
+    let none = redemption_token::Revocations::default();
+    let now = launch_morning() + chrono::Duration::minutes(5);
+    let claims = redemption_token::verify(&token, &keys, &none, Some("802417"), now)
+        .map_err(|r| r.code())?;
+    assert_eq!(claims.member.to_string(), "PP-00000001");
+    assert_eq!(
+        redemption_token::verify(&token, &keys, &none, Some("802418"), now)
+            .map_err(|r| r.code())
+            .err(),
+        Some("wrong_pin")
+    );
+    // The same request again (an answer lost on the way) gets the very same card.
+    let again = ask(&kiosk, card_ask("PP-00000001", "802417", salt)).await?;
+    assert_eq!(
+        (again.status, again.body["token"].as_str()),
+        (200, Some(token.as_str()))
+    );
+    // Another PIN for the same card is refused; so is another kiosk, a counter, a member
+    // nobody enrolled, a second card, and a card for a server with no card key.
+    let refusals = [
+        (
+            &kiosk,
+            card_ask("PP-00000001", "135792", [1; 8]),
+            409,
+            "card_exists",
+        ),
+        (
+            &other_kiosk,
+            card_ask("PP-00000001", "802417", salt),
+            403,
+            "card_not_allowed",
+        ),
+        (
+            &counter,
+            card_ask("PP-00000001", "802417", salt),
+            403,
+            "role_not_allowed",
+        ),
+        (
+            &kiosk,
+            card_ask("PP-00000099", "802417", salt),
+            404,
+            "unknown_member",
+        ),
+    ];
+    for (term, body, status, code) in refusals {
+        let answer = ask(term, body.clone()).await?;
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+        assert!(answer.body["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    let mut second = card_ask("PP-00000001", "802417", salt);
+    second["serial"] = json!(2);
+    let answer = ask(&kiosk, second).await?;
+    assert_eq!(answer.body["code"].as_str(), Some("card_not_allowed"));
+    for bad in [
+        json!({"member_number": "PP-00000001", "serial": 1, "pin_cost": 8, "salt": "00", "pin_tag": "abcd"}),
+        json!({"member_number": "PP-00000001", "serial": 1, "pin_cost": 8, "salt": "0001020304050607", "pin_tag": "abc"}),
+        json!({"member_number": "PP-00000001", "serial": 1, "pin_cost": 40, "salt": "0001020304050607", "pin_tag": "abcd"}),
+        json!({"member_number": "PP-00000001", "serial": 0, "pin_cost": 8, "salt": "0001020304050607", "pin_tag": "abcd"}),
+        json!({"member_number": "someone", "serial": 1, "pin_cost": 8, "salt": "0001020304050607", "pin_tag": "abcd"}),
+        json!({"member_number": "PP-00000001", "serial": 1, "pin_cost": 8, "salt": "zz01020304050607", "pin_tag": "abcd"}),
+        json!({"member_number": "PP-00000001", "serial": 1, "pin_cost": 8, "salt": "0001020304050607"}),
+    ] {
+        let answer = ask(&kiosk, bad.clone()).await?;
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+    assert_eq!(h.count("cards")?, 1);
+
+    // A server started without a card key says so, and records nothing.
+    let plain = start(Config::default()).await?;
+    let kiosk = plain.terminal("kiosk", 1).await?;
+    plain
+        .sync(&kiosk, json!([enrollment("op-1", "이순자")]))
+        .await?;
+    let body = serde_json::to_vec(&card_ask("PP-00000001", "802417", salt))?;
+    let answer = plain.signed(&kiosk, "POST", "/v1/cards", &body).await?;
+    assert_eq!(
+        (answer.status, answer.body["code"].as_str()),
+        (403, Some("cards_not_issued"))
+    );
+    assert_eq!(plain.count("cards")?, 0);
     Ok(())
 }

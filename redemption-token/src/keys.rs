@@ -84,6 +84,11 @@ impl IssuerKey {
         self.signing.to_bytes()
     }
 
+    /// The Ed25519 public key counters verify with.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.signing.verifying_key().to_bytes()
+    }
+
     /// The entry counters put in their [`KeySet`], in force from `not_before`.
     pub fn published(&self, not_before: DateTime<Utc>) -> PublishedKey {
         PublishedKey {
@@ -122,6 +127,13 @@ impl IssuerKey {
 
     /// A member card's token, bound to `pin` (exactly [`PIN_DIGITS`] digits).
     pub fn issue_card(&self, card: &CardSpec, pin: &str) -> Result<Token, Invalid> {
+        let check = card_pin_check(pin, card.pin_cost, card.salt, card.member, card.serial)?;
+        self.sign_card(card, check.tag)
+    }
+
+    /// A member card's token carrying the PIN `tag` that [`card_pin_check`] computed where
+    /// the PIN was typed (the kiosk): the signer never sees the PIN itself.
+    pub fn sign_card(&self, card: &CardSpec, tag: [u8; 2]) -> Result<Token, Invalid> {
         let issued_at = unix_secs(card.issued_at)?;
         let expires_at = unix_secs(card.expires_at)?;
         if expires_at <= issued_at {
@@ -130,11 +142,6 @@ impl IssuerKey {
         if !PIN_COST_RANGE.contains(&card.pin_cost) {
             return Err(Invalid::PinCost(card.pin_cost));
         }
-        if !pin_well_formed(pin) {
-            return Err(Invalid::Pin);
-        }
-        let tag = pin_tag(pin, card.pin_cost, &card.salt, card.member, card.serial)
-            .ok_or(Invalid::PinCost(card.pin_cost))?;
         Ok(self.sign(Token {
             key_id: self.key_id,
             member: card.member,
@@ -151,6 +158,27 @@ impl IssuerKey {
             signature: [0; 64],
         }))
     }
+}
+
+/// The PIN check a card carries for `pin` (exactly [`PIN_DIGITS`] digits): computed where the
+/// member types the PIN (the kiosk), so that only the two-byte tag leaves it and the server
+/// signs the card without learning the PIN. `salt` comes from the operating system's random
+/// source; `member` and `serial` are bound in, so a tag does not move to another card.
+pub fn card_pin_check(
+    pin: &str,
+    cost: u8,
+    salt: [u8; 8],
+    member: MemberNo,
+    serial: u16,
+) -> Result<PinCheck, Invalid> {
+    if !PIN_COST_RANGE.contains(&cost) {
+        return Err(Invalid::PinCost(cost));
+    }
+    if !pin_well_formed(pin) {
+        return Err(Invalid::Pin);
+    }
+    let tag = pin_tag(pin, cost, &salt, member, serial).ok_or(Invalid::PinCost(cost))?;
+    Ok(PinCheck { cost, salt, tag })
 }
 
 pub(crate) fn pin_well_formed(pin: &str) -> bool {

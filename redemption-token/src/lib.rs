@@ -26,7 +26,7 @@ mod tests;
 pub use format::{
     Body, MemberNo, PinCheck, Token, TokenKind, CARD_LEN, DYNAMIC_LEN, SIGNING_DOMAIN,
 };
-pub use keys::{CardSpec, IssuerKey, KeySet, PublishedKey};
+pub use keys::{card_pin_check, CardSpec, IssuerKey, KeySet, PublishedKey};
 pub use refusal::{Invalid, Refusal};
 pub use seen::SeenTokens;
 pub use verify::{verify, Claims, Revocations, RevokedCard, TokenId};

@@ -428,6 +428,44 @@ fn issuers_refuse_what_no_token_can_carry() {
     );
 }
 
+/// The kiosk computes the PIN check and the server signs it: the same card as one issuer that
+/// saw the PIN, and counters take it with that PIN only.
+#[test]
+fn a_card_signed_from_a_pin_check_is_the_card_issued_with_the_pin() {
+    // Member 77: the table's revocations list card 1 of member 42.
+    let spec = card_spec(77, 1, 8);
+    let pin_check = card_pin_check("842613", spec.pin_cost, spec.salt, spec.member, spec.serial)
+        .expect("a well-formed PIN");
+    assert_eq!((pin_check.cost, pin_check.salt), (8, spec.salt));
+    let signed = issuer().sign_card(&spec, pin_check.tag).unwrap();
+    assert_eq!(signed, issuer().issue_card(&spec, "842613").unwrap());
+    let text = signed.to_text();
+    check(vec![
+        (with_pin(text.clone(), "842613"), "ok"),
+        (with_pin(text.clone(), "842614"), "wrong_pin"),
+    ]);
+    // The tag is bound to the member and the card's serial.
+    let other_member = card_pin_check("842613", 8, spec.salt, MemberNo(78), 1).unwrap();
+    let other_serial = card_pin_check("842613", 8, spec.salt, MemberNo(77), 2).unwrap();
+    assert!(other_member.tag != pin_check.tag && other_serial.tag != pin_check.tag);
+    assert_eq!(
+        card_pin_check("84261", 8, spec.salt, spec.member, 1),
+        Err(Invalid::Pin)
+    );
+    assert_eq!(
+        card_pin_check("842613", 19, spec.salt, spec.member, 1),
+        Err(Invalid::PinCost(19))
+    );
+    let backwards = CardSpec {
+        expires_at: t0(),
+        ..spec
+    };
+    assert_eq!(
+        issuer().sign_card(&backwards, pin_check.tag),
+        Err(Invalid::CardValidity)
+    );
+}
+
 #[test]
 fn refusal_codes_are_distinct() {
     let all = [

@@ -86,29 +86,6 @@ pub(crate) fn parse_birth_date(raw: &str, lang: Lang) -> Result<chrono::NaiveDat
         })
 }
 
-/// Checks an applicant and, when eligible, records the enrollment durably and queues it.
-#[tauri::command]
-pub fn enroll_applicant(
-    state: State<'_, AppState>,
-    applicant: ApplicantInput,
-) -> Result<ConfirmedEnrollment, CommandError> {
-    let lang = state.lang();
-    let t = state.terminal_as(Role::Kiosk)?;
-    let applicant = kiosk_core::Applicant {
-        birth_date: parse_birth_date(&applicant.birth_date, lang)?,
-        name: applicant.name,
-        phone: applicant.phone,
-        residency: applicant.residency,
-    };
-    let now = t.now();
-    let enrollment = kiosk_core::check_applicant(&applicant, now.date_naive())
-        .map_err(|r| CommandError::from_refusal(lang, &r))?;
-    let op_id = uuid::Uuid::new_v4().to_string();
-    t.store()?
-        .record_enrollment(&op_id, &t.config.site, &enrollment, now)
-        .map_err(|e| CommandError::storage(lang, &e))
-}
-
 /// The enrollments this kiosk confirmed today, newest first.
 #[tauri::command]
 pub fn list_enrollments_today(

@@ -92,8 +92,14 @@ pub enum ErrorCode {
     ConsentOutdated,
     /// The receipt printer could not be written to.
     PrinterFailed,
-    /// A redemption refused by `redemption-token` or `merchant-core`, with the refusal's own
-    /// stable code (`replayed`, `over_daily_limit`, ...): a closed set defined there.
+    /// The member card cannot be made yet: the sign-up has not reached the server (offline,
+    /// or not provisioned). The sign-up itself is complete.
+    CardNotYet,
+    /// A refusal with its own stable code from a closed set defined elsewhere: a redemption
+    /// refused by `redemption-token` or `merchant-core` (`replayed`, `over_daily_limit`, ...),
+    /// a card PIN refused by `kiosk-core` (`pin_invalid`, `pin_mismatch`, `pin_too_easy`), or a
+    /// card refused by the server (`cards_not_issued`, `card_exists`, `card_not_allowed`,
+    /// `unknown_member`).
     #[serde(untagged)]
     Refused(&'static str),
 }

@@ -408,6 +408,9 @@ pub fn issue_ticket(
 #[derive(Debug, Serialize)]
 pub struct CardView {
     pub op_id: String,
+    /// `true`: the member card, a token the server signed; `false`: the sign-up receipt,
+    /// until the server signs a card.
+    pub signed: bool,
     pub qr_content: String,
     pub qr_svg: String,
     /// The printable page (HTML), for a printer without ESC/POS.
@@ -434,7 +437,8 @@ fn card_of(t: &Terminal, lang: Lang, op_id: &str) -> Result<MemberCard, CommandE
             )
         })?;
     Ok(MemberCard {
-        qr_content: card.member_no.clone().unwrap_or_else(|| card.op_id.clone()),
+        signed: card.card_token.is_some(),
+        qr_content: card.card_token.unwrap_or_else(|| card.op_id.clone()),
         member_no: card.member_no,
         receipt_no: format!("{:04}", card.local_no),
         masked_name: card.masked_name,
@@ -448,6 +452,7 @@ fn card_view(t: &Terminal, lang: Lang, op_id: &str) -> Result<CardView, CommandE
     let qr = |e: kiosk_core::card::QrError| CommandError::storage(lang, &anyhow::anyhow!(e));
     Ok(CardView {
         op_id: op_id.to_owned(),
+        signed: card.signed,
         qr_svg: card.qr_svg().map_err(qr)?,
         page_html: card.to_html().map_err(qr)?,
         qr_content: card.qr_content,
@@ -459,13 +464,194 @@ fn card_view(t: &Terminal, lang: Lang, op_id: &str) -> Result<CardView, CommandE
     })
 }
 
-/// The member card of an enrollment confirmed here: the member number once the server
-/// assigned one, else the enrollment's op id, in the QR code.
+/// The member card of an enrollment confirmed here: the card's signed token once the server
+/// signed one (`issue_member_card`), else the sign-up receipt with the enrollment's op id.
 #[tauri::command]
 pub fn member_card(state: State<'_, AppState>, op_id: String) -> Result<CardView, CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     card_view(t, lang, &op_id)
+}
+
+/// Makes the member card of a sign-up confirmed here: the member chose a 6-digit PIN on the
+/// keypad and typed it twice. The kiosk computes the card's PIN check (Argon2id with a fresh
+/// salt, bound to the member number and the card's serial), keeps it durably, and asks the
+/// server to sign the card (`POST /v1/cards`); the PIN never leaves the kiosk and is not
+/// stored. A retry with the same PIN asks for the same card. Before the sign-up has reached
+/// the server (offline), the answer is `card_not_yet`: the sign-up stands, with its receipt.
+#[tauri::command]
+pub fn issue_member_card<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    op_id: String,
+    pin: String,
+    pin_again: String,
+) -> Result<CardView, CommandError> {
+    let lang = state.lang();
+    let t = state.terminal_as(Role::Kiosk)?;
+    kiosk_core::card::check_pin(&pin, &pin_again)
+        .map_err(|r| CommandError::new(ErrorCode::Refused(r.code()), lang, r.ko(), r.en()))?;
+    let mut card = t
+        .store()?
+        .enrollment_card(&op_id)
+        .map_err(storage(lang))?
+        .ok_or_else(|| not_here(lang))?;
+    if card.card_token.is_none() && card.member_no.is_none() {
+        // The sign-up may be in the outbox still: send it now rather than at the next tick.
+        if let Some(sync) = tauri::Manager::try_state::<crate::sync::BackgroundSync>(&app) {
+            sync.sync_now();
+            card = t
+                .store()?
+                .enrollment_card(&op_id)
+                .map_err(storage(lang))?
+                .ok_or_else(|| not_here(lang))?;
+        }
+    }
+    let kept = t.store()?.card_check(&op_id).map_err(storage(lang))?;
+    if card.card_token.is_some() {
+        // Made before: the same PIN shows it again; another PIN is not this card's.
+        let same = kept.as_ref().is_some_and(|k| {
+            pin_check_of(&pin, k.cost, k.salt, card.member_no.as_deref(), k.serial)
+                .is_some_and(|tag| tag == k.tag)
+        });
+        if !same {
+            return Err(card_refused(lang, "card_exists", None));
+        }
+        return card_view(t, lang, &op_id);
+    }
+    let Some(member_no) = card.member_no.clone() else {
+        return Err(card_not_yet(lang));
+    };
+    let identity = t
+        .store()?
+        .identity()
+        .map_err(storage(lang))?
+        .ok_or_else(|| card_not_yet(lang))?;
+    let reuse = kept.filter(|k| {
+        pin_check_of(&pin, k.cost, k.salt, Some(&member_no), k.serial).is_some_and(|t| t == k.tag)
+    });
+    let check = match reuse {
+        Some(k) => k,
+        None => {
+            let mut salt = [0u8; 8];
+            getrandom::fill(&mut salt)
+                .map_err(|e| CommandError::storage(lang, &anyhow::anyhow!("no randomness: {e}")))?;
+            let cost = redemption_token::DEFAULT_PIN_COST;
+            let tag = pin_check_of(&pin, cost, salt, Some(&member_no), 1).ok_or_else(|| {
+                let r = kiosk_core::card::PinRefusal::NotSixDigits;
+                CommandError::new(ErrorCode::Refused(r.code()), lang, r.ko(), r.en())
+            })?;
+            let check = terminal_store::CardCheck {
+                serial: 1,
+                cost,
+                salt,
+                tag,
+            };
+            t.store()?
+                .keep_card_check(&op_id, &check)
+                .map_err(storage(lang))?;
+            check
+        }
+    };
+    let central = terminal_sync::central::Central::new(
+        &identity.server_url,
+        std::time::Duration::from_secs(10),
+    )
+    .map_err(|_| card_not_yet(lang))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&identity.secret_key);
+    let ask = terminal_sync::central::CardAsk {
+        member_number: &member_no,
+        serial: check.serial,
+        pin_cost: check.cost,
+        salt: check.salt,
+        pin_tag: check.tag,
+    };
+    match central.issue_card(&identity.terminal_id, &key, &ask) {
+        Ok(signed) => {
+            t.store()?
+                .keep_card_token(&op_id, &signed.token)
+                .map_err(storage(lang))?;
+            card_view(t, lang, &op_id)
+        }
+        Err(terminal_sync::central::EnrollError::Unreachable(_)) => Err(card_not_yet(lang)),
+        Err(terminal_sync::central::EnrollError::Refused { body, .. }) => Err(card_refused(
+            lang,
+            &body.code,
+            Some((&body.message, &body.message_en)),
+        )),
+    }
+}
+
+/// The card's PIN check tag for `pin`, or `None` when the member number does not read.
+fn pin_check_of(
+    pin: &str,
+    cost: u8,
+    salt: [u8; 8],
+    member_no: Option<&str>,
+    serial: u16,
+) -> Option<[u8; 2]> {
+    let member: redemption_token::MemberNo = member_no?.parse().ok()?;
+    redemption_token::card_pin_check(pin, cost, salt, member, serial)
+        .ok()
+        .map(|c| c.tag)
+}
+
+fn not_here(lang: Lang) -> CommandError {
+    CommandError::new(
+        ErrorCode::EnrollmentNotFound,
+        lang,
+        "이 키오스크에서 접수한 가입이 아닙니다. 가입을 먼저 접수해 주세요.",
+        "This is not a sign-up confirmed at this kiosk. Confirm the sign-up first.",
+    )
+}
+
+fn card_not_yet(lang: Lang) -> CommandError {
+    CommandError::new(
+        ErrorCode::CardNotYet,
+        lang,
+        "가입은 완료되었습니다. 서버에 연결되지 않아 회원 카드는 아직 만들 수 없습니다. 접수증을 받아 두시고, 인터넷이 연결되면 이 키오스크에서 카드를 받으세요.",
+        "You are signed up. The server cannot be reached, so the member card cannot be made yet. Keep the receipt and get the card at this kiosk once the connection is back.",
+    )
+}
+
+/// The server's card refusal, in the terminal's language (its own text when it sent one).
+fn card_refused(lang: Lang, code: &str, server_said: Option<(&str, &str)>) -> CommandError {
+    let (code, ko, en): (&'static str, &str, &str) = match code {
+        "cards_not_issued" => (
+            "cards_not_issued",
+            "이 서버는 회원 카드를 발급하지 않습니다. 가입은 접수증으로 완료되었으니 운영 센터에 카드 발급을 문의해 주세요.",
+            "This server does not issue member cards. The sign-up is complete with its receipt; ask the operator for a card.",
+        ),
+        "card_exists" => (
+            "card_exists",
+            "이 회원의 카드는 이미 다른 비밀번호로 발급되었습니다. 처음 정한 비밀번호를 입력하시거나, 재발급은 운영 센터에 문의해 주세요.",
+            "This member's card was already issued with another PIN. Enter the PIN chosen first, or ask the operator for a new card.",
+        ),
+        "card_not_allowed" => (
+            "card_not_allowed",
+            "키오스크는 그곳에서 가입한 회원의 첫 카드만 발급합니다. 재발급은 운영 센터에 문의해 주세요.",
+            "A kiosk issues only the first card of members who signed up there; ask the operator for a new card.",
+        ),
+        "unknown_member" => (
+            "unknown_member",
+            "서버에 없는 회원번호입니다. 가입이 서버에 전송된 뒤 다시 시도해 주세요.",
+            "No member has this number on the server; try again once the sign-up has been sent.",
+        ),
+        _ => {
+            return match server_said {
+                // Overloaded, a clock problem, ...: the server's own words, with the code the
+                // UI treats as "try again later".
+                Some((ko, en)) if !ko.is_empty() => CommandError::new(
+                    ErrorCode::CardNotYet,
+                    lang,
+                    format!("회원 카드를 아직 만들지 못했습니다. 가입은 완료되었습니다. {ko}"),
+                    format!("The member card could not be made yet; you are signed up. {en}"),
+                ),
+                _ => card_not_yet(lang),
+            }
+        }
+    };
+    CommandError::new(ErrorCode::Refused(code), lang, ko, en)
 }
 
 /// What printing did.

@@ -5,6 +5,7 @@
 //! exposes thin commands to the UI in `ui/`. Rules live in the cores (`kiosk-core`,
 //! `merchant-core`, `points-core`) and storage in `terminal-store`.
 
+pub mod camera;
 pub mod commands;
 pub mod config;
 pub mod counter;
@@ -22,7 +23,6 @@ pub fn invoke_handler<R: tauri::Runtime>(
     tauri::generate_handler![
         commands::terminal_info,
         commands::set_language,
-        commands::enroll_applicant,
         commands::list_enrollments_today,
         commands::find_member,
         commands::scan_watches,
@@ -35,6 +35,7 @@ pub fn invoke_handler<R: tauri::Runtime>(
         counter::hold_receipt,
         counter::day_settlement,
         counter::export_settlement,
+        camera::decode_frame,
         kiosk::kiosk_setup,
         kiosk::kiosk_today,
         kiosk::check_identity,
@@ -42,6 +43,7 @@ pub fn invoke_handler<R: tauri::Runtime>(
         kiosk::register,
         kiosk::issue_ticket,
         kiosk::member_card,
+        kiosk::issue_member_card,
         kiosk::print_card,
         kiosk::speak,
     ]
@@ -63,6 +65,10 @@ pub fn run() {
         .manage(background)
         .manage(watch::WatchRadio::default())
         .invoke_handler(invoke_handler())
+        .setup(|app| {
+            camera::allow_camera(app);
+            Ok(())
+        })
         .run(tauri::generate_context!());
     if let Err(e) = result {
         #[allow(clippy::print_stderr)]

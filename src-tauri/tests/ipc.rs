@@ -38,18 +38,26 @@ site = "jongno-cc"
 fixed_now = "2025-12-03T10:15:00+09:00"
 "#;
 
+fn consents() -> serde_json::Value {
+    json!([
+        { "id": "personal-data", "version": "2025-12", "agreed": true },
+        { "id": "health-data", "version": "2025-12", "agreed": true },
+    ])
+}
+
 #[test]
-fn enrollment_through_ipc_is_recorded_and_queued() {
+fn a_sign_up_through_ipc_is_recorded_and_queued() {
     let (_dir, w) = app(KIOSK);
     let done = call(
         &w,
-        "enroll_applicant",
+        "register",
         json!({ "applicant": { "name": "김영희", "birth_date": "1950-03-01",
-                               "phone": "010-1234-5678", "residency": "lives" } }),
+                               "phone": "010-1234-5678", "residency": "lives" },
+                "consents": consents(), "contact": null }),
     )
     .unwrap();
-    assert_eq!(done["local_no"], 1);
-    assert_eq!(done["age"], 75);
+    assert_eq!(done["enrollment"]["local_no"], 1);
+    assert_eq!(done["enrollment"]["age"], 75);
     let info = call(&w, "terminal_info", json!({})).unwrap();
     assert_eq!(info["queued"], 1);
     assert_eq!(info["role"], "kiosk");
@@ -61,14 +69,17 @@ fn refusals_cross_ipc_as_code_and_message_in_the_chosen_language() {
     let (_dir, w) = app(KIOSK);
     let applicant = json!({ "applicant": { "name": "이하늘", "birth_date": "20071204",
                                            "phone": "01099998888", "residency": "lives" } });
-    let err = call(&w, "enroll_applicant", applicant.clone()).unwrap_err();
+    let err = call(&w, "check_identity", applicant.clone()).unwrap_err();
     assert_eq!(
         err,
         json!({ "code": "under_age",
                 "message": "만 19세 이상부터 가입할 수 있습니다 (현재 만 17세). 만 19세가 되는 날 이후에 다시 오세요." })
     );
     call(&w, "set_language", json!({ "language": "en" })).unwrap();
-    let err = call(&w, "enroll_applicant", applicant).unwrap_err();
+    let mut with_consents = applicant;
+    with_consents["consents"] = consents();
+    with_consents["contact"] = json!(null);
+    let err = call(&w, "register", with_consents).unwrap_err();
     assert_eq!(err["code"], "under_age");
     assert_eq!(
         err["message"],
@@ -101,9 +112,10 @@ fixed_now = "2025-12-03T15:00:00+09:00"
     assert_eq!(err["code"], "member_not_found");
     let err = call(
         &w,
-        "enroll_applicant",
+        "register",
         json!({ "applicant": { "name": "a", "birth_date": "19500301", "phone": "01012345678",
-                               "residency": "lives" } }),
+                               "residency": "lives" },
+                "consents": consents(), "contact": null }),
     )
     .unwrap_err();
     assert_eq!(err["code"], "wrong_role");

@@ -132,13 +132,15 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
-    let dir = tempfile::tempdir().unwrap();
-    let central_db = dir.path().join("central.sqlite");
+/// The real `palpal-central` on 127.0.0.1:0 over a database in `dir` (with `serve_args`
+/// added), and a kiosk database `kiosk.sqlite` provisioned against it by the real
+/// `palpal provision`. Returns the server (killed when dropped) and the kiosk's database.
+fn central_and_kiosk(dir: &Path, serve_args: &[&str]) -> (Server, PathBuf) {
+    let central_db = dir.join("central.sqlite");
     let central_db = central_db.to_str().unwrap();
     let mut child = Command::new(sibling("palpal-central"))
         .args(["serve", "--db", central_db, "--listen", "127.0.0.1:0"])
+        .args(serve_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -147,11 +149,11 @@ fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let _server = Server(child);
+    let server = Server(child);
     let url = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap()
+        .unwrap_or_else(|| panic!("the server did not start: {line:?}"))
         .to_owned();
     let out = Command::new(sibling("palpal-central"))
         .args([
@@ -170,7 +172,7 @@ fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
         .lines()
         .find_map(|l| l.strip_prefix("code: "))
         .unwrap();
-    let db = dir.path().join("kiosk.sqlite");
+    let db = dir.join("kiosk.sqlite");
     let out = Command::new(sibling("palpal"))
         .args(["provision", "--db", db.to_str().unwrap(), "--server", &url])
         .args(["--code", code])
@@ -181,6 +183,13 @@ fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (server, db)
+}
+
+#[test]
+fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, db) = central_and_kiosk(dir.path(), &[]);
     queue_one(&db);
 
     let w = app(dir.path(), KIOSK);
@@ -216,4 +225,170 @@ fn a_provisioned_terminal_syncs_in_the_background_and_shows_online() {
         refused["message"].as_str().unwrap().contains("PP-00000001"),
         "{refused}"
     );
+}
+
+fn sign_up(w: &Window, name: &str, birth: &str, phone: &str) -> Value {
+    call(
+        w,
+        "register",
+        json!({
+            "applicant": { "name": name, "birth_date": birth, "phone": phone, "residency": "lives" },
+            "consents": [
+                { "id": "personal-data", "version": "2025-12", "agreed": true },
+                { "id": "health-data", "version": "2025-12", "agreed": true },
+            ],
+            "contact": null,
+        }),
+    )
+    .unwrap()
+}
+
+fn issue_card(w: &Window, op_id: &str, pin: &str, again: &str) -> Result<Value, Value> {
+    call(
+        w,
+        "issue_member_card",
+        json!({ "opId": op_id, "pin": pin, "pinAgain": again }),
+    )
+}
+
+/// The member card: the new member picks a PIN on the kiosk's keypad, the kiosk sends only
+/// the PIN's check, the real server signs the card, and a counter takes it offline with the
+/// server's published key and that PIN only. Offline, the kiosk says the card comes later and
+/// the sign-up stands with its receipt.
+#[test]
+fn a_new_member_gets_a_card_the_server_signed_that_a_counter_takes_with_the_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let central_db = dir.path().join("central.sqlite");
+    let secret = dir.path().join("card-key.hex");
+    let out = Command::new(sibling("palpal-central"))
+        .args(["key", "add", "--db", central_db.to_str().unwrap()])
+        .args(["--secret-out", secret.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Today (Asia/Seoul) is open for sign-ups, with places for this site.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(9))
+        .date_naive()
+        .to_string();
+    for args in [
+        vec!["schedule", "set", "--day", &today, "--rule", "open"],
+        vec![
+            "quota",
+            "set",
+            "--day",
+            &today,
+            "--site",
+            "성북구 보건소",
+            "--places",
+            "10",
+        ],
+    ] {
+        let out = Command::new(sibling("palpal-central"))
+            .args(&args)
+            .args(["--db", central_db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (server, _db) = central_and_kiosk(dir.path(), &["--card-key", secret.to_str().unwrap()]);
+    let w = app(dir.path(), KIOSK);
+
+    let registered = sign_up(&w, "박정숙", "19480215", "010-2222-3333");
+    let op_id = registered["enrollment"]["op_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Until the server signs a card, what the kiosk shows is the sign-up receipt.
+    let receipt = &registered["card"];
+    assert_eq!(receipt["signed"], false);
+    assert!(receipt["page_html"]
+        .as_str()
+        .unwrap()
+        .contains("팔팔 가입 접수증"));
+    assert_eq!(receipt["qr_content"], json!(op_id));
+
+    // PINs the kiosk refuses, each with what to do next, before anything is sent.
+    for (pin, again, code, words) in [
+        ("802417", "802471", "pin_mismatch", "서로 다릅니다"),
+        ("123456", "123456", "pin_too_easy", "이어지는 숫자"),
+        ("8024", "8024", "pin_invalid", "숫자 6자리"),
+    ] {
+        let e = issue_card(&w, &op_id, pin, again).unwrap_err();
+        assert_eq!(e["code"], code, "{e}");
+        assert!(e["message"].as_str().unwrap().contains(words), "{e}");
+    }
+
+    // The sign-up is sent first (the command syncs when the member number is not known yet).
+    let card = issue_card(&w, &op_id, "802417", "802417").unwrap();
+    assert_eq!(card["signed"], true);
+    assert!(card["page_html"]
+        .as_str()
+        .unwrap()
+        .contains("팔팔 회원 카드"));
+    assert_eq!(card["member_no"], "PP-00000001");
+    let token = card["qr_content"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("PP1:"), "{token}");
+    assert!(card["page_html"].as_str().unwrap().contains("비밀번호"));
+
+    // A counter with the server's published key takes it with the PIN, and only with it.
+    let seed = std::fs::read_to_string(&secret).unwrap();
+    let issuer = redemption_token::IssuerKey::from_seed_hex(1, seed.trim()).unwrap();
+    let issued: chrono::NaiveDate = card["issued"].as_str().unwrap().parse().unwrap();
+    let at_counter = (issued + chrono::Days::new(1))
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc();
+    let keys =
+        redemption_token::KeySet::new(&[issuer.published(at_counter - chrono::Duration::days(2))])
+            .unwrap();
+    let none = redemption_token::Revocations::default();
+    let claims =
+        redemption_token::verify(&token, &keys, &none, Some("802417"), at_counter).unwrap();
+    assert_eq!(claims.member.to_string(), "PP-00000001");
+    let wrong = redemption_token::verify(&token, &keys, &none, Some("802418"), at_counter);
+    assert_eq!(wrong.map_err(|r| r.code()).err(), Some("wrong_pin"));
+
+    // The same PIN again shows the same card; another PIN is not this card's; reprinting
+    // needs no PIN.
+    let again = issue_card(&w, &op_id, "802417", "802417").unwrap();
+    assert_eq!(again["qr_content"], json!(token));
+    let other = issue_card(&w, &op_id, "135792", "135792").unwrap_err();
+    assert_eq!(other["code"], "card_exists", "{other}");
+    assert!(
+        other["message"]
+            .as_str()
+            .unwrap()
+            .contains("처음 정한 비밀번호"),
+        "{other}"
+    );
+    let shown = call(&w, "member_card", json!({ "opId": op_id })).unwrap();
+    assert_eq!(
+        (&shown["signed"], &shown["qr_content"]),
+        (&json!(true), &json!(token))
+    );
+
+    // The server goes away: the next sign-up is confirmed all the same, and its card is
+    // promised for later, not refused.
+    drop(server);
+    let offline = sign_up(&w, "이말순", "19500707", "010-4444-5555");
+    let offline_op = offline["enrollment"]["op_id"].as_str().unwrap();
+    let e = issue_card(&w, offline_op, "802417", "802417").unwrap_err();
+    assert_eq!(e["code"], "card_not_yet", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("가입은 완료되었습니다"),
+        "{e}"
+    );
+    let shown = call(&w, "member_card", json!({ "opId": offline_op })).unwrap();
+    assert_eq!(shown["signed"], false);
 }

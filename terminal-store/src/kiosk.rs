@@ -73,15 +73,27 @@ pub struct EnrollmentCard {
     pub place: Option<u32>,
     /// Whether the personal data has been erased (server acknowledged).
     pub erased: bool,
+    /// The member card's token (`PP1:...`) once the server signed it.
+    pub card_token: Option<String>,
 }
 
-/// local_no, masked name, day, member number, place, erased at.
+/// The PIN check of a member card asked of the server, kept from before the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardCheck {
+    pub serial: u16,
+    pub cost: u8,
+    pub salt: [u8; 8],
+    pub tag: [u8; 2],
+}
+
+/// local_no, masked name, day, member number, place, erased at, card token.
 type CardRow = (
     i64,
     String,
     String,
     Option<String>,
     Option<u32>,
+    Option<String>,
     Option<String>,
 );
 
@@ -314,7 +326,8 @@ impl Store {
         let row: Option<CardRow> = self
             .conn
             .query_row(
-                "SELECT e.local_no, e.name, e.day, o.member_number, e.place, e.erased_at
+                "SELECT e.local_no, e.name, e.day, o.member_number, e.place, e.erased_at,
+                        e.card_token
                      FROM enrollments e LEFT JOIN outbox o ON o.op_id = e.op_id
                      WHERE e.op_id = ?1",
                 [op_id],
@@ -326,22 +339,82 @@ impl Store {
                         r.get(3)?,
                         r.get(4)?,
                         r.get(5)?,
+                        r.get(6)?,
                     ))
                 },
             )
             .optional()?;
-        row.map(|(local_no, name, day, member_no, place, erased)| {
-            Ok(EnrollmentCard {
-                local_no,
-                op_id: op_id.to_owned(),
-                masked_name: name,
-                day: day.parse()?,
-                member_no,
-                place,
-                erased: erased.is_some(),
-            })
-        })
+        row.map(
+            |(local_no, name, day, member_no, place, erased, card_token)| {
+                Ok(EnrollmentCard {
+                    local_no,
+                    op_id: op_id.to_owned(),
+                    masked_name: name,
+                    day: day.parse()?,
+                    member_no,
+                    place,
+                    erased: erased.is_some(),
+                    card_token,
+                })
+            },
+        )
         .transpose()
+    }
+
+    /// The PIN check of the card asked for this sign-up, if one was asked before.
+    pub fn card_check(&self, op_id: &str) -> Result<Option<CardCheck>> {
+        type Row = (Option<u16>, Option<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<Row> = self
+            .conn
+            .query_row(
+                "SELECT card_serial, card_cost, card_salt, card_tag FROM enrollments
+                     WHERE op_id = ?1",
+                [op_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((Some(serial), Some(cost), Some(salt), Some(tag))) = row else {
+            return Ok(None);
+        };
+        Ok(Some(CardCheck {
+            serial,
+            cost,
+            salt: salt
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("the stored card salt is not 8 bytes"))?,
+            tag: tag
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("the stored PIN check is not 2 bytes"))?,
+        }))
+    }
+
+    /// Keeps the PIN check of the card about to be asked for, durably, before the request
+    /// leaves, so that a retry (even after a restart) asks for the same card.
+    pub fn keep_card_check(&mut self, op_id: &str, check: &CardCheck) -> Result<()> {
+        let changed = self.conn.execute(
+            "UPDATE enrollments SET card_serial = ?2, card_cost = ?3, card_salt = ?4,
+                 card_tag = ?5
+                 WHERE op_id = ?1 AND card_token IS NULL",
+            params![
+                op_id,
+                check.serial,
+                check.cost,
+                &check.salt[..],
+                &check.tag[..]
+            ],
+        )?;
+        anyhow::ensure!(changed == 1, "no sign-up {op_id} waiting for a card");
+        Ok(())
+    }
+
+    /// Keeps the card's token the server signed.
+    pub fn keep_card_token(&mut self, op_id: &str, token: &str) -> Result<()> {
+        let changed = self.conn.execute(
+            "UPDATE enrollments SET card_token = ?2 WHERE op_id = ?1",
+            params![op_id, token],
+        )?;
+        anyhow::ensure!(changed == 1, "no sign-up {op_id}");
+        Ok(())
     }
 
     /// Issues the next numbered ticket at `site` for `day`, or returns the one this person

@@ -31,7 +31,7 @@ mod pull;
 mod watches;
 pub use demo::{demo_issuer_seed_hex, demo_member_no, seed_demo, DEMO_KEY_ID};
 pub use holds::{CardLock, StoredHold};
-pub use kiosk::{key_path, EnrollmentCard, KioskEnrollment, KnownPerson, PersonalData};
+pub use kiosk::{key_path, CardCheck, EnrollmentCard, KioskEnrollment, KnownPerson, PersonalData};
 pub use outbox::{
     OutboxCounts, OutboxEntry, OutboxState, PendingOp, Settlement, SyncLog, TerminalIdentity,
 };
@@ -226,6 +226,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (site, day, number),
         UNIQUE (site, day, person_key)
     ) STRICT;",
+    // 7: the member card the server signed for a sign-up (module `kiosk`): the PIN check the
+    // kiosk computed (cost, salt, two-byte tag; never the PIN), kept from before the request
+    // so that a retry asks for the same card, and the signed token once it came back.
+    "ALTER TABLE enrollments ADD COLUMN card_serial INTEGER;
+    ALTER TABLE enrollments ADD COLUMN card_cost INTEGER;
+    ALTER TABLE enrollments ADD COLUMN card_salt BLOB;
+    ALTER TABLE enrollments ADD COLUMN card_tag BLOB;
+    ALTER TABLE enrollments ADD COLUMN card_token TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -339,7 +347,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records a confirmed enrollment and queues it for the central server, in one transaction.
+    /// Records a confirmed enrollment with no consents or contact recorded (tools and tests;
+    /// the kiosk records its sign-ups with [`Store::record_kiosk_enrollment`]) and queues it
+    /// for the central server, in one transaction, the personal data sealed as the kiosk's.
     /// Calling it again with the same `op_id` returns the first record and writes nothing.
     pub fn record_enrollment(
         &mut self,
@@ -348,43 +358,17 @@ impl Store {
         enrollment: &Enrollment,
         created_at: DateTime<FixedOffset>,
     ) -> Result<ConfirmedEnrollment> {
-        let tx = self.conn.transaction()?;
-        let existing: Option<i64> = tx
-            .query_row(
-                "SELECT local_no FROM enrollments WHERE op_id = ?1",
-                [op_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let local_no = match existing {
-            Some(n) => n,
-            None => {
-                let day = created_at.date_naive().to_string();
-                tx.execute(
-                    "INSERT INTO enrollments(op_id, site, day, created_at, name, birth_date, phone, residency)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        op_id,
-                        site,
-                        day,
-                        created_at.to_rfc3339(),
-                        enrollment.name,
-                        enrollment.birth_date.to_string(),
-                        enrollment.phone,
-                        residency_name(enrollment.residency),
-                    ],
-                )?;
-                let payload = serde_json::to_string(enrollment)?;
-                let local_no = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT INTO outbox(op_id, kind, payload, created_at) VALUES (?1, 'enrollment', ?2, ?3)",
-                    params![op_id, payload, created_at.to_rfc3339()],
-                )?;
-                local_no
-            }
-        };
-        tx.commit()?;
-        self.enrollment(local_no)
+        self.record_kiosk_enrollment(&KioskEnrollment {
+            op_id,
+            site,
+            enrollment,
+            consents: &kiosk_core::consent::ConsentRecord {
+                answers: Vec::new(),
+            },
+            guardian_phone: None,
+            place: None,
+            at: created_at,
+        })
     }
 
     fn enrollment(&self, local_no: i64) -> Result<ConfirmedEnrollment> {
@@ -781,7 +765,13 @@ mod tests {
         assert_eq!(s.outbox_queued().unwrap(), 1);
         let list = s.enrollments_on("2025-12-01".parse().unwrap()).unwrap();
         assert_eq!(list.len(), 1);
-        assert_eq!(list[0].name, "김영희");
+        // Only the masked name in the clear; the rest is sealed until the server has it.
+        assert_eq!(list[0].name, "김*희");
+        let personal = s.personal_data("op-1").unwrap().unwrap();
+        assert_eq!(
+            (personal.name.as_str(), personal.phone.as_str()),
+            ("김영희", "01012345678")
+        );
         assert!(s
             .enrollments_on("2025-12-02".parse().unwrap())
             .unwrap()

@@ -15,6 +15,30 @@ use sync_client::{signing, Failure, Response, Transmit};
 /// `POST /v1/members/lookup`.
 pub const MEMBER_LOOKUP_PATH: &str = "/v1/members/lookup";
 
+/// `POST /v1/cards`.
+pub const CARDS_PATH: &str = "/v1/cards";
+
+/// What a kiosk asks the server to sign: the first card of a member it signed up, with the
+/// PIN check it computed (never the PIN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardAsk<'a> {
+    pub member_number: &'a str,
+    pub serial: u16,
+    pub pin_cost: u8,
+    pub salt: [u8; 8],
+    pub pin_tag: [u8; 2],
+}
+
+/// The card the server signed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct SignedCard {
+    /// The card's token as its QR code holds it (`PP1:...`).
+    pub token: String,
+    pub member_number: String,
+    pub serial: u16,
+    pub key_id: u16,
+}
+
 /// A connection to one central server.
 pub struct Central {
     runtime: tokio::runtime::Runtime,
@@ -164,6 +188,39 @@ impl Central {
             Some(serde_json::Value::String(number)) => Ok(Some(number.clone())),
             Some(serde_json::Value::Null) => Ok(None),
             _ => Err(Failure::Broken),
+        }
+    }
+
+    /// Kiosks: asks the server to sign a member card (`POST /v1/cards`). A refusal comes back
+    /// as [`EnrollError::Refused`] with the server's error body.
+    pub fn issue_card(
+        &self,
+        terminal: &str,
+        key: &SigningKey,
+        ask: &CardAsk<'_>,
+    ) -> Result<SignedCard, EnrollError> {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "member_number": ask.member_number,
+            "serial": ask.serial,
+            "pin_cost": ask.pin_cost,
+            "salt": hex(&ask.salt),
+            "pin_tag": hex(&ask.pin_tag),
+        }))
+        .map_err(|_| EnrollError::Unreachable(Failure::Broken))?;
+        let response = self
+            .signed_post(CARDS_PATH, terminal, key, body)
+            .map_err(EnrollError::Unreachable)?;
+        if response.status == 200 {
+            serde_json::from_slice(&response.body).map_err(|_| EnrollError::Refused {
+                status: response.status,
+                body: ErrorBody::default(),
+            })
+        } else {
+            Err(EnrollError::Refused {
+                status: response.status,
+                body: serde_json::from_slice(&response.body).unwrap_or_default(),
+            })
         }
     }
 

@@ -19,7 +19,13 @@ from base64 import b64encode
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-SIGNED = ("/v1/sync", "/v1/pull", "/v1/reports/reconciliation", "/v1/members/lookup")
+SIGNED = (
+    "/v1/sync",
+    "/v1/pull",
+    "/v1/reports/reconciliation",
+    "/v1/members/lookup",
+    "/v1/cards",
+)
 
 
 def _terminals():

@@ -36,7 +36,10 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$central" serve --db "$work/central.db" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+# A card-signing key, so that member cards (POST /v1/cards) are fuzzed past the key check.
+"$central" key add --db "$work/central.db" --secret-out "$work/card-key.hex" >/dev/null
+"$central" serve --db "$work/central.db" --listen "127.0.0.1:$port" \
+  --card-key "$work/card-key.hex" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null 2>&1 && break

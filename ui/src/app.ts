@@ -1,4 +1,5 @@
-// Chooses the screen for this terminal's role and keeps the header current.
+// Chooses the screen for this terminal's role and keeps the header current. What waits to be
+// sent is shown once, in the status bar (`status.ts`), refreshed as soon as something queues.
 
 import { renderCounter } from "./counter";
 import { h, messageBox } from "./dom";
@@ -10,7 +11,6 @@ import { startStatusBar } from "./status";
 export interface Shell {
   app: HTMLElement;
   site: HTMLElement;
-  queued: HTMLElement;
   langToggle: HTMLButtonElement;
   zoom: HTMLButtonElement;
   title: HTMLElement;
@@ -48,8 +48,6 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
       lang = info.language;
       const tl = labels(lang);
       shell.site.textContent = `${info.site_name} · ${info.role === "kiosk" ? tl.roleKiosk : tl.roleCounter}`;
-      shell.queued.textContent = tl.queued(info.queued);
-      shell.queued.dataset.count = String(info.queued);
       applySizes(document.documentElement, info.sizes);
       return info;
     } catch (e) {
@@ -62,6 +60,10 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
     }
   }
 
+  // Set once the bar has started (after the first render).
+  let refreshStatus: () => Promise<void> = async () => undefined;
+  const onQueued = () => void refreshStatus();
+
   async function render(): Promise<void> {
     const info = await refreshHeader();
     const t = labels(lang);
@@ -72,9 +74,9 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
     showZoom();
     if (!info) return;
     if (info.role === "kiosk") {
-      renderKiosk(shell.app, { invoke, t, onQueued: () => void refreshHeader() });
+      renderKiosk(shell.app, { invoke, t, onQueued });
     } else {
-      renderCounter(shell.app, { invoke, t, onQueued: () => void refreshHeader() });
+      renderCounter(shell.app, { invoke, t, onQueued });
     }
   }
 
@@ -90,5 +92,5 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
   });
 
   await render();
-  const refreshStatus = startStatusBar(invoke, () => lang, shell.app);
+  refreshStatus = startStatusBar(invoke, () => lang, shell.app);
 }

@@ -1,5 +1,6 @@
 // The counter's first screen: find a member and show their week, as Rust computed it.
 
+import { decodeFrameWith } from "./camera";
 import { h, messageBox } from "./dom";
 import { barHeights, grouped } from "./format";
 import type { Labels } from "./i18n";
@@ -167,7 +168,21 @@ export function renderCounter(root: HTMLElement, deps: CounterDeps): void {
     if (ev.key === "Enter") void lookUp();
   });
 
-  const redeem = redeemPanel({ invoke, t, showMember, onQueued: deps.onQueued });
+  // A code read by the keyboard-wedge scanner or by the camera: one path to the redemption.
+  function scanned(text: string): void {
+    void redeem.scan(text).then(() => redeem.section.scrollIntoView?.({ block: "start" }));
+  }
+  const redeem = redeemPanel({
+    invoke,
+    t,
+    showMember,
+    onQueued: deps.onQueued,
+    camera: {
+      media: globalThis.navigator?.mediaDevices,
+      decode: decodeFrameWith(invoke),
+      onText: scanned,
+    },
+  });
   root.replaceChildren(
     h("h1", {}, t.counterHeading),
     h("label", { for: "member-no" }, t.memberNo),
@@ -177,11 +192,13 @@ export function renderCounter(root: HTMLElement, deps: CounterDeps): void {
     settlementPanel({ invoke, t, onQueued: deps.onQueued }),
   );
   // A keyboard-wedge scan anywhere on the counter's screen goes to the redemption panel. The
-  // screen is rebuilt on a language switch: the previous listener goes with it.
+  // screen is rebuilt on a language switch: the previous listener and camera go with it.
   stopScans?.();
-  stopScans = listenForScans(root.ownerDocument, (text) => {
-    void redeem.scan(text).then(() => redeem.section.scrollIntoView?.({ block: "start" }));
-  });
+  const stopWedge = listenForScans(root.ownerDocument, scanned);
+  stopScans = () => {
+    stopWedge();
+    redeem.stop();
+  };
   memberNo.focus();
 }
 

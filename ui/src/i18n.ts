@@ -11,7 +11,6 @@ const ko = {
   zoom: "글자 크게",
   roleKiosk: "가입 키오스크",
   roleCounter: "매장 단말기",
-  queued: (n: number) => `전송 대기 ${n}건`,
   syncOnline: "온라인",
   syncOffline: "오프라인 (저장해 두었다가 연결되면 보냅니다)",
   syncUnknown: "연결 확인 중",
@@ -121,6 +120,19 @@ const ko = {
   sayContact: "보호자 연락처가 있으면 입력하세요. 없으면 비워 두고 가입 확인을 누르세요.",
   sayWatch: "가입이 접수되었습니다. 워치를 연결하려면 시계 연결을 누르세요.",
   sayCard: "회원 카드입니다. 인쇄를 누르면 카드를 받을 수 있습니다.",
+  pinHeading: "카드 비밀번호 정하기",
+  pinHint:
+    "포인트를 쓸 때 누를 숫자 6자리를 정해 주세요. 같은 숫자나 이어지는 숫자는 쓸 수 없습니다. 누른 숫자는 화면에 점으로 보입니다.",
+  pin: "카드 비밀번호 (숫자 6자리)",
+  pinAgain: "한 번 더 누르기",
+  makeCard: "회원 카드 만들기",
+  cardMade: "회원 카드가 나왔습니다. 비밀번호는 적어 두지 마세요.",
+  receiptHeading: "가입 접수증",
+  cardTitle: "팔팔 회원 카드",
+  receiptTitle: "팔팔 가입 접수증",
+  receiptNote: "가입은 완료되었습니다. 회원 카드는 서버 확인 후 이 키오스크에서 받으세요.",
+  sayPin:
+    "회원 카드 비밀번호 숫자 6자리를 정해서 두 번 눌러 주세요. 포인트를 쓸 때 필요합니다. 다 누르면 회원 카드 만들기를 누르세요.",
 };
 
 export type Labels = typeof ko;
@@ -132,13 +144,13 @@ const en: Labels = {
   zoom: "Larger text",
   roleKiosk: "Sign-up kiosk",
   roleCounter: "Counter",
-  queued: (n: number) => `${n} waiting to send`,
   syncOnline: "Online",
   syncOffline: "Offline (kept here, sent when connected)",
   syncUnknown: "Checking the connection",
   syncUnprovisioned: "Terminal not provisioned",
-  syncQueuedKiosk: (n: number) => `${n} sign-ups to send`,
-  syncQueuedCounter: (n: number) => `${n} transactions to send`,
+  syncQueuedKiosk: (n: number) => (n === 1 ? "1 sign-up to send" : `${n} sign-ups to send`),
+  syncQueuedCounter: (n: number) =>
+    n === 1 ? "1 transaction to send" : `${n} transactions to send`,
   syncRejected: (n: number) => `${n} rejected: tell the administrator`,
   syncLast: (at: string | null) => (at ? `Last sync ${at}` : "Never synced"),
   kioskHeading: "New member sign-up",
@@ -244,6 +256,19 @@ const en: Labels = {
     "Type a guardian's number if there is one. Otherwise leave it empty and press Confirm sign-up.",
   sayWatch: "The sign-up is confirmed. To pair a watch, press Pair a watch.",
   sayCard: "This is the member card. Press print to take it with you.",
+  pinHeading: "Choose the card PIN",
+  pinHint:
+    "Choose 6 digits to press when spending points. One digit repeated or digits in a row cannot be used. The digits show as dots.",
+  pin: "Card PIN (6 digits)",
+  pinAgain: "Press it once more",
+  makeCard: "Make the member card",
+  cardMade: "Here is the member card. Do not write the PIN down.",
+  receiptHeading: "Sign-up receipt",
+  cardTitle: "Palpal member card",
+  receiptTitle: "Palpal sign-up receipt",
+  receiptNote: "You are signed up. Get your member card at this kiosk once the server confirms.",
+  sayPin:
+    "Choose a 6-digit card PIN and press it twice. It is needed to spend points. Then press make the member card.",
 };
 
 export function labels(lang: Lang): Labels {

@@ -19,13 +19,12 @@ function fakeInvoke(answers: Record<string, (args?: Record<string, unknown>) => 
 }
 
 function shell() {
-  document.body.innerHTML = `<div id="title"></div><div id="site"></div><div id="queued"></div>
+  document.body.innerHTML = `<div id="title"></div><div id="site"></div>
     <button id="zoom"></button><button id="lang-toggle"></button><main id="app"></main>`;
   const get = (id: string) => document.getElementById(id) as HTMLElement;
   return {
     app: get("app"),
     site: get("site"),
-    queued: get("queued"),
     langToggle: get("lang-toggle") as HTMLButtonElement,
     zoom: get("zoom") as HTMLButtonElement,
     title: get("title"),
@@ -68,6 +67,7 @@ const registered = {
   admitted_by: "lease",
   card: {
     op_id: "op-1",
+    signed: false,
     qr_content: "op-1",
     qr_svg: "<svg xmlns='http://www.w3.org/2000/svg'></svg>",
     page_html: "<p>card</p>",
@@ -89,6 +89,17 @@ function answers(extra: Record<string, (args?: Record<string, unknown>) => unkno
     check_consent: () => null,
     register: () => registered,
     print_card: () => ({ bytes: 100 }),
+    issue_member_card: (args?: Record<string, unknown>) => {
+      if (args?.pin !== args?.pinAgain) {
+        throw { code: "pin_mismatch", message: "두 번 누른 비밀번호가 서로 다릅니다." };
+      }
+      return {
+        ...registered.card,
+        signed: true,
+        qr_content: "PP1:CARD",
+        member_no: "PP-00000001",
+      };
+    },
     ...extra,
   };
 }
@@ -151,9 +162,40 @@ describe("kiosk steps", () => {
     expect(byId("admitted").textContent).toBe("오늘 이곳의 2번째 가입으로 확정되었습니다.");
     byId("to-card").click();
     await flush();
+    // Until the server signs a card: the receipt, and the PIN to choose on the keypad.
+    expect(byId("card").dataset.signed).toBe("false");
+    expect(byId("card-title").textContent).toBe("팔팔 가입 접수증");
     expect(byId("card-qr").dataset.content).toBe("op-1");
     expect(byId("card-qr").querySelector("svg")).not.toBeNull();
     expect(byId("card-number").textContent).toContain("서버 확인 후");
+    expect(input("card-pin").type).toBe("password");
+    input("card-pin").dispatchEvent(new Event("focus"));
+    pressKeys("8024179");
+    input("card-pin-again").dispatchEvent(new Event("focus"));
+    pressKeys("802471");
+    expect(input("card-pin").value).toBe("802417");
+    byId("make-card").click();
+    await flush();
+    expect(byId("error-code").textContent).toBe("pin_mismatch");
+    expect(byId("pin-error").textContent).toBe("두 번 누른 비밀번호가 서로 다릅니다.");
+    expect(input("card-pin").value).toBe("");
+    expect(input("card-pin-again").value).toBe("");
+    input("card-pin").dispatchEvent(new Event("focus"));
+    pressKeys("802417");
+    input("card-pin-again").dispatchEvent(new Event("focus"));
+    pressKeys("802417");
+    byId("make-card").click();
+    await flush();
+    expect(calls.filter((c) => c.cmd === "issue_member_card").at(-1)?.args).toEqual({
+      opId: "op-1",
+      pin: "802417",
+      pinAgain: "802417",
+    });
+    expect(byId("card").dataset.signed).toBe("true");
+    expect(byId("card-title").textContent).toBe("팔팔 회원 카드");
+    expect(byId("card-qr").dataset.content).toBe("PP1:CARD");
+    expect(byId("card-number").textContent).toBe("회원번호 PP-00000001");
+    expect(document.getElementById("pin-form")).toBeNull();
     byId("print-card").click();
     await flush();
     expect(calls.find((c) => c.cmd === "print_card")?.args).toEqual({ opId: "op-1" });
@@ -161,7 +203,10 @@ describe("kiosk steps", () => {
     // Every step was spoken, at the default volume and speed.
     const spoken = calls.filter((c) => c.cmd === "speak").map((c) => c.args?.text);
     expect(spoken).toContain("동의 항목을 확인해 주세요. 필수 항목에 동의해야 가입할 수 있습니다.");
-    expect(spoken).toContain("회원 카드입니다. 인쇄를 누르면 카드를 받을 수 있습니다.");
+    expect(spoken).toContain(
+      "회원 카드 비밀번호 숫자 6자리를 정해서 두 번 눌러 주세요. 포인트를 쓸 때 필요합니다. 다 누르면 회원 카드 만들기를 누르세요.",
+    );
+    expect(spoken.at(-1)).toBe("회원 카드가 나왔습니다. 비밀번호는 적어 두지 마세요.");
     byId("new-applicant").click();
     expect(byId("step-body").dataset.step).toBe("identity");
     expect(input("name").value).toBe("");

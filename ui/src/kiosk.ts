@@ -34,6 +34,8 @@ export interface KioskSetup {
 
 export interface CardView {
   op_id: string;
+  /** `true`: the member card the server signed; `false`: the sign-up receipt until then. */
+  signed: boolean;
   qr_content: string;
   qr_svg: string;
   page_html: string;
@@ -575,6 +577,72 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
   }
 
   // ---- step 5: the member card --------------------------------------------------------
+  /** The card PIN: chosen on the keypad, typed twice, sent to `issue_member_card`. */
+  function pinForm(done: Registered): HTMLElement {
+    const field = (id: string) =>
+      h("input", {
+        id,
+        type: "password",
+        inputmode: "numeric",
+        autocomplete: "off",
+        maxlength: "6",
+        class: "pin",
+      }) as HTMLInputElement;
+    const pin = field("card-pin");
+    const again = field("card-pin-again");
+    const status = h("div", { id: "pin-status", "aria-live": "assertive" });
+    const make = h("button", { type: "button", id: "make-card", class: "primary" }, t.makeCard);
+    make.addEventListener("click", async () => {
+      make.disabled = true;
+      status.replaceChildren(h("p", { class: "working" }, t.working));
+      try {
+        const c = await invoke<CardView>("issue_member_card", {
+          opId: done.card.op_id,
+          pin: pin.value,
+          pinAgain: again.value,
+        });
+        done.card = c;
+        go("card");
+        say(t.cardMade);
+      } catch (e) {
+        const err = toCommandError(e);
+        pin.value = "";
+        again.value = "";
+        pin.focus();
+        status.replaceChildren(
+          messageBox(
+            "error",
+            h("span", { id: "error-code", hidden: true }, err.code),
+            h("p", { id: "pin-error" }, err.message),
+          ),
+        );
+        say(err.message);
+      } finally {
+        make.disabled = false;
+      }
+    });
+    return h(
+      "section",
+      { id: "pin-form", class: "kiosk" },
+      h(
+        "div",
+        { class: "form" },
+        h("h2", {}, t.pinHeading),
+        h("p", { class: "hint" }, t.pinHint),
+        h("label", { for: "card-pin" }, t.pin),
+        pin,
+        h("label", { for: "card-pin-again" }, t.pinAgain),
+        again,
+        actions(make),
+        status,
+      ),
+      keypad(t, [
+        { input: pin, label: t.pin },
+        { input: again, label: t.pinAgain },
+      ]),
+    );
+  }
+
   function card(): HTMLElement[] {
     const done = st.done;
     if (!done) return identity();
@@ -626,14 +694,16 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     }
     buttons.push(printPage, printNow, newApplicant());
     return [
-      h("h2", {}, t.cardHeading),
+      ...(c.signed ? [] : [pinForm(done)]),
+      h("h2", {}, c.signed ? t.cardHeading : t.receiptHeading),
       h(
         "div",
-        { id: "card", class: "member-card" },
+        { id: "card", class: "member-card", "data-signed": String(c.signed) },
         qr,
         h(
           "div",
           { class: "card-text" },
+          h("p", { id: "card-title", class: "big-line" }, c.signed ? t.cardTitle : t.receiptTitle),
           h(
             "p",
             { id: "card-number", class: "big-line" },
@@ -641,7 +711,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
           ),
           h("p", { id: "card-receipt" }, `${t.receiptNo} ${c.receipt_no}`),
           h("p", { id: "card-name" }, c.masked_name),
-          h("p", { class: "hint" }, t.cardHint),
+          h("p", { id: "card-note", class: "hint" }, c.signed ? t.cardHint : t.receiptNote),
         ),
       ),
       actions(...buttons),
@@ -658,6 +728,9 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     watch: t.sayWatch,
     card: t.sayCard,
   };
+  /** What is said on the card step: the PIN first, until the server has signed a card. */
+  const sayingFor = (step: Step): string =>
+    step === "card" && st.done && !st.done.card.signed ? t.sayPin : sayings[step];
 
   function go(step: Step): void {
     st.step = step;
@@ -680,7 +753,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     body.dataset.step = step;
     body.replaceChildren(...screens[step]());
     if (step === "identity" || step === "watch") void refreshList();
-    say(sayings[step]);
+    say(sayingFor(step));
     armIdle();
   }
 

@@ -10,7 +10,6 @@ function byId<T extends HTMLElement>(id: string): T {
 const shell: Shell = {
   app: byId("app"),
   site: byId("site"),
-  queued: byId("queued"),
   langToggle: byId<HTMLButtonElement>("lang-toggle"),
   zoom: byId<HTMLButtonElement>("zoom"),
   title: byId("title"),

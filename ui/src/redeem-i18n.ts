@@ -43,6 +43,16 @@ export const redeemKo = {
   } as Record<string, string>,
   count: (n: number) => `${n}건`,
   won: (n: number) => `${grouped(n)}원`,
+  camera: {
+    start: "카메라로 스캔",
+    stop: "카메라 끄기",
+    starting: "카메라를 켜는 중입니다. 잠시 기다려 주세요.",
+    looking: (frames: number) =>
+      `QR 코드를 찾는 중입니다. 회원의 QR 코드를 카메라 앞에 대 주세요. (화면 ${frames}장 확인)`,
+    denied: "카메라를 쓸 수 없습니다(사용 권한이 없습니다). 바코드 스캐너로 찍어 주세요.",
+    unavailable:
+      "카메라를 쓸 수 없습니다(카메라가 없거나 다른 프로그램이 쓰는 중입니다). 바코드 스캐너로 찍어 주세요.",
+  },
 };
 
 export type RedeemLabels = typeof redeemKo;
@@ -88,4 +98,14 @@ export const redeemEn: RedeemLabels = {
   },
   count: (n: number) => `${n}`,
   won: (n: number) => `${grouped(n)} won`,
+  camera: {
+    start: "Scan with camera",
+    stop: "Stop the camera",
+    starting: "Starting the camera. Please wait.",
+    looking: (frames: number) =>
+      `Looking for a QR code. Hold the member's code in front of the camera. (${frames} frames checked)`,
+    denied: "The camera cannot be used (no permission). Scan with the barcode scanner instead.",
+    unavailable:
+      "The camera cannot be used (none found, or another program is using it). Scan with the barcode scanner instead.",
+  },
 };

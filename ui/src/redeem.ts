@@ -1,7 +1,9 @@
-// The counter's redemption: a keyboard-wedge scan anywhere on the screen, the member's
-// available points, the amount (and a card's PIN), the receipt with print and void, and the
-// day's settlement with its CSV export. Rust decides; this screen shows what it answered.
+// The counter's redemption: a keyboard-wedge scan anywhere on the screen (or the camera, where
+// there is one), the member's available points, the amount (and a card's PIN), the receipt
+// with print and void, and the day's settlement with its CSV export. Rust decides; this screen
+// shows what it answered.
 
+import { type CameraDeps, cameraScanner } from "./camera";
 import { h, messageBox } from "./dom";
 import { grouped } from "./format";
 import type { Labels } from "./i18n";
@@ -77,6 +79,8 @@ export interface RedeemDeps {
   showMember?: (view: MemberView) => void;
   /** Called after something was queued, so the header's count can refresh. */
   onQueued?: () => void;
+  /** Scanning with a camera: the button shows on the scan screen when a camera is present. */
+  camera?: Omit<CameraDeps, "labels">;
 }
 
 /** A time in Seoul as HH:MM:SS. */
@@ -128,10 +132,16 @@ export function listenForScans(
   return () => target.removeEventListener("keydown", handler, true);
 }
 
-/** The redemption panel. Returns the element and `scanned(text)` to feed it a scan. */
+/**
+ * The redemption panel. Returns the element, `scan(text)` to feed it a scan, and `stop()`,
+ * which turns its camera off.
+ */
 export function redeemPanel(deps: RedeemDeps): {
   section: HTMLElement;
   scan: (text: string) => Promise<void>;
+  stop: () => void;
+  /** The camera scanner, when the counter has camera support at all. */
+  camera: ReturnType<typeof cameraScanner> | null;
 } {
   const { invoke } = deps;
   const r = deps.t.redeem;
@@ -143,14 +153,18 @@ export function redeemPanel(deps: RedeemDeps): {
     body,
   );
 
+  const camera = deps.camera ? cameraScanner({ ...deps.camera, labels: r.camera }) : null;
+
   function idle(note?: HTMLElement): void {
     body.replaceChildren(
       ...(note ? [note] : []),
       h("p", { id: "scan-hint", class: "scan-hint" }, r.scanHint),
+      ...(camera ? [camera.element] : []),
     );
   }
 
   async function scan(text: string): Promise<void> {
+    camera?.stop();
     try {
       const s = await invoke<Scanned>("scan_token", { token: text });
       if (s.member && deps.showMember) deps.showMember(s.member);
@@ -300,7 +314,7 @@ export function redeemPanel(deps: RedeemDeps): {
   }
 
   idle();
-  return { section, scan };
+  return { section, scan, stop: () => camera?.stop(), camera };
 }
 
 /** The day's settlement: figures, the printable report, and the CSV export. */

@@ -20,13 +20,12 @@ function fakeInvoke(answers: Record<string, (args?: Record<string, unknown>) => 
 }
 
 function shell() {
-  document.body.innerHTML = `<div id="title"></div><div id="site"></div><div id="queued"></div>
+  document.body.innerHTML = `<div id="title"></div><div id="site"></div>
     <button id="zoom"></button><button id="lang-toggle"></button><main id="app"></main>`;
   const get = (id: string) => document.getElementById(id) as HTMLElement;
   return {
     app: get("app"),
     site: get("site"),
-    queued: get("queued"),
     langToggle: get("lang-toggle") as HTMLButtonElement,
     zoom: get("zoom") as HTMLButtonElement,
     title: get("title"),

@@ -62,7 +62,7 @@ describe("sync status bar", () => {
 
 describe("the app's status bar", () => {
   it("stands before the screen and shows what sync_status says", async () => {
-    document.body.innerHTML = `<div id="title"></div><div id="site"></div><div id="queued"></div>
+    document.body.innerHTML = `<div id="title"></div><div id="site"></div>
       <button id="zoom"></button><button id="lang-toggle"></button><main id="app"></main>`;
     const get = (id: string) => document.getElementById(id) as HTMLElement;
     const { start } = await import("./app");
@@ -84,7 +84,6 @@ describe("the app's status bar", () => {
       {
         app: get("app"),
         site: get("site"),
-        queued: get("queued"),
         langToggle: get("lang-toggle") as HTMLButtonElement,
         zoom: get("zoom") as HTMLButtonElement,
         title: get("title"),

@@ -230,7 +230,7 @@ async fn kiosk_flow(driver: &Driver) -> Result<()> {
     let result = async {
         assert_eq!(text_of(&c, "h1").await?, "새 회원 가입");
         assert_eq!(text_of(&c, "#site").await?, "종로구 보건소 · 가입 키오스크");
-        wait_text(&c, "#queued", "전송 대기 0건").await?;
+        wait_text(&c, "#sync-queued", "보낼 등록 0건").await?;
         keep_screenshot(&c, "kiosk-ko").await?;
 
         // A 75-year-old who lives in Seoul: confirmed and queued.
@@ -239,7 +239,7 @@ async fn kiosk_flow(driver: &Driver) -> Result<()> {
         type_into(&c, "#phone", "010-1234-5678").await?;
         crate::e2e_kiosk::consent_contact_and_enroll(&c).await?;
         wait_text(&c, "#receipt-no", "접수번호 0001").await?;
-        wait_text(&c, "#queued", "전송 대기 1건").await?;
+        wait_text(&c, "#sync-queued", "보낼 등록 1건").await?;
         wait_text(&c, "#today-list li", "0001 · 김*희 · 만 75세").await?;
         keep_screenshot(&c, "kiosk-enrolled").await?;
 
@@ -638,8 +638,8 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
         let after = chart(&c).await?;
         let deadline = Instant::now() + Duration::from_secs(10);
         let queued = loop {
-            let q = text_of(&c, "#queued").await?;
-            if q != "전송 대기 0건" || Instant::now() > deadline {
+            let q = text_of(&c, "#sync-queued").await?;
+            if q != "보낼 거래 0건" || Instant::now() > deadline {
                 break q;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -688,7 +688,7 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
         synced.contains(&format!("걸음 보고 {reports}건")),
         "{synced} / {reports}"
     );
-    assert_eq!(queued, format!("전송 대기 {}건", reports + 1));
+    assert_eq!(queued, format!("보낼 거래 {}건", reports + 1));
     let days = store.step_days("PP-0002")?;
     for (day, steps) in &after {
         let on_disk = days.get(&day.parse()?).copied().unwrap_or(0);

@@ -132,11 +132,17 @@ async fn value_of(c: &Client, css: &str) -> Result<String> {
 
 /// The QR codes zbarimg finds in a screenshot of the whole window.
 async fn decode_qr(c: &Client, name: &str) -> Result<Vec<String>> {
-    let png = c.screenshot().await?;
-    let dir = workspace_root().join("target").join("screenshots");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{name}.png"));
-    std::fs::write(&path, png)?;
+    c.execute(
+        "document.querySelector('#card-qr')?.scrollIntoView({block: 'center'});",
+        vec![],
+    )
+    .await?;
+    // Painted first, as every kept screenshot is.
+    screenshot(c, name).await?;
+    let path = workspace_root()
+        .join("target")
+        .join("screenshots")
+        .join(format!("{name}.png"));
     let out = Command::new("zbarimg")
         .args(["--raw", "-q"])
         .arg(&path)
@@ -265,6 +271,23 @@ async fn register_senior_flow(driver: &Driver) -> Result<()> {
         )
         .await?;
         wait_text(&c, "#card-name", "김*수").await?;
+        wait_text(&c, "#card-title", "팔팔 가입 접수증").await?;
+        // The server is down: the PIN is asked, and the card is promised for later while the
+        // sign-up stands with its receipt.
+        click(&c, "#card-pin").await?;
+        keypad(&c, "802417").await?;
+        click(&c, "#card-pin-again").await?;
+        keypad(&c, "802417").await?;
+        keep_screenshot(&c, "kiosk-step5-pin-ko").await?;
+        click(&c, "#make-card").await?;
+        wait_text(
+            &c,
+            "#pin-error",
+            "가입은 완료되었습니다. 서버에 연결되지 않아 회원 카드는 아직 만들 수 없습니다. \
+             접수증을 받아 두시고, 인터넷이 연결되면 이 키오스크에서 카드를 받으세요.",
+        )
+        .await?;
+        assert_eq!(value_of(&c, "#card-pin").await?, "", "the PIN is not kept");
         let content = c
             .find(Locator::Css("#card-qr"))
             .await?
@@ -369,8 +392,206 @@ async fn register_senior_flow(driver: &Driver) -> Result<()> {
     );
     assert!(
         said.lines()
-            .any(|l| l.starts_with("-v en") && l.contains("This is the member card.")),
+            .any(|l| l.starts_with("-v en") && l.contains("Choose a 6-digit card PIN")),
         "{said}"
+    );
+    Ok(())
+}
+
+/// Runs `palpal-central` (or `palpal`) with `args` and returns what it printed.
+fn run(binary: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(crate::e2e::debug_binary(binary))
+        .args(args)
+        .output()
+        .with_context(|| format!("running {binary} (cargo build --workspace --bins)"))?;
+    if !out.status.success() {
+        bail!(
+            "{binary} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// The real `palpal-central`, killed when dropped.
+struct Central(std::process::Child);
+
+impl Drop for Central {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Online, with the real `palpal-central` (a card-signing key, today open, places for the
+/// site) and the kiosk provisioned by the real `palpal provision`: a senior signs up, chooses
+/// a card PIN on the keypad, and gets the member card the server signed. The QR code read
+/// from the screen is a token a counter takes with that PIN only.
+async fn card_online_flow(driver: &Driver) -> Result<()> {
+    use std::io::BufRead as _;
+    let terminal =
+        Terminal::new("role = \"kiosk\"\nsite = \"jongno-cc\"\nsite_name = \"종로구 보건소\"\n")?;
+    let dir = terminal.dir.path();
+    let central_db = dir.join("central.sqlite");
+    let central_db = central_db.to_str().context("a UTF-8 path")?;
+    let secret = dir.join("card-key.hex");
+    run(
+        "palpal-central",
+        &[
+            "key",
+            "add",
+            "--db",
+            central_db,
+            "--secret-out",
+            secret.to_str().context("path")?,
+        ],
+    )?;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(9))
+        .date_naive()
+        .to_string();
+    run(
+        "palpal-central",
+        &[
+            "schedule", "set", "--db", central_db, "--day", &today, "--rule", "open",
+        ],
+    )?;
+    run(
+        "palpal-central",
+        &[
+            "quota",
+            "set",
+            "--db",
+            central_db,
+            "--day",
+            &today,
+            "--site",
+            "jongno-cc",
+            "--places",
+            "5",
+        ],
+    )?;
+    let mut child = Command::new(crate::e2e::debug_binary("palpal-central"))
+        .args([
+            "serve",
+            "--db",
+            central_db,
+            "--listen",
+            "127.0.0.1:0",
+            "--card-key",
+        ])
+        .arg(&secret)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().context("the server's stdout")?)
+        .read_line(&mut line)?;
+    let _central = Central(child);
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .with_context(|| format!("the server did not start: {line:?}"))?
+        .to_owned();
+    let added = run(
+        "palpal-central",
+        &[
+            "terminal",
+            "add",
+            "--db",
+            central_db,
+            "--site",
+            "jongno-cc",
+            "--role",
+            "kiosk",
+        ],
+    )?;
+    let code = added
+        .lines()
+        .find_map(|l| l.strip_prefix("code: "))
+        .context("no enrollment code printed")?;
+    let db = terminal.database();
+    run(
+        "palpal",
+        &[
+            "provision",
+            "--db",
+            db.to_str().context("path")?,
+            "--server",
+            &url,
+            "--code",
+            code,
+        ],
+    )?;
+
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "새 회원 가입").await?;
+        type_into(&c, "#name", "박정숙").await?;
+        click(&c, "#birth-date").await?;
+        keypad(&c, "19480215").await?;
+        click(&c, "#phone").await?;
+        keypad(&c, "01022223333").await?;
+        click(&c, "#next-identity").await?;
+        wait_text(&c, "#steps [aria-current=step]", "동의").await?;
+        click(&c, "#agree-all").await?;
+        click(&c, "#next-consent").await?;
+        wait_text(&c, "#steps [aria-current=step]", "연락처").await?;
+        click(&c, "#enroll").await?;
+        wait_text(&c, "#receipt-no", "접수번호 0001").await?;
+        click(&c, "#to-card").await?;
+        wait_text(&c, "#card-title", "팔팔 가입 접수증").await?;
+        click(&c, "#card-pin").await?;
+        keypad(&c, "802417").await?;
+        click(&c, "#card-pin-again").await?;
+        keypad(&c, "802417").await?;
+        click(&c, "#make-card").await?;
+        wait_text(&c, "#card-title", "팔팔 회원 카드").await?;
+        wait_text(&c, "#card-number", "회원번호 PP-00000001").await?;
+        let content = c
+            .find(Locator::Css("#card-qr"))
+            .await?
+            .attr("data-content")
+            .await?
+            .context("the QR's content")?;
+        let decoded = decode_qr(&c, "kiosk-step5-signed-card-ko").await?;
+        assert_eq!(decoded, std::slice::from_ref(&content));
+        click(&c, "#print-page").await?;
+        wait_for(&c, "#card-page:not([hidden])").await?;
+        keep_screenshot(&c, "kiosk-step5-signed-card-page-ko").await?;
+        click(&c, "#lang-toggle").await?;
+        wait_text(&c, "#card-title", "Palpal member card").await?;
+        keep_screenshot(&c, "kiosk-step5-signed-card-en").await?;
+        Ok::<_, anyhow::Error>(content)
+    }
+    .await;
+    c.close().await?;
+    let token = result?;
+
+    // What a counter does with it: the server's published key and the member's PIN.
+    let seed = std::fs::read_to_string(&secret)?;
+    let issuer = redemption_token::IssuerKey::from_seed_hex(1, seed.trim())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let keys = redemption_token::KeySet::new(&[issuer.published(now - chrono::Duration::days(1))])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let none = redemption_token::Revocations::default();
+    let claims = redemption_token::verify(&token, &keys, &none, Some("802417"), now)
+        .map_err(|r| anyhow::anyhow!("the card was refused: {}", r.code()))?;
+    assert_eq!(claims.member.to_string(), "PP-00000001");
+    let wrong = redemption_token::verify(&token, &keys, &none, Some("802418"), now);
+    assert_eq!(wrong.map_err(|r| r.code()).err(), Some("wrong_pin"));
+    // The kiosk keeps the PIN's check for a retry, never the PIN.
+    let store = Store::open(&db)?;
+    let op = &store.enrollments_on(today.parse()?)?[0].op_id;
+    assert!(store.card_check(op)?.is_some());
+    let raw = rusqlite::Connection::open(&db)?;
+    let rows: String = raw.query_row(
+        "SELECT group_concat(quote(card_salt) || quote(card_tag) || card_token) FROM enrollments",
+        [],
+        |r| r.get(0),
+    )?;
+    assert!(
+        !rows.contains("802417"),
+        "the PIN is stored nowhere: {rows}"
     );
     Ok(())
 }
@@ -561,6 +782,9 @@ async fn kiosk_sign_up_through_webdriver() -> Result<()> {
     register_senior_flow(&driver)
         .await
         .context("a senior registers")?;
+    card_online_flow(&driver)
+        .await
+        .context("a member card signed by the server")?;
     refusals_flow(&driver).await.context("refusals")?;
     idle_flow(&driver).await.context("inactivity")?;
     drop(driver);

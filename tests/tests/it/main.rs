@@ -3,10 +3,12 @@
 //! `e2e` drives the real app through tauri-driver and WebKitWebDriver; it runs when
 //! `PALPAL_E2E=1` (as `make test` sets it, under Xvfb) and says it was skipped otherwise.
 //! `e2e_counter` redeems points at the counter from a keyboard-wedge scan to the settlement.
+//! `e2e_camera` scans at the counter with WebKit's mock camera and a real code's picture.
 //! `e2e_kiosk` registers seniors at the kiosk step by step, and each refusal.
 //! `watch_bench` gives it simulated watches: a private dbus-daemon with `watch-sim` on it.
 
 mod e2e;
+mod e2e_camera;
 mod e2e_counter;
 mod e2e_kiosk;
 mod watch_bench;
