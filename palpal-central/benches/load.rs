@@ -13,7 +13,10 @@
 //! Figures are printed, never asserted. Run with
 //! `cargo bench -p palpal-central --bench load` (environment: `LOAD_SECONDS`, default 10 per
 //! phase; `LOAD_TERMINALS`, default 200; `LOAD_BATCH`, default 50 operations per request;
-//! `LOAD_MAX_IN_FLIGHT`, the server's `--max-in-flight`, default the server's own).
+//! `LOAD_MAX_IN_FLIGHT`, the server's `--max-in-flight`, default the server's own;
+//! `LOAD_PIN=1` runs the server on CPU 0 and this load generator on CPU 1 with `taskset`, as
+//! if the server had a machine of its own, so that the generator's work does not come out of
+//! the server's share).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -291,7 +294,23 @@ fn main() {
     let db = dir.path().join("central.db");
     let bin = env!("CARGO_BIN_EXE_palpal-central");
 
-    let mut serve = Command::new(bin);
+    let pin = env_or("LOAD_PIN", 0) == 1;
+    if pin {
+        // This thread's CPU set; the runtime's threads, made later, inherit it.
+        let pinned = Command::new("taskset")
+            .args(["-p", "-c", "1", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(pinned, "LOAD_PIN=1 needs taskset (util-linux) and two CPUs");
+    }
+    let mut serve = if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
     serve
         .args(["serve", "--db"])
         .arg(&db)
@@ -384,8 +403,9 @@ fn main() {
             batch,
         };
         println!(
-            "palpal-central load: {terminals} terminals, {batch} step reports per request, {members} members, {seconds} s per phase, {} CPUs",
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            "palpal-central load: {terminals} terminals, {batch} step reports per request, {members} members, {seconds} s per phase, {} CPUs{}",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            if pin { ", server pinned to CPU 0 and load generator to CPU 1" } else { "" }
         );
         let rss_before = rss_kib(pid);
 

@@ -18,6 +18,10 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The server's own disk full, on a real tmpfs where this process may mount one.
+#[path = "server/disk_full.rs"]
+mod disk_full;
+
 fn launch_morning() -> DateTime<Utc> {
     // 2025-12-03 10:00 in Seoul.
     Utc.with_ymd_and_hms(2025, 12, 3, 1, 0, 0)

@@ -428,14 +428,7 @@ fn card_of(t: &Terminal, lang: Lang, op_id: &str) -> Result<MemberCard, CommandE
         .store()?
         .enrollment_card(op_id)
         .map_err(storage(lang))?
-        .ok_or_else(|| {
-            CommandError::new(
-                ErrorCode::EnrollmentNotFound,
-                lang,
-                "이 키오스크에서 접수한 가입이 아닙니다. 가입을 먼저 접수해 주세요.",
-                "This is not a sign-up confirmed at this kiosk. Confirm the sign-up first.",
-            )
-        })?;
+        .ok_or_else(|| not_here(lang))?;
     Ok(MemberCard {
         signed: card.card_token.is_some(),
         qr_content: card.card_token.unwrap_or_else(|| card.op_id.clone()),

@@ -132,6 +132,20 @@ impl Drop for Server {
     }
 }
 
+/// Runs `palpal-central` with `args`; returns what it printed.
+fn central_cli(args: &[&str]) -> String {
+    let out = Command::new(sibling("palpal-central"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "palpal-central {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The real `palpal-central` on 127.0.0.1:0 over a database in `dir` (with `serve_args`
 /// added), and a kiosk database `kiosk.sqlite` provisioned against it by the real
 /// `palpal provision`. Returns the server (killed when dropped) and the kiosk's database.
@@ -155,19 +169,16 @@ fn central_and_kiosk(dir: &Path, serve_args: &[&str]) -> (Server, PathBuf) {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("the server did not start: {line:?}"))
         .to_owned();
-    let out = Command::new(sibling("palpal-central"))
-        .args([
-            "terminal",
-            "add",
-            "--db",
-            central_db,
-            "--site",
-            "성북구 보건소",
-        ])
-        .args(["--role", "kiosk"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = central_cli(&[
+        "terminal",
+        "add",
+        "--db",
+        central_db,
+        "--site",
+        "성북구 보건소",
+        "--role",
+        "kiosk",
+    ]);
     let code = stdout
         .lines()
         .find_map(|l| l.strip_prefix("code: "))
@@ -260,44 +271,34 @@ fn a_new_member_gets_a_card_the_server_signed_that_a_counter_takes_with_the_pin(
     let dir = tempfile::tempdir().unwrap();
     let central_db = dir.path().join("central.sqlite");
     let secret = dir.path().join("card-key.hex");
-    let out = Command::new(sibling("palpal-central"))
-        .args(["key", "add", "--db", central_db.to_str().unwrap()])
-        .args(["--secret-out", secret.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let db = central_db.to_str().unwrap();
+    central_cli(&[
+        "key",
+        "add",
+        "--db",
+        db,
+        "--secret-out",
+        secret.to_str().unwrap(),
+    ]);
     // Today (Asia/Seoul) is open for sign-ups, with places for this site.
     let today = (chrono::Utc::now() + chrono::Duration::hours(9))
         .date_naive()
         .to_string();
-    for args in [
-        vec!["schedule", "set", "--day", &today, "--rule", "open"],
-        vec![
-            "quota",
-            "set",
-            "--day",
-            &today,
-            "--site",
-            "성북구 보건소",
-            "--places",
-            "10",
-        ],
-    ] {
-        let out = Command::new(sibling("palpal-central"))
-            .args(&args)
-            .args(["--db", central_db.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    central_cli(&[
+        "schedule", "set", "--db", db, "--day", &today, "--rule", "open",
+    ]);
+    central_cli(&[
+        "quota",
+        "set",
+        "--db",
+        db,
+        "--day",
+        &today,
+        "--site",
+        "성북구 보건소",
+        "--places",
+        "10",
+    ]);
     let (server, _db) = central_and_kiosk(dir.path(), &["--card-key", secret.to_str().unwrap()]);
     let w = app(dir.path(), KIOSK);
 

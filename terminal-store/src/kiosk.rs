@@ -276,11 +276,8 @@ impl Store {
     pub fn personal_data(&self, op_id: &str) -> Result<Option<PersonalData>> {
         let sealed: Option<Option<Vec<u8>>> = self
             .conn
-            .query_row(
-                "SELECT sealed FROM enrollments WHERE op_id = ?1",
-                [op_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT sealed FROM enrollments WHERE op_id = ?1")?
+            .query_row([op_id], |r| r.get(0))
             .optional()?;
         match sealed.flatten() {
             None => Ok(None),
@@ -457,6 +454,14 @@ impl Store {
     /// The key personal data is sealed with: `<database>.key`, created (readable by its owner
     /// only) on first use.
     fn personal_key(&self) -> Result<[u8; 32]> {
+        if let Some(key) = self.personal_key.get() {
+            return Ok(*key);
+        }
+        let key = self.personal_key_from_file()?;
+        Ok(*self.personal_key.get_or_init(|| key))
+    }
+
+    fn personal_key_from_file(&self) -> Result<[u8; 32]> {
         let path = key_path(&self.path);
         match std::fs::read(&path) {
             Ok(bytes) => bytes
@@ -477,7 +482,9 @@ impl Store {
                         Ok(key)
                     }
                     // Another process made it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.personal_key(),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        self.personal_key_from_file()
+                    }
                     Err(e) => {
                         Err(e).with_context(|| format!("creating the key file {}", path.display()))
                     }

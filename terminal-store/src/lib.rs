@@ -270,6 +270,8 @@ pub struct ConfirmedEnrollment {
 pub struct Store {
     conn: Connection,
     path: std::path::PathBuf,
+    /// The key sealing kiosk sign-ups' personal data, read from its file once.
+    personal_key: std::cell::OnceCell<[u8; 32]>,
 }
 
 impl Store {
@@ -284,6 +286,7 @@ impl Store {
             .with_context(|| format!("opening the database {}", path.display()))?;
         check_intact(&conn, path)?;
         let mut store = Store {
+            personal_key: std::cell::OnceCell::new(),
             conn,
             path: path.to_owned(),
         };

@@ -39,6 +39,22 @@ pub struct SignedCard {
     pub key_id: u16,
 }
 
+/// A 200 answer read as `T`, or the server's refusal with its error body (empty when the
+/// body does not read).
+fn answer<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, EnrollError> {
+    let refused = |body| EnrollError::Refused {
+        status: response.status,
+        body,
+    };
+    if response.status == 200 {
+        serde_json::from_slice(&response.body).map_err(|_| refused(ErrorBody::default()))
+    } else {
+        Err(refused(
+            serde_json::from_slice(&response.body).unwrap_or_default(),
+        ))
+    }
+}
+
 /// A connection to one central server.
 pub struct Central {
     runtime: tokio::runtime::Runtime,
@@ -111,20 +127,10 @@ impl Central {
     /// `POST /v1/terminals/enroll`.
     pub fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, EnrollError> {
         let body = serde_json::to_vec(request).unwrap_or_default();
-        let response = self
-            .post(wire::ENROLL_PATH, body, &[])
-            .map_err(EnrollError::Unreachable)?;
-        if response.status == 200 {
-            serde_json::from_slice(&response.body).map_err(|_| EnrollError::Refused {
-                status: response.status,
-                body: ErrorBody::default(),
-            })
-        } else {
-            Err(EnrollError::Refused {
-                status: response.status,
-                body: serde_json::from_slice(&response.body).unwrap_or_default(),
-            })
-        }
+        answer(
+            self.post(wire::ENROLL_PATH, body, &[])
+                .map_err(EnrollError::Unreachable)?,
+        )
     }
 
     /// The server's base address.
@@ -208,20 +214,10 @@ impl Central {
             "pin_tag": hex(&ask.pin_tag),
         }))
         .map_err(|_| EnrollError::Unreachable(Failure::Broken))?;
-        let response = self
-            .signed_post(CARDS_PATH, terminal, key, body)
-            .map_err(EnrollError::Unreachable)?;
-        if response.status == 200 {
-            serde_json::from_slice(&response.body).map_err(|_| EnrollError::Refused {
-                status: response.status,
-                body: ErrorBody::default(),
-            })
-        } else {
-            Err(EnrollError::Refused {
-                status: response.status,
-                body: serde_json::from_slice(&response.body).unwrap_or_default(),
-            })
-        }
+        answer(
+            self.signed_post(CARDS_PATH, terminal, key, body)
+                .map_err(EnrollError::Unreachable)?,
+        )
     }
 
     /// `POST path` with `body`, signed now with a fresh nonce as `docs/sync-api.yaml` says.

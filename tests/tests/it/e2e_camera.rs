@@ -8,17 +8,13 @@
 //! member's available points. Without the mock, and no camera on the machine, the button
 //! stays hidden and nothing is said.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
-use terminal_store::{demo_issuer_seed_hex, DEMO_KEY_ID};
 
-use crate::e2e::{
-    click, debug_binary, enabled, keep_screenshot, session, text_of, wait_text, Driver, Terminal,
-};
+use crate::e2e::{click, enabled, keep_screenshot, session, text_of, wait_text, Driver, Terminal};
 
 const COUNTER: &str = r#"
 role = "counter"
@@ -31,37 +27,9 @@ fixed_now = "2025-12-03T15:00:00+09:00"
 /// A dynamic token for `member` and its QR code as a PNG (4 pixels a module), from
 /// `palpal token issue --qr`.
 fn issue_with_qr(terminal: &Terminal, member: &str) -> Result<(String, Vec<u8>)> {
-    let key = terminal.dir.path().join("issuer.json");
-    std::fs::write(
-        &key,
-        json!({
-            "key_id": DEMO_KEY_ID,
-            "seed": demo_issuer_seed_hex(),
-            "not_before": "2025-01-01T00:00:00Z",
-        })
-        .to_string(),
-    )?;
     let png = terminal.dir.path().join("token.png");
-    let out = Command::new(debug_binary("palpal"))
-        .args(["token", "issue", "--kind", "dynamic", "--member", member])
-        .args(["--now", "2025-12-03T15:00:00+09:00"])
-        .arg("--key")
-        .arg(&key)
-        .arg("--qr")
-        .arg(&png)
-        .output()
-        .context("running palpal token issue (cargo build --workspace --bins)")?;
-    ensure!(
-        out.status.success(),
-        "palpal token issue: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout)?;
-    let token = stdout
-        .lines()
-        .find(|l| l.starts_with("PP1:"))
-        .with_context(|| format!("no token in {stdout:?}"))?;
-    Ok((token.to_owned(), std::fs::read(&png)?))
+    let token = crate::e2e_counter::issue(terminal, member, Some(&png))?;
+    Ok((token, std::fs::read(&png)?))
 }
 
 /// What the page says about the camera: its state, frames sent, and the preview's size.

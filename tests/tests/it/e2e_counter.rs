@@ -4,6 +4,7 @@
 //! settlement is exported. The SQLite file is checked afterwards. Tokens come from the
 //! reference issuer, `palpal token issue`, with the demo's issuing key.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -29,8 +30,9 @@ fixed_now = "2025-12-03T15:00:00+09:00"
 printer = "printer.bin"
 "#;
 
-/// A dynamic token for `member` from `palpal token issue`, as the member's phone shows it.
-fn issue(terminal: &Terminal, member: &str) -> Result<String> {
+/// A dynamic token for `member` from `palpal token issue`, as the member's phone shows it,
+/// issued at the counter's fixed time; with `qr`, its QR code is drawn there as a PNG too.
+pub(crate) fn issue(terminal: &Terminal, member: &str, qr: Option<&Path>) -> Result<String> {
     let key = terminal.dir.path().join("issuer.json");
     std::fs::write(
         &key,
@@ -41,12 +43,17 @@ fn issue(terminal: &Terminal, member: &str) -> Result<String> {
         })
         .to_string(),
     )?;
-    let out = Command::new(debug_binary("palpal"))
+    let mut command = Command::new(debug_binary("palpal"));
+    command
         .args([
             "token", "issue", "--kind", "dynamic", "--member", member, "--now", NOW,
         ])
         .arg("--key")
-        .arg(&key)
+        .arg(&key);
+    if let Some(png) = qr {
+        command.arg("--qr").arg(png);
+    }
+    let out = command
         .output()
         .context("running palpal token issue (cargo build --workspace --bins)")?;
     if !out.status.success() {
@@ -111,7 +118,7 @@ async fn value_of(c: &Client, css: &str) -> Result<String> {
 
 async fn counter_redemption_flow(driver: &Driver) -> Result<()> {
     let terminal = Terminal::new(COUNTER)?;
-    let token = issue(&terminal, "PP-00000002")?;
+    let token = issue(&terminal, "PP-00000002", None)?;
     let c = session(driver, &terminal).await?;
     let result = async {
         wait_text(&c, "h1", "회원 조회").await?;

@@ -154,6 +154,32 @@ async fn decode_qr(c: &Client, name: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The card's QR code as the screen shows it: its `data-content`, checked against what
+/// `zbarimg` reads from a screenshot named `name`.
+async fn qr_on_screen(c: &Client, name: &str) -> Result<String> {
+    let content = c
+        .find(Locator::Css("#card-qr"))
+        .await?
+        .attr("data-content")
+        .await?
+        .context("the QR's content")?;
+    let decoded = decode_qr(c, name).await?;
+    assert_eq!(
+        decoded,
+        std::slice::from_ref(&content),
+        "the QR code on screen holds {content}"
+    );
+    Ok(content)
+}
+
+/// Types the card PIN twice on the number pad.
+async fn enter_pin(c: &Client, pin: &str) -> Result<()> {
+    click(c, "#card-pin").await?;
+    keypad(c, pin).await?;
+    click(c, "#card-pin-again").await?;
+    keypad(c, pin).await
+}
+
 /// A kiosk whose sign-up day (2025-12-03) is for odd birth years, with `places` leased, and
 /// whose central server is down (nothing listens at its address): registrations inside the
 /// lease are still confirmed. Speech goes to a script that logs what it was asked to say.
@@ -274,10 +300,7 @@ async fn register_senior_flow(driver: &Driver) -> Result<()> {
         wait_text(&c, "#card-title", "팔팔 가입 접수증").await?;
         // The server is down: the PIN is asked, and the card is promised for later while the
         // sign-up stands with its receipt.
-        click(&c, "#card-pin").await?;
-        keypad(&c, "802417").await?;
-        click(&c, "#card-pin-again").await?;
-        keypad(&c, "802417").await?;
+        enter_pin(&c, "802417").await?;
         keep_screenshot(&c, "kiosk-step5-pin-ko").await?;
         click(&c, "#make-card").await?;
         wait_text(
@@ -288,18 +311,7 @@ async fn register_senior_flow(driver: &Driver) -> Result<()> {
         )
         .await?;
         assert_eq!(value_of(&c, "#card-pin").await?, "", "the PIN is not kept");
-        let content = c
-            .find(Locator::Css("#card-qr"))
-            .await?
-            .attr("data-content")
-            .await?
-            .context("the QR's content")?;
-        let decoded = decode_qr(&c, "kiosk-step5-card-ko").await?;
-        assert_eq!(
-            decoded,
-            std::slice::from_ref(&content),
-            "the QR on screen holds the op id"
-        );
+        let content = qr_on_screen(&c, "kiosk-step5-card-ko").await?;
         click(&c, "#print-card").await?;
         wait_text(&c, "#printed", "영수증 프린터로 보냈습니다.").await?;
         click(&c, "#print-page").await?;
@@ -342,14 +354,7 @@ async fn register_senior_flow(driver: &Driver) -> Result<()> {
         keep_screenshot(&c, "kiosk-step4-confirmed-en").await?;
         click(&c, "#to-card").await?;
         wait_for(&c, "#card-qr svg").await?;
-        let content2 = c
-            .find(Locator::Css("#card-qr"))
-            .await?
-            .attr("data-content")
-            .await?
-            .context("the QR's content")?;
-        let decoded = decode_qr(&c, "kiosk-step5-card-en-2").await?;
-        assert_eq!(decoded, std::slice::from_ref(&content2));
+        let content2 = qr_on_screen(&c, "kiosk-step5-card-en-2").await?;
         click(&c, "#print-page").await?;
         wait_for(&c, "#card-page:not([hidden])").await?;
         keep_screenshot(&c, "kiosk-step5-print-page-en").await?;
@@ -539,21 +544,11 @@ async fn card_online_flow(driver: &Driver) -> Result<()> {
         wait_text(&c, "#receipt-no", "접수번호 0001").await?;
         click(&c, "#to-card").await?;
         wait_text(&c, "#card-title", "팔팔 가입 접수증").await?;
-        click(&c, "#card-pin").await?;
-        keypad(&c, "802417").await?;
-        click(&c, "#card-pin-again").await?;
-        keypad(&c, "802417").await?;
+        enter_pin(&c, "802417").await?;
         click(&c, "#make-card").await?;
         wait_text(&c, "#card-title", "팔팔 회원 카드").await?;
         wait_text(&c, "#card-number", "회원번호 PP-00000001").await?;
-        let content = c
-            .find(Locator::Css("#card-qr"))
-            .await?
-            .attr("data-content")
-            .await?
-            .context("the QR's content")?;
-        let decoded = decode_qr(&c, "kiosk-step5-signed-card-ko").await?;
-        assert_eq!(decoded, std::slice::from_ref(&content));
+        let content = qr_on_screen(&c, "kiosk-step5-signed-card-ko").await?;
         click(&c, "#print-page").await?;
         wait_for(&c, "#card-page:not([hidden])").await?;
         keep_screenshot(&c, "kiosk-step5-signed-card-page-ko").await?;

@@ -17,6 +17,8 @@ use ed25519_dalek::SigningKey;
 use palpal_central::clock::{Clock as _, FixedClock};
 use palpal_central::http::{self, Config};
 use palpal_central::signing;
+
+use super::cli;
 use palpal_central::store::{published_policies, Backend, SqliteBackend, SqliteStore, Store};
 use points_core::PolicySet;
 use serde_json::{json, Value};
@@ -217,20 +219,6 @@ impl Server {
             value.parse().ok()
         }))
     }
-}
-
-fn cli(args: &[&str]) -> Result<String, Error> {
-    let output = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
-        .args(args)
-        .output()?;
-    if !output.status.success() {
-        return Err(format!(
-            "palpal-central {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    Ok(String::from_utf8(output.stdout)?)
 }
 
 fn enrollment(op_id: &str, index: usize) -> Value {
