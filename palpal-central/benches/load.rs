@@ -9,6 +9,8 @@
 //!    requests per second of phase 1, sending a refused batch again at their next tick
 //!    (ignoring `Retry-After`, to hold the load); goodput against phase 1, every 429 checked
 //!    for `Retry-After`, and the server's RSS from `/proc` sampled each second.
+//! 4. Capacity again, as in 1, on the database the overload left: each phase adds rows and a
+//!    write costs more on a larger database, so goodput is given against both capacities.
 //!
 //! Figures are printed, never asserted. Run with
 //! `cargo bench -p palpal-central --bench load` (environment: `LOAD_SECONDS`, default 10 per
@@ -16,7 +18,8 @@
 //! `LOAD_MAX_IN_FLIGHT`, the server's `--max-in-flight`, default the server's own;
 //! `LOAD_PIN=1` runs the server on CPU 0 and this load generator on CPU 1 with `taskset`, as
 //! if the server had a machine of its own, so that the generator's work does not come out of
-//! the server's share).
+//! the server's share; `LOAD_PIN=writer` gives the server's writer thread CPU 0 alone and puts
+//! everything else on CPU 1).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -294,17 +297,22 @@ fn main() {
     let db = dir.path().join("central.db");
     let bin = env!("CARGO_BIN_EXE_palpal-central");
 
-    let pin = env_or("LOAD_PIN", 0) == 1;
-    if pin {
-        // This thread's CPU set; the runtime's threads, made later, inherit it.
-        let pinned = Command::new("taskset")
-            .args(["-p", "-c", "1", &std::process::id().to_string()])
+    // "1": the server on CPU 0, this generator on CPU 1. "writer": the server's writer
+    // thread alone on CPU 0, its other threads and this generator on CPU 1.
+    let pin = std::env::var("LOAD_PIN").unwrap_or_default();
+    let taskset = |args: &[&str]| {
+        let done = Command::new("taskset")
+            .args(args)
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        assert!(pinned, "LOAD_PIN=1 needs taskset (util-linux) and two CPUs");
+        assert!(done, "LOAD_PIN needs taskset (util-linux) and two CPUs");
+    };
+    if !pin.is_empty() {
+        // This thread's CPU set; the runtime's threads, made later, inherit it.
+        taskset(&["-p", "-c", "1", &std::process::id().to_string()]);
     }
-    let mut serve = if pin {
+    let mut serve = if pin == "1" {
         let mut c = Command::new("taskset");
         c.args(["-c", "0", bin]);
         c
@@ -333,6 +341,21 @@ fn main() {
         .strip_prefix("listening on ")
         .unwrap()
         .to_owned();
+    if pin == "writer" {
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+        {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let tid = task.file_name().to_string_lossy().into_owned();
+            let cpu = if comm.trim() == "palpal-writer" {
+                "0"
+            } else {
+                "1"
+            };
+            taskset(&["-p", "-c", cpu, &tid]);
+        }
+    }
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -405,7 +428,11 @@ fn main() {
         println!(
             "palpal-central load: {terminals} terminals, {batch} step reports per request, {members} members, {seconds} s per phase, {} CPUs{}",
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            if pin { ", server pinned to CPU 0 and load generator to CPU 1" } else { "" }
+            match pin.as_str() {
+                "1" => ", server pinned to CPU 0 and load generator to CPU 1",
+                "writer" => ", the server's writer alone on CPU 0, the rest on CPU 1",
+                _ => "",
+            }
         );
         let rss_before = rss_kib(pid);
 
@@ -459,9 +486,18 @@ fn main() {
         sampling.store(0, Ordering::Relaxed);
         let goodput = report("overload", &tally, latencies, elapsed, since(mark));
         let samples = samples.await.unwrap();
+        // Capacity again, on the database as the overload left it: every phase adds rows, and
+        // a write costs more on a larger database, so the overload is also compared with the
+        // capacity measured right after it.
+        let mark = cpu_mark();
+        let (tally, latencies, elapsed) =
+            phase(&setup, terminals, Offer::BackToBack, "after").await;
+        let peak_after = report("cap. after", &tally, latencies, elapsed, since(mark));
+        let percent = |of: f64| if of > 0.0 { goodput / of * 100.0 } else { 0.0 };
         println!(
-            "overload   goodput {:.0}% of capacity | server RSS MiB: before {:.1}, after capacity {:.1}, during overload {:?}",
-            if peak > 0.0 { goodput / peak * 100.0 } else { 0.0 },
+            "overload   goodput {:.0}% of capacity ({:.0}% of the capacity after) | server RSS MiB: before {:.1}, after capacity {:.1}, during overload {:?}",
+            percent(peak),
+            percent(peak_after),
             rss_before as f64 / 1024.0,
             rss_after_capacity as f64 / 1024.0,
             samples
