@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The pull answer's parts are the terminal's types, the same on both ends.
+pub use sync_client::wire::{BalanceSnapshot, PolicyText, RedemptionKey, WatchPairing};
+
 /// What a terminal may do; fixed when the enrollment code is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -347,55 +350,6 @@ pub struct PullRequest {
     /// Most changes in the answer (1 to 1,000; 500 when absent).
     #[serde(default)]
     pub limit: Option<u32>,
-}
-
-/// One policy file in force, as published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyText {
-    /// The policy's name.
-    pub name: String,
-    /// The first day it is in force, `YYYY-MM-DD`.
-    pub effective_from: String,
-    /// The last day it is in force, if the file names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effective_until: Option<String>,
-    /// The policy file's TOML text, byte for byte.
-    pub text: String,
-}
-
-/// One of the server's redemption-token public keys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RedemptionKey {
-    /// The `key_id` tokens name (0 to 65535).
-    pub key_id: u16,
-    /// The Ed25519 public key, standard base64.
-    pub public_key: String,
-    /// Whether tokens signed with it are refused from now on.
-    pub retired: bool,
-}
-
-/// A member's balance as the server knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BalanceSnapshot {
-    /// The member number.
-    pub member_number: String,
-    /// Points credited by the ledger, ever.
-    pub credited: i64,
-    /// Points taken by posted holds (voids give them back).
-    pub spent: i64,
-    /// `credited - spent`.
-    pub balance: i64,
-}
-
-/// A watch's pairing to a member, as the server knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatchPairing {
-    /// The watch's serial number.
-    pub serial: String,
-    /// The member it is (or was) paired to.
-    pub member_number: String,
-    /// Whether the pairing ended (the member was paired to another watch since).
-    pub ended: bool,
 }
 
 /// The answer to `POST /v1/pull`.
