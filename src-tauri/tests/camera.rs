@@ -6,12 +6,9 @@
 #![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
 
 use palpal_app::camera::{decode_qr, Frame, HEADER_LEN};
-use palpal_app::config::TerminalConfig;
-use palpal_app::terminal::Terminal;
-use palpal_app::AppState;
 use serde_json::{json, Value};
 use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+use tauri::test::{get_ipc_response, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
 
 mod common;
@@ -173,21 +170,10 @@ fn frames_without_a_whole_code_give_none() {
 const NOW: &str = "2025-12-03T15:00:00+09:00";
 
 fn counter() -> (tempfile::TempDir, Window) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
+    common::app(&format!(
         "role = \"counter\"\nsite = \"onnuri\"\nsite_name = \"온누리약국\"\ndemo = true\n\
          fixed_now = \"{NOW}\"\n"
-    );
-    let config = TerminalConfig::parse(&config, dir.path()).unwrap();
-    let app = mock_builder()
-        .manage(AppState::ready(Terminal::open(config).unwrap()))
-        .invoke_handler(palpal_app::invoke_handler())
-        .build(mock_context(noop_assets()))
-        .unwrap();
-    let w = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap();
-    (dir, w)
+    ))
 }
 
 /// `decode_frame` with `body`, as `camera.ts` invokes it.

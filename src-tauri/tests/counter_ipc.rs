@@ -5,16 +5,12 @@
 #![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
 
 use chrono::{DateTime, Duration, Utc};
-use palpal_app::config::TerminalConfig;
-use palpal_app::terminal::Terminal;
-use palpal_app::AppState;
 use redemption_token::{CardSpec, IssuerKey, MemberNo, Refusal as TokenRefusal};
 use serde_json::{json, Value};
-use tauri::test::{mock_builder, mock_context, noop_assets};
 use terminal_store::{demo_issuer_seed_hex, Store, DEMO_KEY_ID};
 
 mod common;
-use common::{call, Window};
+use common::{call, window, Window};
 
 const NOW: &str = "2025-12-03T15:00:00+09:00";
 
@@ -25,22 +21,9 @@ fn counter_config(now: &str) -> String {
     )
 }
 
-fn open(dir: &std::path::Path, config: &str) -> Window {
-    let config = TerminalConfig::parse(config, dir).unwrap();
-    let state = AppState::ready(Terminal::open(config).unwrap());
-    let app = mock_builder()
-        .manage(state)
-        .invoke_handler(palpal_app::invoke_handler())
-        .build(mock_context(noop_assets()))
-        .unwrap();
-    tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap()
-}
-
 fn app() -> (tempfile::TempDir, Window) {
     let dir = tempfile::tempdir().unwrap();
-    let w = open(dir.path(), &counter_config(NOW));
+    let w = window(dir.path(), &counter_config(NOW));
     (dir, w)
 }
 
@@ -414,9 +397,9 @@ fn over_the_daily_limit_is_refused_and_the_earlier_holds_stand() {
 fn a_stale_terminal_stops_redeeming_offline() {
     let dir = tempfile::tempdir().unwrap();
     // Seeded (and last synced) on 2025-12-03 at midnight; reopened a day and a half later.
-    drop(open(dir.path(), &counter_config(NOW)));
+    drop(window(dir.path(), &counter_config(NOW)));
     let later = "2025-12-04T12:00:01+09:00";
-    let w = open(dir.path(), &counter_config(later));
+    let w = window(dir.path(), &counter_config(later));
     let at = DateTime::parse_from_rfc3339(later).unwrap().to_utc();
     let token = dynamic_with(&issuer(), 1, at, 1);
     // The scan still shows the member; the redemption is refused.

@@ -3,34 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
 
-use palpal_app::config::TerminalConfig;
-use palpal_app::terminal::Terminal;
-use palpal_app::AppState;
 use serde_json::json;
-use tauri::test::{mock_builder, mock_context, noop_assets};
 
 mod common;
-use common::call;
-
-fn app(
-    config: &str,
-) -> (
-    tempfile::TempDir,
-    tauri::WebviewWindow<tauri::test::MockRuntime>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = TerminalConfig::parse(config, dir.path()).unwrap();
-    let state = AppState::ready(Terminal::open(config).unwrap());
-    let app = mock_builder()
-        .manage(state)
-        .invoke_handler(palpal_app::invoke_handler())
-        .build(mock_context(noop_assets()))
-        .unwrap();
-    let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap();
-    (dir, webview)
-}
+use common::{app, call};
 
 const KIOSK: &str = r#"
 role = "kiosk"

@@ -3,30 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
 
-use palpal_app::config::TerminalConfig;
-use palpal_app::terminal::Terminal;
-use palpal_app::AppState;
 use serde_json::{json, Value};
-use tauri::test::{mock_builder, mock_context, noop_assets};
 
 mod common;
 use common::{call, Window};
 
 fn app(config: &str, seed: impl FnOnce(&rusqlite::Connection)) -> (tempfile::TempDir, Window) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = TerminalConfig::parse(config, dir.path()).unwrap();
-    let terminal = Terminal::open(config).unwrap();
+    let (dir, w) = common::app(config);
     seed(&rusqlite::Connection::open(dir.path().join("terminal.sqlite")).unwrap());
-    let state = AppState::ready(terminal);
-    let app = mock_builder()
-        .manage(state)
-        .invoke_handler(palpal_app::invoke_handler())
-        .build(mock_context(noop_assets()))
-        .unwrap();
-    let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap();
-    (dir, webview)
+    (dir, w)
 }
 
 const KIOSK: &str = r#"

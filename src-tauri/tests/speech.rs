@@ -4,14 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
 
-use palpal_app::config::TerminalConfig;
-use palpal_app::terminal::Terminal;
-use palpal_app::AppState;
 use serde_json::json;
-use tauri::test::{mock_builder, mock_context, noop_assets};
 
 mod common;
-use common::{call, Window};
+use common::{call, window};
 
 const KIOSK: &str = r#"
 role = "kiosk"
@@ -21,19 +17,6 @@ fixed_now = "2025-12-03T10:15:00+09:00"
 [kiosk]
 speech = "SPEECH"
 "#;
-
-fn app(dir: &std::path::Path, config: &str) -> Window {
-    let config = TerminalConfig::parse(config, dir).unwrap();
-    let state = AppState::ready(Terminal::open(config).unwrap());
-    let app = mock_builder()
-        .manage(state)
-        .invoke_handler(palpal_app::invoke_handler())
-        .build(mock_context(noop_assets()))
-        .unwrap();
-    tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap()
-}
 
 /// The real espeak-ng, with a wrapper that writes the speech to a WAV file instead of the
 /// speaker (CI has none), measured with sox's `soxi`: the guidance is spoken in Korean, and
@@ -55,7 +38,7 @@ fn guidance_is_spoken_by_espeak_ng_and_the_speed_control_works() {
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let config = KIOSK.replace("SPEECH", &wrapper.display().to_string());
     let terminal_dir = tempfile::tempdir().unwrap();
-    let w = app(terminal_dir.path(), &config);
+    let w = window(terminal_dir.path(), &config);
     let text = "이름과 생년월일을 입력해 주세요. 모르는 것은 직원에게 물어보세요.";
     let mut seconds = Vec::new();
     for (n, speed) in [(0, 100), (1, 250)] {
