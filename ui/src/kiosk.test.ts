@@ -1,39 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { start } from "./app";
-import type { Invoke } from "./ipc";
-
-interface Call {
-  cmd: string;
-  args: Record<string, unknown> | undefined;
-}
-
-function fakeInvoke(answers: Record<string, (args?: Record<string, unknown>) => unknown>) {
-  const calls: Call[] = [];
-  const invoke = (async (cmd: string, args?: Record<string, unknown>) => {
-    calls.push({ cmd, args });
-    const answer = answers[cmd];
-    if (!answer) throw { code: "internal", message: `no answer for ${cmd}` };
-    return answer(args);
-  }) as Invoke;
-  return { invoke, calls };
-}
-
-function shell() {
-  document.body.innerHTML = `<div id="title"></div><div id="site"></div>
-    <button id="zoom"></button><button id="lang-toggle"></button><main id="app"></main>`;
-  const get = (id: string) => document.getElementById(id) as HTMLElement;
-  return {
-    app: get("app"),
-    site: get("site"),
-    langToggle: get("lang-toggle") as HTMLButtonElement,
-    zoom: get("zoom") as HTMLButtonElement,
-    title: get("title"),
-  };
-}
-
-const flush = async () => {
-  for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 0));
-};
+import { fakeInvoke, flush, shell } from "./test-support";
 
 const info = {
   role: "kiosk",
@@ -120,7 +87,7 @@ describe("kiosk steps", () => {
     const s = shell();
     const { invoke, calls } = fakeInvoke(answers());
     await start(s, invoke);
-    await flush();
+    await flush(4);
     expect(byId("steps").querySelector("[aria-current=step]")?.textContent).toBe("본인 확인");
     input("name").value = "김영희";
     input("name").dispatchEvent(new Event("input"));
@@ -134,7 +101,7 @@ describe("kiosk steps", () => {
     byId("residency-works").click();
     expect(byId("proof-hint").hidden).toBe(false);
     byId("next-identity").click();
-    await flush();
+    await flush(4);
     expect(calls.find((c) => c.cmd === "check_identity")?.args).toEqual({
       applicant: {
         name: "김영희",
@@ -147,11 +114,11 @@ describe("kiosk steps", () => {
     byId("consent-personal-data-yes").click();
     byId("consent-sms-news-no").click();
     byId("next-consent").click();
-    await flush();
+    await flush(4);
     expect(byId("step-body").dataset.step).toBe("contact");
     expect(byId("contact-phone").textContent).toContain("01012345678");
     byId("enroll").click();
-    await flush();
+    await flush(4);
     const reg = calls.find((c) => c.cmd === "register")?.args;
     expect(reg?.consents).toEqual([
       { id: "personal-data", version: "2025-12", agreed: true },
@@ -161,7 +128,7 @@ describe("kiosk steps", () => {
     expect(byId("receipt-no").textContent).toBe("접수번호 0001");
     expect(byId("admitted").textContent).toBe("오늘 이곳의 2번째 가입으로 확정되었습니다.");
     byId("to-card").click();
-    await flush();
+    await flush(4);
     // Until the server signs a card: the receipt, and the PIN to choose on the keypad.
     expect(byId("card").dataset.signed).toBe("false");
     expect(byId("card-title").textContent).toBe("팔팔 가입 접수증");
@@ -175,7 +142,7 @@ describe("kiosk steps", () => {
     pressKeys("802471");
     expect(input("card-pin").value).toBe("802417");
     byId("make-card").click();
-    await flush();
+    await flush(4);
     expect(byId("error-code").textContent).toBe("pin_mismatch");
     expect(byId("pin-error").textContent).toBe("두 번 누른 비밀번호가 서로 다릅니다.");
     expect(input("card-pin").value).toBe("");
@@ -185,7 +152,7 @@ describe("kiosk steps", () => {
     input("card-pin-again").dispatchEvent(new Event("focus"));
     pressKeys("802417");
     byId("make-card").click();
-    await flush();
+    await flush(4);
     expect(calls.filter((c) => c.cmd === "issue_member_card").at(-1)?.args).toEqual({
       opId: "op-1",
       pin: "802417",
@@ -197,7 +164,7 @@ describe("kiosk steps", () => {
     expect(byId("card-number").textContent).toBe("회원번호 PP-00000001");
     expect(document.getElementById("pin-form")).toBeNull();
     byId("print-card").click();
-    await flush();
+    await flush(4);
     expect(calls.find((c) => c.cmd === "print_card")?.args).toEqual({ opId: "op-1" });
     expect(byId("printed").textContent).toBe("영수증 프린터로 보냈습니다.");
     // Every step was spoken, at the default volume and speed.
@@ -223,16 +190,16 @@ describe("kiosk steps", () => {
       }),
     );
     await start(s, invoke);
-    await flush();
+    await flush(4);
     input("name").value = "박철수";
     input("name").dispatchEvent(new Event("input"));
     byId("next-identity").click();
-    await flush();
+    await flush(4);
     expect(byId("error-code").textContent).toBe("not_today");
     expect(byId("error-message").textContent).toContain("가입일이 아닙니다");
     expect(input("name").value).toBe("박철수");
     byId("ticket").click();
-    await flush();
+    await flush(4);
     expect(byId("ticket-no").textContent).toBe("번호표 3번");
   });
 
@@ -240,7 +207,7 @@ describe("kiosk steps", () => {
     const s = shell();
     const { invoke, calls } = fakeInvoke(answers());
     await start(s, invoke);
-    await flush();
+    await flush(4);
     byId("volume-up").click();
     byId("speed-down").click();
     const last = calls.filter((c) => c.cmd === "speak").at(-1);

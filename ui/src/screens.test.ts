@@ -1,38 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { start } from "./app";
-import type { Invoke } from "./ipc";
-
-interface Call {
-  cmd: string;
-  args: Record<string, unknown> | undefined;
-}
-
-/** A stand-in for the Rust side that answers from a table and records every call. */
-function fakeInvoke(answers: Record<string, (args?: Record<string, unknown>) => unknown>) {
-  const calls: Call[] = [];
-  const invoke = (async (cmd: string, args?: Record<string, unknown>) => {
-    calls.push({ cmd, args });
-    const answer = answers[cmd];
-    if (!answer) throw { code: "internal", message: `no answer for ${cmd}` };
-    return answer(args);
-  }) as Invoke;
-  return { invoke, calls };
-}
-
-function shell() {
-  document.body.innerHTML = `<div id="title"></div><div id="site"></div>
-    <button id="zoom"></button><button id="lang-toggle"></button><main id="app"></main>`;
-  const get = (id: string) => document.getElementById(id) as HTMLElement;
-  return {
-    app: get("app"),
-    site: get("site"),
-    langToggle: get("lang-toggle") as HTMLButtonElement,
-    zoom: get("zoom") as HTMLButtonElement,
-    title: get("title"),
-  };
-}
-
-const flush = () => new Promise((r) => setTimeout(r, 0));
+import { fakeInvoke, flush, shell } from "./test-support";
 
 const kioskInfo = {
   role: "kiosk",

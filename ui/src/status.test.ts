@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { labels } from "./i18n";
 import type { Invoke } from "./ipc";
 import { renderStatus, type SyncStatus } from "./status";
+import { shell } from "./test-support";
 
 const base: SyncStatus = {
   role: "kiosk",
@@ -62,8 +63,7 @@ describe("sync status bar", () => {
 
 describe("the app's status bar", () => {
   it("stands before the screen and shows what sync_status says", async () => {
-    document.body.innerHTML = `<div id="title"></div><div id="site"></div>
-      <button id="zoom"></button><button id="lang-toggle"></button><main id="app"></main>`;
+    const page = shell();
     const get = (id: string) => document.getElementById(id) as HTMLElement;
     const { start } = await import("./app");
     const invoke = (async (cmd: string) => {
@@ -80,16 +80,7 @@ describe("the app's status bar", () => {
         return { ...base, role: "counter", online: false, queued: 4, in_flight: 0 };
       throw { code: "internal", message: `no answer for ${cmd}` };
     }) as Invoke;
-    await start(
-      {
-        app: get("app"),
-        site: get("site"),
-        langToggle: get("lang-toggle") as HTMLButtonElement,
-        zoom: get("zoom") as HTMLButtonElement,
-        title: get("title"),
-      },
-      invoke,
-    );
+    await start(page, invoke);
     await new Promise((r) => setTimeout(r, 0));
     const bar = get("sync-status");
     expect(bar.nextElementSibling?.id).toBe("app");
