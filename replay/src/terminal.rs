@@ -128,46 +128,16 @@ async fn send(
         &nonce,
         &body,
     );
-    let mut request = ctx
-        .http
-        .post(format!("{}{}", ctx.base, wire::SYNC_PATH))
-        .header("content-type", "application/json")
-        .body(body);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
+    let url = format!("{}{}", ctx.base, wire::SYNC_PATH);
     let started = Instant::now();
-    let result = async {
-        let response = request.send().await.map_err(failure)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.bytes().await.map_err(failure)?.to_vec();
-        Ok(Response {
-            status,
-            retry_after,
-            body,
-        })
-    }
-    .await;
+    let result = terminal_sync::central::exchange(&ctx.http, &url, body, &headers)
+        .await
+        .map(|(response, _server_time)| response);
     ctx.metrics.request(
         result.as_ref().ok().map(|r: &Response| r.status),
         started.elapsed(),
     );
     result
-}
-
-fn failure(error: reqwest::Error) -> Failure {
-    if error.is_timeout() {
-        Failure::Timeout
-    } else if error.is_connect() {
-        Failure::Connect
-    } else {
-        Failure::Broken
-    }
 }
 
 /// The terminals' own sync client.

@@ -242,38 +242,10 @@ impl Central {
         body: Vec<u8>,
         headers: &[(&'static str, String)],
     ) -> Result<Response, Failure> {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body);
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let result = self.runtime.block_on(async move {
-            let response = request.send().await.map_err(failure)?;
-            let status = response.status().as_u16();
-            let server_time = response
-                .headers()
-                .get("date")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
-                .map(|t| t.timestamp());
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = response.bytes().await.map_err(failure)?.to_vec();
-            Ok((
-                Response {
-                    status,
-                    retry_after,
-                    body,
-                },
-                server_time,
-            ))
-        });
+        let url = format!("{}{path}", self.base);
+        let result = self
+            .runtime
+            .block_on(exchange(&self.http, &url, body, headers));
         self.reached.set(Some(result.is_ok()));
         let (response, server_time) = result?;
         if let Some(server) = server_time {
@@ -281,6 +253,47 @@ impl Central {
         }
         Ok(response)
     }
+}
+
+/// Sends one `POST` of `body` with `headers` (the signing headers of `docs/sync-api.yaml`, or
+/// none) to `url`, and reads the answer as `sync-client` wants it, with the server's clock
+/// (Unix seconds) from its `Date` header when it sent one. Shared by [`Central`] and the
+/// launch-day replay's terminals, which run many on one async runtime.
+pub async fn exchange(
+    http: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    headers: &[(&'static str, String)],
+) -> Result<(Response, Option<i64>), Failure> {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.map_err(failure)?;
+    let status = response.status().as_u16();
+    let server_time = response
+        .headers()
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        .map(|t| t.timestamp());
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.bytes().await.map_err(failure)?.to_vec();
+    Ok((
+        Response {
+            status,
+            retry_after,
+            body,
+        },
+        server_time,
+    ))
 }
 
 fn failure(error: reqwest::Error) -> Failure {
