@@ -43,6 +43,7 @@ struct Term {
     key: SigningKey,
 }
 
+#[derive(Debug)]
 struct Answer {
     status: u16,
     body: Value,
@@ -94,8 +95,9 @@ async fn answer(response: reqwest::Response) -> Result<Answer, Box<dyn std::erro
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let bytes = response.bytes().await?;
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    // JSON, or the text as it came (`/metrics`).
+    let text = response.text().await?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Ok(Answer {
         status,
         body,
@@ -445,11 +447,7 @@ async fn a_kiosk_can_ask_whether_a_person_is_already_a_member() -> TestResult {
     let counter = h.terminal("counter", 2).await?;
     h.sync(&kiosk, json!([enrollment("op-1", "이순자")]))
         .await?;
-    let h = &h;
-    let lookup = |term, body: Value| {
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        async move { h.signed(term, "POST", "/v1/members/lookup", &bytes).await }
-    };
+    let lookup = |term, body| h.post_json(term, "/v1/members/lookup", body);
     // Another kiosk finds the member, written as a clerk might type it.
     let found = lookup(
         &other_kiosk,
@@ -859,6 +857,17 @@ impl Harness {
             request = request.header(name, value);
         }
         answer(request.send().await?).await
+    }
+
+    /// `POST path` with `body` as JSON, signed by `term`.
+    async fn post_json(
+        &self,
+        term: &Term,
+        path: &str,
+        body: Value,
+    ) -> Result<Answer, Box<dyn std::error::Error>> {
+        self.signed(term, "POST", path, &serde_json::to_vec(&body)?)
+            .await
     }
 
     async fn pull(&self, term: &Term, body: Value) -> Result<Answer, Box<dyn std::error::Error>> {
@@ -1557,11 +1566,7 @@ async fn a_kiosk_gets_the_first_card_of_its_own_members_signed_and_never_a_secon
     let counter = h.terminal("counter", 2).await?;
     h.sync(&kiosk, json!([enrollment("op-1", "이순자")]))
         .await?;
-    let h = &h;
-    let ask = |term, body: Value| {
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        async move { h.signed(term, "POST", "/v1/cards", &bytes).await }
-    };
+    let ask = |term, body| h.post_json(term, "/v1/cards", body);
     let salt = [9, 8, 7, 6, 5, 4, 3, 2];
     let card = ask(&kiosk, card_ask("PP-00000001", "802417", salt)).await?;
     assert_eq!(card.status, 200, "{}", card.body);

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
+use chrono::NaiveDate;
 use ed25519_dalek::SigningKey;
 use palpal_central::clock::{Clock as _, FixedClock};
 use palpal_central::http::{self, Config};
 use palpal_central::signing;
 
-use super::cli;
+use super::{answer, cli, launch_morning, Answer, Term};
 use palpal_central::store::{published_policies, Backend, SqliteBackend, SqliteStore, Store};
 use points_core::PolicySet;
 use serde_json::{json, Value};
@@ -137,30 +137,11 @@ fn a_full_disk_refuses_the_batch_whole_and_the_retry_after_space_is_freed_applie
     outcome
 }
 
-fn launch_morning() -> DateTime<Utc> {
-    // 2025-12-03 10:00 in Seoul.
-    Utc.with_ymd_and_hms(2025, 12, 3, 1, 0, 0)
-        .single()
-        .unwrap_or_default()
-}
-
 struct Server {
     base: String,
     clock: Arc<FixedClock>,
     client: reqwest::Client,
     nonces: AtomicU64,
-}
-
-struct Term {
-    id: String,
-    key: SigningKey,
-}
-
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Value,
-    retry_after: Option<String>,
 }
 
 impl Server {
@@ -185,23 +166,7 @@ impl Server {
                 request = request.header(name, value);
             }
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((
-            Answer {
-                status,
-                body,
-                retry_after,
-            },
-            nonce,
-        ))
+        Ok((answer(request.send().await?).await?, nonce))
     }
 
     /// Sends `operations` as a fresh, signed sync request; returns the answer and its nonce.
