@@ -15,6 +15,7 @@
 //! Figures are printed, never asserted. Run with
 //! `cargo bench -p palpal-central --bench load` (environment: `LOAD_SECONDS`, default 10 per
 //! phase; `LOAD_TERMINALS`, default 200; `LOAD_BATCH`, default 50 operations per request;
+//! `LOAD_MEMBERS`, default 2,000, the members the reports are spread over, in 500s;
 //! `LOAD_MAX_IN_FLIGHT`, the server's `--max-in-flight`, default the server's own;
 //! `LOAD_PIN=1` runs the server on CPU 0 and this load generator on CPU 1 with `taskset`, as
 //! if the server had a machine of its own, so that the generator's work does not come out of
@@ -292,7 +293,7 @@ fn main() {
     let seconds = env_or("LOAD_SECONDS", 10);
     let terminals = env_or("LOAD_TERMINALS", 200) as usize;
     let batch = env_or("LOAD_BATCH", 50);
-    let members = 2_000u64;
+    let members = env_or("LOAD_MEMBERS", 2_000).max(500) / 500 * 500;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("central.db");
     let bin = env!("CARGO_BIN_EXE_palpal-central");
@@ -506,6 +507,12 @@ fn main() {
                 .collect::<Vec<_>>(),
         );
     });
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+    println!(
+        "files      database {:.0} MiB, write-ahead log {:.1} MiB (its file's longest; the log starts over once copied)",
+        size("central.db") as f64 / 1_048_576.0,
+        size("central.db-wal") as f64 / 1_048_576.0
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -194,8 +194,12 @@ pub fn router(
     let store = backend
         .open()
         .context("쓰기 연결을 열지 못했습니다 / opening the write connection")?;
+    let checkpointer = backend
+        .open()
+        .context("체크포인트 연결을 열지 못했습니다 / opening the checkpoint connection")?;
     let writer = writer::spawn(
         store,
+        Some(checkpointer),
         config.write_queue,
         config.max_group,
         config.max_group_ops,

@@ -22,6 +22,7 @@ pub struct Metrics {
     storage_full: AtomicI64,
     storage_full_refusals: AtomicU64,
     storage_full_episodes: AtomicU64,
+    wal_pages: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -96,6 +97,11 @@ impl Metrics {
             .fetch_add(u64::try_from(writes).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// The write-ahead log's length in pages, as a checkpoint found it.
+    pub fn wal(&self, pages: u32) {
+        self.wal_pages.store(u64::from(pages), Ordering::Relaxed);
+    }
+
     /// The database's disk has room again: a write group was committed.
     pub fn storage_has_room(&self) {
         self.storage_full.store(0, Ordering::Relaxed);
@@ -159,10 +165,15 @@ impl Metrics {
              # HELP palpal_storage_full_episodes_total Times the database's disk filled up \
              (each logged once).\n\
              # TYPE palpal_storage_full_episodes_total counter\n\
-             palpal_storage_full_episodes_total {}",
+             palpal_storage_full_episodes_total {}\n\
+             # HELP palpal_wal_pages The write-ahead log's length in pages at the last \
+             checkpoint; it starts over once wholly copied into the database.\n\
+             # TYPE palpal_wal_pages gauge\n\
+             palpal_wal_pages {}",
             self.storage_full.load(Ordering::Relaxed),
             self.storage_full_refusals.load(Ordering::Relaxed),
-            self.storage_full_episodes.load(Ordering::Relaxed)
+            self.storage_full_episodes.load(Ordering::Relaxed),
+            self.wal_pages.load(Ordering::Relaxed)
         );
         let groups = self.groups.load(Ordering::Relaxed);
         let _ = writeln!(
@@ -231,6 +242,15 @@ mod tests {
         assert!(text.contains("\npalpal_storage_full_episodes_total 1\n"));
         metrics.storage_has_room();
         assert!(metrics.render().contains("\npalpal_storage_full 0\n"));
+    }
+
+    #[test]
+    fn the_write_ahead_log_length_is_the_last_one_seen() {
+        let metrics = Metrics::default();
+        assert!(metrics.render().contains("\npalpal_wal_pages 0\n"));
+        metrics.wal(5_000);
+        metrics.wal(12);
+        assert!(metrics.render().contains("\npalpal_wal_pages 12\n"));
     }
 
     #[test]

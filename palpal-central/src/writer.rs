@@ -9,7 +9,14 @@
 //! `Retry-After`: the terminals keep their operations and send them again. The thread goes on
 //! taking writes meanwhile; the first group that commits ends the episode. Each episode is
 //! logged twice (when it starts and when it ends), never once per request.
+//!
+//! Given a second connection, a checkpointer thread copies the write-ahead log into the
+//! database after commits, so that the writer's commits do not wait for it. A log that keeps
+//! being appended to while it is copied is never wholly copied, so it would never start over
+//! at its beginning: once the log is [`LONG_LOG_PAGES`] long, the writer copies the short tail
+//! itself between two groups, and the log starts over at its next commit.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -94,11 +101,71 @@ fn operations(write: &Write) -> usize {
     }
 }
 
+/// A write-ahead log this long (in pages, about 16 MiB) is copied to its end by the writer
+/// itself, so that it starts over.
+pub const LONG_LOG_PAGES: u32 = 4096;
+
+/// The checkpointer thread's side: told of commits, it checkpoints, and asks the writer to
+/// finish the job when the log has grown long.
+struct Checkpointer {
+    /// Told (without waiting) that a group was committed.
+    commits: std::sync::mpsc::SyncSender<()>,
+    /// Set when the log is long and the writer should copy its tail.
+    long_log: Arc<AtomicBool>,
+}
+
+fn spawn_checkpointer(
+    mut store: Box<dyn Store>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<Checkpointer> {
+    let (commits, committed) = std::sync::mpsc::sync_channel::<()>(1);
+    let long_log = Arc::new(AtomicBool::new(false));
+    let long = Arc::clone(&long_log);
+    std::thread::Builder::new()
+        .name("palpal-checkpoint".to_owned())
+        .spawn(move || {
+            let mut failing = false;
+            // Ends when the writer ends.
+            while committed.recv().is_ok() {
+                if long.load(Ordering::Relaxed) {
+                    // The writer is copying the tail; a checkpoint here would only keep it
+                    // from getting the checkpoint lock.
+                    continue;
+                }
+                match store.checkpoint() {
+                    Ok(Some(pages)) => {
+                        failing = false;
+                        metrics.wal(pages.logged);
+                        if pages.logged >= LONG_LOG_PAGES {
+                            long.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        // Once per run of failures; the writer's own checkpoints go on.
+                        if !failing {
+                            eprintln!(
+                                "WAL 체크포인트에 실패했습니다. 쓰기는 계속됩니다. / checkpointing \
+                                 the WAL failed; writes go on: {error:#}"
+                            );
+                        }
+                        failing = true;
+                        long.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        })?;
+    Ok(Checkpointer { commits, long_log })
+}
+
 /// Starts the writer thread. It ends when every sender is dropped. A group holds at most
 /// `max_group` writes and, beyond its first write, at most `max_group_ops` operations, so
-/// that one commit (and the wait of whoever arrives during it) stays short.
+/// that one commit (and the wait of whoever arrives during it) stays short. With
+/// `checkpointer`, a second connection to the same database, a thread of its own checkpoints
+/// the write-ahead log instead of the writer's commits.
 pub fn spawn(
     mut store: Box<dyn Store>,
+    checkpointer: Option<Box<dyn Store>>,
     queue: usize,
     max_group: usize,
     max_group_ops: usize,
@@ -107,6 +174,15 @@ pub fn spawn(
 ) -> std::io::Result<mpsc::Sender<WriteJob>> {
     let (tx, mut rx) = mpsc::channel::<WriteJob>(queue.max(1));
     let max_group = max_group.max(1);
+    let checkpointer = match checkpointer {
+        Some(other) => {
+            store
+                .checkpoint_on_commit(false)
+                .map_err(std::io::Error::other)?;
+            Some(spawn_checkpointer(other, Arc::clone(&metrics))?)
+        }
+        None => None,
+    };
     std::thread::Builder::new()
         .name("palpal-writer".to_owned())
         .spawn(move || {
@@ -117,6 +193,18 @@ pub fn spawn(
                 let Some(first) = carried.take().or_else(|| rx.blocking_recv()) else {
                     break;
                 };
+                if let Some(checkpointer) = &checkpointer {
+                    if checkpointer.long_log.load(Ordering::Relaxed) {
+                        // Most of the log is copied already. Until the whole of it is (a
+                        // reader may hold on to part of it), this is tried between groups.
+                        if let Ok(Some(pages)) = store.checkpoint() {
+                            metrics.wal(pages.logged);
+                            if pages.copied == pages.logged {
+                                checkpointer.long_log.store(false, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
                 let mut ops = operations(&first.write);
                 jobs.push(first);
                 while jobs.len() < max_group && ops < max_group_ops {
@@ -146,6 +234,10 @@ pub fn spawn(
                             );
                         }
                         metrics.group(writes.len());
+                        if let Some(checkpointer) = &checkpointer {
+                            // Full means it has not started on the last notice yet.
+                            let _ = checkpointer.commits.try_send(());
+                        }
                         for (sender, reply) in senders.into_iter().zip(replies) {
                             let _ = sender.send(Ok(reply));
                         }

@@ -741,7 +741,10 @@ async fn concurrent_batches_are_committed_in_groups() -> TestResult {
         metrics.contains("palpal_operations_total{kind=\"enrollment\",status=\"accepted\"} 20\n")
     );
     let health = h.get("/v1/health").await?;
-    assert_eq!(health.body, json!({ "status": "ok", "schema_version": 4 }));
+    assert_eq!(
+        health.body,
+        json!({ "status": "ok", "schema_version": palpal_central::store::SCHEMA_VERSION })
+    );
     Ok(())
 }
 
@@ -769,7 +772,10 @@ async fn the_binary_serves_on_the_address_it_prints() -> TestResult {
             .ok_or_else(|| format!("unexpected first line {line:?}"))?;
         let health = answer(reqwest::get(format!("{base}/v1/health")).await?).await?;
         assert_eq!(health.status, 200);
-        assert_eq!(health.body["schema_version"], 4);
+        assert_eq!(
+            health.body["schema_version"],
+            palpal_central::store::SCHEMA_VERSION
+        );
         Ok::<(), Box<dyn std::error::Error>>(())
     }
     .await;
