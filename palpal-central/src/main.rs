@@ -44,6 +44,11 @@ enum Command {
         /// cards for kiosks; without it kiosks hand out sign-up receipts only.
         #[arg(long)]
         card_key: Option<PathBuf>,
+        /// How much lower (in nice steps) the HTTP threads' CPU priority is than the
+        /// writer's: under overload, parsing and refusing requests then gets only the CPU
+        /// that committing leaves. 0 keeps them equal.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19))]
+        http_nice: u8,
     },
     /// Provision terminals.
     Terminal {
@@ -240,6 +245,7 @@ fn main() -> anyhow::Result<()> {
             max_in_flight,
             max_body_bytes,
             card_key,
+            http_nice,
         } => {
             let card_key = card_key
                 .map(|file| card_key_from(&db, &file, Arc::clone(&policies)))
@@ -250,7 +256,21 @@ fn main() -> anyhow::Result<()> {
                 card_key,
                 ..Config::default()
             };
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            // The writer and checkpointer threads are made by this (main) thread and keep its
+            // priority; the runtime's threads lower their own as they start (on Linux the nice
+            // value is a thread's own). Lowering needs no privilege; if it fails, they stay.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .on_thread_start(move || {
+                    if let Ok(now) = rustix::process::getpriority_process(None) {
+                        let _ = rustix::process::setpriority_process(
+                            None,
+                            now.saturating_add(i32::from(http_nice)).min(19),
+                        );
+                    }
+                })
+                .build()
+                .context("starting the async runtime")?;
             runtime.block_on(serve(db, listen, config, policies))
         }
         Command::Terminal { command } => terminal(command, policies),

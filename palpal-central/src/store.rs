@@ -15,8 +15,6 @@ use points_core::{Ledger, PolicySet, StepReport};
 use rusqlite::{params, Connection, DropBehavior, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
 
-use std::collections::HashMap;
-
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 
 use crate::wire::{
@@ -26,7 +24,7 @@ use crate::wire::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -199,7 +197,60 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE step_reports_5 RENAME TO step_reports;
     CREATE INDEX step_reports_member ON step_reports (member_id, id);
     DROP INDEX ledger_entries_member;",
+    // 6: each member's points ledger kept as a snapshot in their balance row (see
+    // `points_core::Ledger::to_snapshot`), so that a step report reads one row instead of the
+    // member's every report. The snapshots of existing members are made from their reports
+    // (`snapshot_ledgers`), after which the index by member that doing so needed is dropped.
+    "ALTER TABLE balances ADD COLUMN ledger BLOB;",
 ];
+
+/// The migration after whose SQL [`snapshot_ledgers`] runs.
+const LEDGER_SNAPSHOTS: usize = 6;
+
+/// Migration 6's own step: rebuilds every member's ledger from their step reports, in the
+/// order received, stores it as a snapshot, and drops the index of reports by member.
+fn snapshot_ledgers(tx: &Connection, policies: &PolicySet) -> anyhow::Result<()> {
+    let mut reports = tx.prepare(
+        "SELECT r.member_id, m.birth_date, r.day, r.steps, r.reported_at
+         FROM step_reports r JOIN members m ON m.id = r.member_id
+         ORDER BY r.member_id, r.id",
+    )?;
+    let mut store = tx.prepare(
+        "INSERT INTO balances (member_id, ledger) VALUES (?1, ?2)
+         ON CONFLICT (member_id) DO UPDATE SET ledger = excluded.ledger",
+    )?;
+    let mut current: Option<(i64, Ledger)> = None;
+    let mut rows = reports.query([])?;
+    while let Some(row) = rows.next()? {
+        let member: i64 = row.get(0)?;
+        if current.as_ref().is_none_or(|(id, _)| *id != member) {
+            if let Some((id, ledger)) = current.take() {
+                store.execute(params![id, ledger.to_snapshot()])?;
+            }
+            let birth: String = row.get(1)?;
+            let birth = NaiveDate::parse_from_str(&birth, "%Y-%m-%d")
+                .with_context(|| format!("member {member} has birth date {birth:?}"))?;
+            current = Some((member, Ledger::new(birth)));
+        }
+        let day: String = row.get(2)?;
+        let at: String = row.get(4)?;
+        let report = StepReport {
+            day: NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                .with_context(|| format!("stored step day {day:?}"))?,
+            steps: row.get(3)?,
+            reported_at: DateTime::parse_from_rfc3339(&at)
+                .with_context(|| format!("stored report time {at:?}"))?,
+        };
+        if let Some((_, ledger)) = current.as_mut() {
+            ledger.apply(policies, &report);
+        }
+    }
+    if let Some((id, ledger)) = current {
+        store.execute(params![id, ledger.to_snapshot()])?;
+    }
+    tx.execute_batch("DROP INDEX step_reports_member;")?;
+    Ok(())
+}
 
 /// A terminal as the server knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -505,53 +556,6 @@ pub fn published_policies() -> anyhow::Result<PolicySet> {
 pub struct SqliteStore {
     conn: Connection,
     policies: Arc<PolicySet>,
-    ledgers: LedgerCache,
-}
-
-/// Each member's ledger as of their last step report, so that a new report is applied to it
-/// instead of rebuilding it from every report. Only the writer's connection fills it. It is
-/// what the database holds as long as nothing is rolled back and no other connection writes,
-/// so it is emptied whenever a write group fails, a rolled-back request had changed it, or
-/// another connection committed since this one's last group (SQLite's `data_version`).
-#[derive(Debug, Default)]
-struct LedgerCache {
-    members: HashMap<i64, Ledger>,
-    /// Ledgers put so far, to tell whether a request changed the cache.
-    puts: u64,
-    /// `PRAGMA data_version` at the start of the last group.
-    data_version: Option<i64>,
-}
-
-impl LedgerCache {
-    const MAX_MEMBERS: usize = 200_000;
-
-    fn take(&mut self, member: i64) -> Option<Ledger> {
-        self.members.remove(&member)
-    }
-
-    fn put(&mut self, member: i64, ledger: Ledger) {
-        if self.members.len() >= Self::MAX_MEMBERS {
-            self.members.clear();
-        }
-        self.members.insert(member, ledger);
-        self.puts += 1;
-    }
-
-    fn forget(&mut self) {
-        self.members.clear();
-    }
-
-    /// At the start of a group: forgets everything if another connection has committed since
-    /// the last group.
-    fn check(&mut self, tx: &Connection) -> anyhow::Result<()> {
-        let version: i64 = tx
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |row| row.get(0))?;
-        if self.data_version.replace(version) != Some(version) {
-            self.forget();
-        }
-        Ok(())
-    }
 }
 
 /// Checks, before the server starts, that an existing database file is an intact SQLite
@@ -610,11 +614,7 @@ impl SqliteStore {
         // costs more to trim at each commit).
         conn.pragma_update(None, "cache_size", -16_384)
             .context("setting cache_size")?;
-        let mut store = SqliteStore {
-            conn,
-            policies,
-            ledgers: LedgerCache::default(),
-        };
+        let mut store = SqliteStore { conn, policies };
         store.migrate().context("migrating the database")?;
         Ok(store)
     }
@@ -640,6 +640,10 @@ impl SqliteStore {
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)
                 .with_context(|| format!("applying migration {}", index + 1))?;
+            if index + 1 == LEDGER_SNAPSHOTS {
+                snapshot_ledgers(&tx, &self.policies)
+                    .context("making the ledger snapshots of migration 6")?;
+            }
             tx.pragma_update(None, "user_version", i64::try_from(index + 1)?)?;
         }
         tx.commit()?;
@@ -850,11 +854,7 @@ impl Store for SqliteStore {
         writes: &[Write],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
-        let result = self.commit_group_once(writes, now);
-        if result.is_err() {
-            self.ledgers.forget();
-        }
-        result
+        self.commit_group_once(writes, now)
     }
 
     fn checkpoint_on_commit(&mut self, on: bool) -> anyhow::Result<()> {
@@ -891,19 +891,16 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
         let policies = Arc::clone(&self.policies);
-        let ledgers = &mut self.ledgers;
         let mut tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .context("starting a write transaction")?;
-        ledgers.check(&tx)?;
         tx.prepare_cached("DELETE FROM nonces WHERE seen_at < ?1")?
             .execute([now.timestamp() - NONCE_RETENTION_SECONDS])
             .context("forgetting old nonces")?;
         let mut replies = Vec::with_capacity(writes.len());
         for write in writes {
             let mut sp = tx.savepoint().context("starting a savepoint")?;
-            let puts = ledgers.puts;
             let reply = match write {
                 Write::Enroll {
                     code_hash,
@@ -914,15 +911,12 @@ impl SqliteStore {
                     terminal,
                     nonce,
                     operations,
-                } => sync(&sp, &policies, ledgers, *terminal, nonce, operations, now),
+                } => sync(&sp, &policies, *terminal, nonce, operations, now),
                 Write::IssueCard(request) => issue_card(&sp, request, now),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
                 sp.set_drop_behavior(DropBehavior::Rollback);
                 sp.finish().context("rolling back a refused request")?;
-                if ledgers.puts != puts {
-                    ledgers.forget();
-                }
             } else {
                 sp.commit().context("releasing a savepoint")?;
             }
@@ -1032,7 +1026,6 @@ fn enroll(
 fn sync(
     tx: &Connection,
     policies: &PolicySet,
-    ledgers: &mut LedgerCache,
     terminal: i64,
     nonce: &str,
     operations: &[Operation],
@@ -1058,7 +1051,7 @@ fn sync(
     let mut results = Vec::with_capacity(operations.len());
     for op in operations {
         results.push(
-            apply_operation(tx, policies, ledgers, &terminal, op, now)
+            apply_operation(tx, policies, &terminal, op, now)
                 .with_context(|| format!("applying operation {:?}", op.op_id))?,
         );
     }
@@ -1077,7 +1070,6 @@ fn payload_hash(op: &Operation) -> anyhow::Result<[u8; 32]> {
 fn apply_operation(
     tx: &Connection,
     policies: &PolicySet,
-    ledgers: &mut LedgerCache,
     terminal: &Terminal,
     op: &Operation,
     now: DateTime<Utc>,
@@ -1114,7 +1106,7 @@ fn apply_operation(
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "step_report" => match serde_json::from_value::<StepReportPayload>(op.payload.clone()) {
-            Ok(payload) => record_steps(tx, policies, ledgers, terminal, &op.op_id, &payload)?,
+            Ok(payload) => record_steps(tx, policies, terminal, &op.op_id, &payload)?,
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "redemption_hold" | "void" if terminal.role != Role::Counter => {
@@ -1330,7 +1322,6 @@ fn enroll_member(
 fn record_steps(
     tx: &Connection,
     policies: &PolicySet,
-    ledgers: &mut LedgerCache,
     terminal: &Terminal,
     op_id: &str,
     payload: &StepReportPayload,
@@ -1340,50 +1331,35 @@ fn record_steps(
     let (Some(day), Some(reported_at)) = (day, reported_at) else {
         return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
     };
+    // The ledger is a pure function of the member's reports in the order received; the
+    // member's balance row keeps it as a snapshot, so the new report yields exactly the
+    // entries it newly earns without reading any earlier report.
     let member = match parse_member_number(&payload.member_number) {
         Some(id) => tx
-            .prepare_cached("SELECT id, birth_date FROM members WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT m.id, m.birth_date, b.ledger FROM members m
+                 LEFT JOIN balances b ON b.member_id = m.id WHERE m.id = ?1",
+            )?
             .query_row([id], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<Vec<u8>>>(2)?,
+                ))
             })
             .optional()?,
         None => None,
     };
-    let Some((member_id, birth_date)) = member else {
+    let Some((member_id, birth_date, snapshot)) = member else {
         return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
     };
     let birth_date = NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d")
         .with_context(|| format!("member {member_id} has birth date {birth_date:?}"))?;
-
-    // The ledger is a pure function of the member's reports in the order received: it comes
-    // from the cache when the cache has the member, and is rebuilt from the reports otherwise;
-    // the new report then yields exactly the entries it newly earns.
-    let cached = ledgers.take(member_id);
-    let rebuild = cached.is_none();
-    let mut ledger = cached.unwrap_or_else(|| Ledger::new(birth_date));
-    if rebuild {
-        let mut stmt = tx.prepare_cached(
-            "SELECT day, steps, reported_at FROM step_reports WHERE member_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([member_id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, u32>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (day, steps, at) = row?;
-            let report = StepReport {
-                day: NaiveDate::parse_from_str(&day, "%Y-%m-%d")
-                    .with_context(|| format!("stored step day {day:?}"))?,
-                steps,
-                reported_at: DateTime::parse_from_rfc3339(&at)
-                    .with_context(|| format!("stored report time {at:?}"))?,
-            };
-            ledger.apply(policies, &report);
-        }
-    }
+    let mut ledger = match &snapshot {
+        Some(bytes) => Ledger::from_snapshot(birth_date, bytes)
+            .with_context(|| format!("member {member_id}'s stored ledger"))?,
+        None => Ledger::new(birth_date),
+    };
     let report = StepReport {
         reported_at,
         day,
@@ -1402,7 +1378,6 @@ fn record_steps(
         terminal.id,
         op_id
     ])?;
-    ledgers.put(member_id, ledger);
     let mut points = 0u64;
     for entry in outcome.entries() {
         tx.prepare_cached(
@@ -1418,9 +1393,16 @@ fn record_steps(
         ])?;
         points += u64::from(entry.points);
     }
+    let after = ledger.to_snapshot();
+    if points > 0 || snapshot.as_deref() != Some(&after[..]) {
+        tx.prepare_cached(
+            "INSERT INTO balances (member_id, credited, ledger) VALUES (?1, ?2, ?3)
+             ON CONFLICT (member_id) DO UPDATE
+             SET credited = credited + excluded.credited, ledger = excluded.ledger",
+        )?
+        .execute(params![member_id, i64::try_from(points)?, after])?;
+    }
     if points > 0 {
-        tx.prepare_cached("UPDATE balances SET credited = credited + ?2 WHERE member_id = ?1")?
-            .execute(params![member_id, i64::try_from(points)?])?;
         touch(tx, "balance", member_id)?;
     }
     let mut result = OpResult::accepted(op_id);
@@ -1846,10 +1828,11 @@ mod tests {
     }
 
     /// A database at schema 4 (operations with a row id, step reports with their own unique
-    /// op-id index) keeps every row through migration 5, and an operation it holds is still
-    /// recognised when sent again.
+    /// op-id index, ledgers only as reports) keeps every row through migrations 5 and 6, an
+    /// operation it holds is still recognised when sent again, and the member's ledger is
+    /// made from their reports: the day already credited earns nothing again.
     #[test]
-    fn migration_5_keeps_operations_and_reports() -> anyhow::Result<()> {
+    fn migrations_5_and_6_keep_operations_reports_and_ledgers() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("central.db");
         let enrollment = op(
@@ -1934,6 +1917,16 @@ mod tests {
         assert!(!schema
             .iter()
             .any(|sql| sql.contains("ledger_entries_member")));
+        assert!(!schema.iter().any(|sql| sql.contains("step_reports_member")));
+        let snapshot: Vec<u8> =
+            store
+                .conn
+                .query_row("SELECT ledger FROM balances WHERE member_id = 1", [], |r| {
+                    r.get(0)
+                })?;
+        let ledger = Ledger::from_snapshot("1950-04-01".parse()?, &snapshot)?;
+        assert_eq!(ledger.total(), 100);
+        assert_eq!(ledger.day_steps("2025-12-01".parse()?), Some(9000));
         let integrity: String = store
             .conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
@@ -1953,7 +1946,20 @@ mod tests {
         assert_eq!(results[0].status, OpStatus::Duplicate);
         assert_eq!(results[1].status, OpStatus::Accepted);
         assert_eq!(results[1].points, Some(100));
-        assert_eq!(count(&store, "step_reports")?, 2);
+        let replies = store.commit_group(
+            &[Write::Sync {
+                terminal: 1,
+                nonce: "nonce-after-migration-2".to_owned(),
+                operations: vec![steps("s-1b", 1, 9500)],
+            }],
+            now,
+        )?;
+        assert_eq!(
+            points(&replies),
+            vec![0],
+            "day 1 was credited before the migration"
+        );
+        assert_eq!(count(&store, "step_reports")?, 3);
         Ok(())
     }
 
@@ -2045,11 +2051,11 @@ mod tests {
             .collect()
     }
 
-    /// The writer's ledger cache gives the same points as rebuilding, also when another
-    /// connection wrote reports in between (its cache is then stale and must be ignored: a
-    /// second report for the day the other connection credited earns nothing).
+    /// Two connections writing one member's reports in turn rate them as one would: each
+    /// reads the ledger the other stored (a second report for the day the other connection
+    /// credited earns nothing).
     #[test]
-    fn the_ledger_cache_agrees_with_a_rebuild() -> anyhow::Result<()> {
+    fn connections_taking_turns_rate_as_one() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("central.db");
         let policies = Arc::new(published_policies()?);

@@ -18,6 +18,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -100,6 +101,16 @@ fn operations(write: &Write) -> usize {
         Write::Enroll { .. } | Write::IssueCard(_) => 1,
     }
 }
+
+/// How long the writer waits at most for more writes before committing a group, and only
+/// while at least [`LINGER_SIBLINGS`] other requests are admitted (as PostgreSQL's
+/// `commit_delay` and `commit_siblings`): under load, admitted requests reach the writer
+/// spread out by their parsing, and a group committed at once would be small, with a disk
+/// flush for a few writes; with few requests in flight nothing waits.
+pub const LINGER: Duration = Duration::from_millis(2);
+/// See [`LINGER`].
+pub const LINGER_SIBLINGS: i64 = 4;
+const LINGER_STEP: Duration = Duration::from_micros(100);
 
 /// A write-ahead log this long (in pages, about 16 MiB) is copied to its end by the writer
 /// itself, so that it starts over.
@@ -207,6 +218,7 @@ pub fn spawn(
                 }
                 let mut ops = operations(&first.write);
                 jobs.push(first);
+                let mut lingered = Duration::ZERO;
                 while jobs.len() < max_group && ops < max_group_ops {
                     match rx.try_recv() {
                         Ok(job) if ops + operations(&job.write) > max_group_ops => {
@@ -216,6 +228,16 @@ pub fn spawn(
                         Ok(job) => {
                             ops += operations(&job.write);
                             jobs.push(job);
+                        }
+                        Err(mpsc::error::TryRecvError::Empty)
+                            if lingered < LINGER
+                                && metrics.in_flight() - i64::try_from(jobs.len()).unwrap_or(0)
+                                    >= LINGER_SIBLINGS =>
+                        {
+                            // Others were admitted and are on their way (being read, checked):
+                            // wait a moment for them rather than commit a small group.
+                            std::thread::sleep(LINGER_STEP);
+                            lingered += LINGER_STEP;
                         }
                         Err(_) => break,
                     }

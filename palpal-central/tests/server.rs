@@ -748,6 +748,96 @@ async fn concurrent_batches_are_committed_in_groups() -> TestResult {
     Ok(())
 }
 
+/// The nice value of each of a process's threads, by thread name.
+fn thread_nice(pid: u32) -> std::io::Result<Vec<(String, i64)>> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let task = task?.path();
+        let name = std::fs::read_to_string(task.join("comm"))?
+            .trim()
+            .to_owned();
+        let stat = std::fs::read_to_string(task.join("stat"))?;
+        // After the name in parentheses: state is the first field, nice the seventeenth.
+        let nice = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(16))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("no nice value in {stat:?}")))?;
+        threads.push((name, nice));
+    }
+    Ok(threads)
+}
+
+/// Under overload the writer must not lose CPU to the threads that parse and refuse
+/// requests: `serve` runs its HTTP threads ten nice steps below the writer and checkpointer
+/// (`--http-nice`), and `--http-nice 0` keeps them level.
+#[test]
+fn the_http_threads_run_below_the_writer() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for (option, below) in [(None, 10), (Some("0"), 0), (Some("4"), 4)] {
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_palpal-central"));
+        serve
+            .args(["serve", "--db"])
+            .arg(dir.path().join("central.db"))
+            .args(["--listen", "127.0.0.1:0"]);
+        if let Some(nice) = option {
+            serve.args(["--http-nice", nice]);
+        }
+        let mut child = serve.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        let mut line = String::new();
+        let read = child
+            .stdout
+            .take()
+            .map(|out| std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line));
+        // A thread takes its name once it runs; wait (up to 5 s) until both have.
+        let mut threads = thread_nice(child.id());
+        for _ in 0..250 {
+            match &threads {
+                Ok(found)
+                    if ["palpal-writer", "palpal-checkpoi"]
+                        .iter()
+                        .all(|name| found.iter().any(|(n, _)| n == name)) =>
+                {
+                    break
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+            threads = thread_nice(child.id());
+        }
+        child.kill()?;
+        child.wait()?;
+        assert!(
+            matches!(read, Some(Ok(_))) && line.starts_with("listening on "),
+            "{line:?}"
+        );
+        let threads = threads?;
+        let of = |name: &str| -> Vec<i64> {
+            threads
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, nice)| *nice)
+                .collect()
+        };
+        let writer = of("palpal-writer");
+        let workers = of("tokio-rt-worker");
+        assert_eq!(writer.len(), 1, "{threads:?}");
+        assert_eq!(of("palpal-checkpoi"), writer, "{threads:?}");
+        assert!(!workers.is_empty(), "{threads:?}");
+        assert!(
+            workers.iter().all(|nice| *nice == writer[0] + below),
+            "{option:?}: {threads:?}"
+        );
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(["serve", "--db"])
+        .arg(dir.path().join("central.db"))
+        .args(["--http-nice", "25"])
+        .output()?;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--http-nice"));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_on_the_address_it_prints() -> TestResult {
     let dir = tempfile::tempdir()?;

@@ -363,6 +363,110 @@ impl Earned {
     }
 }
 
+/// Why bytes are not a ledger snapshot made by [`Ledger::to_snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a ledger snapshot: {0}")]
+pub struct SnapshotError(&'static str);
+
+/// The snapshot format's version, its first byte.
+const SNAPSHOT_VERSION: u8 = 1;
+
+impl Ledger {
+    /// The ledger's state as bytes, for a store to keep instead of every report: a version
+    /// byte, the total (u64), the cap periods with their points (u16 count; kind, year, half,
+    /// points) and the days with any state (u32 count; day as days from the Common Era, highest
+    /// count, flags), integers little-endian, in date order. The birth date is not included.
+    /// Equal ledgers give equal bytes.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let days: Vec<(i32, DayState)> = self
+            .years
+            .iter()
+            .flat_map(|(year, days)| {
+                days.iter()
+                    .enumerate()
+                    .filter_map(move |(ordinal0, state)| {
+                        let ordinal = u32::try_from(ordinal0).ok()? + 1;
+                        let day = NaiveDate::from_yo_opt(*year, ordinal)?;
+                        (state.flags != 0 || state.max_steps != 0)
+                            .then_some((day.num_days_from_ce(), *state))
+                    })
+            })
+            .collect();
+        let mut out =
+            Vec::with_capacity(1 + 8 + 2 + self.cap_totals.len() * 10 + 4 + days.len() * 9);
+        out.push(SNAPSHOT_VERSION);
+        out.extend_from_slice(&self.total.to_le_bytes());
+        let caps = u16::try_from(self.cap_totals.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&caps.to_le_bytes());
+        for (period, points) in self.cap_totals.iter().take(usize::from(caps)) {
+            let (kind, year, half) = match *period {
+                CapPeriod::Year(year) => (0u8, year, 0u8),
+                CapPeriod::HalfYear(year, half) => (1u8, year, half),
+            };
+            out.push(kind);
+            out.extend_from_slice(&year.to_le_bytes());
+            out.push(half);
+            out.extend_from_slice(&points.to_le_bytes());
+        }
+        let count = u32::try_from(days.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_le_bytes());
+        for (day, state) in days {
+            out.extend_from_slice(&day.to_le_bytes());
+            out.extend_from_slice(&state.max_steps.to_le_bytes());
+            out.push(state.flags);
+        }
+        out
+    }
+
+    /// The ledger of a member born on `birth_date` whose state [`Ledger::to_snapshot`] gave.
+    pub fn from_snapshot(birth_date: NaiveDate, bytes: &[u8]) -> Result<Ledger, SnapshotError> {
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Result<&[u8], SnapshotError> {
+            if rest.len() < n {
+                return Err(SnapshotError("too short"));
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+            let mut out = [0; N];
+            out.copy_from_slice(bytes);
+            out
+        }
+        if take(1)?[0] != SNAPSHOT_VERSION {
+            return Err(SnapshotError("unknown version"));
+        }
+        let mut ledger = Ledger::new(birth_date);
+        ledger.total = u64::from_le_bytes(array(take(8)?));
+        let caps = u16::from_le_bytes(array(take(2)?));
+        for _ in 0..caps {
+            let kind = take(1)?[0];
+            let year = i32::from_le_bytes(array(take(4)?));
+            let half = take(1)?[0];
+            let points = u32::from_le_bytes(array(take(4)?));
+            let period = match (kind, half) {
+                (0, 0) => CapPeriod::Year(year),
+                (1, 1 | 2) => CapPeriod::HalfYear(year, half),
+                _ => return Err(SnapshotError("bad cap period")),
+            };
+            ledger.cap_totals.insert(period, points);
+        }
+        let days = u32::from_le_bytes(array(take(4)?));
+        for _ in 0..days {
+            let day = i32::from_le_bytes(array(take(4)?));
+            let max_steps = u32::from_le_bytes(array(take(4)?));
+            let flags = take(1)?[0];
+            let day = NaiveDate::from_num_days_from_ce_opt(day).ok_or(SnapshotError("bad day"))?;
+            *ledger.day_mut(day) = DayState { max_steps, flags };
+        }
+        if !rest.is_empty() {
+            return Err(SnapshotError("bytes after the end"));
+        }
+        Ok(ledger)
+    }
+}
+
 /// The member's day (the calendar date in Asia/Seoul) of an instant.
 pub fn kst_day(at: DateTime<FixedOffset>) -> NaiveDate {
     (at.naive_utc() + TimeDelta::seconds(i64::from(KST_SECONDS))).date()

@@ -16,7 +16,9 @@ mod policy;
 #[cfg(test)]
 mod tests;
 
-pub use ledger::{age_on, kst_day, EntryKind, Ignored, Ledger, LedgerEntry, Outcome, StepReport};
+pub use ledger::{
+    age_on, kst_day, EntryKind, Ignored, Ledger, LedgerEntry, Outcome, SnapshotError, StepReport,
+};
 pub use policy::{CapPeriod, CapPeriodKind, PointsPolicy, PolicySet, RedemptionRules};
 
 /// Why a policy file or a set of policies was refused.

@@ -895,6 +895,39 @@ proptest! {
         assert_order_independent(&policies, birth_date, &reports, &reordered)?;
     }
 
+    /// A ledger stored as its snapshot after every report (as the server keeps it) rates
+    /// every report exactly as one kept in memory, under year and half-year caps, and ends
+    /// with the same snapshot.
+    #[test]
+    fn a_ledger_kept_as_snapshots_rates_as_one_kept_in_memory(
+        birth_date in birth_dates(),
+        reports in reports(date("2025-11-01"), 92, 150),
+    ) {
+        let half_year = capped_policy("half_year", 1500, 200, WEEKLY_3);
+        for policies in [
+            policy_set(&[SEOUL_2025_03, SEOUL_2025_12, SEOUL_2023]),
+            policy_set(&[&half_year]),
+        ] {
+            let mut kept = Ledger::new(birth_date);
+            let mut stored = Ledger::new(birth_date).to_snapshot();
+            for report in &reports {
+                let mut ledger = Ledger::from_snapshot(birth_date, &stored).unwrap();
+                prop_assert_eq!(ledger.apply(&policies, report), kept.apply(&policies, report));
+                stored = ledger.to_snapshot();
+                prop_assert_eq!(&stored, &kept.to_snapshot());
+            }
+            let restored = Ledger::from_snapshot(birth_date, &stored).unwrap();
+            prop_assert_eq!(restored.total(), kept.total());
+            prop_assert_eq!(
+                restored.cap_totals().collect::<Vec<_>>(),
+                kept.cap_totals().collect::<Vec<_>>()
+            );
+            for report in &reports {
+                prop_assert_eq!(restored.day_steps(report.day), kept.day_steps(report.day));
+            }
+        }
+    }
+
     /// Where order can matter (a week straddling two half years with the cap full), the caps,
     /// the once-per-day rule and idempotence still hold.
     #[test]
@@ -906,4 +939,57 @@ proptest! {
         let (mut ledger, entries) = rate(&policies, birth_date, &reports);
         assert_invariants(&policies, &reports, &mut ledger, &entries)?;
     }
+}
+
+/// Bytes that are not a snapshot are refused, never read as some other ledger.
+#[test]
+fn a_damaged_snapshot_is_refused() {
+    let policies = policy_set(&[SEOUL_2025_12]);
+    let birth = date("1950-04-01");
+    let mut ledger = Ledger::new(birth);
+    for day in 1..=7 {
+        let day = date("2025-12-01") + TimeDelta::days(day - 1);
+        let reported_at = day
+            .and_hms_opt(21, 0, 0)
+            .unwrap()
+            .and_local_timezone(kst())
+            .unwrap();
+        ledger.apply(
+            &policies,
+            &StepReport {
+                reported_at,
+                day,
+                steps: 9000,
+            },
+        );
+    }
+    let good = ledger.to_snapshot();
+    assert_eq!(ledger.total(), 1200);
+    assert_eq!(
+        Ledger::from_snapshot(birth, &good).unwrap().to_snapshot(),
+        good
+    );
+    let refused = |bytes: &[u8]| Ledger::from_snapshot(birth, bytes).unwrap_err().to_string();
+    assert_eq!(refused(&[]), "not a ledger snapshot: too short");
+    let mut version = good.clone();
+    version[0] = 2;
+    assert_eq!(refused(&version), "not a ledger snapshot: unknown version");
+    assert_eq!(
+        refused(&good[..good.len() - 1]),
+        "not a ledger snapshot: too short"
+    );
+    let mut longer = good.clone();
+    longer.push(0);
+    assert_eq!(
+        refused(&longer),
+        "not a ledger snapshot: bytes after the end"
+    );
+    // The first cap period's kind (after version, total and count).
+    let mut kind = good.clone();
+    kind[11] = 7;
+    assert_eq!(refused(&kind), "not a ledger snapshot: bad cap period");
+    // The first day, after the one cap period (10 bytes) and the day count.
+    let mut day = good.clone();
+    day[25..29].copy_from_slice(&i32::MAX.to_le_bytes());
+    assert_eq!(refused(&day), "not a ledger snapshot: bad day");
 }
