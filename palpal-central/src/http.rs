@@ -252,6 +252,18 @@ impl Drop for InFlight {
     }
 }
 
+/// Reads and drops up to `limit` bytes of `body`, frame by frame, without gathering them.
+async fn drain(mut body: axum::body::Body, limit: usize) {
+    use http_body_util::BodyExt as _;
+    let mut read = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, |data| data.len());
+        if read > limit {
+            break;
+        }
+    }
+}
+
 async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -271,7 +283,7 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
                 // Read a small body before refusing, so that the connection stays usable and
                 // the terminal's retry does not cost a new connection; a larger one is left
                 // unread and its connection closed.
-                let _ = axum::body::to_bytes(request.into_body(), REFUSAL_DRAIN_BYTES).await;
+                drain(request.into_body(), REFUSAL_DRAIN_BYTES).await;
                 ApiError(ErrorCode::Overloaded).into_response()
             }
         }
