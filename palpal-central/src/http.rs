@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::clock::Clock;
 use crate::error::{ErrorBody, ErrorCode};
+use crate::limit::Limiter;
 use crate::metrics::Metrics;
 use crate::signing;
 use crate::store::{parse_terminal_label, Backend, Refusal, Store, Terminal, Write, WriteReply};
@@ -30,11 +31,18 @@ use crate::wire::{
 };
 use crate::writer::{self, WriteJob};
 
+/// The fewest requests let in at once however slow the writer is.
+pub const MIN_IN_FLIGHT: usize = 8;
+
 /// Limits of the server. The defaults suit a pilot on a small machine.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Requests being worked on at once; beyond it, 429.
+    /// Requests being worked on at once at most; beyond it, 429.
     pub max_in_flight: usize,
+    /// How long writes may wait for the writer (queued to committed) before fewer requests
+    /// are let in at once (down to [`MIN_IN_FLIGHT`]), see [`crate::limit`]; `None` keeps
+    /// `max_in_flight`.
+    pub latency_target: Option<std::time::Duration>,
     /// Largest request body in bytes; beyond it, 413.
     pub max_body_bytes: usize,
     /// Most operations in one sync batch; beyond it, 413 `batch_too_large`.
@@ -61,6 +69,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             max_in_flight: 64,
+            latency_target: Some(std::time::Duration::from_millis(50)),
             max_body_bytes: 1024 * 1024,
             max_operations: 1000,
             max_clock_skew_seconds: 300,
@@ -85,6 +94,8 @@ struct App {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
+    /// How many of the permits may be in use now.
+    limiter: Arc<Limiter>,
     config: Config,
     policies: PublishedPolicies,
 }
@@ -197,14 +208,22 @@ pub fn router(
     let checkpointer = backend
         .open()
         .context("체크포인트 연결을 열지 못했습니다 / opening the checkpoint connection")?;
+    let limiter = Arc::new(Limiter::new(
+        MIN_IN_FLIGHT,
+        config.max_in_flight,
+        config.latency_target,
+    ));
     let writer = writer::spawn(
         store,
         Some(checkpointer),
-        config.write_queue,
-        config.max_group,
-        config.max_group_ops,
+        writer::Sizes {
+            queue: config.write_queue,
+            max_group: config.max_group,
+            max_group_ops: config.max_group_ops,
+        },
         Arc::clone(&clock),
         Arc::clone(&metrics),
+        Arc::clone(&limiter),
     )
     .context("쓰기 스레드를 시작하지 못했습니다 / starting the writer thread")?;
     let app = Arc::new(App {
@@ -214,6 +233,7 @@ pub fn router(
         clock,
         metrics,
         permits: Arc::new(Semaphore::new(config.max_in_flight)),
+        limiter,
         config: config.clone(),
         policies: PublishedPolicies::load().context("reading the published policies")?,
     });
@@ -271,15 +291,22 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let limited = !matches!(route.as_str(), "/v1/health" | "/metrics");
     let mut response = if limited {
-        match Arc::clone(&app.permits).try_acquire_owned() {
-            Ok(permit) => {
+        let below_limit =
+            usize::try_from(app.metrics.in_flight()).is_ok_and(|now| now < app.limiter.current());
+        match Arc::clone(&app.permits)
+            .try_acquire_owned()
+            .ok()
+            .filter(|_| below_limit)
+        {
+            Some(permit) => {
                 let in_flight = InFlight::enter(&app.metrics);
                 let response = next.run(request).await;
                 drop(in_flight);
                 drop(permit);
                 response
             }
-            Err(_) => {
+            None => {
+                app.limiter.refused();
                 // Read a small body before refusing, so that the connection stays usable and
                 // the terminal's retry does not cost a new connection; a larger one is left
                 // unread and its connection closed.
@@ -333,7 +360,11 @@ impl App {
     async fn write(&self, write: Write) -> Result<WriteReply, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .try_send(WriteJob { write, reply })
+            .try_send(WriteJob {
+                write,
+                reply,
+                queued_at: std::time::Instant::now(),
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ApiError(ErrorCode::Overloaded),
                 mpsc::error::TrySendError::Closed(_) => internal("the writer has stopped"),

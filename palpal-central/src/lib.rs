@@ -17,6 +17,7 @@ pub mod clock;
 pub mod code;
 pub mod error;
 pub mod http;
+pub mod limit;
 pub mod metrics;
 pub mod signing;
 pub mod store;

@@ -34,9 +34,13 @@ enum Command {
         /// Address to listen on, such as 127.0.0.1:8088; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8088")]
         listen: String,
-        /// Requests worked on at once; beyond it the server answers 429.
+        /// Requests worked on at once at most; beyond it the server answers 429.
         #[arg(long, default_value_t = Config::default().max_in_flight)]
         max_in_flight: usize,
+        /// How long, in milliseconds, writes may wait for the writer before fewer requests
+        /// are let in at once (never fewer than 8); 0 keeps `--max-in-flight` always.
+        #[arg(long, default_value_t = 50)]
+        latency_target_ms: u64,
         /// Largest request body in bytes; beyond it the server answers 413.
         #[arg(long, default_value_t = Config::default().max_body_bytes)]
         max_body_bytes: usize,
@@ -243,6 +247,7 @@ fn main() -> anyhow::Result<()> {
             db,
             listen,
             max_in_flight,
+            latency_target_ms,
             max_body_bytes,
             card_key,
             http_nice,
@@ -252,6 +257,8 @@ fn main() -> anyhow::Result<()> {
                 .transpose()?;
             let config = Config {
                 max_in_flight,
+                latency_target: (latency_target_ms > 0)
+                    .then(|| std::time::Duration::from_millis(latency_target_ms)),
                 max_body_bytes,
                 card_key,
                 ..Config::default()

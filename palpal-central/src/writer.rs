@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::Clock;
 use crate::error::ErrorCode;
 use crate::http::ApiError;
+use crate::limit::Limiter;
 use crate::metrics::Metrics;
 use crate::store::{Store, Write, WriteReply};
 
@@ -35,6 +36,19 @@ pub struct WriteJob {
     pub write: Write,
     /// Where the reply goes; `Err` says why the group could not be committed.
     pub reply: oneshot::Sender<Result<WriteReply, WriteError>>,
+    /// When it was queued, to measure how long writes wait for the writer.
+    pub queued_at: std::time::Instant,
+}
+
+/// How much the writer takes on.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Writes waiting for the writer at most; a full queue is refused by the caller.
+    pub queue: usize,
+    /// Writes in one group at most.
+    pub max_group: usize,
+    /// Operations in one group at most, beyond its first write.
+    pub max_group_ops: usize,
 }
 
 /// Why a write was not committed. Nothing of its group was applied.
@@ -177,14 +191,19 @@ fn spawn_checkpointer(
 pub fn spawn(
     mut store: Box<dyn Store>,
     checkpointer: Option<Box<dyn Store>>,
-    queue: usize,
-    max_group: usize,
-    max_group_ops: usize,
+    sizes: Sizes,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    limiter: Arc<Limiter>,
 ) -> std::io::Result<mpsc::Sender<WriteJob>> {
+    let Sizes {
+        queue,
+        max_group,
+        max_group_ops,
+    } = sizes;
     let (tx, mut rx) = mpsc::channel::<WriteJob>(queue.max(1));
     let max_group = max_group.max(1);
+    let started = std::time::Instant::now();
     let checkpointer = match checkpointer {
         Some(other) => {
             store
@@ -242,9 +261,14 @@ pub fn spawn(
                         Err(_) => break,
                     }
                 }
+                let oldest = jobs.iter().map(|job| job.queued_at).min();
                 let (writes, senders): (Vec<Write>, Vec<_>) =
                     jobs.drain(..).map(|job| (job.write, job.reply)).unzip();
-                match store.commit_group(&writes, clock.now()) {
+                let committed = store.commit_group(&writes, clock.now());
+                let done = std::time::Instant::now();
+                let waited = oldest.map_or(Duration::ZERO, |at| done.saturating_duration_since(at));
+                metrics.set_in_flight_limit(limiter.group(done - started, waited));
+                match committed {
                     Ok(replies) => {
                         if let Some(refused) = full.committed() {
                             metrics.storage_has_room();
