@@ -17,6 +17,7 @@
 //! phase; `LOAD_TERMINALS`, default 200; `LOAD_BATCH`, default 50 operations per request;
 //! `LOAD_MEMBERS`, default 2,000, the members the reports are spread over, in 500s;
 //! `LOAD_MAX_IN_FLIGHT`, the server's `--max-in-flight`, default the server's own;
+//! `LOAD_LATENCY_TARGET_MS`, the server's `--latency-target-ms` (0: a fixed limit);
 //! `LOAD_PIN=1` runs the server on CPU 0 and this load generator on CPU 1 with `taskset`, as
 //! if the server had a machine of its own, so that the generator's work does not come out of
 //! the server's share; `LOAD_PIN=writer` gives the server's writer thread CPU 0 alone and puts
@@ -330,6 +331,9 @@ fn main() {
         .args(["--listen", "127.0.0.1:0"]);
     if let Ok(limit) = std::env::var("LOAD_MAX_IN_FLIGHT") {
         serve.args(["--max-in-flight", &limit]);
+    }
+    if let Ok(target) = std::env::var("LOAD_LATENCY_TARGET_MS") {
+        serve.args(["--latency-target-ms", &target]);
     }
     let mut child = serve
         .stdout(Stdio::piped())
