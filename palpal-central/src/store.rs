@@ -1814,15 +1814,20 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn a_fresh_database_is_at_the_latest_schema() -> anyhow::Result<()> {
+    /// Two connections to a new database, the second opened once the first has made it.
+    fn two_stores() -> anyhow::Result<(tempfile::TempDir, SqliteStore, SqliteStore)> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("central.db");
         let policies = Arc::new(published_policies()?);
-        let mut store = SqliteStore::open(&path, Arc::clone(&policies))?;
+        let first = SqliteStore::open(&path, Arc::clone(&policies))?;
+        let second = SqliteStore::open(&path, policies)?;
+        Ok((dir, first, second))
+    }
+
+    #[test]
+    fn a_fresh_database_is_at_the_latest_schema() -> anyhow::Result<()> {
+        let (_dir, mut store, mut again) = two_stores()?;
         assert_eq!(store.schema_version()?, SCHEMA_VERSION);
-        drop(store);
-        let mut again = SqliteStore::open(&path, policies)?;
         assert_eq!(again.schema_version()?, SCHEMA_VERSION);
         Ok(())
     }
@@ -1969,11 +1974,7 @@ mod tests {
     /// (a moment only the writer knows) lets the next commit start the log over.
     #[test]
     fn the_log_starts_over_only_after_a_checkpoint_between_groups() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("central.db");
-        let policies = Arc::new(published_policies()?);
-        let mut writer = SqliteStore::open(&path, Arc::clone(&policies))?;
-        let mut other = SqliteStore::open(&path, policies)?;
+        let (_dir, mut writer, mut other) = two_stores()?;
         writer.checkpoint_on_commit(false)?;
         let group = |writer: &mut SqliteStore, other: Option<&mut SqliteStore>, n: i64| {
             let tx = writer.conn.transaction()?;
@@ -2056,10 +2057,7 @@ mod tests {
     /// credited earns nothing).
     #[test]
     fn connections_taking_turns_rate_as_one() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("central.db");
-        let policies = Arc::new(published_policies()?);
-        let mut warm = SqliteStore::open(&path, Arc::clone(&policies))?;
+        let (_dir, mut warm, mut cold) = two_stores()?;
         let now = DateTime::parse_from_rfc3339("2025-12-08T12:00:00+09:00")?.with_timezone(&Utc);
         warm.add_terminal("site", Role::Kiosk, &[7; 32], now)?;
         let mut nonce = 0;
@@ -2099,7 +2097,6 @@ mod tests {
             vec![steps("s-1", 1, 9000), steps("s-2", 2, 9000)],
         )?));
         got.extend(points(&sync(&mut warm, vec![steps("s-3", 3, 9000)])?));
-        let mut cold = SqliteStore::open(&path, Arc::clone(&policies))?;
         got.extend(points(&sync(&mut cold, vec![steps("s-4", 4, 9000)])?));
         got.extend(points(&sync(&mut warm, vec![steps("s-4b", 4, 9500)])?));
         got.extend(points(&sync(
