@@ -39,6 +39,10 @@ pub const MIN_IN_FLIGHT: usize = 8;
 pub struct Config {
     /// Requests being worked on at once at most; beyond it, 429.
     pub max_in_flight: usize,
+    /// Request bodies being worked on at once at most, in bytes (by `Content-Length`; a body
+    /// without one counts as `max_body_bytes`); beyond it, 429. One request larger than this
+    /// is still taken, alone.
+    pub max_in_flight_bytes: usize,
     /// How long writes may wait for the writer (queued to committed) before fewer requests
     /// are let in at once (down to [`MIN_IN_FLIGHT`]), see [`crate::limit`]; `None` keeps
     /// `max_in_flight`.
@@ -69,6 +73,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             max_in_flight: 64,
+            max_in_flight_bytes: 1024 * 1024,
             latency_target: Some(std::time::Duration::from_millis(50)),
             max_body_bytes: 1024 * 1024,
             max_operations: 1000,
@@ -94,6 +99,8 @@ struct App {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
+    /// Bodies in flight, one permit a KiB.
+    body_permits: Arc<Semaphore>,
     /// How many of the permits may be in use now.
     limiter: Arc<Limiter>,
     config: Config,
@@ -233,6 +240,7 @@ pub fn router(
         clock,
         metrics,
         permits: Arc::new(Semaphore::new(config.max_in_flight)),
+        body_permits: Arc::new(Semaphore::new(kib(config.max_in_flight_bytes) as usize)),
         limiter,
         config: config.clone(),
         policies: PublishedPolicies::load().context("reading the published policies")?,
@@ -272,6 +280,27 @@ impl Drop for InFlight {
     }
 }
 
+/// `bytes` in KiB, rounded up, at least 1, as a count of permits.
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+}
+
+/// The body permits a request takes: its `Content-Length` (none for GET and HEAD, the
+/// largest body allowed when a body has no length), never more than there are.
+fn body_kib(request: &Request, config: &Config) -> u32 {
+    let bytes = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        0
+    } else {
+        request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(config.max_body_bytes)
+    };
+    kib(bytes.min(config.max_in_flight_bytes))
+}
+
 /// Reads and drops up to `limit` bytes of `body`, frame by frame, without gathering them.
 async fn drain(mut body: axum::body::Body, limit: usize) {
     use http_body_util::BodyExt as _;
@@ -293,16 +322,20 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
     let mut response = if limited {
         let below_limit =
             usize::try_from(app.metrics.in_flight()).is_ok_and(|now| now < app.limiter.current());
-        match Arc::clone(&app.permits)
-            .try_acquire_owned()
-            .ok()
-            .filter(|_| below_limit)
-        {
-            Some(permit) => {
+        let body = body_kib(&request, &app.config);
+        let admitted = || {
+            let request = Arc::clone(&app.permits).try_acquire_owned().ok()?;
+            let body = Arc::clone(&app.body_permits)
+                .try_acquire_many_owned(body)
+                .ok()?;
+            Some((request, body))
+        };
+        match below_limit.then(admitted).flatten() {
+            Some(permits) => {
                 let in_flight = InFlight::enter(&app.metrics);
                 let response = next.run(request).await;
                 drop(in_flight);
-                drop(permit);
+                drop(permits);
                 response
             }
             None => {

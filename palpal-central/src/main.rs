@@ -37,6 +37,10 @@ enum Command {
         /// Requests worked on at once at most; beyond it the server answers 429.
         #[arg(long, default_value_t = Config::default().max_in_flight)]
         max_in_flight: usize,
+        /// Request bodies worked on at once at most, in bytes; beyond it the server answers
+        /// 429 (one larger request is still taken, alone).
+        #[arg(long, default_value_t = Config::default().max_in_flight_bytes)]
+        max_in_flight_bytes: usize,
         /// How long, in milliseconds, writes may wait for the writer before fewer requests
         /// are let in at once (never fewer than 8); 0 keeps `--max-in-flight` always.
         #[arg(long, default_value_t = 50)]
@@ -247,6 +251,7 @@ fn main() -> anyhow::Result<()> {
             db,
             listen,
             max_in_flight,
+            max_in_flight_bytes,
             latency_target_ms,
             max_body_bytes,
             card_key,
@@ -257,6 +262,7 @@ fn main() -> anyhow::Result<()> {
                 .transpose()?;
             let config = Config {
                 max_in_flight,
+                max_in_flight_bytes,
                 latency_target: (latency_target_ms > 0)
                     .then(|| std::time::Duration::from_millis(latency_target_ms)),
                 max_body_bytes,

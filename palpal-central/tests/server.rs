@@ -704,6 +704,46 @@ async fn beyond_the_in_flight_limit_the_server_answers_429() -> TestResult {
     Ok(())
 }
 
+/// The bodies in flight are bounded too: a large request being read leaves room for small
+/// ones, not for another large one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_bytes_in_flight_the_server_answers_429() -> TestResult {
+    let config = Config {
+        max_in_flight_bytes: 64 * 1024,
+        ..Config::default()
+    };
+    let h = start(config).await?;
+    // A 60,000-byte body that never finishes holds 59 of the 64 KiB.
+    let addr = h.base.trim_start_matches("http://");
+    let mut stuck = tokio::net::TcpStream::connect(addr).await?;
+    stuck
+        .write_all(
+            b"POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: 60000\r\n\r\n{\"operations\"",
+        )
+        .await?;
+    wait_for_metric(&h, "palpal_http_in_flight 1\n").await?;
+
+    let large = h.post("/v1/sync", vec![b' '; 10 * 1024]).await?;
+    assert_eq!(
+        (large.status, large.body["code"].clone()),
+        (429, json!("overloaded"))
+    );
+    assert_eq!(large.retry_after.as_deref(), Some("1"));
+    // A small one fits beside it and is judged on its merits (it is not signed).
+    let small = h.post("/v1/sync", b"{}".to_vec()).await?;
+    assert_eq!(small.status, 401);
+    assert_eq!(h.get("/v1/health").await?.status, 200);
+
+    stuck.shutdown().await?;
+    let mut rest = Vec::new();
+    let _ = stuck.read_to_end(&mut rest).await;
+    drop(stuck);
+    wait_for_metric(&h, "palpal_http_in_flight 0\n").await?;
+    let large = h.post("/v1/sync", vec![b' '; 10 * 1024]).await?;
+    assert_eq!(large.status, 401, "the room came back");
+    Ok(())
+}
+
 /// Polls /metrics until it contains `line`; fails after many tries, never on timing alone.
 async fn wait_for_metric(h: &Harness, line: &str) -> TestResult {
     for _ in 0..1000 {
