@@ -672,14 +672,7 @@ async fn beyond_the_in_flight_limit_the_server_answers_429() -> TestResult {
     };
     let h = start(config).await?;
     // A request whose body never finishes holds the only work permit.
-    let addr = h.base.trim_start_matches("http://");
-    let mut stuck = tokio::net::TcpStream::connect(addr).await?;
-    stuck
-        .write_all(
-            b"POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"operations\"",
-        )
-        .await?;
-    wait_for_metric(&h, "palpal_http_in_flight 1\n").await?;
+    let stuck = hold_a_request(&h, 100).await?;
 
     let refused = h.post("/v1/sync", b"{}".to_vec()).await?;
     assert_eq!(refused.status, 429);
@@ -694,11 +687,7 @@ async fn beyond_the_in_flight_limit_the_server_answers_429() -> TestResult {
     assert!(metrics.contains("palpal_http_requests_total{route=\"/v1/sync\",status=\"429\"} 1\n"));
 
     // The stuck client goes away; its permit comes back.
-    stuck.shutdown().await?;
-    let mut rest = Vec::new();
-    let _ = stuck.read_to_end(&mut rest).await;
-    drop(stuck);
-    wait_for_metric(&h, "palpal_http_in_flight 0\n").await?;
+    let_go(&h, stuck).await?;
     let served = h.post("/v1/sync", b"{}".to_vec()).await?;
     assert_eq!(served.status, 401);
     Ok(())
@@ -714,14 +703,7 @@ async fn beyond_the_bytes_in_flight_the_server_answers_429() -> TestResult {
     };
     let h = start(config).await?;
     // A 60,000-byte body that never finishes holds 59 of the 64 KiB.
-    let addr = h.base.trim_start_matches("http://");
-    let mut stuck = tokio::net::TcpStream::connect(addr).await?;
-    stuck
-        .write_all(
-            b"POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: 60000\r\n\r\n{\"operations\"",
-        )
-        .await?;
-    wait_for_metric(&h, "palpal_http_in_flight 1\n").await?;
+    let stuck = hold_a_request(&h, 60_000).await?;
 
     let large = h.post("/v1/sync", vec![b' '; 10 * 1024]).await?;
     assert_eq!(
@@ -734,14 +716,36 @@ async fn beyond_the_bytes_in_flight_the_server_answers_429() -> TestResult {
     assert_eq!(small.status, 401);
     assert_eq!(h.get("/v1/health").await?.status, 200);
 
+    let_go(&h, stuck).await?;
+    let large = h.post("/v1/sync", vec![b' '; 10 * 1024]).await?;
+    assert_eq!(large.status, 401, "the room came back");
+    Ok(())
+}
+
+/// Starts a sync request that says its body is `content_length` bytes and sends only its
+/// first few, so that it stays in flight; returns once the server counts it.
+async fn hold_a_request(
+    h: &Harness,
+    content_length: usize,
+) -> Result<tokio::net::TcpStream, Box<dyn std::error::Error>> {
+    let addr = h.base.trim_start_matches("http://");
+    let mut stuck = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!(
+        "POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: {content_length}\r\n\r\n{{\"operations\""
+    );
+    stuck.write_all(head.as_bytes()).await?;
+    wait_for_metric(h, "palpal_http_in_flight 1\n").await?;
+    Ok(stuck)
+}
+
+/// The client of [`hold_a_request`] goes away; returns once the server counts nothing in
+/// flight.
+async fn let_go(h: &Harness, mut stuck: tokio::net::TcpStream) -> TestResult {
     stuck.shutdown().await?;
     let mut rest = Vec::new();
     let _ = stuck.read_to_end(&mut rest).await;
     drop(stuck);
-    wait_for_metric(&h, "palpal_http_in_flight 0\n").await?;
-    let large = h.post("/v1/sync", vec![b' '; 10 * 1024]).await?;
-    assert_eq!(large.status, 401, "the room came back");
-    Ok(())
+    wait_for_metric(h, "palpal_http_in_flight 0\n").await
 }
 
 /// Polls /metrics until it contains `line`; fails after many tries, never on timing alone.
