@@ -854,7 +854,40 @@ impl Store for SqliteStore {
         writes: &[Write],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
-        self.commit_group_once(writes, now)
+        let policies = &self.policies;
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context("starting a write transaction")?;
+        tx.prepare_cached("DELETE FROM nonces WHERE seen_at < ?1")?
+            .execute([now.timestamp() - NONCE_RETENTION_SECONDS])
+            .context("forgetting old nonces")?;
+        let mut replies = Vec::with_capacity(writes.len());
+        for write in writes {
+            let mut sp = tx.savepoint().context("starting a savepoint")?;
+            let reply = match write {
+                Write::Enroll {
+                    code_hash,
+                    public_key,
+                    name,
+                } => enroll(&sp, code_hash, public_key, name, now),
+                Write::Sync {
+                    terminal,
+                    nonce,
+                    operations,
+                } => sync(&sp, policies, *terminal, nonce, operations, now),
+                Write::IssueCard(request) => issue_card(&sp, request, now),
+            }?;
+            if matches!(reply, WriteReply::Refused(_)) {
+                sp.set_drop_behavior(DropBehavior::Rollback);
+                sp.finish().context("rolling back a refused request")?;
+            } else {
+                sp.commit().context("releasing a savepoint")?;
+            }
+            replies.push(reply);
+        }
+        tx.commit().context("committing a write group")?;
+        Ok(replies)
     }
 
     fn checkpoint_on_commit(&mut self, on: bool) -> anyhow::Result<()> {
@@ -881,49 +914,6 @@ impl Store for SqliteStore {
             }
             Err(error) => Err(anyhow::Error::new(error).context("checkpointing the WAL")),
         }
-    }
-}
-
-impl SqliteStore {
-    fn commit_group_once(
-        &mut self,
-        writes: &[Write],
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<WriteReply>> {
-        let policies = Arc::clone(&self.policies);
-        let mut tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .context("starting a write transaction")?;
-        tx.prepare_cached("DELETE FROM nonces WHERE seen_at < ?1")?
-            .execute([now.timestamp() - NONCE_RETENTION_SECONDS])
-            .context("forgetting old nonces")?;
-        let mut replies = Vec::with_capacity(writes.len());
-        for write in writes {
-            let mut sp = tx.savepoint().context("starting a savepoint")?;
-            let reply = match write {
-                Write::Enroll {
-                    code_hash,
-                    public_key,
-                    name,
-                } => enroll(&sp, code_hash, public_key, name, now),
-                Write::Sync {
-                    terminal,
-                    nonce,
-                    operations,
-                } => sync(&sp, &policies, *terminal, nonce, operations, now),
-                Write::IssueCard(request) => issue_card(&sp, request, now),
-            }?;
-            if matches!(reply, WriteReply::Refused(_)) {
-                sp.set_drop_behavior(DropBehavior::Rollback);
-                sp.finish().context("rolling back a refused request")?;
-            } else {
-                sp.commit().context("releasing a savepoint")?;
-            }
-            replies.push(reply);
-        }
-        tx.commit().context("committing a write group")?;
-        Ok(replies)
     }
 }
 

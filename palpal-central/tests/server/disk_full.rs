@@ -271,6 +271,17 @@ fn applied(db: &Path, op_id: &str) -> Result<(i64, i64, i64), Error> {
     ))
 }
 
+/// Nothing of a refused request is in the database: none of its operations, members, step
+/// reports or ledger entries, and not its nonce.
+fn assert_nothing_kept(db: &Path, operations: &[Value], nonce: &str) -> Result<(), Error> {
+    for op_id in op_ids(operations) {
+        assert_eq!(applied(db, &op_id)?, (0, 0, 0), "{op_id}");
+    }
+    let nonces = count(db, "SELECT count(*) FROM nonces WHERE nonce = ?1", [nonce])?;
+    assert_eq!(nonces, 0, "nonce {nonce}");
+    Ok(())
+}
+
 async fn scenario(db: &Path, disk: &Disk) -> Result<(), Error> {
     let policies = Arc::new(published_policies()?);
     let kiosk_code = cli(&[
@@ -375,17 +386,7 @@ async fn scenario(db: &Path, disk: &Disk) -> Result<(), Error> {
         .as_str()
         .is_some_and(|m| m.contains("freed space")));
     // Nothing of the refused batch is in the database, not even its nonce.
-    for op_id in op_ids(&refused_ops) {
-        assert_eq!(applied(db, &op_id)?, (0, 0, 0), "{op_id}");
-    }
-    assert_eq!(
-        count(
-            db,
-            "SELECT count(*) FROM nonces WHERE nonce = ?1",
-            [&refused_nonce]
-        )?,
-        0
-    );
+    assert_nothing_kept(db, &refused_ops, &refused_nonce)?;
 
     // Still full: the terminal's retry is refused the same way, and nothing of it is kept
     // either; one episode, two refusals.
@@ -396,17 +397,7 @@ async fn scenario(db: &Path, disk: &Disk) -> Result<(), Error> {
         "{again:?}"
     );
     assert_eq!(again.retry_after.as_deref(), Some("30"));
-    for op_id in op_ids(&refused_ops) {
-        assert_eq!(applied(db, &op_id)?, (0, 0, 0), "{op_id}");
-    }
-    assert_eq!(
-        count(
-            db,
-            "SELECT count(*) FROM nonces WHERE nonce = ?1",
-            [&again_nonce]
-        )?,
-        0
-    );
+    assert_nothing_kept(db, &refused_ops, &again_nonce)?;
     assert_eq!(server.metric("palpal_storage_full").await?, Some(1.0));
     assert_eq!(
         server.metric("palpal_storage_full_refusals_total").await?,
