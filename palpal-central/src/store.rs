@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use points_core::{Ledger, PolicySet, StepReport};
-use rusqlite::{params, Connection, DropBehavior, OptionalExtension as _};
+use rusqlite::{params, Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
 
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
@@ -855,7 +855,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
         let policies = &self.policies;
-        let mut tx = self
+        let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .context("starting a write transaction")?;
@@ -864,26 +864,33 @@ impl Store for SqliteStore {
             .context("forgetting old nonces")?;
         let mut replies = Vec::with_capacity(writes.len());
         for write in writes {
-            let mut sp = tx.savepoint().context("starting a savepoint")?;
+            // Savepoints by cached statements: `Transaction::savepoint` parses its SQL anew
+            // for every write. An error leaves the savepoint open; the transaction is then
+            // dropped, which rolls everything back.
+            tx.prepare_cached("SAVEPOINT write")?
+                .execute([])
+                .context("starting a savepoint")?;
             let reply = match write {
                 Write::Enroll {
                     code_hash,
                     public_key,
                     name,
-                } => enroll(&sp, code_hash, public_key, name, now),
+                } => enroll(&tx, code_hash, public_key, name, now),
                 Write::Sync {
                     terminal,
                     nonce,
                     operations,
-                } => sync(&sp, policies, *terminal, nonce, operations, now),
-                Write::IssueCard(request) => issue_card(&sp, request, now),
+                } => sync(&tx, policies, *terminal, nonce, operations, now),
+                Write::IssueCard(request) => issue_card(&tx, request, now),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
-                sp.set_drop_behavior(DropBehavior::Rollback);
-                sp.finish().context("rolling back a refused request")?;
-            } else {
-                sp.commit().context("releasing a savepoint")?;
+                tx.prepare_cached("ROLLBACK TO write")?
+                    .execute([])
+                    .context("rolling back a refused request")?;
             }
+            tx.prepare_cached("RELEASE write")?
+                .execute([])
+                .context("releasing a savepoint")?;
             replies.push(reply);
         }
         tx.commit().context("committing a write group")?;

@@ -384,11 +384,11 @@ impl Ledger {
             .flat_map(|(year, days)| {
                 days.iter()
                     .enumerate()
+                    .filter(|(_, state)| state.flags != 0 || state.max_steps != 0)
                     .filter_map(move |(ordinal0, state)| {
                         let ordinal = u32::try_from(ordinal0).ok()? + 1;
                         let day = NaiveDate::from_yo_opt(*year, ordinal)?;
-                        (state.flags != 0 || state.max_steps != 0)
-                            .then_some((day.num_days_from_ce(), *state))
+                        Some((day.num_days_from_ce(), *state))
                     })
             })
             .collect();
