@@ -1,9 +1,13 @@
 //! The HTTP adapter: axum routes over a [`Backend`], with the single writer behind them.
 //!
-//! Every request except `/v1/health` and `/metrics` needs a work permit; there are
-//! [`Config::max_in_flight`] of them and a request that finds none is answered at once with
-//! 429 and `Retry-After`, so work in flight stays bounded and nothing queues without bound.
-//! Reads go to a small pool of read connections on blocking threads; writes go to the writer.
+//! Every request except `/v1/health` and `/metrics` reserves its body's bytes
+//! ([`Config::max_in_flight_bytes`]), has its whole body read, and then needs a work permit;
+//! there are [`Config::max_in_flight`] of them (fewer while the writer is slow, see
+//! [`crate::limit`]) and a request that finds none is answered at once with 429 and
+//! `Retry-After`, so work in flight stays bounded and nothing queues without bound. Admitted
+//! requests are worked on in a runtime of their own (the lane), apart from the connections
+//! being read and refused. Reads go to a small pool of read connections on blocking threads;
+//! writes go to the writer.
 
 use std::sync::{Arc, Mutex};
 
@@ -67,6 +71,24 @@ pub struct Config {
     /// The redemption key that signs member cards (`POST /v1/cards`); without it the server
     /// answers `cards_not_issued`.
     pub card_key: Option<redemption_token::IssuerKey>,
+    /// How much lower (in nice steps) than the thread building the router the threads that
+    /// work on admitted requests run (`serve --http-nice`); see [`lower_priority`].
+    pub work_nice: u8,
+}
+
+/// Lowers the calling thread's CPU priority by `steps` nice steps (up to nice 19). On Linux
+/// the nice value is a thread's own; lowering needs no privilege, and if it fails the thread
+/// stays as it was.
+pub fn lower_priority(steps: u8) {
+    if steps == 0 {
+        return;
+    }
+    if let Ok(now) = rustix::process::getpriority_process(None) {
+        let _ = rustix::process::setpriority_process(
+            None,
+            now.saturating_add(i32::from(steps)).min(19),
+        );
+    }
 }
 
 impl Default for Config {
@@ -84,6 +106,7 @@ impl Default for Config {
             max_group_ops: 1000,
             read_connections: 4,
             card_key: None,
+            work_nice: 10,
         }
     }
 }
@@ -105,6 +128,46 @@ struct App {
     limiter: Arc<Limiter>,
     config: Config,
     policies: PublishedPolicies,
+    /// Where admitted requests are worked on.
+    lane: Lane,
+}
+
+/// The runtime admitted requests are worked on, apart from the one that accepts connections,
+/// reads requests and refuses them: under overload thousands of connections wake that one's
+/// threads, and an admitted request woken there (by its read, by the writer's answer) would
+/// wait behind their refusals while holding its work permit. Here it waits only behind the
+/// other admitted requests, at most `max_in_flight` of them.
+struct Lane(Option<tokio::runtime::Runtime>);
+
+impl Lane {
+    fn start(nice: u8) -> std::io::Result<Lane> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("palpal-work")
+            .on_thread_start(move || lower_priority(nice))
+            .enable_all()
+            .build()
+            .map(|runtime| Lane(Some(runtime)))
+    }
+
+    /// Runs `work` on the lane and waits for it; `None` if the lane has stopped.
+    async fn run<F>(&self, work: F) -> Option<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.as_ref()?.spawn(work).await.ok()
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        // Dropped possibly from within another runtime, where waiting is not allowed.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// The policy files in force and their fingerprint, which pull cursors carry so that a
@@ -244,6 +307,7 @@ pub fn router(
         limiter,
         config: config.clone(),
         policies: PublishedPolicies::load().context("reading the published policies")?,
+        lane: Lane::start(config.work_nice).context("starting the runtime of admitted requests")?,
     });
     Ok(Router::new()
         .route("/v1/health", get(health))
@@ -280,6 +344,23 @@ impl Drop for InFlight {
     }
 }
 
+/// Counts a request reading its body for as long as it lives (also when the terminal hangs up
+/// and the reading is dropped).
+struct Reading<'a>(&'a Metrics);
+
+impl Reading<'_> {
+    fn enter(metrics: &Metrics) -> Reading<'_> {
+        metrics.reading(1);
+        Reading(metrics)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.reading(-1);
+    }
+}
+
 /// `bytes` in KiB, rounded up, at least 1, as a count of permits.
 fn kib(bytes: usize) -> u32 {
     u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
@@ -313,6 +394,82 @@ async fn drain(mut body: axum::body::Body, limit: usize) {
     }
 }
 
+/// Whether a work permit is free now: below the latency-following limit and the hard bound.
+fn work_permit_free(app: &App) -> bool {
+    usize::try_from(app.metrics.in_flight()).is_ok_and(|now| now < app.limiter.current())
+        && app.permits.available_permits() > 0
+}
+
+/// Refuses a request for lack of room: reads a small body first, so that the connection stays
+/// usable and the terminal's retry does not cost a new connection; a larger one is left unread
+/// and its connection closed.
+async fn refuse(app: &App, body: axum::body::Body) -> Response {
+    app.limiter.refused();
+    drain(body, REFUSAL_DRAIN_BYTES).await;
+    ApiError(ErrorCode::Overloaded).into_response()
+}
+
+/// A limited request. It reserves its body's bytes (`max_in_flight_bytes`), reads the whole
+/// body, and only then takes a work permit (`max_in_flight` and the latency-following limit),
+/// so that a terminal slow to send its body (a weak mobile network at a pharmacy, or a
+/// terminal starved of CPU) holds memory the size of its body, never one of the places of the
+/// requests being worked on. When no work permit is free as the request arrives, it is refused
+/// at once, before its body is gathered.
+async fn admit_limited(app: &Arc<App>, request: Request, next: Next) -> Response {
+    use http_body_util::BodyExt as _;
+    if !work_permit_free(app) {
+        return refuse(app, request.into_body()).await;
+    }
+    let Ok(body_permits) =
+        Arc::clone(&app.body_permits).try_acquire_many_owned(body_kib(&request, &app.config))
+    else {
+        return refuse(app, request.into_body()).await;
+    };
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let max = app.config.max_body_bytes;
+    if declared.is_some_and(|length| length > u64::try_from(max).unwrap_or(u64::MAX)) {
+        // Left unread: the connection is closed after the answer.
+        return ApiError(ErrorCode::PayloadTooLarge).into_response();
+    }
+    let read = {
+        let _reading = Reading::enter(&app.metrics);
+        http_body_util::Limited::new(body, max).collect().await
+    };
+    let bytes = match read {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return ApiError(ErrorCode::PayloadTooLarge).into_response();
+        }
+        // The terminal went away while sending; nobody reads the answer.
+        Err(_) => return ApiError(ErrorCode::InvalidRequest).into_response(),
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let permit = work_permit_free(app)
+        .then(|| Arc::clone(&app.permits).try_acquire_owned().ok())
+        .flatten();
+    let Some(permit) = permit else {
+        return refuse(app, axum::body::Body::empty()).await;
+    };
+    let in_flight = InFlight::enter(&app.metrics);
+    // The permits go with the work: should the terminal hang up, they are given back when the
+    // work ends, not before.
+    let work = async move {
+        let response = next.run(request).await;
+        drop(in_flight);
+        drop((permit, body_permits));
+        response
+    };
+    app.lane
+        .run(work)
+        .await
+        .unwrap_or_else(|| internal("the runtime of admitted requests has stopped").into_response())
+}
+
 async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -320,33 +477,7 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let limited = !matches!(route.as_str(), "/v1/health" | "/metrics");
     let mut response = if limited {
-        let below_limit =
-            usize::try_from(app.metrics.in_flight()).is_ok_and(|now| now < app.limiter.current());
-        let body = body_kib(&request, &app.config);
-        let admitted = || {
-            let request = Arc::clone(&app.permits).try_acquire_owned().ok()?;
-            let body = Arc::clone(&app.body_permits)
-                .try_acquire_many_owned(body)
-                .ok()?;
-            Some((request, body))
-        };
-        match below_limit.then(admitted).flatten() {
-            Some(permits) => {
-                let in_flight = InFlight::enter(&app.metrics);
-                let response = next.run(request).await;
-                drop(in_flight);
-                drop(permits);
-                response
-            }
-            None => {
-                app.limiter.refused();
-                // Read a small body before refusing, so that the connection stays usable and
-                // the terminal's retry does not cost a new connection; a larger one is left
-                // unread and its connection closed.
-                drain(request.into_body(), REFUSAL_DRAIN_BYTES).await;
-                ApiError(ErrorCode::Overloaded).into_response()
-            }
-        }
+        admit_limited(&app, request, next).await
     } else {
         next.run(request).await
     };

@@ -53,9 +53,10 @@ enum Command {
         #[arg(long)]
         card_key: Option<PathBuf>,
         /// How much lower (in nice steps) the HTTP threads' CPU priority is than the
-        /// writer's: under overload, parsing and refusing requests then gets only the CPU
-        /// that committing leaves. 0 keeps them equal.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19))]
+        /// writer's (those reading and refusing requests and those working on admitted ones):
+        /// under overload, parsing and refusing requests then gets only the CPU that
+        /// committing leaves. 0 keeps them equal.
+        #[arg(long, default_value_t = Config::default().work_nice, value_parser = clap::value_parser!(u8).range(0..=19))]
         http_nice: u8,
     },
     /// Provision terminals.
@@ -267,21 +268,16 @@ fn main() -> anyhow::Result<()> {
                     .then(|| std::time::Duration::from_millis(latency_target_ms)),
                 max_body_bytes,
                 card_key,
+                work_nice: http_nice,
                 ..Config::default()
             };
             // The writer and checkpointer threads are made by this (main) thread and keep its
-            // priority; the runtime's threads lower their own as they start (on Linux the nice
-            // value is a thread's own). Lowering needs no privilege; if it fails, they stay.
+            // priority; this runtime's threads (accepting, reading, refusing) and those working
+            // on admitted requests lower theirs by `http_nice` as they start (on Linux the nice
+            // value is a thread's own).
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
-                .on_thread_start(move || {
-                    if let Ok(now) = rustix::process::getpriority_process(None) {
-                        let _ = rustix::process::setpriority_process(
-                            None,
-                            now.saturating_add(i32::from(http_nice)).min(19),
-                        );
-                    }
-                })
+                .on_thread_start(move || palpal_central::http::lower_priority(http_nice))
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(serve(db, listen, config, policies))

@@ -14,6 +14,7 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     in_flight: AtomicI64,
     in_flight_limit: AtomicI64,
+    reading: AtomicI64,
     refusals: Mutex<BTreeMap<&'static str, u64>>,
     operations: Mutex<BTreeMap<(String, &'static str), u64>>,
     groups: AtomicU64,
@@ -23,7 +24,21 @@ pub struct Metrics {
     storage_full_refusals: AtomicU64,
     storage_full_episodes: AtomicU64,
     wal_pages: AtomicU64,
+    writer_nanos: [AtomicU64; 3],
 }
+
+/// What the writer thread spends its time on.
+#[derive(Debug, Clone, Copy)]
+pub enum WriterState {
+    /// Waiting for a write to arrive.
+    Idle = 0,
+    /// Waiting a moment for more writes to join a group (see `writer::LINGER`).
+    Lingering = 1,
+    /// Applying a group and committing it (including the disk flush).
+    Writing = 2,
+}
+
+const WRITER_STATES: [&str; 3] = ["idle", "lingering", "writing"];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -69,6 +84,11 @@ impl Metrics {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// `change` (1 or -1) to the requests reading their bodies (before their work permits).
+    pub fn reading(&self, change: i64) {
+        self.reading.fetch_add(change, Ordering::Relaxed);
+    }
+
     /// Requests in flight now.
     pub fn in_flight(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
@@ -102,6 +122,14 @@ impl Metrics {
         self.wal_pages.store(u64::from(pages), Ordering::Relaxed);
     }
 
+    /// The writer spent `time` in `state`.
+    pub fn writer_time(&self, state: WriterState, time: std::time::Duration) {
+        self.writer_nanos[state as usize].fetch_add(
+            u64::try_from(time.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
     /// The database's disk has room again: a write group was committed.
     pub fn storage_has_room(&self) {
         self.storage_full.store(0, Ordering::Relaxed);
@@ -129,9 +157,14 @@ impl Metrics {
              palpal_http_in_flight {}\n\
              # HELP palpal_http_in_flight_limit Work permits; beyond them requests get 429.\n\
              # TYPE palpal_http_in_flight_limit gauge\n\
-             palpal_http_in_flight_limit {}",
+             palpal_http_in_flight_limit {}\n\
+             # HELP palpal_http_reading Admitted requests whose bodies are still arriving: \
+             they hold their bodies' bytes, and a work permit only once the body is read.\n\
+             # TYPE palpal_http_reading gauge\n\
+             palpal_http_reading {}",
             self.in_flight(),
-            self.in_flight_limit.load(Ordering::Relaxed)
+            self.in_flight_limit.load(Ordering::Relaxed),
+            self.reading.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
@@ -175,6 +208,20 @@ impl Metrics {
             self.storage_full_episodes.load(Ordering::Relaxed),
             self.wal_pages.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP palpal_writer_seconds_total Time the writer thread spent idle (waiting for \
+             writes), lingering (waiting for more writes to join a group) and writing \
+             (applying and committing groups).\n\
+             # TYPE palpal_writer_seconds_total counter"
+        );
+        for (state, nanos) in WRITER_STATES.iter().zip(&self.writer_nanos) {
+            let _ = writeln!(
+                out,
+                "palpal_writer_seconds_total{{state=\"{state}\"}} {:.6}",
+                nanos.load(Ordering::Relaxed) as f64 / 1e9
+            );
+        }
         let groups = self.groups.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
@@ -212,6 +259,22 @@ fn escape(label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writers_time_and_the_bodies_being_read_are_shown() {
+        let metrics = Metrics::default();
+        metrics.writer_time(WriterState::Idle, std::time::Duration::from_millis(1500));
+        metrics.writer_time(WriterState::Writing, std::time::Duration::from_micros(250));
+        metrics.writer_time(WriterState::Writing, std::time::Duration::from_micros(250));
+        metrics.reading(1);
+        metrics.reading(1);
+        metrics.reading(-1);
+        let text = metrics.render();
+        assert!(text.contains("palpal_writer_seconds_total{state=\"idle\"} 1.500000\n"));
+        assert!(text.contains("palpal_writer_seconds_total{state=\"lingering\"} 0.000000\n"));
+        assert!(text.contains("palpal_writer_seconds_total{state=\"writing\"} 0.000500\n"));
+        assert!(text.contains("palpal_http_reading 1\n"));
+    }
 
     #[test]
     fn group_sizes_fill_cumulative_buckets() {

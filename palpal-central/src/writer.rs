@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::error::ErrorCode;
 use crate::http::ApiError;
 use crate::limit::Limiter;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, WriterState};
 use crate::store::{Store, Write, WriteReply};
 
 /// A write waiting for the writer, with where to send its reply.
@@ -220,9 +220,11 @@ pub fn spawn(
             let mut carried: Option<WriteJob> = None;
             let mut full = FullDisk::default();
             loop {
+                let idle = std::time::Instant::now();
                 let Some(first) = carried.take().or_else(|| rx.blocking_recv()) else {
                     break;
                 };
+                metrics.writer_time(WriterState::Idle, idle.elapsed());
                 if let Some(checkpointer) = &checkpointer {
                     if checkpointer.long_log.load(Ordering::Relaxed) {
                         // Most of the log is copied already. Until the whole of it is (a
@@ -261,11 +263,14 @@ pub fn spawn(
                         Err(_) => break,
                     }
                 }
+                metrics.writer_time(WriterState::Lingering, lingered);
                 let oldest = jobs.iter().map(|job| job.queued_at).min();
                 let (writes, senders): (Vec<Write>, Vec<_>) =
                     jobs.drain(..).map(|job| (job.write, job.reply)).unzip();
+                let writing = std::time::Instant::now();
                 let committed = store.commit_group(&writes, clock.now());
                 let done = std::time::Instant::now();
+                metrics.writer_time(WriterState::Writing, done - writing);
                 let waited = oldest.map_or(Duration::ZERO, |at| done.saturating_duration_since(at));
                 metrics.set_in_flight_limit(limiter.group(done - started, waited));
                 match committed {

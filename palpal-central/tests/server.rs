@@ -670,9 +670,20 @@ async fn beyond_the_in_flight_limit_the_server_answers_429() -> TestResult {
         max_in_flight: 1,
         ..Config::default()
     };
-    let h = start(config).await?;
-    // A request whose body never finishes holds the only work permit.
-    let stuck = hold_a_request(&h, 100).await?;
+    let h = Arc::new(start(config).await?);
+    let kiosk = Arc::new(h.terminal("kiosk", 1).await?);
+    // Another connection holds the database's write lock: the writer cannot commit, and an
+    // admitted sync keeps the only work permit until the lock goes.
+    let lock = rusqlite::Connection::open(&h.db)?;
+    lock.execute_batch("BEGIN IMMEDIATE")?;
+    let held = {
+        let (h, kiosk) = (Arc::clone(&h), Arc::clone(&kiosk));
+        tokio::spawn(async move {
+            let ops = json!([enrollment("op-1", "김영희")]);
+            h.sync(&kiosk, ops).await.map(|a| a.status).unwrap_or(0)
+        })
+    };
+    wait_for_metric(&h, "palpal_http_in_flight 1\n").await?;
 
     let refused = h.post("/v1/sync", b"{}".to_vec()).await?;
     assert_eq!(refused.status, 429);
@@ -686,10 +697,41 @@ async fn beyond_the_in_flight_limit_the_server_answers_429() -> TestResult {
     assert!(metrics.contains("palpal_refusals_total{code=\"overloaded\"} 2\n"));
     assert!(metrics.contains("palpal_http_requests_total{route=\"/v1/sync\",status=\"429\"} 1\n"));
 
-    // The stuck client goes away; its permit comes back.
-    let_go(&h, stuck).await?;
+    // The lock goes: the held sync is committed and its permit comes back.
+    lock.execute_batch("ROLLBACK")?;
+    assert_eq!(held.await?, 200);
+    assert_eq!(h.count("members")?, 1);
     let served = h.post("/v1/sync", b"{}".to_vec()).await?;
     assert_eq!(served.status, 401);
+    Ok(())
+}
+
+/// A terminal slow to send its body (a weak network, or one starved of CPU) holds its body's
+/// bytes, not a work permit: with one permit, a request whose body never finishes leaves it to
+/// the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_still_arriving_holds_no_work_permit() -> TestResult {
+    let config = Config {
+        max_in_flight: 1,
+        ..Config::default()
+    };
+    let h = start(config).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let stuck = hold_a_request(&h, 100).await?;
+    assert!(h.metrics().await?.contains("palpal_http_in_flight 0\n"));
+
+    let served = h
+        .sync(&kiosk, json!([enrollment("op-1", "김영희")]))
+        .await?;
+    assert_eq!(served.status, 200);
+    assert_eq!(h.count("members")?, 1);
+
+    let_go(&h, stuck).await?;
+    assert_eq!(
+        h.count("members")?,
+        1,
+        "the unfinished request changed nothing"
+    );
     Ok(())
 }
 
@@ -723,7 +765,7 @@ async fn beyond_the_bytes_in_flight_the_server_answers_429() -> TestResult {
 }
 
 /// Starts a sync request that says its body is `content_length` bytes and sends only its
-/// first few, so that it stays in flight; returns once the server counts it.
+/// first few, so that the server keeps reading it; returns once the server counts it.
 async fn hold_a_request(
     h: &Harness,
     content_length: usize,
@@ -734,18 +776,18 @@ async fn hold_a_request(
         "POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: {content_length}\r\n\r\n{{\"operations\""
     );
     stuck.write_all(head.as_bytes()).await?;
-    wait_for_metric(h, "palpal_http_in_flight 1\n").await?;
+    wait_for_metric(h, "palpal_http_reading 1\n").await?;
     Ok(stuck)
 }
 
-/// The client of [`hold_a_request`] goes away; returns once the server counts nothing in
-/// flight.
+/// The client of [`hold_a_request`] goes away; returns once the server counts no request
+/// reading its body.
 async fn let_go(h: &Harness, mut stuck: tokio::net::TcpStream) -> TestResult {
     stuck.shutdown().await?;
     let mut rest = Vec::new();
     let _ = stuck.read_to_end(&mut rest).await;
     drop(stuck);
-    wait_for_metric(h, "palpal_http_in_flight 0\n").await
+    wait_for_metric(h, "palpal_http_reading 0\n").await
 }
 
 /// Polls /metrics until it contains `line`; fails after many tries, never on timing alone.
@@ -812,33 +854,37 @@ fn thread_nice(pid: u32) -> std::io::Result<Vec<(String, i64)>> {
     Ok(threads)
 }
 
-/// Under overload the writer must not lose CPU to the threads that parse and refuse
-/// requests: `serve` runs its HTTP threads ten nice steps below the writer and checkpointer
+/// Under overload the writer must not lose CPU to the threads that parse, refuse and answer
+/// requests: `serve` runs its HTTP threads (those reading and refusing requests and those
+/// working on admitted ones) ten nice steps below the writer and checkpointer
 /// (`--http-nice`), and `--http-nice 0` keeps them level.
 #[test]
 fn the_http_threads_run_below_the_writer() -> TestResult {
     let dir = tempfile::tempdir()?;
-    for (option, below) in [(None, 10), (Some("0"), 0), (Some("4"), 4)] {
+    let cases: [(&[&str], i64); 3] = [
+        (&[], 10),
+        (&["--http-nice", "0"], 0),
+        (&["--http-nice", "4"], 4),
+    ];
+    for (options, below) in cases {
         let mut serve = Command::new(env!("CARGO_BIN_EXE_palpal-central"));
         serve
             .args(["serve", "--db"])
             .arg(dir.path().join("central.db"))
-            .args(["--listen", "127.0.0.1:0"]);
-        if let Some(nice) = option {
-            serve.args(["--http-nice", nice]);
-        }
+            .args(["--listen", "127.0.0.1:0"])
+            .args(options);
         let mut child = serve.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
         let mut line = String::new();
         let read = child
             .stdout
             .take()
             .map(|out| std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line));
-        // A thread takes its name once it runs; wait (up to 5 s) until both have.
+        // A thread takes its name once it runs; wait (up to 5 s) until all have.
         let mut threads = thread_nice(child.id());
         for _ in 0..250 {
             match &threads {
                 Ok(found)
-                    if ["palpal-writer", "palpal-checkpoi"]
+                    if ["palpal-writer", "palpal-checkpoi", "palpal-work"]
                         .iter()
                         .all(|name| found.iter().any(|(n, _)| n == name)) =>
                 {
@@ -863,14 +909,16 @@ fn the_http_threads_run_below_the_writer() -> TestResult {
                 .collect()
         };
         let writer = of("palpal-writer");
-        let workers = of("tokio-rt-worker");
         assert_eq!(writer.len(), 1, "{threads:?}");
         assert_eq!(of("palpal-checkpoi"), writer, "{threads:?}");
-        assert!(!workers.is_empty(), "{threads:?}");
-        assert!(
-            workers.iter().all(|nice| *nice == writer[0] + below),
-            "{option:?}: {threads:?}"
-        );
+        for name in ["tokio-rt-worker", "palpal-work"] {
+            let found = of(name);
+            assert!(!found.is_empty(), "{name}: {threads:?}");
+            assert!(
+                found.iter().all(|nice| *nice == writer[0] + below),
+                "{options:?} {name}: {threads:?}"
+            );
+        }
     }
     let refused = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
         .args(["serve", "--db"])

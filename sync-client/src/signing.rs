@@ -43,10 +43,22 @@ pub fn signing_string(
     nonce: &str,
     body: &[u8],
 ) -> String {
+    signing_string_with_digest(method, path, terminal, timestamp, nonce, &body_digest(body))
+}
+
+/// [`signing_string`] for a body whose [`body_digest`] is already known (a batch sent again
+/// after a refusal has the same bytes).
+pub fn signing_string_with_digest(
+    method: &str,
+    path: &str,
+    terminal: &str,
+    timestamp: i64,
+    nonce: &str,
+    digest: &str,
+) -> String {
     format!(
-        "{SIGNATURE_VERSION}\n{}\n{path}\n{terminal}\n{timestamp}\n{nonce}\n{}",
+        "{SIGNATURE_VERSION}\n{}\n{path}\n{terminal}\n{timestamp}\n{nonce}\n{digest}",
         method.to_ascii_uppercase(),
-        body_digest(body)
     )
 }
 
@@ -60,7 +72,28 @@ pub fn sign(
     nonce: &str,
     body: &[u8],
 ) -> [(&'static str, String); 4] {
-    let text = signing_string(method, path, terminal, timestamp, nonce, body);
+    sign_with_digest(
+        key,
+        method,
+        path,
+        terminal,
+        timestamp,
+        nonce,
+        &body_digest(body),
+    )
+}
+
+/// [`sign`] for a body whose [`body_digest`] is already known.
+pub fn sign_with_digest(
+    key: &SigningKey,
+    method: &str,
+    path: &str,
+    terminal: &str,
+    timestamp: i64,
+    nonce: &str,
+    digest: &str,
+) -> [(&'static str, String); 4] {
+    let text = signing_string_with_digest(method, path, terminal, timestamp, nonce, digest);
     let signature = key.sign(text.as_bytes());
     [
         (TERMINAL_HEADER, terminal.to_owned()),
