@@ -12,12 +12,20 @@
 //! 4. Capacity again, as in 1, on the database the overload left: each phase adds rows and a
 //!    write costs more on a larger database, so goodput is given against both capacities.
 //!
+//! Each phase also prints the server's side, from `/proc` and from `/metrics` every 100 ms:
+//! its CPU seconds (the writer thread's, and how long the writer was runnable but waiting for
+//! a CPU), the requests in flight against the admission limit, the write groups and their
+//! size, and how the writer spent its time (idle, lingering for more writes, writing).
+//!
 //! Figures are printed, never asserted. Run with
 //! `cargo bench -p palpal-central --bench load` (environment: `LOAD_SECONDS`, default 10 per
 //! phase; `LOAD_TERMINALS`, default 200; `LOAD_BATCH`, default 50 operations per request;
 //! `LOAD_MEMBERS`, default 2,000, the members the reports are spread over, in 500s;
 //! `LOAD_MAX_IN_FLIGHT`, the server's `--max-in-flight`, default the server's own;
 //! `LOAD_LATENCY_TARGET_MS`, the server's `--latency-target-ms` (0: a fixed limit);
+//! `LOAD_SERVE_OPTIONS`, more options for `serve`, separated by spaces;
+//! `LOAD_NICE`, how the generator is kept off the server's CPU: `idle` (the default,
+//! SCHED_IDLE), a nice value such as `19`, or `0` for the server's equal;
 //! `LOAD_PIN=1` runs the server on CPU 0 and this load generator on CPU 1 with `taskset`, as
 //! if the server had a machine of its own, so that the generator's work does not come out of
 //! the server's share; `LOAD_PIN=writer` gives the server's writer thread CPU 0 alone and puts
@@ -34,6 +42,12 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use palpal_central::signing;
 use serde_json::{json, Value};
+
+// The load generator's own allocations (2,000 HTTP clients' buffers, request and answer
+// bodies) went through glibc's allocator at a quarter of its CPU; mimalloc makes them cheap,
+// leaving more of the shared cores to the server and letting the generator offer more.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -56,11 +70,66 @@ struct Tally {
     other_status: AtomicU64,
     other_codes: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
     transport_errors: AtomicU64,
+    /// The server's view, from `/metrics` every 100 ms: (requests in flight, their limit).
+    server_samples: std::sync::Mutex<Vec<(f64, f64)>>,
+    /// The server's write groups and the writes in them over the phase.
+    groups: std::sync::Mutex<(f64, f64)>,
+    /// The writer's seconds idle, lingering and writing over the phase.
+    writer: std::sync::Mutex<[f64; 3]>,
+}
+
+/// The value of the first `name` sample (no labels) in a Prometheus text page.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    match client.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// User plus system CPU seconds of a process so far (`/proc/PID/stat`, 100 ticks a second).
 fn cpu_seconds(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// Seconds the server's threads named `name` have spent runnable, waiting for a CPU
+/// (`/proc/PID/task/TID/schedstat`, second field, nanoseconds).
+fn thread_run_delay_seconds(pid: &str, name: &str) -> f64 {
+    threads_named(pid, name)
+        .filter_map(|task| {
+            let text = std::fs::read_to_string(task.join("schedstat")).ok()?;
+            text.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .sum::<f64>()
+        / 1e9
+}
+
+fn threads_named(pid: &str, name: &str) -> impl Iterator<Item = std::path::PathBuf> {
+    let name = name.to_owned();
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|task| task.path())
+        .filter(move |task| {
+            std::fs::read_to_string(task.join("comm")).is_ok_and(|c| c.trim() == name)
+        })
+}
+
+/// User plus system CPU seconds so far of the server's threads named `name`.
+fn thread_cpu_seconds(pid: &str, name: &str) -> f64 {
+    threads_named(pid, name)
+        .map(|task| stat_cpu_seconds(&task.join("stat").to_string_lossy()))
+        .sum()
+}
+
+fn stat_cpu_seconds(path: &str) -> f64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             let after = s.rsplit_once(')')?.1;
@@ -83,17 +152,44 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// A batch's bytes and their digest: a refused batch is sent again as it was, so its
+/// SHA-256 is taken once (each sending still has its own nonce and signature).
+#[derive(Clone)]
+struct Batch {
+    body: bytes::Bytes,
+    digest: String,
+}
+
+impl Batch {
+    fn new(body: Vec<u8>) -> Batch {
+        Batch {
+            digest: sync_client::signing::body_digest(&body),
+            body: body.into(),
+        }
+    }
+}
+
 async fn post_signed(
     client: &reqwest::Client,
     base: &str,
     term: &Term,
     nonce: &str,
-    body: Vec<u8>,
-) -> Result<(u16, Option<String>, Vec<u8>), reqwest::Error> {
+    batch: &Batch,
+) -> Result<(u16, Option<String>, bytes::Bytes), reqwest::Error> {
     let now = chrono::Utc::now().timestamp();
-    let headers = signing::sign(&term.key, "POST", "/v1/sync", &term.id, now, nonce, &body);
-    let mut request = client.post(format!("{base}/v1/sync")).body(body);
-    for (name, value) in headers.pairs() {
+    let headers = sync_client::signing::sign_with_digest(
+        &term.key,
+        "POST",
+        "/v1/sync",
+        &term.id,
+        now,
+        nonce,
+        &batch.digest,
+    );
+    let mut request = client
+        .post(format!("{base}/v1/sync"))
+        .body(batch.body.clone());
+    for (name, value) in headers {
         request = request.header(name, value);
     }
     let response = request.send().await?;
@@ -104,7 +200,7 @@ async fn post_signed(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let bytes = response.bytes().await?;
-    Ok((status, retry_after, bytes.to_vec()))
+    Ok((status, retry_after, bytes))
 }
 
 fn step_ops(terminal: usize, serial: &mut u64, members: u64, batch: u64) -> Value {
@@ -181,7 +277,7 @@ async fn phase(
             let mut serial = ((c as u64) << 32) | (u64::from(tag.as_bytes()[0]) << 24);
             let mut latencies = Vec::new();
             let mut nonce = 0u64;
-            let mut pending: Option<Vec<u8>> = None;
+            let mut pending: Option<Batch> = None;
             if let Offer::Paced(interval) = offer {
                 // Spread the terminals' timers over one interval.
                 let offset = interval.as_micros() as u64 * c as u64 / clients.max(1) as u64;
@@ -194,7 +290,9 @@ async fn phase(
                     next_at += interval;
                 }
                 let body = pending.take().unwrap_or_else(|| {
-                    serde_json::to_vec(&step_ops(c, &mut serial, members, batch)).unwrap()
+                    Batch::new(
+                        serde_json::to_vec(&step_ops(c, &mut serial, members, batch)).unwrap(),
+                    )
                 });
                 nonce += 1;
                 let sent = Instant::now();
@@ -203,7 +301,7 @@ async fn phase(
                     &base,
                     term,
                     &format!("{tag}-{c:05}-{nonce:012}"),
-                    body.clone(),
+                    &body,
                 )
                 .await
                 {
@@ -245,10 +343,51 @@ async fn phase(
             latencies
         }));
     }
+    let watcher = {
+        let tally = Arc::clone(&tally);
+        let base = base.to_owned();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let groups = |t: &str| {
+                (
+                    metric(t, "palpal_write_batches_total"),
+                    metric(t, "palpal_write_batch_size_sum"),
+                )
+            };
+            let writer = |t: &str| {
+                ["idle", "lingering", "writing"].map(|state| {
+                    metric(
+                        t,
+                        &format!("palpal_writer_seconds_total{{state=\"{state}\"}}"),
+                    )
+                })
+            };
+            let text = scrape(&client, &base).await;
+            let (first, first_writer) = (groups(&text), writer(&text));
+            let (mut last, mut last_writer) = (first, first_writer);
+            while Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let text = scrape(&client, &base).await;
+                if text.is_empty() {
+                    continue;
+                }
+                last = groups(&text);
+                last_writer = writer(&text);
+                tally.server_samples.lock().unwrap().push((
+                    metric(&text, "palpal_http_in_flight"),
+                    metric(&text, "palpal_http_in_flight_limit"),
+                ));
+            }
+            *tally.groups.lock().unwrap() = (last.0 - first.0, last.1 - first.1);
+            *tally.writer.lock().unwrap() =
+                std::array::from_fn(|i| last_writer[i] - first_writer[i]);
+        })
+    };
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await.unwrap());
     }
+    watcher.await.unwrap();
     (tally, latencies, start.elapsed())
 }
 
@@ -265,7 +404,7 @@ fn report(
     tally: &Tally,
     mut latencies: Vec<u64>,
     elapsed: Duration,
-    cpu: (f64, f64),
+    cpu: (f64, f64, f64, f64),
 ) -> f64 {
     latencies.sort_unstable();
     let secs = elapsed.as_secs_f64();
@@ -287,9 +426,28 @@ fn report(
         percentile(&latencies, 0.99),
         percentile(&latencies, 1.0),
     );
+    let samples = tally.server_samples.lock().unwrap();
+    let mean = |f: fn(&(f64, f64)) -> f64| {
+        samples.iter().map(f).sum::<f64>() / samples.len().max(1) as f64
+    };
+    let (groups, writes) = *tally.groups.lock().unwrap();
+    let writer = *tally.writer.lock().unwrap();
+    let share = |i: usize| writer[i] / writer.iter().sum::<f64>().max(1e-9) * 100.0;
     println!(
-        "{name:<10} CPU seconds over {:.1} s: server {:.1}, load generator {:.1}",
-        secs, cpu.0, cpu.1
+        "{name:<10} CPU seconds over {:.1} s: server {:.1} (its writer {:.1}, and {:.1} waiting for a CPU), load generator {:.1} | server: in flight mean {:.1} of a limit of mean {:.1} (lowest {:.0}), {:.0} write groups/s of mean {:.1} writes; writer idle {:.0}%, lingering {:.0}%, writing {:.0}%",
+        secs,
+        cpu.0,
+        cpu.2,
+        cpu.3,
+        cpu.1,
+        mean(|s| s.0),
+        mean(|s| s.1),
+        samples.iter().map(|s| s.1).fold(f64::INFINITY, f64::min),
+        groups / secs,
+        writes / groups.max(1.0),
+        share(0),
+        share(1),
+        share(2),
     );
     ops
 }
@@ -332,6 +490,9 @@ fn main() {
     if let Ok(limit) = std::env::var("LOAD_MAX_IN_FLIGHT") {
         serve.args(["--max-in-flight", &limit]);
     }
+    if let Ok(options) = std::env::var("LOAD_SERVE_OPTIONS") {
+        serve.args(options.split_whitespace());
+    }
     if let Ok(target) = std::env::var("LOAD_LATENCY_TARGET_MS") {
         serve.args(["--latency-target-ms", &target]);
     }
@@ -366,24 +527,26 @@ fn main() {
         }
     }
 
-    // The terminals are elsewhere in the city; here they share the server's two cores. At the
-    // lowest priority (nice 19, inherited by the runtime's threads made below) they take only
-    // the CPU the server leaves, and the offered and answered request rates are printed, so a
-    // generator that could not keep up would show. LOAD_NICE=0 runs it at the server's.
-    let nice = env_or("LOAD_NICE", 19);
-    if nice > 0 {
-        let niced = Command::new("renice")
-            .args([
-                "-n",
-                &nice.to_string(),
-                "-p",
-                &std::process::id().to_string(),
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(niced, "LOAD_NICE needs renice (util-linux)");
-    }
+    // The terminals are elsewhere in the city; here they share the server's two cores. They
+    // run under SCHED_IDLE (inherited by the runtime's threads made below): they take only the
+    // CPU the server leaves, and any server thread that wakes takes the CPU from them at once
+    // (at nice 19 alone a waking server thread may wait for the terminals' time slice to end).
+    // The offered and answered request rates are printed, so a generator that could not keep
+    // up would show. LOAD_NICE=0 runs it as the server's equal, LOAD_NICE=19 at nice 19
+    // without SCHED_IDLE.
+    let nice = std::env::var("LOAD_NICE").unwrap_or_else(|_| "idle".to_owned());
+    let me = std::process::id().to_string();
+    let (program, args): (&str, Vec<&str>) = match nice.as_str() {
+        "idle" => ("chrt", vec!["--idle", "-p", "0", &me]),
+        "0" => ("true", vec![]),
+        n => ("renice", vec!["-n", n, "-p", &me]),
+    };
+    let lowered = Command::new(program)
+        .args(&args)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(lowered, "LOAD_NICE needs {program} (util-linux)");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // Terminals: kiosks, enrolled with their one-time codes.
@@ -440,7 +603,7 @@ fn main() {
                 })
                 .collect();
             let body = serde_json::to_vec(&json!({ "operations": ops })).unwrap();
-            let (status, _, _) = post_signed(&client, &base, &terms[0], &format!("seed-members-{chunk:08}"), body)
+            let (status, _, _) = post_signed(&client, &base, &terms[0], &format!("seed-members-{chunk:08}"), &Batch::new(body))
                 .await
                 .unwrap();
             assert_eq!(status, 200);
@@ -464,10 +627,17 @@ fn main() {
         let rss_before = rss_kib(pid);
 
         let server = pid.to_string();
-        let cpu_mark = || (cpu_seconds(&server), cpu_seconds("self"));
-        let since = |mark: (f64, f64)| {
+        let cpu_mark = || {
+            (
+                cpu_seconds(&server),
+                cpu_seconds("self"),
+                thread_cpu_seconds(&server, "palpal-writer"),
+                thread_run_delay_seconds(&server, "palpal-writer"),
+            )
+        };
+        let since = |mark: (f64, f64, f64, f64)| {
             let now = cpu_mark();
-            (now.0 - mark.0, now.1 - mark.1)
+            (now.0 - mark.0, now.1 - mark.1, now.2 - mark.2, now.3 - mark.3)
         };
         let mark = cpu_mark();
         let (tally, latencies, elapsed) =
