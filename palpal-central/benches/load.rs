@@ -28,8 +28,8 @@
 //! SCHED_IDLE), a nice value such as `19`, or `0` for the server's equal;
 //! `LOAD_PIN=1` runs the server on CPU 0 and this load generator on CPU 1 with `taskset`, as
 //! if the server had a machine of its own, so that the generator's work does not come out of
-//! the server's share; `LOAD_PIN=writer` gives the server's writer thread CPU 0 alone and puts
-//! everything else on CPU 1).
+//! the server's share). The server keeps a CPU for its writer by itself (`serve --writer-cpu`;
+//! `LOAD_SERVE_OPTIONS="--writer-cpu off"` shares).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -461,8 +461,7 @@ fn main() {
     let db = dir.path().join("central.db");
     let bin = env!("CARGO_BIN_EXE_palpal-central");
 
-    // "1": the server on CPU 0, this generator on CPU 1. "writer": the server's writer
-    // thread alone on CPU 0, its other threads and this generator on CPU 1.
+    // "1": the server on CPU 0, this generator on CPU 1.
     let pin = std::env::var("LOAD_PIN").unwrap_or_default();
     let taskset = |args: &[&str]| {
         let done = Command::new("taskset")
@@ -472,7 +471,7 @@ fn main() {
             .is_ok_and(|s| s.success());
         assert!(done, "LOAD_PIN needs taskset (util-linux) and two CPUs");
     };
-    if !pin.is_empty() {
+    if pin == "1" {
         // This thread's CPU set; the runtime's threads, made later, inherit it.
         taskset(&["-p", "-c", "1", &std::process::id().to_string()]);
     }
@@ -511,22 +510,6 @@ fn main() {
         .strip_prefix("listening on ")
         .unwrap()
         .to_owned();
-    if pin == "writer" {
-        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .flatten()
-        {
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            let tid = task.file_name().to_string_lossy().into_owned();
-            let cpu = if comm.trim() == "palpal-writer" {
-                "0"
-            } else {
-                "1"
-            };
-            taskset(&["-p", "-c", cpu, &tid]);
-        }
-    }
-
     // The terminals are elsewhere in the city; here they share the server's two cores. They
     // run under SCHED_IDLE (inherited by the runtime's threads made below): they take only the
     // CPU the server leaves, and any server thread that wakes takes the CPU from them at once
@@ -620,7 +603,6 @@ fn main() {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             match pin.as_str() {
                 "1" => ", server pinned to CPU 0 and load generator to CPU 1",
-                "writer" => ", the server's writer alone on CPU 0, the rest on CPU 1",
                 _ => "",
             }
         );

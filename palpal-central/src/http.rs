@@ -74,6 +74,9 @@ pub struct Config {
     /// How much lower (in nice steps) than the thread building the router the threads that
     /// work on admitted requests run (`serve --http-nice`); see [`lower_priority`].
     pub work_nice: u8,
+    /// The CPU the writer thread keeps to itself, the others having been kept off it
+    /// ([`crate::cpu`]); `None` shares.
+    pub writer_cpu: Option<usize>,
 }
 
 /// Lowers the calling thread's CPU priority by `steps` nice steps (up to nice 19). On Linux
@@ -107,6 +110,7 @@ impl Default for Config {
             read_connections: 4,
             card_key: None,
             work_nice: 10,
+            writer_cpu: None,
         }
     }
 }
@@ -294,6 +298,7 @@ pub fn router(
         Arc::clone(&clock),
         Arc::clone(&metrics),
         Arc::clone(&limiter),
+        config.writer_cpu,
     )
     .context("쓰기 스레드를 시작하지 못했습니다 / starting the writer thread")?;
     let app = Arc::new(App {
@@ -324,9 +329,51 @@ pub fn router(
         .with_state(app))
 }
 
-/// Serves `router` on `listener` until the process ends.
+/// The most a connection's read buffer grows to. hyper grows it to fit what arrives (up to
+/// about 400 KB) and keeps it for the connection's life: with 2,000 terminals each having once
+/// sent a batch of 500 operations (125 KB), the server held 340 MiB of buffers. A body larger
+/// than this is read in pieces of this size.
+pub const READ_BUFFER_BYTES: usize = 32 * 1024;
+
+/// How long a terminal may take to send a request's headers before its connection is closed.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serves `router` on `listener` until the process ends: HTTP/1.1, each connection on a task
+/// of its own, its read buffer bounded by [`READ_BUFFER_BYTES`].
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router).await
+    let mut accept_failing = false;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors, say: the connections open go on being served, and
+                // accepting is tried again shortly. Logged once per run of failures.
+                if !accept_failing {
+                    eprintln!(
+                        "연결을 받지 못했습니다. 잠시 후 다시 시도합니다. / accepting a \
+                         connection failed; trying again shortly: {error}"
+                    );
+                }
+                accept_failing = true;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        accept_failing = false;
+        // Answers are small and go out whole; no waiting to fill a segment.
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(READ_BUFFER_BYTES);
+            // A connection's end (the terminal hung up, a timeout) is not the server's error.
+            let _ = http
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 struct InFlight(Arc<Metrics>);

@@ -183,11 +183,11 @@ fn spawn_checkpointer(
     Ok(Checkpointer { commits, long_log })
 }
 
-/// Starts the writer thread. It ends when every sender is dropped. A group holds at most
-/// `max_group` writes and, beyond its first write, at most `max_group_ops` operations, so
-/// that one commit (and the wait of whoever arrives during it) stays short. With
-/// `checkpointer`, a second connection to the same database, a thread of its own checkpoints
-/// the write-ahead log instead of the writer's commits.
+/// Starts the writer thread, on `cpu` when given. It ends when every sender is dropped. A
+/// group holds at most `max_group` writes and, beyond its first write, at most
+/// `max_group_ops` operations, so that one commit (and the wait of whoever arrives during it)
+/// stays short. With `checkpointer`, a second connection to the same database, a thread of its
+/// own checkpoints the write-ahead log instead of the writer's commits.
 pub fn spawn(
     mut store: Box<dyn Store>,
     checkpointer: Option<Box<dyn Store>>,
@@ -195,6 +195,7 @@ pub fn spawn(
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     limiter: Arc<Limiter>,
+    cpu: Option<usize>,
 ) -> std::io::Result<mpsc::Sender<WriteJob>> {
     let Sizes {
         queue,
@@ -216,6 +217,15 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("palpal-writer".to_owned())
         .spawn(move || {
+            if let Some(cpu) = cpu {
+                // The CPU the other threads were kept off (`crate::cpu`).
+                if let Err(error) = crate::cpu::pin_current_thread(&[cpu]) {
+                    eprintln!(
+                        "쓰기 스레드를 CPU {cpu}에 두지 못해 다른 스레드와 함께 씁니다 / could not \
+                         keep the writer thread on CPU {cpu}; it shares the others': {error}"
+                    );
+                }
+            }
             let mut jobs = Vec::with_capacity(max_group);
             let mut carried: Option<WriteJob> = None;
             let mut full = FullDisk::default();

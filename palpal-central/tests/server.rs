@@ -801,6 +801,38 @@ async fn wait_for_metric(h: &Harness, line: &str) -> TestResult {
     Err(format!("metrics never showed {line:?}").into())
 }
 
+/// A batch far larger than a connection's read buffer (`READ_BUFFER_BYTES`) is read in pieces
+/// and taken whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_the_read_buffer_is_taken_whole() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let signed_up = h
+        .sync(&kiosk, json!([enrollment("op-0", "김영희")]))
+        .await?;
+    assert_eq!(signed_up.status, 200);
+    let reports: Vec<Value> = (1..=1000)
+        .map(|i| step_report(&format!("op-{i}"), "PP-00000001", 3000 + i))
+        .collect();
+    let body = serde_json::to_vec(&json!({ "operations": reports }))?;
+    assert!(
+        body.len() > 4 * http::READ_BUFFER_BYTES,
+        "{} bytes",
+        body.len()
+    );
+    let now = h.clock.now().timestamp();
+    let answer = h.send_signed(&kiosk, &body, now, &h.nonce()).await?;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let results = answer.body["results"].as_array().ok_or("no results")?;
+    assert_eq!(results.len(), 1000);
+    assert!(
+        results.iter().all(|r| r["status"] == "accepted"),
+        "{results:?}"
+    );
+    assert_eq!(h.count("step_reports")?, 1000);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_are_committed_in_groups() -> TestResult {
     let h = Arc::new(start(Config::default()).await?);
@@ -927,6 +959,118 @@ fn the_http_threads_run_below_the_writer() -> TestResult {
         .output()?;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--http-nice"));
+    Ok(())
+}
+
+/// The CPUs a thread may run on, from `Cpus_allowed_list` ("0-3,6") of its status file.
+fn cpus_allowed(status_file: &Path) -> Result<Vec<usize>, Box<dyn std::error::Error>> {
+    let status = std::fs::read_to_string(status_file)?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .ok_or("no Cpus_allowed_list")?;
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        match part.split_once('-') {
+            Some((from, to)) => cpus.extend(from.parse::<usize>()?..=to.parse::<usize>()?),
+            None => cpus.push(part.parse()?),
+        }
+    }
+    Ok(cpus)
+}
+
+/// Each thread's name and CPUs.
+type ThreadCpus = Vec<(String, Vec<usize>)>;
+
+/// Starts `serve` with `options`, waits until its threads have names, and returns each
+/// thread's name and CPUs; the server is stopped.
+fn serve_threads_cpus(
+    db: &Path,
+    options: &[&str],
+) -> Result<ThreadCpus, Box<dyn std::error::Error>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(["serve", "--db"])
+        .arg(db)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(options)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)?;
+    }
+    let read = || -> Result<ThreadCpus, Box<dyn std::error::Error>> {
+        let mut threads = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{}/task", child.id()))? {
+            let task = task?.path();
+            let name = std::fs::read_to_string(task.join("comm"))?
+                .trim()
+                .to_owned();
+            threads.push((name, cpus_allowed(&task.join("status"))?));
+        }
+        Ok(threads)
+    };
+    // A thread takes its name once it runs; wait (up to 5 s) until the writer has.
+    let mut threads = read();
+    for _ in 0..250 {
+        if matches!(&threads, Ok(t) if t.iter().any(|(n, _)| n == "palpal-writer")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        threads = read();
+    }
+    child.kill()?;
+    child.wait()?;
+    assert!(line.starts_with("listening on "), "{line:?}");
+    threads
+}
+
+/// The writer keeps a CPU to itself when there are two or more (`--writer-cpu auto`, the
+/// last one), every other thread running on the rest; `off` shares; a CPU the process may
+/// not use is refused with the CPUs it may.
+#[test]
+fn the_writer_has_a_cpu_of_its_own() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    let allowed = cpus_allowed(Path::new("/proc/self/status"))?;
+    let check = |options: &[&str], writer: Vec<usize>, others: Vec<usize>| -> TestResult {
+        let threads = serve_threads_cpus(&db, options)?;
+        assert!(threads.len() >= 4, "{threads:?}");
+        for (name, cpus) in &threads {
+            let expected = if name == "palpal-writer" {
+                &writer
+            } else {
+                &others
+            };
+            assert_eq!(cpus, expected, "{options:?} {name}: {threads:?}");
+        }
+        Ok(())
+    };
+    match allowed.as_slice() {
+        [first, .., last] => {
+            let rest = |mine: usize| allowed.iter().copied().filter(|&c| c != mine).collect();
+            check(&[], vec![*last], rest(*last))?;
+            check(
+                &["--writer-cpu", &first.to_string()],
+                vec![*first],
+                rest(*first),
+            )?;
+        }
+        // One CPU: shared, whatever auto says.
+        _ => check(&[], allowed.clone(), allowed.clone())?,
+    }
+    check(&["--writer-cpu", "off"], allowed.clone(), allowed.clone())?;
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(["serve", "--db"])
+        .arg(&db)
+        .args(["--writer-cpu", "100000"])
+        .output()?;
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--writer-cpu 100000"), "{said}");
+    assert!(said.contains("is not one this process may use"), "{said}");
     Ok(())
 }
 
