@@ -134,6 +134,8 @@ struct App {
     policies: PublishedPolicies,
     /// Where admitted requests are worked on.
     lane: Lane,
+    /// The body of every 429 `overloaded`.
+    overloaded: Bytes,
 }
 
 /// The runtime admitted requests are worked on, apart from the one that accepts connections,
@@ -313,6 +315,9 @@ pub fn router(
         config: config.clone(),
         policies: PublishedPolicies::load().context("reading the published policies")?,
         lane: Lane::start(config.work_nice).context("starting the runtime of admitted requests")?,
+        overloaded: serde_json::to_vec(&ErrorBody::from(ErrorCode::Overloaded))
+            .context("serialising the overloaded answer")?
+            .into(),
     });
     Ok(Router::new()
         .route("/v1/health", get(health))
@@ -453,7 +458,15 @@ fn work_permit_free(app: &App) -> bool {
 async fn refuse(app: &App, body: axum::body::Body) -> Response {
     app.limiter.refused();
     drain(body, REFUSAL_DRAIN_BYTES).await;
-    ApiError(ErrorCode::Overloaded).into_response()
+    // The same bytes as `ApiError(ErrorCode::Overloaded).into_response()`, serialised once.
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        app.overloaded.clone(),
+    )
+        .into_response();
+    response.extensions_mut().insert(ErrorCode::Overloaded);
+    response
 }
 
 /// A limited request. It reserves its body's bytes (`max_in_flight_bytes`), reads the whole
@@ -518,11 +531,10 @@ async fn admit_limited(app: &Arc<App>, request: Request, next: Next) -> Response
 }
 
 async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let limited = !matches!(route.as_str(), "/v1/health" | "/metrics");
+    // A shared string, not a copy: thousands of refusals a second pass here.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let limited = !matches!(route, "/v1/health" | "/metrics");
     let mut response = if limited {
         admit_limited(&app, request, next).await
     } else {
@@ -539,7 +551,7 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
     if let Some(code) = response.extensions().get::<ErrorCode>() {
         app.metrics.refusal(code.as_str());
     }
-    app.metrics.request(&route, response.status().as_u16());
+    app.metrics.request(route, response.status().as_u16());
     response
 }
 

@@ -866,102 +866,6 @@ async fn concurrent_batches_are_committed_in_groups() -> TestResult {
     Ok(())
 }
 
-/// The nice value of each of a process's threads, by thread name.
-fn thread_nice(pid: u32) -> std::io::Result<Vec<(String, i64)>> {
-    let mut threads = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let task = task?.path();
-        let name = std::fs::read_to_string(task.join("comm"))?
-            .trim()
-            .to_owned();
-        let stat = std::fs::read_to_string(task.join("stat"))?;
-        // After the name in parentheses: state is the first field, nice the seventeenth.
-        let nice = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(16))
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("no nice value in {stat:?}")))?;
-        threads.push((name, nice));
-    }
-    Ok(threads)
-}
-
-/// Under overload the writer must not lose CPU to the threads that parse, refuse and answer
-/// requests: `serve` runs its HTTP threads (those reading and refusing requests and those
-/// working on admitted ones) ten nice steps below the writer and checkpointer
-/// (`--http-nice`), and `--http-nice 0` keeps them level.
-#[test]
-fn the_http_threads_run_below_the_writer() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let cases: [(&[&str], i64); 3] = [
-        (&[], 10),
-        (&["--http-nice", "0"], 0),
-        (&["--http-nice", "4"], 4),
-    ];
-    for (options, below) in cases {
-        let mut serve = Command::new(env!("CARGO_BIN_EXE_palpal-central"));
-        serve
-            .args(["serve", "--db"])
-            .arg(dir.path().join("central.db"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(options);
-        let mut child = serve.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-        let mut line = String::new();
-        let read = child
-            .stdout
-            .take()
-            .map(|out| std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line));
-        // A thread takes its name once it runs; wait (up to 5 s) until all have.
-        let mut threads = thread_nice(child.id());
-        for _ in 0..250 {
-            match &threads {
-                Ok(found)
-                    if ["palpal-writer", "palpal-checkpoi", "palpal-work"]
-                        .iter()
-                        .all(|name| found.iter().any(|(n, _)| n == name)) =>
-                {
-                    break
-                }
-                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-            threads = thread_nice(child.id());
-        }
-        child.kill()?;
-        child.wait()?;
-        assert!(
-            matches!(read, Some(Ok(_))) && line.starts_with("listening on "),
-            "{line:?}"
-        );
-        let threads = threads?;
-        let of = |name: &str| -> Vec<i64> {
-            threads
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, nice)| *nice)
-                .collect()
-        };
-        let writer = of("palpal-writer");
-        assert_eq!(writer.len(), 1, "{threads:?}");
-        assert_eq!(of("palpal-checkpoi"), writer, "{threads:?}");
-        for name in ["tokio-rt-worker", "palpal-work"] {
-            let found = of(name);
-            assert!(!found.is_empty(), "{name}: {threads:?}");
-            assert!(
-                found.iter().all(|nice| *nice == writer[0] + below),
-                "{options:?} {name}: {threads:?}"
-            );
-        }
-    }
-    let refused = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
-        .args(["serve", "--db"])
-        .arg(dir.path().join("central.db"))
-        .args(["--http-nice", "25"])
-        .output()?;
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--http-nice"));
-    Ok(())
-}
-
 /// The CPUs a thread may run on, from `Cpus_allowed_list` ("0-3,6") of its status file.
 fn cpus_allowed(status_file: &Path) -> Result<Vec<usize>, Box<dyn std::error::Error>> {
     let status = std::fs::read_to_string(status_file)?;
@@ -979,15 +883,41 @@ fn cpus_allowed(status_file: &Path) -> Result<Vec<usize>, Box<dyn std::error::Er
     Ok(cpus)
 }
 
-/// Each thread's name and CPUs.
-type ThreadCpus = Vec<(String, Vec<usize>)>;
+/// One thread of a running server.
+#[derive(Debug)]
+struct ThreadState {
+    name: String,
+    nice: i64,
+    cpus: Vec<usize>,
+}
 
-/// Starts `serve` with `options`, waits until its threads have names, and returns each
-/// thread's name and CPUs; the server is stopped.
-fn serve_threads_cpus(
+/// Each of a process's threads, from `/proc`.
+fn threads_of(pid: u32) -> Result<Vec<ThreadState>, Box<dyn std::error::Error>> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let task = task?.path();
+        let name = std::fs::read_to_string(task.join("comm"))?
+            .trim()
+            .to_owned();
+        let stat = std::fs::read_to_string(task.join("stat"))?;
+        // After the name in parentheses: state is the first field, nice the seventeenth.
+        let nice = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(16))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("no nice value in {stat:?}"))?;
+        let cpus = cpus_allowed(&task.join("status"))?;
+        threads.push(ThreadState { name, nice, cpus });
+    }
+    Ok(threads)
+}
+
+/// Starts `serve` with `options`, waits (up to 5 s) until its writer, checkpointer and lane
+/// threads have their names, and returns its threads; the server is stopped.
+fn serve_threads(
     db: &Path,
     options: &[&str],
-) -> Result<ThreadCpus, Box<dyn std::error::Error>> {
+) -> Result<Vec<ThreadState>, Box<dyn std::error::Error>> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
         .args(["serve", "--db"])
         .arg(db)
@@ -1000,30 +930,75 @@ fn serve_threads_cpus(
     if let Some(out) = child.stdout.take() {
         std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)?;
     }
-    let read = || -> Result<ThreadCpus, Box<dyn std::error::Error>> {
-        let mut threads = Vec::new();
-        for task in std::fs::read_dir(format!("/proc/{}/task", child.id()))? {
-            let task = task?.path();
-            let name = std::fs::read_to_string(task.join("comm"))?
-                .trim()
-                .to_owned();
-            threads.push((name, cpus_allowed(&task.join("status"))?));
-        }
-        Ok(threads)
+    let named = |threads: &[ThreadState]| {
+        ["palpal-writer", "palpal-checkpoi", "palpal-work"]
+            .iter()
+            .all(|name| threads.iter().any(|t| t.name == *name))
     };
-    // A thread takes its name once it runs; wait (up to 5 s) until the writer has.
-    let mut threads = read();
+    let mut threads = threads_of(child.id());
     for _ in 0..250 {
-        if matches!(&threads, Ok(t) if t.iter().any(|(n, _)| n == "palpal-writer")) {
+        if matches!(&threads, Ok(t) if named(t)) {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
-        threads = read();
+        threads = threads_of(child.id());
     }
     child.kill()?;
     child.wait()?;
     assert!(line.starts_with("listening on "), "{line:?}");
     threads
+}
+
+/// `serve` with `options` fails, saying `what`.
+fn serve_refuses(db: &Path, options: &[&str], what: &[&str]) -> TestResult {
+    let refused = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(["serve", "--db"])
+        .arg(db)
+        .args(options)
+        .output()?;
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    for part in what {
+        assert!(said.contains(part), "{said}");
+    }
+    Ok(())
+}
+
+/// Under overload the writer must not lose CPU to the threads that parse, refuse and answer
+/// requests: `serve` runs its HTTP threads (those reading and refusing requests and those
+/// working on admitted ones) ten nice steps below the writer and checkpointer
+/// (`--http-nice`), and `--http-nice 0` keeps them level.
+#[test]
+fn the_http_threads_run_below_the_writer() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    let cases: [(&[&str], i64); 3] = [
+        (&[], 10),
+        (&["--http-nice", "0"], 0),
+        (&["--http-nice", "4"], 4),
+    ];
+    for (options, below) in cases {
+        let threads = serve_threads(&db, options)?;
+        let of = |name: &str| -> Vec<i64> {
+            threads
+                .iter()
+                .filter(|t| t.name == name)
+                .map(|t| t.nice)
+                .collect()
+        };
+        let writer = of("palpal-writer");
+        assert_eq!(writer.len(), 1, "{threads:?}");
+        assert_eq!(of("palpal-checkpoi"), writer, "{threads:?}");
+        for name in ["tokio-rt-worker", "palpal-work"] {
+            let found = of(name);
+            assert!(!found.is_empty(), "{name}: {threads:?}");
+            assert!(
+                found.iter().all(|nice| *nice == writer[0] + below),
+                "{options:?} {name}: {threads:?}"
+            );
+        }
+    }
+    serve_refuses(&db, &["--http-nice", "25"], &["--http-nice"])
 }
 
 /// The writer keeps a CPU to itself when there are two or more (`--writer-cpu auto`, the
@@ -1035,15 +1010,15 @@ fn the_writer_has_a_cpu_of_its_own() -> TestResult {
     let db = dir.path().join("central.db");
     let allowed = cpus_allowed(Path::new("/proc/self/status"))?;
     let check = |options: &[&str], writer: Vec<usize>, others: Vec<usize>| -> TestResult {
-        let threads = serve_threads_cpus(&db, options)?;
+        let threads = serve_threads(&db, options)?;
         assert!(threads.len() >= 4, "{threads:?}");
-        for (name, cpus) in &threads {
-            let expected = if name == "palpal-writer" {
+        for thread in &threads {
+            let expected = if thread.name == "palpal-writer" {
                 &writer
             } else {
                 &others
             };
-            assert_eq!(cpus, expected, "{options:?} {name}: {threads:?}");
+            assert_eq!(&thread.cpus, expected, "{options:?}: {threads:?}");
         }
         Ok(())
     };
@@ -1061,17 +1036,11 @@ fn the_writer_has_a_cpu_of_its_own() -> TestResult {
         _ => check(&[], allowed.clone(), allowed.clone())?,
     }
     check(&["--writer-cpu", "off"], allowed.clone(), allowed.clone())?;
-
-    let refused = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
-        .args(["serve", "--db"])
-        .arg(&db)
-        .args(["--writer-cpu", "100000"])
-        .output()?;
-    assert!(!refused.status.success());
-    let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(said.contains("--writer-cpu 100000"), "{said}");
-    assert!(said.contains("is not one this process may use"), "{said}");
-    Ok(())
+    serve_refuses(
+        &db,
+        &["--writer-cpu", "100000"],
+        &["--writer-cpu 100000", "is not one this process may use"],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
