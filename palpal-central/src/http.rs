@@ -73,7 +73,7 @@ pub struct Config {
     pub card_key: Option<redemption_token::IssuerKey>,
     /// How much lower (in nice steps) than the thread building the router the threads that
     /// work on admitted requests run (`serve --http-nice`); see [`lower_priority`].
-    pub work_nice: u8,
+    pub http_nice: u8,
     /// The CPU the writer thread keeps to itself, the others having been kept off it
     /// ([`crate::cpu`]); `None` shares.
     pub writer_cpu: Option<usize>,
@@ -109,7 +109,7 @@ impl Default for Config {
             max_group_ops: 1000,
             read_connections: 4,
             card_key: None,
-            work_nice: 10,
+            http_nice: 10,
             writer_cpu: None,
         }
     }
@@ -314,7 +314,7 @@ pub fn router(
         limiter,
         config: config.clone(),
         policies: PublishedPolicies::load().context("reading the published policies")?,
-        lane: Lane::start(config.work_nice).context("starting the runtime of admitted requests")?,
+        lane: Lane::start(config.http_nice).context("starting the runtime of admitted requests")?,
         overloaded: serde_json::to_vec(&ErrorBody::from(ErrorCode::Overloaded))
             .context("serialising the overloaded answer")?
             .into(),
@@ -424,14 +424,17 @@ fn body_kib(request: &Request, config: &Config) -> u32 {
     let bytes = if matches!(*request.method(), Method::GET | Method::HEAD) {
         0
     } else {
-        request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(config.max_body_bytes)
+        declared_length(request.headers()).unwrap_or(config.max_body_bytes)
     };
     kib(bytes.min(config.max_in_flight_bytes))
+}
+
+/// The body length a request's `Content-Length` declares, if it declares one.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Reads and drops up to `limit` bytes of `body`, frame by frame, without gathering them.
@@ -486,13 +489,8 @@ async fn admit_limited(app: &Arc<App>, request: Request, next: Next) -> Response
         return refuse(app, request.into_body()).await;
     };
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
     let max = app.config.max_body_bytes;
-    if declared.is_some_and(|length| length > u64::try_from(max).unwrap_or(u64::MAX)) {
+    if declared_length(&parts.headers).is_some_and(|length| length > max) {
         // Left unread: the connection is closed after the answer.
         return ApiError(ErrorCode::PayloadTooLarge).into_response();
     }

@@ -64,7 +64,7 @@ enum Command {
         /// writer's (those reading and refusing requests and those working on admitted ones):
         /// under overload, parsing and refusing requests then gets only the CPU that
         /// committing leaves. 0 keeps them equal.
-        #[arg(long, default_value_t = Config::default().work_nice, value_parser = clap::value_parser!(u8).range(0..=19))]
+        #[arg(long, default_value_t = Config::default().http_nice, value_parser = clap::value_parser!(u8).range(0..=19))]
         http_nice: u8,
         /// The CPU the writer thread keeps to itself, every other thread running on the
         /// rest: `auto` (the last CPU this process may use, when it may use two or more),
@@ -282,7 +282,7 @@ fn main() -> anyhow::Result<()> {
                     .then(|| std::time::Duration::from_millis(latency_target_ms)),
                 max_body_bytes,
                 card_key,
-                work_nice: http_nice,
+                http_nice,
                 writer_cpu: keep_a_cpu_for_the_writer(writer_cpu)?,
                 ..Config::default()
             };
