@@ -23,8 +23,12 @@ fuzz_target!(|data: &[u8]| {
     let queued: BTreeSet<String> = (0..3).map(|i| format!("op-{i}")).collect();
     for op_id in &queued {
         client.enqueue(
-            Op::from_outbox(op_id, "step_report", r#"{"member_number":"PP-00000001"}"#)
-                .expect("valid JSON"),
+            Op::from_outbox(
+                op_id,
+                "void",
+                r#"{"hold_op_id":"h","voided_at":"2025-12-02T10:00:00+09:00"}"#,
+            )
+            .expect("a void's payload"),
         );
     }
     let now = Time::from_millis(1_000);

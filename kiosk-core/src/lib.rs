@@ -64,6 +64,10 @@ pub struct Enrollment {
 pub enum Refusal {
     #[error("name is empty")]
     NameMissing,
+    #[error("name has more than {MAX_NAME_CHARS} characters")]
+    NameTooLong,
+    #[error("name has control or text-direction characters")]
+    NameInvalid,
     #[error("birth date {0} is in the future")]
     BornInFuture(NaiveDate),
     #[error("applicant is {age}, the minimum age is {MIN_AGE}")]
@@ -79,6 +83,8 @@ impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::NameMissing => "name_missing",
+            Refusal::NameTooLong => "name_too_long",
+            Refusal::NameInvalid => "name_invalid",
             Refusal::BornInFuture(_) => "birth_date_invalid",
             Refusal::UnderAge { .. } => "under_age",
             Refusal::BadPhone(_) => "phone_invalid",
@@ -90,6 +96,10 @@ impl Refusal {
     pub fn ko(&self) -> String {
         match self {
             Refusal::NameMissing => "이름을 입력해 주세요.".to_owned(),
+            Refusal::NameTooLong => format!(
+                "이름이 너무 깁니다. 신분증에 적힌 이름을 {MAX_NAME_CHARS}자 이내로 입력해 주세요."
+            ),
+            Refusal::NameInvalid => "이름에 쓸 수 없는 문자가 들어 있습니다. 신분증에 적힌 이름을 다시 입력해 주세요.".to_owned(),
             Refusal::BornInFuture(d) => {
                 format!("생년월일 {d}이(가) 오늘 이후입니다. 생년월일을 다시 확인해 주세요.")
             }
@@ -107,6 +117,10 @@ impl Refusal {
     pub fn en(&self) -> String {
         match self {
             Refusal::NameMissing => "Please enter the name.".to_owned(),
+            Refusal::NameTooLong => format!(
+                "The name is too long. Please enter the name on the ID, at most {MAX_NAME_CHARS} characters."
+            ),
+            Refusal::NameInvalid => "The name has characters that cannot be used. Please enter the name on the ID again.".to_owned(),
             Refusal::BornInFuture(d) => {
                 format!("The birth date {d} is after today. Please check the birth date.")
             }
@@ -132,12 +146,42 @@ pub fn normalize_phone(raw: &str) -> String {
     raw.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// Checks an applicant on `today` (the date in Asia/Seoul) and returns the enrollment to record.
-pub fn check_applicant(applicant: &Applicant, today: NaiveDate) -> Result<Enrollment, Refusal> {
-    let name = applicant.name.trim();
+/// The most characters a name may have, at the kiosk and on the server.
+pub const MAX_NAME_CHARS: usize = 50;
+
+/// A person's name as typed, trimmed; refused when empty, longer than [`MAX_NAME_CHARS`], or
+/// holding control characters or the invisible characters that reorder or hide text
+/// (bidirectional overrides and isolates, direction marks, zero-width characters), which
+/// would make one name look like another on a screen or a receipt.
+pub fn check_name(name: &str) -> Result<&str, Refusal> {
+    let name = name.trim();
     if name.is_empty() {
         return Err(Refusal::NameMissing);
     }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(Refusal::NameTooLong);
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || is_format_character(c))
+    {
+        return Err(Refusal::NameInvalid);
+    }
+    Ok(name)
+}
+
+/// Unicode's invisible formatting characters that matter in a name: direction marks,
+/// embeddings, overrides and isolates, zero-width spaces and joiners, the word joiner and the
+/// byte-order mark.
+fn is_format_character(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Checks an applicant on `today` (the date in Asia/Seoul) and returns the enrollment to record.
+pub fn check_applicant(applicant: &Applicant, today: NaiveDate) -> Result<Enrollment, Refusal> {
+    let name = check_name(&applicant.name)?;
     if applicant.birth_date > today {
         return Err(Refusal::BornInFuture(applicant.birth_date));
     }
@@ -341,6 +385,31 @@ mod tests {
         assert_eq!(age_on(d("2004-02-29"), d("2023-02-28")), 18);
         assert_eq!(age_on(d("2004-02-29"), d("2023-03-01")), 19);
         assert_eq!(age_on(d("2004-02-29"), d("2024-02-29")), 20);
+    }
+
+    #[test]
+    fn names_that_hide_or_reorder_text_or_run_long_are_refused() {
+        fn check(name: &str) -> Result<String, &'static str> {
+            check_name(name).map(str::to_owned).map_err(|r| r.code())
+        }
+        assert_eq!(check(" 김영희 "), Ok("김영희".to_owned()));
+        assert_eq!(check("Kim Young-hee"), Ok("Kim Young-hee".to_owned()));
+        assert_eq!(check("김영\u{202E}희"), Err("name_invalid"));
+        assert_eq!(check("김\u{2066}영희\u{2069}"), Err("name_invalid"));
+        assert_eq!(check("김영\u{200B}희"), Err("name_invalid"));
+        assert_eq!(check("김영희\n관리자"), Err("name_invalid"));
+        assert_eq!(check("김\u{7}영희"), Err("name_invalid"));
+        assert_eq!(
+            check(&"가".repeat(MAX_NAME_CHARS)).map(|n| n.chars().count()),
+            Ok(MAX_NAME_CHARS)
+        );
+        assert_eq!(
+            check(&"가".repeat(MAX_NAME_CHARS + 1)),
+            Err("name_too_long")
+        );
+        for refusal in [Refusal::NameTooLong, Refusal::NameInvalid] {
+            assert!(refusal.ko().contains("이름") && refusal.en().contains("name"));
+        }
     }
 
     #[test]

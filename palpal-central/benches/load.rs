@@ -40,8 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use palpal_central::signing;
 use serde_json::{json, Value};
+use sync_protocol::signing;
 
 // The load generator's own allocations (2,000 HTTP clients' buffers, request and answer
 // bodies) went through glibc's allocator at a quarter of its CPU; mimalloc makes them cheap,
@@ -166,7 +166,7 @@ struct Batch {
 impl Batch {
     fn new(body: Vec<u8>) -> Batch {
         Batch {
-            digest: sync_client::signing::body_digest(&body),
+            digest: sync_protocol::signing::body_digest(&body),
             body,
             request: None,
         }
@@ -204,7 +204,7 @@ impl Conn {
         let addr = &self.addr;
         let request = batch.request.get_or_insert_with(|| {
             let now = chrono::Utc::now().timestamp();
-            let signed = sync_client::signing::sign_with_digest(
+            let signed = sync_protocol::signing::sign_with_digest(
                 &term.key,
                 "POST",
                 "/v1/sync",
@@ -217,7 +217,7 @@ impl Conn {
                 "POST /v1/sync HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
                 batch.body.len()
             );
-            for (name, value) in signed {
+            for (name, value) in signed.pairs() {
                 head.push_str(&format!("{name}: {value}\r\n"));
             }
             head.push_str("\r\n");

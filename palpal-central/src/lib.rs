@@ -10,8 +10,8 @@
 //!
 //! It is not a core: the rules live in `points-core` and `kiosk-core`, and this crate only
 //! stores and applies them. It does not issue redemption tokens (it publishes the public keys
-//! the operator adds). The wire format is in `docs/sync-api.yaml`; [`signing`] and [`wire`]
-//! are the pieces a terminal's sync client shares with the server.
+//! the operator adds). The wire format is `sync-protocol`'s, the one definition terminals use
+//! too (`docs/sync-api.yaml`).
 
 pub mod clock;
 pub mod code;
@@ -20,7 +20,8 @@ pub mod error;
 pub mod http;
 pub mod limit;
 pub mod metrics;
-pub mod signing;
 pub mod store;
-pub mod wire;
 mod writer;
+
+// The protocol's modules under the names the server's modules use.
+use sync_protocol::{signing, wire};

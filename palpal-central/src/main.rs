@@ -13,7 +13,7 @@ use palpal_central::clock::{Clock, SystemClock};
 use palpal_central::cpu::WriterCpu;
 use palpal_central::http::{self, Config};
 use palpal_central::store::{self, SqliteBackend, SqliteStore, Store as _};
-use palpal_central::wire::Role;
+use sync_protocol::wire::Role;
 
 /// The server's allocator. With glibc's, large request bodies (a terminal's batch of up to
 /// 1,000 operations) freed by many threads left the heap fragmented: under overload with
@@ -155,6 +155,19 @@ enum MemberCommand {
         /// The member number, such as PP-00000001.
         #[arg(long)]
         member: String,
+    },
+    /// Revoke one printed member card (lost or replaced): the server refuses holds made
+    /// with it; the member's other cards and app still work.
+    RevokeCard {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The member number, such as PP-00000001.
+        #[arg(long)]
+        member: String,
+        /// The card's number for this member (1 for the first card).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        serial: u16,
     },
 }
 
@@ -416,23 +429,32 @@ fn quota(command: QuotaCommand, policies: Arc<points_core::PolicySet>) -> anyhow
 }
 
 fn member(command: MemberCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
-    let MemberCommand::Revoke { db, member } = command;
+    let (db, member, serial) = match command {
+        MemberCommand::Revoke { db, member } => (db, member, None),
+        MemberCommand::RevokeCard { db, member, serial } => (db, member, Some(serial)),
+    };
     let id = store::parse_member_number(&member).with_context(|| {
         format!("회원 번호는 PP-00000001 형식입니다 / a member number looks like PP-00000001, not {member:?}")
     })?;
     let mut store = SqliteStore::open(&db, policies)?;
-    let found = store
-        .revoke_member(id, SystemClock.now())
-        .context("회원 카드를 중지하지 못했습니다 / revoking the member")?;
+    let found = match serial {
+        None => store.revoke_member(id, SystemClock.now()),
+        Some(serial) => store.revoke_card(id, serial, SystemClock.now()),
+    }
+    .context("회원 카드를 중지하지 못했습니다 / revoking the member's card")?;
     anyhow::ensure!(
         found,
-        "{member} 회원이 없습니다 / there is no member {member}"
+        "{member} 회원이 없습니다. 회원 번호를 확인해 주세요 / there is no member {member}; check the number"
     );
-    writeln!(
-        std::io::stdout().lock(),
-        "revoked: {}",
-        store::member_number(id)
-    )?;
+    let mut out = std::io::stdout().lock();
+    match serial {
+        None => writeln!(out, "revoked: {}", store::member_number(id))?,
+        Some(serial) => writeln!(
+            out,
+            "revoked card: {} serial {serial}",
+            store::member_number(id)
+        )?,
+    }
     Ok(())
 }
 
@@ -461,7 +483,7 @@ fn key(command: KeyCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Re
     writeln!(
         std::io::stdout().lock(),
         "key_id: {key_id}\npublic_key: {}",
-        palpal_central::signing::encode_public_key(&signing.verifying_key())
+        sync_protocol::signing::encode_public_key(&signing.verifying_key())
     )?;
     Ok(())
 }

@@ -10,8 +10,12 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
+use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet, StepReport};
+use redemption_token::{
+    verify_carried, Claims, KeySet, MemberNo, PublishedKey, Revocations, RevokedCard,
+};
 use rusqlite::{params, Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
 
@@ -24,7 +28,7 @@ use crate::wire::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -202,6 +206,17 @@ const MIGRATIONS: &[&str] = &[
     // member's every report. The snapshots of existing members are made from their reports
     // (`snapshot_ledgers`), after which the index by member that doing so needed is dropped.
     "ALTER TABLE balances ADD COLUMN ledger BLOB;",
+    // 7: holds carry the member's token, which the server verifies: a card's serial is kept
+    // so that a card's holds of a day can be summed against the policy's limit for cards;
+    // cards are revoked one by one.
+    "ALTER TABLE holds ADD COLUMN card_serial INTEGER;
+    CREATE INDEX holds_member_day ON holds (member_id, day);
+    CREATE TABLE revoked_cards (
+        member_id INTEGER NOT NULL REFERENCES members (id),
+        serial INTEGER NOT NULL,
+        revoked_at TEXT NOT NULL,
+        PRIMARY KEY (member_id, serial)
+    ) WITHOUT ROWID;",
 ];
 
 /// The migration after whose SQL [`snapshot_ledgers`] runs.
@@ -276,33 +291,9 @@ impl Terminal {
     }
 }
 
-/// The label of terminal number `id`.
-pub fn terminal_label(id: i64) -> String {
-    format!("T-{id:06}")
-}
-
-/// The number behind a label such as `T-000001`.
-pub fn parse_terminal_label(label: &str) -> Option<i64> {
-    let digits = label.trim().strip_prefix("T-")?;
-    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// The member number of member `id`, such as `PP-00000001`.
-pub fn member_number(id: i64) -> String {
-    format!("PP-{id:08}")
-}
-
-/// The number behind a member number such as `PP-00000001`.
-pub fn parse_member_number(number: &str) -> Option<i64> {
-    let digits = number.trim().strip_prefix("PP-")?;
-    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
+pub use sync_protocol::member::{
+    member_number, parse_member_number, parse_terminal_label, terminal_label,
+};
 
 /// One request for the writer.
 #[derive(Debug, Clone)]
@@ -423,6 +414,9 @@ pub trait Store: Send {
     fn set_quota(&mut self, day: NaiveDate, site: &str, places: u32) -> anyhow::Result<QuotaLease>;
     /// Revokes a member's card; `false` if there is no such member.
     fn revoke_member(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Revokes one member card (lost or replaced): holds carrying it are refused from then
+    /// on. `false` when there is no such member.
+    fn revoke_card(&mut self, id: i64, serial: u16, now: DateTime<Utc>) -> anyhow::Result<bool>;
     /// Publishes a redemption public key; returns its key id.
     fn add_redemption_key(
         &mut self,
@@ -761,6 +755,26 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(changed == 1)
+    }
+
+    fn revoke_card(&mut self, id: i64, serial: u16, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let known: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM members WHERE id = ?1)",
+            [id],
+            |row| row.get(0),
+        )?;
+        if known {
+            tx.execute(
+                "INSERT OR IGNORE INTO revoked_cards (member_id, serial, revoked_at)
+                 VALUES (?1, ?2, ?3)",
+                params![id, serial, now.to_rfc3339()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(known)
     }
 
     fn redemption_key_id(&mut self, public_key: &[u8; 32]) -> anyhow::Result<Option<u16>> {
@@ -1111,7 +1125,7 @@ fn apply_operation(
         }
         "redemption_hold" => {
             match serde_json::from_value::<RedemptionHoldPayload>(op.payload.clone()) {
-                Ok(payload) => hold(tx, terminal, &op.op_id, &payload)?,
+                Ok(payload) => hold(tx, policies, terminal, &op.op_id, &payload, now)?,
                 Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
             }
         }
@@ -1267,25 +1281,36 @@ fn enroll_member(
     payload: &EnrollmentPayload,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
-    let name = payload.name.trim();
+    // The kiosk's own rule for names (length, no control or text-direction characters).
+    let name = kiosk_core::check_name(&payload.name).ok();
     let phone: String = payload.phone.chars().filter(char::is_ascii_digit).collect();
     let birth = NaiveDate::parse_from_str(payload.birth_date.trim(), "%Y-%m-%d").ok();
     let valid_birth = birth.filter(|b| {
         *b <= kst_today(now) && *b >= NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(*b)
     });
-    let (Some(birth), false, 9..=11) = (valid_birth, name.is_empty(), phone.len()) else {
+    let (Some(birth), Some(name), 9..=11, 0..=MAX_PHONE_CHARS) = (
+        valid_birth,
+        name,
+        phone.len(),
+        payload.phone.chars().count(),
+    ) else {
         return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
     };
-    if name.chars().count() > 100 {
-        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
-    }
+    let today = kst_today(now);
     let day = match payload.day.as_deref() {
-        None => kst_today(now),
+        None => today,
         Some(text) => match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
             Ok(day) => day,
             Err(_) => return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload)),
         },
     };
+    // The kiosk says which day it admitted the person; the server takes that only within
+    // the days an offline kiosk may honestly have been away, by the server's clock.
+    let earliest = today.checked_sub_days(Days::new(SIGN_UP_DAYS_BACK));
+    let latest = today.checked_add_days(Days::new(1));
+    if earliest.is_some_and(|e| day < e) || latest.is_some_and(|l| day > l) {
+        return Ok(OpResult::rejected(op_id, RejectReason::DayOutOfWindow));
+    }
     let birth = birth.format("%Y-%m-%d").to_string();
     let existing: Option<i64> = tx
         .query_row(
@@ -1297,8 +1322,8 @@ fn enroll_member(
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
         None => {
-            if !take_place(tx, &terminal.site, day)? {
-                return Ok(OpResult::rejected(op_id, RejectReason::QuotaExceeded));
+            if let Err(reason) = take_place(tx, &terminal.site, day, today)? {
+                return Ok(OpResult::rejected(op_id, reason));
             }
             tx.execute(
                 "INSERT INTO members (name, birth_date, phone, terminal_id, op_id, created_at)
@@ -1424,34 +1449,53 @@ fn touch(tx: &Connection, kind: &str, key: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Counts a sign-up against `site`'s lease for `day`; `false` when there is no place. A day
-/// with no lease for any site is not under quota.
-fn take_place(tx: &Connection, site: &str, day: NaiveDate) -> anyhow::Result<bool> {
-    let day = ymd(day);
+/// The most characters of a phone number as typed (digits, spaces, dashes).
+const MAX_PHONE_CHARS: usize = 20;
+
+/// How many days before the server's day a kiosk may date a sign-up it confirmed offline.
+pub const SIGN_UP_DAYS_BACK: u64 = 7;
+
+/// Counts a sign-up against `site`'s lease for `day` (`today` is the server's). Without a
+/// lease for the site that day, the sign-up is taken only when no site's sign-up was under
+/// quota on any day from `day` to `today`: a kiosk without a lease admits everyone, but a
+/// kiosk cannot move a sign-up to such a day to pass a quota in force since.
+fn take_place(
+    tx: &Connection,
+    site: &str,
+    day: NaiveDate,
+    today: NaiveDate,
+) -> anyhow::Result<Result<(), RejectReason>> {
     let lease: Option<(i64, i64, i64)> = tx
         .prepare_cached("SELECT id, places, used FROM quota_leases WHERE day = ?1 AND site = ?2")?
-        .query_row(params![day, site], |row| {
+        .query_row(params![ymd(day), site], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })
         .optional()?;
-    match lease {
-        Some((id, places, used)) => {
-            if used >= places {
-                return Ok(false);
-            }
-            tx.execute(
-                "UPDATE quota_leases SET used = used + 1 WHERE id = ?1",
-                [id],
-            )?;
-            Ok(true)
+    if let Some((id, places, used)) = lease {
+        if used >= places {
+            return Ok(Err(RejectReason::QuotaExceeded));
         }
-        None => {
-            let under_quota: bool = tx
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day = ?1)")?
-                .query_row([&day], |row| row.get(0))?;
-            Ok(!under_quota)
-        }
+        tx.execute(
+            "UPDATE quota_leases SET used = used + 1 WHERE id = ?1",
+            [id],
+        )?;
+        return Ok(Ok(()));
     }
+    let under_quota: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day = ?1)")?
+        .query_row([ymd(day)], |row| row.get(0))?;
+    if under_quota {
+        return Ok(Err(RejectReason::QuotaExceeded));
+    }
+    let (from, to) = (day.min(today), day.max(today));
+    let quota_since: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day >= ?1 AND day <= ?2)")?
+        .query_row([ymd(from), ymd(to)], |row| row.get(0))?;
+    Ok(if quota_since {
+        Err(RejectReason::NoLease)
+    } else {
+        Ok(())
+    })
 }
 
 fn read_lease(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuotaLease> {
@@ -1467,6 +1511,9 @@ fn read_lease(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuotaLease> {
 
 const MAX_HOLD_POINTS: u64 = 1_000_000;
 
+/// The most characters of a token's text a hold may carry.
+const MAX_TOKEN_CHARS: usize = 256;
+
 fn balance_of(tx: &Connection, member_id: i64) -> anyhow::Result<(i64, i64)> {
     Ok(tx
         .prepare_cached("SELECT credited, spent FROM balances WHERE member_id = ?1")?
@@ -1475,27 +1522,131 @@ fn balance_of(tx: &Connection, member_id: i64) -> anyhow::Result<(i64, i64)> {
         .unwrap_or((0, 0)))
 }
 
+/// How long before the server's clock a counter may date a hold it took offline.
+pub const HOLD_DAYS_BACK: i64 = 7;
+
+/// The published redemption keys as a counter trusts them: a retired key covers the tokens
+/// issued before it was retired.
+fn redemption_key_set(tx: &Connection) -> anyhow::Result<KeySet> {
+    let mut stmt =
+        tx.prepare_cached("SELECT key_id, public_key, retired_at FROM redemption_keys")?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, u16>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut published = Vec::with_capacity(rows.len());
+    for (key_id, public_key, retired_at) in rows {
+        let not_after = retired_at
+            .map(|at| DateTime::parse_from_rfc3339(&at).map(|at| at.to_utc()))
+            .transpose()
+            .with_context(|| format!("redemption key {key_id}'s retirement time"))?;
+        published.push(PublishedKey {
+            key_id,
+            public_key: crate::signing::hex(&public_key),
+            not_before: DateTime::<Utc>::UNIX_EPOCH,
+            not_after,
+        });
+    }
+    KeySet::new(&published).map_err(|e| anyhow::anyhow!("the stored redemption keys: {e}"))
+}
+
+/// What revokes `member`'s token: the member, or one of their cards.
+fn revocations_of(tx: &Connection, member_id: i64) -> anyhow::Result<Revocations> {
+    let mut revocations = Revocations::default();
+    let member = MemberNo(u64::try_from(member_id)?);
+    let revoked: bool = tx
+        .prepare_cached("SELECT revoked_at IS NOT NULL FROM members WHERE id = ?1")?
+        .query_row([member_id], |row| row.get(0))
+        .optional()?
+        .unwrap_or(false);
+    if revoked {
+        revocations.members.insert(member);
+    }
+    let mut stmt = tx.prepare_cached("SELECT serial FROM revoked_cards WHERE member_id = ?1")?;
+    for serial in stmt.query_map([member_id], |row| row.get::<_, u16>(0))? {
+        revocations.cards.insert(RevokedCard {
+            member,
+            serial: serial?,
+        });
+    }
+    Ok(revocations)
+}
+
+/// The reason a hold is rejected for its token.
+fn token_refusal(refusal: &redemption_token::Refusal) -> RejectReason {
+    use redemption_token::Refusal as R;
+    match refusal {
+        R::UnknownKeyId { .. } => RejectReason::TokenUnknownKey,
+        R::WrongKey { .. } => RejectReason::TokenWrongKey,
+        R::Tampered => RejectReason::TokenTampered,
+        R::NotYetValid { .. } => RejectReason::TokenNotYetValid,
+        R::Expired { .. } => RejectReason::TokenExpired,
+        R::RevokedMember { .. } => RejectReason::MemberRevoked,
+        R::RevokedCard { .. } => RejectReason::CardRevoked,
+        _ => RejectReason::TokenMalformed,
+    }
+}
+
+/// The id the server records a hold's token by: a dynamic token's own id, used once; for a
+/// card, shown again and again, the card and the hold (as the counter spells it).
+fn held_token_id(claims: &Claims, member: &str, op_id: &str) -> String {
+    match (claims.token_id, claims.card_serial) {
+        (Some(id), _) => id.to_string(),
+        (None, serial) => format!("card:{member}:{}:{op_id}", serial.unwrap_or(0)),
+    }
+}
+
 fn hold(
     tx: &Connection,
+    policies: &PolicySet,
     terminal: &Terminal,
     op_id: &str,
     payload: &RedemptionHoldPayload,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
     let held_at = DateTime::<FixedOffset>::parse_from_rfc3339(payload.held_at.trim()).ok();
-    let token = payload.token_id.trim();
-    let (Some(held_at), 1..=MAX_HOLD_POINTS, 1..=128, true) = (
+    let (Some(held_at), 1..=MAX_HOLD_POINTS, 1..=MAX_TOKEN_CHARS, true) = (
         held_at,
         payload.amount,
-        token.len(),
+        payload.token.len(),
         payload.terminal.trim() == terminal.label(),
     ) else {
         return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
     };
+    // The hold's time is the terminal's word: it is taken only within what an offline counter
+    // may honestly hold, by the server's clock.
+    let skew = chrono::Duration::seconds(redemption_token::CLOCK_SKEW_SECS);
+    if held_at.to_utc() > now + skew
+        || held_at.to_utc() < now - chrono::Duration::days(HOLD_DAYS_BACK)
+    {
+        return Ok(OpResult::rejected(op_id, RejectReason::HoldTimeOutOfWindow));
+    }
     let amount = i64::try_from(payload.amount)?;
     let member_id = match active_member(tx, parse_member_number(&payload.member_no))? {
         Ok(id) => id,
         Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
+    // The member's token, checked as a counter checks it (but the card PIN) at the hold's
+    // time: a terminal cannot spend points without something the member showed.
+    let claims = match verify_carried(
+        &payload.token,
+        &redemption_key_set(tx)?,
+        &revocations_of(tx, member_id)?,
+        held_at.to_utc(),
+    ) {
+        Ok(claims) => claims,
+        Err(refusal) => return Ok(OpResult::rejected(op_id, token_refusal(&refusal))),
+    };
+    if i64::try_from(claims.member.0).ok() != Some(member_id) {
+        return Ok(OpResult::rejected(op_id, RejectReason::TokenMemberMismatch));
+    }
+    let token = held_token_id(&claims, &member_number(member_id), op_id);
+    let day = ymd(points_core::kst_day(held_at));
     // A refused hold is remembered (it is evidence of overspending), and the same operation
     // sent again gets the same refusal without a second row.
     let earlier: Option<String> = tx
@@ -1513,9 +1664,26 @@ fn hold(
         Some(other) => anyhow::bail!("hold {op_id:?} is {other} but has no operation"),
         None => {}
     }
+    if claims.card_serial.is_some() {
+        // A card's PIN is checked only by the counter: the server bounds what a card can
+        // spend in a day, whatever counters say, by the policy's limit for cards.
+        let limit = OfflineLimits::in_force(policies, points_core::kst_day(held_at))
+            .per_member_day
+            .card;
+        let spent: i64 = tx
+            .prepare_cached(
+                "SELECT COALESCE(SUM(amount), 0) FROM holds
+                 WHERE member_id = ?1 AND day = ?2 AND card_serial IS NOT NULL
+                   AND status = 'posted'",
+            )?
+            .query_row(params![member_id, day], |row| row.get(0))?;
+        if spent.saturating_add(amount) > i64::try_from(limit)? {
+            return Ok(OpResult::rejected(op_id, RejectReason::CardDayLimit));
+        }
+    }
     let token_used: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM holds WHERE token_id = ?1 AND status IN ('posted', 'voided'))",
-        [token],
+        [&token],
         |row| row.get(0),
     )?;
     let (credited, spent) = balance_of(tx, member_id)?;
@@ -1529,18 +1697,19 @@ fn hold(
     };
     tx.execute(
         "INSERT INTO holds (op_id, member_id, amount, token_id, held_at, day, terminal_id,
-                            status, balance_before)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            status, balance_before, card_serial)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             op_id,
             member_id,
             amount,
             token,
             held_at.to_rfc3339(),
-            ymd(points_core::kst_day(held_at)),
+            day,
             terminal.id,
             status,
-            before
+            before,
+            claims.card_serial
         ],
     )?;
     if let Some(reason) = refusal {
@@ -1792,17 +1961,6 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn labels_round_trip() {
-        assert_eq!(terminal_label(1), "T-000001");
-        assert_eq!(parse_terminal_label("T-000001"), Some(1));
-        assert_eq!(parse_terminal_label("T-"), None);
-        assert_eq!(parse_terminal_label("X-1"), None);
-        assert_eq!(member_number(42), "PP-00000042");
-        assert_eq!(parse_member_number("PP-00000042"), Some(42));
-        assert_eq!(parse_member_number("PP-4x"), None);
-    }
 
     #[test]
     fn the_published_policies_load() -> anyhow::Result<()> {

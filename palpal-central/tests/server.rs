@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use chrono::{DateTime, TimeZone as _, Utc};
 use ed25519_dalek::SigningKey;
 use palpal_central::clock::{Clock as _, FixedClock};
 use palpal_central::http::{self, Config};
-use palpal_central::signing;
 use palpal_central::store::{published_policies, SqliteBackend};
+use redemption_token::{IssuerKey, MemberNo};
 use serde_json::{json, Value};
+use sync_protocol::signing;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -408,6 +410,30 @@ async fn operations_that_make_no_sense_are_rejected_one_by_one() -> TestResult {
         ]
     );
     assert!(result(&answer, 1)["message"].as_str().is_some());
+    assert_eq!(h.count("members")?, 1);
+    // A name that reorders or hides text (shown as another name on a screen or receipt), or
+    // runs past the documented length, and a phone field stuffed around its digits: refused.
+    let hostile = [
+        ("n-1", "김영\u{202E}희", "01011112222"),
+        ("n-2", "김\u{2066}영희\u{2069}", "01011112222"),
+        ("n-3", "김영희\n관리자", "01011112222"),
+        ("n-4", &"가".repeat(51), "01011112222"),
+        ("n-5", "최민수", &format!("010{}11112222", " ".repeat(40))),
+    ];
+    let ops: Vec<Value> = hostile
+        .iter()
+        .map(|(op_id, name, phone)| {
+            json!({ "op_id": op_id, "kind": "enrollment",
+                    "payload": { "name": name, "birth_date": "1950-01-01", "phone": phone } })
+        })
+        .collect();
+    let answer = h.sync(&kiosk, Value::Array(ops)).await?;
+    assert_eq!(
+        crate::statuses(&answer),
+        vec![pair("rejected", "invalid_payload"); hostile.len()],
+        "{}",
+        answer.body
+    );
     assert_eq!(h.count("members")?, 1);
     Ok(())
 }
@@ -1197,6 +1223,9 @@ impl Harness {
     }
 }
 
+/// When the tests' holds are taken: half an hour before the server's clock.
+const HELD_AT: &str = "2025-12-03T09:30:00+09:00";
+
 fn hold_op(op_id: &str, member: &str, amount: u64, token: &str, terminal: &str) -> Value {
     json!({
         "op_id": op_id,
@@ -1204,11 +1233,46 @@ fn hold_op(op_id: &str, member: &str, amount: u64, token: &str, terminal: &str) 
         "payload": {
             "member_no": member,
             "amount": amount,
-            "token_id": token,
-            "held_at": "2025-12-03T09:30:00+09:00",
+            "token": token,
+            "held_at": HELD_AT,
             "terminal": terminal,
         },
     })
+}
+
+impl Harness {
+    /// Adds a redemption key with the real `key add` and returns its issuer, which makes the
+    /// tokens members show (as the app's backend does with the secret file).
+    fn issuer(&self) -> Result<IssuerKey, Box<dyn std::error::Error>> {
+        let secret = self
+            ._dir
+            .path()
+            .join(format!("key-{}.hex", self.nonces.load(Ordering::Relaxed)));
+        let out = cli(&[
+            "key",
+            "add",
+            "--db",
+            self.db(),
+            "--secret-out",
+            secret.to_str().unwrap_or_default(),
+        ])?;
+        let key_id: u16 = field(&out, "key_id").ok_or("no key id")?.parse()?;
+        let seed = std::fs::read_to_string(&secret)?;
+        Ok(IssuerKey::from_seed_hex(key_id, seed.trim())?)
+    }
+}
+
+/// A dynamic token of member `number` (as the member's phone makes it), issued ten seconds
+/// before the tests' holds; `nonce` tells tokens apart.
+fn token(issuer: &IssuerKey, number: u64, nonce: u8) -> String {
+    let issued = DateTime::parse_from_rfc3339(HELD_AT)
+        .map(|t| t.to_utc())
+        .unwrap_or_default()
+        - chrono::Duration::seconds(10);
+    issuer
+        .issue_dynamic(MemberNo(number), issued, 120, [nonce; 8])
+        .map(|t| t.to_text())
+        .unwrap_or_default()
 }
 
 fn void_op(op_id: &str, hold: &str, at: &str) -> Value {
@@ -1238,6 +1302,32 @@ fn statuses(answer: &Answer) -> Vec<(String, String)> {
 
 fn pair(status: &str, reason: &str) -> (String, String) {
     (status.to_owned(), reason.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_offline_for_days_without_a_quota_has_its_sign_ups_taken() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    // No site's sign-up is under quota: a kiosk admits everyone, and its sign-ups dated by
+    // the days it was offline (and, clock a little fast, tomorrow) are taken.
+    let mut ops = Vec::new();
+    for (i, day) in ["2025-11-26", "2025-12-01", "2025-12-03", "2025-12-04"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut op = enrollment(&format!("e-{i}"), &format!("회원{i}"));
+        op["payload"]["day"] = json!(day);
+        ops.push(op);
+    }
+    let answer = h.sync(&kiosk, Value::Array(ops)).await?;
+    assert_eq!(
+        statuses(&answer),
+        vec![pair("accepted", ""); 4],
+        "{}",
+        answer.body
+    );
+    assert_eq!(h.count("members")?, 4);
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1341,6 +1431,22 @@ async fn sign_ups_beyond_a_sites_lease_are_refused_and_kiosks_pull_their_own_lea
     bad_day["payload"]["day"] = json!("12/04");
     let answer = h.sync(&kiosk, json!([bad_day])).await?;
     assert_eq!(statuses(&answer), vec![pair("rejected", "invalid_payload")]);
+    // A kiosk cannot move a sign-up to a day of its choosing to pass today's full lease: not
+    // to a day without places while sign-up has been under quota since, nor outside the days
+    // an offline kiosk may date one (by the server's clock, 2025-12-03).
+    for (op_id, day, reason) in [
+        ("e-7", "2025-12-01", "no_lease"),
+        ("e-8", "2025-11-26", "no_lease"),
+        ("e-9", "2025-11-25", "day_out_of_window"),
+        ("e-10", "2025-02-03", "day_out_of_window"),
+        ("e-11", "2025-12-05", "day_out_of_window"),
+    ] {
+        let mut moved = enrollment(op_id, "정미경");
+        moved["payload"]["day"] = json!(day);
+        let answer = h.sync(&kiosk, json!([moved])).await?;
+        assert_eq!(statuses(&answer), vec![pair("rejected", reason)], "{day}");
+    }
+    assert_eq!(h.count("members")?, 2, "a refused sign-up makes no member");
 
     let pulled = h.pull(&kiosk, json!({})).await?;
     assert_eq!(pulled.status, 200, "{}", pulled.body);
@@ -1376,6 +1482,8 @@ async fn holds_are_settled_against_the_balance_and_overspending_is_reported() ->
     let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
     let a = h.add_terminal_at("온누리약국", "counter", 2).await?;
     let b = h.add_terminal_at("행복편의점", "counter", 3).await?;
+    let issuer = h.issuer()?;
+    let tok = |nonce| token(&issuer, 1, nonce);
     let enrolled = h.sync(&kiosk, json!([enrollment("e-1", "김영희")])).await?;
     assert_eq!(result(&enrolled, 0)["member_number"], "PP-00000001");
     let steps = h
@@ -1387,7 +1495,7 @@ async fn holds_are_settled_against_the_balance_and_overspending_is_reported() ->
     let first = h
         .sync(
             &a,
-            json!([hold_op("h-a1", "PP-00000001", 80, "tok-1", &a.id)]),
+            json!([hold_op("h-a1", "PP-00000001", 80, &tok(1), &a.id)]),
         )
         .await?;
     assert_eq!(statuses(&first), vec![pair("accepted", "")]);
@@ -1396,10 +1504,10 @@ async fn holds_are_settled_against_the_balance_and_overspending_is_reported() ->
         .sync(
             &b,
             json!([
-                hold_op("h-b1", "PP-00000001", 50, "tok-2", &b.id),
-                hold_op("h-b2", "PP-00000001", 10, "tok-1", &b.id),
-                hold_op("h-b3", "PP-00000001", 10, "tok-3", &a.id),
-                hold_op("h-b4", "PP-99999999", 10, "tok-4", &b.id),
+                hold_op("h-b1", "PP-00000001", 50, &tok(2), &b.id),
+                hold_op("h-b2", "PP-00000001", 10, &tok(1), &b.id),
+                hold_op("h-b3", "PP-00000001", 10, &tok(3), &a.id),
+                hold_op("h-b4", "PP-99999999", 10, &tok(4), &b.id),
                 void_op("v-b1", "h-a1", "2025-12-03T10:00:00+09:00"),
             ]),
         )
@@ -1420,7 +1528,7 @@ async fn holds_are_settled_against_the_balance_and_overspending_is_reported() ->
     let again = h
         .sync(
             &b,
-            json!([hold_op("h-b1", "PP-00000001", 50, "tok-2", &b.id)]),
+            json!([hold_op("h-b1", "PP-00000001", 50, &tok(2), &b.id)]),
         )
         .await?;
     assert_eq!(
@@ -1432,7 +1540,7 @@ async fn holds_are_settled_against_the_balance_and_overspending_is_reported() ->
     let kiosk_hold = h
         .sync(
             &kiosk,
-            json!([hold_op("h-k1", "PP-00000001", 1, "tok-9", &kiosk.id)]),
+            json!([hold_op("h-k1", "PP-00000001", 1, &tok(9), &kiosk.id)]),
         )
         .await?;
     assert_eq!(statuses(&kiosk_hold), vec![pair("rejected", "role")]);
@@ -1494,16 +1602,6 @@ async fn holds_are_settled_against_the_balance_and_overspending_is_reported() ->
     assert_eq!(statuses(&twice), vec![pair("rejected", "unknown_hold")]);
 
     // Pull: balances, revoked members and keys arrive as deltas by cursor, in pages.
-    let secret = h._dir.path().join("key-1.hex");
-    let key = cli(&[
-        "key",
-        "add",
-        "--db",
-        h.db(),
-        "--secret-out",
-        secret.to_str().unwrap_or_default(),
-    ])?;
-    assert_eq!(field(&key, "key_id"), Some("1"));
     cli(&[
         "member",
         "revoke",
@@ -1515,10 +1613,13 @@ async fn holds_are_settled_against_the_balance_and_overspending_is_reported() ->
     let first = h.pull(&a, json!({ "limit": 1 })).await?;
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.body["more"], true);
+    // The key was added first, so it is the first change.
+    assert_eq!(first.body["redemption_keys"][0]["key_id"], 1);
     assert_eq!(
-        first.body["balances"],
-        json!([{ "member_number": "PP-00000001", "credited": 100, "spent": 0, "balance": 100 }])
+        first.body["redemption_keys"][0]["public_key"],
+        base64::engine::general_purpose::STANDARD.encode(issuer.public_key())
     );
+    assert_eq!(first.body["balances"], json!([]));
     let cursor = first.body["cursor"].clone();
     let rest = h.pull(&a, json!({ "cursor": cursor })).await?;
     assert_eq!(rest.body["more"], false);
@@ -1526,22 +1627,192 @@ async fn holds_are_settled_against_the_balance_and_overspending_is_reported() ->
         rest.body.get("policies").is_none(),
         "unchanged policies are not sent again"
     );
-    assert_eq!(rest.body["revoked_members"], json!(["PP-00000001"]));
-    assert_eq!(rest.body["redemption_keys"][0]["key_id"], 1);
     assert_eq!(
-        rest.body["redemption_keys"][0]["public_key"],
-        field(&key, "public_key").unwrap_or_default()
+        rest.body["balances"],
+        json!([{ "member_number": "PP-00000001", "credited": 100, "spent": 0, "balance": 100 }])
     );
+    assert_eq!(rest.body["revoked_members"], json!(["PP-00000001"]));
+    assert_eq!(rest.body["redemption_keys"], json!([]));
     let done = h.pull(&a, json!({ "cursor": rest.body["cursor"] })).await?;
     assert_eq!(done.body["balances"], json!([]));
     assert_eq!(done.body["cursor"], rest.body["cursor"]);
     let revoked = h
         .sync(
             &a,
-            json!([hold_op("h-a9", "PP-00000001", 1, "tok-8", &a.id)]),
+            json!([hold_op("h-a9", "PP-00000001", 1, &tok(8), &a.id)]),
         )
         .await?;
     assert_eq!(statuses(&revoked), vec![pair("rejected", "member_revoked")]);
+    Ok(())
+}
+
+/// A counter's database copied: its key signs requests, but without a token the member showed
+/// (signed by the server's key, of that member, in its time, not revoked) it spends nothing,
+/// and each refusal has its own reason and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_counter_cannot_spend_points_without_the_members_token() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let stolen = h.add_terminal_at("온누리약국", "counter", 2).await?;
+    let issuer = h.issuer()?;
+    h.sync(
+        &kiosk,
+        json!([enrollment("e-1", "김영희"), enrollment("e-2", "박철수")]),
+    )
+    .await?;
+    // Enough points that the balance is never what stops a hold.
+    let conn = rusqlite::Connection::open(h.db())?;
+    conn.execute("UPDATE balances SET credited = 100000", [])?;
+
+    let held = DateTime::parse_from_rfc3339(HELD_AT)?.to_utc();
+    let dynamic = |key: &IssuerKey, member: u64, issued: DateTime<Utc>, nonce: u8| {
+        key.issue_dynamic(MemberNo(member), issued, 120, [nonce; 8])
+            .map(|t| t.to_text())
+    };
+    let attacker = IssuerKey::from_seed(issuer.key_id(), [0x66; 32]);
+    let unknown = IssuerKey::from_seed(9, [0x99; 32]);
+    let mut in_future = hold_op("x-8", "PP-00000001", 100, &token(&issuer, 1, 8), &stolen.id);
+    in_future["payload"]["held_at"] = json!("2025-12-03T11:00:00+09:00");
+    let mut long_ago = hold_op("x-9", "PP-00000001", 100, &token(&issuer, 1, 9), &stolen.id);
+    long_ago["payload"]["held_at"] = json!("2025-11-20T10:00:00+09:00");
+    let attacks = json!([
+        // A made-up token id, as the attack first found.
+        hold_op("x-1", "PP-00000001", 5000, "tok-made-up", &stolen.id),
+        // Another member's token (seen at the counter) for this member's points.
+        hold_op(
+            "x-2",
+            "PP-00000001",
+            5000,
+            &token(&issuer, 2, 2),
+            &stolen.id
+        ),
+        // A token signed by a key of the attacker's, under the server's key id or another.
+        hold_op(
+            "x-3",
+            "PP-00000001",
+            5000,
+            &dynamic(&attacker, 1, held, 3)?,
+            &stolen.id
+        ),
+        hold_op(
+            "x-4",
+            "PP-00000001",
+            5000,
+            &dynamic(&unknown, 1, held, 4)?,
+            &stolen.id
+        ),
+        // A real token of the member, used after it expired, or dated before it was made.
+        hold_op(
+            "x-5",
+            "PP-00000001",
+            5000,
+            &dynamic(&issuer, 1, held - chrono::Duration::minutes(10), 5)?,
+            &stolen.id
+        ),
+        hold_op(
+            "x-6",
+            "PP-00000001",
+            5000,
+            &dynamic(&issuer, 1, held + chrono::Duration::minutes(5), 6)?,
+            &stolen.id
+        ),
+        // A real token, bytes altered.
+        hold_op(
+            "x-7",
+            "PP-00000001",
+            5000,
+            &token(&issuer, 1, 7).replacen("PP1:", "PP1:0", 1),
+            &stolen.id
+        ),
+        // Dated after the server's clock, or longer ago than a counter may hold offline.
+        in_future,
+        long_ago,
+    ]);
+    let answer = h.sync(&stolen, attacks).await?;
+    assert_eq!(
+        statuses(&answer),
+        vec![
+            pair("rejected", "token_malformed"),
+            pair("rejected", "token_member_mismatch"),
+            pair("rejected", "token_tampered"),
+            pair("rejected", "token_unknown_key"),
+            pair("rejected", "token_expired"),
+            pair("rejected", "token_not_yet_valid"),
+            pair("rejected", "token_malformed"),
+            pair("rejected", "hold_time_out_of_window"),
+            pair("rejected", "hold_time_out_of_window"),
+        ],
+        "{}",
+        answer.body
+    );
+    let untouched = |conn: &rusqlite::Connection| -> rusqlite::Result<(i64, i64, i64)> {
+        conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM holds), (SELECT SUM(spent) FROM balances),
+                    (SELECT COUNT(*) FROM operations)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+    };
+    assert_eq!(untouched(&conn)?, (0, 0, 2), "nothing held, nothing spent");
+
+    // A printed card: the counter alone checks its PIN, so the server bounds what a card
+    // spends in a day by the policy's limit for cards (20,000 points), whatever counters say.
+    let card = |member: u64, serial: u16| {
+        issuer
+            .issue_card(
+                &redemption_token::CardSpec {
+                    member: MemberNo(member),
+                    serial,
+                    issued_at: held - chrono::Duration::days(30),
+                    expires_at: held + chrono::Duration::days(1000),
+                    pin_cost: redemption_token::DEFAULT_PIN_COST,
+                    salt: [7; 8],
+                },
+                "482915",
+            )
+            .map(|t| t.to_text())
+    };
+    let card_1 = card(1, 1)?;
+    let answer = h
+        .sync(
+            &stolen,
+            json!([
+                hold_op("c-1", "PP-00000001", 10_000, &card_1, &stolen.id),
+                hold_op("c-2", "PP-00000001", 10_000, &card_1, &stolen.id),
+                hold_op("c-3", "PP-00000001", 100, &card_1, &stolen.id),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&answer),
+        vec![
+            pair("accepted", ""),
+            pair("accepted", ""),
+            pair("rejected", "card_day_limit"),
+        ],
+        "{}",
+        answer.body
+    );
+    // A card revoked (lost) is refused from then on.
+    let card_2 = card(2, 1)?;
+    cli(&[
+        "member",
+        "revoke-card",
+        "--db",
+        h.db(),
+        "--member",
+        "PP-00000002",
+        "--serial",
+        "1",
+    ])?;
+    let answer = h
+        .sync(
+            &stolen,
+            json!([hold_op("c-4", "PP-00000002", 100, &card_2, &stolen.id)]),
+        )
+        .await?;
+    assert_eq!(statuses(&answer), vec![pair("rejected", "card_revoked")]);
+    assert_eq!(untouched(&conn)?, (2, 20_000, 4));
     Ok(())
 }
 
@@ -1627,7 +1898,7 @@ async fn bad_input_to_pull_and_reports_gets_clear_4xx() -> TestResult {
     let mut missing = hold_op("h-1", "PP-00000001", 10, "tok-1", &other.id);
     missing["payload"]
         .as_object_mut()
-        .map(|p| p.remove("token_id"));
+        .map(|p| p.remove("token"));
     let mut extra = hold_op("h-2", "PP-00000001", 10, "tok-2", &other.id);
     extra["payload"]["pin"] = json!("1234");
     let mut negative = hold_op("h-3", "PP-00000001", 10, "tok-3", &other.id);

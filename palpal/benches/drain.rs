@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
+use sync_protocol::wire::{EnrollmentPayload, OpPayload};
 use terminal_store::Store;
 
 fn main() -> anyhow::Result<()> {
@@ -72,9 +73,13 @@ fn main() -> anyhow::Result<()> {
     let at = chrono::DateTime::parse_from_rfc3339("2025-12-03T10:00:00+09:00")?;
     store.in_transaction(|s| {
         for i in 0..ops {
-            let payload =
-                format!(r#"{{"name":"회원{i}","birth_date":"1950-04-01","phone":"010{i:08}"}}"#);
-            s.queue_operation(&format!("op-{i:08}"), "enrollment", &payload, at)?;
+            let payload = OpPayload::Enrollment(EnrollmentPayload {
+                name: format!("회원{i}"),
+                birth_date: "1950-04-01".to_owned(),
+                phone: format!("010{i:08}"),
+                day: None,
+            });
+            s.queue_operation(&format!("op-{i:08}"), &payload, at)?;
         }
         Ok(())
     })?;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
-use sync_client::signing;
-use sync_client::wire::EnrollRequest;
+use sync_protocol::signing;
+use sync_protocol::wire::EnrollRequest;
 use terminal_store::{Store, TerminalIdentity};
 use terminal_sync::central::{Central, EnrollError};
 
@@ -87,7 +87,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let identity = TerminalIdentity {
         terminal_id: enrolled.terminal_id,
         site: enrolled.site,
-        role: enrolled.role,
+        role: enrolled.role.as_str().to_owned(),
         name: enrolled.name,
         server_url: server,
         secret_key: seed,

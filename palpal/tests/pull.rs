@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use chrono::{Days, NaiveDate, Utc};
 use kiosk_core::admission::DayRule;
+use sync_protocol::wire::{OpPayload, RedemptionHoldPayload, StepReportPayload};
 use terminal_store::Store;
 
 mod common;
@@ -260,22 +261,30 @@ fn sync_caches_what_the_server_knows_and_a_killed_pull_resumes_to_the_same_state
         let now = Utc::now().fixed_offset();
         let yesterday = today.checked_sub_days(Days::new(1)).unwrap();
         for (i, member) in members.iter().enumerate() {
-            let payload = serde_json::json!({ "member_number": member,
-                "day": yesterday.to_string(), "steps": 9000, "reported_at": now.to_rfc3339() });
+            let payload = OpPayload::StepReport(StepReportPayload {
+                member_number: member.clone(),
+                day: yesterday.to_string(),
+                steps: 9000,
+                reported_at: now.to_rfc3339(),
+            });
             store
-                .queue_operation(
-                    &format!("steps-{i}"),
-                    "step_report",
-                    &payload.to_string(),
-                    now,
-                )
+                .queue_operation(&format!("steps-{i}"), &payload, now)
                 .unwrap();
         }
-        let hold = serde_json::json!({ "member_no": members[0], "amount": 30,
-            "token_id": "token-1", "held_at": now.to_rfc3339(), "terminal": terminal });
-        store
-            .queue_operation("hold-1", "redemption_hold", &hold.to_string(), now)
+        // The member's phone shows a token made with the key the server published.
+        let seed = std::fs::read_to_string(world.dir.path().join("issuer.key")).unwrap();
+        let issuer = redemption_token::IssuerKey::from_seed_hex(1, seed.trim()).unwrap();
+        let token = issuer
+            .issue_dynamic(members[0].parse().unwrap(), now.to_utc(), 120, [1; 8])
             .unwrap();
+        let hold = OpPayload::RedemptionHold(RedemptionHoldPayload {
+            member_no: members[0].clone(),
+            amount: 30,
+            token: token.to_text(),
+            held_at: now.to_rfc3339(),
+            terminal,
+        });
+        store.queue_operation("hold-1", &hold, now).unwrap();
     }
     central(&[
         "member",

@@ -29,7 +29,7 @@ pub use format::{
 pub use keys::{card_pin_check, CardSpec, IssuerKey, KeySet, PublishedKey};
 pub use refusal::{Invalid, Refusal};
 pub use seen::SeenTokens;
-pub use verify::{verify, Claims, Revocations, RevokedCard, TokenId};
+pub use verify::{verify, verify_carried, Claims, Revocations, RevokedCard, TokenId};
 
 /// The longest a dynamic token may live, in seconds: its `ttl` byte is at most this.
 pub const MAX_TTL_SECS: u8 = 120;

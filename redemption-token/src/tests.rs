@@ -638,3 +638,38 @@ fn each_kind_fits_a_version_6_qr_code_that_zbarimg_reads_back() {
         assert_eq!(claims.map(|c| c.kind), Ok(token.kind()), "{name}");
     }
 }
+
+/// What the server checks of a token a hold carries: all but the PIN, at the hold's time.
+#[test]
+fn a_carried_token_is_checked_at_the_holds_time_without_the_pin() {
+    let carried = |text: &str, seconds: i64| {
+        verify_carried(
+            text,
+            &keys(),
+            &revocations(),
+            t0() + Duration::seconds(seconds),
+        )
+        .map(|c| (c.member.0, c.card_serial, c.token_id.is_some()))
+        .map_err(|r| r.code())
+    };
+    let dynamic = dynamic_example().to_text();
+    assert_eq!(carried(&dynamic, 60), Ok((42, None, true)));
+    assert_eq!(carried(&dynamic, 120), Err("expired"));
+    assert_eq!(carried(&dynamic, -31), Err("not_yet_valid"));
+    // A card needs no PIN here: the counter that saw the member checked it.
+    let card = issuer()
+        .issue_card(&card_spec(43, 2, DEFAULT_PIN_COST), "123456")
+        .unwrap()
+        .to_text();
+    assert_eq!(carried(&card, 3600), Ok((43, Some(2), false)));
+    // Revoked card, revoked member, another key, an altered byte.
+    assert_eq!(carried(&card_example().to_text(), 60), Err("revoked_card"));
+    let revoked = issuer()
+        .issue_dynamic(MemberNo(666), t0(), 120, [1; 8])
+        .unwrap()
+        .to_text();
+    assert_eq!(carried(&revoked, 1), Err("revoked_member"));
+    let altered = edited(&dynamic, |b| b[11] ^= 1);
+    assert_eq!(carried(&altered, 1), Err("tampered"));
+    assert_eq!(carried("PP1:nonsense", 1), Err("malformed"));
+}

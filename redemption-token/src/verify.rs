@@ -113,6 +113,21 @@ pub fn verify(
     verify_token(&token, keys, revocations, pin, now)
 }
 
+/// Verifies a token a hold carries, as the server does when the counter's hold reaches it:
+/// every check of [`verify`] at `held_at` (the time the counter says it took the hold, which
+/// the caller bounds by its own clock) except the PIN, which only the counter that saw the
+/// member can check. A card's PIN check stays in the token and is not re-run.
+pub fn verify_carried(
+    text: &str,
+    keys: &KeySet,
+    revocations: &Revocations,
+    held_at: DateTime<Utc>,
+) -> Result<Claims, Refusal> {
+    let token = Token::parse(text)?;
+    check_token(&token, keys, revocations, held_at)?;
+    Ok(Claims::of(&token))
+}
+
 /// [`verify`] for a token already parsed.
 pub(crate) fn verify_token(
     token: &Token,
@@ -121,6 +136,34 @@ pub(crate) fn verify_token(
     pin: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Claims, Refusal> {
+    check_token(token, keys, revocations, now)?;
+    if let Body::Card {
+        serial, pin: check, ..
+    } = token.body
+    {
+        let member = token.member;
+        let pin = pin.ok_or(Refusal::PinRequired)?;
+        if !pin_well_formed(pin) {
+            return Err(Refusal::WrongPin);
+        }
+        let tag =
+            pin_tag(pin, check.cost, &check.salt, member, serial).ok_or(Refusal::Malformed {
+                reason: "PIN cost out of range",
+            })?;
+        if tag != check.tag {
+            return Err(Refusal::WrongPin);
+        }
+    }
+    Ok(Claims::of(token))
+}
+
+/// Every check but the PIN: key, signature, the key's period, revocation, time.
+fn check_token(
+    token: &Token,
+    keys: &KeySet,
+    revocations: &Revocations,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
     let key_id = token.key_id;
     let trusted = keys
         .keys
@@ -164,21 +207,5 @@ pub(crate) fn verify_token(
             expires_at: to_time(token.expires_at()),
         });
     }
-    if let Body::Card {
-        serial, pin: check, ..
-    } = token.body
-    {
-        let pin = pin.ok_or(Refusal::PinRequired)?;
-        if !pin_well_formed(pin) {
-            return Err(Refusal::WrongPin);
-        }
-        let tag =
-            pin_tag(pin, check.cost, &check.salt, member, serial).ok_or(Refusal::Malformed {
-                reason: "PIN cost out of range",
-            })?;
-        if tag != check.tag {
-            return Err(Refusal::WrongPin);
-        }
-    }
-    Ok(Claims::of(token))
+    Ok(())
 }

@@ -14,9 +14,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
 use kiosk_core::admission::DayRule;
 use palpal_central::store::{self, SqliteStore, Store as _, Write, WriteReply};
-use palpal_central::wire::{OpStatus, Operation, Role};
 use points_core::PolicySet;
-use serde_json::json;
+use sync_protocol::wire::{
+    EnrollmentPayload, OpPayload, OpStatus, Operation, Role, StepReportPayload,
+};
 
 use crate::day::{self, Day, Person};
 
@@ -167,10 +168,11 @@ pub fn prepare(
         &mut store,
         ids["기존 회원"],
         day.existing.len(),
-        |i| Operation {
-            op_id: format!("existing-{i}"),
-            kind: "enrollment".into(),
-            payload: enrollment_payload(&day.existing[i], admitted),
+        |i| {
+            Operation::new(
+                format!("existing-{i}"),
+                &enrollment_payload(&day.existing[i], admitted),
+            )
         },
         now,
         "members",
@@ -190,16 +192,15 @@ pub fn prepare(
         day.history.len(),
         |i| {
             let r = &day.history[i];
-            Operation {
-                op_id: format!("existing-report-{}-{}", r.member, r.day),
-                kind: "step_report".into(),
-                payload: json!({
-                    "member_number": format!("PP-{:08}", member_numbers[r.member]),
-                    "day": r.day.to_string(),
-                    "steps": r.steps,
-                    "reported_at": r.reported_at.to_rfc3339(),
+            Operation::new(
+                format!("existing-report-{}-{}", r.member, r.day),
+                &OpPayload::StepReport(StepReportPayload {
+                    member_number: format!("PP-{:08}", member_numbers[r.member]),
+                    day: r.day.to_string(),
+                    steps: r.steps,
+                    reported_at: r.reported_at.to_rfc3339(),
                 }),
-            }
+            )
         },
         now,
         "reports",
@@ -241,12 +242,12 @@ pub fn copy_database(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 /// An `enrollment` payload for `person`, admitted on `day`.
-pub fn enrollment_payload(person: &Person, day: NaiveDate) -> serde_json::Value {
-    json!({
-        "name": person.name,
-        "birth_date": person.birth_date.to_string(),
-        "phone": person.phone,
-        "day": day.to_string(),
+pub fn enrollment_payload(person: &Person, day: NaiveDate) -> OpPayload {
+    OpPayload::Enrollment(EnrollmentPayload {
+        name: person.name.clone(),
+        birth_date: person.birth_date.to_string(),
+        phone: person.phone.clone(),
+        day: Some(day.to_string()),
     })
 }
 

@@ -19,8 +19,10 @@ use kiosk_core::{check_applicant, Applicant, Residency};
 use merchant_core::redemption::{Balance, Connectivity, HoldId, OfflineLimits, RedemptionBook};
 use points_core::StepReport;
 use redemption_token::{verify, IssuerKey, KeySet, MemberNo, Revocations};
-use serde_json::{json, Value};
-use sync_client::{signing, wire, Client, Config, Event, Failure, Op, Outcome, Response, Time};
+use serde_json::Value;
+use sync_client::{Client, Config, Event, Failure, Op, Outcome, Response, Time};
+use sync_protocol::wire::OpPayload;
+use sync_protocol::{signing, wire};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::day::{seoul_time, Day};
@@ -130,7 +132,7 @@ async fn send(
     );
     let url = format!("{}{}", ctx.base, wire::SYNC_PATH);
     let started = Instant::now();
-    let result = terminal_sync::central::exchange(&ctx.http, &url, body, &headers)
+    let result = terminal_sync::central::exchange(&ctx.http, &url, body, &headers.pairs())
         .await
         .map(|(response, _server_time)| response);
     ctx.metrics.request(
@@ -226,9 +228,9 @@ pub async fn smart_shell(
 }
 
 fn envelope(op: &Op) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "operations": [{"op_id": op.op_id, "kind": op.kind, "payload": op.payload}]
-    }))
+    serde_json::to_vec(&wire::SyncRequest {
+        operations: vec![wire::Operation::new(op.op_id.as_str(), &op.payload)],
+    })
     .unwrap_or_default()
 }
 
@@ -323,14 +325,10 @@ pub struct DriverRecord {
     pub refused: BTreeMap<String, u64>,
 }
 
-fn enqueue(ctx: &Ctx, tx: &UnboundedSender<Queued>, op_id: String, kind: &str, payload: Value) {
+fn enqueue(ctx: &Ctx, tx: &UnboundedSender<Queued>, op_id: String, payload: OpPayload) {
     ctx.metrics.offered();
     let queued = Queued {
-        op: Op {
-            op_id,
-            kind: kind.to_owned(),
-            payload,
-        },
+        op: Op { op_id, payload },
         created: Instant::now(),
     };
     if tx.send(queued).is_err() {
@@ -388,7 +386,6 @@ pub async fn kiosk_driver(
             let give_up = Instant::now() + Duration::from_secs_f64(300.0 / ctx.clock.compress);
             let op = Op {
                 op_id: op_id.clone(),
-                kind: "enrollment".into(),
                 payload,
             };
             let created = Instant::now();
@@ -422,7 +419,7 @@ pub async fn kiosk_driver(
             }
         } else {
             match admit(&schedule, lease.as_mut(), person.birth_date, today) {
-                Ok(_) => enqueue(&ctx, &tx, op_id.clone(), "enrollment", payload),
+                Ok(_) => enqueue(&ctx, &tx, op_id.clone(), payload),
                 Err(not) => {
                     *record.turned_away.entry(not.code().to_owned()).or_default() += 1;
                     continue;
@@ -434,8 +431,11 @@ pub async fn kiosk_driver(
             &ctx,
             &tx,
             format!("{}-w-{}", term.label, sign_up.person),
-            "watch_pairing",
-            json!({"serial": format!("W-{:08}", sign_up.person), "enrollment_op_id": op_id}),
+            OpPayload::WatchPairing(wire::WatchPairingPayload {
+                serial: format!("W-{:08}", sign_up.person),
+                member_number: None,
+                enrollment_op_id: Some(op_id.clone()),
+            }),
         );
     }
     (record, naive_report)
@@ -475,8 +475,10 @@ pub async fn counter_driver(
                     &ctx,
                     &tx,
                     op_id.clone(),
-                    "void",
-                    json!({"hold_op_id": void.hold_id.0, "voided_at": rfc3339(seoul_time(void.at))}),
+                    OpPayload::Void(wire::VoidPayload {
+                        hold_op_id: void.hold_id.0.clone(),
+                        voided_at: rfc3339(seoul_time(void.at)),
+                    }),
                 );
                 record.voids.push(op_id);
             }
@@ -497,12 +499,11 @@ pub async fn counter_driver(
             &ctx,
             &tx,
             format!("{}-s-{i}", term.label),
-            "step_report",
-            json!({
-                "member_number": format!("PP-{number:08}"),
-                "day": report.day.to_string(),
-                "steps": report.steps,
-                "reported_at": rfc3339(report.reported_at),
+            OpPayload::StepReport(wire::StepReportPayload {
+                member_number: format!("PP-{number:08}"),
+                day: report.day.to_string(),
+                steps: report.steps,
+                reported_at: rfc3339(report.reported_at),
             }),
         );
         record.reports.push((visit.member, report));
@@ -527,16 +528,12 @@ pub async fn counter_driver(
             .issue_dynamic(member, now, 120, nonce)
             .map_err(|e| e.to_string())
             .and_then(|token| {
-                verify(
-                    &token.to_text(),
-                    &ctx.keys,
-                    &Revocations::default(),
-                    None,
-                    now,
-                )
-                .map_err(|e| e.to_string())
+                let text = token.to_text();
+                verify(&text, &ctx.keys, &Revocations::default(), None, now)
+                    .map(|claims| (claims, text))
+                    .map_err(|e| e.to_string())
             });
-        let claims = match claims {
+        let (claims, token) = match claims {
             Ok(claims) => claims,
             Err(e) => {
                 *record.refused.entry(format!("token: {e}")).or_default() += 1;
@@ -555,13 +552,12 @@ pub async fn counter_driver(
                     &ctx,
                     &tx,
                     op_id.clone(),
-                    "redemption_hold",
-                    json!({
-                        "member_no": format!("PP-{number:08}"),
-                        "amount": hold.amount,
-                        "token_id": hold.token_id.clone().unwrap_or_default(),
-                        "held_at": rfc3339(seoul_time(hold.created_at)),
-                        "terminal": term.label,
+                    OpPayload::RedemptionHold(wire::RedemptionHoldPayload {
+                        member_no: format!("PP-{number:08}"),
+                        amount: hold.amount,
+                        token,
+                        held_at: rfc3339(seoul_time(hold.created_at)),
+                        terminal: term.label.clone(),
                     }),
                 );
                 record.holds.push(op_id);

@@ -382,7 +382,7 @@ pub fn redeem(
         let terminal = terminal_id(&store, lang)?;
         let expires = claims.token_id.map(|_| claims.expires_at);
         store
-            .record_hold(&hold, &terminal, expires)
+            .record_hold(&hold, &terminal, &token.to_text(), expires)
             .map_err(storage(lang))?;
         if let Some(serial) = claims.card_serial {
             store

@@ -48,6 +48,10 @@ pub enum ErrorCode {
     MemberNotFound,
     /// The applicant's name is empty.
     NameMissing,
+    /// The applicant's name is longer than the program takes.
+    NameTooLong,
+    /// The applicant's name has control or text-direction characters.
+    NameInvalid,
     /// The birth date is after today.
     BirthDateInvalid,
     /// The applicant is under the minimum age.
@@ -151,6 +155,8 @@ impl CommandError {
         use kiosk_core::Refusal as R;
         let code = match refusal {
             R::NameMissing => ErrorCode::NameMissing,
+            R::NameTooLong => ErrorCode::NameTooLong,
+            R::NameInvalid => ErrorCode::NameInvalid,
             R::BornInFuture(_) => ErrorCode::BirthDateInvalid,
             R::UnderAge { .. } => ErrorCode::UnderAge,
             R::BadPhone(_) => ErrorCode::PhoneInvalid,
@@ -283,6 +289,8 @@ mod tests {
         use kiosk_core::Refusal as R;
         let codes: Vec<_> = [
             R::NameMissing,
+            R::NameTooLong,
+            R::NameInvalid,
             R::BornInFuture("2100-01-01".parse().unwrap()),
             R::UnderAge { age: 10 },
             R::BadPhone("1".into()),
@@ -299,6 +307,8 @@ mod tests {
             codes,
             [
                 "name_missing",
+                "name_too_long",
+                "name_invalid",
                 "birth_date_invalid",
                 "under_age",
                 "phone_invalid",

@@ -718,6 +718,8 @@ pub fn speak(
         .args(["-v", lang.as_str()])
         .args(["-a", &volume.min(200).to_string()])
         .args(["-s", &speed.clamp(80, 300).to_string()])
+        // The text is never read as an option, whatever it starts with.
+        .arg("--")
         .arg(text)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

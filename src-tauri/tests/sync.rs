@@ -18,6 +18,7 @@ use palpal_app::sync::BackgroundSync;
 use palpal_app::terminal::Terminal;
 use palpal_app::AppState;
 use serde_json::{json, Value};
+use sync_protocol::wire::{EnrollmentPayload, OpPayload};
 use tauri::test::{mock_builder, mock_context, noop_assets};
 use tauri::Manager as _;
 use terminal_store::{Store, TerminalIdentity};
@@ -57,10 +58,13 @@ database = "kiosk.sqlite"
 fn queue_one(db: &Path) {
     let store = Store::open(db).unwrap();
     let at = chrono::DateTime::parse_from_rfc3339("2025-12-03T10:00:00+09:00").unwrap();
-    let payload = json!({ "name": "김영희", "birth_date": "1950-04-01", "phone": "01012345678" });
-    store
-        .queue_operation("op-1", "enrollment", &payload.to_string(), at)
-        .unwrap();
+    let payload = OpPayload::Enrollment(EnrollmentPayload {
+        name: "김영희".to_owned(),
+        birth_date: "1950-04-01".to_owned(),
+        phone: "01012345678".to_owned(),
+        day: None,
+    });
+    store.queue_operation("op-1", &payload, at).unwrap();
 }
 
 #[test]

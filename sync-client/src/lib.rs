@@ -15,21 +15,18 @@
 //!
 //! It is not an adapter: no sockets, no HTTP client, no database, no clock and no entropy. Time
 //! comes in as [`Time`] and randomness as the seed of [`Client::new`], so a run replays exactly
-//! (`clippy.toml` forbids reading the clock). [`signing`] signs a request as
-//! `docs/sync-api.yaml` describes, with the time and nonce passed in; [`wire`] holds the JSON
-//! bodies; [`pull`] is the pull half (the body for a cursor, and what an answer means, checked
-//! before anything of it is applied).
+//! (`clippy.toml` forbids reading the clock). The request bodies and their signing are
+//! `sync-protocol`'s, the one definition both ends use; [`pull`] is the pull half (the body
+//! for a cursor, and what an answer means, checked before anything of it is applied).
 
 pub mod pull;
-pub mod signing;
-pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use serde_json::Value;
+use sync_protocol::wire::{self, OpKind, OpPayload, Operation};
 
-pub use wire::{OpResult, OpStatus};
+pub use sync_protocol::wire::{OpResult, OpStatus};
 
 /// A point on the shell's monotonic clock, in milliseconds from an origin the shell picks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -103,39 +100,51 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpError {
-    /// The stored payload is not JSON.
-    #[error("operation {op_id}: the stored payload is not JSON: {source}")]
+    /// The outbox names a kind this program does not know.
+    #[error("operation {op_id}: unknown kind {kind:?}")]
+    Kind {
+        /// The operation.
+        op_id: String,
+        /// The kind as stored.
+        kind: String,
+    },
+    /// The stored payload is not the kind's JSON object.
+    #[error("operation {op_id}: the stored payload is not a {kind} payload: {source}")]
     Payload {
         /// The operation.
         op_id: String,
+        /// The kind as stored.
+        kind: String,
         /// What the parser said.
         source: serde_json::Error,
     },
 }
 
 /// One operation from the outbox.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Op {
     /// The id that makes it idempotent.
     pub op_id: String,
-    /// `enrollment`, `step_report`, ...
-    pub kind: String,
-    /// The fields the server reads.
-    pub payload: Value,
+    /// What it says.
+    pub payload: OpPayload,
 }
 
 impl Op {
-    /// An operation from an outbox row: its payload as stored (JSON text), narrowed to the
-    /// fields the server takes ([`wire::wire_payload`]).
+    /// An operation from an outbox row: its kind and its payload as the wire carries it.
     pub fn from_outbox(op_id: &str, kind: &str, payload: &str) -> Result<Op, OpError> {
-        let stored: Value = serde_json::from_str(payload).map_err(|source| OpError::Payload {
-            op_id: op_id.to_owned(),
-            source,
-        })?;
-        Ok(Op {
+        let kind_of = OpKind::parse(kind).ok_or_else(|| OpError::Kind {
             op_id: op_id.to_owned(),
             kind: kind.to_owned(),
-            payload: wire::wire_payload(kind, stored),
+        })?;
+        let payload =
+            OpPayload::from_json(kind_of, payload).map_err(|source| OpError::Payload {
+                op_id: op_id.to_owned(),
+                kind: kind.to_owned(),
+                source,
+            })?;
+        Ok(Op {
+            op_id: op_id.to_owned(),
+            payload,
         })
     }
 }
@@ -345,11 +354,7 @@ impl Client {
         if self.live.contains(&op.op_id) {
             return;
         }
-        let encoded = match serde_json::to_vec(&wire::WireOp {
-            op_id: &op.op_id,
-            kind: &op.kind,
-            payload: &op.payload,
-        }) {
+        let encoded = match serde_json::to_vec(&Operation::new(op.op_id.as_str(), &op.payload)) {
             Ok(encoded) => encoded,
             Err(_) => {
                 self.settle_local_too_large(op.op_id);
@@ -670,7 +675,11 @@ impl Client {
             OpStatus::Rejected => {
                 self.stats.rejected += 1;
                 Outcome::Rejected {
-                    reason: result.reason.unwrap_or_else(|| "unknown".to_owned()),
+                    reason: result
+                        .reason
+                        .unwrap_or(wire::RejectReason::Unknown)
+                        .as_str()
+                        .to_owned(),
                     message: result.message.unwrap_or_else(|| {
                         "서버가 이 작업을 거절했습니다. 관리자에게 문의해 주세요. / \
                          The server rejected this operation; contact the operator."

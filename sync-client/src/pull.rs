@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::wire::{ErrorBody, PullRequest, PullResponse};
 use crate::{parse_retry_after, Response};
+use sync_protocol::wire::{ErrorBody, PullRequest, PullResponse};
 
 /// The most changes the server gives in one answer.
 pub const MAX_PULL_LIMIT: u32 = 1000;

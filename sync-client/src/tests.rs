@@ -7,16 +7,23 @@ use serde_json::json;
 
 use super::*;
 
-fn op(id: &str) -> Op {
+/// An operation whose payload is `size` bytes of padding in a void's hold id.
+fn padded(id: &str, size: usize) -> Op {
     Op {
         op_id: id.to_owned(),
-        kind: "step_report".to_owned(),
-        payload: json!({"steps": 1}),
+        payload: OpPayload::Void(wire::VoidPayload {
+            hold_op_id: "x".repeat(size),
+            voided_at: "2025-12-02T10:00:00+09:00".to_owned(),
+        }),
     }
 }
 
+fn op(id: &str) -> Op {
+    padded(id, 1)
+}
+
 fn results_body(spec: &[&str]) -> Vec<u8> {
-    let results: Vec<Value> = spec
+    let results: Vec<serde_json::Value> = spec
         .iter()
         .map(|s| {
             let mut parts = s.split(':');
@@ -325,12 +332,36 @@ fn enqueueing_twice_queues_once() {
 #[test]
 fn the_body_is_the_documented_envelope() {
     let mut client = Client::new(Config::default(), 1);
-    client.enqueue(Op::from_outbox("op-1", "enrollment", r#"{"name":"김영희","birth_date":"1950-04-01","phone":"010-1234-5678","age":75,"residency":"lives"}"#).unwrap());
+    client.enqueue(
+        Op::from_outbox(
+            "op-1",
+            "enrollment",
+            r#"{"name":"김영희","birth_date":"1950-04-01","phone":"010-1234-5678"}"#,
+        )
+        .unwrap(),
+    );
     let t = client.poll_transmit(Time::default()).unwrap();
     assert_eq!(
         String::from_utf8(t.body).unwrap(),
         r#"{"operations":[{"op_id":"op-1","kind":"enrollment","payload":{"birth_date":"1950-04-01","name":"김영희","phone":"010-1234-5678"}}]}"#
     );
+}
+
+#[test]
+fn an_outbox_entry_that_is_not_its_kinds_payload_is_not_queued() {
+    let extra = r#"{"name":"김영희","birth_date":"1950-04-01","phone":"010","age":75}"#;
+    assert!(matches!(
+        Op::from_outbox("op-1", "enrollment", extra),
+        Err(OpError::Payload { .. })
+    ));
+    assert!(matches!(
+        Op::from_outbox("op-1", "teleport", "{}"),
+        Err(OpError::Kind { .. })
+    ));
+    assert!(matches!(
+        Op::from_outbox("op-1", "void", "not json"),
+        Err(OpError::Payload { .. })
+    ));
 }
 
 #[test]
@@ -351,7 +382,7 @@ proptest! {
         let config = Config { max_batch_ops: max_ops, max_batch_bytes: max_bytes, ..Config::default() };
         let mut client = Client::new(config, 3);
         for (i, size) in sizes.iter().enumerate() {
-            client.enqueue(Op { op_id: format!("op-{i}"), kind: "k".into(), payload: json!("x".repeat(*size)) });
+            client.enqueue(padded(&format!("op-{i}"), *size));
         }
         let mut settled = BTreeMap::new();
         let mut now = Time::default();

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sync_client::{Client, Config, Event, Failure, Op, Outcome, Response, Time, Transmit};
+use sync_protocol::wire::{OpPayload, VoidPayload};
 
 struct Rng(u64);
 
@@ -91,7 +92,8 @@ impl ModelServer {
         let mut results = Vec::new();
         for op in operations {
             let id = op["op_id"].as_str().expect("op_id").to_owned();
-            if op["payload"]["bad"] == json!(true) {
+            let hold = op["payload"]["hold_op_id"].as_str().unwrap_or_default();
+            if hold.starts_with("bad") {
                 results.push(json!({"op_id": id, "status": "rejected",
                                     "reason": "invalid_payload", "message": "잘못됨 / invalid"}));
                 continue;
@@ -108,6 +110,17 @@ impl ModelServer {
             retry_after: None,
             body: serde_json::to_vec(&json!({ "results": results })).expect("json"),
         }
+    }
+}
+
+/// An operation the model server tells apart by its hold id: `bad...` is rejected.
+fn void(op_id: String, hold_op_id: String) -> Op {
+    Op {
+        op_id,
+        payload: OpPayload::Void(VoidPayload {
+            hold_op_id,
+            voided_at: "2025-12-02T10:00:00+09:00".to_owned(),
+        }),
     }
 }
 
@@ -134,15 +147,16 @@ fn simulate(seed: u64) {
     let mut rng = Rng(seed);
     let op_count = 1 + rng.below(150) as usize;
     let ops: Vec<Op> = (0..op_count)
-        .map(|i| Op {
-            op_id: format!("op-{seed}-{i}"),
-            kind: "step_report".to_owned(),
-            payload: json!({"steps": i, "bad": rng.chance(5), "pad": "x".repeat(rng.below(300) as usize)}),
+        .map(|i| {
+            let mark = if rng.chance(5) { "bad" } else { "ok" };
+            // At most 400 bytes an operation with its envelope: every one fits the smallest batch.
+            let pad = "x".repeat(rng.below(250) as usize);
+            void(format!("op-{seed}-{i}"), format!("{mark}-{pad}"))
         })
         .collect();
     let bad: BTreeSet<String> = ops
         .iter()
-        .filter(|op| op.payload["bad"] == json!(true))
+        .filter(|op| matches!(&op.payload, OpPayload::Void(v) if v.hold_op_id.starts_with("bad")))
         .map(|op| op.op_id.clone())
         .collect();
     let mut server = ModelServer::default();
@@ -364,11 +378,7 @@ fn the_same_seed_replays_the_same_run() {
         let mut rng = Rng(seed);
         let mut client = Client::new(config(&mut rng), 42);
         for i in 0..30 {
-            client.enqueue(Op {
-                op_id: format!("op-{i}"),
-                kind: "k".to_owned(),
-                payload: json!(i),
-            });
+            client.enqueue(void(format!("op-{i}"), format!("ok-{i}")));
         }
         let mut trace = Vec::new();
         let mut now = Time::default();

@@ -98,7 +98,7 @@ fn main() {
                 )
                 .unwrap();
             store
-                .record_hold(&hold, "T-000001", Some(claims.expires_at))
+                .record_hold(&hold, "T-000001", &text, Some(claims.expires_at))
                 .unwrap();
             times.push(t0.elapsed());
             // The server answers every 50 holds, as a counter that syncs would see: offline

@@ -25,6 +25,8 @@ use redemption_token::{
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use sync_protocol::wire::{OpPayload, RedemptionHoldPayload, VoidPayload};
+
 use crate::{Member, Store};
 
 /// A hold as stored, with what became of it.
@@ -62,15 +64,6 @@ fn kind_name(kind: TokenKind) -> &'static str {
     match kind {
         TokenKind::Dynamic => "dynamic",
         TokenKind::Card => "card",
-    }
-}
-
-/// The token id a hold sends to the server: a dynamic token's own id, or for a card (shown
-/// again and again) one made unique by the hold, since the server refuses a token id twice.
-pub fn server_token_id(hold: &Hold) -> String {
-    match (&hold.token_id, hold.card_serial) {
-        (Some(id), _) => id.clone(),
-        (None, serial) => format!("card:{}:{}:{}", hold.member, serial.unwrap_or(0), hold.id),
     }
 }
 
@@ -187,18 +180,27 @@ pub(crate) fn settle_redemption(
          WHERE void_op_id = ?1 AND void_status = 'pending'",
     )?
     .execute(params![op_id, status, reason])?;
+    // Answered, the hold's token is of no more use here: a copy of this database must not
+    // hold members' cards to spend again.
+    tx.prepare_cached(
+        "UPDATE outbox SET payload = json_remove(payload, '$.token')
+         WHERE op_id = ?1 AND kind = 'redemption_hold'",
+    )?
+    .execute([op_id])?;
     Ok(())
 }
 
 impl Store {
-    /// Records a hold the book made, its `redemption_hold` operation for the server (payload
-    /// as `palpal-central` reads it; `terminal` is this terminal's id there) and, for a
-    /// dynamic token, the token as seen until it expires, in one transaction. Refused if the
-    /// hold id or the token is already stored: nothing is written then.
+    /// Records a hold the book made, its `redemption_hold` operation for the server (`token`
+    /// is the member's token as scanned, which the server verifies; `terminal` is this
+    /// terminal's id there) and, for a dynamic token, the token as seen until it expires, in
+    /// one transaction. Refused if the hold id or the token is already stored: nothing is
+    /// written then. The token leaves the outbox once the server has answered.
     pub fn record_hold(
         &mut self,
         hold: &Hold,
         terminal: &str,
+        token: &str,
         token_expires_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -221,19 +223,19 @@ impl Store {
             i64::try_from(hold.remaining)?,
         ])
         .with_context(|| format!("storing hold {}", hold.id))?;
-        let payload = serde_json::json!({
-            "member_no": hold.member.to_string(),
-            "amount": hold.amount,
-            "token_id": server_token_id(hold),
-            "held_at": created,
-            "terminal": terminal,
+        let payload = OpPayload::RedemptionHold(RedemptionHoldPayload {
+            member_no: hold.member.to_string(),
+            amount: hold.amount,
+            token: token.to_owned(),
+            held_at: created.clone(),
+            terminal: terminal.to_owned(),
         });
         let added = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO outbox(op_id, kind, payload, created_at)
                  VALUES (?1, 'redemption_hold', ?2, ?3)",
             )?
-            .execute(params![hold.id.0, payload.to_string(), created])?;
+            .execute(params![hold.id.0, payload.to_json(), created])?;
         if added != 1 {
             bail!("the operation id {} is already in the outbox", hold.id);
         }
@@ -259,13 +261,16 @@ impl Store {
         if n != 1 {
             bail!("hold {} is not stored, or already voided", void.hold_id);
         }
-        let payload = serde_json::json!({ "hold_op_id": void.hold_id.0, "voided_at": at });
+        let payload = OpPayload::Void(VoidPayload {
+            hold_op_id: void.hold_id.0.clone(),
+            voided_at: at.clone(),
+        });
         let added = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO outbox(op_id, kind, payload, created_at)
                  VALUES (?1, 'void', ?2, ?3)",
             )?
-            .execute(params![op_id, payload.to_string(), at])?;
+            .execute(params![op_id, payload.to_json(), at])?;
         if added != 1 {
             bail!("the operation id {op_id} is already in the outbox");
         }

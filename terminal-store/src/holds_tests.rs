@@ -79,7 +79,7 @@ fn a_restart_restores_the_book_and_the_same_token_is_refused_again() {
                 Connectivity::Offline,
             )
             .unwrap();
-        s.record_hold(&hold, "T-000002", Some(claims.expires_at))
+        s.record_hold(&hold, "T-000002", &text, Some(claims.expires_at))
             .unwrap();
         (balance, hold)
     };
@@ -107,7 +107,7 @@ fn a_restart_restores_the_book_and_the_same_token_is_refused_again() {
         serde_json::json!({
             "member_no": "PP-00000001",
             "amount": 1500,
-            "token_id": hold.token_id.clone().unwrap(),
+            "token": text,
             "held_at": "2025-12-03T06:00:00Z",
             "terminal": "T-000002",
         })
@@ -117,7 +117,7 @@ fn a_restart_restores_the_book_and_the_same_token_is_refused_again() {
     let mut s = s;
     let mut again = hold.clone();
     again.id = HoldId("H-2".into());
-    assert!(s.record_hold(&again, "T-000002", None).is_err());
+    assert!(s.record_hold(&again, "T-000002", &text, None).is_err());
     assert_eq!(s.outbox_pending().unwrap().len(), 1);
     assert!(s.stored_hold("H-2").unwrap().is_none());
 }
@@ -130,7 +130,8 @@ fn voids_and_the_servers_answers_survive_a_restart() {
     {
         let mut s = demo_store(&dir);
         for (i, amount) in [(1u8, 1_000u64), (2, 2_000), (3, 3_000)] {
-            let claims = scan(&s, &dynamic(2, now, i), now).unwrap();
+            let text = dynamic(2, now, i);
+            let claims = scan(&s, &text, now).unwrap();
             let mut book = s
                 .redemption_book(OfflineLimits::example(), Some(claims.member), now)
                 .unwrap();
@@ -143,7 +144,7 @@ fn voids_and_the_servers_answers_survive_a_restart() {
                     Connectivity::Offline,
                 )
                 .unwrap();
-            s.record_hold(&hold, "T-1", Some(claims.expires_at))
+            s.record_hold(&hold, "T-1", &text, Some(claims.expires_at))
                 .unwrap();
         }
         let mut book = s
@@ -252,7 +253,7 @@ fn wrong_pins_lock_a_card_until_the_next_good_sync() {
 }
 
 #[test]
-fn a_card_hold_sends_a_token_id_of_its_own() {
+fn a_card_hold_carries_the_card_until_the_server_answers() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = demo_store(&dir);
     let hold = Hold {
@@ -266,21 +267,39 @@ fn a_card_hold_sends_a_token_id_of_its_own() {
         offline: true,
         remaining: 100,
     };
-    s.record_hold(&hold, "T-1", None).unwrap();
+    s.record_hold(&hold, "T-1", "PP1:CARD", None).unwrap();
     let mut second = hold.clone();
     second.id = HoldId("H-10".into());
-    s.record_hold(&second, "T-1", None).unwrap();
-    let ids: Vec<String> = s
-        .outbox_pending()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            serde_json::from_str::<serde_json::Value>(&p.payload).unwrap()["token_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(ids, ["card:PP-00000003:2:H-9", "card:PP-00000003:2:H-10"]);
+    s.record_hold(&second, "T-1", "PP1:CARD", None).unwrap();
+    let tokens = |s: &Store| -> Vec<Option<String>> {
+        let rows: Vec<String> = s
+            .conn
+            .prepare("SELECT payload FROM outbox ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        rows.iter()
+            .map(|p| {
+                serde_json::from_str::<serde_json::Value>(p).unwrap()["token"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    assert_eq!(
+        tokens(&s),
+        [Some("PP1:CARD".into()), Some("PP1:CARD".into())]
+    );
     assert_eq!(s.stored_hold("H-10").unwrap().unwrap().hold, second);
+    // Answered, the card's token is no longer kept: a copy of the database cannot spend it.
+    let answer = crate::Settlement::Done {
+        op_id: "H-9".into(),
+        duplicate: false,
+        member_number: None,
+    };
+    s.settle(&[answer], at("2025-12-03T06:01:00Z").fixed_offset())
+        .unwrap();
+    assert_eq!(tokens(&s), [None, Some("PP1:CARD".into())]);
 }

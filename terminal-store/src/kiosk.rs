@@ -28,6 +28,8 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use sync_protocol::wire::{EnrollmentPayload, OpPayload};
+
 use crate::{residency_name, ConfirmedEnrollment, Store};
 
 /// What the kiosk confirmed for one person, to record in one transaction.
@@ -255,15 +257,18 @@ impl Store {
                 let local_no = tx.last_insert_rowid();
                 // The personal data stays sealed in the outbox too: the payload says where
                 // it is, and [`Store::outbox_pending`] opens it only to send it.
-                let payload = serde_json::json!({
-                    SEALED_MARK: true,
-                    "residency": residency_name(e.residency),
-                    "age": e.age,
-                    "day": day.to_string(),
-                });
+                let payload = serde_json::to_string(&StoredEnrollment {
+                    sealed_personal_data: true,
+                    residency: Some(residency_name(e.residency).to_owned()),
+                    age: Some(e.age),
+                    day: Some(day.to_string()),
+                    name: None,
+                    birth_date: None,
+                    phone: None,
+                })?;
                 tx.execute(
                     "INSERT INTO outbox(op_id, kind, payload, created_at) VALUES (?1, 'enrollment', ?2, ?3)",
-                    params![rec.op_id, payload.to_string(), rec.at.to_rfc3339()],
+                    params![rec.op_id, payload, rec.at.to_rfc3339()],
                 )?;
                 local_no
             }
@@ -495,34 +500,61 @@ impl Store {
     }
 }
 
-/// The key of an outbox payload whose personal data is sealed in `enrollments`.
-pub(crate) const SEALED_MARK: &str = "sealed_personal_data";
+/// A sign-up's outbox entry as stored: where its personal data is (sealed in `enrollments`,
+/// or in the clear in databases older than sealing), with what the kiosk checked, which
+/// stays here.
+#[derive(Serialize, Deserialize)]
+struct StoredEnrollment {
+    #[serde(default)]
+    sealed_personal_data: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    residency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    age: Option<u32>,
+    /// The day the kiosk admitted the person under its lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    day: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    birth_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    phone: Option<String>,
+}
 
 impl Store {
     /// The payload to send for an enrollment whose outbox entry marks its personal data as
     /// sealed: the marker replaced by the opened name, birth date and phone.
-    pub(crate) fn unsealed_payload(&self, op_id: &str, stored: &str) -> Result<String> {
-        let mut payload: serde_json::Value = serde_json::from_str(stored)?;
-        let Some(obj) = payload
-            .as_object_mut()
-            .filter(|o| o.contains_key(SEALED_MARK))
-        else {
-            return Ok(stored.to_owned());
-        };
-        let personal = self.personal_data(op_id)?.with_context(|| {
-            format!(
-                "가입 {op_id}의 개인정보가 없어 보낼 수 없습니다 / the personal data of sign-up \
-                 {op_id} is gone, so it cannot be sent"
+    /// The `enrollment` payload the server takes for a sign-up's outbox entry: its personal
+    /// data unsealed (or, from databases older than sealing, as stored), and only the fields
+    /// of [`EnrollmentPayload`].
+    pub(crate) fn enrollment_payload(&self, op_id: &str, stored: &str) -> Result<OpPayload> {
+        let stored: StoredEnrollment = serde_json::from_str(stored)
+            .with_context(|| format!("reading the outbox entry of sign-up {op_id}"))?;
+        let (name, birth_date, phone) = if stored.sealed_personal_data {
+            let personal = self.personal_data(op_id)?.with_context(|| {
+                format!(
+                    "가입 {op_id}의 개인정보가 없어 보낼 수 없습니다 / the personal data of \
+                     sign-up {op_id} is gone, so it cannot be sent"
+                )
+            })?;
+            (
+                personal.name,
+                personal.birth_date.to_string(),
+                personal.phone,
             )
-        })?;
-        obj.remove(SEALED_MARK);
-        obj.insert("name".to_owned(), personal.name.into());
-        obj.insert(
-            "birth_date".to_owned(),
-            personal.birth_date.to_string().into(),
-        );
-        obj.insert("phone".to_owned(), personal.phone.into());
-        Ok(payload.to_string())
+        } else {
+            match (stored.name, stored.birth_date, stored.phone) {
+                (Some(name), Some(birth_date), Some(phone)) => (name, birth_date, phone),
+                _ => bail!("the outbox entry of sign-up {op_id} has no personal data"),
+            }
+        };
+        Ok(OpPayload::Enrollment(EnrollmentPayload {
+            name,
+            birth_date,
+            phone,
+            day: stored.day,
+        }))
     }
 }
 

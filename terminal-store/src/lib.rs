@@ -648,10 +648,13 @@ mod tests {
                 .unwrap();
         }
         let at = DateTime::parse_from_rfc3339("2025-12-03T10:00:00+09:00").unwrap();
-        let payload = format!("{{\"note\":\"{}\"}}", "걸".repeat(600));
+        let payload = sync_protocol::wire::OpPayload::Void(sync_protocol::wire::VoidPayload {
+            hold_op_id: "걸".repeat(600),
+            voided_at: "2025-12-03T10:00:00+09:00".to_owned(),
+        });
         let mut accepted = 0usize;
         let error = loop {
-            match store.queue_operation(&format!("op-{accepted:06}"), "step_report", &payload, at) {
+            match store.queue_operation(&format!("op-{accepted:06}"), &payload, at) {
                 Ok(_) => accepted += 1,
                 Err(e) => break e,
             }
@@ -671,9 +674,7 @@ mod tests {
                 .pragma_update(None, "max_page_count", 100_000)
                 .unwrap();
         }
-        store
-            .queue_operation("op-after", "step_report", &payload, at)
-            .unwrap();
+        store.queue_operation("op-after", &payload, at).unwrap();
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(store.outbox_queued().unwrap(), accepted as i64 + 1);

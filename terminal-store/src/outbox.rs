@@ -7,6 +7,8 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{params, OptionalExtension};
 
+use sync_protocol::wire::{OpKind, OpPayload};
+
 use crate::Store;
 
 /// Where an outbox operation is.
@@ -50,9 +52,10 @@ impl OutboxState {
 pub struct PendingOp {
     /// The id that makes it idempotent.
     pub op_id: String,
-    /// `enrollment`, `step_report`, ...
+    /// `enrollment`, `step_report`, ... ([`OpKind`]).
     pub kind: String,
-    /// The payload as stored (JSON text).
+    /// The payload as the server takes it (JSON text of the kind's [`OpPayload`]); a sign-up's
+    /// personal data unsealed for sending.
     pub payload: String,
 }
 
@@ -171,13 +174,17 @@ impl Store {
     pub fn queue_operation(
         &self,
         op_id: &str,
-        kind: &str,
-        payload: &str,
+        payload: &OpPayload,
         created_at: DateTime<FixedOffset>,
     ) -> Result<bool> {
         let added = self.conn.execute(
             "INSERT OR IGNORE INTO outbox(op_id, kind, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![op_id, kind, payload, created_at.to_rfc3339()],
+            params![
+                op_id,
+                payload.kind().as_str(),
+                payload.to_json(),
+                created_at.to_rfc3339()
+            ],
         )?;
         Ok(added == 1)
     }
@@ -200,8 +207,12 @@ impl Store {
         // A kiosk's sign-ups keep their personal data sealed; open it only to send it.
         rows.into_iter()
             .map(|mut op| {
-                if op.kind == "enrollment" && op.payload.contains(crate::kiosk::SEALED_MARK) {
-                    op.payload = self.unsealed_payload(&op.op_id, &op.payload)?;
+                // One that cannot be made (its personal data gone) is left as stored, and the
+                // sync shell rejects it for the operator to see.
+                if op.kind == OpKind::Enrollment.as_str() {
+                    if let Ok(payload) = self.enrollment_payload(&op.op_id, &op.payload) {
+                        op.payload = payload.to_json();
+                    }
                 }
                 Ok(op)
             })
@@ -477,6 +488,15 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap()
     }
 
+    fn steps() -> OpPayload {
+        OpPayload::StepReport(sync_protocol::wire::StepReportPayload {
+            member_number: "PP-00000001".to_owned(),
+            day: "2025-12-01".to_owned(),
+            steps: 8_000,
+            reported_at: "2025-12-01T21:00:00+09:00".to_owned(),
+        })
+    }
+
     fn ids(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -487,9 +507,9 @@ mod tests {
         let mut s = Store::open(&dir.path().join("t.sqlite")).unwrap();
         let when = at("2025-12-01T10:00:00+09:00");
         for id in ["a", "b", "c"] {
-            assert!(s.queue_operation(id, "step_report", "{}", when).unwrap());
+            assert!(s.queue_operation(id, &steps(), when).unwrap());
         }
-        assert!(!s.queue_operation("a", "step_report", "{}", when).unwrap());
+        assert!(!s.queue_operation("a", &steps(), when).unwrap());
         s.mark_in_flight(&ids(&["a", "b"]), when).unwrap();
         assert_eq!(
             s.outbox_counts().unwrap(),
@@ -606,5 +626,27 @@ mod tests {
         assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
         assert_eq!(s.outbox_counts().unwrap().queued, 1);
         assert_eq!(s.outbox_pending().unwrap()[0].op_id, "old");
+    }
+
+    #[test]
+    fn a_sign_up_stored_in_the_clear_is_sent_with_the_servers_fields_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        s.conn
+            .execute(
+                "INSERT INTO outbox(op_id, kind, payload, created_at) VALUES ('e', 'enrollment', ?1, 'x')",
+                [r#"{"name":"김영희","birth_date":"1950-03-01","phone":"01012345678","residency":"lives","age":75,"day":"2025-12-03"}"#],
+            )
+            .unwrap();
+        let pending = s.outbox_pending().unwrap();
+        assert_eq!(
+            OpPayload::from_json(OpKind::Enrollment, &pending[0].payload).unwrap(),
+            OpPayload::Enrollment(sync_protocol::wire::EnrollmentPayload {
+                name: "김영희".to_owned(),
+                birth_date: "1950-03-01".to_owned(),
+                phone: "01012345678".to_owned(),
+                day: Some("2025-12-03".to_owned()),
+            })
+        );
     }
 }

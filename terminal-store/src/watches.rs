@@ -8,6 +8,8 @@ use points_core::StepReport;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use sync_protocol::wire::{OpPayload, StepReportPayload, WatchPairingPayload};
+
 use crate::{Store, StoredStepReport};
 
 /// A watch as the terminal knows it.
@@ -35,26 +37,6 @@ pub struct WatchSync<'a> {
     /// here to the member (unused otherwise).
     pub pairing_op_id: &'a str,
     pub at: DateTime<FixedOffset>,
-}
-
-/// The `watch_pairing` payload the central server takes (`palpal-central`'s
-/// `WatchPairingPayload`): the member by number, or by the kiosk enrollment's op id.
-#[derive(Serialize)]
-struct WatchPairingPayload<'a> {
-    serial: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    member_number: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    enrollment_op_id: Option<&'a str>,
-}
-
-/// The `step_report` payload the central server takes (`palpal-central`'s `StepReportPayload`).
-#[derive(Serialize)]
-struct StepReportPayload<'a> {
-    member_number: &'a str,
-    day: String,
-    steps: u32,
-    reported_at: String,
 }
 
 impl Store {
@@ -143,15 +125,15 @@ impl Store {
             return Ok(false);
         }
         let (member_number, enrollment_op_id) = match owner {
-            WatchOwner::Member(m) => (Some(m.as_str()), None),
-            WatchOwner::Enrollment(e) => (None, Some(e.as_str())),
+            WatchOwner::Member(m) => (Some(m.to_string()), None),
+            WatchOwner::Enrollment(e) => (None, Some(e.to_string())),
         };
-        let payload = serde_json::to_string(&WatchPairingPayload {
-            serial,
+        let payload = OpPayload::WatchPairing(WatchPairingPayload {
+            serial: serial.to_owned(),
             member_number,
             enrollment_op_id,
-        })?;
-        self.queue_operation(op_id, "watch_pairing", &payload, at)?;
+        });
+        self.queue_operation(op_id, &payload, at)?;
         Ok(true)
     }
 
@@ -212,13 +194,13 @@ impl Store {
                         steps: report.steps,
                     },
                 )?;
-                let payload = serde_json::to_string(&StepReportPayload {
-                    member_number: sync.member_no,
+                let payload = OpPayload::StepReport(StepReportPayload {
+                    member_number: sync.member_no.to_owned(),
                     day: report.day.to_string(),
                     steps: report.steps,
                     reported_at: report.reported_at.to_rfc3339(),
-                })?;
-                s.queue_operation(op_id, "step_report", &payload, sync.at)?;
+                });
+                s.queue_operation(op_id, &payload, sync.at)?;
             }
             Ok(())
         })

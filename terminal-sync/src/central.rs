@@ -9,14 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
-use sync_client::wire::{self, EnrollRequest, EnrollResponse, ErrorBody};
-use sync_client::{signing, Failure, Response, Transmit};
-
-/// `POST /v1/members/lookup`.
-pub const MEMBER_LOOKUP_PATH: &str = "/v1/members/lookup";
-
-/// `POST /v1/cards`.
-pub const CARDS_PATH: &str = "/v1/cards";
+use sync_client::{Failure, Response, Transmit};
+use sync_protocol::signing;
+use sync_protocol::wire::{self, EnrollRequest, EnrollResponse, ErrorBody};
 
 /// What a kiosk asks the server to sign: the first card of a member it signed up, with the
 /// PIN check it computed (never the PIN).
@@ -30,14 +25,7 @@ pub struct CardAsk<'a> {
 }
 
 /// The card the server signed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct SignedCard {
-    /// The card's token as its QR code holds it (`PP1:...`).
-    pub token: String,
-    pub member_number: String,
-    pub serial: u16,
-    pub key_id: u16,
-}
+pub type SignedCard = wire::CardResponse;
 
 /// A 200 answer read as `T`, or the server's refusal with its error body (empty when the
 /// body does not read).
@@ -178,23 +166,19 @@ impl Central {
         birth_date: chrono::NaiveDate,
         phone: &str,
     ) -> Result<Option<String>, Failure> {
-        let body = serde_json::to_vec(&serde_json::json!({
-            "name": name,
-            "birth_date": birth_date.format("%Y-%m-%d").to_string(),
-            "phone": phone,
-        }))
+        let body = serde_json::to_vec(&wire::MemberLookupRequest {
+            name: name.to_owned(),
+            birth_date: birth_date.format("%Y-%m-%d").to_string(),
+            phone: phone.to_owned(),
+        })
         .map_err(|_| Failure::Broken)?;
-        let response = self.signed_post(MEMBER_LOOKUP_PATH, terminal, key, body)?;
+        let response = self.signed_post(wire::MEMBER_LOOKUP_PATH, terminal, key, body)?;
         if response.status != 200 {
             return Err(Failure::Broken);
         }
-        let answer: serde_json::Value =
+        let answer: wire::MemberLookupResponse =
             serde_json::from_slice(&response.body).map_err(|_| Failure::Broken)?;
-        match answer.get("member_number") {
-            Some(serde_json::Value::String(number)) => Ok(Some(number.clone())),
-            Some(serde_json::Value::Null) => Ok(None),
-            _ => Err(Failure::Broken),
-        }
+        Ok(answer.member_number)
     }
 
     /// Kiosks: asks the server to sign a member card (`POST /v1/cards`). A refusal comes back
@@ -205,17 +189,16 @@ impl Central {
         key: &SigningKey,
         ask: &CardAsk<'_>,
     ) -> Result<SignedCard, EnrollError> {
-        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let body = serde_json::to_vec(&serde_json::json!({
-            "member_number": ask.member_number,
-            "serial": ask.serial,
-            "pin_cost": ask.pin_cost,
-            "salt": hex(&ask.salt),
-            "pin_tag": hex(&ask.pin_tag),
-        }))
+        let body = serde_json::to_vec(&wire::CardRequest {
+            member_number: ask.member_number.to_owned(),
+            serial: ask.serial,
+            pin_cost: ask.pin_cost,
+            salt: signing::hex(&ask.salt),
+            pin_tag: signing::hex(&ask.pin_tag),
+        })
         .map_err(|_| EnrollError::Unreachable(Failure::Broken))?;
         answer(
-            self.signed_post(CARDS_PATH, terminal, key, body)
+            self.signed_post(wire::CARDS_PATH, terminal, key, body)
                 .map_err(EnrollError::Unreachable)?,
         )
     }
@@ -233,7 +216,7 @@ impl Central {
         getrandom::fill(&mut random).map_err(|_| Failure::Broken)?;
         let nonce = signing::nonce_from(random);
         let headers = signing::sign(key, "POST", path, terminal, timestamp, &nonce, &body);
-        self.post(path, body, &headers)
+        self.post(path, body, &headers.pairs())
     }
 
     fn post(

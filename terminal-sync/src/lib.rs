@@ -20,8 +20,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use ed25519_dalek::SigningKey;
 use sync_client::pull::{read_pull_answer, PullError};
-use sync_client::wire::PullResponse;
 use sync_client::{Client, Event, Failure, Op, Outcome, Phase, Stats, Time};
+use sync_protocol::wire::PullResponse;
 use terminal_store::{
     BalanceChange, CachedKey, CachedPolicy, PulledPage, ServerPairing, Settlement, Store,
     TerminalIdentity,
@@ -160,17 +160,29 @@ pub fn push(
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("getting randomness: {e}"))?;
     let mut client = Client::new(options.client.clone(), u64::from_le_bytes(seed));
+    let mut rejected = Vec::new();
+    // An entry this program cannot read is kept, rejected for the operator to see, and does
+    // not hold up the others.
+    let mut unreadable = Vec::new();
     for pending in store.outbox_pending()? {
-        client.enqueue(Op::from_outbox(
-            &pending.op_id,
-            &pending.kind,
-            &pending.payload,
-        )?);
+        match Op::from_outbox(&pending.op_id, &pending.kind, &pending.payload) {
+            Ok(op) => client.enqueue(op),
+            Err(error) => unreadable.push(settlement(
+                pending.op_id,
+                Outcome::Rejected {
+                    reason: UNREADABLE_REASON.to_owned(),
+                    message: format!("{UNREADABLE_MESSAGE} ({error})"),
+                },
+                &mut rejected,
+            )),
+        }
+    }
+    if !unreadable.is_empty() {
+        store.settle(&unreadable, now())?;
     }
 
     let origin = Instant::now();
     let clock = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(0));
-    let mut rejected = Vec::new();
     let stopped: Option<String> = loop {
         let mut settlements = Vec::new();
         while let Some(event) = client.poll_event() {
@@ -216,6 +228,12 @@ pub fn push(
         stopped,
     })
 }
+
+/// The reason an outbox entry this program cannot read is rejected with, on the terminal.
+pub const UNREADABLE_REASON: &str = "unreadable";
+const UNREADABLE_MESSAGE: &str = "단말기에 저장된 작업을 읽을 수 없어 보내지 못했습니다. 작업은 \
+     단말기에 남아 있으니 관리자에게 알려 주세요 / an operation stored on this terminal could not be \
+     read, so it was not sent; it is kept on the terminal, tell the operator";
 
 const UNREACHABLE: &str = "중앙 서버에 연결할 수 없거나 서버가 응답하지 않습니다 / the central \
                            server cannot be reached or is not answering";
@@ -401,7 +419,7 @@ fn settlement(op_id: String, outcome: Outcome, rejected: &mut Vec<Rejected>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sync_client::wire::{PolicyText, RedemptionKey};
+    use sync_protocol::wire::{PolicyText, RedemptionKey};
 
     const POLICY: &str = include_str!("../../policies/seoul-2025-12.toml");
 

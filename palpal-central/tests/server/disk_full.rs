@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use ed25519_dalek::SigningKey;
 use palpal_central::clock::{Clock as _, FixedClock};
 use palpal_central::http::{self, Config};
-use palpal_central::signing;
+use sync_protocol::signing;
 
 use super::{answer, cli, launch_morning, Answer, Term};
 use palpal_central::store::{published_policies, Backend, SqliteBackend, SqliteStore, Store};

@@ -1,4 +1,4 @@
-//! How a terminal signs a request to the central server, and how the server checks it.
+//! Signing a request exactly as `docs/sync-api.yaml` ("Signing") describes, and checking it.
 //!
 //! Every request after enrollment carries four headers: the terminal's id, the time it was
 //! signed (Unix seconds), a nonce used once, and an Ed25519 signature (standard base64 of the
@@ -15,17 +15,67 @@
 //! <lowercase hex SHA-256 of the body>
 //! ```
 //!
-//! This module does no IO and reads no clock: the caller passes the time and the nonce, so the
-//! terminal's sync client can sign with it and tests can fix both.
+//! No IO and no clock: the caller passes the time and the nonce, so a terminal signs with it,
+//! the server checks with it, and tests fix both.
 
 use base64::Engine as _;
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
 
-// The format is the terminal's: one implementation, in the pure sync client, serves both sides.
-pub use sync_client::signing::{
-    body_digest, encode_public_key, signing_string, NONCE_HEADER, SIGNATURE_HEADER,
-    SIGNATURE_VERSION, TERMINAL_HEADER, TIMESTAMP_HEADER,
-};
+/// The header that names the terminal, such as `T-000001`.
+pub const TERMINAL_HEADER: &str = "x-palpal-terminal";
+/// The header with the signing time in Unix seconds.
+pub const TIMESTAMP_HEADER: &str = "x-palpal-timestamp";
+/// The header with the request's nonce: 16 to 64 characters of `A-Z a-z 0-9 - _`.
+pub const NONCE_HEADER: &str = "x-palpal-nonce";
+/// The header with the signature, standard base64 with padding.
+pub const SIGNATURE_HEADER: &str = "x-palpal-signature";
+/// The first line of the signing string.
+pub const SIGNATURE_VERSION: &str = "PALPAL-SIG-V1";
+
+/// The lowercase hex SHA-256 of a request body.
+pub fn body_digest(body: &[u8]) -> String {
+    hex(&Sha256::digest(body))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// The exact text a terminal signs, lines joined by `\n` with no newline at the end.
+pub fn signing_string(
+    method: &str,
+    path: &str,
+    terminal: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    signing_string_with_digest(method, path, terminal, timestamp, nonce, &body_digest(body))
+}
+
+/// [`signing_string`] for a body whose [`body_digest`] is already known (a batch sent again
+/// after a refusal has the same bytes).
+pub fn signing_string_with_digest(
+    method: &str,
+    path: &str,
+    terminal: &str,
+    timestamp: i64,
+    nonce: &str,
+    digest: &str,
+) -> String {
+    format!(
+        "{SIGNATURE_VERSION}\n{}\n{path}\n{terminal}\n{timestamp}\n{nonce}\n{digest}",
+        method.to_ascii_uppercase(),
+    )
+}
 
 /// The four headers of a signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +102,7 @@ impl SignedHeaders {
     }
 }
 
-/// Signs a request with the terminal's key, as the terminal's sync client does, and returns
-/// the headers as named fields. The caller picks the time and a fresh nonce.
+/// Signs a request with the terminal's key. The caller picks the time and a fresh nonce.
 pub fn sign(
     key: &SigningKey,
     method: &str,
@@ -63,13 +112,34 @@ pub fn sign(
     nonce: &str,
     body: &[u8],
 ) -> SignedHeaders {
-    let [.., (_, signature)] =
-        sync_client::signing::sign(key, method, path, terminal, timestamp, nonce, body);
+    sign_with_digest(
+        key,
+        method,
+        path,
+        terminal,
+        timestamp,
+        nonce,
+        &body_digest(body),
+    )
+}
+
+/// [`sign`] for a body whose [`body_digest`] is already known.
+pub fn sign_with_digest(
+    key: &SigningKey,
+    method: &str,
+    path: &str,
+    terminal: &str,
+    timestamp: i64,
+    nonce: &str,
+    digest: &str,
+) -> SignedHeaders {
+    let text = signing_string_with_digest(method, path, terminal, timestamp, nonce, digest);
+    let signature = key.sign(text.as_bytes());
     SignedHeaders {
         terminal: terminal.to_owned(),
         timestamp,
         nonce: nonce.to_owned(),
-        signature,
+        signature: base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
     }
 }
 
@@ -93,6 +163,16 @@ pub fn nonce_is_valid(nonce: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A nonce from 16 random bytes the caller supplies: 32 lowercase hex characters.
+pub fn nonce_from(random: [u8; 16]) -> String {
+    hex(&random)
+}
+
+/// The public key as the enrollment request sends it: standard base64 of the 32 bytes.
+pub fn encode_public_key(key: &VerifyingKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
+}
+
 /// Reads a terminal's Ed25519 public key from standard base64 (44 characters) or hex (64).
 pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
     let text = text.trim();
@@ -113,25 +193,27 @@ pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn signing_string_is_pinned() {
-        let text = signing_string("post", "/v1/sync", "T-000001", 1_764_723_600, "n", b"");
-        assert_eq!(
-            text,
-            "PALPAL-SIG-V1\nPOST\n/v1/sync\nT-000001\n1764723600\nn\n\
-             e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-    }
-
     /// The worked example in `docs/sync-api.yaml`; change both together.
     #[test]
     fn the_documented_example_signs_as_documented() {
-        let seed: [u8; 32] = std::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
+        let seed: [u8; 32] = std::array::from_fn(|i| u8::try_from(i).unwrap());
         let key = SigningKey::from_bytes(&seed);
         let body = r#"{"operations":[{"op_id":"op-1","kind":"enrollment","payload":{"name":"김영희","birth_date":"1950-04-01","phone":"010-1234-5678"}}]}"#;
         assert_eq!(
             body_digest(body.as_bytes()),
             "b4a701ca7e5536d7cf265aa56135bade270f353847b34eb08f0a8629f7842416"
+        );
+        assert_eq!(
+            signing_string(
+                "post",
+                "/v1/sync",
+                "T-000001",
+                1_764_723_600,
+                "3f9c1d2e8a7b4c6d",
+                body.as_bytes()
+            ),
+            "PALPAL-SIG-V1\nPOST\n/v1/sync\nT-000001\n1764723600\n3f9c1d2e8a7b4c6d\n\
+             b4a701ca7e5536d7cf265aa56135bade270f353847b34eb08f0a8629f7842416"
         );
         let headers = sign(
             &key,
@@ -146,7 +228,15 @@ mod tests {
             encode_public_key(&key.verifying_key()),
             "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
         );
-        assert_eq!(headers.signature, "32fGRzYpi2qrA4XTSd6+109q33vpTo4Sbyj3WssZPfKBLpHXOfT3teUejUO2S55ihLiNKPwJbWLWhvoWsRCxBQ==");
+        assert_eq!(
+            headers.pairs(),
+            [
+                (TERMINAL_HEADER, "T-000001".to_owned()),
+                (TIMESTAMP_HEADER, "1764723600".to_owned()),
+                (NONCE_HEADER, "3f9c1d2e8a7b4c6d".to_owned()),
+                (SIGNATURE_HEADER, "32fGRzYpi2qrA4XTSd6+109q33vpTo4Sbyj3WssZPfKBLpHXOfT3teUejUO2S55ihLiNKPwJbWLWhvoWsRCxBQ==".to_owned()),
+            ]
+        );
     }
 
     #[test]
@@ -156,6 +246,7 @@ mod tests {
         let good = signing_string("POST", "/v1/sync", "T-000001", 10, "nonce", b"{}");
         let other_body = signing_string("POST", "/v1/sync", "T-000001", 10, "nonce", b"{ }");
         let other_time = signing_string("POST", "/v1/sync", "T-000001", 11, "nonce", b"{}");
+        let other_key = SigningKey::from_bytes(&[8; 32]).verifying_key();
         assert!(verify(&key.verifying_key(), &good, &headers.signature));
         assert!(!verify(
             &key.verifying_key(),
@@ -167,6 +258,7 @@ mod tests {
             &other_time,
             &headers.signature
         ));
+        assert!(!verify(&other_key, &good, &headers.signature));
         assert!(!verify(&key.verifying_key(), &good, "not base64"));
     }
 
@@ -174,14 +266,15 @@ mod tests {
     fn public_keys_parse_from_base64_and_hex() {
         let key = SigningKey::from_bytes(&[9; 32]).verifying_key();
         let b64 = encode_public_key(&key);
-        let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(parse_public_key(&b64), Some(key));
-        assert_eq!(parse_public_key(&hex), Some(key));
+        assert_eq!(parse_public_key(&hex(key.as_bytes())), Some(key));
         assert_eq!(parse_public_key("AAAA"), None);
     }
 
     #[test]
     fn nonces_have_a_shape() {
+        assert_eq!(nonce_from([0xab; 16]), "ab".repeat(16));
+        assert!(nonce_is_valid(&nonce_from([0; 16])));
         assert!(nonce_is_valid("abcdefgh-_123456"));
         assert!(!nonce_is_valid("short"));
         assert!(!nonce_is_valid("has space in it 123"));
