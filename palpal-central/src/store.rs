@@ -1647,6 +1647,10 @@ fn hold(
     }
     let token = held_token_id(&claims, &member_number(member_id), op_id);
     let day = ymd(points_core::kst_day(held_at));
+    let limits = OfflineLimits::in_force(policies, points_core::kst_day(held_at));
+    if payload.amount > limits.max_amount {
+        return Ok(OpResult::rejected(op_id, RejectReason::AmountOverLimit));
+    }
     // A refused hold is remembered (it is evidence of overspending), and the same operation
     // sent again gets the same refusal without a second row.
     let earlier: Option<String> = tx
@@ -1667,9 +1671,7 @@ fn hold(
     if claims.card_serial.is_some() {
         // A card's PIN is checked only by the counter: the server bounds what a card can
         // spend in a day, whatever counters say, by the policy's limit for cards.
-        let limit = OfflineLimits::in_force(policies, points_core::kst_day(held_at))
-            .per_member_day
-            .card;
+        let limit = limits.per_member_day.card;
         let spent: i64 = tx
             .prepare_cached(
                 "SELECT COALESCE(SUM(amount), 0) FROM holds

@@ -1727,6 +1727,14 @@ async fn a_stolen_counter_cannot_spend_points_without_the_members_token() -> Tes
         // Dated after the server's clock, or longer ago than a counter may hold offline.
         in_future,
         long_ago,
+        // More than one redemption may be (100,000 points under the policy in force).
+        hold_op(
+            "x-10",
+            "PP-00000001",
+            100_001,
+            &token(&issuer, 1, 10),
+            &stolen.id
+        ),
     ]);
     let answer = h.sync(&stolen, attacks).await?;
     assert_eq!(
@@ -1741,6 +1749,7 @@ async fn a_stolen_counter_cannot_spend_points_without_the_members_token() -> Tes
             pair("rejected", "token_malformed"),
             pair("rejected", "hold_time_out_of_window"),
             pair("rejected", "hold_time_out_of_window"),
+            pair("rejected", "amount_over_limit"),
         ],
         "{}",
         answer.body

@@ -180,6 +180,24 @@ fn sync_drains_once_resends_as_duplicates_and_survives_an_outage() {
     let mut world = World::new();
     let db = world.terminal("kiosk-1", "kiosk");
     let first = enroll(&db, 0, 120);
+    // What the first 30 sign-ups are before their answers arrive (the answer erases their
+    // personal data), to lose those answers below.
+    let before: Vec<(String, String, Vec<u8>)> = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT o.op_id, o.payload, e.sealed FROM outbox o JOIN enrollments e USING (op_id)
+                 WHERE o.op_id <= 'op-000029'",
+            )
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows
+    };
+    assert_eq!(before.len(), 30);
 
     let out = sync(&db, &["--batch-ops", "50"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -188,6 +206,19 @@ fn sync_drains_once_resends_as_duplicates_and_survives_an_outage() {
     assert_eq!(summary(&out, "remaining"), 0);
     assert_eq!(world.members(), (120, 120));
     assert!(world.member_ops(&first).iter().all(|n| *n == 1));
+    // `palpal sync` is a sync like the app's: acknowledged, the personal data is gone.
+    let kept: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM enrollments WHERE sealed IS NOT NULL OR erased_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        kept, 0,
+        "personal data kept after the server acknowledged it"
+    );
 
     // Nothing queued: nothing sent.
     let out = sync(&db, &[]);
@@ -197,11 +228,18 @@ fn sync_drains_once_resends_as_duplicates_and_survives_an_outage() {
     // Answers lost (as if the terminal died before writing them): sent again, duplicates.
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute(
-            "UPDATE outbox SET state = 'in_flight' WHERE op_id <= 'op-000029'",
-            [],
-        )
-        .unwrap();
+        for (op_id, payload, sealed) in &before {
+            conn.execute(
+                "UPDATE outbox SET state = 'in_flight', payload = ?2 WHERE op_id = ?1",
+                rusqlite::params![op_id, payload],
+            )
+            .unwrap();
+            conn.execute(
+                "UPDATE enrollments SET sealed = ?2, erased_at = NULL WHERE op_id = ?1",
+                rusqlite::params![op_id, sealed],
+            )
+            .unwrap();
+        }
     }
     let out = sync(&db, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -394,6 +394,8 @@ pub enum RejectReason {
     HoldTimeOutOfWindow,
     /// A member card's holds of the day would pass the policy's per-day limit for cards.
     CardDayLimit,
+    /// A hold is larger than the policy in force allows in one transaction.
+    AmountOverLimit,
     /// A sign-up is dated a day on which this site held no places while sign-up was under
     /// quota then or since.
     NoLease,
@@ -431,6 +433,7 @@ impl RejectReason {
             RejectReason::CardRevoked => "card_revoked",
             RejectReason::HoldTimeOutOfWindow => "hold_time_out_of_window",
             RejectReason::CardDayLimit => "card_day_limit",
+            RejectReason::AmountOverLimit => "amount_over_limit",
             RejectReason::NoLease => "no_lease",
             RejectReason::Unknown => "unknown",
         }
@@ -534,6 +537,10 @@ impl RejectReason {
             RejectReason::CardDayLimit => {
                 "회원 카드의 하루 사용 한도를 넘었습니다. 정산 보고서를 확인하고 관리자에게 알려 주세요. / \
                  The member card's daily limit is used up; check the reconciliation report and tell the operator."
+            }
+            RejectReason::AmountOverLimit => {
+                "한 번에 쓸 수 있는 포인트 한도를 넘었습니다. 관리자에게 알려 주세요. / \
+                 The hold is larger than one redemption may be; tell the operator."
             }
             RejectReason::NoLease => {
                 "이 센터는 그날 가입 정원을 받지 않았습니다. 관리자에게 알려 주세요. / \
@@ -958,6 +965,7 @@ mod tests {
             RejectReason::CardRevoked,
             RejectReason::HoldTimeOutOfWindow,
             RejectReason::CardDayLimit,
+            RejectReason::AmountOverLimit,
             RejectReason::NoLease,
             RejectReason::Unknown,
         ];

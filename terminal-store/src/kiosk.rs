@@ -14,7 +14,6 @@
 //!
 //! Decides nothing: admission and eligibility come from `kiosk-core`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -296,8 +295,6 @@ impl Store {
     /// Erases the personal data of every enrollment the server acknowledged (outbox `done`):
     /// the sealed data and the outbox payload. Returns how many were erased.
     pub fn erase_acknowledged(&mut self, at: DateTime<FixedOffset>) -> Result<usize> {
-        // Erased content is overwritten with zeros on disk, not merely unlinked.
-        self.conn.pragma_update(None, "secure_delete", "ON")?;
         let tx = self.conn.transaction()?;
         let ops: Vec<String> = {
             let mut stmt = tx.prepare(
@@ -309,15 +306,9 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows
         };
+        let at = at.to_rfc3339();
         for op in &ops {
-            tx.execute(
-                "UPDATE enrollments SET sealed = NULL, erased_at = ?2 WHERE op_id = ?1",
-                params![op, at.to_rfc3339()],
-            )?;
-            tx.execute(
-                "UPDATE outbox SET payload = '{\"erased\":true}' WHERE op_id = ?1",
-                [op],
-            )?;
+            erase_personal_data(&tx, op, &at)?;
         }
         tx.commit()?;
         Ok(ops.len())
@@ -456,8 +447,9 @@ impl Store {
         Ok(Ticket { day, number })
     }
 
-    /// The key personal data is sealed with: `<database>.key`, created (readable by its owner
-    /// only) on first use.
+    /// The key personal data is sealed with: `sealing.key` in the database's secrets folder
+    /// ([`crate::secrets`]), made on first use (a `<database>.key` beside the database, where
+    /// earlier versions kept it, is moved there).
     fn personal_key(&self) -> Result<[u8; 32]> {
         if let Some(key) = self.personal_key.get() {
             return Ok(*key);
@@ -467,35 +459,27 @@ impl Store {
     }
 
     fn personal_key_from_file(&self) -> Result<[u8; 32]> {
-        let path = key_path(&self.path);
-        match std::fs::read(&path) {
-            Ok(bytes) => bytes
+        use crate::secrets::{read, write, SEALING_KEY};
+        if let Some(key) = read(&self.path, SEALING_KEY)? {
+            return Ok(key);
+        }
+        let old = old_key_path(&self.path);
+        if let Ok(bytes) = std::fs::read(&old) {
+            let key: [u8; 32] = bytes
                 .try_into()
-                .map_err(|_| anyhow::anyhow!("the key file {} is not 32 bytes", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key)
-                    .map_err(|e| anyhow::anyhow!("no randomness for the data key: {e}"))?;
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                match options.open(&path) {
-                    Ok(mut f) => {
-                        f.write_all(&key)?;
-                        f.sync_all()?;
-                        Ok(key)
-                    }
-                    // Another process made it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        self.personal_key_from_file()
-                    }
-                    Err(e) => {
-                        Err(e).with_context(|| format!("creating the key file {}", path.display()))
-                    }
-                }
-            }
-            Err(e) => Err(e).with_context(|| format!("reading the key file {}", path.display())),
+                .map_err(|_| anyhow::anyhow!("the key file {} is not 32 bytes", old.display()))?;
+            write(&self.path, SEALING_KEY, &key, false)?;
+            std::fs::remove_file(&old)
+                .with_context(|| format!("removing the old key file {}", old.display()))?;
+            return Ok(key);
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| anyhow::anyhow!("no randomness for the data key: {e}"))?;
+        // Another process may make it first: theirs is kept and used.
+        match write(&self.path, SEALING_KEY, &key, false) {
+            Ok(()) => Ok(key),
+            Err(e) => read(&self.path, SEALING_KEY)?.ok_or(e),
         }
     }
 }
@@ -558,8 +542,35 @@ impl Store {
     }
 }
 
+/// Erases the personal data of sign-up `op_id` (its sealed data and its outbox payload), if it
+/// is a sign-up whose data is still here; anything else is left alone.
+pub(crate) fn erase_personal_data(
+    tx: &rusqlite::Transaction<'_>,
+    op_id: &str,
+    at: &str,
+) -> Result<()> {
+    let erased = tx
+        .prepare_cached(
+            "UPDATE enrollments SET sealed = NULL, erased_at = ?2
+             WHERE op_id = ?1 AND erased_at IS NULL AND sealed IS NOT NULL",
+        )?
+        .execute(params![op_id, at])?;
+    if erased == 1 {
+        tx.prepare_cached(
+            "UPDATE outbox SET payload = '{\"erased\":true}' WHERE op_id = ?1 AND kind = 'enrollment'",
+        )?
+        .execute([op_id])?;
+    }
+    Ok(())
+}
+
 /// Where the data key of the database at `db` lives.
 pub fn key_path(db: &std::path::Path) -> PathBuf {
+    crate::secrets::secret_path(db, crate::secrets::SEALING_KEY)
+}
+
+/// Where versions before the secrets folder kept the data key: `<database>.key`.
+fn old_key_path(db: &std::path::Path) -> PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
     name.push(".key");
     db.with_file_name(name)
@@ -775,7 +786,8 @@ mod tests {
         assert_eq!(sent["birth_date"], e.birth_date.to_string());
         assert_eq!(sent["day"], "2025-12-03");
 
-        // Acknowledged: sealed data and payload erased, the list and duplicates still work.
+        // Acknowledged: sealed data and payload erased as the answer is recorded, whichever
+        // shell synced it; the list and duplicates still work.
         s.settle(
             &[crate::Settlement::Done {
                 op_id: "op-1".into(),
@@ -791,17 +803,13 @@ mod tests {
         // Nothing personal in the clear, not even in the queued payload.
         assert!(!raw_contains(&path, "01012345678"));
         assert!(!raw_contains(&path, "김영수"));
-        assert_eq!(
-            s.erase_acknowledged(at("2025-12-03T11:00:00+09:00"))
-                .unwrap(),
-            1
-        );
+        assert!(s.personal_data("op-1").unwrap().is_none());
+        // Nothing is left for the app's sweep (kept for databases answered before this).
         assert_eq!(
             s.erase_acknowledged(at("2025-12-03T11:00:00+09:00"))
                 .unwrap(),
             0
         );
-        assert!(s.personal_data("op-1").unwrap().is_none());
         let card = s.enrollment_card("op-1").unwrap().unwrap();
         assert_eq!(card.member_no.as_deref(), Some("PP-0099"));
         assert!(card.erased);

@@ -9,8 +9,10 @@
 //! The outbox moves each operation from queued to in flight to one final answer (done, or
 //! rejected with the server's reason, kept for the operator); [`Store::outbox_pending`],
 //! [`Store::mark_in_flight`] and [`Store::settle`] are what the sync shell calls around the
-//! `sync-client` state machine. The terminal's identity (its id, site, role, server and
-//! Ed25519 secret key) lives in the same file, which is created readable by its owner only.
+//! `sync-client` state machine. The terminal's identity (its id, site, role, server) lives in
+//! the same file, which is created readable by its owner only; its secrets (the Ed25519 key it
+//! signs with, the key a kiosk seals personal data with) live in files of their own
+//! ([`secrets`]), never in the database.
 //!
 //! It decides nothing: eligibility, points, limits and when to sync belong to the cores.
 
@@ -28,6 +30,7 @@ mod holds;
 mod kiosk;
 mod outbox;
 mod pull;
+pub mod secrets;
 mod watches;
 pub use demo::{demo_issuer_seed_hex, demo_member_no, seed_demo, DEMO_KEY_ID};
 pub use holds::{CardLock, StoredHold};
@@ -234,7 +237,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE enrollments ADD COLUMN card_salt BLOB;
     ALTER TABLE enrollments ADD COLUMN card_tag BLOB;
     ALTER TABLE enrollments ADD COLUMN card_token TEXT;",
+    // 8: the terminal's signing key leaves the database for a file of its own (module
+    // `secrets`; moved there by `Store::prepare` before this runs).
+    "ALTER TABLE terminal_identity DROP COLUMN secret_key;",
 ];
+
+/// The migration before which the signing key is moved to its file.
+const SECRETS_MOVED: usize = 8;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -306,6 +315,8 @@ impl Store {
         }
         self.conn
             .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        // Erased personal data and tokens are overwritten on disk, not merely unlinked.
+        self.conn.pragma_update(None, "secure_delete", "ON")?;
         let version: u32 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -317,6 +328,9 @@ impl Store {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
+            if i + 1 == SECRETS_MOVED {
+                move_signing_key(&tx, &self.path)?;
+            }
             tx.execute_batch(sql)
                 .with_context(|| format!("applying migration {}", i + 1))?;
             tx.pragma_update(None, "user_version", i as u32 + 1)?;
@@ -578,6 +592,26 @@ fn check_intact(conn: &Connection, path: &Path) -> Result<()> {
         detail,
     }
     .into())
+}
+
+/// Migration 8's own step: the signing key of a provisioned terminal goes to its file before
+/// its column is dropped (the database overwrites the dropped bytes: `secure_delete`).
+fn move_signing_key(tx: &rusqlite::Transaction<'_>, db: &Path) -> Result<()> {
+    let key: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT secret_key FROM terminal_identity WHERE only_row = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(key) = key {
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the stored secret key is not 32 bytes"))?;
+        secrets::write(db, secrets::SIGNING_KEY, &key, false)
+            .context("moving the terminal's signing key to its own file")?;
+    }
+    Ok(())
 }
 
 fn create_private(path: &Path) -> Result<()> {

@@ -286,6 +286,11 @@ impl Store {
                         }
                     };
                     crate::holds::settle_redemption(&tx, op_id, rejected)?;
+                    // A sign-up the server has is kept here without its personal data, in
+                    // the same transaction, whichever shell synced it.
+                    if rejected.is_none() {
+                        crate::kiosk::erase_personal_data(&tx, op_id, &at)?;
+                    }
                 }
                 changed += n as u64;
             }
@@ -394,7 +399,7 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT terminal_id, site, role, name, server_url, secret_key, provisioned_at
+                "SELECT terminal_id, site, role, name, server_url, provisioned_at
                  FROM terminal_identity WHERE only_row = 1",
                 [],
                 |r| {
@@ -404,16 +409,22 @@ impl Store {
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
                         r.get::<_, String>(4)?,
-                        r.get::<_, Vec<u8>>(5)?,
-                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(5)?,
                     ))
                 },
             )
             .optional()?;
-        row.map(|(terminal_id, site, role, name, server_url, key, at)| {
-            let secret_key: [u8; 32] = key
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("the stored secret key is not 32 bytes"))?;
+        row.map(|(terminal_id, site, role, name, server_url, at)| {
+            let secret_key = crate::secrets::read(&self.path, crate::secrets::SIGNING_KEY)?
+                .with_context(|| {
+                    let path = crate::secrets::secret_path(&self.path, crate::secrets::SIGNING_KEY);
+                    format!(
+                        "단말기의 서명 키 파일 {0}이(가) 없습니다. 파일을 되살리거나 단말기를 다시 \
+                         등록해 주세요 / the terminal's signing key file {0} is missing; restore \
+                         it or provision the terminal again",
+                        path.display()
+                    )
+                })?;
             Ok(TerminalIdentity {
                 terminal_id,
                 site,
@@ -428,20 +439,35 @@ impl Store {
     }
 
     /// Stores the terminal's identity once; a second call fails and changes nothing. The
-    /// database file and its WAL are set readable by the owner only (0600 on Unix).
+    /// database file and its WAL are set readable by the owner only (0600 on Unix); the
+    /// signing key goes to its own file ([`crate::secrets`]).
     pub fn save_identity(&self, identity: &TerminalIdentity) -> Result<()> {
         restrict_permissions(&self.path)?;
+        let provisioned: bool =
+            self.conn
+                .query_row("SELECT EXISTS (SELECT 1 FROM terminal_identity)", [], |r| {
+                    r.get(0)
+                })?;
+        if provisioned {
+            bail!("this terminal is already provisioned");
+        }
+        // The key first: a terminal stopped in between is simply provisioned again.
+        crate::secrets::write(
+            &self.path,
+            crate::secrets::SIGNING_KEY,
+            &identity.secret_key,
+            true,
+        )?;
         let added = self.conn.execute(
             "INSERT OR IGNORE INTO terminal_identity
-                 (only_row, terminal_id, site, role, name, server_url, secret_key, provisioned_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (only_row, terminal_id, site, role, name, server_url, provisioned_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 identity.terminal_id,
                 identity.site,
                 identity.role,
                 identity.name,
                 identity.server_url,
-                &identity.secret_key[..],
                 identity.provisioned_at.to_rfc3339()
             ],
         )?;
@@ -602,10 +628,66 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
+            let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+            assert_eq!(mode(&path) & 0o777, 0o600);
+            let secrets = crate::secrets::secrets_dir(&path);
+            assert_eq!(mode(&secrets) & 0o777, 0o700);
+            let key = crate::secrets::secret_path(&path, crate::secrets::SIGNING_KEY);
+            assert_eq!(mode(&key) & 0o777, 0o600);
+            assert_eq!(std::fs::read(&key).unwrap(), [42; 32]);
         }
+        // The key is not in the database: a copy of it does not sign as the terminal.
+        s.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(32).any(|w| w == [42; 32]));
         assert_eq!(s.integrity_check().unwrap(), "ok");
+        // Without its key file, the identity says what to do.
+        std::fs::remove_file(crate::secrets::secret_path(
+            &path,
+            crate::secrets::SIGNING_KEY,
+        ))
+        .unwrap();
+        let missing = s.identity().unwrap_err().to_string();
+        assert!(
+            missing.contains("다시 등록") && missing.contains("provision"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn a_version_7_database_moves_its_signing_key_to_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            for sql in &crate::MIGRATIONS[..7] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute(
+                "INSERT INTO terminal_identity VALUES (1, 'T-000009', 's', 'counter', 'n',
+                 'http://127.0.0.1:1', ?1, '2025-12-01T10:00:00+09:00')",
+                [&[7u8; 32][..]],
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 7).unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
+        let identity = s.identity().unwrap().unwrap();
+        assert_eq!(
+            (identity.terminal_id.as_str(), identity.secret_key),
+            ("T-000009", [7; 32])
+        );
+        s.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(32).any(|w| w == [7; 32]),
+            "the key left the database"
+        );
     }
 
     #[test]
