@@ -63,6 +63,9 @@ pub enum ErrorCode {
     /// The card was issued before with another PIN (409).
     #[error("card_exists")]
     CardExists,
+    /// The card's PIN check is cheaper than the server issues cards with (400).
+    #[error("weak_pin_check")]
+    WeakPinCheck,
     /// Too much work in flight; try again after `Retry-After` seconds (429).
     #[error("overloaded")]
     Overloaded,
@@ -95,6 +98,7 @@ impl ErrorCode {
             ErrorCode::UnknownMember => "unknown_member",
             ErrorCode::CardNotAllowed => "card_not_allowed",
             ErrorCode::CardExists => "card_exists",
+            ErrorCode::WeakPinCheck => "weak_pin_check",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
@@ -104,7 +108,7 @@ impl ErrorCode {
     /// The HTTP status it is answered with.
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::InvalidRequest => 400,
+            ErrorCode::InvalidRequest | ErrorCode::WeakPinCheck => 400,
             ErrorCode::PayloadTooLarge | ErrorCode::BatchTooLarge => 413,
             ErrorCode::Unauthenticated
             | ErrorCode::StaleTimestamp
@@ -175,6 +179,9 @@ impl ErrorCode {
             ErrorCode::CardExists => {
                 "이 회원의 카드는 이미 다른 비밀번호로 발급되었습니다. 처음 정한 비밀번호를 입력하시거나, 재발급은 운영 센터에 문의해 주세요."
             }
+            ErrorCode::WeakPinCheck => {
+                "카드 비밀번호 확인값의 보안 강도가 낮아 발급할 수 없습니다. 키오스크 소프트웨어를 최신으로 바꾼 뒤 다시 발급해 주세요."
+            }
             ErrorCode::Overloaded => {
                 "서버가 혼잡합니다. 작업은 단말기에 저장되어 있으며 잠시 후 자동으로 다시 보냅니다."
             }
@@ -225,6 +232,9 @@ impl ErrorCode {
             }
             ErrorCode::CardExists => {
                 "This member's card was already issued with another PIN. Enter the PIN chosen first, or ask the operator for a new card."
+            }
+            ErrorCode::WeakPinCheck => {
+                "The card's PIN check is too cheap to issue; update the kiosk software and issue the card again."
             }
             ErrorCode::Overloaded => {
                 "The server is busy. Work is kept on the terminal and sent again shortly."

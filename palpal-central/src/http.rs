@@ -869,6 +869,9 @@ async fn issue_card(State(app): State<Arc<App>>, signed: Signed) -> Result<Respo
     if !redemption_token::PIN_COST_RANGE.contains(&request.pin_cost) || request.serial == 0 {
         return Err(invalid);
     }
+    if request.pin_cost < redemption_token::MIN_ISSUE_PIN_COST {
+        return Err(ApiError(ErrorCode::WeakPinCheck));
+    }
     let reply = app
         .write(Write::IssueCard(CardRequest {
             terminal: signed.terminal.id,

@@ -2128,10 +2128,11 @@ fn card_ask(member: &str, pin: &str, salt: [u8; 8]) -> Value {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let member_no: redemption_token::MemberNo =
         member.parse().unwrap_or(redemption_token::MemberNo(0));
-    let check = redemption_token::card_pin_check(pin, 8, salt, member_no, 1)
+    let cost = redemption_token::MIN_ISSUE_PIN_COST;
+    let check = redemption_token::card_pin_check(pin, cost, salt, member_no, 1)
         .map(|c| hex(&c.tag))
         .unwrap_or_default();
-    json!({ "member_number": member, "serial": 1, "pin_cost": 8,
+    json!({ "member_number": member, "serial": 1, "pin_cost": cost,
             "salt": hex(&salt), "pin_tag": check })
 }
 
@@ -2238,6 +2239,15 @@ async fn a_kiosk_gets_the_first_card_of_its_own_members_signed_and_never_a_secon
             "{bad}"
         );
     }
+    // A PIN check a stolen kiosk's copy of the card's text could grind in a minute is not
+    // signed, whatever the kiosk asks.
+    let mut weak = card_ask("PP-00000001", "802417", salt);
+    weak["pin_cost"] = json!(8);
+    let answer = ask(&kiosk, weak).await?;
+    assert_eq!(
+        (answer.status, answer.body["code"].as_str()),
+        (400, Some("weak_pin_check"))
+    );
     assert_eq!(h.count("cards")?, 1);
 
     // A server started without a card key says so, and records nothing.

@@ -46,6 +46,11 @@ pub const PIN_DIGITS: usize = 6;
 /// The Argon2id memory cost a card carries by default: 2^14 KiB = 16 MiB, with 3 passes.
 pub const DEFAULT_PIN_COST: u8 = 14;
 
+/// The smallest Argon2id memory cost the server signs a new card with: at 2^14 KiB a PIN's
+/// 10^6 values cost hours to try from a card's text, where at 2^8 two PINs that pass were
+/// found in about a minute. Cards already issued cheaper still verify ([`PIN_COST_RANGE`]).
+pub const MIN_ISSUE_PIN_COST: u8 = 14;
+
 /// The smallest and largest Argon2id memory costs (log2 of KiB) a card may carry. Below 8
 /// (256 KiB) the PIN is too cheap to grind; above 18 (256 MiB) a counter could run out of
 /// memory.
