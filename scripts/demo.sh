@@ -119,7 +119,7 @@ today=$(TZ=Asia/Seoul date +%F)
 "$bin/palpal-central" quota set --db "$demo/central.sqlite" --day "$today" --site jongno-cc \
   --places 200 >/dev/null
 "$bin/palpal-central" serve --db "$demo/central.sqlite" --listen 127.0.0.1:0 \
-  --card-key "$demo/card-key.hex" >"$demo/central.log" 2>&1 &
+  --metrics-listen 127.0.0.1:0 --card-key "$demo/card-key.hex" >"$demo/central.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "^listening on" "$demo/central.log" 2>/dev/null && break; sleep 0.1; done
 central=$(sed -n 's/^listening on //p' "$demo/central.log" | head -n 1)
@@ -127,7 +127,8 @@ if [[ -z "$central" ]]; then
   echo "palpal: the central server did not start; see $demo/central.log" >&2
   exit 1
 fi
-echo "palpal: central server at $central (database $demo/central.sqlite, metrics $central/metrics)"
+metrics=$(sed -n 's/^metrics on //p' "$demo/central.log" | head -n 1)
+echo "palpal: central server at $central (database $demo/central.sqlite, metrics $metrics)"
 code=$("$bin/palpal-central" terminal add --db "$demo/central.sqlite" --site jongno-cc --role kiosk \
   2>/dev/null | sed -n 's/^code: //p')
 "$bin/palpal" provision --db "$demo/kiosk.sqlite" --server "$central" --code "$code" >/dev/null

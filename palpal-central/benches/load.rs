@@ -12,6 +12,12 @@
 //! 4. Capacity again, as in 1, on the database the overload left: each phase adds rows and a
 //!    write costs more on a larger database, so goodput is given against both capacities.
 //!
+//! Between 2 and 3, hostile: 200 connections from another address (127.0.0.2) that stall
+//! (a declared 1 MiB body of an enrolled terminal never sent, a chunked body stopped after its
+//! first chunk, headers dribbled a byte a second), each reconnecting as soon as the server
+//! cuts it, while the terminals send paced at 20,000 operations a second as in 2; their
+//! latency and refusals, and how many stalled requests the server cut.
+//!
 //! Each phase also prints the server's side, from `/proc` and from `/metrics` every 100 ms:
 //! its CPU seconds (the writer thread's, and how long the writer was runnable but waiting for
 //! a CPU), the requests in flight against the admission limit, the write groups and their
@@ -85,8 +91,60 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn scrape(client: &reqwest::Client, base: &str) -> String {
-    match client.get(format!("{base}/metrics")).send().await {
+/// One hostile connection after another from 127.0.0.2 until `stop`: each stalls as `kind`
+/// says (0: a declared body never sent, 1: a chunked body stopped, 2: headers dribbled a
+/// byte a second) until the server closes it.
+async fn stall(addr: std::net::SocketAddr, kind: usize, headers: String, stop: Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    while stop.load(Ordering::Relaxed) == 0 {
+        let Ok(socket) = tokio::net::TcpSocket::new_v4() else {
+            return;
+        };
+        if socket.bind("127.0.0.2:0".parse().unwrap()).is_err() {
+            return;
+        }
+        let Ok(mut stream) = socket.connect(addr).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let _ = match kind {
+            0 => {
+                let head = format!(
+                    "POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: 1048576\r\n{headers}\r\n{{\"operations\""
+                );
+                stream.write_all(head.as_bytes()).await
+            }
+            1 => {
+                let head = format!(
+                    "POST /v1/sync HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n{headers}\r\n10\r\n{{\"operations\": [\r\n"
+                );
+                stream.write_all(head.as_bytes()).await
+            }
+            _ => {
+                let head = b"POST /v1/sync HTTP/1.1\r\nhost: x\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+                let mut sent = Ok(());
+                for byte in head {
+                    sent = stream.write_all(&[*byte]).await;
+                    if sent.is_err() || stop.load(Ordering::Relaxed) != 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                sent
+            }
+        };
+        let mut rest = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut rest).await {
+            if n == 0 || stop.load(Ordering::Relaxed) != 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// `/metrics` from the server's own metrics address (`serve --metrics-listen`).
+async fn scrape(client: &reqwest::Client, metrics: &str) -> String {
+    match client.get(metrics).send().await {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     }
@@ -350,6 +408,8 @@ enum Offer {
 /// What every phase shares.
 struct Setup {
     base: String,
+    /// The URL of `/metrics`.
+    metrics: String,
     terms: Arc<Vec<Term>>,
     seconds: u64,
     members: u64,
@@ -364,6 +424,7 @@ async fn phase(
 ) -> (Arc<Tally>, Vec<u64>, Duration) {
     let Setup {
         base,
+        metrics,
         terms,
         seconds,
         members,
@@ -447,7 +508,7 @@ async fn phase(
     }
     let watcher = {
         let tally = Arc::clone(&tally);
-        let base = base.to_owned();
+        let metrics = metrics.to_owned();
         tokio::spawn(async move {
             let client = reqwest::Client::new();
             let groups = |t: &str| {
@@ -464,12 +525,12 @@ async fn phase(
                     )
                 })
             };
-            let text = scrape(&client, &base).await;
+            let text = scrape(&client, &metrics).await;
             let (first, first_writer) = (groups(&text), writer(&text));
             let (mut last, mut last_writer) = (first, first_writer);
             while Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let text = scrape(&client, &base).await;
+                let text = scrape(&client, &metrics).await;
                 if text.is_empty() {
                     continue;
                 }
@@ -584,10 +645,15 @@ fn main() {
     } else {
         Command::new(bin)
     };
-    serve
-        .args(["serve", "--db"])
-        .arg(&db)
-        .args(["--listen", "127.0.0.1:0"]);
+    serve.args(["serve", "--db"]).arg(&db).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        // The city's terminals come from many addresses; the bench's all share 127.0.0.1.
+        "--max-connections-per-address",
+        "100000",
+    ]);
     if let Ok(limit) = std::env::var("LOAD_MAX_IN_FLIGHT") {
         serve.args(["--max-in-flight", &limit]);
     }
@@ -604,14 +670,16 @@ fn main() {
         .unwrap();
     let pid = child.id();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
     let base = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap()
         .to_owned();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let metrics = line.trim().strip_prefix("metrics on ").unwrap().to_owned();
     // The terminals are elsewhere in the city; here they share the server's two cores. They
     // run under SCHED_IDLE (inherited by the runtime's threads made below): they take only the
     // CPU the server leaves, and any server thread that wakes takes the CPU from them at once
@@ -695,6 +763,7 @@ fn main() {
         }
         let setup = Setup {
             base: base.clone(),
+            metrics: metrics.clone(),
             terms: Arc::new(terms),
             seconds,
             members,
@@ -736,6 +805,38 @@ fn main() {
             phase(&setup, terminals, Offer::Paced(interval), "paced").await;
         report("paced 20k", &tally, latencies, elapsed, since(mark));
         let rss_after_capacity = rss_kib(pid);
+
+        // Hostile: 200 stalled connections while the terminals send paced as above.
+        let stop = Arc::new(AtomicU64::new(0));
+        let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+        let victim = &setup.terms[0];
+        let headers: String = signing::sign(
+            &victim.key, "POST", "/v1/sync", &victim.id, chrono::Utc::now().timestamp(),
+            "hostile-nonce-00001", b"",
+        )
+        .pairs()
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+        let stalls: Vec<_> = (0..200)
+            .map(|i| tokio::spawn(stall(addr, i % 3, headers.clone(), Arc::clone(&stop))))
+            .collect();
+        let cut_before = metric(&scrape(&client, &metrics).await, "palpal_refusals_total{code=\"request_too_slow\"}");
+        let mark = cpu_mark();
+        let (tally, latencies, elapsed) =
+            phase(&setup, terminals, Offer::Paced(interval), "hostile").await;
+        report("hostile", &tally, latencies, elapsed, since(mark));
+        let page = scrape(&client, &metrics).await;
+        println!(
+            "hostile    200 stalled connections from 127.0.0.2 (declared bodies, chunked bodies, headers a byte a second); stalled bodies cut: {:.0}; connections refused: {:.0} per address, {:.0} not naming a terminal",
+            metric(&page, "palpal_refusals_total{code=\"request_too_slow\"}") - cut_before,
+            metric(&page, "palpal_refusals_total{code=\"connections_per_address\"}"),
+            metric(&page, "palpal_refusals_total{code=\"unknown_connections\"}"),
+        );
+        stop.store(1, Ordering::Relaxed);
+        for task in stalls {
+            task.abort();
+        }
 
         let sampling = Arc::new(AtomicU64::new(1));
         let samples = {

@@ -66,6 +66,12 @@ pub enum ErrorCode {
     /// The card's PIN check is cheaper than the server issues cards with (400).
     #[error("weak_pin_check")]
     WeakPinCheck,
+    /// The body came slower than the server waits for (408); the connection is closed.
+    #[error("request_too_slow")]
+    RequestTooSlow,
+    /// `/metrics` without its bearer token, or not served on this address (404).
+    #[error("metrics_not_here")]
+    MetricsNotHere,
     /// Too much work in flight; try again after `Retry-After` seconds (429).
     #[error("overloaded")]
     Overloaded,
@@ -99,6 +105,8 @@ impl ErrorCode {
             ErrorCode::CardNotAllowed => "card_not_allowed",
             ErrorCode::CardExists => "card_exists",
             ErrorCode::WeakPinCheck => "weak_pin_check",
+            ErrorCode::RequestTooSlow => "request_too_slow",
+            ErrorCode::MetricsNotHere => "metrics_not_here",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
@@ -120,7 +128,8 @@ impl ErrorCode {
             | ErrorCode::RoleNotAllowed
             | ErrorCode::CardsNotIssued
             | ErrorCode::CardNotAllowed => 403,
-            ErrorCode::NotFound | ErrorCode::UnknownMember => 404,
+            ErrorCode::NotFound | ErrorCode::UnknownMember | ErrorCode::MetricsNotHere => 404,
+            ErrorCode::RequestTooSlow => 408,
             ErrorCode::CardExists => 409,
             ErrorCode::Overloaded => 429,
             ErrorCode::StorageFull => 503,
@@ -182,6 +191,12 @@ impl ErrorCode {
             ErrorCode::WeakPinCheck => {
                 "카드 비밀번호 확인값의 보안 강도가 낮아 발급할 수 없습니다. 키오스크 소프트웨어를 최신으로 바꾼 뒤 다시 발급해 주세요."
             }
+            ErrorCode::RequestTooSlow => {
+                "요청이 너무 느리게 도착해 연결을 끊었습니다. 작업은 단말기에 저장되어 있으며 네트워크가 나아지면 다시 보냅니다."
+            }
+            ErrorCode::MetricsNotHere => {
+                "이 주소에서는 지표를 볼 수 없습니다. 운영자가 정한 지표 주소나 토큰을 사용해 주세요."
+            }
             ErrorCode::Overloaded => {
                 "서버가 혼잡합니다. 작업은 단말기에 저장되어 있으며 잠시 후 자동으로 다시 보냅니다."
             }
@@ -235,6 +250,12 @@ impl ErrorCode {
             }
             ErrorCode::WeakPinCheck => {
                 "The card's PIN check is too cheap to issue; update the kiosk software and issue the card again."
+            }
+            ErrorCode::RequestTooSlow => {
+                "The request arrived too slowly and the connection was closed. Work is kept on the terminal and sent again when the network is better."
+            }
+            ErrorCode::MetricsNotHere => {
+                "Metrics are not served here; use the metrics address or token the operator set."
             }
             ErrorCode::Overloaded => {
                 "The server is busy. Work is kept on the terminal and sent again shortly."

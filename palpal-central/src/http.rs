@@ -1,7 +1,14 @@
 //! The HTTP adapter: axum routes over a [`Backend`], with the single writer behind them.
 //!
-//! Every request except `/v1/health` and `/metrics` reserves its body's bytes
-//! ([`Config::max_in_flight_bytes`]), has its whole body read, and then needs a work permit;
+//! No terminal is trusted to be quick or honest about its body. A connection is refused at
+//! once beyond [`Config::max_connections_per_address`] from one address or
+//! [`Config::max_unknown_connections`] that have not yet named an enrolled terminal. A request
+//! to a signed route whose headers name no enrolled terminal is refused before its body is
+//! read. Every request except `/v1/health` and `/metrics` takes body bytes
+//! ([`Config::max_in_flight_bytes`]) as they arrive, must send them within
+//! [`Config::body_idle_timeout`] of each other and at [`Config::min_body_rate`] after
+//! [`Config::body_grace`] (else 408 and the connection closed), has its whole body read, and
+//! then needs a work permit;
 //! there are [`Config::max_in_flight`] of them (fewer while the writer is slow, see
 //! [`crate::limit`]) and a request that finds none is answered at once with 429 and
 //! `Retry-After`, so work in flight stays bounded and nothing queues without bound. Admitted
@@ -43,10 +50,25 @@ pub const MIN_IN_FLIGHT: usize = 8;
 pub struct Config {
     /// Requests being worked on at once at most; beyond it, 429.
     pub max_in_flight: usize,
-    /// Request bodies being worked on at once at most, in bytes (by `Content-Length`; a body
-    /// without one counts as `max_body_bytes`); beyond it, 429. One request larger than this
-    /// is still taken, alone.
+    /// Request bodies being read or worked on at once at most, in bytes, counted as they
+    /// arrive; beyond it, 429.
     pub max_in_flight_bytes: usize,
+    /// How long a connection may take to send a request's headers.
+    pub header_timeout: std::time::Duration,
+    /// How long a body may pause between two pieces.
+    pub body_idle_timeout: std::time::Duration,
+    /// How long a body may take before [`Config::min_body_rate`] applies.
+    pub body_grace: std::time::Duration,
+    /// The slowest a body may arrive on average after [`Config::body_grace`], in bytes a
+    /// second (a weak mobile network at a pharmacy sends tens of KiB a second).
+    pub min_body_rate: u64,
+    /// Connections open at once from one address at most; beyond it a new one is closed.
+    pub max_connections_per_address: usize,
+    /// Connections open at once that have not yet sent a request naming an enrolled
+    /// terminal at most; beyond it a new one is closed.
+    pub max_unknown_connections: usize,
+    /// Who may read `/metrics` on this listener.
+    pub metrics: MetricsAccess,
     /// How long writes may wait for the writer (queued to committed) before fewer requests
     /// are let in at once (down to [`MIN_IN_FLIGHT`]), see [`crate::limit`]; `None` keeps
     /// `max_in_flight`.
@@ -94,11 +116,29 @@ pub fn lower_priority(steps: u8) {
     }
 }
 
+/// Who may read `/metrics` on the terminals' listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone who reaches the listener (tests, a listener of its own on a private address).
+    Open,
+    /// Only a request with `Authorization: Bearer <token>`.
+    Token(String),
+    /// Nobody: `/metrics` is served on another address or not at all.
+    Hidden,
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
             max_in_flight: 64,
             max_in_flight_bytes: 1024 * 1024,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_idle_timeout: std::time::Duration::from_secs(5),
+            body_grace: std::time::Duration::from_secs(2),
+            min_body_rate: 8 * 1024,
+            max_connections_per_address: 256,
+            max_unknown_connections: 4096,
+            metrics: MetricsAccess::Open,
             latency_target: Some(std::time::Duration::from_millis(50)),
             max_body_bytes: 1024 * 1024,
             max_operations: 1000,
@@ -269,12 +309,12 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError(ErrorCode::Internal)
 }
 
-/// Builds the routes over `backend`, starting the writer thread.
+/// Builds the server over `backend`, starting the writer thread.
 pub fn router(
     backend: Arc<dyn Backend>,
     config: Config,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<Router> {
+) -> anyhow::Result<Server> {
     use anyhow::Context as _;
     let metrics = Arc::new(Metrics::default());
     metrics.set_in_flight_limit(config.max_in_flight);
@@ -308,7 +348,7 @@ pub fn router(
         readers: Mutex::new(Vec::new()),
         writer,
         clock,
-        metrics,
+        metrics: Arc::clone(&metrics),
         permits: Arc::new(Semaphore::new(config.max_in_flight)),
         body_permits: Arc::new(Semaphore::new(kib(config.max_in_flight_bytes) as usize)),
         limiter,
@@ -319,7 +359,14 @@ pub fn router(
             .context("serialising the overloaded answer")?
             .into(),
     });
-    Ok(Router::new()
+    let connections = Arc::new(Connections {
+        per_address: Mutex::new(std::collections::HashMap::new()),
+        unknown: std::sync::atomic::AtomicUsize::new(0),
+        max_per_address: config.max_connections_per_address,
+        max_unknown: config.max_unknown_connections,
+        metrics: Arc::clone(&metrics),
+    });
+    let router = Router::new()
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics_text))
         .route("/v1/terminals/enroll", post(enroll))
@@ -331,7 +378,13 @@ pub fn router(
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .with_state(app))
+        .with_state(app);
+    Ok(Server {
+        router,
+        connections,
+        header_timeout: config.header_timeout,
+        metrics,
+    })
 }
 
 /// The most a connection's read buffer grows to. hyper grows it to fit what arrives (up to
@@ -340,16 +393,138 @@ pub fn router(
 /// than this is read in pieces of this size.
 pub const READ_BUFFER_BYTES: usize = 32 * 1024;
 
-/// How long a terminal may take to send a request's headers before its connection is closed.
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The routes a terminal signs: a request to one is refused from its headers when they name
+/// no enrolled terminal, before anything of its body is read.
+fn signed_route(route: &str) -> bool {
+    matches!(
+        route,
+        "/v1/sync" | "/v1/pull" | "/v1/members/lookup" | "/v1/cards" | "/v1/reports/reconciliation"
+    )
+}
 
-/// Serves `router` on `listener` until the process ends: HTTP/1.1, each connection on a task
-/// of its own, its read buffer bounded by [`READ_BUFFER_BYTES`].
-pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+/// The server: its routes, and the connections open on it.
+pub struct Server {
+    router: Router,
+    connections: Arc<Connections>,
+    header_timeout: std::time::Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Server {
+    /// A router that serves `/metrics` alone, to anyone who reaches it: for a listener of its
+    /// own on an address only the operator's monitoring reaches (`serve --metrics-listen`).
+    pub fn metrics_router(&self) -> Router {
+        let metrics = Arc::clone(&self.metrics);
+        Router::new()
+            .route(
+                "/metrics",
+                get(move || async move { metrics_page(&metrics) }),
+            )
+            .fallback(not_found)
+    }
+}
+
+/// The connections open now: per remote address, and how many have not yet sent a request
+/// naming an enrolled terminal. Beyond either bound a new connection is closed at once.
+struct Connections {
+    per_address: Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    unknown: std::sync::atomic::AtomicUsize,
+    max_per_address: usize,
+    max_unknown: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// One open connection, counted until it is dropped (its task ends).
+struct Connection {
+    address: std::net::IpAddr,
+    known: std::sync::atomic::AtomicBool,
+    all: Arc<Connections>,
+}
+
+impl Connections {
+    /// Counts a new connection from `address`, or `None` when a bound is reached.
+    fn open(self: &Arc<Self>, address: std::net::IpAddr) -> Option<Arc<Connection>> {
+        use std::sync::atomic::Ordering;
+        let mut per_address = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        let count = per_address.entry(address).or_insert(0);
+        if *count >= self.max_per_address {
+            drop(per_address);
+            self.metrics.refusal("connections_per_address");
+            return None;
+        }
+        if self.unknown.fetch_add(1, Ordering::Relaxed) >= self.max_unknown {
+            self.unknown.fetch_sub(1, Ordering::Relaxed);
+            drop(per_address);
+            self.metrics.refusal("unknown_connections");
+            return None;
+        }
+        *count += 1;
+        Some(Arc::new(Connection {
+            address,
+            known: std::sync::atomic::AtomicBool::new(false),
+            all: Arc::clone(self),
+        }))
+    }
+}
+
+impl Connection {
+    /// The connection has sent a request naming an enrolled terminal.
+    fn mark_known(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.known.swap(true, Ordering::Relaxed) {
+            self.all.unknown.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        if !self.known.load(Ordering::Relaxed) {
+            self.all.unknown.fetch_sub(1, Ordering::Relaxed);
+        }
+        let mut per_address = self
+            .all
+            .per_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = per_address.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                per_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Serves `server` on `listener` until the process ends: HTTP/1.1, each connection on a task
+/// of its own, its read buffer bounded by [`READ_BUFFER_BYTES`], its headers due within
+/// [`Config::header_timeout`], and the connection bounds of [`Config`].
+pub async fn serve(listener: tokio::net::TcpListener, server: Server) -> std::io::Result<()> {
+    serve_router(
+        listener,
+        server.router,
+        Some(server.connections),
+        server.header_timeout,
+    )
+    .await
+}
+
+/// Serves `router` alone (such as [`Server::metrics_router`]), without connection bounds.
+pub async fn serve_plain(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    serve_router(listener, router, None, std::time::Duration::from_secs(10)).await
+}
+
+async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    connections: Option<Arc<Connections>>,
+    header_timeout: std::time::Duration,
+) -> std::io::Result<()> {
     let mut accept_failing = false;
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors, say: the connections open go on being served, and
                 // accepting is tried again shortly. Logged once per run of failures.
@@ -365,13 +540,29 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io
             }
         };
         accept_failing = false;
+        let connection = match &connections {
+            Some(all) => match all.open(peer.ip()) {
+                Some(connection) => Some(connection),
+                // Closed at once: the terminal's retry, with backoff, comes back later.
+                None => continue,
+            },
+            None => None,
+        };
         // Answers are small and go out whole; no waiting to fill a segment.
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let router = router.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                if let Some(connection) = &connection {
+                    request.extensions_mut().insert(Arc::clone(connection));
+                }
+                tower::ServiceExt::oneshot(router.clone(), request)
+            },
+        );
         tokio::spawn(async move {
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(header_timeout)
                 .max_buf_size(READ_BUFFER_BYTES);
             // A connection's end (the terminal hung up, a timeout) is not the server's error.
             let _ = http
@@ -413,20 +604,9 @@ impl Drop for Reading<'_> {
     }
 }
 
-/// `bytes` in KiB, rounded up, at least 1, as a count of permits.
+/// `bytes` in KiB, rounded up, as a count of permits.
 fn kib(bytes: usize) -> u32 {
-    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
-}
-
-/// The body permits a request takes: its `Content-Length` (none for GET and HEAD, the
-/// largest body allowed when a body has no length), never more than there are.
-fn body_kib(request: &Request, config: &Config) -> u32 {
-    let bytes = if matches!(*request.method(), Method::GET | Method::HEAD) {
-        0
-    } else {
-        declared_length(request.headers()).unwrap_or(config.max_body_bytes)
-    };
-    kib(bytes.min(config.max_in_flight_bytes))
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
 }
 
 /// The body length a request's `Content-Length` declares, if it declares one.
@@ -472,39 +652,138 @@ async fn refuse(app: &App, body: axum::body::Body) -> Response {
     response
 }
 
-/// A limited request. It reserves its body's bytes (`max_in_flight_bytes`), reads the whole
-/// body, and only then takes a work permit (`max_in_flight` and the latency-following limit),
-/// so that a terminal slow to send its body (a weak mobile network at a pharmacy, or a
-/// terminal starved of CPU) holds memory the size of its body, never one of the places of the
-/// requests being worked on. When no work permit is free as the request arrives, it is refused
-/// at once, before its body is gathered.
-async fn admit_limited(app: &Arc<App>, request: Request, next: Next) -> Response {
+/// A refusal after which the connection is closed: what is left of its body is not read.
+fn refuse_and_close(code: ErrorCode) -> Response {
+    let mut response = ApiError(code).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Why a body was not read whole.
+enum BodyFailure {
+    /// The body bytes in flight are at their bound: 429, as for work permits.
+    NoRoom(axum::body::Body),
+    /// Larger than `max_body_bytes`: 413.
+    TooLarge,
+    /// Slower than the server waits for: 408.
+    TooSlow,
+    /// The terminal went away, or sent something that is not HTTP.
+    Broken,
+}
+
+/// Reads `body` frame by frame, taking one body permit a KiB as bytes arrive (so a body
+/// declared and never sent holds nothing), within the pauses and the average rate
+/// [`Config`] allows.
+async fn read_body(
+    app: &App,
+    mut body: axum::body::Body,
+) -> Result<(Bytes, BodyHeld), BodyFailure> {
     use http_body_util::BodyExt as _;
+    let config = &app.config;
+    let started = tokio::time::Instant::now();
+    let mut last = started;
+    let mut gathered: Vec<u8> = Vec::new();
+    let mut held = BodyHeld {
+        permit: None,
+        kib: 0,
+        metrics: Arc::clone(&app.metrics),
+    };
+    loop {
+        let received = gathered.len();
+        let rate_deadline = started
+            + config.body_grace
+            + std::time::Duration::from_secs_f64(
+                received as f64 / config.min_body_rate.max(1) as f64,
+            );
+        let deadline = rate_deadline.min(last + config.body_idle_timeout);
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyFailure::TooSlow),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(BodyFailure::Broken),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        last = tokio::time::Instant::now();
+        if received + data.len() > config.max_body_bytes {
+            return Err(BodyFailure::TooLarge);
+        }
+        let more = kib(received + data.len()) - kib(received);
+        if more > 0 {
+            match Arc::clone(&app.body_permits).try_acquire_many_owned(more) {
+                Ok(taken) => held.add(taken, more),
+                Err(_) => return Err(BodyFailure::NoRoom(body)),
+            }
+        }
+        gathered.extend_from_slice(&data);
+    }
+    Ok((Bytes::from(gathered), held))
+}
+
+/// The body permits a request holds, shown in `palpal_http_body_kib` until they go back.
+struct BodyHeld {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    kib: u32,
+    metrics: Arc<Metrics>,
+}
+
+impl BodyHeld {
+    fn add(&mut self, taken: tokio::sync::OwnedSemaphorePermit, kib: u32) {
+        match &mut self.permit {
+            Some(permit) => permit.merge(taken),
+            None => self.permit = Some(taken),
+        }
+        self.kib += kib;
+        self.metrics.body_kib(i64::from(kib));
+    }
+}
+
+impl Drop for BodyHeld {
+    fn drop(&mut self) {
+        self.metrics.body_kib(-i64::from(self.kib));
+    }
+}
+
+/// A limited request. A signed route's headers must name an enrolled terminal before anything
+/// else is read. Its body is read as it arrives ([`read_body`]), and only then does it take a
+/// work permit (`max_in_flight` and the latency-following limit), so that a terminal slow to
+/// send its body (a weak mobile network at a pharmacy, or a terminal starved of CPU) holds
+/// memory the size of what it sent, never one of the places of the requests being worked on.
+/// When no work permit is free as the request arrives, it is refused at once, before its body
+/// is read.
+async fn admit_limited(app: &Arc<App>, route: &str, request: Request, next: Next) -> Response {
     if !work_permit_free(app) {
         return refuse(app, request.into_body()).await;
     }
-    let Ok(body_permits) =
-        Arc::clone(&app.body_permits).try_acquire_many_owned(body_kib(&request, &app.config))
-    else {
-        return refuse(app, request.into_body()).await;
-    };
-    let (parts, body) = request.into_parts();
-    let max = app.config.max_body_bytes;
-    if declared_length(&parts.headers).is_some_and(|length| length > max) {
-        // Left unread: the connection is closed after the answer.
-        return ApiError(ErrorCode::PayloadTooLarge).into_response();
+    let (mut parts, body) = request.into_parts();
+    if signed_route(route) {
+        match app.terminal_of(&parts.headers).await {
+            Ok(terminal) => {
+                if let Some(connection) = parts.extensions.get::<Arc<Connection>>() {
+                    connection.mark_known();
+                }
+                parts.extensions.insert(KnownTerminal(terminal));
+            }
+            Err(ApiError(code)) => return refuse_and_close(code),
+        }
+    }
+    if declared_length(&parts.headers).is_some_and(|length| length > app.config.max_body_bytes) {
+        return refuse_and_close(ErrorCode::PayloadTooLarge);
     }
     let read = {
         let _reading = Reading::enter(&app.metrics);
-        http_body_util::Limited::new(body, max).collect().await
+        read_body(app, body).await
     };
-    let bytes = match read {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return ApiError(ErrorCode::PayloadTooLarge).into_response();
-        }
+    let (bytes, body_permits) = match read {
+        Ok(read) => read,
+        Err(BodyFailure::NoRoom(rest)) => return refuse(app, rest).await,
+        Err(BodyFailure::TooLarge) => return refuse_and_close(ErrorCode::PayloadTooLarge),
+        Err(BodyFailure::TooSlow) => return refuse_and_close(ErrorCode::RequestTooSlow),
         // The terminal went away while sending; nobody reads the answer.
-        Err(_) => return ApiError(ErrorCode::InvalidRequest).into_response(),
+        Err(BodyFailure::Broken) => return refuse_and_close(ErrorCode::InvalidRequest),
     };
     let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     let permit = work_permit_free(app)
@@ -528,15 +807,37 @@ async fn admit_limited(app: &Arc<App>, request: Request, next: Next) -> Response
         .unwrap_or_else(|| internal("the runtime of admitted requests has stopped").into_response())
 }
 
+/// The enrolled terminal a signed request's headers name, found before its body was read.
+#[derive(Clone)]
+struct KnownTerminal(Terminal);
+
+/// Whether `headers` may read `/metrics` on the terminals' listener.
+fn metrics_allowed(access: &MetricsAccess, headers: &HeaderMap) -> bool {
+    match access {
+        MetricsAccess::Open => true,
+        MetricsAccess::Hidden => false,
+        MetricsAccess::Token(token) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| {
+                use subtle::ConstantTimeEq as _;
+                given.trim().as_bytes().ct_eq(token.as_bytes()).into()
+            }),
+    }
+}
+
 async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     // A shared string, not a copy: thousands of refusals a second pass here.
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let limited = !matches!(route, "/v1/health" | "/metrics");
-    let mut response = if limited {
-        admit_limited(&app, request, next).await
-    } else {
-        next.run(request).await
+    let mut response = match route {
+        "/v1/health" => next.run(request).await,
+        "/metrics" if metrics_allowed(&app.config.metrics, request.headers()) => {
+            next.run(request).await
+        }
+        "/metrics" => ApiError(ErrorCode::MetricsNotHere).into_response(),
+        _ => admit_limited(&app, route, request, next).await,
     };
     if response.status() == StatusCode::TOO_MANY_REQUESTS
         && !response.headers().contains_key(header::RETRY_AFTER)
@@ -593,13 +894,47 @@ impl App {
         answer.await.map_err(internal)?.map_err(ApiError::from)
     }
 
-    /// Checks the signature headers; returns the terminal and the nonce.
+    /// The enrolled terminal a signed request's headers name, from its headers alone: the
+    /// signature headers present, the terminal known, enrolled and not revoked. The signature
+    /// itself is checked once the body is in ([`App::authenticate`]).
+    async fn terminal_of(self: &Arc<Self>, headers: &HeaderMap) -> Result<Terminal, ApiError> {
+        let unauthenticated = ApiError(ErrorCode::Unauthenticated);
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .ok_or(unauthenticated)
+        };
+        let label = text(signing::TERMINAL_HEADER)?;
+        for name in [
+            signing::TIMESTAMP_HEADER,
+            signing::NONCE_HEADER,
+            signing::SIGNATURE_HEADER,
+        ] {
+            text(name)?;
+        }
+        let id = parse_terminal_label(label).ok_or(ApiError(ErrorCode::UnknownTerminal))?;
+        let terminal = self
+            .read(move |store| store.terminal(id))
+            .await?
+            .filter(|t| t.public_key.is_some())
+            .ok_or(ApiError(ErrorCode::UnknownTerminal))?;
+        if terminal.revoked {
+            return Err(ApiError(ErrorCode::RevokedTerminal));
+        }
+        Ok(terminal)
+    }
+
+    /// Checks the signature headers; returns the terminal and the nonce. `known` is the
+    /// terminal [`App::terminal_of`] found from the headers, when it ran.
     async fn authenticate(
         self: &Arc<Self>,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
+        known: Option<Terminal>,
     ) -> Result<(Terminal, String), ApiError> {
         let unauthenticated = ApiError(ErrorCode::Unauthenticated);
         let text = |name: &str| {
@@ -623,10 +958,13 @@ impl App {
         if now.abs_diff(timestamp) > self.config.max_clock_skew_seconds {
             return Err(ApiError(ErrorCode::StaleTimestamp));
         }
-        let terminal = self
-            .read(move |store| store.terminal(id))
-            .await?
-            .ok_or(ApiError(ErrorCode::UnknownTerminal))?;
+        let terminal = match known.filter(|t| t.id == id) {
+            Some(terminal) => terminal,
+            None => self
+                .read(move |store| store.terminal(id))
+                .await?
+                .ok_or(ApiError(ErrorCode::UnknownTerminal))?,
+        };
         let key = terminal
             .public_key
             .and_then(|k| VerifyingKey::from_bytes(&k).ok())
@@ -668,8 +1006,14 @@ impl FromRequest<Arc<App>> for Signed {
         let method = request.method().clone();
         let uri = request.uri().clone();
         let headers = request.headers().clone();
+        let known = request
+            .extensions()
+            .get::<KnownTerminal>()
+            .map(|k| k.0.clone());
         let body = body_bytes(Bytes::from_request(request, app).await)?;
-        let (terminal, nonce) = app.authenticate(&method, &uri, &headers, &body).await?;
+        let (terminal, nonce) = app
+            .authenticate(&method, &uri, &headers, &body, known)
+            .await?;
         Ok(Signed {
             terminal,
             nonce,
@@ -697,12 +1041,16 @@ async fn health(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
 }
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    metrics_page(&app.metrics)
+}
+
+fn metrics_page(metrics: &Metrics) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }

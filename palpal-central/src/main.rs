@@ -71,6 +71,34 @@ enum Command {
         /// `off` (shared), or a CPU's number.
         #[arg(long, default_value_t = WriterCpu::Auto)]
         writer_cpu: WriterCpu,
+        /// How long a connection may take to send a request's headers, in milliseconds.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        header_timeout_ms: u64,
+        /// How long a request body may pause between two pieces, in milliseconds; a body
+        /// that pauses longer is cut (408) and its connection closed.
+        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+        body_idle_timeout_ms: u64,
+        /// The slowest a request body may arrive on average, in bytes a second, after its
+        /// first 2 seconds; a slower one is cut (408).
+        #[arg(long, default_value_t = Config::default().min_body_rate, value_parser = clap::value_parser!(u64).range(1..))]
+        min_body_rate: u64,
+        /// Connections open at once from one address at most (a shop's terminals may share
+        /// one address behind a router); beyond it a new connection is closed at once.
+        #[arg(long, default_value_t = Config::default().max_connections_per_address)]
+        max_connections_per_address: usize,
+        /// Connections open at once that have not yet sent a request naming an enrolled
+        /// terminal at most; beyond it a new connection is closed at once.
+        #[arg(long, default_value_t = Config::default().max_unknown_connections)]
+        max_unknown_connections: usize,
+        /// Serve `/metrics` on this address of its own (such as 127.0.0.1:9188), for the
+        /// operator's monitoring only; the terminals' address does not serve it then.
+        #[arg(long)]
+        metrics_listen: Option<String>,
+        /// Serve `/metrics` on the terminals' address too, but only to requests with
+        /// `Authorization: Bearer <the file's first line>`. Without this or
+        /// `--metrics-listen`, `/metrics` is not served at all.
+        #[arg(long)]
+        metrics_token_file: Option<PathBuf>,
     },
     /// Provision terminals.
     Terminal {
@@ -284,10 +312,22 @@ fn main() -> anyhow::Result<()> {
             card_key,
             http_nice,
             writer_cpu,
+            header_timeout_ms,
+            body_idle_timeout_ms,
+            min_body_rate,
+            max_connections_per_address,
+            max_unknown_connections,
+            metrics_listen,
+            metrics_token_file,
         } => {
             let card_key = card_key
                 .map(|file| card_key_from(&db, &file, Arc::clone(&policies)))
                 .transpose()?;
+            let metrics = match &metrics_token_file {
+                Some(file) => http::MetricsAccess::Token(metrics_token(file)?),
+                None => http::MetricsAccess::Hidden,
+            };
+            let millis = std::time::Duration::from_millis;
             let config = Config {
                 max_in_flight,
                 max_in_flight_bytes,
@@ -297,6 +337,12 @@ fn main() -> anyhow::Result<()> {
                 card_key,
                 http_nice,
                 writer_cpu: keep_a_cpu_for_the_writer(writer_cpu)?,
+                header_timeout: millis(header_timeout_ms),
+                body_idle_timeout: millis(body_idle_timeout_ms),
+                min_body_rate,
+                max_connections_per_address,
+                max_unknown_connections,
+                metrics,
                 ..Config::default()
             };
             // The writer and checkpointer threads are made by this (main) thread and keep its
@@ -308,7 +354,7 @@ fn main() -> anyhow::Result<()> {
                 .on_thread_start(move || palpal_central::http::lower_priority(http_nice))
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(serve(db, listen, config, policies))
+            runtime.block_on(serve(db, listen, metrics_listen, config, policies))
         }
         Command::Terminal { command } => terminal(command, policies),
         Command::Schedule { command } => schedule(command, policies),
@@ -557,27 +603,55 @@ fn card_key_from(
     ))
 }
 
+/// The bearer token of `/metrics`: the first line of `file`, at least 16 characters.
+fn metrics_token(file: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!("지표 토큰 파일을 읽지 못했습니다 / reading the metrics token file {file:?}")
+    })?;
+    let token = text.lines().next().unwrap_or_default().trim().to_owned();
+    anyhow::ensure!(
+        token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic()),
+        "지표 토큰은 공백 없이 16자 이상이어야 합니다 / the metrics token must be 16 or more \
+         visible characters, on the file's first line ({file:?})"
+    );
+    Ok(token)
+}
+
+async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("{listen}에서 기다릴 수 없습니다 / could not listen on {listen}"))
+}
+
 async fn serve(
     db: PathBuf,
     listen: String,
+    metrics_listen: Option<String>,
     config: Config,
     policies: Arc<points_core::PolicySet>,
 ) -> anyhow::Result<()> {
     palpal_central::store::check_intact(&db)?;
     let backend = Arc::new(SqliteBackend::new(&db, policies));
-    let router = http::router(backend, config, Arc::new(SystemClock))
+    let server = http::router(backend, config, Arc::new(SystemClock))
         .with_context(|| format!("서버를 준비하지 못했습니다 / preparing the server on {db:?}"))?;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| {
-            format!("{listen}에서 기다릴 수 없습니다 / could not listen on {listen}")
-        })?;
+    let listener = bind(&listen).await?;
+    let metrics = match &metrics_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
     let addr = listener.local_addr().context("reading the bound address")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on http://{addr}").context("writing to stdout")?;
+    if let Some(metrics) = &metrics {
+        let addr = metrics.local_addr().context("reading the bound address")?;
+        writeln!(out, "metrics on http://{addr}/metrics").context("writing to stdout")?;
+    }
     out.flush().context("writing to stdout")?;
     drop(out);
-    http::serve(listener, router)
+    if let Some(metrics) = metrics {
+        tokio::spawn(http::serve_plain(metrics, server.metrics_router()));
+    }
+    http::serve(listener, server)
         .await
         .context("서버가 멈췄습니다 / the server stopped")
 }

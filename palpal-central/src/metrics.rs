@@ -15,6 +15,7 @@ pub struct Metrics {
     in_flight: AtomicI64,
     in_flight_limit: AtomicI64,
     reading: AtomicI64,
+    body_kib: AtomicI64,
     refusals: Mutex<BTreeMap<&'static str, u64>>,
     operations: Mutex<BTreeMap<(String, &'static str), u64>>,
     groups: AtomicU64,
@@ -89,6 +90,11 @@ impl Metrics {
         self.reading.fetch_add(change, Ordering::Relaxed);
     }
 
+    /// `change` KiB to the request bodies held now (taken as their bytes arrive).
+    pub fn body_kib(&self, change: i64) {
+        self.body_kib.fetch_add(change, Ordering::Relaxed);
+    }
+
     /// Requests in flight now.
     pub fn in_flight(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
@@ -161,10 +167,15 @@ impl Metrics {
              # HELP palpal_http_reading Admitted requests whose bodies are still arriving: \
              they hold their bodies' bytes, and a work permit only once the body is read.\n\
              # TYPE palpal_http_reading gauge\n\
-             palpal_http_reading {}",
+             palpal_http_reading {}\n\
+             # HELP palpal_http_body_kib KiB of request bodies held now, taken as they \
+             arrive (read, or being worked on).\n\
+             # TYPE palpal_http_body_kib gauge\n\
+             palpal_http_body_kib {}",
             self.in_flight(),
             self.in_flight_limit.load(Ordering::Relaxed),
-            self.reading.load(Ordering::Relaxed)
+            self.reading.load(Ordering::Relaxed),
+            self.body_kib.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

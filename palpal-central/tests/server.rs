@@ -743,7 +743,8 @@ async fn a_body_still_arriving_holds_no_work_permit() -> TestResult {
     };
     let h = start(config).await?;
     let kiosk = h.terminal("kiosk", 1).await?;
-    let stuck = hold_a_request(&h, 100).await?;
+    let slow = h.terminal("kiosk", 2).await?;
+    let stuck = hold_a_request(&h, &slow, 100, 14).await?;
     assert!(h.metrics().await?.contains("palpal_http_in_flight 0\n"));
 
     let served = h
@@ -761,8 +762,8 @@ async fn a_body_still_arriving_holds_no_work_permit() -> TestResult {
     Ok(())
 }
 
-/// The bodies in flight are bounded too: a large request being read leaves room for small
-/// ones, not for another large one.
+/// The bodies in flight are bounded too, by the bytes that have arrived: a large request
+/// being read leaves room for small ones, not for another large one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_bytes_in_flight_the_server_answers_429() -> TestResult {
     let config = Config {
@@ -770,38 +771,72 @@ async fn beyond_the_bytes_in_flight_the_server_answers_429() -> TestResult {
         ..Config::default()
     };
     let h = start(config).await?;
-    // A 60,000-byte body that never finishes holds 59 of the 64 KiB.
-    let stuck = hold_a_request(&h, 60_000).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let slow = h.terminal("kiosk", 2).await?;
+    // 59,000 bytes of a 60,000-byte body sent, the rest not: they hold 58 of the 64 KiB.
+    let stuck = hold_a_request(&h, &slow, 60_000, 59_000).await?;
+    wait_for_metric(&h, "palpal_http_body_kib 58\n").await?;
 
-    let large = h.post("/v1/sync", vec![b' '; 10 * 1024]).await?;
+    let now = h.clock.now().timestamp();
+    let large = h
+        .send_signed(&kiosk, &vec![b' '; 10 * 1024], now, &h.nonce())
+        .await?;
     assert_eq!(
         (large.status, large.body["code"].clone()),
         (429, json!("overloaded"))
     );
     assert_eq!(large.retry_after.as_deref(), Some("1"));
-    // A small one fits beside it and is judged on its merits (it is not signed).
-    let small = h.post("/v1/sync", b"{}".to_vec()).await?;
-    assert_eq!(small.status, 401);
+    // A small one fits beside it and is judged on its merits.
+    let small = h.send_signed(&kiosk, b"{}", now, &h.nonce()).await?;
+    assert_eq!(small.status, 400);
     assert_eq!(h.get("/v1/health").await?.status, 200);
 
     let_go(&h, stuck).await?;
-    let large = h.post("/v1/sync", vec![b' '; 10 * 1024]).await?;
-    assert_eq!(large.status, 401, "the room came back");
+    let large = h
+        .send_signed(&kiosk, &vec![b' '; 10 * 1024], now, &h.nonce())
+        .await?;
+    assert_eq!(large.status, 400, "the room came back");
     Ok(())
 }
 
-/// Starts a sync request that says its body is `content_length` bytes and sends only its
-/// first few, so that the server keeps reading it; returns once the server counts it.
+/// The signature headers of an enrolled terminal (`term`), with a signature over nothing it
+/// sends: enough to be read, not to be applied.
+fn terminal_headers(term: &Term, now: i64) -> String {
+    let headers = signing::sign(
+        &term.key,
+        "POST",
+        "/v1/sync",
+        &term.id,
+        now,
+        "slow-nonce-0001",
+        b"",
+    );
+    headers
+        .pairs()
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect()
+}
+
+/// Starts a sync request from `term` that says its body is `content_length` bytes and sends
+/// only its first `sent`, so that the server keeps reading it; returns once the server counts
+/// it.
 async fn hold_a_request(
     h: &Harness,
+    term: &Term,
     content_length: usize,
+    sent: usize,
 ) -> Result<tokio::net::TcpStream, Box<dyn std::error::Error>> {
     let addr = h.base.trim_start_matches("http://");
     let mut stuck = tokio::net::TcpStream::connect(addr).await?;
     let head = format!(
-        "POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: {content_length}\r\n\r\n{{\"operations\""
+        "POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: {content_length}\r\n{}\r\n",
+        terminal_headers(term, h.clock.now().timestamp())
     );
     stuck.write_all(head.as_bytes()).await?;
+    let mut body = b"{\"operations\"".to_vec();
+    body.resize(sent.max(body.len()), b' ');
+    stuck.write_all(&body[..sent]).await?;
     wait_for_metric(h, "palpal_http_reading 1\n").await?;
     Ok(stuck)
 }
@@ -814,6 +849,246 @@ async fn let_go(h: &Harness, mut stuck: tokio::net::TcpStream) -> TestResult {
     let _ = stuck.read_to_end(&mut rest).await;
     drop(stuck);
     wait_for_metric(h, "palpal_http_reading 0\n").await
+}
+
+/// Reads what the server sends on `stream` until it closes it, or fails after `limit` (a
+/// guard against hanging, not a measure).
+async fn until_closed(
+    stream: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let mut got = Vec::new();
+    match tokio::time::timeout(limit, stream.read_to_end(&mut got))
+        .await
+        .map_err(|_| "the server never closed the connection")?
+    {
+        // Closed, or reset: closed all the same.
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+/// The first attack: a connection that declared a 1 MiB body and stalled made the server
+/// answer 429 to every terminal. Now a declared body holds nothing until its bytes arrive, a
+/// body that stops is cut (408, connection closed), and a request naming no enrolled terminal
+/// is refused from its headers, its body never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_holds_nothing_and_is_cut() -> TestResult {
+    let config = Config {
+        max_in_flight_bytes: 64 * 1024,
+        body_grace: Duration::from_millis(300),
+        body_idle_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let h = start(config).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let slow = h.terminal("kiosk", 2).await?;
+    // Declared 1 MiB, sent 14 bytes: 1 KiB held.
+    let mut stalled = hold_a_request(&h, &slow, 1024 * 1024, 14).await?;
+    let served = h
+        .sync(&kiosk, json!([enrollment("op-1", "김영희")]))
+        .await?;
+    assert_eq!(served.status, 200, "{}", served.body);
+    // The stalled body is cut, and its connection closed.
+    let answer = until_closed(&mut stalled, Duration::from_secs(30)).await?;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_too_slow"), "{answer}");
+    wait_for_metric(&h, "palpal_http_reading 0\n").await?;
+    wait_for_metric(&h, "palpal_http_body_kib 0\n").await?;
+    // A body dribbled below the rate is cut too, even though bytes keep coming.
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let mut dribble = tokio::net::TcpStream::connect(&addr).await?;
+    let head = format!(
+        "POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n{}\r\n",
+        terminal_headers(&slow, h.clock.now().timestamp())
+    );
+    dribble.write_all(head.as_bytes()).await?;
+    let cut = async {
+        for _ in 0..600 {
+            if dribble.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    cut.await;
+    let answer = until_closed(&mut dribble, Duration::from_secs(30)).await?;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // An unknown terminal's request with a declared 1 MiB body: refused from its headers.
+    let mut unknown = tokio::net::TcpStream::connect(&addr).await?;
+    let forged = Term {
+        id: "T-000099".to_owned(),
+        key: SigningKey::from_bytes(&[9; 32]),
+    };
+    let head = format!(
+        "POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: 1048576\r\n{}\r\n",
+        terminal_headers(&forged, h.clock.now().timestamp())
+    );
+    unknown.write_all(head.as_bytes()).await?;
+    let answer = until_closed(&mut unknown, Duration::from_secs(30)).await?;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("unknown_terminal"), "{answer}");
+    // No headers of a terminal at all: the same, `unauthenticated`.
+    let mut anonymous = tokio::net::TcpStream::connect(&addr).await?;
+    anonymous
+        .write_all(b"POST /v1/sync HTTP/1.1\r\nhost: x\r\ncontent-length: 1048576\r\n\r\n")
+        .await?;
+    let answer = until_closed(&mut anonymous, Duration::from_secs(30)).await?;
+    assert!(answer.contains("unauthenticated"), "{answer}");
+    let metrics = h.metrics().await?;
+    assert!(
+        metrics.contains("palpal_refusals_total{code=\"request_too_slow\"} 2\n"),
+        "{metrics}"
+    );
+    assert_eq!(h.count("members")?, 1, "only the honest sign-up");
+    Ok(())
+}
+
+/// Headers dribbled a byte at a time are cut at the header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_dribbled_a_byte_at_a_time_are_cut() -> TestResult {
+    let config = Config {
+        header_timeout: Duration::from_millis(500),
+        ..Config::default()
+    };
+    let h = start(config).await?;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let mut dribble = tokio::net::TcpStream::connect(&addr).await?;
+    let head = b"POST /v1/sync HTTP/1.1\r\nhost: x\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for byte in head {
+        if dribble.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Closed by the server (with a 408, or without a word): the read ends.
+    until_closed(&mut dribble, Duration::from_secs(30)).await?;
+    assert_eq!(h.get("/v1/health").await?.status, 200);
+    Ok(())
+}
+
+/// Beyond the connections allowed from one address, or not yet naming an enrolled terminal,
+/// a new connection is closed at once; the others go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_their_bounds_are_closed_at_once() -> TestResult {
+    let h = start(Config {
+        max_connections_per_address: 3,
+        ..Config::default()
+    })
+    .await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    // The harness's own client may hold a kept-alive connection: count from what is refused.
+    let mut open = Vec::new();
+    let mut refused = None;
+    for _ in 0..4 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+        let sent = stream
+            .write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await;
+        let mut first = [0u8; 12];
+        let read = match sent {
+            Ok(()) => {
+                tokio::time::timeout(Duration::from_secs(30), stream.read(&mut first)).await?
+            }
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(0) | Err(_) => {
+                refused = Some(stream);
+                break;
+            }
+            Ok(_) => open.push(stream),
+        }
+    }
+    assert!(
+        refused.is_some(),
+        "a connection beyond the bound was served"
+    );
+    assert!(open.len() <= 3);
+    // The refusal is counted once room is made below.
+    drop(open);
+    let mut served = None;
+    for _ in 0..100 {
+        if let Ok(answer) = h.sync(&kiosk, json!([enrollment("op-1", "김영희")])).await {
+            served = Some(answer.status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(served, Some(200), "room came back once connections closed");
+    assert!(h
+        .metrics()
+        .await?
+        .contains("palpal_refusals_total{code=\"connections_per_address\"}"));
+
+    let h = start(Config {
+        max_unknown_connections: 2,
+        ..Config::default()
+    })
+    .await?;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let idle: Vec<tokio::net::TcpStream> = vec![
+        tokio::net::TcpStream::connect(&addr).await?,
+        tokio::net::TcpStream::connect(&addr).await?,
+    ];
+    let mut third = tokio::net::TcpStream::connect(&addr).await?;
+    // The write may already find the connection closed.
+    let _ = third
+        .write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let answer = until_closed(&mut third, Duration::from_secs(30)).await?;
+    assert!(answer.is_empty(), "closed without an answer: {answer}");
+    drop(idle);
+    let mut health = None;
+    for _ in 0..100 {
+        if let Ok(answer) = h.get("/v1/health").await {
+            health = Some(answer.status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(health, Some(200));
+    Ok(())
+}
+
+/// `/metrics` is not the terminals' business: hidden, or behind a bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_hidden_or_need_their_token() -> TestResult {
+    let hidden = start(Config {
+        metrics: http::MetricsAccess::Hidden,
+        ..Config::default()
+    })
+    .await?;
+    let answer = hidden.get("/metrics").await?;
+    assert_eq!(
+        (answer.status, answer.body["code"].clone()),
+        (404, json!("metrics_not_here"))
+    );
+    let token = start(Config {
+        metrics: http::MetricsAccess::Token("s3cret-token".to_owned()),
+        ..Config::default()
+    })
+    .await?;
+    assert_eq!(token.get("/metrics").await?.status, 404);
+    let wrong = token
+        .client
+        .get(format!("{}/metrics", token.base))
+        .bearer_auth("guess")
+        .send()
+        .await?;
+    assert_eq!(wrong.status().as_u16(), 404);
+    let right = token
+        .client
+        .get(format!("{}/metrics", token.base))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await?;
+    assert_eq!(right.status().as_u16(), 200);
+    assert!(right.text().await?.contains("palpal_http_in_flight"));
+    Ok(())
 }
 
 /// Polls /metrics until it contains `line`; fails after many tries, never on timing alone.

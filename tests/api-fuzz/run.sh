@@ -38,8 +38,10 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # A card-signing key, so that member cards (POST /v1/cards) are fuzzed past the key check.
 "$central" key add --db "$work/central.db" --secret-out "$work/card-key.hex" >/dev/null
+# /metrics behind a bearer token, as an operator may serve it; fuzzed without it (404).
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/metrics-token"
 "$central" serve --db "$work/central.db" --listen "127.0.0.1:$port" \
-  --card-key "$work/card-key.hex" >"$work/server.log" 2>&1 &
+  --card-key "$work/card-key.hex" --metrics-token-file "$work/metrics-token" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null 2>&1 && break
@@ -77,7 +79,7 @@ PALPAL_FUZZ_TERMINALS=$terminals SCHEMATHESIS_HOOKS=hooks "$venv/bin/st" run \
   "$root/docs/sync-api.yaml" --url "http://127.0.0.1:$port" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "$max_examples" --seed 20261125 --no-color
-curl -fs "http://127.0.0.1:$port/metrics" | grep -E "^palpal_http_responses_total|^palpal_requests_total|status" | head -30 || true
+curl -fs -H "Authorization: Bearer $(cat "$work/metrics-token")" "http://127.0.0.1:$port/metrics" | grep -E "^palpal_http_responses_total|^palpal_requests_total|status" | head -30 || true
 if grep -qi 'panic' "$work/server.log"; then
   echo "api-fuzz: the server panicked:" >&2
   cat "$work/server.log" >&2
