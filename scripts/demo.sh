@@ -112,13 +112,17 @@ echo "palpal: simulated watches 0042, 0007, 0100 (low battery) and 0318 (clock 2
 # member cards, today open for sign-ups with 200 places at the kiosk's site. The kiosk starts
 # fresh too and is provisioned against it below; the counter keeps its seeded demo members
 # (PP-0001 to PP-0016, which the server does not know) and stays a stand-alone terminal.
-rm -f "$demo"/central.sqlite* "$demo"/kiosk.sqlite* "$demo/card-key.hex"
+# (kiosk.sqlite.secrets is the kiosk's folder of keys; server*.pem the server's TLS certificate.)
+rm -rf "$demo"/central.sqlite* "$demo"/kiosk.sqlite* "$demo/card-key.hex" "$demo"/server*.pem
+"$bin/palpal-central" tls generate --cert-out "$demo/server.pem" --key-out "$demo/server-key.pem" \
+  --name 127.0.0.1 --name localhost >/dev/null
 today=$(TZ=Asia/Seoul date +%F)
 "$bin/palpal-central" key add --db "$demo/central.sqlite" --secret-out "$demo/card-key.hex" >/dev/null
 "$bin/palpal-central" schedule set --db "$demo/central.sqlite" --day "$today" --rule open >/dev/null
 "$bin/palpal-central" quota set --db "$demo/central.sqlite" --day "$today" --site jongno-cc \
   --places 200 >/dev/null
 "$bin/palpal-central" serve --db "$demo/central.sqlite" --listen 127.0.0.1:0 \
+  --tls-cert "$demo/server.pem" --tls-key "$demo/server-key.pem" \
   --metrics-listen 127.0.0.1:0 --card-key "$demo/card-key.hex" >"$demo/central.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "^listening on" "$demo/central.log" 2>/dev/null && break; sleep 0.1; done
@@ -129,10 +133,13 @@ if [[ -z "$central" ]]; then
 fi
 metrics=$(sed -n 's/^metrics on //p' "$demo/central.log" | head -n 1)
 echo "palpal: central server at $central (database $demo/central.sqlite, metrics $metrics)"
-code=$("$bin/palpal-central" terminal add --db "$demo/central.sqlite" --site jongno-cc --role kiosk \
-  2>/dev/null | sed -n 's/^code: //p')
-"$bin/palpal" provision --db "$demo/kiosk.sqlite" --server "$central" --code "$code" >/dev/null
-echo "palpal: the kiosk is provisioned against it; today ($today) is open with 200 places"
+added=$("$bin/palpal-central" terminal add --db "$demo/central.sqlite" --site jongno-cc --role kiosk \
+  --tls-cert "$demo/server.pem" 2>/dev/null)
+code=$(sed -n 's/^code: //p' <<<"$added")
+server_key=$(sed -n 's/^server_key: //p' <<<"$added")
+"$bin/palpal" provision --db "$demo/kiosk.sqlite" --server "$central" --code "$code" \
+  --server-key "$server_key" >/dev/null
+echo "palpal: the kiosk is provisioned against it over TLS (server key $server_key); today ($today) is open with 200 places"
 
 start_app kiosk
 start_app counter

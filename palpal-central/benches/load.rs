@@ -700,6 +700,7 @@ fn main() {
         .status()
         .is_ok_and(|s| s.success());
     assert!(lowered, "LOAD_NICE needs {program} (util-linux)");
+    palpal_central::tls::install_default_provider();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // Terminals: kiosks, enrolled with their one-time codes.

@@ -69,6 +69,9 @@ pub struct Config {
     pub max_unknown_connections: usize,
     /// Who may read `/metrics` on this listener.
     pub metrics: MetricsAccess,
+    /// TLS for the terminals' listener ([`crate::tls::server_config`]); `None` serves plain
+    /// HTTP (terminals take it only on a loopback address).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How long writes may wait for the writer (queued to committed) before fewer requests
     /// are let in at once (down to [`MIN_IN_FLIGHT`]), see [`crate::limit`]; `None` keeps
     /// `max_in_flight`.
@@ -139,6 +142,7 @@ impl Default for Config {
             max_connections_per_address: 256,
             max_unknown_connections: 4096,
             metrics: MetricsAccess::Open,
+            tls: None,
             latency_target: Some(std::time::Duration::from_millis(50)),
             max_body_bytes: 1024 * 1024,
             max_operations: 1000,
@@ -384,6 +388,7 @@ pub fn router(
         connections,
         header_timeout: config.header_timeout,
         metrics,
+        tls: config.tls.clone().map(tokio_rustls::TlsAcceptor::from),
     })
 }
 
@@ -408,9 +413,15 @@ pub struct Server {
     connections: Arc<Connections>,
     header_timeout: std::time::Duration,
     metrics: Arc<Metrics>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
+    /// Whether it speaks TLS.
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// A router that serves `/metrics` alone, to anyone who reaches it: for a listener of its
     /// own on an address only the operator's monitoring reaches (`serve --metrics-listen`).
     pub fn metrics_router(&self) -> Router {
@@ -506,13 +517,44 @@ pub async fn serve(listener: tokio::net::TcpListener, server: Server) -> std::io
         server.router,
         Some(server.connections),
         server.header_timeout,
+        server.tls,
     )
     .await
 }
 
 /// Serves `router` alone (such as [`Server::metrics_router`]), without connection bounds.
 pub async fn serve_plain(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    serve_router(listener, router, None, std::time::Duration::from_secs(10)).await
+    serve_router(
+        listener,
+        router,
+        None,
+        std::time::Duration::from_secs(10),
+        None,
+    )
+    .await
+}
+
+/// Serves one connection's requests: HTTP/1.1, its read buffer bounded, its headers due
+/// within `header_timeout`.
+async fn serve_connection<I, S>(io: I, service: S, header_timeout: std::time::Duration)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = Response,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(READ_BUFFER_BYTES);
+    // A connection's end (the terminal hung up, a timeout) is not the server's error.
+    let _ = http
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await;
 }
 
 async fn serve_router(
@@ -520,6 +562,7 @@ async fn serve_router(
     router: Router,
     connections: Option<Arc<Connections>>,
     header_timeout: std::time::Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     let mut accept_failing = false;
     loop {
@@ -559,15 +602,20 @@ async fn serve_router(
                 tower::ServiceExt::oneshot(router.clone(), request)
             },
         );
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .max_buf_size(READ_BUFFER_BYTES);
-            // A connection's end (the terminal hung up, a timeout) is not the server's error.
-            let _ = http
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            match tls {
+                None => serve_connection(stream, service, header_timeout).await,
+                // The handshake is due within the headers' time too: a client that starts one
+                // and stalls holds its connection no longer than one that stalls its headers.
+                Some(acceptor) => {
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+                    {
+                        serve_connection(stream, service, header_timeout).await;
+                    }
+                }
+            }
         });
     }
 }

@@ -21,6 +21,7 @@ pub mod http;
 pub mod limit;
 pub mod metrics;
 pub mod store;
+pub mod tls;
 mod writer;
 
 // The protocol's modules under the names the server's modules use.

@@ -99,6 +99,14 @@ enum Command {
         /// `--metrics-listen`, `/metrics` is not served at all.
         #[arg(long)]
         metrics_token_file: Option<PathBuf>,
+        /// The certificate (PEM, leaf first) to serve the terminals over TLS with; needs
+        /// `--tls-key`. Without it the server speaks plain HTTP, which terminals take only
+        /// on a loopback address.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Provision terminals.
     Terminal {
@@ -129,6 +137,34 @@ enum Command {
     Report {
         #[command(subcommand)]
         command: ReportCommand,
+    },
+    /// The server's TLS certificate.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Make a self-signed certificate and its private key (PEM; the key file 0600). Terminals
+    /// pin the server's key, so no authority needs to sign it.
+    Generate {
+        /// Where to write the certificate; the file must not exist.
+        #[arg(long)]
+        cert_out: PathBuf,
+        /// Where to write the private key; the file must not exist.
+        #[arg(long)]
+        key_out: PathBuf,
+        /// A host name or IP address terminals reach the server by (repeatable).
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+    },
+    /// Print the key terminals pin for a certificate (`server_key: sha256:...`).
+    Key {
+        /// The certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
     },
 }
 
@@ -265,6 +301,10 @@ enum TerminalCommand {
         /// What the terminal may do.
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// The server's certificate (PEM, as given to `serve --tls-cert`): its key is printed
+        /// as `server_key`, for `palpal provision --server-key`.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
     },
     /// Lock a terminal out.
     Revoke {
@@ -319,7 +359,13 @@ fn main() -> anyhow::Result<()> {
             max_unknown_connections,
             metrics_listen,
             metrics_token_file,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(palpal_central::tls::server_config(cert, key)?),
+                _ => None,
+            };
             let card_key = card_key
                 .map(|file| card_key_from(&db, &file, Arc::clone(&policies)))
                 .transpose()?;
@@ -343,6 +389,7 @@ fn main() -> anyhow::Result<()> {
                 max_connections_per_address,
                 max_unknown_connections,
                 metrics,
+                tls,
                 ..Config::default()
             };
             // The writer and checkpointer threads are made by this (main) thread and keep its
@@ -362,6 +409,7 @@ fn main() -> anyhow::Result<()> {
         Command::Member { command } => member(command, policies),
         Command::Key { command } => key(command, policies),
         Command::Report { command } => report(command, policies),
+        Command::Tls { command } => tls(command),
     }
 }
 
@@ -640,8 +688,9 @@ async fn serve(
         None => None,
     };
     let addr = listener.local_addr().context("reading the bound address")?;
+    let scheme = if server.tls() { "https" } else { "http" };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on http://{addr}").context("writing to stdout")?;
+    writeln!(out, "listening on {scheme}://{addr}").context("writing to stdout")?;
     if let Some(metrics) = &metrics {
         let addr = metrics.local_addr().context("reading the bound address")?;
         writeln!(out, "metrics on http://{addr}/metrics").context("writing to stdout")?;
@@ -660,7 +709,16 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
     let now = SystemClock.now();
     let mut out = std::io::stdout().lock();
     match command {
-        TerminalCommand::Add { db, site, role } => {
+        TerminalCommand::Add {
+            db,
+            site,
+            role,
+            tls_cert,
+        } => {
+            let server_key = tls_cert
+                .as_deref()
+                .map(palpal_central::tls::server_key_of)
+                .transpose()?;
             let site = site.trim();
             anyhow::ensure!(
                 !site.is_empty(),
@@ -679,6 +737,9 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
                 terminal.site,
                 terminal.role.as_str()
             )?;
+            if let Some(server_key) = server_key {
+                writeln!(out, "server_key: {server_key}")?;
+            }
             eprintln!(
                 "이 등록 코드는 한 번만 쓸 수 있습니다. 단말기에 입력해 주세요. / \
                  The enrollment code works once; enter it on the terminal."
@@ -719,6 +780,46 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
                     terminal.name.as_deref().unwrap_or("")
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+fn tls(command: TlsCommand) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut out = std::io::stdout().lock();
+    match command {
+        TlsCommand::Generate {
+            cert_out,
+            key_out,
+            names,
+        } => {
+            let (cert, key) = palpal_central::tls::generate(&names)?;
+            for (path, text, mode) in [(&key_out, &key, 0o600), (&cert_out, &cert, 0o644)] {
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .open(path)
+                    .with_context(|| {
+                        format!("파일을 만들지 못했습니다(이미 있나요?) / creating {path:?} (does it exist already?)")
+                    })?;
+                file.write_all(text.as_bytes())?;
+                file.sync_all()?;
+            }
+            let key = palpal_central::tls::server_key_of(&cert_out)?;
+            writeln!(
+                out,
+                "certificate: {}\nserver_key: {key}",
+                cert_out.display()
+            )?;
+        }
+        TlsCommand::Key { cert } => {
+            writeln!(
+                out,
+                "server_key: {}",
+                palpal_central::tls::server_key_of(&cert)?
+            )?;
         }
     }
     Ok(())

@@ -66,7 +66,10 @@ async fn start(config: Config) -> Result<Harness, Box<dyn std::error::Error>> {
         db,
         base,
         clock,
-        client: reqwest::Client::new(),
+        client: {
+            palpal_central::tls::install_default_provider();
+            reqwest::Client::new()
+        },
         nonces: AtomicU64::new(0),
     })
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
+use sync_protocol::server_key::ServerKey;
 use sync_protocol::signing;
 use sync_protocol::wire::EnrollRequest;
 use terminal_store::{Store, TerminalIdentity};
@@ -20,9 +21,14 @@ pub struct Args {
     /// The terminal's database file (created if missing)
     #[arg(long, value_name = "FILE")]
     db: PathBuf,
-    /// The central server's address, such as http://127.0.0.1:8088
+    /// The central server's address: https://... (with --server-key), or http:// to this
+    /// machine only (such as http://127.0.0.1:8088)
     #[arg(long, value_name = "URL")]
     server: String,
+    /// The server's key, as `palpal-central terminal add --tls-cert` printed it with the code
+    /// (`sha256:...`); the terminal talks only to a server that holds it
+    #[arg(long, value_name = "KEY")]
+    server_key: Option<String>,
     /// The one-time enrollment code from `palpal-central terminal add`
     #[arg(long)]
     code: String,
@@ -55,7 +61,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("키를 만들 난수를 얻지 못했습니다 / getting randomness for the key")?;
     let key = SigningKey::from_bytes(&seed);
-    let central = Central::new(&server, Duration::from_secs(30))?;
+    let server_key = match args.server_key.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => Some(ServerKey::parse(text).ok_or_else(|| {
+            BadInput(format!(
+                "서버 키는 관리자가 준 sha256:로 시작하는 값입니다: {text:?} / the server key is the \
+                 sha256:... value the operator gave: {text:?}"
+            ))
+        })?),
+    };
+    if let Err(refusal) = terminal_sync::tls::check_address(&server, server_key) {
+        return Err(BadInput(refusal.to_string()).into());
+    }
+    let central = Central::new(&server, server_key, Duration::from_secs(30))?;
     let request = EnrollRequest {
         code: args.code.clone(),
         public_key: signing::encode_public_key(&key.verifying_key()),
@@ -63,6 +81,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let enrolled = match central.enroll(&request) {
         Ok(enrolled) => enrolled,
+        Err(EnrollError::Unreachable(_)) if central.refused_server_key().is_some() => {
+            let shown = central.refused_server_key().unwrap_or_default();
+            return Err(BadInput(format!(
+                "{} 등록 코드는 아직 사용되지 않았습니다. / The code was not used.",
+                central.wrong_key_message(&shown)
+            ))
+            .into());
+        }
         Err(EnrollError::Unreachable(failure)) => anyhow::bail!(
             "중앙 서버({server})에 연결할 수 없습니다. 주소와 네트워크를 확인한 뒤 다시 시도해 \
              주세요. 등록 코드는 아직 사용되지 않았습니다. / Cannot reach the central server at \
@@ -90,6 +116,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         role: enrolled.role.as_str().to_owned(),
         name: enrolled.name,
         server_url: server,
+        server_key: server_key.map(|k| k.to_string()),
         secret_key: seed,
         provisioned_at: chrono::Utc::now().fixed_offset(),
     };

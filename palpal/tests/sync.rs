@@ -35,6 +35,11 @@ struct Server {
 
 impl Server {
     fn start(db: &Path, listen: &str) -> Server {
+        Server::start_with(db, listen, &[])
+    }
+
+    /// With more options for `serve`.
+    fn start_with(db: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(central_bin())
             .args([
                 "serve",
@@ -43,6 +48,7 @@ impl Server {
                 "--listen",
                 listen,
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -61,7 +67,9 @@ impl Server {
     }
 
     fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
     }
 
     fn stop(&mut self) {
@@ -515,4 +523,151 @@ fn server_and_terminals_killed_at_random_moments_300_times_lose_nothing_and_doub
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
+}
+
+/// A self-signed certificate and key made by `palpal-central tls generate`; returns the files
+/// and the key terminals pin.
+fn certificate(dir: &Path, name: &str) -> (String, String, String) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}-key.pem"));
+    let out = run(
+        &central_bin(),
+        &[
+            "tls",
+            "generate",
+            "--cert-out",
+            cert.to_str().expect("a UTF-8 path"),
+            "--key-out",
+            key.to_str().expect("a UTF-8 path"),
+            "--name",
+            "127.0.0.1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server_key = text(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("server_key: "))
+        .expect("a server key")
+        .to_owned();
+    (
+        cert.to_str().expect("a UTF-8 path").to_owned(),
+        key.to_str().expect("a UTF-8 path").to_owned(),
+        server_key,
+    )
+}
+
+/// Over TLS, a terminal talks only to a server that holds the key it pinned at provisioning:
+/// a server with another key (someone in between) is refused, by `palpal provision` and by
+/// every sync after, with the work kept; plain HTTP goes only to this machine.
+#[test]
+fn a_terminal_talks_tls_only_to_the_key_it_pinned() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let central_db = dir.path().join("central.sqlite");
+    let (cert, key, pinned) = certificate(dir.path(), "server");
+    let (other_cert, other_key, other) = certificate(dir.path(), "impostor");
+    assert_ne!(pinned, other);
+    let mut server = Server::start_with(
+        &central_db,
+        "127.0.0.1:0",
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let db_path = |name: &str| dir.path().join(format!("{name}.sqlite"));
+    let add = run(
+        &central_bin(),
+        &[
+            "terminal",
+            "add",
+            "--db",
+            central_db.to_str().expect("a UTF-8 path"),
+            "--site",
+            "성북구 보건소",
+            "--role",
+            "kiosk",
+            "--tls-cert",
+            &cert,
+        ],
+    );
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let printed = text(&add.stdout);
+    let code = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("code: "))
+        .expect("a code")
+        .to_owned();
+    assert!(
+        printed.contains(&format!("server_key: {pinned}")),
+        "{printed}"
+    );
+
+    let provision = |db: &Path, server: &str, key: Option<&str>| {
+        let mut args = vec![
+            "provision",
+            "--db",
+            db.to_str().expect("a UTF-8 path"),
+            "--server",
+            server,
+            "--code",
+            &code,
+        ];
+        if let Some(key) = key {
+            args.extend(["--server-key", key]);
+        }
+        palpal(&args)
+    };
+    // The wrong key: refused before anything is sent, the code still unused.
+    let wrong = provision(&db_path("wrong"), &server.url, Some(&other));
+    assert!(!wrong.status.success());
+    let said = text(&wrong.stderr);
+    assert!(
+        said.contains("다른 키") && said.contains("another key") && said.contains(&pinned),
+        "{said}"
+    );
+    // No key for https, plain http over the network: refused, saying what to do.
+    let keyless = provision(&db_path("keyless"), &server.url, None);
+    assert!(
+        text(&keyless.stderr).contains("서버 키"),
+        "{}",
+        text(&keyless.stderr)
+    );
+    let plain = provision(&db_path("plain"), "http://192.0.2.10:8088", None);
+    assert!(
+        text(&plain.stderr).contains("http://"),
+        "{}",
+        text(&plain.stderr)
+    );
+
+    // The right key: provisioned, and sign-ups sync over TLS.
+    let db = db_path("kiosk");
+    let out = provision(&db, &server.url, Some(&pinned));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    enroll(&db, 0, 5);
+    let out = palpal(&["sync", "--db", db.to_str().expect("a UTF-8 path")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(summary(&out, "accepted"), 5);
+
+    // Someone in between: another server on the same address with another key.
+    let addr = server.addr().to_owned();
+    server.stop();
+    let _impostor = Server::start_with(
+        &central_db,
+        &addr,
+        &["--tls-cert", &other_cert, "--tls-key", &other_key],
+    );
+    enroll(&db, 5, 2);
+    let out = palpal(&[
+        "sync",
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+        "--attempts",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    let said = text(&out.stderr) + &text(&out.stdout);
+    assert!(said.contains("다른 키") && said.contains(&other), "{said}");
+    assert_eq!(summary(&out, "remaining"), 2, "the work is kept");
 }

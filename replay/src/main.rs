@@ -220,6 +220,7 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
         origin,
         compress: args.compress,
     };
+    palpal_central::tls::install_default_provider();
     let ctx = Arc::new(Ctx {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(4096)

@@ -168,6 +168,7 @@ fn member_on_server(t: &Terminal, e: &Enrollment) -> Option<String> {
     let identity = t.store().ok()?.identity().ok()??;
     let central = terminal_sync::central::Central::new(
         &identity.server_url,
+        terminal_sync::server_key(&identity).ok()?,
         std::time::Duration::from_secs(2),
     )
     .ok()?;
@@ -548,6 +549,7 @@ pub fn issue_member_card<R: tauri::Runtime>(
     };
     let central = terminal_sync::central::Central::new(
         &identity.server_url,
+        terminal_sync::server_key(&identity).map_err(|_| card_not_yet(lang))?,
         std::time::Duration::from_secs(10),
     )
     .map_err(|_| card_not_yet(lang))?;

@@ -93,6 +93,7 @@ fn a_server_that_does_not_answer_shows_offline_and_the_work_stays() {
             role: "kiosk".to_owned(),
             name: "키오스크".to_owned(),
             server_url: "http://127.0.0.1:9".to_owned(),
+            server_key: None,
             secret_key: [7; 32],
             provisioned_at: chrono::Utc::now().fixed_offset(),
         })

@@ -8,5 +8,6 @@
 //! server: no IO, no clock and no entropy (the time and nonce of a signature are arguments).
 
 pub mod member;
+pub mod server_key;
 pub mod signing;
 pub mod wire;

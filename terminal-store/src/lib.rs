@@ -240,6 +240,8 @@ const MIGRATIONS: &[&str] = &[
     // 8: the terminal's signing key leaves the database for a file of its own (module
     // `secrets`; moved there by `Store::prepare` before this runs).
     "ALTER TABLE terminal_identity DROP COLUMN secret_key;",
+    // 9: the server's key pinned at provisioning (`sha256:...`), for an https:// server.
+    "ALTER TABLE terminal_identity ADD COLUMN server_key TEXT;",
 ];
 
 /// The migration before which the signing key is moved to its file.

@@ -147,6 +147,8 @@ pub struct TerminalIdentity {
     pub name: String,
     /// The central server's base URL.
     pub server_url: String,
+    /// The server's key pinned at provisioning (`sha256:...`), for an `https://` server.
+    pub server_key: Option<String>,
     /// The Ed25519 secret key (seed).
     pub secret_key: [u8; 32],
     /// When it was provisioned.
@@ -161,6 +163,7 @@ impl fmt::Debug for TerminalIdentity {
             .field("role", &self.role)
             .field("name", &self.name)
             .field("server_url", &self.server_url)
+            .field("server_key", &self.server_key)
             .field("secret_key", &"<redacted>")
             .field("provisioned_at", &self.provisioned_at)
             .finish()
@@ -399,42 +402,49 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT terminal_id, site, role, name, server_url, provisioned_at
+                "SELECT terminal_id, site, role, name, server_url, provisioned_at, server_key
                  FROM terminal_identity WHERE only_row = 1",
                 [],
                 |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
+                        (
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                        ),
                         r.get::<_, String>(4)?,
                         r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
                     ))
                 },
             )
             .optional()?;
-        row.map(|(terminal_id, site, role, name, server_url, at)| {
-            let secret_key = crate::secrets::read(&self.path, crate::secrets::SIGNING_KEY)?
-                .with_context(|| {
-                    let path = crate::secrets::secret_path(&self.path, crate::secrets::SIGNING_KEY);
-                    format!(
+        row.map(
+            |((terminal_id, site, role, name), server_url, at, server_key)| {
+                let secret_key = crate::secrets::read(&self.path, crate::secrets::SIGNING_KEY)?
+                    .with_context(|| {
+                        let path =
+                            crate::secrets::secret_path(&self.path, crate::secrets::SIGNING_KEY);
+                        format!(
                         "단말기의 서명 키 파일 {0}이(가) 없습니다. 파일을 되살리거나 단말기를 다시 \
                          등록해 주세요 / the terminal's signing key file {0} is missing; restore \
                          it or provision the terminal again",
                         path.display()
                     )
-                })?;
-            Ok(TerminalIdentity {
-                terminal_id,
-                site,
-                role,
-                name,
-                server_url,
-                secret_key,
-                provisioned_at: DateTime::parse_from_rfc3339(&at)?,
-            })
-        })
+                    })?;
+                Ok(TerminalIdentity {
+                    terminal_id,
+                    site,
+                    role,
+                    name,
+                    server_url,
+                    server_key,
+                    secret_key,
+                    provisioned_at: DateTime::parse_from_rfc3339(&at)?,
+                })
+            },
+        )
         .transpose()
     }
 
@@ -460,15 +470,16 @@ impl Store {
         )?;
         let added = self.conn.execute(
             "INSERT OR IGNORE INTO terminal_identity
-                 (only_row, terminal_id, site, role, name, server_url, provisioned_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+                 (only_row, terminal_id, site, role, name, server_url, provisioned_at, server_key)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 identity.terminal_id,
                 identity.site,
                 identity.role,
                 identity.name,
                 identity.server_url,
-                identity.provisioned_at.to_rfc3339()
+                identity.provisioned_at.to_rfc3339(),
+                identity.server_key
             ],
         )?;
         if added == 0 {
@@ -616,6 +627,7 @@ mod tests {
             role: "kiosk".into(),
             name: "1번 키오스크".into(),
             server_url: "http://127.0.0.1:8088".into(),
+            server_key: None,
             secret_key: [42; 32],
             provisioned_at: at("2025-12-01T10:00:00+09:00"),
         };

@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
+use std::sync::Arc;
 use sync_client::{Failure, Response, Transmit};
+
+use sync_protocol::server_key::ServerKey;
 use sync_protocol::signing;
 use sync_protocol::wire::{self, EnrollRequest, EnrollResponse, ErrorBody};
 
@@ -56,6 +59,8 @@ pub struct Central {
     /// How far this machine's clock is off, for tests that play a terminal with a wrong clock
     /// (0 in use).
     clock_error: i64,
+    /// The pinned key's verifier, which remembers a server that showed another key.
+    pinned: Option<Arc<crate::tls::PinnedKey>>,
 }
 
 /// Why an enrollment did not happen.
@@ -72,17 +77,30 @@ pub enum EnrollError {
 }
 
 impl Central {
-    /// A client for the server at `base` (such as `http://127.0.0.1:8088`).
-    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Central> {
+    /// A client for the server at `base`: `https://...` with the server key pinned at
+    /// provisioning, or `http://` to a loopback address (see [`crate::tls::check_address`]).
+    pub fn new(
+        base: &str,
+        server_key: Option<ServerKey>,
+        timeout: Duration,
+    ) -> anyhow::Result<Central> {
+        crate::tls::check_address(base, server_key)
+            .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the network runtime")?;
+        // Without a pinned key (plain HTTP to this machine) the verifier takes no server at all.
+        let verifier = Arc::new(crate::tls::PinnedKey::new(server_key));
+        let config = crate::tls::client_config(Arc::clone(&verifier)).context("preparing TLS")?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
+            .https_only(server_key.is_some())
+            .use_preconfigured_tls(config)
             .build()
             .context("preparing the HTTP client")?;
+        let pinned = server_key.map(|_| verifier);
         Ok(Central {
             runtime,
             http,
@@ -90,7 +108,27 @@ impl Central {
             reached: Cell::new(None),
             skew: Cell::new(0),
             clock_error: 0,
+            pinned,
         })
+    }
+
+    /// The key of a server that showed another key than the pinned one, if one did: the
+    /// terminal talks to it no further.
+    pub fn refused_server_key(&self) -> Option<String> {
+        self.pinned
+            .as_ref()
+            .and_then(|p| p.refused.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// What to tell the operator when a server showed `shown` instead of the pinned key.
+    pub fn wrong_key_message(&self, shown: &str) -> String {
+        format!(
+            "서버({0})가 등록 때 고정한 키와 다른 키({shown})를 보였습니다. 중간에서 가로채는 서버일 수 있어 \
+             연결하지 않았습니다. 작업은 단말기에 남아 있으니 관리자에게 알려 주세요 / the server at {0} \
+             showed another key ({shown}) than the one pinned at provisioning; it may be someone in \
+             between, so the terminal did not talk to it. Work is kept here; tell the operator",
+            self.base
+        )
     }
 
     /// Plays a terminal whose clock is `seconds` off (tests and the reliability harness).

@@ -11,6 +11,7 @@
 //! connection of its own to the terminal's database file.
 
 pub mod central;
+pub mod tls;
 
 pub use sync_client::Config;
 
@@ -113,6 +114,24 @@ impl Report {
     }
 }
 
+/// The server key a terminal pinned at provisioning, read.
+pub fn server_key(
+    identity: &TerminalIdentity,
+) -> anyhow::Result<Option<sync_protocol::server_key::ServerKey>> {
+    identity
+        .server_key
+        .as_deref()
+        .map(|text| {
+            sync_protocol::server_key::ServerKey::parse(text).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "저장된 서버 키 {text:?}를 읽을 수 없습니다. 단말기를 다시 등록해 주세요 / the \
+                     stored server key {text:?} cannot be read; provision the terminal again"
+                )
+            })
+        })
+        .transpose()
+}
+
 /// The time now, on the wall clock, for records.
 pub fn wall_now() -> DateTime<FixedOffset> {
     chrono::Utc::now().fixed_offset()
@@ -128,9 +147,16 @@ pub fn sync(
     options: &Options,
     now: &dyn Fn() -> DateTime<FixedOffset>,
 ) -> anyhow::Result<Report> {
-    let central = Central::new(&identity.server_url, options.client.request_timeout)?
-        .with_clock_error(options.clock_error_s);
-    let push = push(store, identity, &central, options, now)?;
+    let central = Central::new(
+        &identity.server_url,
+        server_key(identity)?,
+        options.client.request_timeout,
+    )?
+    .with_clock_error(options.clock_error_s);
+    let mut push = push(store, identity, &central, options, now)?;
+    if let Some(shown) = central.refused_server_key() {
+        push.stopped = Some(central.wrong_key_message(&shown));
+    }
     let pull = if push.stopped.is_none() {
         Some(pull(store, identity, &central, options, now)?)
     } else {

@@ -320,7 +320,10 @@ async fn scenario(db: &Path, disk: &Disk) -> Result<(), Error> {
     let server = Server {
         base: format!("http://{}", listener.local_addr()?),
         clock,
-        client: reqwest::Client::new(),
+        client: {
+            palpal_central::tls::install_default_provider();
+            reqwest::Client::new()
+        },
         nonces: AtomicU64::new(0),
     };
     tokio::spawn(http::serve(listener, router));
