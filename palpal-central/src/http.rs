@@ -946,14 +946,7 @@ impl App {
     /// signature headers present, the terminal known, enrolled and not revoked. The signature
     /// itself is checked once the body is in ([`App::authenticate`]).
     async fn terminal_of(self: &Arc<Self>, headers: &HeaderMap) -> Result<Terminal, ApiError> {
-        let unauthenticated = ApiError(ErrorCode::Unauthenticated);
-        let text = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .ok_or(unauthenticated)
-        };
+        let text = |name: &str| header_text(headers, name);
         let label = text(signing::TERMINAL_HEADER)?;
         for name in [
             signing::TIMESTAMP_HEADER,
@@ -985,13 +978,7 @@ impl App {
         known: Option<Terminal>,
     ) -> Result<(Terminal, String), ApiError> {
         let unauthenticated = ApiError(ErrorCode::Unauthenticated);
-        let text = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .ok_or(unauthenticated)
-        };
+        let text = |name: &str| header_text(headers, name);
         let label = text(signing::TERMINAL_HEADER)?;
         let timestamp: i64 = text(signing::TIMESTAMP_HEADER)?
             .parse()
@@ -1027,6 +1014,15 @@ impl App {
         }
         Ok((terminal, nonce.to_owned()))
     }
+}
+
+/// A signature header's text, trimmed; `unauthenticated` when it is missing or not text.
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or(ApiError(ErrorCode::Unauthenticated))
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

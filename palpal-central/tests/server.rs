@@ -1076,19 +1076,15 @@ async fn metrics_are_hidden_or_need_their_token() -> TestResult {
     })
     .await?;
     assert_eq!(token.get("/metrics").await?.status, 404);
-    let wrong = token
-        .client
-        .get(format!("{}/metrics", token.base))
-        .bearer_auth("guess")
-        .send()
-        .await?;
-    assert_eq!(wrong.status().as_u16(), 404);
-    let right = token
-        .client
-        .get(format!("{}/metrics", token.base))
-        .bearer_auth("s3cret-token")
-        .send()
-        .await?;
+    let with = |bearer: &'static str| {
+        token
+            .client
+            .get(format!("{}/metrics", token.base))
+            .bearer_auth(bearer)
+            .send()
+    };
+    assert_eq!(with("guess").await?.status().as_u16(), 404);
+    let right = with("s3cret-token").await?;
     assert_eq!(right.status().as_u16(), 200);
     assert!(right.text().await?.contains("palpal_http_in_flight"));
     Ok(())
