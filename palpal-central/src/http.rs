@@ -180,6 +180,9 @@ struct App {
     lane: Lane,
     /// The body of every 429 `overloaded`.
     overloaded: Bytes,
+    /// The day each terminal's first contact of the day was recorded by this process, so
+    /// that only a day's first pull costs a write.
+    contacts: Mutex<std::collections::HashMap<i64, chrono::NaiveDate>>,
 }
 
 /// The runtime admitted requests are worked on, apart from the one that accepts connections,
@@ -362,6 +365,7 @@ pub fn router(
         overloaded: serde_json::to_vec(&ErrorBody::from(ErrorCode::Overloaded))
             .context("serialising the overloaded answer")?
             .into(),
+        contacts: Mutex::new(std::collections::HashMap::new()),
     });
     let connections = Arc::new(Connections {
         per_address: Mutex::new(std::collections::HashMap::new()),
@@ -942,6 +946,40 @@ impl App {
         answer.await.map_err(internal)?.map_err(ApiError::from)
     }
 
+    /// Remembers the operation number a terminal told in its first pull of `day`: the
+    /// server's evidence of when the terminal's later operations were made.
+    async fn record_contact(
+        &self,
+        terminal: i64,
+        day: chrono::NaiveDate,
+        sequence: u64,
+    ) -> Result<(), ApiError> {
+        let known = |contacts: &std::collections::HashMap<i64, chrono::NaiveDate>| {
+            contacts.get(&terminal) == Some(&day)
+        };
+        if known(&self.contacts.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(());
+        }
+        match self
+            .write(Write::Contact {
+                terminal,
+                day,
+                sequence,
+            })
+            .await?
+        {
+            WriteReply::Contacted => {
+                self.contacts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(terminal, day);
+                Ok(())
+            }
+            WriteReply::Refused(refusal) => Err(refusal.into()),
+            _ => Err(internal("the store answered a contact with something else")),
+        }
+    }
+
     /// The enrolled terminal a signed request's headers name, from its headers alone: the
     /// signature headers present, the terminal known, enrolled and not revoked. The signature
     /// itself is checked once the body is in ([`App::authenticate`]).
@@ -1135,7 +1173,10 @@ async fn enroll(
             },
         )),
         WriteReply::Refused(refusal) => Err(refusal.into()),
-        WriteReply::Synced(_) | WriteReply::Card(_) | WriteReply::CardRefused(_) => Err(internal(
+        WriteReply::Synced(_)
+        | WriteReply::Card(_)
+        | WriteReply::CardRefused(_)
+        | WriteReply::Contacted => Err(internal(
             "the writer answered an enrollment with something else",
         )),
     }
@@ -1174,9 +1215,10 @@ async fn sync(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
             Ok(json(StatusCode::OK, &SyncResponse { results }))
         }
         WriteReply::Refused(refusal) => Err(refusal.into()),
-        WriteReply::Enrolled(_) | WriteReply::Card(_) | WriteReply::CardRefused(_) => {
-            Err(internal("the writer answered a sync with something else"))
-        }
+        WriteReply::Enrolled(_)
+        | WriteReply::Card(_)
+        | WriteReply::CardRefused(_)
+        | WriteReply::Contacted => Err(internal("the writer answered a sync with something else")),
     }
 }
 
@@ -1196,6 +1238,9 @@ async fn pull(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
         return Err(invalid);
     }
     let today = points_core::kst_day(app.clock.now().fixed_offset());
+    if let Some(sequence) = request.sequence {
+        app.record_contact(terminal.id, today, sequence).await?;
+    }
     let page = app
         .read(move |store| store.pull(&terminal, cursor, limit, today))
         .await?;
@@ -1284,7 +1329,7 @@ async fn issue_card(State(app): State<Arc<App>>, signed: Signed) -> Result<Respo
             }))
         }
         WriteReply::Refused(refusal) => return Err(refusal.into()),
-        WriteReply::Enrolled(_) | WriteReply::Synced(_) => {
+        WriteReply::Enrolled(_) | WriteReply::Synced(_) | WriteReply::Contacted => {
             return Err(internal("the writer answered a card with something else"))
         }
     };

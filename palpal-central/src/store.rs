@@ -28,7 +28,7 @@ use crate::wire::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -217,6 +217,17 @@ const MIGRATIONS: &[&str] = &[
         revoked_at TEXT NOT NULL,
         PRIMARY KEY (member_id, serial)
     ) WITHOUT ROWID;",
+    // 8: the order of a terminal's events, by its own numbering of its operations: the first
+    // sequence number each terminal told in a pull each day (by the server's clock), and the
+    // number of each hold. A hold or a void numbered above what the terminal told on a later
+    // day than the one it claims was made on that later day, whatever its time says.
+    "ALTER TABLE holds ADD COLUMN seq INTEGER;
+    CREATE TABLE terminal_contacts (
+        terminal_id INTEGER NOT NULL REFERENCES terminals (id),
+        day TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        PRIMARY KEY (terminal_id, day)
+    ) WITHOUT ROWID;",
 ];
 
 /// The migration after whose SQL [`snapshot_ledgers`] runs.
@@ -318,6 +329,16 @@ pub enum Write {
     },
     /// Record a member card a kiosk asks for; the server signs it once this is committed.
     IssueCard(CardRequest),
+    /// Remember the operation sequence number a terminal told (in a pull) on `day`, if it is
+    /// the first it told that day.
+    Contact {
+        /// The terminal (its signature was already checked).
+        terminal: i64,
+        /// The server's day, in Asia/Seoul.
+        day: NaiveDate,
+        /// The terminal's highest operation number at the time.
+        sequence: u64,
+    },
 }
 
 /// A kiosk's request for a member card: the PIN check it computed where the member typed
@@ -375,6 +396,8 @@ pub enum WriteReply {
     Card(CardRecord),
     /// No card was recorded.
     CardRefused(CardRefusal),
+    /// The contact is remembered (now, or an earlier one of the same day is).
+    Contacted,
 }
 
 /// Why a whole request was refused by the store.
@@ -896,6 +919,11 @@ impl Store for SqliteStore {
                     operations,
                 } => sync(&tx, policies, *terminal, nonce, operations, now),
                 Write::IssueCard(request) => issue_card(&tx, request, now),
+                Write::Contact {
+                    terminal,
+                    day,
+                    sequence,
+                } => record_contact(&tx, *terminal, *day, *sequence),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
                 tx.prepare_cached("ROLLBACK TO write")?
@@ -1125,12 +1153,12 @@ fn apply_operation(
         }
         "redemption_hold" => {
             match serde_json::from_value::<RedemptionHoldPayload>(op.payload.clone()) {
-                Ok(payload) => hold(tx, policies, terminal, &op.op_id, &payload, now)?,
+                Ok(payload) => hold(tx, policies, terminal, op, &payload, now)?,
                 Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
             }
         }
         "void" => match serde_json::from_value::<VoidPayload>(op.payload.clone()) {
-            Ok(payload) => void(tx, terminal, &op.op_id, &payload)?,
+            Ok(payload) => void(tx, terminal, &op.op_id, &payload, op.seq, now)?,
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "watch_pairing" => {
@@ -1434,6 +1462,10 @@ fn record_steps(
     Ok(result)
 }
 
+fn parse_ymd(day: &str) -> anyhow::Result<NaiveDate> {
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").with_context(|| format!("a stored day {day:?}"))
+}
+
 fn ymd(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
@@ -1605,10 +1637,11 @@ fn hold(
     tx: &Connection,
     policies: &PolicySet,
     terminal: &Terminal,
-    op_id: &str,
+    op: &Operation,
     payload: &RedemptionHoldPayload,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
+    let op_id = op.op_id.as_str();
     let held_at = DateTime::<FixedOffset>::parse_from_rfc3339(payload.held_at.trim()).ok();
     let (Some(held_at), 1..=MAX_HOLD_POINTS, 1..=MAX_TOKEN_CHARS, true) = (
         held_at,
@@ -1625,6 +1658,13 @@ fn hold(
         || held_at.to_utc() < now - chrono::Duration::days(HOLD_DAYS_BACK)
     {
         return Ok(OpResult::rejected(op_id, RejectReason::HoldTimeOutOfWindow));
+    }
+    // ... and not on a day the terminal had already left behind by its own numbering.
+    let day = ymd(points_core::kst_day(held_at));
+    if let Some(seq) = op.seq {
+        if made_after_day(tx, terminal.id, &day, seq)? {
+            return Ok(OpResult::rejected(op_id, RejectReason::HoldTimeOutOfWindow));
+        }
     }
     let amount = i64::try_from(payload.amount)?;
     let member_id = match active_member(tx, parse_member_number(&payload.member_no))? {
@@ -1646,7 +1686,6 @@ fn hold(
         return Ok(OpResult::rejected(op_id, RejectReason::TokenMemberMismatch));
     }
     let token = held_token_id(&claims, &member_number(member_id), op_id);
-    let day = ymd(points_core::kst_day(held_at));
     let limits = OfflineLimits::in_force(policies, points_core::kst_day(held_at));
     if payload.amount > limits.max_amount {
         return Ok(OpResult::rejected(op_id, RejectReason::AmountOverLimit));
@@ -1699,8 +1738,8 @@ fn hold(
     };
     tx.execute(
         "INSERT INTO holds (op_id, member_id, amount, token_id, held_at, day, terminal_id,
-                            status, balance_before, card_serial)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            status, balance_before, card_serial, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             op_id,
             member_id,
@@ -1711,7 +1750,8 @@ fn hold(
             terminal.id,
             status,
             before,
-            claims.card_serial
+            claims.card_serial,
+            op.seq.and_then(|seq| i64::try_from(seq).ok())
         ],
     )?;
     if let Some(reason) = refusal {
@@ -1728,28 +1768,49 @@ fn hold(
     Ok(result)
 }
 
+/// A void is judged by what the server can know, not by the terminal's wall clock: it must
+/// be made on the hold's day, which the server takes from the terminal's order of events. A
+/// void numbered (`seq`) above what the terminal told the server on any later day was made
+/// on that later day; one the terminal does not number must reach the server on the hold's
+/// day by the server's clock; none is taken more than the offline window after that day.
 fn void(
     tx: &Connection,
     terminal: &Terminal,
     op_id: &str,
     payload: &VoidPayload,
+    seq: Option<u64>,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
     let Ok(voided_at) = DateTime::<FixedOffset>::parse_from_rfc3339(payload.voided_at.trim())
     else {
         return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
     };
-    let found: Option<(i64, i64, String)> = tx
+    let found: Option<(i64, i64, String, Option<i64>)> = tx
         .query_row(
-            "SELECT member_id, amount, day FROM holds
+            "SELECT member_id, amount, day, seq FROM holds
              WHERE op_id = ?1 AND terminal_id = ?2 AND status = 'posted'",
             params![payload.hold_op_id, terminal.id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .optional()?;
-    let Some((member_id, amount, day)) = found else {
+    let Some((member_id, amount, day, hold_seq)) = found else {
         return Ok(OpResult::rejected(op_id, RejectReason::UnknownHold));
     };
-    if ymd(points_core::kst_day(voided_at)) != day {
+    if let (Some(hold_seq), Some(seq)) = (hold_seq, seq) {
+        if i64::try_from(seq).is_ok_and(|seq| seq <= hold_seq) {
+            // Numbered before the hold it cancels.
+            return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+        }
+    }
+    let today = ymd(points_core::kst_day(now.fixed_offset()));
+    let window_end = ymd(parse_ymd(&day)? + chrono::Duration::days(HOLD_DAYS_BACK));
+    let late = ymd(points_core::kst_day(voided_at)) != day
+        || today > window_end
+        || match seq {
+            Some(seq) => made_after_day(tx, terminal.id, &day, seq)?,
+            None => today != day,
+        };
+    if late {
         return Ok(OpResult::rejected(op_id, RejectReason::VoidTooLate));
     }
     tx.execute(
@@ -1766,6 +1827,37 @@ fn void(
     result.member_number = Some(member_number(member_id));
     result.balance = Some(credited - spent);
     Ok(result)
+}
+
+/// Remembers the operation number a terminal told on `day`, if it is the first of that day.
+fn record_contact(
+    tx: &Connection,
+    terminal: i64,
+    day: NaiveDate,
+    sequence: u64,
+) -> anyhow::Result<WriteReply> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO terminal_contacts (terminal_id, day, sequence)
+         VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![
+        terminal,
+        ymd(day),
+        i64::try_from(sequence).unwrap_or(i64::MAX)
+    ])?;
+    Ok(WriteReply::Contacted)
+}
+
+/// Whether the terminal's operation numbered `seq` was made after the terminal had told the
+/// server its numbering on a day later than `day` (`YYYY-MM-DD`): it was made on that later
+/// day at the earliest, whatever time it carries.
+fn made_after_day(tx: &Connection, terminal: i64, day: &str, seq: u64) -> anyhow::Result<bool> {
+    let told: Option<i64> = tx
+        .prepare_cached(
+            "SELECT MIN(sequence) FROM terminal_contacts WHERE terminal_id = ?1 AND day > ?2",
+        )?
+        .query_row(params![terminal, day], |row| row.get(0))?;
+    Ok(told.is_some_and(|told| i64::try_from(seq).map_or(true, |seq| seq > told)))
 }
 
 const HOLD_COLUMNS: &str = "h.op_id, h.member_id, h.amount, h.token_id, h.held_at, h.status, \
@@ -2181,6 +2273,7 @@ mod tests {
             op_id: op_id.to_owned(),
             kind: kind.to_owned(),
             payload,
+            seq: None,
         }
     }
 

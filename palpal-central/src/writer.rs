@@ -112,7 +112,7 @@ impl FullDisk {
 fn operations(write: &Write) -> usize {
     match write {
         Write::Sync { operations, .. } => operations.len(),
-        Write::Enroll { .. } | Write::IssueCard(_) => 1,
+        Write::Enroll { .. } | Write::IssueCard(_) | Write::Contact { .. } => 1,
     }
 }
 

@@ -1750,6 +1750,128 @@ async fn sign_ups_beyond_a_sites_lease_are_refused_and_kiosks_pull_their_own_lea
     Ok(())
 }
 
+/// `op` numbered `seq` by its terminal, as a terminal's outbox numbers its operations.
+fn numbered(mut op: Value, seq: u64) -> Value {
+    op["seq"] = json!(seq);
+    op
+}
+
+/// A clerk who sets the counter's clock back cannot void yesterday's sale, nor take a hold
+/// "yesterday": the server places a counter's operations by its own clock and the counter's
+/// numbering of its operations, which the counter tells with each pull.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voids_and_holds_are_placed_by_the_counters_order_of_events_not_its_clock() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let a = h.add_terminal_at("온누리약국", "counter", 2).await?;
+    let b = h.add_terminal_at("행복편의점", "counter", 3).await?;
+    let issuer = h.issuer()?;
+    let tok = |nonce| token(&issuer, 1, nonce);
+    h.sync(&kiosk, json!([enrollment("e-1", "김영희")])).await?;
+    let steps = h
+        .sync(&a, json!([step_report("s-1", "PP-00000001", 10_000)]))
+        .await?;
+    assert_eq!(result(&steps, 0)["points"], 100, "{}", steps.body);
+
+    // 3 December: three sales, numbered 10 to 12; the counter pulls, telling 12.
+    let sales = h
+        .sync(
+            &a,
+            json!([
+                numbered(hold_op("h-1", "PP-00000001", 10, &tok(1), &a.id), 10),
+                numbered(hold_op("h-2", "PP-00000001", 10, &tok(2), &a.id), 11),
+                numbered(hold_op("h-3", "PP-00000001", 10, &tok(3), &a.id), 12),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&sales),
+        vec![pair("accepted", ""); 3],
+        "{}",
+        sales.body
+    );
+    let told = h.pull(&a, json!({ "sequence": 12 })).await?;
+    assert_eq!(told.status, 200, "{}", told.body);
+    // Counter B takes one sale and then says nothing for days.
+    let quiet = h
+        .sync(
+            &b,
+            json!([numbered(
+                hold_op("h-b", "PP-00000001", 10, &tok(4), &b.id),
+                1
+            )]),
+        )
+        .await?;
+    assert_eq!(statuses(&quiet), vec![pair("accepted", "")]);
+
+    // That evening, offline, counter A voids sale 2 (operation 13). The next morning, by the
+    // server's clock, it pulls before it could push, telling 13.
+    h.clock.set(launch_morning() + chrono::TimeDelta::days(1));
+    let morning = h.pull(&a, json!({ "sequence": 13 })).await?;
+    assert_eq!(morning.status, 200, "{}", morning.body);
+    // Later that day the clerk sets the counter's clock back to the 3rd and voids sale 1
+    // (operation 14), takes a "3 December" sale (15), and an unnumbered void of sale 3 comes
+    // too, as does one numbered before the sale it voids.
+    let held_yesterday = HELD_AT;
+    let answer = h
+        .sync(
+            &a,
+            json!([
+                numbered(void_op("v-13", "h-2", "2025-12-03T20:00:00+09:00"), 13),
+                numbered(void_op("v-14", "h-1", "2025-12-03T21:00:00+09:00"), 14),
+                numbered(
+                    json!({
+                        "op_id": "h-15",
+                        "kind": "redemption_hold",
+                        "payload": {
+                            "member_no": "PP-00000001",
+                            "amount": 10,
+                            "token": tok(5),
+                            "held_at": held_yesterday,
+                            "terminal": a.id,
+                        },
+                    }),
+                    15
+                ),
+                void_op("v-none", "h-3", "2025-12-03T21:30:00+09:00"),
+                numbered(void_op("v-9", "h-3", "2025-12-03T21:40:00+09:00"), 9),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&answer),
+        vec![
+            pair("accepted", ""),
+            pair("rejected", "void_too_late"),
+            pair("rejected", "hold_time_out_of_window"),
+            pair("rejected", "void_too_late"),
+            pair("rejected", "invalid_payload"),
+        ],
+        "{}",
+        answer.body
+    );
+    // Only sale 2 came back: 100 - 40 + 10.
+    assert_eq!(result(&answer, 0)["balance"], 70);
+
+    // Counter B, silent since, voids its sale nine days later: past any offline window.
+    h.clock.set(launch_morning() + chrono::TimeDelta::days(9));
+    let late = h
+        .sync(
+            &b,
+            json!([numbered(
+                void_op("v-b", "h-b", "2025-12-03T12:00:00+09:00"),
+                2
+            )]),
+        )
+        .await?;
+    assert_eq!(statuses(&late), vec![pair("rejected", "void_too_late")]);
+
+    // Nothing refused changed anything: three sales stand, one is voided, no new hold.
+    assert_eq!(h.count("holds")?, 4);
+    assert_eq!(h.count("holds WHERE status = 'voided'")?, 1);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holds_are_settled_against_the_balance_and_overspending_is_reported() -> TestResult {
     let h = start(Config::default()).await?;

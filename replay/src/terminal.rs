@@ -325,10 +325,18 @@ pub struct DriverRecord {
     pub refused: BTreeMap<String, u64>,
 }
 
+/// Operation numbers ([`Op::seq`]): one count for every terminal of the replay, so each
+/// terminal's operations are numbered in the order it made them, as a terminal's outbox does.
+static NEXT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 fn enqueue(ctx: &Ctx, tx: &UnboundedSender<Queued>, op_id: String, payload: OpPayload) {
     ctx.metrics.offered();
     let queued = Queued {
-        op: Op { op_id, payload },
+        op: Op {
+            op_id,
+            payload,
+            seq: Some(NEXT_SEQ.fetch_add(1, Ordering::Relaxed)),
+        },
         created: Instant::now(),
     };
     if tx.send(queued).is_err() {
@@ -387,6 +395,7 @@ pub async fn kiosk_driver(
             let op = Op {
                 op_id: op_id.clone(),
                 payload,
+                seq: Some(NEXT_SEQ.fetch_add(1, Ordering::Relaxed)),
             };
             let created = Instant::now();
             match naive_send(

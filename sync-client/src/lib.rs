@@ -127,6 +127,9 @@ pub struct Op {
     pub op_id: String,
     /// What it says.
     pub payload: OpPayload,
+    /// The terminal's number for it ([`sync_protocol::wire::Operation::seq`]), when it keeps
+    /// one.
+    pub seq: Option<u64>,
 }
 
 impl Op {
@@ -145,6 +148,7 @@ impl Op {
         Ok(Op {
             op_id: op_id.to_owned(),
             payload,
+            seq: None,
         })
     }
 }
@@ -354,7 +358,9 @@ impl Client {
         if self.live.contains(&op.op_id) {
             return;
         }
-        let encoded = match serde_json::to_vec(&Operation::new(op.op_id.as_str(), &op.payload)) {
+        let encoded = match serde_json::to_vec(
+            &Operation::new(op.op_id.as_str(), &op.payload).numbered(op.seq),
+        ) {
             Ok(encoded) => encoded,
             Err(_) => {
                 self.settle_local_too_large(op.op_id);

@@ -54,11 +54,13 @@ pub enum PullError {
     },
 }
 
-/// The body of a pull from `cursor` (none: from the beginning), at most `limit` changes.
-pub fn pull_body(cursor: Option<&str>, limit: u32) -> Vec<u8> {
+/// The body of a pull from `cursor` (none: from the beginning), at most `limit` changes,
+/// telling the terminal's operation `sequence` when it keeps one.
+pub fn pull_body(cursor: Option<&str>, limit: u32, sequence: Option<u64>) -> Vec<u8> {
     let request = PullRequest {
         cursor: cursor.filter(|c| !c.is_empty()).map(str::to_owned),
         limit: Some(limit.clamp(1, MAX_PULL_LIMIT)),
+        sequence,
     };
     serde_json::to_vec(&request).unwrap_or_default()
 }
@@ -198,11 +200,11 @@ mod tests {
     }
 
     #[test]
-    fn the_request_body_names_the_cursor_and_a_bounded_limit() {
-        assert_eq!(pull_body(None, 0), br#"{"limit":1}"#);
+    fn the_request_body_names_the_cursor_a_bounded_limit_and_the_sequence() {
+        assert_eq!(pull_body(None, 0, None), br#"{"limit":1}"#);
         assert_eq!(
-            pull_body(Some("1.ab.3"), 5000),
-            br#"{"cursor":"1.ab.3","limit":1000}"#
+            pull_body(Some("1.ab.3"), 5000, Some(7)),
+            br#"{"cursor":"1.ab.3","limit":1000,"sequence":7}"#
         );
     }
 

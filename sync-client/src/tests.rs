@@ -15,6 +15,7 @@ fn padded(id: &str, size: usize) -> Op {
             hold_op_id: "x".repeat(size),
             voided_at: "2025-12-02T10:00:00+09:00".to_owned(),
         }),
+        seq: None,
     }
 }
 

@@ -121,6 +121,7 @@ fn void(op_id: String, hold_op_id: String) -> Op {
             hold_op_id,
             voided_at: "2025-12-02T10:00:00+09:00".to_owned(),
         }),
+        seq: None,
     }
 }
 

@@ -111,6 +111,12 @@ pub struct Operation {
     /// The kind's fields: [`EnrollmentPayload`], [`StepReportPayload`],
     /// [`WatchPairingPayload`], [`RedemptionHoldPayload`] or [`VoidPayload`].
     pub payload: Value,
+    /// The terminal's own number for the operation: 1 and up, in the order the terminal made
+    /// its operations, never reused. With [`PullRequest::sequence`] it lets the server tell
+    /// when a hold or a void was made by the terminal's order of events rather than by its
+    /// wall clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 impl Operation {
@@ -120,7 +126,14 @@ impl Operation {
             op_id: op_id.into(),
             kind: payload.kind().as_str().to_owned(),
             payload: payload.to_value(),
+            seq: None,
         }
+    }
+
+    /// The same operation, numbered `seq` by the terminal (see [`Operation::seq`]).
+    pub fn numbered(mut self, seq: Option<u64>) -> Operation {
+        self.seq = seq;
+        self
     }
 
     /// The typed content: `unknown_kind` for a kind this program does not know,
@@ -631,6 +644,11 @@ pub struct PullRequest {
     /// Most changes in the answer (1 to 1,000; 500 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// The highest operation sequence number ([`Operation::seq`]) the terminal has given so
+    /// far. The server keeps the first one it hears each day (by its own clock): an
+    /// operation numbered above it was made after that contact, whatever its time says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
 }
 
 /// The answer to `POST /v1/pull`: one page of changes.
@@ -903,6 +921,7 @@ mod tests {
             op_id: "op".to_owned(),
             kind: kind.to_owned(),
             payload,
+            seq: None,
         };
         assert_eq!(
             op("teleport", json!({})).typed(),

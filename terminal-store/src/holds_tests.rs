@@ -223,8 +223,12 @@ fn voids_and_the_servers_answers_survive_a_restart() {
         kinds.last().unwrap(),
         &("V-2".to_owned(), "void".to_owned())
     );
-    let void = s.outbox_pending().unwrap();
-    let void = void.iter().find(|p| p.op_id == "V-2").unwrap();
+    let pending = s.outbox_pending().unwrap();
+    let void = pending.iter().find(|p| p.op_id == "V-2").unwrap();
+    let hold = pending.iter().find(|p| p.op_id == "H-2").unwrap();
+    // Numbered in the order made; the terminal's sequence is the last number given.
+    assert!(hold.seq < void.seq, "{pending:?}");
+    assert_eq!(s.sequence().unwrap(), void.seq);
     let payload: serde_json::Value = serde_json::from_str(&void.payload).unwrap();
     assert_eq!(
         payload,

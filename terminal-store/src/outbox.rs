@@ -57,6 +57,9 @@ pub struct PendingOp {
     /// The payload as the server takes it (JSON text of the kind's [`OpPayload`]); a sign-up's
     /// personal data unsealed for sending.
     pub payload: String,
+    /// The terminal's number for the operation: its row in the outbox, which only grows
+    /// (rows are never deleted), so operations are numbered in the order they were made.
+    pub seq: u64,
 }
 
 /// A final answer to write back.
@@ -195,8 +198,8 @@ impl Store {
     /// The operations still to be sent (queued or in flight), oldest first.
     pub fn outbox_pending(&self) -> Result<Vec<PendingOp>> {
         let mut stmt = self.conn.prepare(
-            "SELECT op_id, kind, payload FROM outbox WHERE state IN ('queued', 'in_flight')
-             ORDER BY rowid",
+            "SELECT op_id, kind, payload, rowid FROM outbox
+             WHERE state IN ('queued', 'in_flight') ORDER BY rowid",
         )?;
         let rows = stmt
             .query_map([], |r| {
@@ -204,6 +207,7 @@ impl Store {
                     op_id: r.get(0)?,
                     kind: r.get(1)?,
                     payload: r.get(2)?,
+                    seq: r.get::<_, i64>(3)?.unsigned_abs(),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -220,6 +224,17 @@ impl Store {
                 Ok(op)
             })
             .collect()
+    }
+
+    /// The highest number given to an operation so far ([`PendingOp::seq`]; 0 before the
+    /// first). The server is told it with each pull.
+    pub fn sequence(&self) -> Result<u64> {
+        let last: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(rowid), 0) FROM outbox", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(last.unsigned_abs())
     }
 
     /// Marks operations as sent, in one transaction. Settled operations are left alone.

@@ -179,16 +179,17 @@ impl Central {
         self.signed_post(wire::SYNC_PATH, terminal, key, transmit.body.clone())
     }
 
-    /// Pulls one page (`POST /v1/pull`) from `cursor`, at most `limit` changes, signed like
-    /// [`Central::send`].
+    /// Pulls one page (`POST /v1/pull`) from `cursor`, at most `limit` changes, telling the
+    /// terminal's operation `sequence`, signed like [`Central::send`].
     pub fn pull(
         &self,
         terminal: &str,
         key: &SigningKey,
         cursor: Option<&str>,
         limit: u32,
+        sequence: u64,
     ) -> Result<Response, Failure> {
-        let body = sync_client::pull::pull_body(cursor, limit);
+        let body = sync_client::pull::pull_body(cursor, limit, Some(sequence));
         self.signed_post(wire::PULL_PATH, terminal, key, body)
     }
 

@@ -192,7 +192,10 @@ pub fn push(
     let mut unreadable = Vec::new();
     for pending in store.outbox_pending()? {
         match Op::from_outbox(&pending.op_id, &pending.kind, &pending.payload) {
-            Ok(op) => client.enqueue(op),
+            Ok(op) => client.enqueue(Op {
+                seq: Some(pending.seq),
+                ..op
+            }),
             Err(error) => unreadable.push(settlement(
                 pending.op_id,
                 Outcome::Rejected {
@@ -282,12 +285,14 @@ pub fn pull(
     let mut failures = 0u32;
     while report.pages < options.max_pages {
         let cursor = store.pull_cursor()?;
+        let sequence = store.sequence()?;
         let answer = central
             .pull(
                 &identity.terminal_id,
                 &key,
                 cursor.as_deref(),
                 options.pull_limit,
+                sequence,
             )
             .map_err(|_: Failure| (UNREACHABLE.to_owned(), None))
             .and_then(|response| {

@@ -108,6 +108,23 @@ async fn wait_for(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> Result<St
     }
 }
 
+/// Opens the day's settlement and waits for its voids figure to read `voids`. Under a loaded
+/// machine the web view has been seen to drop a click that lands while the page still
+/// reflows after a scan's refusal; a clerk would press again, and so does this, once. What the
+/// panel shows is in the error if it never reads right.
+async fn open_settlement(c: &Client, voids: &str) -> Result<()> {
+    const FIGURE: &str = "#settlement-figures [data-figure=voids] .points";
+    for _ in 0..2 {
+        click(c, "#settlement-open").await?;
+        let got = wait_for(c, FIGURE, |t| t == voids).await;
+        if got.is_ok() {
+            return Ok(());
+        }
+    }
+    let shown = text_of(c, "#settlement").await.unwrap_or_default();
+    bail!("{FIGURE}: expected {voids:?}; the settlement panel shows {shown:?}")
+}
+
 async fn value_of(c: &Client, css: &str) -> Result<String> {
     Ok(c.find(Locator::Css(css))
         .await?
@@ -211,13 +228,7 @@ async fn counter_redemption_flow(driver: &Driver) -> Result<()> {
         .await?;
 
         // The day's settlement, exported.
-        click(&c, "#settlement-open").await?;
-        wait_text(
-            &c,
-            "#settlement-figures [data-figure=voids] .points",
-            "1,500원",
-        )
-        .await?;
+        open_settlement(&c, "1,500원").await?;
         click(&c, "#export-csv").await?;
         let exported = wait_for(&c, "#export-path", |t| !t.is_empty()).await?;
         c.execute(
