@@ -1163,7 +1163,7 @@ fn apply_operation(
         },
         "watch_pairing" => {
             match serde_json::from_value::<WatchPairingPayload>(op.payload.clone()) {
-                Ok(payload) => pair_watch(tx, terminal, &op.op_id, &payload, now)?,
+                Ok(payload) => pair_watch(tx, terminal, op, &payload, now)?,
                 Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
             }
         }
@@ -1232,13 +1232,18 @@ fn active_member(tx: &Connection, id: Option<i64>) -> anyhow::Result<Result<i64,
 
 const MAX_SERIAL_CHARS: usize = 64;
 
+/// Pairs a watch to a member. A kiosk names its own sign-up; any other pairing names the
+/// member by number and carries the member's token as proof that the member was there
+/// (checked at `paired_at`, which must be within the offline window and, by the terminal's
+/// numbering, not on a day the terminal had already left behind).
 fn pair_watch(
     tx: &Connection,
     terminal: &Terminal,
-    op_id: &str,
+    op: &Operation,
     payload: &WatchPairingPayload,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
+    let op_id = op.op_id.as_str();
     let serial = payload.serial.trim();
     if serial.is_empty()
         || serial.chars().count() > MAX_SERIAL_CHARS
@@ -1258,6 +1263,31 @@ fn pair_watch(
         Ok(id) => id,
         Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
+    if payload.member_number.is_some() {
+        let (Some(token), Some(paired_at)) = (&payload.token, &payload.paired_at) else {
+            return Ok(OpResult::rejected(op_id, RejectReason::PairingNeedsToken));
+        };
+        let Ok(paired_at) = DateTime::<FixedOffset>::parse_from_rfc3339(paired_at.trim()) else {
+            return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+        };
+        let day = ymd(points_core::kst_day(paired_at));
+        let left_behind = match op.seq {
+            Some(seq) => made_after_day(tx, terminal.id, &day, seq)?,
+            None => false,
+        };
+        if !within_offline_window(paired_at, now) || left_behind {
+            return Ok(OpResult::rejected(
+                op_id,
+                RejectReason::PairingTimeOutOfWindow,
+            ));
+        }
+        if token.len() > MAX_TOKEN_CHARS {
+            return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+        }
+        if let Err(reason) = members_token(tx, token, member_id, paired_at.to_utc())? {
+            return Ok(OpResult::rejected(op_id, reason));
+        }
+    }
     let holder: Option<i64> = tx
         .prepare_cached(
             "SELECT member_id FROM watch_pairings WHERE serial = ?1 AND ended_at IS NULL",
@@ -1610,6 +1640,36 @@ fn revocations_of(tx: &Connection, member_id: i64) -> anyhow::Result<Revocations
 }
 
 /// The reason a hold is rejected for its token.
+/// The claims of `token` if it is `member_id`'s and valid at `at`, checked as a counter checks
+/// it but the card PIN; otherwise the reason it is not.
+fn members_token(
+    tx: &Connection,
+    token: &str,
+    member_id: i64,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Result<Claims, RejectReason>> {
+    let claims = match verify_carried(
+        token,
+        &redemption_key_set(tx)?,
+        &revocations_of(tx, member_id)?,
+        at,
+    ) {
+        Ok(claims) => claims,
+        Err(refusal) => return Ok(Err(token_refusal(&refusal))),
+    };
+    if i64::try_from(claims.member.0).ok() != Some(member_id) {
+        return Ok(Err(RejectReason::TokenMemberMismatch));
+    }
+    Ok(Ok(claims))
+}
+
+/// Whether a time a terminal reports is within what an offline terminal may honestly report,
+/// by the server's clock: from seven days before to the clock skew after.
+fn within_offline_window(at: DateTime<FixedOffset>, now: DateTime<Utc>) -> bool {
+    let skew = chrono::Duration::seconds(redemption_token::CLOCK_SKEW_SECS);
+    at.to_utc() <= now + skew && at.to_utc() >= now - chrono::Duration::days(HOLD_DAYS_BACK)
+}
+
 fn token_refusal(refusal: &redemption_token::Refusal) -> RejectReason {
     use redemption_token::Refusal as R;
     match refusal {
@@ -1653,10 +1713,7 @@ fn hold(
     };
     // The hold's time is the terminal's word: it is taken only within what an offline counter
     // may honestly hold, by the server's clock.
-    let skew = chrono::Duration::seconds(redemption_token::CLOCK_SKEW_SECS);
-    if held_at.to_utc() > now + skew
-        || held_at.to_utc() < now - chrono::Duration::days(HOLD_DAYS_BACK)
-    {
+    if !within_offline_window(held_at, now) {
         return Ok(OpResult::rejected(op_id, RejectReason::HoldTimeOutOfWindow));
     }
     // ... and not on a day the terminal had already left behind by its own numbering.
@@ -1673,18 +1730,10 @@ fn hold(
     };
     // The member's token, checked as a counter checks it (but the card PIN) at the hold's
     // time: a terminal cannot spend points without something the member showed.
-    let claims = match verify_carried(
-        &payload.token,
-        &redemption_key_set(tx)?,
-        &revocations_of(tx, member_id)?,
-        held_at.to_utc(),
-    ) {
+    let claims = match members_token(tx, &payload.token, member_id, held_at.to_utc())? {
         Ok(claims) => claims,
-        Err(refusal) => return Ok(OpResult::rejected(op_id, token_refusal(&refusal))),
+        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
-    if i64::try_from(claims.member.0).ok() != Some(member_id) {
-        return Ok(OpResult::rejected(op_id, RejectReason::TokenMemberMismatch));
-    }
     let token = held_token_id(&claims, &member_number(member_id), op_id);
     let limits = OfflineLimits::in_force(policies, points_core::kst_day(held_at));
     if payload.amount > limits.max_amount {

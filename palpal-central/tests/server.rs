@@ -2339,11 +2339,13 @@ async fn bad_input_to_pull_and_reports_gets_clear_4xx() -> TestResult {
     Ok(())
 }
 
-fn pairing_op(op_id: &str, serial: &str, member: &str) -> Value {
+/// A pairing by member number, with the member's `token` shown at [`HELD_AT`].
+fn pairing_op(op_id: &str, serial: &str, member: &str, token: &str) -> Value {
     json!({
         "op_id": op_id,
         "kind": "watch_pairing",
-        "payload": { "serial": serial, "member_number": member },
+        "payload": { "serial": serial, "member_number": member, "token": token,
+                     "paired_at": HELD_AT },
     })
 }
 
@@ -2374,6 +2376,8 @@ async fn watches_are_paired_to_one_member_at_a_time() -> TestResult {
     let h = start(Config::default()).await?;
     let kiosk = h.terminal("kiosk", 1).await?;
     let counter = h.terminal("counter", 2).await?;
+    let issuer = h.issuer()?;
+    let tok = |member, nonce| token(&issuer, member, nonce);
 
     // A kiosk signs a person up and pairs the watch by the enrollment's op id, in one batch:
     // the enrollment first, then the pairing.
@@ -2405,7 +2409,7 @@ async fn watches_are_paired_to_one_member_at_a_time() -> TestResult {
             &kiosk,
             json!([
                 pairing_by_enrollment("w-1", "PW-0001", "e-1"),
-                pairing_op("w-3", "PW-0001", "PP-00000001"),
+                pairing_op("w-3", "PW-0001", "PP-00000001", &tok(1, 1)),
             ]),
         )
         .await?;
@@ -2416,7 +2420,7 @@ async fn watches_are_paired_to_one_member_at_a_time() -> TestResult {
     let same = h
         .sync(
             &counter,
-            json!([pairing_op("w-4", "PW-0001", "PP-00000001")]),
+            json!([pairing_op("w-4", "PW-0001", "PP-00000001", &tok(1, 2))]),
         )
         .await?;
     assert_eq!(statuses(&same), vec![pair("duplicate", "")]);
@@ -2428,9 +2432,9 @@ async fn watches_are_paired_to_one_member_at_a_time() -> TestResult {
         .sync(
             &counter,
             json!([
-                pairing_op("w-5", "PW-0001", "PP-00000002"),
-                pairing_op("w-6", "PW-0002", "PP-00000002"),
-                pairing_op("w-7", "PW-0003", "PP-00000099"),
+                pairing_op("w-5", "PW-0001", "PP-00000002", &tok(2, 1)),
+                pairing_op("w-6", "PW-0002", "PP-00000002", &tok(2, 2)),
+                pairing_op("w-7", "PW-0003", "PP-00000099", &tok(99, 1)),
             ]),
         )
         .await?;
@@ -2447,7 +2451,7 @@ async fn watches_are_paired_to_one_member_at_a_time() -> TestResult {
     let replaced = h
         .sync(
             &counter,
-            json!([pairing_op("w-8", "PW-0004", "PP-00000001")]),
+            json!([pairing_op("w-8", "PW-0004", "PP-00000001", &tok(1, 3))]),
         )
         .await?;
     assert_eq!(statuses(&replaced), vec![pair("accepted", "")]);
@@ -2504,11 +2508,53 @@ async fn bad_watch_pairings_are_rejected_one_by_one_and_change_nothing() -> Test
     let mut expected = vec![pair("rejected", "invalid_payload"); 6];
     expected.push(pair("rejected", "unknown_member"));
     assert_eq!(statuses(&answer), expected);
+
+    // A counter (stolen, or a dishonest clerk) pairs a watch of its own to a member without the
+    // member there: by number alone, with another member's token, with one it made itself, or
+    // dated back to when an old token was valid.
+    let counter = h.terminal("counter", 2).await?;
+    h.sync(&kiosk, json!([enrollment("e-2", "박철수")])).await?;
+    let issuer = h.issuer()?;
+    // Made by the counter itself under the server's key id.
+    let tampered = token(&IssuerKey::from_seed(issuer.key_id(), [0x66; 32]), 1, 9);
+    let mut old = pairing_op("w-11", "PW-1", "PP-00000001", &token(&issuer, 1, 4));
+    old["payload"]["paired_at"] = json!("2025-11-20T09:30:00+09:00");
+    let forged = h
+        .sync(
+            &counter,
+            json!([
+                { "op_id": "w-8", "kind": "watch_pairing",
+                  "payload": { "serial": "PW-1", "member_number": "PP-00000001" } },
+                pairing_op("w-9", "PW-1", "PP-00000001", &token(&issuer, 2, 1)),
+                pairing_op("w-10", "PW-1", "PP-00000001", &tampered),
+                old,
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&forged),
+        vec![
+            pair("rejected", "pairing_needs_token"),
+            pair("rejected", "token_member_mismatch"),
+            pair("rejected", "token_tampered"),
+            pair("rejected", "pairing_time_out_of_window"),
+        ],
+        "{}",
+        forged.body
+    );
     assert_eq!(h.count("watch_pairings")?, 0);
-    assert_eq!(h.count("operations")?, 1);
+    assert_eq!(h.count("operations")?, 2);
     // Rejections are not remembered: the op id can still carry a good pairing.
     let good = h
-        .sync(&kiosk, json!([pairing_op("w-1", "PW-1", "PP-00000001")]))
+        .sync(
+            &kiosk,
+            json!([pairing_op(
+                "w-1",
+                "PW-1",
+                "PP-00000001",
+                &token(&issuer, 1, 1)
+            )]),
+        )
         .await?;
     assert_eq!(statuses(&good), vec![pair("accepted", "")]);
     assert_eq!(h.count("watch_pairings")?, 1);

@@ -444,6 +444,8 @@ pub async fn kiosk_driver(
                 serial: format!("W-{:08}", sign_up.person),
                 member_number: None,
                 enrollment_op_id: Some(op_id.clone()),
+                token: None,
+                paired_at: None,
             }),
         );
     }

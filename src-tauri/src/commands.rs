@@ -231,12 +231,15 @@ pub struct WatchSynced {
 /// Syncs the member's watch picked from the last scan: refuses a watch paired to someone
 /// else, sets its clock, fetches the history after the last record stored, stores it, and
 /// queues the new day totals as step reports. What arrived before a transfer failed is kept.
+/// A watch new here is paired to the member only with the member's `token` (their QR code,
+/// scanned at this counter), the proof of presence the central server asks for.
 #[tauri::command]
 pub async fn sync_watch(
     state: State<'_, AppState>,
     radio: State<'_, WatchRadio>,
     member_no: String,
     address: String,
+    token: Option<String>,
 ) -> Result<WatchSynced, CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Counter)?;
@@ -244,11 +247,17 @@ pub async fn sync_watch(
     let owner = WatchOwner::Member(member.member_no.clone());
     let storage = |e: anyhow::Error| CommandError::storage(lang, &e);
     let now = t.now();
+    if let Some(token) = &token {
+        crate::counter::check_members_token(t, lang, token, &member.member_no, now.to_utc())?;
+    }
     let reading = radio
         .read(lang, &address, now.to_utc(), |info| {
             let known = t.store()?.watch(&info.serial).map_err(storage)?;
             check_pairing(&info.serial, &owner, known.as_ref().map(|w| &w.owner))
                 .map_err(|r| CommandError::from_pairing(lang, &r))?;
+            if known.is_none() && token.is_none() {
+                return Err(needs_member_token(lang));
+            }
             Ok(Some(fetch_from(known.and_then(|w| w.last_seq))))
         })
         .await?;
@@ -275,6 +284,7 @@ pub async fn sync_watch(
                 last_seq: last_seq_after(last, &new),
                 reports: &reports,
                 pairing_op_id: &pairing_op_id,
+                token: token.as_deref(),
                 at: now,
             })
             .map_err(storage)?;
@@ -290,6 +300,15 @@ pub async fn sync_watch(
         warnings: warnings(lang, &reading),
         member: member_view(t, lang, member)?,
     })
+}
+
+fn needs_member_token(lang: Lang) -> CommandError {
+    CommandError::new(
+        ErrorCode::NeedsMemberToken,
+        lang,
+        "이 단말기에서 처음 연결하는 워치입니다. 회원의 QR 코드(앱 또는 카드)를 먼저 스캔한 뒤 워치를 다시 연결해 주세요.",
+        "This watch is new at this counter. Scan the member's QR code (app or card) first, then sync the watch again.",
+    )
 }
 
 /// A watch paired at the kiosk.

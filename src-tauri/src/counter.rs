@@ -198,6 +198,29 @@ fn check_token(
     }
 }
 
+/// Checks that `text` is a valid token of member `member_no` now (a card's PIN aside): the
+/// proof of presence a watch pairing carries.
+pub(crate) fn check_members_token(
+    t: &Terminal,
+    lang: Lang,
+    text: &str,
+    member_no: &str,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let store = t.store()?;
+    let (token, _) = check_token(&store, lang, text.trim(), None, now)?;
+    let (shown, _) = shown_member(&store, lang, token.member)?;
+    if shown != member_no {
+        return Err(CommandError::new(
+            ErrorCode::TokenOfAnotherMember,
+            lang,
+            "스캔한 QR 코드는 다른 회원의 것입니다. 이 회원의 QR 코드를 스캔해 주세요.",
+            "The QR code scanned is another member's. Scan this member's QR code.",
+        ));
+    }
+    Ok(())
+}
+
 /// A card locked by wrong PINs since the last good sync is refused before its PIN is tried.
 fn check_card_lock(store: &Store, lang: Lang, token: &Token) -> Result<(), CommandError> {
     if let redemption_token::Body::Card { serial, .. } = token.body {

@@ -82,6 +82,10 @@ pub enum ErrorCode {
     WatchPairedElsewhere,
     /// The enrollment to pair a watch to is not known here.
     EnrollmentNotFound,
+    /// A watch new here is paired to a member only once the member's QR code is scanned.
+    NeedsMemberToken,
+    /// The QR code scanned is another member's.
+    TokenOfAnotherMember,
     /// The same person (name, birth date, phone) is already a member or signed up.
     AlreadyMember,
     /// Today is not this person's sign-up day; the message says when to come back.

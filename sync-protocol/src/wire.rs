@@ -299,6 +299,14 @@ pub struct WatchPairingPayload {
     /// The `op_id` of this terminal's applied `enrollment` of the member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrollment_op_id: Option<String>,
+    /// With `member_number`: the member's redemption token as its QR code reads (`PP1:...`),
+    /// the proof that the member was there. The server checks it as it checks a hold's, at
+    /// `paired_at`; a pairing by member number without it is `pairing_needs_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// With `token`: when the watch was paired, RFC 3339 with offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired_at: Option<String>,
 }
 
 /// The payload of a `redemption_hold` operation: points a counter took from a member for a
@@ -414,6 +422,10 @@ pub enum RejectReason {
     NoLease,
     /// A reason this program does not know (a newer server's); the answer's `message` says
     /// what to do. The server never sends it.
+    /// A watch paired by member number without the member's token.
+    PairingNeedsToken,
+    /// A pairing's time is outside what an offline terminal may honestly report.
+    PairingTimeOutOfWindow,
     #[serde(other)]
     Unknown,
 }
@@ -448,6 +460,8 @@ impl RejectReason {
             RejectReason::CardDayLimit => "card_day_limit",
             RejectReason::AmountOverLimit => "amount_over_limit",
             RejectReason::NoLease => "no_lease",
+            RejectReason::PairingNeedsToken => "pairing_needs_token",
+            RejectReason::PairingTimeOutOfWindow => "pairing_time_out_of_window",
             RejectReason::Unknown => "unknown",
         }
     }
@@ -558,6 +572,14 @@ impl RejectReason {
             RejectReason::NoLease => {
                 "이 센터는 그날 가입 정원을 받지 않았습니다. 관리자에게 알려 주세요. / \
                  This site held no sign-up places for that day; tell the operator."
+            }
+            RejectReason::PairingNeedsToken => {
+                "회원 번호만으로는 워치를 연결할 수 없습니다. 회원의 QR 코드를 스캔한 뒤 다시 연결해 주세요. / \
+                 A watch cannot be paired by member number alone; scan the member's QR code, then pair it again."
+            }
+            RejectReason::PairingTimeOutOfWindow => {
+                "워치 연결 시각이 서버가 받을 수 있는 기간을 벗어났습니다. 단말기의 날짜와 시간을 확인하고 관리자에게 알려 주세요. / \
+                 The pairing is dated outside the time a terminal may report; check the terminal's date and time and tell the operator."
             }
             RejectReason::Unknown => {
                 "서버가 이 작업을 거절했습니다. 단말기 소프트웨어를 최신으로 바꾸고 관리자에게 알려 주세요. / \
@@ -862,6 +884,15 @@ mod tests {
                 serial: "PW-0007".to_owned(),
                 member_number: None,
                 enrollment_op_id: Some("op-1".to_owned()),
+                token: None,
+                paired_at: None,
+            }),
+            OpPayload::WatchPairing(WatchPairingPayload {
+                serial: "PW-0008".to_owned(),
+                member_number: Some("PP-00000001".to_owned()),
+                enrollment_op_id: None,
+                token: Some("PP1:TOKEN".to_owned()),
+                paired_at: Some("2025-12-02T10:00:00+09:00".to_owned()),
             }),
             OpPayload::RedemptionHold(RedemptionHoldPayload {
                 member_no: "PP-00000001".to_owned(),
@@ -910,9 +941,21 @@ mod tests {
             json!({"serial": "PW-0007", "enrollment_op_id": "op-1"})
         );
         assert_eq!(
-            values[4],
+            values[3],
+            json!({"serial": "PW-0008", "member_number": "PP-00000001", "token": "PP1:TOKEN",
+                   "paired_at": "2025-12-02T10:00:00+09:00"})
+        );
+        assert_eq!(
+            values[5],
             json!({"hold_op_id": "op-9", "voided_at": "2025-12-02T10:05:00+09:00"})
         );
+        // A numbered operation carries its number; an unnumbered one says nothing of it.
+        let void = &samples()[5];
+        let numbered =
+            serde_json::to_value(Operation::new("op-v", void).numbered(Some(42))).unwrap();
+        assert_eq!(numbered["seq"], 42);
+        let plain = serde_json::to_value(Operation::new("op-v", void)).unwrap();
+        assert!(plain.get("seq").is_none(), "{plain}");
     }
 
     #[test]
@@ -986,6 +1029,8 @@ mod tests {
             RejectReason::CardDayLimit,
             RejectReason::AmountOverLimit,
             RejectReason::NoLease,
+            RejectReason::PairingNeedsToken,
+            RejectReason::PairingTimeOutOfWindow,
             RejectReason::Unknown,
         ];
         for reason in all {

@@ -36,6 +36,10 @@ pub struct WatchSync<'a> {
     /// The operation id the `watch_pairing` is sent under if this sync pairs a watch unknown
     /// here to the member (unused otherwise).
     pub pairing_op_id: &'a str,
+    /// The member's redemption token, scanned at the counter: the proof of presence the
+    /// server asks of a pairing by member number. A watch unknown here is not paired without
+    /// it.
+    pub token: Option<&'a str>,
     pub at: DateTime<FixedOffset>,
 }
 
@@ -111,28 +115,47 @@ impl Store {
         op_id: &str,
         at: DateTime<FixedOffset>,
     ) -> Result<bool> {
-        self.in_transaction(|s| s.pair_and_queue(serial, owner, op_id, at))
+        self.in_transaction(|s| s.pair_and_queue(serial, owner, None, op_id, at))
     }
 
+    /// A pairing to a member (not a kiosk's own sign-up) carries the member's `token` and
+    /// the time; without a token nothing is paired.
     fn pair_and_queue(
         &self,
         serial: &str,
         owner: &WatchOwner,
+        token: Option<&str>,
         op_id: &str,
         at: DateTime<FixedOffset>,
     ) -> Result<bool> {
         if !self.pair_watch(serial, owner, at)? {
             return Ok(false);
         }
-        let (member_number, enrollment_op_id) = match owner {
-            WatchOwner::Member(m) => (Some(m.to_string()), None),
-            WatchOwner::Enrollment(e) => (None, Some(e.to_string())),
+        let payload = match owner {
+            WatchOwner::Member(m) => {
+                let Some(token) = token else {
+                    bail!(
+                        "watch {serial} is new here: it is paired to member {m} only with the \
+                         member's token"
+                    );
+                };
+                WatchPairingPayload {
+                    serial: serial.to_owned(),
+                    member_number: Some(m.to_string()),
+                    enrollment_op_id: None,
+                    token: Some(token.to_owned()),
+                    paired_at: Some(at.to_rfc3339()),
+                }
+            }
+            WatchOwner::Enrollment(e) => WatchPairingPayload {
+                serial: serial.to_owned(),
+                member_number: None,
+                enrollment_op_id: Some(e.to_string()),
+                token: None,
+                paired_at: None,
+            },
         };
-        let payload = OpPayload::WatchPairing(WatchPairingPayload {
-            serial: serial.to_owned(),
-            member_number,
-            enrollment_op_id,
-        });
+        let payload = OpPayload::WatchPairing(payload);
         self.queue_operation(op_id, &payload, at)?;
         Ok(true)
     }
@@ -157,6 +180,7 @@ impl Store {
             s.pair_and_queue(
                 sync.serial,
                 &WatchOwner::Member(sync.member_no.to_owned()),
+                sync.token,
                 sync.pairing_op_id,
                 sync.at,
             )?;
@@ -329,6 +353,7 @@ mod tests {
             last_seq: Some(2),
             reports: &reports,
             pairing_op_id: "op-pair",
+            token: Some("PP1:the-members-token"),
             at: when,
         };
         {
@@ -361,7 +386,12 @@ mod tests {
         let pairing: serde_json::Value = serde_json::from_str(&pending[0].payload).unwrap();
         assert_eq!(
             pairing,
-            serde_json::json!({ "serial": "PW-0042", "member_number": "PP-0001" })
+            serde_json::json!({
+                "serial": "PW-0042",
+                "member_number": "PP-0001",
+                "token": "PP1:the-members-token",
+                "paired_at": "2025-12-03T15:00:00+09:00",
+            })
         );
         let payload: serde_json::Value = serde_json::from_str(&pending[1].payload).unwrap();
         assert_eq!(
@@ -383,6 +413,38 @@ mod tests {
                 .unwrap(),
             [(d("2025-12-02"), 9, 2300)]
         );
+    }
+
+    #[test]
+    fn a_new_watch_is_not_paired_to_a_member_without_the_members_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        let when = at("2025-12-03T15:00:00+09:00");
+        member(&s, "PP-0001");
+        let reports = [(
+            "op-a".to_owned(),
+            StepReport {
+                reported_at: when,
+                day: d("2025-12-02"),
+                steps: 8100,
+            },
+        )];
+        let sync = WatchSync {
+            serial: "PW-0042",
+            member_no: "PP-0001",
+            records: &[],
+            last_seq: None,
+            reports: &reports,
+            pairing_op_id: "op-pair",
+            token: None,
+            at: when,
+        };
+        let refused = s.record_watch_sync(&sync).unwrap_err();
+        assert!(refused.to_string().contains("token"), "{refused}");
+        // Nothing of the sync was kept: no watch, no step report, nothing queued.
+        assert_eq!(s.watch("PW-0042").unwrap(), None);
+        assert!(s.step_days("PP-0001").unwrap().is_empty());
+        assert!(s.outbox_pending().unwrap().is_empty());
     }
 
     #[test]

@@ -122,8 +122,11 @@ export function renderCounter(root: HTMLElement, deps: CounterDeps): void {
       find.disabled = false;
     }
   }
-  /** The member's week with a "sync watch" step beside it. */
-  function showMember(view: MemberView): void {
+  /**
+   * The member's week with a "sync watch" step beside it. `token` is the member's code when
+   * they were found by a scan: a watch new at this counter is paired only with it.
+   */
+  function showMember(view: MemberView, token?: string): void {
     let week = renderWeek(view, t);
     const note = h("div", { id: "sync-note" });
     const syncing = h("div", { id: "sync-area", hidden: true });
@@ -140,6 +143,7 @@ export function renderCounter(root: HTMLElement, deps: CounterDeps): void {
         const done = await invoke<WatchSynced>("sync_watch", {
           memberNo: view.member_no,
           address: w.address,
+          token,
         });
         const fresh = renderWeek(done.member, t);
         week.replaceWith(fresh);

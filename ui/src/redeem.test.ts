@@ -99,6 +99,23 @@ const scanned: Scanned = {
 };
 
 describe("redemption panel", () => {
+  it("shows the scanned member with the code scanned, which pairs a new watch", async () => {
+    const view = { member_no: "PP-0002" } as unknown as NonNullable<Scanned["member"]>;
+    const invoke = (async (cmd: string) => {
+      if (cmd === "scan_token") return { ...scanned, member: view };
+      throw { code: "internal", message: cmd };
+    }) as Invoke;
+    const shown: [unknown, string][] = [];
+    const panel = redeemPanel({
+      invoke,
+      t: labels("ko"),
+      showMember: (v, token) => shown.push([v, token]),
+    });
+    document.body.replaceChildren(panel.section);
+    await panel.scan("PP1:TOKEN");
+    expect(shown).toEqual([[view, "PP1:TOKEN"]]);
+  });
+
   it("sends the amount and PIN to Rust, shows the receipt, and voids on a second press", async () => {
     const calls: { cmd: string; args?: Record<string, unknown> }[] = [];
     const invoke = (async (cmd: string, args?: Record<string, unknown>) => {

@@ -76,7 +76,8 @@ export interface RedeemDeps {
   invoke: Invoke;
   t: Labels;
   /** Shows the scanned member's week where the counter shows members. */
-  showMember?: (view: MemberView) => void;
+  /** Shows the scanned member, with the code scanned (the proof a new watch's pairing needs). */
+  showMember?: (view: MemberView, token: string) => void;
   /** Called after something was queued, so the header's count can refresh. */
   onQueued?: () => void;
   /** Scanning with a camera: the button shows on the scan screen when a camera is present. */
@@ -167,7 +168,7 @@ export function redeemPanel(deps: RedeemDeps): {
     camera?.stop();
     try {
       const s = await invoke<Scanned>("scan_token", { token: text });
-      if (s.member && deps.showMember) deps.showMember(s.member);
+      if (s.member && deps.showMember) deps.showMember(s.member, s.token);
       showScanned(s);
     } catch (e) {
       idle(errorBox(toCommandError(e)));

@@ -586,6 +586,10 @@ async fn chart(c: &Client) -> Result<Vec<(String, String)>> {
 async fn find_member(c: &Client, member_no: &str) -> Result<()> {
     type_into(c, "#member-no", member_no).await?;
     click(c, "#find").await?;
+    wait_for_member(c, member_no).await
+}
+
+async fn wait_for_member(c: &Client, member_no: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while c
         .find(Locator::Css(&format!("#member[data-member='{member_no}']")))
@@ -628,7 +632,32 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
         assert_eq!(code.as_deref(), Some("watch_out_of_range"));
         keep_screenshot(&c, "counter-watch-out-of-range").await?;
 
-        // The member's own watch: 14 days of history, stored, the week redrawn.
+        // The member's own watch, new at this counter: found by number alone, the member is
+        // not proven present, and the watch is not paired.
+        click(&c, ".watch-choice[data-code='0042']").await?;
+        let alert = slow_text(&c, "#watch-status [role=alert]").await?;
+        assert_eq!(
+            alert,
+            "이 단말기에서 처음 연결하는 워치입니다. 회원의 QR 코드(앱 또는 카드)를 먼저 스캔한 뒤 워치를 다시 연결해 주세요."
+        );
+        let code = c
+            .find(Locator::Css("#error-code"))
+            .await?
+            .prop("textContent")
+            .await?;
+        assert_eq!(code.as_deref(), Some("needs_member_token"));
+        keep_screenshot(&c, "counter-watch-needs-token").await?;
+
+        // The member shows their code; the scanner reads it. Now the watch pairs: 14 days of
+        // history, stored, the week redrawn.
+        let now = chrono::Utc::now().to_rfc3339();
+        let token = crate::e2e_counter::issue_at(&terminal, "PP-00000002", &now, None)?;
+        crate::e2e_counter::wedge_scan(&c, "#member-no", &token).await?;
+        // The redemption panel shows the scan once the member is shown again with the code.
+        text_of(&c, "#scanned-member").await?;
+        wait_for_member(&c, "PP-0002").await?;
+        click(&c, "#sync-watch").await?;
+        texts_of_all(&c, ".watch-choice .code", 3).await?;
         click(&c, ".watch-choice[data-code='0042']").await?;
         let synced = slow_text(&c, "#sync-result").await?;
         assert!(
@@ -657,11 +686,11 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
             "이 워치(PW-0042)는 다른 회원에게 등록되어 있습니다. 회원 본인의 워치인지 확인해 주세요. 워치 주인이 바뀌었다면 보건소에서 등록을 옮겨야 합니다."
         );
         keep_screenshot(&c, "counter-watch-paired-elsewhere").await?;
-        Ok::<_, anyhow::Error>((synced, before, after, queued))
+        Ok::<_, anyhow::Error>((synced, before, after, queued, token))
     }
     .await;
     c.close().await?;
-    let (synced, before, after, queued) = result?;
+    let (synced, before, after, queued, token) = result?;
 
     // On disk: the watch is the member's, its records are stored, the pairing and the new day
     // totals (step reports) are each queued once for the central server, the pairing first;
@@ -677,10 +706,11 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
     assert!(pending.len() > 1);
     assert_eq!(pending[0].kind, "watch_pairing");
     let pairing: serde_json::Value = serde_json::from_str(&pending[0].payload)?;
-    assert_eq!(
-        pairing,
-        serde_json::json!({ "serial": "PW-0042", "member_number": "PP-0002" })
-    );
+    assert_eq!(pairing["serial"], "PW-0042");
+    assert_eq!(pairing["member_number"], "PP-0002");
+    // With the code the member showed, the proof the central server asks for.
+    assert_eq!(pairing["token"], token.as_str());
+    assert!(pairing["paired_at"].as_str().is_some(), "{pairing}");
     let pending = &pending[1..];
     assert!(pending.iter().all(|p| p.kind == "step_report"));
     let reports = pending.len();

@@ -33,6 +33,16 @@ printer = "printer.bin"
 /// A dynamic token for `member` from `palpal token issue`, as the member's phone shows it,
 /// issued at the counter's fixed time; with `qr`, its QR code is drawn there as a PNG too.
 pub(crate) fn issue(terminal: &Terminal, member: &str, qr: Option<&Path>) -> Result<String> {
+    issue_at(terminal, member, NOW, qr)
+}
+
+/// [`issue`] at time `now` (RFC 3339).
+pub(crate) fn issue_at(
+    terminal: &Terminal,
+    member: &str,
+    now: &str,
+    qr: Option<&Path>,
+) -> Result<String> {
     let key = terminal.dir.path().join("issuer.json");
     std::fs::write(
         &key,
@@ -46,7 +56,7 @@ pub(crate) fn issue(terminal: &Terminal, member: &str, qr: Option<&Path>) -> Res
     let mut command = Command::new(debug_binary("palpal"));
     command
         .args([
-            "token", "issue", "--kind", "dynamic", "--member", member, "--now", NOW,
+            "token", "issue", "--kind", "dynamic", "--member", member, "--now", now,
         ])
         .arg("--key")
         .arg(&key);
@@ -71,7 +81,7 @@ pub(crate) fn issue(terminal: &Terminal, member: &str, qr: Option<&Path>) -> Res
 }
 
 /// Types `text` and Enter into the focused field in one burst, as a wedge scanner does.
-async fn wedge_scan(c: &Client, css: &str, text: &str) -> Result<()> {
+pub(crate) async fn wedge_scan(c: &Client, css: &str, text: &str) -> Result<()> {
     let el = c.find(Locator::Css(css)).await?;
     el.send_keys(&format!("{text}\u{E007}")).await?;
     Ok(())
