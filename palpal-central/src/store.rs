@@ -609,6 +609,7 @@ pub fn check_intact(path: &std::path::Path) -> anyhow::Result<()> {
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: &std::path::Path, policies: Arc<PolicySet>) -> anyhow::Result<SqliteStore> {
+        create_private(path)?;
         let conn = Connection::open(path)
             .with_context(|| format!("데이터베이스를 열지 못했습니다 / could not open {path:?}"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -1492,6 +1493,25 @@ fn record_steps(
     Ok(result)
 }
 
+/// Creates the database file readable and writable by its owner alone (0600) if it does not
+/// exist yet: it holds members' personal data. SQLite gives its `-wal` and `-shm` files the
+/// database file's permissions. An existing file's permissions are the operator's.
+fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| {
+            format!("데이터베이스 파일을 만들지 못했습니다 / could not create {path:?}")
+        }),
+    }
+}
+
 fn parse_ymd(day: &str) -> anyhow::Result<NaiveDate> {
     NaiveDate::parse_from_str(day, "%Y-%m-%d").with_context(|| format!("a stored day {day:?}"))
 }
@@ -2120,6 +2140,19 @@ mod tests {
         let first = SqliteStore::open(&path, Arc::clone(&policies))?;
         let second = SqliteStore::open(&path, policies)?;
         Ok((dir, first, second))
+    }
+
+    #[test]
+    fn a_new_database_and_its_log_are_the_owners_alone() -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let (dir, _store, _again) = two_stores()?;
+        for name in ["central.db", "central.db-wal", "central.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+        }
+        Ok(())
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub enum ErrorCode {
     NeedsMemberToken,
     /// The QR code scanned is another member's.
     TokenOfAnotherMember,
+    /// The member card was printed already and its token erased here.
+    CardPrinted,
     /// The same person (name, birth date, phone) is already a member or signed up.
     AlreadyMember,
     /// Today is not this person's sign-up day; the message says when to come back.

@@ -674,7 +674,21 @@ pub fn print_card(state: State<'_, AppState>, op_id: String) -> Result<Printed, 
             "no printer is configured".to_owned(),
         )));
     };
-    let bytes = card_of(t, lang, &op_id)?.to_escpos();
+    let printed_before = t
+        .store()?
+        .enrollment_card(&op_id)
+        .map_err(storage(lang))?
+        .is_some_and(|c| c.card_printed);
+    if printed_before {
+        return Err(CommandError::new(
+            ErrorCode::CardPrinted,
+            lang,
+            "회원 카드는 이미 인쇄했고, 단말기에서는 지웠습니다. 카드를 잃어버렸다면 보건소에 재발급을 요청해 주세요.",
+            "The member card was already printed and erased from this kiosk. If it is lost, ask the health center for a new one.",
+        ));
+    }
+    let card = card_of(t, lang, &op_id)?;
+    let bytes = card.to_escpos();
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -684,6 +698,13 @@ pub fn print_card(state: State<'_, AppState>, op_id: String) -> Result<Printed, 
             f.flush()
         })
         .map_err(|e| failed(format!("{}: {e}", path.display())))?;
+    if card.signed {
+        // Printed: the card is the member's now. Its token and PIN check leave the kiosk, so a
+        // stolen kiosk holds no card that spends points.
+        t.store()?
+            .erase_printed_card(&op_id, t.now())
+            .map_err(storage(lang))?;
+    }
     Ok(Printed { bytes: bytes.len() })
 }
 

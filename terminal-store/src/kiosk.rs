@@ -74,8 +74,10 @@ pub struct EnrollmentCard {
     pub place: Option<u32>,
     /// Whether the personal data has been erased (server acknowledged).
     pub erased: bool,
-    /// The member card's token (`PP1:...`) once the server signed it.
+    /// The member card's token (`PP1:...`) once the server signed it, until it is printed.
     pub card_token: Option<String>,
+    /// Whether the card was printed (and its token, salt and PIN check erased here).
+    pub card_printed: bool,
 }
 
 /// The PIN check of a member card asked of the server, kept from before the request.
@@ -87,13 +89,14 @@ pub struct CardCheck {
     pub tag: [u8; 2],
 }
 
-/// local_no, masked name, day, member number, place, erased at, card token.
+/// local_no, masked name, day, member number, place, erased at, card token, printed at.
 type CardRow = (
     i64,
     String,
     String,
     Option<String>,
     Option<u32>,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -320,7 +323,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT e.local_no, e.name, e.day, o.member_number, e.place, e.erased_at,
-                        e.card_token
+                        e.card_token, e.card_printed_at
                      FROM enrollments e LEFT JOIN outbox o ON o.op_id = e.op_id
                      WHERE e.op_id = ?1",
                 [op_id],
@@ -333,12 +336,13 @@ impl Store {
                         r.get(4)?,
                         r.get(5)?,
                         r.get(6)?,
+                        r.get(7)?,
                     ))
                 },
             )
             .optional()?;
         row.map(
-            |(local_no, name, day, member_no, place, erased, card_token)| {
+            |(local_no, name, day, member_no, place, erased, card_token, printed)| {
                 Ok(EnrollmentCard {
                     local_no,
                     op_id: op_id.to_owned(),
@@ -348,10 +352,25 @@ impl Store {
                     place,
                     erased: erased.is_some(),
                     card_token,
+                    card_printed: printed.is_some(),
                 })
             },
         )
         .transpose()
+    }
+
+    /// Erases a printed member card's secrets, its signed token and its PIN check (salt and
+    /// tag): the card is the member's now, and a stolen kiosk holds no card that spends
+    /// points. What stays is that it was printed, and when. `false` when there was no signed
+    /// card to erase.
+    pub fn erase_printed_card(&mut self, op_id: &str, at: DateTime<FixedOffset>) -> Result<bool> {
+        let changed = self.conn.execute(
+            "UPDATE enrollments SET card_token = NULL, card_salt = NULL, card_tag = NULL,
+                 card_printed_at = ?2
+                 WHERE op_id = ?1 AND card_token IS NOT NULL",
+            params![op_id, at.to_rfc3339()],
+        )?;
+        Ok(changed == 1)
     }
 
     /// The PIN check of the card asked for this sign-up, if one was asked before.
@@ -403,10 +422,14 @@ impl Store {
     /// Keeps the card's token the server signed.
     pub fn keep_card_token(&mut self, op_id: &str, token: &str) -> Result<()> {
         let changed = self.conn.execute(
-            "UPDATE enrollments SET card_token = ?2 WHERE op_id = ?1",
+            "UPDATE enrollments SET card_token = ?2
+                 WHERE op_id = ?1 AND card_printed_at IS NULL",
             params![op_id, token],
         )?;
-        anyhow::ensure!(changed == 1, "no sign-up {op_id}");
+        anyhow::ensure!(
+            changed == 1,
+            "no sign-up {op_id} whose card is still to print"
+        );
         Ok(())
     }
 
@@ -825,6 +848,31 @@ mod tests {
             .unwrap();
         assert!(!raw_contains(&path, "01012345678"));
         assert!(!raw_contains(&path, "김영수"));
+
+        // The member card: its PIN check kept, its token signed, then printed: token, salt and
+        // tag are gone from the file, and a second card token is not taken for it.
+        let check = CardCheck {
+            serial: 1,
+            cost: 14,
+            salt: *b"SALTsalt",
+            tag: [0xab, 0xcd],
+        };
+        s.keep_card_check("op-1", &check).unwrap();
+        s.keep_card_token("op-1", "PP1:CARDTOKENTEXT").unwrap();
+        assert_eq!(s.card_check("op-1").unwrap(), Some(check));
+        let printed_at = at("2025-12-03T11:05:00+09:00");
+        assert!(s.erase_printed_card("op-1", printed_at).unwrap());
+        assert!(!s.erase_printed_card("op-1", printed_at).unwrap());
+        let card = s.enrollment_card("op-1").unwrap().unwrap();
+        assert_eq!(card.card_token, None);
+        assert!(card.card_printed);
+        assert_eq!(s.card_check("op-1").unwrap(), None);
+        assert!(s.keep_card_token("op-1", "PP1:ANOTHER").is_err());
+        s.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        assert!(!raw_contains(&path, "PP1:CARDTOKENTEXT"));
+        assert!(!raw_contains(&path, "SALTsalt"));
     }
 
     #[test]

@@ -242,6 +242,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE terminal_identity DROP COLUMN secret_key;",
     // 9: the server's key pinned at provisioning (`sha256:...`), for an https:// server.
     "ALTER TABLE terminal_identity ADD COLUMN server_key TEXT;",
+    // 10: when a sign-up's member card was printed; its token, salt and PIN check are erased
+    // then (module `kiosk`).
+    "ALTER TABLE enrollments ADD COLUMN card_printed_at TEXT;",
 ];
 
 /// The migration before which the signing key is moved to its file.

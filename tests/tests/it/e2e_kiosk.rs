@@ -437,7 +437,7 @@ impl Drop for Central {
 async fn card_online_flow(driver: &Driver) -> Result<()> {
     use std::io::BufRead as _;
     let terminal =
-        Terminal::new("role = \"kiosk\"\nsite = \"jongno-cc\"\nsite_name = \"종로구 보건소\"\n")?;
+        Terminal::new("role = \"kiosk\"\nsite = \"jongno-cc\"\nsite_name = \"종로구 보건소\"\n\n[kiosk]\nprinter = \"printer.bin\"\n")?;
     let dir = terminal.dir.path();
     let central_db = dir.join("central.sqlite");
     let central_db = central_db.to_str().context("a UTF-8 path")?;
@@ -557,6 +557,24 @@ async fn card_online_flow(driver: &Driver) -> Result<()> {
         click(&c, "#lang-toggle").await?;
         wait_text(&c, "#card-title", "Palpal member card").await?;
         keep_screenshot(&c, "kiosk-step5-signed-card-en").await?;
+        // Printed on the receipt printer: the card is the member's now, and a second print is
+        // refused (the kiosk no longer has it).
+        click(&c, "#print-card").await?;
+        wait_text(&c, "#printed", "Sent to the receipt printer.").await?;
+        click(&c, "#print-card").await?;
+        wait_text(
+            &c,
+            "#print-status [role=alert]",
+            "The member card was already printed and erased from this kiosk. If it is lost, ask the health center for a new one.",
+        )
+        .await?;
+        let code = c
+            .find(Locator::Css("#print-status #error-code"))
+            .await?
+            .prop("textContent")
+            .await?;
+        assert_eq!(code.as_deref(), Some("card_printed"));
+        keep_screenshot(&c, "kiosk-step5-card-printed-en").await?;
         Ok::<_, anyhow::Error>(content)
     }
     .await;
@@ -576,19 +594,27 @@ async fn card_online_flow(driver: &Driver) -> Result<()> {
     assert_eq!(claims.member.to_string(), "PP-00000001");
     let wrong = redemption_token::verify(&token, &keys, &none, Some("802418"), now);
     assert_eq!(wrong.map_err(|r| r.code()).err(), Some("wrong_pin"));
-    // The kiosk keeps the PIN's check for a retry, never the PIN.
+    // The printer got the card; the kiosk kept the PIN's check for a retry until the card was
+    // printed, never the PIN, and erased the card's token and PIN check once it was.
+    let printed = std::fs::read(terminal.dir.path().join("printer.bin"))?;
+    assert!(printed.windows(token.len()).any(|w| w == token.as_bytes()));
     let store = Store::open(&db)?;
     let op = &store.enrollments_on(today.parse()?)?[0].op_id;
-    assert!(store.card_check(op)?.is_some());
+    assert!(store.card_check(op)?.is_none());
+    let card = store.enrollment_card(op)?.context("the sign-up")?;
+    assert!(card.card_printed && card.card_token.is_none());
+    drop(store);
     let raw = rusqlite::Connection::open(&db)?;
-    let rows: String = raw.query_row(
-        "SELECT group_concat(quote(card_salt) || quote(card_tag) || card_token) FROM enrollments",
-        [],
-        |r| r.get(0),
-    )?;
+    raw.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    drop(raw);
+    let file = std::fs::read(&db)?;
     assert!(
-        !rows.contains("802417"),
-        "the PIN is stored nowhere: {rows}"
+        !file.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the card's token is gone from the kiosk's file"
+    );
+    assert!(
+        !file.windows(6).any(|w| w == b"802417"),
+        "the PIN is stored nowhere"
     );
     Ok(())
 }
