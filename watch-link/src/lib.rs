@@ -95,6 +95,10 @@ pub struct WatchInfo {
     pub battery_percent: u8,
     /// [`LinkError::LowBattery`] when the battery is at or below the threshold.
     pub warning: Option<LinkError>,
+    /// The Watch Certificate's bytes ([`watch_protocol::WatchCertificate`]), as read; `None`
+    /// from a watch without the characteristic (whose steps the central server will not
+    /// credit). The link does not judge it: the central server does.
+    pub certificate: Option<Vec<u8>>,
 }
 
 /// The outcome of setting the watch clock.
@@ -344,7 +348,8 @@ impl ConnectedWatch {
             .map_err(bt(doing))
     }
 
-    /// Reads Device Information (serial, model, firmware) and the Battery Level.
+    /// Reads Device Information (serial, model, firmware), the Battery Level and the Watch
+    /// Certificate.
     pub async fn device_information(&self) -> Result<WatchInfo, LinkError> {
         let text = |bytes: Vec<u8>| {
             decode_utf8_string(&bytes).map_err(protocol("reading device information"))
@@ -368,12 +373,20 @@ impl ConnectedWatch {
                 percent: battery_percent,
             },
         );
+        let certificate = match self.characteristic(ch::WATCH_CERTIFICATE) {
+            Ok(_) => Some(
+                self.read(ch::WATCH_CERTIFICATE, "reading the watch certificate")
+                    .await?,
+            ),
+            Err(_) => None,
+        };
         Ok(WatchInfo {
             serial,
             model,
             firmware,
             battery_percent,
             warning,
+            certificate,
         })
     }
 

@@ -21,7 +21,9 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::sync::{Mutex, MutexGuard};
 use watch_link::{LinkError, LinkOptions, NearbyWatch, WatchLink};
-use watch_protocol::{fixed_width_len, SequencedRecord};
+use watch_protocol::{
+    fixed_width_len, HistoryRecord, SequencedRecord, WatchCertificate, MIN_MTU_SIGNED,
+};
 
 static TURN: Mutex<()> = Mutex::const_new(());
 static BUS_DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -351,6 +353,12 @@ async fn connect_reads_device_information_and_sets_the_time() {
         ("PW-0001", "Palpal Watch 1", "1.4.2")
     );
     assert_eq!((info.battery_percent, info.warning), (64, None));
+    // The Watch Certificate, over BlueZ: the program's authority certified this watch's key.
+    let certificate = WatchCertificate::decode(&info.certificate.expect("a certificate")).unwrap();
+    assert_eq!(certificate.serial, "PW-0001");
+    certificate
+        .verify(&[watch_protocol::WatchCa::demo().public_key()])
+        .unwrap();
 
     let sync = connected.set_time(Utc::now()).await.unwrap();
     // 30 s ahead is within the tolerance: reported, not warned about.
@@ -429,6 +437,21 @@ async fn fetch_30_days(mtu: u16) {
         report.interruptions
     );
 
+    // Every day's total arrives with the watch's signature, which checks out under the
+    // certificate the watch presents.
+    let info = connected.device_information().await.unwrap();
+    let certificate = WatchCertificate::decode(&info.certificate.unwrap()).unwrap();
+    let mut signed = 0;
+    for r in &records {
+        if let HistoryRecord::DaySteps { date, steps, proof } = &r.record {
+            let proof = proof.expect("a signed day");
+            certificate
+                .verify_day(&info.serial, *date, *steps, &proof)
+                .unwrap();
+            signed += 1;
+        }
+    }
+    assert_eq!(signed, 30);
     let minimum: usize = records.iter().map(|r| fixed_width_len(&r.record)).sum();
     println!(
         "figure: MTU {mtu}: 30 days of hourly history ({total} records, {} notifications) \
@@ -458,7 +481,8 @@ async fn fetches_30_days_of_hourly_history_incrementally() {
 
 #[tokio::test]
 async fn fetches_30_days_at_the_minimum_mtu() {
-    fetch_30_days(23).await;
+    // The smallest MTU a signed day record fits (at BLE's 23 a signing watch does not start).
+    fetch_30_days(MIN_MTU_SIGNED).await;
 }
 
 #[tokio::test]

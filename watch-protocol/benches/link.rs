@@ -12,11 +12,14 @@ use std::time::Instant;
 
 use chrono::{Days, NaiveDate};
 use watch_protocol::{
-    fixed_width_len, HistoryNotification, HistoryRecord, HistoryTransfer, WatchHistory,
+    fixed_width_len, HistoryNotification, HistoryRecord, HistoryTransfer, WatchHistory, WatchKey,
+    MIN_MTU_SIGNED,
 };
 
-/// A plausible day: 24 hourly step counts, 24 hourly heart-rate samples, the day's total.
-fn history(days: u32) -> Vec<HistoryRecord> {
+/// A plausible day: 24 hourly step counts, 24 hourly heart-rate samples, the day's total
+/// (signed by the watch when `signed`).
+fn history(days: u32, signed: bool) -> Vec<HistoryRecord> {
+    let key = WatchKey::from_seed([42; 32]);
     let first = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
     let mut out = Vec::new();
     for d in 0..days {
@@ -41,9 +44,14 @@ fn history(days: u32) -> Vec<HistoryRecord> {
                 bpm: (55 + (hour * 7 + d) % 60) as u8,
             });
         }
+        let proof = signed.then(|| {
+            key.sign_day("PW-0042", day, total, d + 1, 1_764_600_000 + 86_400 * d)
+                .unwrap()
+        });
         out.push(HistoryRecord::DaySteps {
             date: day,
             steps: total,
+            proof,
         });
     }
     out
@@ -75,7 +83,8 @@ fn main() {
     println!("payload minimum = fixed-width fields: seq 4 + day steps 6 / hour steps 5 / heart rate 5 bytes");
     println!();
     println!(
-        "{:>5} {:>4} {:>7} {:>7} {:>6} {:>8} {:>8} {:>10} {:>11} {:>10}",
+        "{:>6} {:>5} {:>4} {:>7} {:>7} {:>6} {:>8} {:>8} {:>10} {:>11} {:>10}",
+        "signed",
         "days",
         "MTU",
         "records",
@@ -87,38 +96,46 @@ fn main() {
         "data-only B",
         "ATT/data"
     );
-    for days in [1u32, 30] {
-        let records = history(days);
-        let minimum: usize = records.iter().map(fixed_width_len).sum();
-        // The same minimum without the 4-byte sequence numbers.
-        let data_only = minimum - 4 * records.len();
-        for mtu in [23u16, 185, 247] {
-            let (att, pdus, notifs) = transfer_bytes(&records, mtu);
-            let l2cap = att + 4 * pdus;
-            println!(
-                "{:>5} {:>4} {:>7} {:>7} {:>6} {:>8} {:>8.3} {:>10.3} {:>11} {:>10.3}",
-                days,
-                mtu,
-                records.len(),
-                notifs,
-                minimum,
-                att,
-                att as f64 / minimum as f64,
-                l2cap as f64 / minimum as f64,
-                data_only,
-                att as f64 / data_only as f64,
-            );
+    // Unsigned: the format's own overhead; signed: what a day's proof (72 bytes) costs, at the
+    // MTUs a signed record fits (from MIN_MTU_SIGNED up).
+    for (signed, mtus) in [
+        (false, [23u16, 185, 247]),
+        (true, [MIN_MTU_SIGNED, 185, 247]),
+    ] {
+        for days in [1u32, 30] {
+            let records = history(days, signed);
+            let minimum: usize = records.iter().map(fixed_width_len).sum();
+            // The same minimum without the 4-byte sequence numbers.
+            let data_only = minimum - 4 * records.len();
+            for mtu in mtus {
+                let (att, pdus, notifs) = transfer_bytes(&records, mtu);
+                let l2cap = att + 4 * pdus;
+                println!(
+                    "{:>6} {:>5} {:>4} {:>7} {:>7} {:>6} {:>8} {:>8.3} {:>10.3} {:>11} {:>10.3}",
+                    if signed { "yes" } else { "no" },
+                    days,
+                    mtu,
+                    records.len(),
+                    notifs,
+                    minimum,
+                    att,
+                    att as f64 / minimum as f64,
+                    l2cap as f64 / minimum as f64,
+                    data_only,
+                    att as f64 / data_only as f64,
+                );
+            }
         }
     }
 
     println!();
     println!("Decode throughput (terminal side, HistoryNotification::decode)");
-    let records = history(30);
+    let records = history(30, true);
     let mut watch = WatchHistory::starting_at(0);
     for r in &records {
         watch.push(r.clone()).unwrap();
     }
-    for mtu in [23u16, 247] {
+    for mtu in [MIN_MTU_SIGNED, 247] {
         let payloads = watch.notifications(0, mtu).unwrap();
         let bytes: usize = payloads.iter().map(Vec::len).sum();
         let rounds = 2_000;

@@ -13,6 +13,7 @@
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde::{Deserialize, Serialize};
 
+use crate::proof::DayProof;
 use crate::{crc16, Error, Reader, Result};
 
 /// Day 0 of the two-byte day number: dates run from here to 2179-06-06.
@@ -32,6 +33,10 @@ const KIND_HEART: u8 = 0x80;
 const KIND_MARKER: u8 = 0xc0;
 const SAME_DATE: u8 = 0x20;
 const HOUR_MASK: u8 = 0x1f;
+/// In a day-steps tag, where the hour would be: the record carries the watch's signature.
+const SIGNED_DAY: u8 = 0x01;
+/// A signed day record's proof: counter, signing time, signature.
+const PROOF_LEN: usize = 4 + 4 + 64;
 /// Marker: this notification is the first of the stream answering a request.
 const STREAM_START: u8 = 0xc0;
 /// Marker: this notification is the last of the stream.
@@ -49,6 +54,10 @@ pub enum HistoryRecord {
         date: NaiveDate,
         /// Steps counted that day.
         steps: u32,
+        /// The watch's signature over the record ([`crate::proof`]); a watch that cannot sign
+        /// stores none, and the central server credits no steps from such a record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<DayProof>,
     },
     /// Steps counted in one hour of a day.
     HourSteps {
@@ -92,10 +101,15 @@ impl HistoryRecord {
             }
         };
         match self {
-            HistoryRecord::DaySteps { steps, .. } => {
-                out.push(KIND_DAY | same);
+            HistoryRecord::DaySteps { steps, proof, .. } => {
+                out.push(KIND_DAY | same | if proof.is_some() { SIGNED_DAY } else { 0 });
                 push_date(out);
                 put_varint(*steps, out);
+                if let Some(proof) = proof {
+                    out.extend_from_slice(&proof.counter.to_le_bytes());
+                    out.extend_from_slice(&proof.signed_at.to_le_bytes());
+                    out.extend_from_slice(&proof.signature);
+                }
             }
             HistoryRecord::HourSteps { hour, steps, .. } => {
                 check_hour(*hour)?;
@@ -132,13 +146,28 @@ impl HistoryRecord {
         let hour = tag & HOUR_MASK;
         match tag & KIND_MASK {
             KIND_DAY => {
-                if hour != 0 {
-                    return Err(Error::UnknownTag(tag));
-                }
-                Ok(HistoryRecord::DaySteps {
-                    date,
-                    steps: get_varint(r)?,
-                })
+                let signed = match hour {
+                    0 => false,
+                    SIGNED_DAY => true,
+                    _ => return Err(Error::UnknownTag(tag)),
+                };
+                let steps = get_varint(r)?;
+                let proof = if signed {
+                    let counter = r.u32()?;
+                    let signed_at = r.u32()?;
+                    let signature: [u8; 64] = r
+                        .take(64)?
+                        .try_into()
+                        .map_err(|_| Error::Malformed("day signature"))?;
+                    Some(DayProof {
+                        counter,
+                        signed_at,
+                        signature,
+                    })
+                } else {
+                    None
+                };
+                Ok(HistoryRecord::DaySteps { date, steps, proof })
             }
             KIND_HOUR => {
                 check_hour(hour)?;
@@ -289,6 +318,11 @@ impl HistoryNotification {
     }
 }
 
+/// The smallest ATT MTU whose History Data notification holds a signed day record alone:
+/// header 4, stream-start marker 1, the record (tag 1, date 2, steps up to 5, proof 72),
+/// stream-end marker 1, CRC 2, and the 3 bytes of opcode and handle.
+pub const MIN_MTU_SIGNED: u16 = (HEADER_LEN + 1 + 1 + 2 + 5 + PROOF_LEN + 1 + CRC_LEN + 3) as u16;
+
 /// The History Data payload size for an ATT MTU: `MTU - 3` (opcode and handle), with the MTU
 /// taken between the minimum 23 and the maximum 517.
 pub fn notification_capacity(mtu: u16) -> usize {
@@ -297,7 +331,9 @@ pub fn notification_capacity(mtu: u16) -> usize {
 
 /// Packs `records`, numbered from `first_seq`, into as few notifications of at most
 /// [`notification_capacity`]`(mtu)` bytes as the greedy order allows. The first carries the
-/// stream-start marker, the last the stream-end marker. No records, no notifications.
+/// stream-start marker, the last the stream-end marker. No records, no notifications. A
+/// record that does not fit a notification even alone (a signed day record under
+/// [`MIN_MTU_SIGNED`]) is an error.
 pub fn pack_notifications(
     first_seq: u32,
     records: &[HistoryRecord],
@@ -325,6 +361,14 @@ pub fn pack_notifications(
             item.clear();
             record.encode_into(None, &mut item)?;
         }
+        if buf.len() + item.len() + usize::from(last) + CRC_LEN > capacity {
+            // Alone in a notification and still too long: a signed day record under
+            // [`MIN_MTU_SIGNED`].
+            return Err(Error::OutOfRange {
+                field: "ATT MTU for a record this long",
+                value: mtu.into(),
+            });
+        }
         buf.extend_from_slice(&item);
         in_buf += 1;
         prev = Some(record.date());
@@ -339,10 +383,13 @@ pub fn pack_notifications(
 
 /// The record's size as fixed-width fields with no framing: the "payload minimum" the link
 /// figures compare against. Sequence number 4 bytes; a date 2 (day number); steps in a day 4,
-/// in an hour 2, an hour 1; a heart-rate time 4 (seconds since 2000) and bpm 1.
+/// in an hour 2, an hour 1; a heart-rate time 4 (seconds since 2000) and bpm 1; a day's
+/// proof 72 (counter 4, time 4, signature 64).
 pub fn fixed_width_len(record: &HistoryRecord) -> usize {
     4 + match record {
-        HistoryRecord::DaySteps { .. } => 2 + 4,
+        HistoryRecord::DaySteps { proof, .. } => {
+            2 + 4 + if proof.is_some() { PROOF_LEN } else { 0 }
+        }
         HistoryRecord::HourSteps { .. } => 2 + 1 + 2,
         HistoryRecord::HeartRate { .. } => 4 + 1,
     }

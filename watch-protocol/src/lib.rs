@@ -17,6 +17,7 @@ mod current_time;
 mod device;
 mod heart_rate;
 mod history;
+pub mod proof;
 mod racp;
 #[cfg(test)]
 mod tests;
@@ -30,8 +31,9 @@ pub use device::{decode_battery_level, decode_utf8_string};
 pub use heart_rate::{HeartRateMeasurement, HeartRateValue, SensorContact};
 pub use history::{
     fixed_width_len, notification_capacity, pack_notifications, HistoryNotification, HistoryRecord,
-    SequencedRecord, FIRST_DATE, MAX_SEQ,
+    SequencedRecord, FIRST_DATE, MAX_SEQ, MIN_MTU_SIGNED,
 };
+pub use proof::{DayProof, ProofError, WatchCa, WatchCertificate, WatchKey};
 pub use racp::{Filter, OpCode, RacpMessage, ResponseCode};
 pub use transfer::{Batch, HistoryTransfer, IndicationOutcome, TransferState};
 pub use uuid::{characteristic, service, BleUuid, PALPAL_UUID_BASE, SIG_UUID_BASE};

@@ -101,6 +101,9 @@ pub mod characteristic {
     pub const HISTORY_DATA: BleUuid = BleUuid::palpal(0x0002);
     /// History Record Access Control Point (Palpal, RACP pattern of 0x2A52), write and indicate.
     pub const HISTORY_CONTROL_POINT: BleUuid = BleUuid::palpal(0x0003);
+    /// Watch Certificate (Palpal), read: the program's certificate of the watch's key, see
+    /// [`crate::WatchCertificate`].
+    pub const WATCH_CERTIFICATE: BleUuid = BleUuid::palpal(0x0004);
     /// The SIG's Record Access Control Point (0x2A52), whose pattern the Palpal one follows.
     pub const RECORD_ACCESS_CONTROL_POINT: BleUuid = BleUuid::from_sig(0x2a52);
 }

@@ -6,9 +6,16 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Deserialize;
-use watch_protocol::{HistoryRecord, WatchHistory};
+use sha2::{Digest as _, Sha256};
+use watch_protocol::{
+    HistoryRecord, WatchCa, WatchCertificate, WatchHistory, WatchKey, KST_OFFSET_SECONDS,
+    MIN_MTU_SIGNED,
+};
+
+/// The seed of an authority the program does not trust (the `uncertified` fault).
+const UNTRUSTED_CA_SEED: [u8; 32] = [0x55; 32];
 
 /// The whole simulation.
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +146,12 @@ pub struct Faults {
     pub out_of_range: bool,
     /// The watch does not advertise: a scan never finds it.
     pub silent: bool,
+    /// The watch signs nothing: its day totals carry no proof (an old or counterfeit watch).
+    pub unsigned: bool,
+    /// The last day's total is altered after the watch signed it (a tampered record).
+    pub tampered: bool,
+    /// The watch's certificate comes from an authority the program does not trust.
+    pub uncertified: bool,
 }
 
 /// Where a fault fires and how many times.
@@ -193,11 +206,21 @@ impl Config {
         }
     }
 
-    fn check(&self) -> anyhow::Result<()> {
+    /// Refuses what a watch could not do: an MTU outside BLE's, a battery over 100 %, a
+    /// signing watch under the MTU its signed records need.
+    pub fn check(&self) -> anyhow::Result<()> {
         if !(23..=517).contains(&self.mtu) {
             bail!("mtu {} is outside 23..=517", self.mtu);
         }
         for w in &self.watches {
+            if !w.faults.unsigned && self.mtu < MIN_MTU_SIGNED {
+                bail!(
+                    "watch {}: a signed day record needs an MTU of at least {MIN_MTU_SIGNED}, not {} \
+                     (or set faults.unsigned)",
+                    w.serial,
+                    self.mtu
+                );
+            }
             if w.battery > 100 {
                 bail!("watch {}: battery {} is above 100", w.serial, w.battery);
             }
@@ -216,8 +239,33 @@ impl WatchConfig {
         chars[chars.len().saturating_sub(4)..].iter().collect()
     }
 
-    /// The stored history: `days` days ending `until` (or `today`).
-    pub fn history(&self, today: NaiveDate) -> anyhow::Result<WatchHistory> {
+    /// The watch's own key, made from its serial (a simulation: a real watch makes its key
+    /// at manufacture and never shows it).
+    pub fn key(&self) -> WatchKey {
+        let seed = Sha256::new()
+            .chain_update(b"palpal simulated watch key\n")
+            .chain_update(self.serial.as_bytes())
+            .finalize();
+        WatchKey::from_seed(seed.into())
+    }
+
+    /// The watch's certificate, by the demonstration authority (or, with the `uncertified`
+    /// fault, by one nobody trusts).
+    pub fn certificate(&self) -> anyhow::Result<WatchCertificate> {
+        let ca = if self.faults.uncertified {
+            WatchCa::from_seed(UNTRUSTED_CA_SEED)
+        } else {
+            WatchCa::demo()
+        };
+        ca.certify(&self.serial, self.key().public_key())
+            .context("certifying the watch")
+    }
+
+    /// The stored history: `days` days ending `until` (or `today`). Each day's total is
+    /// signed as the watch stored it, at the day's last second or `now` if that is earlier,
+    /// with the watch's counter one more for each.
+    pub fn history(&self, today: NaiveDate, now: DateTime<Utc>) -> anyhow::Result<WatchHistory> {
+        let key = self.key();
         let until = self.until.unwrap_or(today);
         let first = until
             .checked_sub_days(Days::new(u64::from(self.days.saturating_sub(1))))
@@ -256,8 +304,30 @@ impl WatchConfig {
                     .push(HistoryRecord::HeartRate { at, bpm: bpm as u8 })
                     .context("storing a heart-rate sample")?;
             }
+            let proof = if self.faults.unsigned {
+                None
+            } else {
+                let end_of_day = date
+                    .and_hms_opt(23, 59, 59)
+                    .context("a day's last second")?
+                    .and_utc()
+                    .timestamp()
+                    - i64::from(KST_OFFSET_SECONDS);
+                let signed_at = u32::try_from(end_of_day.min(now.timestamp()))
+                    .context("a signing time after 2106")?;
+                Some(
+                    key.sign_day(&self.serial, date, total, d + 1, signed_at)
+                        .context("signing a day's steps")?,
+                )
+            };
+            // The tampered fault: the last day's total raised after it was signed.
+            let steps = if self.faults.tampered && d + 1 == self.days {
+                total + 5_000
+            } else {
+                total
+            };
             history
-                .push(HistoryRecord::DaySteps { date, steps: total })
+                .push(HistoryRecord::DaySteps { date, steps, proof })
                 .context("storing a day's steps")?;
         }
         Ok(history)
@@ -290,18 +360,94 @@ mod tests {
     fn a_day_is_49_records_and_the_seed_decides_them() {
         let config = Config::generated(2, 3, 7);
         let day = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
-        let a = config.watches[0].history(day).unwrap();
+        let now = DateTime::parse_from_rfc3339("2025-12-01T12:00:00+09:00")
+            .unwrap()
+            .to_utc();
+        let a = config.watches[0].history(day, now).unwrap();
         assert_eq!(a.len(), 3 * 49);
         assert_eq!(a.seq_range(), Some((0, 3 * 49 - 1)));
-        assert_eq!(a, config.watches[0].history(day).unwrap());
-        assert_ne!(a, config.watches[1].history(day).unwrap());
+        assert_eq!(a, config.watches[0].history(day, now).unwrap());
+        assert_ne!(a, config.watches[1].history(day, now).unwrap());
         assert_eq!(config.watches[1].short_code(), "0002");
+    }
+
+    /// The day totals the watch stored, with their proofs.
+    fn days(
+        w: &WatchConfig,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Vec<(NaiveDate, u32, Option<watch_protocol::DayProof>)> {
+        let h = w.history(today, now).unwrap();
+        h.notifications(0, 517)
+            .unwrap()
+            .iter()
+            .flat_map(|p| {
+                watch_protocol::HistoryNotification::decode(p)
+                    .unwrap()
+                    .records
+            })
+            .filter_map(|r| match r {
+                HistoryRecord::DaySteps { date, steps, proof } => Some((date, steps, proof)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_watch_signs_each_day_under_a_certified_key_and_faults_break_that() {
+        let today = NaiveDate::from_ymd_opt(2025, 12, 3).unwrap();
+        let now = DateTime::parse_from_rfc3339("2025-12-03T12:00:00+09:00")
+            .unwrap()
+            .to_utc();
+        let trusted = [WatchCa::demo().public_key()];
+        let mut w = Config::generated(1, 3, 7).watches.remove(0);
+        let cert = w.certificate().unwrap();
+        cert.verify(&trusted).unwrap();
+        let healthy = days(&w, today, now);
+        assert_eq!(healthy.len(), 3);
+        for (i, (date, steps, proof)) in healthy.iter().enumerate() {
+            let proof = proof.expect("signed");
+            assert_eq!(proof.counter, i as u32 + 1);
+            cert.verify_day(&w.serial, *date, *steps, &proof).unwrap();
+        }
+        // Past days at their last second; today no later than now.
+        let last = healthy[2].2.unwrap().signed_at;
+        assert_eq!(i64::from(last), now.timestamp());
+        assert_eq!(
+            i64::from(healthy[1].2.unwrap().signed_at),
+            DateTime::parse_from_rfc3339("2025-12-02T23:59:59+09:00")
+                .unwrap()
+                .timestamp()
+        );
+
+        w.faults.tampered = true;
+        let tampered = days(&w, today, now);
+        let (date, steps, proof) = tampered[2];
+        assert!(cert
+            .verify_day(&w.serial, date, steps, &proof.unwrap())
+            .is_err());
+        w.faults.tampered = false;
+        w.faults.unsigned = true;
+        assert!(days(&w, today, now).iter().all(|d| d.2.is_none()));
+        w.faults.uncertified = true;
+        assert!(w.certificate().unwrap().verify(&trusted).is_err());
+    }
+
+    #[test]
+    fn a_signing_watch_needs_an_mtu_its_signed_records_fit() {
+        let text = "mtu = 23\n[[watch]]\nserial = \"PW-0042\"\n";
+        let config: Config = toml::from_str(text).unwrap();
+        let refused = config.check().unwrap_err().to_string();
+        assert!(refused.contains("91"), "{refused}");
+        let unsigned: Config =
+            toml::from_str(&format!("{text}[watch.faults]\nunsigned = true\n")).unwrap();
+        unsigned.check().unwrap();
     }
 
     #[test]
     fn a_file_needs_only_the_serial() {
         let config: Config = toml::from_str(
-            "mtu = 23\n[[watch]]\nserial = \"PW-0042\"\n[watch.faults]\ndrop = { at = 3 }\n",
+            "mtu = 91\n[[watch]]\nserial = \"PW-0042\"\n[watch.faults]\ndrop = { at = 3 }\n",
         )
         .unwrap();
         config.check().unwrap();

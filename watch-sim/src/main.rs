@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(mtu) = args.mtu {
         config.mtu = mtu;
     }
+    config.check()?;
     let today = args.today.unwrap_or_else(|| {
         (Utc::now() + TimeDelta::seconds(i64::from(watch_protocol::KST_OFFSET_SECONDS)))
             .date_naive()

@@ -48,6 +48,8 @@ pub enum CharKind {
     HistoryData,
     /// Palpal History Control Point.
     ControlPoint,
+    /// Palpal Watch Certificate.
+    Certificate,
 }
 
 impl CharKind {
@@ -64,6 +66,7 @@ impl CharKind {
             CharKind::BodySensorLocation => ch::BODY_SENSOR_LOCATION,
             CharKind::HistoryData => ch::HISTORY_DATA,
             CharKind::ControlPoint => ch::HISTORY_CONTROL_POINT,
+            CharKind::Certificate => ch::WATCH_CERTIFICATE,
         }
     }
 
@@ -74,7 +77,8 @@ impl CharKind {
             | CharKind::Serial
             | CharKind::Firmware
             | CharKind::LocalTimeInformation
-            | CharKind::BodySensorLocation => &["read"],
+            | CharKind::BodySensorLocation
+            | CharKind::Certificate => &["read"],
             CharKind::Battery => &["read", "notify"],
             CharKind::CurrentTime => &["read", "write", "notify"],
             CharKind::HeartRateMeasurement | CharKind::HistoryData => &["notify"],
@@ -124,6 +128,7 @@ const GATT: &[(BleUuid, u16, &[CharEntry])] = &[
         &[
             (CharKind::HistoryData, 0x0019),
             (CharKind::ControlPoint, 0x001c),
+            (CharKind::Certificate, 0x001f),
         ],
     ),
 ];
@@ -176,6 +181,8 @@ pub struct Watch {
     serial: String,
     model: String,
     firmware: String,
+    /// The Watch Certificate characteristic's value.
+    certificate: Vec<u8>,
     battery: u8,
     faults: Faults,
     registered: AtomicBool,
@@ -212,7 +219,11 @@ impl Watch {
             .address
             .clone()
             .unwrap_or_else(|| format!("F0:99:88:00:{:02X}:{:02X}", index / 256, index % 256));
-        let history = config.history(today)?;
+        let history = config.history(today, Utc::now())?;
+        let certificate = config
+            .certificate()?
+            .encode()
+            .map_err(|e| anyhow::anyhow!("encoding the certificate: {e}"))?;
         let rssi = if config.faults.out_of_range {
             -99
         } else {
@@ -229,6 +240,7 @@ impl Watch {
             serial: config.serial.clone(),
             model: config.model.clone(),
             firmware: config.firmware.clone(),
+            certificate,
             battery: config.battery,
             faults: config.faults.clone(),
             registered: AtomicBool::new(false),
@@ -263,6 +275,7 @@ impl Watch {
             serial: String::new(),
             model: String::new(),
             firmware: String::new(),
+            certificate: Vec::new(),
             battery: 100,
             faults: Faults::default(),
             registered: AtomicBool::new(false),
@@ -452,6 +465,7 @@ impl Watch {
         Ok(match kind {
             CharKind::Model => self.model.clone().into_bytes(),
             CharKind::Serial => self.serial.clone().into_bytes(),
+            CharKind::Certificate => self.certificate.clone(),
             CharKind::Firmware => self.firmware.clone().into_bytes(),
             CharKind::Battery => vec![self.battery],
             CharKind::CurrentTime => {

@@ -277,6 +277,7 @@ fn history_notifications() {
             HistoryRecord::DaySteps {
                 date: d,
                 steps: 8500,
+                proof: None,
             },
         ],
     };
@@ -358,10 +359,19 @@ fn history_notifications() {
                 value: 24,
             }),
         ),
-        // A day-steps tag with hour bits, and an unknown marker.
+        // A day-steps tag with hour bits other than the signed flag, a signed day record
+        // cut short, and an unknown marker.
+        (
+            "e9 03 00 00 02 fb 24 00 65 f4",
+            Expect::Fails(Error::UnknownTag(0x02)),
+        ),
         (
             "e9 03 00 00 01 fb 24 00 b9 6f",
-            Expect::Fails(Error::UnknownTag(0x01)),
+            Expect::Fails(Error::Truncated {
+                what: "history notification",
+                needed: 12,
+                got: 8,
+            }),
         ),
         (
             "e9 03 00 00 40 fb 24 00 c2 7e 66",
@@ -560,6 +570,7 @@ fn documented_transfer() {
         .push(HistoryRecord::DaySteps {
             date: d,
             steps: 8500,
+            proof: None,
         })
         .unwrap();
     let mut terminal = HistoryTransfer::new();

@@ -149,6 +149,7 @@ pub(crate) fn sample_days(first: NaiveDate, days: u32) -> Vec<HistoryRecord> {
         out.push(HistoryRecord::DaySteps {
             date: day,
             steps: total,
+            proof: None,
         });
     }
     out

@@ -76,12 +76,38 @@ fn record_time() -> impl Strategy<Value = NaiveDateTime> {
     })
 }
 
+/// Any proof a watch could carry (its signature need not verify: the codec only carries it).
+pub(crate) fn day_proof() -> impl Strategy<Value = crate::DayProof> {
+    (
+        any::<u32>(),
+        any::<u32>(),
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+    )
+        .prop_map(|(counter, signed_at, a, b)| {
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(&a);
+            signature[32..].copy_from_slice(&b);
+            crate::DayProof {
+                counter,
+                signed_at,
+                signature,
+            }
+        })
+}
+
 pub(crate) fn record() -> impl Strategy<Value = HistoryRecord> {
     prop_oneof![
-        (record_time(), any::<u32>()).prop_map(|(t, steps)| HistoryRecord::DaySteps {
-            date: t.date(),
-            steps
-        }),
+        (
+            record_time(),
+            any::<u32>(),
+            proptest::option::of(day_proof())
+        )
+            .prop_map(|(t, steps, proof)| HistoryRecord::DaySteps {
+                date: t.date(),
+                steps,
+                proof,
+            }),
         (record_time(), 0u8..24, any::<u32>()).prop_map(|(t, hour, steps)| {
             HistoryRecord::HourSteps {
                 date: t.date(),
@@ -113,8 +139,8 @@ fn records(max: usize) -> impl Strategy<Value = Vec<HistoryRecord>> {
                 .map(|(offset, r)| {
                     let date = FIRST_DATE + Days::new(base + offset);
                     match r {
-                        HistoryRecord::DaySteps { steps, .. } => {
-                            HistoryRecord::DaySteps { date, steps }
+                        HistoryRecord::DaySteps { steps, proof, .. } => {
+                            HistoryRecord::DaySteps { date, steps, proof }
                         }
                         HistoryRecord::HourSteps { hour, steps, .. } => {
                             HistoryRecord::HourSteps { date, hour, steps }
@@ -231,7 +257,15 @@ proptest! {
         records in records(200),
         mtu in prop_oneof![Just(23u16), Just(185), Just(247), 0u16..600],
     ) {
-        let payloads = pack_notifications(first_seq, &records, mtu).unwrap();
+        let signed = records.iter().any(|r| matches!(r, HistoryRecord::DaySteps { proof: Some(_), .. }));
+        let payloads = match pack_notifications(first_seq, &records, mtu) {
+            Ok(p) => p,
+            Err(e) => {
+                // Only a signed day record under its MTU is refused.
+                prop_assert!(signed && mtu < crate::MIN_MTU_SIGNED, "{e:?} at MTU {mtu}");
+                return Ok(());
+            }
+        };
         let mut back = Vec::new();
         for (i, p) in payloads.iter().enumerate() {
             prop_assert!(p.len() <= notification_capacity(mtu));
@@ -252,7 +286,7 @@ proptest! {
         index in any::<prop::sample::Index>(),
         flip in 1u8..=255,
     ) {
-        let payloads = pack_notifications(7, &records, 23).unwrap();
+        let payloads = pack_notifications(7, &records, crate::MIN_MTU_SIGNED).unwrap();
         let mut bytes = payloads[0].clone();
         let i = index.index(bytes.len());
         bytes[i] ^= flip;
@@ -275,10 +309,12 @@ fn records_outside_the_codec_are_refused() {
     let too_late = HistoryRecord::DaySteps {
         date: FIRST_DATE + Days::new(65_536),
         steps: 1,
+        proof: None,
     };
     let too_early = HistoryRecord::DaySteps {
         date: FIRST_DATE - Days::new(1),
         steps: 1,
+        proof: None,
     };
     let bad_hour = HistoryRecord::HourSteps {
         date: FIRST_DATE,
@@ -308,7 +344,8 @@ fn records_outside_the_codec_are_refused() {
             &vec![
                 HistoryRecord::DaySteps {
                     date: FIRST_DATE,
-                    steps: 0
+                    steps: 0,
+                    proof: None,
                 };
                 2
             ],
