@@ -10,13 +10,20 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveDateTime};
 use points_core::StepReport;
 use serde::Serialize;
+use watch_protocol::DayProof;
 
 /// What one watch record holds (the watch's history, without Bluetooth framing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Sample {
-    /// The day's cumulative step count so far; the highest of a day counts.
-    DaySteps { date: NaiveDate, steps: u32 },
+    /// The day's cumulative step count so far; the highest of a day counts. `proof` is the
+    /// watch's signature over it, which the central server needs to credit it.
+    DaySteps {
+        date: NaiveDate,
+        steps: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        proof: Option<DayProof>,
+    },
     /// Steps counted in one hour of a day.
     HourSteps {
         date: NaiveDate,
@@ -154,7 +161,7 @@ pub fn day_totals(records: &[WatchRecord]) -> BTreeMap<NaiveDate, u32> {
     let mut hours: BTreeMap<(NaiveDate, u8), u32> = BTreeMap::new();
     for r in records {
         match r.sample {
-            Sample::DaySteps { date, steps } => {
+            Sample::DaySteps { date, steps, .. } => {
                 let t = totals.entry(date).or_insert(0);
                 *t = (*t).max(steps);
             }
@@ -173,6 +180,36 @@ pub fn day_totals(records: &[WatchRecord]) -> BTreeMap<NaiveDate, u32> {
     for (date, steps) in summed {
         let t = totals.entry(date).or_insert(0);
         *t = (*t).max(steps);
+    }
+    totals
+}
+
+/// Each day's highest total the watch signed, with its proof: what the central server will
+/// credit. A day the watch did not sign is absent.
+pub fn signed_totals(records: &[WatchRecord]) -> BTreeMap<NaiveDate, (u32, DayProof)> {
+    let mut out: BTreeMap<NaiveDate, (u32, DayProof)> = BTreeMap::new();
+    for r in records {
+        if let Sample::DaySteps {
+            date,
+            steps,
+            proof: Some(proof),
+        } = r.sample
+        {
+            let best = out.entry(date).or_insert((steps, proof));
+            if steps > best.0 {
+                *best = (steps, proof);
+            }
+        }
+    }
+    out
+}
+
+/// The totals to report: a day the watch signed reports its signed total (the only one the
+/// server credits, even when the hours add up to more); another day its highest total.
+pub fn reportable_totals(records: &[WatchRecord]) -> BTreeMap<NaiveDate, u32> {
+    let mut totals = day_totals(records);
+    for (day, (steps, _)) in signed_totals(records) {
+        totals.insert(day, steps);
     }
     totals
 }
@@ -299,6 +336,20 @@ mod tests {
             sample: Sample::DaySteps {
                 date: d(date),
                 steps,
+                proof: None,
+            },
+        }
+    }
+
+    /// A day total the watch `PW-1` signed with `counter`.
+    fn signed_day(seq: u32, date: &str, steps: u32, counter: u32) -> WatchRecord {
+        let key = watch_protocol::WatchKey::from_seed([5; 32]);
+        WatchRecord {
+            seq,
+            sample: Sample::DaySteps {
+                date: d(date),
+                steps,
+                proof: Some(key.sign_day("PW-1", d(date), steps, counter, 0).unwrap()),
             },
         }
     }
@@ -371,6 +422,37 @@ mod tests {
         assert_eq!(
             totals.into_iter().collect::<Vec<_>>(),
             [(d("2025-12-01"), 9000), (d("2025-12-02"), 2000)]
+        );
+    }
+
+    #[test]
+    fn a_signed_day_reports_its_signed_total_and_only_that() {
+        let records = [
+            signed_day(0, "2025-12-01", 4000, 1),
+            signed_day(1, "2025-12-01", 9000, 2),
+            day(2, "2025-12-01", 9500),
+            // The hours say more than the watch signed: the signed total is what is reported.
+            hour(3, "2025-12-02", 8, 1200),
+            hour(4, "2025-12-02", 9, 800),
+            signed_day(5, "2025-12-02", 1500, 3),
+            // A day the watch did not sign reports its highest total, without proof.
+            day(6, "2025-12-03", 700),
+        ];
+        let signed = signed_totals(&records);
+        assert_eq!(
+            signed
+                .iter()
+                .map(|(d, (s, p))| (*d, *s, p.counter))
+                .collect::<Vec<_>>(),
+            [(d("2025-12-01"), 9000, 2), (d("2025-12-02"), 1500, 3)]
+        );
+        assert_eq!(
+            reportable_totals(&records).into_iter().collect::<Vec<_>>(),
+            [
+                (d("2025-12-01"), 9000),
+                (d("2025-12-02"), 1500),
+                (d("2025-12-03"), 700)
+            ]
         );
     }
 

@@ -266,6 +266,7 @@ fn sync_caches_what_the_server_knows_and_a_killed_pull_resumes_to_the_same_state
                 day: yesterday.to_string(),
                 steps: 9000,
                 reported_at: now.to_rfc3339(),
+                watch: None,
             });
             store
                 .queue_operation(&format!("steps-{i}"), &payload, now)

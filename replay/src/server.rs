@@ -199,6 +199,7 @@ pub fn prepare(
                     day: r.day.to_string(),
                     steps: r.steps,
                     reported_at: r.reported_at.to_rfc3339(),
+                    watch: None,
                 }),
             )
         },

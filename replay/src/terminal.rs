@@ -515,6 +515,7 @@ pub async fn counter_driver(
                 day: report.day.to_string(),
                 steps: report.steps,
                 reported_at: rfc3339(report.reported_at),
+                watch: None,
             }),
         );
         record.reports.push((visit.member, report));

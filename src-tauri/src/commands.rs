@@ -6,8 +6,8 @@ use tauri::State;
 use terminal_store::ConfirmedEnrollment;
 
 use merchant_core::watch_sync::{
-    check_pairing, day_totals, fetch_from, last_seq_after, new_records, new_step_reports,
-    WatchOwner,
+    check_pairing, fetch_from, last_seq_after, new_records, new_step_reports, reportable_totals,
+    signed_totals, WatchOwner,
 };
 use terminal_store::WatchSync;
 
@@ -270,11 +270,19 @@ pub async fn sync_watch(
             .and_then(|w| w.last_seq);
         let new = new_records(&reading.records, last);
         let known = store.step_days(&member.member_no).map_err(storage)?;
-        let reports: Vec<(String, points_core::StepReport)> =
-            new_step_reports(&day_totals(&new), &known, now)
-                .into_iter()
-                .map(|r| (uuid::Uuid::new_v4().to_string(), r))
-                .collect();
+        // A day the watch signed reports its signed total, with the watch's proof: the only
+        // steps the central server credits.
+        let signed = signed_totals(&new);
+        let reports: Vec<_> = new_step_reports(&reportable_totals(&new), &known, now)
+            .into_iter()
+            .map(|r| {
+                let proof = signed
+                    .get(&r.day)
+                    .filter(|(steps, _)| *steps == r.steps)
+                    .map(|(_, proof)| *proof);
+                (uuid::Uuid::new_v4().to_string(), r, proof)
+            })
+            .collect();
         let pairing_op_id = uuid::Uuid::new_v4().to_string();
         store
             .record_watch_sync(&WatchSync {
@@ -285,6 +293,7 @@ pub async fn sync_watch(
                 reports: &reports,
                 pairing_op_id: &pairing_op_id,
                 token: token.as_deref(),
+                certificate: reading.info.certificate.as_deref(),
                 at: now,
             })
             .map_err(storage)?;

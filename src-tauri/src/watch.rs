@@ -153,7 +153,7 @@ impl WatchRadio {
 /// A history record as the cores take it.
 fn sample(record: &HistoryRecord) -> Sample {
     match *record {
-        HistoryRecord::DaySteps { date, steps, .. } => Sample::DaySteps { date, steps },
+        HistoryRecord::DaySteps { date, steps, proof } => Sample::DaySteps { date, steps, proof },
         HistoryRecord::HourSteps { date, hour, steps } => Sample::HourSteps { date, hour, steps },
         HistoryRecord::HeartRate { at, bpm } => Sample::HeartRate { at, bpm },
     }

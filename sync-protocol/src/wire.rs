@@ -281,6 +281,26 @@ pub struct StepReportPayload {
     pub steps: u32,
     /// When the watch reported it, RFC 3339 with offset.
     pub reported_at: String,
+    /// The watch's signature over the day's steps and its certificate: the server credits
+    /// steps only with it (`docs/watch-gatt.md`, "Signed steps").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchProof>,
+}
+
+/// A watch's proof of a day's steps, as the terminal read it from the watch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WatchProof {
+    /// The watch's serial number, as its certificate names it.
+    pub serial: String,
+    /// The Watch Certificate characteristic's bytes, lowercase hex.
+    pub certificate: String,
+    /// The watch's counter for this proof.
+    pub counter: u32,
+    /// The watch's clock when it signed, Unix seconds.
+    pub signed_at: u32,
+    /// The watch's Ed25519 signature, lowercase hex (128 digits).
+    pub signature: String,
 }
 
 /// The payload of a `watch_pairing` operation: a watch handed to a member at a kiosk, or first
@@ -879,6 +899,7 @@ mod tests {
                 day: "2025-12-02".to_owned(),
                 steps: 8_421,
                 reported_at: "2025-12-02T21:00:00+09:00".to_owned(),
+                watch: None,
             }),
             OpPayload::WatchPairing(WatchPairingPayload {
                 serial: "PW-0007".to_owned(),

@@ -546,6 +546,7 @@ mod tests {
             day: "2025-12-01".to_owned(),
             steps: 8_000,
             reported_at: "2025-12-01T21:00:00+09:00".to_owned(),
+            watch: None,
         })
     }
 

@@ -8,7 +8,9 @@ use points_core::StepReport;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use sync_protocol::wire::{OpPayload, StepReportPayload, WatchPairingPayload};
+use sync_protocol::wire::{OpPayload, StepReportPayload, WatchPairingPayload, WatchProof};
+use watch_protocol::proof::hex;
+use watch_protocol::DayProof;
 
 use crate::{Store, StoredStepReport};
 
@@ -31,8 +33,11 @@ pub struct WatchSync<'a> {
     pub records: &'a [WatchRecord],
     /// The last sequence number stored once this sync is written.
     pub last_seq: Option<u32>,
-    /// The step reports to store and queue, each with the operation id it is sent under.
-    pub reports: &'a [(String, StepReport)],
+    /// The step reports to store and queue, each with the operation id it is sent under and
+    /// the watch's proof of it, when the watch signed it.
+    pub reports: &'a [(String, StepReport, Option<DayProof>)],
+    /// The Watch Certificate's bytes as read, which go with each proof.
+    pub certificate: Option<&'a [u8]>,
     /// The operation id the `watch_pairing` is sent under if this sync pairs a watch unknown
     /// here to the member (unused otherwise).
     pub pairing_op_id: &'a str,
@@ -186,7 +191,7 @@ impl Store {
             )?;
             for r in sync.records {
                 let (kind, day, hour, at, value) = match r.sample {
-                    Sample::DaySteps { date, steps } => ("day_steps", date, None, None, steps),
+                    Sample::DaySteps { date, steps, .. } => ("day_steps", date, None, None, steps),
                     Sample::HourSteps { date, hour, steps } => {
                         ("hour_steps", date, Some(hour), None, steps)
                     }
@@ -209,7 +214,7 @@ impl Store {
                  WHERE serial = ?1",
                 params![sync.serial, sync.last_seq, sync.at.to_rfc3339()],
             )?;
-            for (op_id, report) in sync.reports {
+            for (op_id, report, proof) in sync.reports {
                 s.add_step_report(
                     sync.member_no,
                     &StoredStepReport {
@@ -223,6 +228,15 @@ impl Store {
                     day: report.day.to_string(),
                     steps: report.steps,
                     reported_at: report.reported_at.to_rfc3339(),
+                    watch: proof
+                        .zip(sync.certificate)
+                        .map(|(proof, certificate)| WatchProof {
+                            serial: sync.serial.to_owned(),
+                            certificate: hex(certificate),
+                            counter: proof.counter,
+                            signed_at: proof.signed_at,
+                            signature: hex(&proof.signature),
+                        }),
                 });
                 s.queue_operation(op_id, &payload, sync.at)?;
             }
@@ -319,6 +333,7 @@ mod tests {
                 sample: Sample::DaySteps {
                     date: d("2025-12-02"),
                     steps: 8100,
+                    proof: None,
                 },
             },
             WatchRecord {
@@ -338,6 +353,15 @@ mod tests {
                 },
             },
         ];
+        let key = watch_protocol::WatchKey::from_seed([4; 32]);
+        let certificate = watch_protocol::WatchCa::demo()
+            .certify("PW-0042", key.public_key())
+            .unwrap()
+            .encode()
+            .unwrap();
+        let proof = key
+            .sign_day("PW-0042", d("2025-12-02"), 8100, 7, 1_764_687_599)
+            .unwrap();
         let reports = [(
             "op-a".to_owned(),
             StepReport {
@@ -345,10 +369,12 @@ mod tests {
                 day: d("2025-12-02"),
                 steps: 8100,
             },
+            Some(proof),
         )];
         let sync = WatchSync {
             serial: "PW-0042",
             member_no: "PP-0001",
+            certificate: Some(&certificate),
             records: &records,
             last_seq: Some(2),
             reports: &reports,
@@ -401,6 +427,13 @@ mod tests {
                 "day": "2025-12-02",
                 "steps": 8100,
                 "reported_at": "2025-12-03T15:00:00+09:00",
+                "watch": {
+                    "serial": "PW-0042",
+                    "certificate": hex(&certificate),
+                    "counter": 7,
+                    "signed_at": 1_764_687_599,
+                    "signature": hex(&proof.signature),
+                },
             })
         );
         let hr = s
@@ -428,10 +461,12 @@ mod tests {
                 day: d("2025-12-02"),
                 steps: 8100,
             },
+            None,
         )];
         let sync = WatchSync {
             serial: "PW-0042",
             member_no: "PP-0001",
+            certificate: None,
             records: &[],
             last_seq: None,
             reports: &reports,

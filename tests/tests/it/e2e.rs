@@ -726,6 +726,33 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
     }
     let payload: serde_json::Value = serde_json::from_str(&pending[0].payload)?;
     assert_eq!(payload["member_number"], "PP-0002");
+    // Each report carries the watch's proof, read over BlueZ, which checks out under the
+    // certificate the watch presented and the demonstration authority.
+    for p in pending {
+        let report: sync_protocol::wire::StepReportPayload = serde_json::from_str(&p.payload)?;
+        let proof = report.watch.context("a signed report")?;
+        let unhex = |t: &str| watch_protocol::proof::unhex(t).context("hex");
+        let certificate = watch_protocol::WatchCertificate::decode(&unhex(&proof.certificate)?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        certificate
+            .verify(&[watch_protocol::WatchCa::demo().public_key()])
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let signature: [u8; 64] = unhex(&proof.signature)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("64 bytes"))?;
+        certificate
+            .verify_day(
+                &proof.serial,
+                report.day.parse()?,
+                report.steps,
+                &watch_protocol::DayProof {
+                    counter: proof.counter,
+                    signed_at: proof.signed_at,
+                    signature,
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     // The chart shows the new steps: no day went down, and the watch raised some.
     let count = |s: &str| s.replace(',', "").parse::<u32>().unwrap_or(0);
     assert_eq!(before.len(), after.len());
