@@ -143,6 +143,28 @@ enum Command {
         #[command(subcommand)]
         command: TlsCommand,
     },
+    /// The watch certificate authorities whose watches' signed steps are credited.
+    WatchCa {
+        #[command(subcommand)]
+        command: WatchCaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WatchCaCommand {
+    /// Trusts a watch certificate authority. From then on a step report is credited only
+    /// with the signature of a watch it certified, paired to the member.
+    Add {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The authority's Ed25519 public key, 64 hex digits.
+        #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
+        public_key: Option<String>,
+        /// The demonstration authority of the watch simulator (never for a real program).
+        #[arg(long)]
+        demo: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -409,6 +431,7 @@ fn main() -> anyhow::Result<()> {
         Command::Member { command } => member(command, policies),
         Command::Key { command } => key(command, policies),
         Command::Report { command } => report(command, policies),
+        Command::WatchCa { command } => watch_ca(command, policies),
         Command::Tls { command } => tls(command),
     }
 }
@@ -578,6 +601,34 @@ fn key(command: KeyCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Re
         std::io::stdout().lock(),
         "key_id: {key_id}\npublic_key: {}",
         sync_protocol::signing::encode_public_key(&signing.verifying_key())
+    )?;
+    Ok(())
+}
+
+fn watch_ca(command: WatchCaCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
+    let WatchCaCommand::Add {
+        db,
+        public_key,
+        demo,
+    } = command;
+    let key: [u8; 32] = if demo {
+        watch_protocol::WatchCa::demo().public_key()
+    } else {
+        public_key
+            .as_deref()
+            .and_then(watch_protocol::proof::unhex)
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .context("공개 키는 16진수 64자리여야 합니다 / the public key must be 64 hex digits")?
+    };
+    let mut store = SqliteStore::open(&db, policies)?;
+    let added = store
+        .add_watch_authority(&key, SystemClock.now())
+        .context("인증 기관을 저장하지 못했습니다 / saving the authority")?;
+    writeln!(
+        std::io::stdout().lock(),
+        "watch_authority: {}\n{}",
+        watch_protocol::proof::hex(&key),
+        if added { "added" } else { "already trusted" }
     )?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use redemption_token::{
 };
 use rusqlite::{params, Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
+use watch_protocol::{DayProof, WatchCertificate};
 
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 
@@ -28,7 +29,7 @@ use crate::wire::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -227,6 +228,19 @@ const MIGRATIONS: &[&str] = &[
         day TEXT NOT NULL,
         sequence INTEGER NOT NULL,
         PRIMARY KEY (terminal_id, day)
+    ) WITHOUT ROWID;",
+    // 9: steps signed by the watch. The watch certificate authorities the program trusts
+    // (none: steps are taken unsigned, as before), and each watch proof credited, by the
+    // watch's serial and counter, so that none is credited twice.
+    "CREATE TABLE watch_authorities (
+        public_key BLOB PRIMARY KEY,
+        added_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE watch_proofs (
+        serial TEXT NOT NULL,
+        counter INTEGER NOT NULL,
+        op_id TEXT NOT NULL,
+        PRIMARY KEY (serial, counter)
     ) WITHOUT ROWID;",
 ];
 
@@ -440,6 +454,13 @@ pub trait Store: Send {
     /// Revokes one member card (lost or replaced): holds carrying it are refused from then
     /// on. `false` when there is no such member.
     fn revoke_card(&mut self, id: i64, serial: u16, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Trusts a watch certificate authority's public key: from then on a step report is
+    /// credited only with a proof from a watch it certified. Returns whether it was new.
+    fn add_watch_authority(
+        &mut self,
+        public_key: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
     /// Publishes a redemption public key; returns its key id.
     fn add_redemption_key(
         &mut self,
@@ -813,6 +834,18 @@ impl Store for SqliteStore {
         found.map(u16::try_from).transpose().map_err(Into::into)
     }
 
+    fn add_watch_authority(
+        &mut self,
+        public_key: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let added = self.conn.execute(
+            "INSERT OR IGNORE INTO watch_authorities (public_key, added_at) VALUES (?1, ?2)",
+            params![&public_key[..], now.to_rfc3339()],
+        )?;
+        Ok(added == 1)
+    }
+
     fn add_redemption_key(
         &mut self,
         public_key: &[u8; 32],
@@ -1146,7 +1179,7 @@ fn apply_operation(
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "step_report" => match serde_json::from_value::<StepReportPayload>(op.payload.clone()) {
-            Ok(payload) => record_steps(tx, policies, terminal, &op.op_id, &payload)?,
+            Ok(payload) => record_steps(tx, policies, terminal, &op.op_id, &payload, now)?,
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "redemption_hold" | "void" if terminal.role != Role::Counter => {
@@ -1406,6 +1439,7 @@ fn record_steps(
     terminal: &Terminal,
     op_id: &str,
     payload: &StepReportPayload,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
     let day = NaiveDate::parse_from_str(payload.day.trim(), "%Y-%m-%d").ok();
     let reported_at = DateTime::<FixedOffset>::parse_from_rfc3339(payload.reported_at.trim()).ok();
@@ -1433,6 +1467,13 @@ fn record_steps(
     };
     let Some((member_id, birth_date, snapshot)) = member else {
         return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
+    };
+    // Once the program trusts a watch authority, steps count only as a certified watch paired
+    // to the member signed them, and lateness is judged by the watch's signed time.
+    let reported_at = match watch_verdict(tx, payload, member_id, day, op_id, now)? {
+        Ok(Some(signed_at)) => signed_at,
+        Ok(None) => reported_at,
+        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
     let birth_date = NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d")
         .with_context(|| format!("member {member_id} has birth date {birth_date:?}"))?;
@@ -1896,6 +1937,116 @@ fn void(
     result.member_number = Some(member_number(member_id));
     result.balance = Some(credited - spent);
     Ok(result)
+}
+
+/// How far ahead of the server's clock a watch's signing time may be (watch clocks drift; a
+/// terminal sets them at each sync).
+const WATCH_CLOCK_AHEAD_SECS: i64 = 300;
+
+/// What the watch proof of a step report says: `Ok(None)` when no watch authority is trusted
+/// (steps taken unsigned, as a program without signing watches does), `Ok(Some(time))` the
+/// watch's signing time when the proof holds (and it is now remembered, so that it is
+/// credited once), or the reason it does not.
+fn watch_verdict(
+    tx: &Connection,
+    payload: &StepReportPayload,
+    member_id: i64,
+    day: NaiveDate,
+    op_id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<Option<DateTime<FixedOffset>>, RejectReason>> {
+    let authorities: Vec<[u8; 32]> = tx
+        .prepare_cached("SELECT public_key FROM watch_authorities")?
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))?
+        .filter_map(|key| key.ok().and_then(|k| <[u8; 32]>::try_from(k).ok()))
+        .collect();
+    if authorities.is_empty() {
+        return Ok(Ok(None));
+    }
+    let Some(watch) = &payload.watch else {
+        return Ok(Err(RejectReason::StepsUnsigned));
+    };
+    let Some(certificate) = watch_protocol::proof::unhex(&watch.certificate)
+        .and_then(|bytes| WatchCertificate::decode(&bytes).ok())
+    else {
+        return Ok(Err(RejectReason::WatchNotCertified));
+    };
+    if certificate.serial != watch.serial || !certified(&certificate, &authorities) {
+        return Ok(Err(RejectReason::WatchNotCertified));
+    }
+    let Some(signature) = watch_protocol::proof::unhex(&watch.signature)
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+    else {
+        return Ok(Err(RejectReason::InvalidPayload));
+    };
+    let proof = DayProof {
+        counter: watch.counter,
+        signed_at: watch.signed_at,
+        signature,
+    };
+    if certificate
+        .verify_day(&watch.serial, day, payload.steps, &proof)
+        .is_err()
+    {
+        return Ok(Err(RejectReason::StepsSignatureInvalid));
+    }
+    let paired: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM watch_pairings
+                            WHERE serial = ?1 AND member_id = ?2 AND ended_at IS NULL)",
+        )?
+        .query_row(params![watch.serial, member_id], |row| row.get(0))?;
+    if !paired {
+        return Ok(Err(RejectReason::WatchNotPaired));
+    }
+    let signed_at = DateTime::from_timestamp(i64::from(watch.signed_at), 0)
+        .context("a u32 of seconds is a time")?
+        .fixed_offset();
+    if signed_at.to_utc() > now + chrono::Duration::seconds(WATCH_CLOCK_AHEAD_SECS)
+        || day > points_core::kst_day(signed_at)
+    {
+        return Ok(Err(RejectReason::StepsTimeOutOfWindow));
+    }
+    let fresh = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO watch_proofs (serial, counter, op_id) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![watch.serial, watch.counter, op_id])?;
+    if fresh == 0 {
+        return Ok(Err(RejectReason::StepsReplayed));
+    }
+    Ok(Ok(Some(signed_at)))
+}
+
+/// Whether a trusted authority made `certificate`, remembering certificates already checked
+/// on this thread (a watch syncs many days with the same one).
+fn certified(certificate: &WatchCertificate, authorities: &[[u8; 32]]) -> bool {
+    thread_local! {
+        static CHECKED: std::cell::RefCell<std::collections::HashSet<[u8; 32]>> =
+            std::cell::RefCell::new(std::collections::HashSet::new());
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(certificate.serial.as_bytes());
+    hasher.update(certificate.public_key);
+    hasher.update(certificate.signature);
+    for key in authorities {
+        hasher.update(key);
+    }
+    let id: [u8; 32] = hasher.finalize().into();
+    if CHECKED.with(|checked| checked.borrow().contains(&id)) {
+        return true;
+    }
+    let ok = certificate.verify(authorities).is_ok();
+    if ok {
+        CHECKED.with(|checked| {
+            let mut checked = checked.borrow_mut();
+            if checked.len() >= 65_536 {
+                checked.clear();
+            }
+            checked.insert(id);
+        });
+    }
+    ok
 }
 
 /// Remembers the operation number a terminal told on `day`, if it is the first of that day.

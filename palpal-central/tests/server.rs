@@ -88,6 +88,17 @@ fn cli(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
     Ok(String::from_utf8(output.stdout)?)
 }
 
+/// Runs the real `palpal-central` expecting it to fail; returns what it said on stderr.
+fn cli_fails(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let output = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(args)
+        .output()?;
+    if output.status.success() {
+        return Err(format!("palpal-central {args:?} succeeded").into());
+    }
+    Ok(String::from_utf8(output.stderr)?)
+}
+
 fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
@@ -1747,6 +1758,236 @@ async fn sign_ups_beyond_a_sites_lease_are_refused_and_kiosks_pull_their_own_lea
     assert_eq!(counter_view.status, 200);
     assert!(counter_view.body.get("admission").is_none());
     assert!(counter_view.body.get("quota_leases").is_none());
+    Ok(())
+}
+
+/// A watch of the tests: its serial, key and certificate (by `ca`).
+struct TestWatch {
+    serial: &'static str,
+    key: watch_protocol::WatchKey,
+    certificate: String,
+}
+
+impl TestWatch {
+    fn new(serial: &'static str, seed: u8, ca: &watch_protocol::WatchCa) -> TestWatch {
+        let key = watch_protocol::WatchKey::from_seed([seed; 32]);
+        let certificate = ca
+            .certify(serial, key.public_key())
+            .and_then(|c| c.encode())
+            .map(|bytes| watch_protocol::proof::hex(&bytes))
+            .unwrap_or_default();
+        TestWatch {
+            serial,
+            key,
+            certificate,
+        }
+    }
+
+    /// A step report of `member` for `day` whose total this watch signed (`signed` steps,
+    /// counter `counter`, at `signed_at`), sent claiming `steps`.
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        op_id: &str,
+        member: &str,
+        day: &str,
+        steps: u32,
+        signed: u32,
+        counter: u32,
+        signed_at: &str,
+    ) -> Value {
+        let date: chrono::NaiveDate = day.parse().unwrap_or_default();
+        let at = DateTime::parse_from_rfc3339(signed_at)
+            .map(|t| u32::try_from(t.timestamp()).unwrap_or_default())
+            .unwrap_or_default();
+        let proof = self
+            .key
+            .sign_day(self.serial, date, signed, counter, at)
+            .map(|p| watch_protocol::proof::hex(&p.signature))
+            .unwrap_or_default();
+        json!({
+            "op_id": op_id,
+            "kind": "step_report",
+            "payload": {
+                "member_number": member,
+                "day": day,
+                "steps": steps,
+                // What the terminal says; the server goes by the watch's time.
+                "reported_at": "2025-12-03T09:00:00+09:00",
+                "watch": {
+                    "serial": self.serial,
+                    "certificate": self.certificate,
+                    "counter": counter,
+                    "signed_at": at,
+                    "signature": proof,
+                },
+            },
+        })
+    }
+}
+
+/// Once the program trusts a watch authority, a counter (stolen, or run by a dishonest clerk)
+/// cannot credit steps the member's own certified watch did not sign: every forgery is
+/// refused with its own reason and credits nothing; lateness goes by the watch's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_count_only_as_a_certified_watch_paired_to_the_member_signed_them() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let counter = h.add_terminal_at("온누리약국", "counter", 2).await?;
+    let signup = h
+        .sync(
+            &kiosk,
+            json!([
+                enrollment("e-1", "김영희"),
+                pairing_by_enrollment("w-1", "PW-0042", "e-1"),
+                enrollment("e-2", "박철수"),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&signup),
+        vec![pair("accepted", ""); 3],
+        "{}",
+        signup.body
+    );
+
+    // Before any authority is trusted, steps are taken as the terminal reports them.
+    let before = h
+        .sync(&counter, json!([step_report("s-0", "PP-00000002", 10_000)]))
+        .await?;
+    assert_eq!(result(&before, 0)["points"], 100, "{}", before.body);
+    let added = cli(&["watch-ca", "add", "--db", h.db(), "--demo"])?;
+    assert!(added.contains("added"), "{added}");
+    let again = cli(&["watch-ca", "add", "--db", h.db(), "--demo"])?;
+    assert!(again.contains("already trusted"), "{again}");
+    let bad_key = cli_fails(&["watch-ca", "add", "--db", h.db(), "--public-key", "abc"])?;
+    assert!(bad_key.contains("64 hex digits"), "{bad_key}");
+
+    let ca = watch_protocol::WatchCa::demo();
+    let watch = TestWatch::new("PW-0042", 7, &ca);
+    let counterfeit = TestWatch::new("PW-0042", 7, &watch_protocol::WatchCa::from_seed([9; 32]));
+    let mut other_serial = watch.report(
+        "s-6",
+        "PP-00000001",
+        "2025-12-02",
+        5_000,
+        5_000,
+        6,
+        "2025-12-02T23:59:59+09:00",
+    );
+    other_serial["payload"]["watch"]["serial"] = json!("PW-0099");
+    let answer = h
+        .sync(
+            &counter,
+            json!([
+                // The member's own watch, signed at the day's end: credited.
+                watch.report(
+                    "s-1",
+                    "PP-00000001",
+                    "2025-12-02",
+                    10_000,
+                    10_000,
+                    1,
+                    "2025-12-02T23:59:59+09:00"
+                ),
+                // No signature at all.
+                step_report("s-2", "PP-00000001", 20_000),
+                // More steps than the watch signed.
+                watch.report(
+                    "s-3",
+                    "PP-00000001",
+                    "2025-12-01",
+                    20_000,
+                    8_000,
+                    2,
+                    "2025-12-01T23:59:59+09:00"
+                ),
+                // A watch certified by an authority the program does not trust.
+                counterfeit.report(
+                    "s-4",
+                    "PP-00000001",
+                    "2025-12-01",
+                    8_000,
+                    8_000,
+                    3,
+                    "2025-12-01T23:59:59+09:00"
+                ),
+                // The certificate of one watch for another's serial.
+                other_serial,
+                // The member's watch, for a member it is not paired to.
+                watch.report(
+                    "s-7",
+                    "PP-00000002",
+                    "2025-12-01",
+                    9_000,
+                    9_000,
+                    7,
+                    "2025-12-01T23:59:59+09:00"
+                ),
+                // The first proof again, under a new operation.
+                watch.report(
+                    "s-8",
+                    "PP-00000001",
+                    "2025-12-02",
+                    10_000,
+                    10_000,
+                    1,
+                    "2025-12-02T23:59:59+09:00"
+                ),
+                // Signed an hour ahead of the server's clock, and a day signed before it began.
+                watch.report(
+                    "s-9",
+                    "PP-00000001",
+                    "2025-12-01",
+                    9_000,
+                    9_000,
+                    9,
+                    "2025-12-03T11:00:00+09:00"
+                ),
+                watch.report(
+                    "s-10",
+                    "PP-00000001",
+                    "2025-12-03",
+                    9_000,
+                    9_000,
+                    10,
+                    "2025-12-02T23:00:00+09:00"
+                ),
+                // Late by the watch's time, whatever the terminal says: kept, not credited.
+                watch.report(
+                    "s-11",
+                    "PP-00000001",
+                    "2025-11-20",
+                    9_000,
+                    9_000,
+                    11,
+                    "2025-11-30T12:00:00+09:00"
+                ),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&answer),
+        vec![
+            pair("accepted", ""),
+            pair("rejected", "steps_unsigned"),
+            pair("rejected", "steps_signature_invalid"),
+            pair("rejected", "watch_not_certified"),
+            pair("rejected", "watch_not_certified"),
+            pair("rejected", "watch_not_paired"),
+            pair("rejected", "steps_replayed"),
+            pair("rejected", "steps_time_out_of_window"),
+            pair("rejected", "steps_time_out_of_window"),
+            pair("accepted", ""),
+        ],
+        "{}",
+        answer.body
+    );
+    assert_eq!(result(&answer, 0)["points"], 100);
+    assert_eq!(result(&answer, 9)["ignored"], "late", "{}", answer.body);
+    // Nothing refused was recorded: the member has the one credited day and the late one.
+    assert_eq!(h.count("step_reports WHERE member_id = 1")?, 2);
+    assert_eq!(h.count("watch_proofs")?, 2);
     Ok(())
 }
 

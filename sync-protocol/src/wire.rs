@@ -446,6 +446,19 @@ pub enum RejectReason {
     PairingNeedsToken,
     /// A pairing's time is outside what an offline terminal may honestly report.
     PairingTimeOutOfWindow,
+    /// Steps without the watch's signature, where the program requires it.
+    StepsUnsigned,
+    /// The watch's certificate is not one a trusted authority made, or is another watch's.
+    WatchNotCertified,
+    /// The watch's signature does not cover these steps: altered, or not this watch's.
+    StepsSignatureInvalid,
+    /// The watch is not paired to this member.
+    WatchNotPaired,
+    /// This proof of the watch was credited before.
+    StepsReplayed,
+    /// The watch signed at a time the server cannot take: ahead of its clock, or before the
+    /// day it signed for.
+    StepsTimeOutOfWindow,
     #[serde(other)]
     Unknown,
 }
@@ -482,6 +495,12 @@ impl RejectReason {
             RejectReason::NoLease => "no_lease",
             RejectReason::PairingNeedsToken => "pairing_needs_token",
             RejectReason::PairingTimeOutOfWindow => "pairing_time_out_of_window",
+            RejectReason::StepsUnsigned => "steps_unsigned",
+            RejectReason::WatchNotCertified => "watch_not_certified",
+            RejectReason::StepsSignatureInvalid => "steps_signature_invalid",
+            RejectReason::WatchNotPaired => "watch_not_paired",
+            RejectReason::StepsReplayed => "steps_replayed",
+            RejectReason::StepsTimeOutOfWindow => "steps_time_out_of_window",
             RejectReason::Unknown => "unknown",
         }
     }
@@ -600,6 +619,30 @@ impl RejectReason {
             RejectReason::PairingTimeOutOfWindow => {
                 "워치 연결 시각이 서버가 받을 수 있는 기간을 벗어났습니다. 단말기의 날짜와 시간을 확인하고 관리자에게 알려 주세요. / \
                  The pairing is dated outside the time a terminal may report; check the terminal's date and time and tell the operator."
+            }
+            RejectReason::StepsUnsigned => {
+                "워치의 서명이 없는 걸음 기록은 포인트로 바꿀 수 없습니다. 팔팔 워치로 다시 동기화하고, 계속되면 보건소에 워치 교체를 문의해 주세요. / \
+                 Steps without the watch's signature earn no points; sync with a Palpal watch again, and if this goes on ask a health center for a new watch."
+            }
+            RejectReason::WatchNotCertified => {
+                "인증되지 않은 워치의 기록입니다. 팔팔 워치인지 확인하고 관리자에게 알려 주세요. / \
+                 The record comes from a watch the program did not certify; check it is a Palpal watch and tell the operator."
+            }
+            RejectReason::StepsSignatureInvalid => {
+                "걸음 기록이 워치가 서명한 내용과 다릅니다. 기록이 바뀌었을 수 있으니 관리자에게 즉시 알려 주세요. / \
+                 The steps differ from what the watch signed; the record may have been altered. Tell the operator at once."
+            }
+            RejectReason::WatchNotPaired => {
+                "이 워치는 이 회원에게 연결되어 있지 않습니다. 회원의 QR 코드를 스캔해 워치를 연결한 뒤 다시 동기화해 주세요. / \
+                 This watch is not paired to this member; scan the member's QR code, pair the watch, then sync again."
+            }
+            RejectReason::StepsReplayed => {
+                "이미 반영된 워치 기록입니다. 다시 보낼 필요가 없습니다. / \
+                 This watch record was credited already; there is nothing to send again."
+            }
+            RejectReason::StepsTimeOutOfWindow => {
+                "워치가 서명한 시각을 받을 수 없습니다. 워치의 시계를 맞춘 뒤 다시 동기화하고, 계속되면 관리자에게 알려 주세요. / \
+                 The watch signed at a time the server cannot take; set the watch's clock by syncing again, and tell the operator if this goes on."
             }
             RejectReason::Unknown => {
                 "서버가 이 작업을 거절했습니다. 단말기 소프트웨어를 최신으로 바꾸고 관리자에게 알려 주세요. / \
@@ -1052,6 +1095,12 @@ mod tests {
             RejectReason::NoLease,
             RejectReason::PairingNeedsToken,
             RejectReason::PairingTimeOutOfWindow,
+            RejectReason::StepsUnsigned,
+            RejectReason::WatchNotCertified,
+            RejectReason::StepsSignatureInvalid,
+            RejectReason::WatchNotPaired,
+            RejectReason::StepsReplayed,
+            RejectReason::StepsTimeOutOfWindow,
             RejectReason::Unknown,
         ];
         for reason in all {
