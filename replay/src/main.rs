@@ -16,6 +16,7 @@ mod report;
 mod server;
 mod terminal;
 mod verdict;
+mod watches;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -235,6 +236,7 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
         issuer: Arc::new(issuer),
         keys: Arc::new(keys),
         prepared_at,
+        watches: Arc::new(crate::watches::Watches::new(day.seed)),
     });
 
     // The sampler and the outage.

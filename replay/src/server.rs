@@ -16,10 +16,11 @@ use kiosk_core::admission::DayRule;
 use palpal_central::store::{self, SqliteStore, Store as _, Write, WriteReply};
 use points_core::PolicySet;
 use sync_protocol::wire::{
-    EnrollmentPayload, OpPayload, OpStatus, Operation, Role, StepReportPayload,
+    EnrollmentPayload, OpPayload, OpStatus, Operation, Role, StepReportPayload, WatchPairingPayload,
 };
 
 use crate::day::{self, Day, Person};
+use crate::watches::Watches;
 
 /// A terminal as the replay drives it: its label and key.
 #[derive(Clone)]
@@ -152,6 +153,9 @@ pub fn prepare(
     }
     let issuer = SigningKey::from_bytes(&issuer_seed);
     let key_id = store.add_redemption_key(&issuer.verifying_key().to_bytes(), now)?;
+    // Members' watches sign their steps: the server credits only what they signed.
+    store.add_watch_authority(&watch_protocol::WatchCa::demo().public_key(), now)?;
+    let watches = Watches::new(day.seed);
 
     // The day before: the existing members, then one step report each.
     let legacy_kiosk = key_for("kiosk", usize::MAX, day.seed);
@@ -186,6 +190,34 @@ pub fn prepare(
                 .context("a seeded member has no number")
         })
         .collect::<anyhow::Result<Vec<u64>>>()?;
+    // Each existing member's watch, paired at the kiosk that signed them up.
+    seed_ops(
+        &mut store,
+        ids["기존 회원"],
+        day.existing.len(),
+        |i| {
+            Operation::new(
+                format!("existing-watch-{i}"),
+                &OpPayload::WatchPairing(WatchPairingPayload {
+                    serial: Watches::serial(i),
+                    member_number: None,
+                    enrollment_op_id: Some(format!("existing-{i}")),
+                    token: None,
+                    paired_at: None,
+                }),
+            )
+        },
+        now,
+        "watches",
+    )?;
+    // Their reports, each signed by the member's watch when it was read (counters numbered by
+    // report, so none repeats).
+    let proofs = (0..day.history.len())
+        .map(|i| {
+            let r = &day.history[i];
+            watches.proof(r.member, r.day, r.steps, r.reported_at, i as u32 + 1)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     seed_ops(
         &mut store,
         ids["기존 보고"],
@@ -199,7 +231,7 @@ pub fn prepare(
                     day: r.day.to_string(),
                     steps: r.steps,
                     reported_at: r.reported_at.to_rfc3339(),
-                    watch: None,
+                    watch: Some(proofs[i].clone()),
                 }),
             )
         },

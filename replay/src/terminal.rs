@@ -61,6 +61,8 @@ pub struct Ctx {
     pub issuer: Arc<IssuerKey>,
     pub keys: Arc<KeySet>,
     pub prepared_at: DateTime<Utc>,
+    /// The existing members' watches, which sign their steps.
+    pub watches: Arc<crate::watches::Watches>,
 }
 
 /// An operation waiting in a terminal's outbox.
@@ -506,6 +508,11 @@ pub async fn counter_driver(
             day: day.today,
             steps: day.steps_at(visit.member, visit.at),
         };
+        // The member's watch signs the day's total as the counter reads it.
+        let watch = ctx
+            .watches
+            .live_proof(visit.member, report.day, report.steps, report.reported_at)
+            .ok();
         enqueue(
             &ctx,
             &tx,
@@ -515,7 +522,7 @@ pub async fn counter_driver(
                 day: report.day.to_string(),
                 steps: report.steps,
                 reported_at: rfc3339(report.reported_at),
-                watch: None,
+                watch,
             }),
         );
         record.reports.push((visit.member, report));
