@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use chrono::{Days, NaiveDate};
 use watch_protocol::{
-    fixed_width_len, HistoryNotification, HistoryRecord, HistoryTransfer, WatchHistory, WatchKey,
-    MIN_MTU_SIGNED,
+    fixed_width_len, HistoryNotification, HistoryRecord, HistoryTransfer, WatchCa, WatchHistory,
+    WatchKey, MIN_MTU_SIGNED,
 };
 
 /// A plausible day: 24 hourly step counts, 24 hourly heart-rate samples, the day's total
@@ -127,6 +127,39 @@ fn main() {
             }
         }
     }
+
+    println!();
+    println!("Signed steps (the central server checks each report's proof; a certificate once per watch)");
+    let ca = WatchCa::demo();
+    let key = WatchKey::from_seed([42; 32]);
+    let certificate = ca.certify("PW-0042", key.public_key()).unwrap();
+    let day = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
+    let proofs: Vec<_> = (0..2_000u32)
+        .map(|i| {
+            key.sign_day("PW-0042", day, 8_000 + i, i, 1_764_600_000)
+                .unwrap()
+        })
+        .collect();
+    let start = Instant::now();
+    for (i, p) in proofs.iter().enumerate() {
+        black_box(
+            certificate
+                .verify_day("PW-0042", day, 8_000 + i as u32, black_box(p))
+                .unwrap(),
+        );
+    }
+    let per_day = start.elapsed().as_secs_f64() / proofs.len() as f64;
+    let start = Instant::now();
+    for _ in 0..2_000 {
+        black_box(certificate.verify(&[ca.public_key()]).unwrap());
+    }
+    let per_cert = start.elapsed().as_secs_f64() / 2_000.0;
+    println!(
+        "day proof: {:.1} µs to verify ({:.0} a second on one core); certificate: {:.1} µs",
+        per_day * 1e6,
+        1.0 / per_day,
+        per_cert * 1e6,
+    );
 
     println!();
     println!("Decode throughput (terminal side, HistoryNotification::decode)");
