@@ -118,6 +118,9 @@ rm -rf "$demo"/central.sqlite* "$demo"/kiosk.sqlite* "$demo/card-key.hex" "$demo
   --name 127.0.0.1 --name localhost >/dev/null
 today=$(TZ=Asia/Seoul date +%F)
 "$bin/palpal-central" key add --db "$demo/central.sqlite" --secret-out "$demo/card-key.hex" >/dev/null
+# The simulated watches are certified by the demonstration authority: trusting it, the
+# server credits only steps a watch paired to the member signed.
+"$bin/palpal-central" watch-ca add --db "$demo/central.sqlite" --demo >/dev/null
 "$bin/palpal-central" schedule set --db "$demo/central.sqlite" --day "$today" --rule open >/dev/null
 "$bin/palpal-central" quota set --db "$demo/central.sqlite" --day "$today" --site jongno-cc \
   --places 200 >/dev/null

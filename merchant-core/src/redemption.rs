@@ -324,20 +324,21 @@ pub enum Refusal {
         /// The id asked for.
         hold_id: HoldId,
     },
-    /// A member card had [`MAX_PIN_FAILURES`] wrong PINs here since the last good sync.
+    /// A member card had [`MAX_PIN_FAILURES`] wrong PINs today, here or at any counters.
     #[error("card locked after {failures} wrong PINs")]
     CardLocked {
-        /// Wrong PINs since the last good sync.
+        /// Wrong PINs today.
         failures: u32,
     },
 }
 
-/// Wrong PINs after which a member card is locked at this counter until the terminal syncs
-/// (the revocation list then says whether the card was reported lost). A wrong PIN passes 1
-/// time in 65,536, so three guesses per sync give a thief almost nothing.
+/// Wrong PINs in a day (Asia/Seoul) after which a member card is locked for the rest of the
+/// day: at this counter at once, and at every counter once the server has counted them
+/// (counters report each wrong PIN and pull the lock). A wrong PIN passes 1 time in 65,536,
+/// so three guesses a day, wherever they are typed, give a thief almost nothing.
 pub const MAX_PIN_FAILURES: u32 = 3;
 
-/// Whether a card is locked, given its wrong PINs at this counter since the last good sync.
+/// Whether a card is locked, given its wrong PINs today (here, or the server's lock).
 pub fn check_card_pin_failures(failures_since_sync: u32) -> Result<(), Refusal> {
     if failures_since_sync >= MAX_PIN_FAILURES {
         return Err(Refusal::CardLocked {
@@ -441,9 +442,9 @@ impl Refusal {
                  없습니다. 오늘의 정산 내역에서 확인할 수 있습니다."
                 .to_owned(),
             Refusal::CardLocked { failures } => format!(
-                "비밀번호가 {failures}번 틀려 이 회원카드는 이 단말기에서 잠겼습니다. 단말기가 \
-                 서버와 동기화된 뒤 다시 쓸 수 있습니다. 회원에게 앱의 QR 코드를 쓰도록 안내해 \
-                 주세요."
+                "비밀번호가 {failures}번 틀려 이 회원카드는 오늘 하루 잠겼습니다(다른 약국과 \
+                 편의점에도 알려집니다). 내일 다시 쓸 수 있습니다. 회원에게 앱의 QR 코드를 \
+                 쓰도록 안내해 주세요."
             ),
         }
     }
@@ -517,8 +518,9 @@ impl Refusal {
                  to do. It shows in today's settlement."
                 .to_owned(),
             Refusal::CardLocked { failures } => format!(
-                "The PIN was wrong {failures} times, so this member card is locked at this \
-                 terminal until it syncs with the server. Ask the member to use the app's code."
+                "The PIN was wrong {failures} times, so this member card is locked for the rest \
+                 of the day (other counters are told too); it works again tomorrow. Ask the \
+                 member to use the app's code."
             ),
         }
     }

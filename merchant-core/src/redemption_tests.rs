@@ -540,7 +540,7 @@ fn a_card_locks_after_three_wrong_pins() {
     assert_eq!(check_card_pin_failures(MAX_PIN_FAILURES - 1), Ok(()));
     let locked = check_card_pin_failures(MAX_PIN_FAILURES).unwrap_err();
     assert_eq!(locked.code(), "card_locked");
-    expect!["비밀번호가 3번 틀려 이 회원카드는 이 단말기에서 잠겼습니다. 단말기가 서버와 동기화된 뒤 다시 쓸 수 있습니다. 회원에게 앱의 QR 코드를 쓰도록 안내해 주세요."]
+    expect!["비밀번호가 3번 틀려 이 회원카드는 오늘 하루 잠겼습니다(다른 약국과 편의점에도 알려집니다). 내일 다시 쓸 수 있습니다. 회원에게 앱의 QR 코드를 쓰도록 안내해 주세요."]
     .assert_eq(&locked.ko());
 }
 

@@ -1256,6 +1256,7 @@ async fn pull(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
             revoked_members: page.revoked_members,
             balances: page.balances,
             watch_pairings: page.watch_pairings,
+            cards: page.cards,
             admission: page.admission,
             quota_leases: page.quota_leases,
         },

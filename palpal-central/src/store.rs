@@ -23,13 +23,14 @@ use watch_protocol::{DayProof, WatchCertificate};
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 
 use crate::wire::{
-    BalanceSnapshot, EnrollmentPayload, HoldLine, HoldTotals, OpResult, OpStatus, Operation,
-    ReconciliationReport, RedemptionHoldPayload, RedemptionKey, RejectReason, Role,
-    StepReportPayload, VoidPayload, WatchPairing, WatchPairingPayload,
+    BalanceSnapshot, CardState, EnrollmentPayload, HoldLine, HoldTotals, OpResult, OpStatus,
+    Operation, ReconciliationReport, RedemptionHoldPayload, RedemptionKey, RejectReason, Role,
+    StepReportPayload, VoidPayload, WatchPairing, WatchPairingPayload, WrongPinPayload,
+    PIN_LOCK_FAILURES,
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -242,6 +243,17 @@ const MIGRATIONS: &[&str] = &[
         op_id TEXT NOT NULL,
         PRIMARY KEY (serial, counter)
     ) WITHOUT ROWID;",
+    // 10: wrong card PINs the counters report, counted across counters by the card's day:
+    // at `PIN_LOCK_FAILURES` the card is locked for the rest of that day everywhere.
+    "CREATE TABLE card_pin_failures (
+        member_id INTEGER NOT NULL REFERENCES members (id),
+        serial INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        at TEXT NOT NULL,
+        terminal_id INTEGER NOT NULL REFERENCES terminals (id),
+        op_id TEXT NOT NULL
+    );
+    CREATE INDEX card_pin_failures_by_card ON card_pin_failures (member_id, serial, day);",
 ];
 
 /// The migration after whose SQL [`snapshot_ledgers`] runs.
@@ -534,6 +546,8 @@ pub struct PullPage {
     pub balances: Vec<BalanceSnapshot>,
     /// Watch pairings made or ended.
     pub watch_pairings: Vec<WatchPairing>,
+    /// Member cards revoked or locked.
+    pub cards: Vec<CardState>,
     /// Kiosks: the schedule from today on.
     pub admission: Option<AdmissionSchedule>,
     /// Kiosks: the site's leases from today on.
@@ -817,6 +831,8 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3)",
                 params![id, serial, now.to_rfc3339()],
             )?;
+            // Counters learn it at their next pull.
+            touch(&tx, "card", card_key(id, serial))?;
         }
         tx.commit()?;
         Ok(known)
@@ -1193,6 +1209,13 @@ fn apply_operation(
         }
         "void" => match serde_json::from_value::<VoidPayload>(op.payload.clone()) {
             Ok(payload) => void(tx, terminal, &op.op_id, &payload, op.seq, now)?,
+            Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
+        },
+        "wrong_pin" if terminal.role != Role::Counter => {
+            OpResult::rejected(&op.op_id, RejectReason::Role)
+        }
+        "wrong_pin" => match serde_json::from_value::<WrongPinPayload>(op.payload.clone()) {
+            Ok(payload) => wrong_pin(tx, terminal, &op.op_id, &payload, now)?,
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "watch_pairing" => {
@@ -2049,6 +2072,64 @@ fn certified(certificate: &WatchCertificate, authorities: &[[u8; 32]]) -> bool {
     ok
 }
 
+/// The key of a member card in the change log: the member's id and the card's serial.
+fn card_key(member_id: i64, serial: u16) -> i64 {
+    member_id * 65_536 + i64::from(serial)
+}
+
+/// Records a wrong PIN a counter saw for a card, on the day it was typed (Asia/Seoul). The
+/// failure that brings the card's day to [`PIN_LOCK_FAILURES`] locks it for the rest of that
+/// day at every counter (they learn it by pull).
+fn wrong_pin(
+    tx: &Connection,
+    terminal: &Terminal,
+    op_id: &str,
+    payload: &WrongPinPayload,
+    now: DateTime<Utc>,
+) -> anyhow::Result<OpResult> {
+    let Ok(at) = DateTime::<FixedOffset>::parse_from_rfc3339(payload.at.trim()) else {
+        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    };
+    let skew = chrono::Duration::seconds(redemption_token::CLOCK_SKEW_SECS);
+    if payload.serial == 0 || at.to_utc() > now + skew {
+        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    }
+    let member_id = match parse_member_number(&payload.member_number) {
+        Some(id) if member_exists(tx, id)? => id,
+        _ => return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember)),
+    };
+    let day = ymd(points_core::kst_day(at));
+    tx.prepare_cached(
+        "INSERT INTO card_pin_failures (member_id, serial, day, at, terminal_id, op_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        member_id,
+        payload.serial,
+        day,
+        at.to_rfc3339(),
+        terminal.id,
+        op_id
+    ])?;
+    let failures: u32 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM card_pin_failures WHERE member_id = ?1 AND serial = ?2 AND day = ?3",
+        )?
+        .query_row(params![member_id, payload.serial, day], |row| row.get(0))?;
+    if failures == PIN_LOCK_FAILURES {
+        touch(tx, "card", card_key(member_id, payload.serial))?;
+    }
+    let mut result = OpResult::accepted(op_id);
+    result.member_number = Some(member_number(member_id));
+    Ok(result)
+}
+
+fn member_exists(tx: &Connection, id: i64) -> anyhow::Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM members WHERE id = ?1)")?
+        .query_row([id], |row| row.get(0))?)
+}
+
 /// Remembers the operation number a terminal told on `day`, if it is the first of that day.
 fn record_contact(
     tx: &Connection,
@@ -2224,6 +2305,30 @@ fn pull_page(
                         retired,
                     });
                 }
+            }
+            "card" => {
+                let (member_id, serial) = (key / 65_536, u16::try_from(key % 65_536)?);
+                let revoked: bool = conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM revoked_cards
+                                        WHERE member_id = ?1 AND serial = ?2)",
+                    )?
+                    .query_row(params![member_id, serial], |row| row.get(0))?;
+                let locked_on: Option<String> = conn
+                    .prepare_cached(
+                        "SELECT day FROM card_pin_failures WHERE member_id = ?1 AND serial = ?2
+                         GROUP BY day HAVING count(*) >= ?3 ORDER BY day DESC LIMIT 1",
+                    )?
+                    .query_row(params![member_id, serial, PIN_LOCK_FAILURES], |row| {
+                        row.get(0)
+                    })
+                    .optional()?;
+                page.cards.push(CardState {
+                    member_number: member_number(member_id),
+                    serial,
+                    revoked,
+                    locked_on,
+                });
             }
             other => anyhow::bail!("unknown change kind {other:?}"),
         }

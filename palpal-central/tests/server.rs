@@ -1991,6 +1991,128 @@ async fn steps_count_only_as_a_certified_watch_paired_to_the_member_signed_them(
     Ok(())
 }
 
+fn wrong_pin_op(op_id: &str, member: &str, serial: u16, at: &str) -> Value {
+    json!({
+        "op_id": op_id,
+        "kind": "wrong_pin",
+        "payload": { "member_number": member, "serial": serial, "at": at },
+    })
+}
+
+/// A card locked at one counter is locked at all of them: wrong PINs are reported with each
+/// sync and counted across counters by day; the lock and a revocation reach every counter by
+/// pull. Syncing does not reset anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pins_add_up_across_counters_and_lock_the_card_everywhere() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let a = h.add_terminal_at("온누리약국", "counter", 2).await?;
+    let b = h.add_terminal_at("행복편의점", "counter", 3).await?;
+    h.sync(&kiosk, json!([enrollment("e-1", "김영희")])).await?;
+    let first = h.pull(&b, json!({})).await?;
+    let cursor = first.body["cursor"].clone();
+    assert_eq!(first.body.get("cards"), None, "{}", first.body);
+
+    // Two wrong PINs at A (synced), then one at B: the third of the day locks the card.
+    let at_a = h
+        .sync(
+            &a,
+            json!([
+                wrong_pin_op("p-1", "PP-00000001", 1, "2025-12-03T09:00:00+09:00"),
+                wrong_pin_op("p-2", "PP-00000001", 1, "2025-12-03T09:01:00+09:00"),
+                // Another card of the member, and yesterday's: counted apart.
+                wrong_pin_op("p-3", "PP-00000001", 2, "2025-12-03T09:02:00+09:00"),
+                wrong_pin_op("p-4", "PP-00000001", 1, "2025-12-02T20:00:00+09:00"),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&at_a),
+        vec![pair("accepted", ""); 4],
+        "{}",
+        at_a.body
+    );
+    let quiet = h.pull(&b, json!({ "cursor": cursor })).await?;
+    assert_eq!(quiet.body.get("cards"), None, "{}", quiet.body);
+    let at_b = h
+        .sync(
+            &b,
+            json!([wrong_pin_op(
+                "p-5",
+                "PP-00000001",
+                1,
+                "2025-12-03T09:30:00+09:00"
+            )]),
+        )
+        .await?;
+    assert_eq!(statuses(&at_b), vec![pair("accepted", "")]);
+    let locked = h.pull(&a, json!({ "cursor": cursor })).await?;
+    assert_eq!(
+        locked.body["cards"],
+        json!([{ "member_number": "PP-00000001", "serial": 1, "revoked": false,
+                 "locked_on": "2025-12-03" }]),
+        "{}",
+        locked.body
+    );
+
+    // A lost card revoked by the operator reaches the counters the same way.
+    cli(&[
+        "member",
+        "revoke-card",
+        "--db",
+        h.db(),
+        "--member",
+        "PP-00000001",
+        "--serial",
+        "2",
+    ])?;
+    let revoked = h
+        .pull(&b, json!({ "cursor": locked.body["cursor"] }))
+        .await?;
+    assert_eq!(
+        revoked.body["cards"],
+        json!([{ "member_number": "PP-00000001", "serial": 2, "revoked": true }]),
+        "{}",
+        revoked.body
+    );
+
+    // What makes no sense is refused and recorded nowhere.
+    let bad = h
+        .sync(
+            &a,
+            json!([
+                wrong_pin_op("p-6", "PP-00000099", 1, "2025-12-03T09:00:00+09:00"),
+                wrong_pin_op("p-7", "PP-00000001", 1, "2025-12-03T12:00:00+09:00"),
+                wrong_pin_op("p-8", "PP-00000001", 0, "2025-12-03T09:00:00+09:00"),
+                { "op_id": "p-9", "kind": "wrong_pin", "payload": { "member_number": "PP-00000001" } },
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&bad),
+        vec![
+            pair("rejected", "unknown_member"),
+            pair("rejected", "invalid_payload"),
+            pair("rejected", "invalid_payload"),
+            pair("rejected", "invalid_payload"),
+        ]
+    );
+    let from_kiosk = h
+        .sync(
+            &kiosk,
+            json!([wrong_pin_op(
+                "p-10",
+                "PP-00000001",
+                1,
+                "2025-12-03T09:00:00+09:00"
+            )]),
+        )
+        .await?;
+    assert_eq!(statuses(&from_kiosk), vec![pair("rejected", "role")]);
+    assert_eq!(h.count("card_pin_failures")?, 5);
+    Ok(())
+}
+
 /// `op` numbered `seq` by its terminal, as a terminal's outbox numbers its operations.
 fn numbered(mut op: Value, seq: u64) -> Value {
     op["seq"] = json!(seq);

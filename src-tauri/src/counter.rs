@@ -221,11 +221,17 @@ pub(crate) fn check_members_token(
     Ok(())
 }
 
-/// A card locked by wrong PINs since the last good sync is refused before its PIN is tried.
-fn check_card_lock(store: &Store, lang: Lang, token: &Token) -> Result<(), CommandError> {
+/// A card locked by wrong PINs today, here or (as the server told) at any counters, is
+/// refused before its PIN is tried.
+fn check_card_lock(
+    store: &Store,
+    lang: Lang,
+    token: &Token,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
     if let redemption_token::Body::Card { serial, .. } = token.body {
         let lock = store
-            .card_lock(token.member, serial)
+            .card_lock(token.member, serial, now)
             .map_err(storage(lang))?;
         check_card_pin_failures(lock.failures)
             .map_err(|r| CommandError::from_redemption(lang, &r))?;
@@ -251,7 +257,7 @@ pub fn scan_token(state: State<'_, AppState>, token: String) -> Result<Scanned, 
                 .admit(claims, now)
                 .map_err(|r| CommandError::from_token(lang, &r))?;
         }
-        check_card_lock(&store, lang, &token)?;
+        check_card_lock(&store, lang, &token, now)?;
         let member = token.member;
         let book = store
             .redemption_book(limits(t, &store, now), Some(member), now)
@@ -362,7 +368,7 @@ pub fn redeem(
     let hold = {
         let mut store = t.store()?;
         let token = Token::parse(text).map_err(|r| CommandError::from_token(lang, &r))?;
-        check_card_lock(&store, lang, &token)?;
+        check_card_lock(&store, lang, &token, now)?;
         let claims = match check_token(&store, lang, text, pin, now) {
             Ok((_, Some(claims))) => claims,
             Ok((_, None)) => {
@@ -374,10 +380,15 @@ pub fn redeem(
             Err(e) if e.code == ErrorCode::Refused("wrong_pin") => {
                 if let redemption_token::Body::Card { serial, .. } = token.body {
                     store
-                        .record_pin_failure(token.member, serial, now)
+                        .record_pin_failure(
+                            token.member,
+                            serial,
+                            now,
+                            &uuid::Uuid::new_v4().to_string(),
+                        )
                         .map_err(storage(lang))?;
                     let failures = store
-                        .card_lock(token.member, serial)
+                        .card_lock(token.member, serial, now)
                         .map_err(storage(lang))?
                         .failures;
                     if failures >= MAX_PIN_FAILURES {

@@ -435,7 +435,7 @@ fn a_card_needs_its_pin_and_locks_after_three_wrong_ones() {
         &TokenRefusal::PinRequired.ko(),
     );
     let wrong = TokenRefusal::WrongPin.ko();
-    // Two wrong PINs are told as such; the third locks the card until the next sync.
+    // Two wrong PINs are told as such; the third locks the card for the rest of the day.
     for pin in ["000000", "111111"] {
         let err = redeem(Some(pin)).unwrap_err();
         assert_eq!(err, json!({ "code": "wrong_pin", "message": wrong }));
@@ -448,26 +448,38 @@ fn a_card_needs_its_pin_and_locks_after_three_wrong_ones() {
     assert_eq!(err["code"], "card_locked");
     let err = call(&w, "scan_token", json!({ "token": token })).unwrap_err();
     assert_eq!(err["code"], "card_locked");
-    nothing_recorded(&dir);
-    // After a good sync the card works with its PIN, under the card's limits.
-    store(&dir)
-        .record_sync(
-            DateTime::parse_from_rfc3339(NOW).unwrap() + Duration::seconds(-1),
-            None,
-        )
-        .unwrap();
+    // No hold; the three wrong PINs wait for the server, which counts them across counters.
+    let s = store(&dir);
+    assert!(s.hold_counts().unwrap().is_empty());
+    let kinds: Vec<String> = s
+        .outbox_pending()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.kind)
+        .collect();
+    assert_eq!(kinds, ["wrong_pin"; 3]);
+    // A good sync unlocks nothing.
+    s.record_sync(
+        DateTime::parse_from_rfc3339(NOW).unwrap() + Duration::seconds(1),
+        None,
+    )
+    .unwrap();
     let err = redeem(Some("123456")).unwrap_err();
-    assert_eq!(
-        err["code"], "card_locked",
-        "a sync before the failures does not unlock"
-    );
-    store(&dir)
-        .record_sync(
-            DateTime::parse_from_rfc3339(NOW).unwrap() + Duration::seconds(1),
-            None,
-        )
-        .unwrap();
-    let done = redeem(Some("123456")).unwrap();
+    assert_eq!(err["code"], "card_locked", "a sync does not unlock");
+    // The next day the card works with its PIN, under the card's limits.
+    let next = "2025-12-04T15:00:00+09:00";
+    s.record_sync(
+        DateTime::parse_from_rfc3339(next).unwrap() - Duration::seconds(1),
+        None,
+    )
+    .unwrap();
+    let w = window(dir.path(), &counter_config(next));
+    let done = call(
+        &w,
+        "redeem",
+        json!({ "token": token, "amount": 500, "pin": "123456" }),
+    )
+    .unwrap();
     assert_eq!(done["amount"], 500);
     let err = call(
         &w,
@@ -503,6 +515,7 @@ fn the_offline_limits_are_the_ones_the_server_policy_sets() {
                 revoked_members: Vec::new(),
                 balances: Vec::new(),
                 watch_pairings: Vec::new(),
+                cards: Vec::new(),
                 admission: None,
                 quota_leases: Vec::new(),
             },

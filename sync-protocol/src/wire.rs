@@ -158,16 +158,19 @@ pub enum OpKind {
     RedemptionHold,
     /// A hold cancelled on its day.
     Void,
+    /// A wrong PIN typed for a member card at a counter.
+    WrongPin,
 }
 
 impl OpKind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [OpKind; 5] = [
+    pub const ALL: [OpKind; 6] = [
         OpKind::Enrollment,
         OpKind::StepReport,
         OpKind::WatchPairing,
         OpKind::RedemptionHold,
         OpKind::Void,
+        OpKind::WrongPin,
     ];
 
     /// The name on the wire and in the terminal's outbox.
@@ -178,6 +181,7 @@ impl OpKind {
             OpKind::WatchPairing => "watch_pairing",
             OpKind::RedemptionHold => "redemption_hold",
             OpKind::Void => "void",
+            OpKind::WrongPin => "wrong_pin",
         }
     }
 
@@ -200,6 +204,8 @@ pub enum OpPayload {
     RedemptionHold(RedemptionHoldPayload),
     /// `void`.
     Void(VoidPayload),
+    /// `wrong_pin`.
+    WrongPin(WrongPinPayload),
 }
 
 impl OpPayload {
@@ -211,6 +217,7 @@ impl OpPayload {
             OpPayload::WatchPairing(_) => OpKind::WatchPairing,
             OpPayload::RedemptionHold(_) => OpKind::RedemptionHold,
             OpPayload::Void(_) => OpKind::Void,
+            OpPayload::WrongPin(_) => OpKind::WrongPin,
         }
     }
 
@@ -223,6 +230,7 @@ impl OpPayload {
             OpPayload::WatchPairing(p) => serde_json::to_value(p),
             OpPayload::RedemptionHold(p) => serde_json::to_value(p),
             OpPayload::Void(p) => serde_json::to_value(p),
+            OpPayload::WrongPin(p) => serde_json::to_value(p),
         };
         // Structs of strings and numbers always serialize.
         value.unwrap_or(Value::Null)
@@ -241,6 +249,7 @@ impl OpPayload {
             OpKind::WatchPairing => OpPayload::WatchPairing(Deserialize::deserialize(value)?),
             OpKind::RedemptionHold => OpPayload::RedemptionHold(Deserialize::deserialize(value)?),
             OpKind::Void => OpPayload::Void(Deserialize::deserialize(value)?),
+            OpKind::WrongPin => OpPayload::WrongPin(Deserialize::deserialize(value)?),
         })
     }
 
@@ -359,6 +368,38 @@ pub struct VoidPayload {
     pub hold_op_id: String,
     /// When the counter voided it, RFC 3339 with offset.
     pub voided_at: String,
+}
+
+/// The payload of a `wrong_pin` operation: a wrong PIN typed for a member card at a counter.
+/// The server counts them across counters; at [`PIN_LOCK_FAILURES`] in a day (Asia/Seoul) the
+/// card is locked for the rest of that day at every counter, which learns it by pull.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WrongPinPayload {
+    /// The card's member number, such as `PP-00000001`.
+    pub member_number: String,
+    /// The card's serial (1 for a member's first card).
+    pub serial: u16,
+    /// When the PIN was typed, RFC 3339 with offset.
+    pub at: String,
+}
+
+/// Wrong PINs in a day, at any counters, that lock a card for the rest of the day.
+pub const PIN_LOCK_FAILURES: u32 = 3;
+
+/// A member card's state as the server knows it, sent by pull when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardState {
+    /// The card's member number.
+    pub member_number: String,
+    /// The card's serial.
+    pub serial: u16,
+    /// Reported lost or replaced: refused from now on (`revoked_card`).
+    pub revoked: bool,
+    /// The day (`YYYY-MM-DD`, Asia/Seoul) on which the card is locked after wrong PINs, if
+    /// any: refused at every counter for the rest of that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_on: Option<String>,
 }
 
 /// The answer to `POST /v1/sync`.
@@ -758,6 +799,9 @@ pub struct PullResponse {
     /// Watch pairings made or ended since the cursor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watch_pairings: Vec<WatchPairing>,
+    /// Member cards revoked, or locked after wrong PINs, since the cursor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cards: Vec<CardState>,
     /// Kiosks only: the admission schedule from today on (days not listed are closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<kiosk_core::admission::AdmissionSchedule>,

@@ -20,12 +20,15 @@ use merchant_core::redemption::{
     seoul_day, Balance, Hold, HoldId, OfflineLimits, Outcome, RedemptionBook, Void,
 };
 use redemption_token::{
-    Claims, KeySet, MemberNo, PublishedKey, Revocations, SeenTokens, TokenId, TokenKind,
+    Claims, KeySet, MemberNo, PublishedKey, Revocations, RevokedCard, SeenTokens, TokenId,
+    TokenKind,
 };
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use sync_protocol::wire::{OpPayload, RedemptionHoldPayload, VoidPayload};
+use sync_protocol::wire::{
+    OpPayload, RedemptionHoldPayload, VoidPayload, WrongPinPayload, PIN_LOCK_FAILURES,
+};
 
 use crate::{Member, Store};
 
@@ -45,7 +48,7 @@ pub struct StoredHold {
 /// Whether a member card may be tried again at this counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardLock {
-    /// Wrong PINs for the card since the last good sync.
+    /// Wrong PINs for the card today, here or (by the server's lock) at any counters.
     pub failures: u32,
 }
 
@@ -435,12 +438,21 @@ impl Store {
         )?)
     }
 
-    /// The revocation list as `redemption-token` reads it, for the member scanned (the
-    /// server revokes members; cards are not listed separately yet).
+    /// The revocation list as `redemption-token` reads it, for the member scanned: the member,
+    /// and the member's cards, as the server last told.
     pub fn revocations_for(&self, member: MemberNo) -> Result<Revocations> {
         let mut r = Revocations::default();
         if self.member_revoked(member)? {
             r.members.insert(member);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT serial FROM card_states WHERE member = ?1 AND revoked = 1")?;
+        for serial in stmt.query_map([i64::try_from(member.0)?], |row| row.get::<_, u16>(0))? {
+            r.cards.insert(RevokedCard {
+                member,
+                serial: serial?,
+            });
         }
         Ok(r)
     }
@@ -497,29 +509,57 @@ impl Store {
         Ok(synced.max(pulled))
     }
 
-    /// Wrong PINs for a card since the last good sync.
-    pub fn card_lock(&self, member: MemberNo, serial: u16) -> Result<CardLock> {
-        let since = self.last_good_sync()?.map_or_else(String::new, stamp);
-        let failures: u32 = self.conn.query_row(
-            "SELECT count(*) FROM pin_failures WHERE member_no = ?1 AND serial = ?2 AND at > ?3",
-            params![member.to_string(), serial, since],
+    /// Wrong PINs for a card today (Asia/Seoul, the day of `now`) at this counter, or at
+    /// least [`PIN_LOCK_FAILURES`] when the server said the card is locked today after wrong
+    /// PINs at any counters. A sync resets nothing.
+    pub fn card_lock(&self, member: MemberNo, serial: u16, now: DateTime<Utc>) -> Result<CardLock> {
+        let today = seoul_day(now);
+        // The day's first instant: 00:00 in Seoul is 15:00 UTC the day before.
+        let start = today
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc() - chrono::Duration::hours(9))
+            .context("midnight")?;
+        let here: u32 = self.conn.query_row(
+            "SELECT count(*) FROM pin_failures WHERE member_no = ?1 AND serial = ?2 AND at >= ?3",
+            params![member.to_string(), serial, stamp(start)],
             |r| r.get(0),
         )?;
+        let locked: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM card_states
+                            WHERE member = ?1 AND serial = ?2 AND locked_on = ?3)",
+            params![i64::try_from(member.0)?, serial, today.to_string()],
+            |r| r.get(0),
+        )?;
+        let failures = if locked {
+            here.max(PIN_LOCK_FAILURES)
+        } else {
+            here
+        };
         Ok(CardLock { failures })
     }
 
-    /// Records a wrong PIN for a card.
+    /// Records a wrong PIN for a card and queues it for the server as a `wrong_pin` operation
+    /// under `op_id`, in one transaction: the server counts them across counters.
     pub fn record_pin_failure(
-        &self,
+        &mut self,
         member: MemberNo,
         serial: u16,
         at: DateTime<Utc>,
+        op_id: &str,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO pin_failures(member_no, serial, at) VALUES (?1, ?2, ?3)",
-            params![member.to_string(), serial, stamp(at)],
-        )?;
-        Ok(())
+        self.in_transaction(|s| {
+            s.conn.execute(
+                "INSERT INTO pin_failures(member_no, serial, at) VALUES (?1, ?2, ?3)",
+                params![member.to_string(), serial, stamp(at)],
+            )?;
+            let payload = OpPayload::WrongPin(WrongPinPayload {
+                member_number: member.to_string(),
+                serial,
+                at: at.to_rfc3339(),
+            });
+            s.queue_operation(op_id, &payload, at.fixed_offset())?;
+            Ok(())
+        })
     }
 
     /// Forgets a card's wrong PINs after the right one.

@@ -241,19 +241,65 @@ fn voids_and_the_servers_answers_survive_a_restart() {
 }
 
 #[test]
-fn wrong_pins_lock_a_card_until_the_next_good_sync() {
+fn wrong_pins_lock_a_card_for_the_day_here_and_as_the_server_says() {
     let dir = tempfile::tempdir().unwrap();
-    let s = demo_store(&dir);
+    let mut s = demo_store(&dir);
+    // 15:00 in Seoul.
     let now = at("2025-12-03T06:00:00Z");
     for i in 0..3 {
-        assert_eq!(s.card_lock(MemberNo(5), 1).unwrap().failures, i);
-        s.record_pin_failure(MemberNo(5), 1, now).unwrap();
+        assert_eq!(s.card_lock(MemberNo(5), 1, now).unwrap().failures, i);
+        s.record_pin_failure(MemberNo(5), 1, now, &format!("pin-{i}"))
+            .unwrap();
     }
-    assert_eq!(s.card_lock(MemberNo(5), 1).unwrap().failures, 3);
-    assert_eq!(s.card_lock(MemberNo(5), 2).unwrap().failures, 0);
+    assert_eq!(s.card_lock(MemberNo(5), 1, now).unwrap().failures, 3);
+    assert_eq!(s.card_lock(MemberNo(5), 2, now).unwrap().failures, 0);
+    // A sync resets nothing; the next day in Seoul (00:00 is 15:00 UTC) starts afresh.
     s.record_sync(at("2025-12-03T06:05:00Z").fixed_offset(), None)
         .unwrap();
-    assert_eq!(s.card_lock(MemberNo(5), 1).unwrap().failures, 0);
+    assert_eq!(s.card_lock(MemberNo(5), 1, now).unwrap().failures, 3);
+    let tomorrow = at("2025-12-03T15:00:00Z");
+    assert_eq!(s.card_lock(MemberNo(5), 1, tomorrow).unwrap().failures, 0);
+    // Each wrong PIN is queued for the server, which counts them across counters.
+    let pending = s.outbox_pending().unwrap();
+    let kinds: Vec<&str> = pending.iter().map(|p| p.kind.as_str()).collect();
+    assert_eq!(kinds, ["wrong_pin"; 3]);
+    let sent: serde_json::Value = serde_json::from_str(&pending[0].payload).unwrap();
+    assert_eq!(
+        sent,
+        serde_json::json!({ "member_number": "PP-00000005", "serial": 1,
+                            "at": "2025-12-03T06:00:00+00:00" })
+    );
+    // Locked at other counters: the server says so by pull, and this counter refuses it too,
+    // for that day only; a revoked card is in the member's revocations.
+    s.apply_pull_page(
+        &crate::PulledPage {
+            cursor: "1.x.9".to_owned(),
+            cards: vec![
+                crate::PulledCard {
+                    member: MemberNo(5),
+                    serial: 2,
+                    revoked: false,
+                    locked_on: Some("2025-12-04".parse().unwrap()),
+                },
+                crate::PulledCard {
+                    member: MemberNo(5),
+                    serial: 3,
+                    revoked: true,
+                    locked_on: None,
+                },
+            ],
+            ..crate::PulledPage::default()
+        },
+        tomorrow.fixed_offset(),
+    )
+    .unwrap();
+    assert_eq!(s.card_lock(MemberNo(5), 2, tomorrow).unwrap().failures, 3);
+    assert_eq!(s.card_lock(MemberNo(5), 2, now).unwrap().failures, 0);
+    let revoked = s.revocations_for(MemberNo(5)).unwrap();
+    assert_eq!(
+        revoked.cards.iter().map(|c| c.serial).collect::<Vec<_>>(),
+        [3]
+    );
 }
 
 #[test]

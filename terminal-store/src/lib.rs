@@ -39,7 +39,8 @@ pub use outbox::{
     OutboxCounts, OutboxEntry, OutboxState, PendingOp, Settlement, SyncLog, TerminalIdentity,
 };
 pub use pull::{
-    BalanceChange, CachedBalance, CachedKey, CachedPolicy, PulledCounts, PulledPage, ServerPairing,
+    BalanceChange, CachedBalance, CachedKey, CachedPolicy, PulledCard, PulledCounts, PulledPage,
+    ServerPairing,
 };
 pub use watches::{StoredWatch, WatchSync};
 
@@ -245,6 +246,15 @@ const MIGRATIONS: &[&str] = &[
     // 10: when a sign-up's member card was printed; its token, salt and PIN check are erased
     // then (module `kiosk`).
     "ALTER TABLE enrollments ADD COLUMN card_printed_at TEXT;",
+    // 11: member cards as the server last told (module `pull`): revoked, or locked for a day
+    // after wrong PINs at any counters.
+    "CREATE TABLE card_states (
+        member     INTEGER NOT NULL,
+        serial     INTEGER NOT NULL,
+        revoked    INTEGER NOT NULL CHECK (revoked IN (0, 1)),
+        locked_on  TEXT,
+        PRIMARY KEY (member, serial)
+    ) STRICT;",
 ];
 
 /// The migration before which the signing key is moved to its file.

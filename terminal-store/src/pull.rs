@@ -112,11 +112,26 @@ pub struct PulledPage {
     pub balances: Vec<BalanceChange>,
     /// Watch pairings made or ended.
     pub watch_pairings: Vec<ServerPairing>,
+    /// Member cards revoked, or locked after wrong PINs.
+    pub cards: Vec<PulledCard>,
     /// Kiosks: the whole admission schedule; it replaces the cached one, and `quota_leases`
     /// replace the cached leases. `None` (a counter) leaves both alone.
     pub admission: Option<AdmissionSchedule>,
     /// Kiosks: the site's leases from the server's today on.
     pub quota_leases: Vec<QuotaLease>,
+}
+
+/// A member card's state as the server last told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PulledCard {
+    /// The card's member.
+    pub member: redemption_token::MemberNo,
+    /// The card's serial.
+    pub serial: u16,
+    /// Revoked: refused from now on.
+    pub revoked: bool,
+    /// Locked after wrong PINs at any counters, for the rest of this day (Asia/Seoul).
+    pub locked_on: Option<NaiveDate>,
 }
 
 /// How many rows of each kind the terminal holds, for `palpal status`.
@@ -186,6 +201,21 @@ impl Store {
             )?;
             for b in &page.balances {
                 stmt.execute(params![b.member_no, b.credited, b.spent, b.balance, at])?;
+            }
+        }
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO card_states(member, serial, revoked, locked_on) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(member, serial) DO UPDATE SET revoked = excluded.revoked,
+                     locked_on = excluded.locked_on",
+            )?;
+            for c in &page.cards {
+                stmt.execute(params![
+                    i64::try_from(c.member.0)?,
+                    c.serial,
+                    c.revoked,
+                    c.locked_on.map(|d| d.to_string())
+                ])?;
             }
         }
         {
@@ -549,6 +579,7 @@ mod tests {
                 member_no: "PP-00000001".to_owned(),
                 ended: false,
             }],
+            cards: Vec::new(),
             admission: Some(AdmissionSchedule {
                 days: [(day("2025-12-03"), DayRule::OddBirthYears)].into(),
             }),

@@ -24,8 +24,8 @@ use sync_client::pull::{read_pull_answer, PullError};
 use sync_client::{Client, Event, Failure, Op, Outcome, Phase, Stats, Time};
 use sync_protocol::wire::PullResponse;
 use terminal_store::{
-    BalanceChange, CachedKey, CachedPolicy, PulledPage, ServerPairing, Settlement, Store,
-    TerminalIdentity,
+    BalanceChange, CachedKey, CachedPolicy, PulledCard, PulledPage, ServerPairing, Settlement,
+    Store, TerminalIdentity,
 };
 
 use crate::central::Central;
@@ -345,7 +345,8 @@ fn changes(page: &PulledPage) -> u64 {
     let n = page.balances.len()
         + page.redemption_keys.len()
         + page.revoked_members.len()
-        + page.watch_pairings.len();
+        + page.watch_pairings.len()
+        + page.cards.len();
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
@@ -415,6 +416,28 @@ fn to_store_page(page: &PullResponse) -> Result<PulledPage, PullError> {
                 ended: p.ended,
             })
             .collect(),
+        cards: page
+            .cards
+            .iter()
+            .map(|c| {
+                Ok(PulledCard {
+                    member: c
+                        .member_number
+                        .parse()
+                        .map_err(|_| malformed(format!("card of member {:?}", c.member_number)))?,
+                    serial: c.serial,
+                    revoked: c.revoked,
+                    locked_on: c
+                        .locked_on
+                        .as_deref()
+                        .map(|d| {
+                            d.parse::<NaiveDate>()
+                                .map_err(|_| malformed(format!("a card's locked day {d:?}")))
+                        })
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<_, PullError>>()?,
         admission: page.admission.clone(),
         quota_leases: page.quota_leases.clone(),
     })
@@ -467,6 +490,12 @@ mod tests {
             revoked_members: vec!["PP-00000007".to_owned()],
             balances: Vec::new(),
             watch_pairings: Vec::new(),
+            cards: vec![sync_protocol::wire::CardState {
+                member_number: "PP-00000007".to_owned(),
+                serial: 2,
+                revoked: false,
+                locked_on: Some("2025-12-03".to_owned()),
+            }],
             admission: None,
             quota_leases: Vec::new(),
         }
@@ -493,7 +522,17 @@ mod tests {
         assert_eq!(stored.redemption_keys[0].public_key[0], 3);
         let policies = stored.policies.unwrap();
         assert_eq!(policies[0].effective_from.to_string(), "2025-12-01");
-        assert_eq!(changes(&to_store_page(&page(None)).unwrap()), 2);
+        assert_eq!(
+            stored.cards,
+            [PulledCard {
+                member: "PP-00000007".parse().unwrap(),
+                serial: 2,
+                revoked: false,
+                locked_on: Some("2025-12-03".parse().unwrap()),
+            }]
+        );
+        // A key, a revoked member and a card.
+        assert_eq!(changes(&to_store_page(&page(None)).unwrap()), 3);
     }
 
     #[test]

@@ -142,16 +142,16 @@ fn main() {
         .collect();
     let start = Instant::now();
     for (i, p) in proofs.iter().enumerate() {
-        black_box(
+        assert!(black_box(
             certificate
                 .verify_day("PW-0042", day, 8_000 + i as u32, black_box(p))
-                .unwrap(),
-        );
+                .is_ok()
+        ));
     }
     let per_day = start.elapsed().as_secs_f64() / proofs.len() as f64;
     let start = Instant::now();
     for _ in 0..2_000 {
-        black_box(certificate.verify(&[ca.public_key()]).unwrap());
+        assert!(black_box(certificate.verify(&[ca.public_key()]).is_ok()));
     }
     let per_cert = start.elapsed().as_secs_f64() / 2_000.0;
     println!(
