@@ -160,6 +160,15 @@ pub(crate) async fn text_of(c: &Client, css: &str) -> Result<String> {
 }
 
 /// Waits until the element's text is `want` (it may be re-rendered meanwhile).
+/// The machine-readable code of the refusal shown (the text of the `#error-code` at `css`).
+pub(crate) async fn error_code(c: &Client, css: &str) -> Result<String> {
+    Ok(c.find(Locator::Css(css))
+        .await?
+        .prop("textContent")
+        .await?
+        .unwrap_or_default())
+}
+
 pub(crate) async fn wait_text(c: &Client, css: &str, want: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -254,12 +263,7 @@ async fn kiosk_flow(driver: &Driver) -> Result<()> {
             alert,
             "만 19세 이상부터 가입할 수 있습니다 (현재 만 17세). 만 19세가 되는 날 이후에 다시 오세요."
         );
-        let code = c
-            .find(Locator::Css("#error-code"))
-            .await?
-            .prop("textContent")
-            .await?;
-        assert_eq!(code.as_deref(), Some("under_age"));
+        assert_eq!(error_code(&c, "#error-code").await?, "under_age");
         assert_eq!(
             c.find(Locator::Css("#name")).await?.prop("value").await?.as_deref(),
             Some("이하늘"),
@@ -392,12 +396,7 @@ async fn broken_config_flow(driver: &Driver) -> Result<()> {
     let c = session(driver, &terminal).await?;
     let result = async {
         wait_text(&c, "h1", "단말기를 시작하지 못했습니다").await?;
-        let code = c
-            .find(Locator::Css("#error-code"))
-            .await?
-            .prop("textContent")
-            .await?;
-        assert_eq!(code.as_deref(), Some("not_configured"));
+        assert_eq!(error_code(&c, "#error-code").await?, "not_configured");
         let alert = text_of(&c, "[role=alert]").await?;
         assert!(
             alert.starts_with("단말기 설정을 읽지 못했습니다"),
@@ -624,12 +623,7 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
             alert,
             "워치 Palpal-0099에 연결할 수 없습니다. 워치를 단말기에 더 가까이 두고 배터리가 있는지 확인한 뒤 다시 시도해 주세요."
         );
-        let code = c
-            .find(Locator::Css("#error-code"))
-            .await?
-            .prop("textContent")
-            .await?;
-        assert_eq!(code.as_deref(), Some("watch_out_of_range"));
+        assert_eq!(error_code(&c, "#error-code").await?, "watch_out_of_range");
         keep_screenshot(&c, "counter-watch-out-of-range").await?;
 
         // The member's own watch, new at this counter: found by number alone, the member is
@@ -640,12 +634,7 @@ async fn counter_watch_flow(driver: &Driver) -> Result<()> {
             alert,
             "이 단말기에서 처음 연결하는 워치입니다. 회원의 QR 코드(앱 또는 카드)를 먼저 스캔한 뒤 워치를 다시 연결해 주세요."
         );
-        let code = c
-            .find(Locator::Css("#error-code"))
-            .await?
-            .prop("textContent")
-            .await?;
-        assert_eq!(code.as_deref(), Some("needs_member_token"));
+        assert_eq!(error_code(&c, "#error-code").await?, "needs_member_token");
         keep_screenshot(&c, "counter-watch-needs-token").await?;
 
         // The member shows their code; the scanner reads it. Now the watch pairs: 14 days of
