@@ -20,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod limit;
 pub mod metrics;
+pub mod personal;
 pub mod store;
 pub mod tls;
 mod writer;

@@ -28,8 +28,34 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "팔팔 중앙 서버 / Palpal central server"
 )]
 struct Cli {
+    /// The file of the key members' names, birth dates and phones are sealed under in the
+    /// database (32 bytes; made, 0600, when the database has none yet). By default
+    /// `<database>.secrets/data.key`: keep it instead on storage apart from the database and
+    /// its backups, and give it to every command on that database.
+    #[arg(long, global = true)]
+    data_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The `--data-key-file` given, for every command's store.
+static DATA_KEY_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// The file of the data key of the database at `db`.
+fn data_key_file(db: &std::path::Path) -> PathBuf {
+    DATA_KEY_FILE
+        .get()
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| palpal_central::personal::default_file(db))
+}
+
+/// Opens the database at `db` with its data key.
+fn open_store(
+    db: &std::path::Path,
+    policies: Arc<points_core::PolicySet>,
+) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open_with_data_key(db, policies, &data_key_file(db))
 }
 
 #[derive(Subcommand)]
@@ -362,6 +388,7 @@ impl From<RoleArg> for Role {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let _ = DATA_KEY_FILE.set(cli.data_key_file.clone());
     let policies = Arc::new(store::published_policies()?);
     match cli.command {
         Command::Serve {
@@ -477,7 +504,7 @@ fn keep_a_cpu_for_the_writer(choice: WriterCpu) -> anyhow::Result<Option<usize>>
 
 fn schedule(command: ScheduleCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
     let ScheduleCommand::Set { db, day, rule } = command;
-    let mut store = SqliteStore::open(&db, policies)?;
+    let mut store = open_store(&db, policies)?;
     store
         .set_admission(day, rule)
         .context("가입 일정을 저장하지 못했습니다 / saving the admission schedule")?;
@@ -526,7 +553,7 @@ fn quota(command: QuotaCommand, policies: Arc<points_core::PolicySet>) -> anyhow
              give --site with --places, or --sites with --total"
         ),
     };
-    let mut store = SqliteStore::open(&db, policies)?;
+    let mut store = open_store(&db, policies)?;
     let mut out = std::io::stdout().lock();
     for (site, places) in plan {
         anyhow::ensure!(
@@ -553,7 +580,7 @@ fn member(command: MemberCommand, policies: Arc<points_core::PolicySet>) -> anyh
     let id = store::parse_member_number(&member).with_context(|| {
         format!("회원 번호는 PP-00000001 형식입니다 / a member number looks like PP-00000001, not {member:?}")
     })?;
-    let mut store = SqliteStore::open(&db, policies)?;
+    let mut store = open_store(&db, policies)?;
     let found = match serial {
         None => store.revoke_member(id, SystemClock.now()),
         Some(serial) => store.revoke_card(id, serial, SystemClock.now()),
@@ -593,7 +620,7 @@ fn key(command: KeyCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Re
     let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
     writeln!(file, "{hex}").context("writing the secret file")?;
     file.sync_all().context("writing the secret file")?;
-    let mut store = SqliteStore::open(&db, policies)?;
+    let mut store = open_store(&db, policies)?;
     let key_id = store
         .add_redemption_key(signing.verifying_key().as_bytes(), SystemClock.now())
         .context("키를 저장하지 못했습니다 / saving the key")?;
@@ -620,7 +647,7 @@ fn watch_ca(command: WatchCaCommand, policies: Arc<points_core::PolicySet>) -> a
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
             .context("공개 키는 16진수 64자리여야 합니다 / the public key must be 64 hex digits")?
     };
-    let mut store = SqliteStore::open(&db, policies)?;
+    let mut store = open_store(&db, policies)?;
     let added = store
         .add_watch_authority(&key, SystemClock.now())
         .context("인증 기관을 저장하지 못했습니다 / saving the authority")?;
@@ -635,7 +662,7 @@ fn watch_ca(command: WatchCaCommand, policies: Arc<points_core::PolicySet>) -> a
 
 fn report(command: ReportCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
     let ReportCommand::Overspend { db, day } = command;
-    let mut store = SqliteStore::open(&db, policies)?;
+    let mut store = open_store(&db, policies)?;
     let holds = store
         .overspend(day)
         .context("보고서를 만들지 못했습니다 / making the report")?;
@@ -689,7 +716,7 @@ fn card_key_from(
         )
     })?;
     let public = unpublished.public_key();
-    let mut store = SqliteStore::open(db, policies)?;
+    let mut store = open_store(db, policies)?;
     let key_id = store.redemption_key_id(&public)?.with_context(|| {
         format!(
             "카드 서명 키가 이 데이터베이스에 게시되지 않았거나 폐기되었습니다. `palpal-central key add --db {db:?}`로 만든 키를 주세요. / \
@@ -730,7 +757,23 @@ async fn serve(
     policies: Arc<points_core::PolicySet>,
 ) -> anyhow::Result<()> {
     palpal_central::store::check_intact(&db)?;
-    let backend = Arc::new(SqliteBackend::new(&db, policies));
+    // The data key is read (or made) and checked before anything is served: a server given
+    // another database's key stops here rather than fail at each sign-up.
+    let key_file = data_key_file(&db);
+    open_store(&db, Arc::clone(&policies))?
+        .data_key()
+        .context("개인정보 키를 읽지 못했습니다 / reading the data key")?;
+    if DATA_KEY_FILE.get().cloned().flatten().is_none() {
+        eprintln!(
+            "회원 개인정보는 {} 의 키로 봉인됩니다. 운영에서는 이 파일을 데이터베이스와 다른 저장소에 두고 \
+             --data-key-file 로 주세요. / members' personal data is sealed under the key in {}; in \
+             production keep that file on storage apart from the database and give it with \
+             --data-key-file.",
+            key_file.display(),
+            key_file.display()
+        );
+    }
+    let backend = Arc::new(SqliteBackend::new(&db, policies).with_data_key_file(key_file));
     let server = http::router(backend, config, Arc::new(SystemClock))
         .with_context(|| format!("서버를 준비하지 못했습니다 / preparing the server on {db:?}"))?;
     let listener = bind(&listen).await?;
@@ -775,7 +818,7 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
                 !site.is_empty(),
                 "사이트 이름이 비어 있습니다 / the site name is empty"
             );
-            let mut store = SqliteStore::open(&db, policies)?;
+            let mut store = open_store(&db, policies)?;
             let code = palpal_central::code::generate()?;
             let hash = palpal_central::code::hash(&code.replace('-', ""));
             let terminal = store
@@ -802,7 +845,7 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
                     "단말기 번호는 T-000001 형식입니다 / a terminal id looks like T-000001, not {terminal:?}"
                 )
             })?;
-            let mut store = SqliteStore::open(&db, policies)?;
+            let mut store = open_store(&db, policies)?;
             let found = store
                 .revoke_terminal(id, now)
                 .context("단말기를 중지하지 못했습니다 / revoking the terminal")?;
@@ -813,7 +856,7 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
             writeln!(out, "revoked: {}", store::terminal_label(id))?;
         }
         TerminalCommand::List { db } => {
-            let mut store = SqliteStore::open(&db, policies)?;
+            let mut store = open_store(&db, policies)?;
             for terminal in store.terminals()? {
                 let state = if terminal.revoked {
                     "revoked"

@@ -20,6 +20,8 @@ use rusqlite::{params, Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
 use watch_protocol::{DayProof, WatchCertificate};
 
+use crate::personal::{self, DataKey, Person};
+
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 
 use crate::wire::{
@@ -30,7 +32,7 @@ use crate::wire::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -254,7 +256,28 @@ const MIGRATIONS: &[&str] = &[
         op_id TEXT NOT NULL
     );
     CREATE INDEX card_pin_failures_by_card ON card_pin_failures (member_id, serial, day);",
+    // 11: members' personal data sealed under the server's data key (`personal`): each
+    // member's name, birth date and phone in one sealed value, found again by a keyed hash
+    // of the three (`identity`). The rows are moved by `seal_members`, which drops the old
+    // table and renames this one in its place; `data_key` keeps the check value of the key
+    // the database's members are sealed under.
+    "CREATE TABLE members_11 (
+        id INTEGER PRIMARY KEY,
+        identity BLOB NOT NULL UNIQUE,
+        sealed BLOB NOT NULL,
+        terminal_id INTEGER NOT NULL REFERENCES terminals (id),
+        op_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE data_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        key_check BLOB NOT NULL
+    );",
 ];
+
+/// The migration after whose SQL [`seal_members`] runs.
+const SEALED_MEMBERS: usize = 11;
 
 /// The migration after whose SQL [`snapshot_ledgers`] runs.
 const LEDGER_SNAPSHOTS: usize = 6;
@@ -565,23 +588,36 @@ pub trait Backend: Send + Sync + 'static {
 pub struct SqliteBackend {
     path: std::path::PathBuf,
     policies: Arc<PolicySet>,
+    data_key_file: std::path::PathBuf,
 }
 
 impl SqliteBackend {
-    /// The database at `path`, rated with `policies`.
+    /// The database at `path`, rated with `policies`, its personal data sealed under the key
+    /// in `<database>.secrets/data.key` ([`personal::default_file`]).
     pub fn new(path: impl Into<std::path::PathBuf>, policies: Arc<PolicySet>) -> SqliteBackend {
+        let path = path.into();
         SqliteBackend {
-            path: path.into(),
+            data_key_file: personal::default_file(&path),
+            path,
             policies,
+        }
+    }
+
+    /// The same, with the data key in `file`.
+    pub fn with_data_key_file(self, file: impl Into<std::path::PathBuf>) -> SqliteBackend {
+        SqliteBackend {
+            data_key_file: file.into(),
+            ..self
         }
     }
 }
 
 impl Backend for SqliteBackend {
     fn open(&self) -> anyhow::Result<Box<dyn Store>> {
-        Ok(Box::new(SqliteStore::open(
+        Ok(Box::new(SqliteStore::open_with_data_key(
             &self.path,
             Arc::clone(&self.policies),
+            &self.data_key_file,
         )?))
     }
 }
@@ -608,6 +644,8 @@ pub fn published_policies() -> anyhow::Result<PolicySet> {
 pub struct SqliteStore {
     conn: Connection,
     policies: Arc<PolicySet>,
+    data_key_file: std::path::PathBuf,
+    data_key: Option<Arc<DataKey>>,
 }
 
 /// Checks, before the server starts, that an existing database file is an intact SQLite
@@ -642,8 +680,20 @@ pub fn check_intact(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating if needed) the database at `path`.
+    /// Opens (creating and migrating if needed) the database at `path`, its personal data
+    /// sealed under the key in `<database>.secrets/data.key`.
     pub fn open(path: &std::path::Path, policies: Arc<PolicySet>) -> anyhow::Result<SqliteStore> {
+        SqliteStore::open_with_data_key(path, policies, &personal::default_file(path))
+    }
+
+    /// The same, with the data key in `data_key_file`. The key is read when personal data is
+    /// first sealed or opened (or [`SqliteStore::data_key`] asks for it); a key file that does
+    /// not exist is made then, unless the database's members are sealed under a key already.
+    pub fn open_with_data_key(
+        path: &std::path::Path,
+        policies: Arc<PolicySet>,
+        data_key_file: &std::path::Path,
+    ) -> anyhow::Result<SqliteStore> {
         create_private(path)?;
         let conn = Connection::open(path)
             .with_context(|| format!("데이터베이스를 열지 못했습니다 / could not open {path:?}"))?;
@@ -667,9 +717,26 @@ impl SqliteStore {
         // costs more to trim at each commit).
         conn.pragma_update(None, "cache_size", -16_384)
             .context("setting cache_size")?;
-        let mut store = SqliteStore { conn, policies };
+        let mut store = SqliteStore {
+            conn,
+            policies,
+            data_key_file: data_key_file.to_owned(),
+            data_key: None,
+        };
         store.migrate().context("migrating the database")?;
         Ok(store)
+    }
+
+    /// The key members' personal data is sealed under: read from its file (made if there is
+    /// none and nothing is sealed yet) and checked against the database's check value, which
+    /// the first reading records. A key that is not the database's is refused.
+    pub fn data_key(&mut self) -> anyhow::Result<Arc<DataKey>> {
+        if let Some(key) = &self.data_key {
+            return Ok(Arc::clone(key));
+        }
+        let key = Arc::new(load_data_key(&self.conn, &self.data_key_file)?);
+        self.data_key = Some(Arc::clone(&key));
+        Ok(key)
     }
 
     fn migrate(&mut self) -> anyhow::Result<()> {
@@ -680,6 +747,25 @@ impl SqliteStore {
         if current == latest {
             return Ok(());
         }
+        // Migration 11 replaces the members table, which other tables refer to: SQLite's way
+        // is with foreign keys off for the transaction (they cannot be switched inside one),
+        // checked before it commits.
+        // The old table's pages are overwritten as they are freed (`secure_delete`), so that
+        // no name or phone in clear stays behind in the file's free pages.
+        let rebuilds = current < u32::try_from(SEALED_MEMBERS)?;
+        if rebuilds {
+            self.conn.pragma_update(None, "foreign_keys", "OFF")?;
+            self.conn.pragma_update(None, "secure_delete", "ON")?;
+        }
+        let migrated = self.migrate_from(latest);
+        if rebuilds {
+            self.conn.pragma_update(None, "foreign_keys", "ON")?;
+            self.conn.pragma_update(None, "secure_delete", "OFF")?;
+        }
+        migrated
+    }
+
+    fn migrate_from(&mut self, latest: u32) -> anyhow::Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -697,11 +783,107 @@ impl SqliteStore {
                 snapshot_ledgers(&tx, &self.policies)
                     .context("making the ledger snapshots of migration 6")?;
             }
+            if index + 1 == SEALED_MEMBERS {
+                seal_members(&tx, &self.data_key_file)
+                    .context("sealing members' personal data (migration 11)")?;
+            }
             tx.pragma_update(None, "user_version", i64::try_from(index + 1)?)?;
         }
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Reads the data key from `file` (making it when there is none and no member is sealed yet)
+/// and checks it against the one the database's members are sealed under, recording it when
+/// the database has none yet.
+fn load_data_key(conn: &Connection, file: &std::path::Path) -> anyhow::Result<DataKey> {
+    let recorded = |conn: &Connection| -> rusqlite::Result<Option<Vec<u8>>> {
+        conn.query_row("SELECT key_check FROM data_key WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .optional()
+    };
+    let key = match (DataKey::read(file)?, recorded(conn)?) {
+        (Some(key), _) => key,
+        (None, None) => DataKey::create(file)?,
+        (None, Some(_)) => anyhow::bail!(
+            "개인정보 키 파일 {}이(가) 없습니다. 이 데이터베이스의 회원 정보는 다른 키로 봉인되어 있습니다: \
+             그 키 파일을 --data-key-file 로 주세요. / the data key file {} does not exist, and this \
+             database's members are sealed under a key kept elsewhere: give that key's file with \
+             --data-key-file.",
+            file.display(),
+            file.display()
+        ),
+    };
+    conn.execute(
+        "INSERT OR IGNORE INTO data_key (id, key_check) VALUES (1, ?1)",
+        [&key.check()[..]],
+    )?;
+    if recorded(conn)?.as_deref() != Some(&key.check()[..]) {
+        anyhow::bail!(
+            "개인정보 키 파일 {}의 키는 이 데이터베이스의 키가 아닙니다. 회원 정보를 봉인한 키 파일을 \
+             --data-key-file 로 주세요. / the data key in {} is not the key this database's members \
+             are sealed under; give the right key's file with --data-key-file.",
+            file.display(),
+            file.display()
+        );
+    }
+    Ok(key)
+}
+
+/// Twelve fresh random bytes for sealing.
+fn fresh_nonce() -> anyhow::Result<[u8; 12]> {
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(nonce)
+}
+
+/// Migration 11's own step: seals every member's personal data into the new table (with the
+/// same ids), then puts it in the old one's place and checks every reference to it.
+fn seal_members(tx: &Connection, data_key_file: &std::path::Path) -> anyhow::Result<()> {
+    let members: i64 = tx.query_row("SELECT count(*) FROM members", [], |row| row.get(0))?;
+    if members > 0 {
+        let key = load_data_key(tx, data_key_file)?;
+        let mut insert = tx.prepare(
+            "INSERT INTO members_11 (id, identity, sealed, terminal_id, op_id, created_at, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut select = tx.prepare(
+            "SELECT id, name, birth_date, phone, terminal_id, op_id, created_at, revoked_at
+             FROM members ORDER BY id",
+        )?;
+        let mut rows = select.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let person = Person {
+                name: row.get::<_, String>(1)?.trim().to_owned(),
+                birth_date: parse_ymd(&row.get::<_, String>(2)?)?,
+                phone: row.get(3)?,
+            };
+            let identity = key.identity(&person.name, person.birth_date, &person.phone);
+            let sealed = key.seal(&identity, &person, fresh_nonce()?);
+            insert
+                .execute(params![
+                    id,
+                    &identity[..],
+                    sealed,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                ])
+                .with_context(|| format!("sealing member {id}"))?;
+        }
+    }
+    tx.execute_batch("DROP TABLE members; ALTER TABLE members_11 RENAME TO members;")?;
+    let mut check = tx.prepare("PRAGMA foreign_key_check")?;
+    let mut broken = check.query([])?;
+    if let Some(row) = broken.next()? {
+        let table: String = row.get(0)?;
+        anyhow::bail!("after sealing members, {table} refers to a row that is not there");
+    }
+    Ok(())
 }
 
 fn read_terminal(row: &rusqlite::Row<'_>) -> rusqlite::Result<Terminal> {
@@ -902,17 +1084,11 @@ impl Store for SqliteStore {
         phone: &str,
     ) -> anyhow::Result<Option<i64>> {
         let phone: String = phone.chars().filter(char::is_ascii_digit).collect();
+        let identity = self.data_key()?.identity(name, birth_date, &phone);
         Ok(self
             .conn
-            .query_row(
-                "SELECT id FROM members WHERE name = ?1 AND birth_date = ?2 AND phone = ?3",
-                params![
-                    name.trim(),
-                    birth_date.format("%Y-%m-%d").to_string(),
-                    phone
-                ],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT id FROM members WHERE identity = ?1")?
+            .query_row([&identity[..]], |row| row.get(0))
             .optional()?)
     }
 
@@ -941,7 +1117,11 @@ impl Store for SqliteStore {
         writes: &[Write],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
-        let policies = &self.policies;
+        let key = self.data_key()?;
+        let rules = Rules {
+            policies: &self.policies,
+            key: &key,
+        };
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -967,7 +1147,7 @@ impl Store for SqliteStore {
                     terminal,
                     nonce,
                     operations,
-                } => sync(&tx, policies, *terminal, nonce, operations, now),
+                } => sync(&tx, &rules, *terminal, nonce, operations, now),
                 Write::IssueCard(request) => issue_card(&tx, request, now),
                 Write::Contact {
                     terminal,
@@ -1112,9 +1292,16 @@ fn enroll(
     }
 }
 
+/// What applying operations needs besides the database: the points policies and the key
+/// personal data is sealed under.
+struct Rules<'a> {
+    policies: &'a PolicySet,
+    key: &'a DataKey,
+}
+
 fn sync(
     tx: &Connection,
-    policies: &PolicySet,
+    rules: &Rules<'_>,
     terminal: i64,
     nonce: &str,
     operations: &[Operation],
@@ -1140,7 +1327,7 @@ fn sync(
     let mut results = Vec::with_capacity(operations.len());
     for op in operations {
         results.push(
-            apply_operation(tx, policies, &terminal, op, now)
+            apply_operation(tx, rules, &terminal, op, now)
                 .with_context(|| format!("applying operation {:?}", op.op_id))?,
         );
     }
@@ -1158,7 +1345,7 @@ fn payload_hash(op: &Operation) -> anyhow::Result<[u8; 32]> {
 
 fn apply_operation(
     tx: &Connection,
-    policies: &PolicySet,
+    rules: &Rules<'_>,
     terminal: &Terminal,
     op: &Operation,
     now: DateTime<Utc>,
@@ -1191,11 +1378,11 @@ fn apply_operation(
             OpResult::rejected(&op.op_id, RejectReason::Role)
         }
         "enrollment" => match serde_json::from_value::<EnrollmentPayload>(op.payload.clone()) {
-            Ok(payload) => enroll_member(tx, terminal, &op.op_id, &payload, now)?,
+            Ok(payload) => enroll_member(tx, rules.key, terminal, &op.op_id, &payload, now)?,
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "step_report" => match serde_json::from_value::<StepReportPayload>(op.payload.clone()) {
-            Ok(payload) => record_steps(tx, policies, terminal, &op.op_id, &payload, now)?,
+            Ok(payload) => record_steps(tx, rules, terminal, &op.op_id, &payload, now)?,
             Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
         },
         "redemption_hold" | "void" if terminal.role != Role::Counter => {
@@ -1203,7 +1390,7 @@ fn apply_operation(
         }
         "redemption_hold" => {
             match serde_json::from_value::<RedemptionHoldPayload>(op.payload.clone()) {
-                Ok(payload) => hold(tx, policies, terminal, op, &payload, now)?,
+                Ok(payload) => hold(tx, rules.policies, terminal, op, &payload, now)?,
                 Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
             }
         }
@@ -1391,6 +1578,7 @@ fn kst_today(now: DateTime<Utc>) -> NaiveDate {
 
 fn enroll_member(
     tx: &Connection,
+    key: &DataKey,
     terminal: &Terminal,
     op_id: &str,
     payload: &EnrollmentPayload,
@@ -1426,13 +1614,10 @@ fn enroll_member(
     if earliest.is_some_and(|e| day < e) || latest.is_some_and(|l| day > l) {
         return Ok(OpResult::rejected(op_id, RejectReason::DayOutOfWindow));
     }
-    let birth = birth.format("%Y-%m-%d").to_string();
+    let identity = key.identity(name, birth, &phone);
     let existing: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM members WHERE name = ?1 AND birth_date = ?2 AND phone = ?3",
-            params![name, birth, phone],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT id FROM members WHERE identity = ?1")?
+        .query_row([&identity[..]], |row| row.get(0))
         .optional()?;
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
@@ -1440,11 +1625,23 @@ fn enroll_member(
             if let Err(reason) = take_place(tx, &terminal.site, day, today)? {
                 return Ok(OpResult::rejected(op_id, reason));
             }
-            tx.execute(
-                "INSERT INTO members (name, birth_date, phone, terminal_id, op_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![name, birth, phone, terminal.id, op_id, now.to_rfc3339()],
-            )?;
+            let person = Person {
+                name: name.to_owned(),
+                birth_date: birth,
+                phone,
+            };
+            let sealed = key.seal(&identity, &person, fresh_nonce()?);
+            tx.prepare_cached(
+                "INSERT INTO members (identity, sealed, terminal_id, op_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                &identity[..],
+                sealed,
+                terminal.id,
+                op_id,
+                now.to_rfc3339()
+            ])?;
             let id = tx.last_insert_rowid();
             tx.execute("INSERT INTO balances (member_id) VALUES (?1)", [id])?;
             (id, OpStatus::Accepted)
@@ -1458,7 +1655,7 @@ fn enroll_member(
 
 fn record_steps(
     tx: &Connection,
-    policies: &PolicySet,
+    rules: &Rules<'_>,
     terminal: &Terminal,
     op_id: &str,
     payload: &StepReportPayload,
@@ -1475,20 +1672,20 @@ fn record_steps(
     let member = match parse_member_number(&payload.member_number) {
         Some(id) => tx
             .prepare_cached(
-                "SELECT m.id, m.birth_date, b.ledger FROM members m
+                "SELECT m.id, m.identity, m.sealed, b.ledger FROM members m
                  LEFT JOIN balances b ON b.member_id = m.id WHERE m.id = ?1",
             )?
             .query_row([id], |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<Vec<u8>>>(2)?,
+                    (row.get::<_, Vec<u8>>(1)?, row.get::<_, Vec<u8>>(2)?),
+                    row.get::<_, Option<Vec<u8>>>(3)?,
                 ))
             })
             .optional()?,
         None => None,
     };
-    let Some((member_id, birth_date, snapshot)) = member else {
+    let Some((member_id, (identity, sealed), snapshot)) = member else {
         return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
     };
     // Once the program trusts a watch authority, steps count only as a certified watch paired
@@ -1498,8 +1695,12 @@ fn record_steps(
         Ok(None) => reported_at,
         Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
-    let birth_date = NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d")
-        .with_context(|| format!("member {member_id} has birth date {birth_date:?}"))?;
+    // The ledger needs the birth date (a senior's goal), which only the sealed record holds.
+    let birth_date = rules
+        .key
+        .open(&identity, &sealed)
+        .with_context(|| format!("opening member {member_id}'s sealed record"))?
+        .birth_date;
     let mut ledger = match &snapshot {
         Some(bytes) => Ledger::from_snapshot(birth_date, bytes)
             .with_context(|| format!("member {member_id}'s stored ledger"))?,
@@ -1510,7 +1711,7 @@ fn record_steps(
         day,
         steps: payload.steps,
     };
-    let outcome = ledger.apply(policies, &report);
+    let outcome = ledger.apply(rules.policies, &report);
     tx.prepare_cached(
         "INSERT INTO step_reports (member_id, day, steps, reported_at, terminal_id, op_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -2552,6 +2753,112 @@ mod tests {
             "day 1 was credited before the migration"
         );
         assert_eq!(count(&store, "step_reports")?, 3);
+        // Migration 11 sealed the member: nothing of them is left in clear in the file, the
+        // sealed record opens under the key beside the database, and the same person signing
+        // up again is found through the keyed hash.
+        drop(store);
+        let bytes = std::fs::read(&path)?;
+        for clear in ["김영희".as_bytes(), b"01012345678", b"1950-04-01"] {
+            assert!(!bytes.windows(clear.len()).any(|w| w == clear));
+        }
+        let mut store = SqliteStore::open(&path, Arc::new(published_policies()?))?;
+        let (identity, sealed): (Vec<u8>, Vec<u8>) = store.conn.query_row(
+            "SELECT identity, sealed FROM members WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let person = store.data_key()?.open(&identity, &sealed)?;
+        assert_eq!(
+            (person.name.as_str(), person.phone.as_str()),
+            ("김영희", "01012345678")
+        );
+        assert_eq!(
+            store.find_member("김영희", "1950-04-01".parse()?, "010-1234-5678")?,
+            Some(1)
+        );
+        Ok(())
+    }
+
+    /// A member's name, birth date and phone are kept only sealed under the data key; the
+    /// same person is found again by the keyed hash; a database opened with another key, or
+    /// without its key file, is refused, and a missing key file is made only for a database
+    /// with nothing sealed yet.
+    #[test]
+    fn personal_data_is_sealed_and_found_only_with_the_databases_key() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("central.db");
+        let key_file = dir.path().join("keys").join("data.key");
+        let policies = Arc::new(published_policies()?);
+        let now = DateTime::parse_from_rfc3339("2025-12-03T12:00:00+09:00")?.with_timezone(&Utc);
+        let mut store = SqliteStore::open_with_data_key(&path, Arc::clone(&policies), &key_file)?;
+        // Nothing sealed yet, so the key file is made, beside nothing of the database.
+        store.data_key()?;
+        assert!(key_file.exists());
+        assert!(!personal::default_file(&path).exists());
+        store.conn.execute(
+            "INSERT INTO terminals (id, site, role, public_key, created_at, enrolled_at)
+             VALUES (1, 'site', 'kiosk', ?1, ?2, ?2)",
+            params![&[1u8; 32][..], now.to_rfc3339()],
+        )?;
+        let sign_up = |store: &mut SqliteStore, op_id: &str, phone: &str| {
+            let replies = store.commit_group(
+                &[Write::Sync {
+                    terminal: 1,
+                    nonce: format!("nonce-{op_id}"),
+                    operations: vec![op(
+                        op_id,
+                        "enrollment",
+                        serde_json::json!({ "name": " 박순자 ", "birth_date": "1948-02-29", "phone": phone }),
+                    )],
+                }],
+                now,
+            )?;
+            let WriteReply::Synced(results) = &replies[0] else {
+                anyhow::bail!("not synced: {replies:?}");
+            };
+            anyhow::Ok((results[0].status, results[0].member_number.clone()))
+        };
+        let (status, number) = sign_up(&mut store, "e-1", "010-9876-5432")?;
+        assert_eq!(status, OpStatus::Accepted);
+        let (again, same) = sign_up(&mut store, "e-2", "01098765432")?;
+        assert_eq!((again, same.clone()), (OpStatus::Duplicate, number));
+        let (other, _) = sign_up(&mut store, "e-3", "01098765433")?;
+        assert_eq!(other, OpStatus::Accepted);
+        drop(store);
+        std::fs::copy(&path, dir.path().join("copy.db"))?;
+        let file = std::fs::read(dir.path().join("copy.db"))?;
+        for clear in ["박순자".as_bytes(), b"98765432", b"1948-02-29"] {
+            assert!(!file.windows(clear.len()).any(|w| w == clear));
+        }
+
+        // Another key: refused, before and at the first use of the key.
+        let wrong = dir.path().join("wrong.key");
+        std::fs::write(&wrong, [9u8; 32])?;
+        let mut store = SqliteStore::open_with_data_key(&path, Arc::clone(&policies), &wrong)?;
+        let refused = store.data_key().err().context("another key is refused")?;
+        assert!(
+            format!("{refused}").contains("--data-key-file"),
+            "{refused}"
+        );
+        // The key file missing: refused, and no new key made in its place.
+        let missing = dir.path().join("missing.key");
+        let mut store = SqliteStore::open_with_data_key(&path, Arc::clone(&policies), &missing)?;
+        let refused = store.data_key().err().context("a missing key is refused")?;
+        assert!(format!("{refused}").contains("does not exist"), "{refused}");
+        assert!(!missing.exists());
+        assert!(store.commit_group(&[], now).is_err());
+        // The right key finds the member.
+        let mut store = SqliteStore::open_with_data_key(&path, policies, &key_file)?;
+        assert_eq!(
+            store
+                .find_member("박순자", "1948-02-29".parse()?, "010 9876 5432")?
+                .map(member_number),
+            same
+        );
+        assert_eq!(
+            store.find_member("박순자", "1948-02-28".parse()?, "01098765432")?,
+            None
+        );
         Ok(())
     }
 

@@ -1390,6 +1390,45 @@ async fn the_binary_serves_on_the_address_it_prints() -> TestResult {
     outcome
 }
 
+/// `serve --data-key-file` makes the key file (0600) for a database that has none and
+/// records it; given another key, or none where the database's was, it refuses to start and
+/// says which option to give, and makes no key in the missing one's place.
+#[test]
+fn the_binary_serves_only_with_its_databases_data_key() -> TestResult {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    let key = dir.path().join("keys").join("data.key");
+    let key_arg = key.to_str().ok_or("a UTF-8 path")?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(["serve", "--db"])
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0", "--data-key-file", key_arg])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+    child.kill()?;
+    child.wait()?;
+    assert!(line.starts_with("listening on "), "{line:?}");
+    assert_eq!(std::fs::metadata(&key)?.permissions().mode() & 0o777, 0o600);
+    assert!(!palpal_central::personal::default_file(&db).exists());
+
+    let other = dir.path().join("other.key");
+    std::fs::write(&other, [7u8; 32])?;
+    let other_arg = other.to_str().ok_or("a UTF-8 path")?;
+    serve_refuses(
+        &db,
+        &["--data-key-file", other_arg],
+        &["--data-key-file", "is not the key this database"],
+    )?;
+    serve_refuses(&db, &[], &["does not exist", "--data-key-file"])?;
+    assert!(!palpal_central::personal::default_file(&db).exists());
+    Ok(())
+}
+
 #[test]
 fn the_binary_refuses_a_damaged_database_and_leaves_it_as_it_is() -> TestResult {
     let dir = tempfile::tempdir()?;

@@ -271,6 +271,15 @@ pub fn copy_database(from: &Path, to: &Path) -> anyhow::Result<()> {
             std::fs::copy(&source, PathBuf::from(target))?;
         }
     }
+    // The key its members' personal data is sealed under goes with it.
+    let key = palpal_central::personal::default_file(from);
+    if key.exists() {
+        let target = palpal_central::personal::default_file(to);
+        if let Some(folder) = target.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::copy(&key, &target).with_context(|| format!("copying {}", key.display()))?;
+    }
     Ok(())
 }
 

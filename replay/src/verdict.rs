@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+use anyhow::Context as _;
+
 use points_core::{Ledger, PolicySet, StepReport};
 use rusqlite::Connection;
 
@@ -45,12 +47,22 @@ pub fn check(
         .prepare("SELECT op_id FROM members")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let duplicated: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM members GROUP BY phone HAVING n > 1)",
-        [],
-        |r| r.get(0),
-    )?;
-    v.registrations_duplicated = u64::try_from(duplicated).unwrap_or(0);
+    // The same phone on two members is the same person signed up twice: the phones are
+    // read from the sealed records, under the key beside the database.
+    let key_file = palpal_central::personal::default_file(db);
+    let key = palpal_central::personal::DataKey::read(&key_file)?
+        .with_context(|| format!("the data key {} is missing", key_file.display()))?;
+    let mut phones: HashMap<String, u64> = HashMap::new();
+    let mut sealed = conn.prepare("SELECT identity, sealed FROM members")?;
+    for row in sealed.query_map([], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })? {
+        let (identity, sealed) = row?;
+        *phones
+            .entry(key.open(&identity, &sealed)?.phone)
+            .or_default() += 1;
+    }
+    v.registrations_duplicated = phones.values().map(|n| n - 1).sum();
     for record in records {
         for (op_id, _) in &record.confirmed {
             v.registrations_confirmed += 1;
