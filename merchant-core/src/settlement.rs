@@ -297,6 +297,24 @@ fn csv_row(fields: &[&str]) -> String {
     row
 }
 
+/// The name of a site's settlement file for `day`, `settlement-<site>-<day>.csv`. The site
+/// comes from the terminal's configuration, so only its letters, digits, `-` and `_` are kept
+/// (anything else, such as `/`, `.` or a space, becomes `_`), at most 48 of them: no
+/// configuration can make the file land outside its folder or hide its name.
+pub fn file_name(site: &str, day: NaiveDate) -> String {
+    let mut name = String::new();
+    for c in site.trim().chars().take(48) {
+        let keep = c.is_alphanumeric() || c == '-' || c == '_';
+        let c = if keep { c } else { '_' };
+        if !(c == '_' && name.ends_with('_')) {
+            name.push(c);
+        }
+    }
+    let name = name.trim_matches('_');
+    let name = if name.is_empty() { "site" } else { name };
+    format!("settlement-{name}-{day}.csv")
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{expect, Expect};
@@ -389,6 +407,29 @@ mod tests {
         assert_eq!(
             parts.iter().map(|t| t.points).sum::<u64>(),
             s.redemptions.points
+        );
+    }
+
+    #[test]
+    fn the_file_name_keeps_only_the_stores_letters_and_digits() {
+        let named = |site: &str| file_name(site, day().day);
+        assert_eq!(named("성북약국"), "settlement-성북약국-2025-12-03.csv");
+        assert_eq!(
+            named(" 종로 온누리약국 2호점 "),
+            "settlement-종로_온누리약국_2호점-2025-12-03.csv"
+        );
+        assert_eq!(
+            named("../../etc/cron.d/x"),
+            "settlement-etc_cron_d_x-2025-12-03.csv"
+        );
+        assert_eq!(named("/"), "settlement-site-2025-12-03.csv");
+        assert_eq!(
+            named("a\u{202E}vsc.exe\n"),
+            "settlement-a_vsc_exe-2025-12-03.csv"
+        );
+        assert_eq!(
+            named(&"가".repeat(300)).chars().count(),
+            "settlement--2025-12-03.csv".len() + 48
         );
     }
 

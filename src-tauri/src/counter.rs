@@ -579,7 +579,7 @@ pub fn export_settlement(
     });
     let summary_csv = settlement.summary_csv();
     let lines_csv = settlement.lines_csv();
-    let path = dir.join(format!("settlement-{}-{day}.csv", t.config.site));
+    let path = dir.join(merchant_core::settlement::file_name(&t.config.site, day));
     let write = || -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir)?;
         let tmp = path.with_extension("csv.tmp");
