@@ -1195,11 +1195,24 @@ async fn sync(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
         .iter()
         .map(|op| op.kind.clone())
         .collect();
+    // Watch proofs are checked here, on a blocking thread, not by the one writer.
+    let (operations, prechecked) = if kinds.iter().any(|kind| kind == "step_report") {
+        let operations = request.operations;
+        tokio::task::spawn_blocking(move || {
+            let prechecked = crate::store::precheck_day_proofs(&operations);
+            (operations, prechecked)
+        })
+        .await
+        .map_err(|_| internal("checking watch proofs stopped"))?
+    } else {
+        (request.operations, Vec::new())
+    };
     let reply = app
         .write(Write::Sync {
             terminal: terminal.id,
             nonce,
-            operations: request.operations,
+            operations,
+            prechecked,
         })
         .await?;
     match reply {

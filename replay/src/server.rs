@@ -95,6 +95,7 @@ fn seed_ops(
                 terminal,
                 nonce: format!("seed-{tag}-{chunk_no:08}"),
                 operations: chunk,
+                prechecked: Vec::new(),
             }],
             now,
         )?;
