@@ -6,9 +6,12 @@
 //! `e2e_camera` scans at the counter with WebKit's mock camera and a real code's picture.
 //! `e2e_kiosk` registers seniors at the kiosk step by step, and each refusal.
 //! `watch_bench` gives it simulated watches: a private dbus-daemon with `watch-sim` on it.
+//! `red_team` attacks the real `palpal-central` over TLS with a stolen terminal's key; it runs
+//! in every `cargo test` (build the binaries first: `cargo build --workspace --bins`).
 
 mod e2e;
 mod e2e_camera;
 mod e2e_counter;
 mod e2e_kiosk;
+mod red_team;
 mod watch_bench;
