@@ -1697,12 +1697,31 @@ fn record_steps(
     let Some((member_id, (identity, sealed), snapshot)) = member else {
         return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
     };
+    // A day that has not begun by the server's clock (a watch's clock may run a little
+    // ahead) is nobody's steps yet.
+    if day > kst_today(now + chrono::Duration::seconds(WATCH_CLOCK_AHEAD_SECS)) {
+        return Ok(OpResult::rejected(
+            op_id,
+            RejectReason::StepsTimeOutOfWindow,
+        ));
+    }
     // Once the program trusts a watch authority, steps count only as a certified watch paired
     // to the member signed them, and lateness is judged by the watch's signed time.
     let reported_at = match watch_verdict(tx, payload, member_id, day, op_id, prechecked, now)? {
         Ok(Some(signed_at)) => signed_at,
         Ok(None) => reported_at,
         Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
+    };
+    // Whatever time the report carries (the watch's, whose clock can be set back, or the
+    // terminal's), it was read at most `STEPS_DAYS_BACK` days before the server received it
+    // and not after: a day long past arrives late, however it is dated.
+    let earliest = now - chrono::Duration::days(STEPS_DAYS_BACK);
+    let reported_at = if reported_at.to_utc() < earliest {
+        earliest.with_timezone(reported_at.offset())
+    } else if reported_at.to_utc() > now {
+        now.with_timezone(reported_at.offset())
+    } else {
+        reported_at
     };
     // The ledger needs the birth date (a senior's goal), which only the sealed record holds.
     let birth_date = rules
@@ -2175,6 +2194,11 @@ fn void(
 /// How far ahead of the server's clock a watch's signing time may be (watch clocks drift; a
 /// terminal sets them at each sync).
 const WATCH_CLOCK_AHEAD_SECS: i64 = 300;
+
+/// How long before the server received a step report it may have been read from the watch:
+/// a counter kept off the network for up to a week (as for holds, `HOLD_DAYS_BACK`). A report
+/// dated earlier is taken as read this long before it arrived.
+pub const STEPS_DAYS_BACK: i64 = 7;
 
 /// What the watch proof of a step report says: `Ok(None)` when no watch authority is trusted
 /// (steps taken unsigned, as a program without signing watches does), `Ok(Some(time))` the

@@ -2002,6 +2002,17 @@ async fn steps_count_only_as_a_certified_watch_paired_to_the_member_signed_them(
                     11,
                     "2025-11-30T12:00:00+09:00"
                 ),
+                // The watch's clock set back ten months to sign that day "at its end": read
+                // at most a week before the server got it, so it arrives late.
+                watch.report(
+                    "s-12",
+                    "PP-00000001",
+                    "2025-04-10",
+                    9_000,
+                    9_000,
+                    12,
+                    "2025-04-10T23:00:00+09:00"
+                ),
             ]),
         )
         .await?;
@@ -2018,15 +2029,67 @@ async fn steps_count_only_as_a_certified_watch_paired_to_the_member_signed_them(
             pair("rejected", "steps_time_out_of_window"),
             pair("rejected", "steps_time_out_of_window"),
             pair("accepted", ""),
+            pair("accepted", ""),
         ],
         "{}",
         answer.body
     );
     assert_eq!(result(&answer, 0)["points"], 100);
     assert_eq!(result(&answer, 9)["ignored"], "late", "{}", answer.body);
-    // Nothing refused was recorded: the member has the one credited day and the late one.
-    assert_eq!(h.count("step_reports WHERE member_id = 1")?, 2);
-    assert_eq!(h.count("watch_proofs")?, 2);
+    assert_eq!(result(&answer, 10)["ignored"], "late", "{}", answer.body);
+    // Nothing refused was recorded: the member has the one credited day and the late ones.
+    assert_eq!(h.count("step_reports WHERE member_id = 1")?, 3);
+    assert_eq!(h.count("watch_proofs")?, 3);
+    assert_eq!(h.count("ledger_entries WHERE member_id = 1")?, 1);
+    Ok(())
+}
+
+/// Before any watch authority is trusted, a step report's time is the terminal's word, but
+/// only within the server's own bounds: a day not begun yet is refused, and a report dated
+/// long ago or ahead is taken as read at most a week before the server got it, and no later
+/// than that: a stolen counter cannot earn goal days for days ten months past or to come.
+#[tokio::test]
+async fn unsigned_steps_are_dated_only_within_the_servers_own_bounds() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let counter = h.add_terminal_at("온누리약국", "counter", 2).await?;
+    h.sync(&kiosk, json!([enrollment("e-1", "김영희")])).await?;
+    let report = |op_id: &str, day: &str, reported_at: &str| {
+        json!({
+            "op_id": op_id,
+            "kind": "step_report",
+            "payload": {
+                "member_number": "PP-00000001", "day": day, "steps": 12_000,
+                "reported_at": reported_at,
+            },
+        })
+    };
+    let answer = h
+        .sync(
+            &counter,
+            json!([
+                report("s-1", "2025-04-10", "2025-04-10T21:00:00+09:00"),
+                report("s-2", "2025-12-20", "2025-12-20T21:00:00+09:00"),
+                report("s-3", "2025-11-10", "2025-11-11T09:00:00+09:00"),
+                report("s-4", "2025-12-02", "2025-12-02T21:00:00+09:00"),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&answer),
+        vec![
+            pair("accepted", ""),
+            pair("rejected", "steps_time_out_of_window"),
+            pair("accepted", ""),
+            pair("accepted", ""),
+        ],
+        "{}",
+        answer.body
+    );
+    assert_eq!(result(&answer, 0)["ignored"], "late", "{}", answer.body);
+    assert_eq!(result(&answer, 2)["ignored"], "late", "{}", answer.body);
+    assert_eq!(result(&answer, 3)["points"], 100, "{}", answer.body);
+    assert_eq!(h.count("ledger_entries WHERE member_id = 1")?, 1);
     Ok(())
 }
 
