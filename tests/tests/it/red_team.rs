@@ -1238,6 +1238,31 @@ async fn a_stolen_counter_credits_no_steps_the_members_own_watch_did_not_sign() 
         central.changes_since(&before, &["step_reports", "operations", "watch_proofs"]),
         Vec::<String>::new()
     );
+
+    // The member's own watch with its clock set back ten months, signing another day of
+    // then "at its end": the server takes a report as read at most a week before it arrived,
+    // so it is late all the same and earns nothing.
+    let then = days_ago(301);
+    let before = central.snapshot();
+    let set_back = accepted(
+        &counter,
+        report(
+            "s-set-back",
+            then,
+            9_000,
+            Some(watch.proof(then, 9_000, 10, at_hour(then, 23))),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (set_back["points"].as_u64(), set_back["ignored"].as_str()),
+        (Some(0), Some("late")),
+        "{set_back}"
+    );
+    assert_eq!(
+        central.changes_since(&before, &["step_reports", "operations", "watch_proofs"]),
+        Vec::<String>::new()
+    );
 }
 
 /// A stolen kiosk cannot move a sign-up to a day of its choosing to pass today's full lease:
