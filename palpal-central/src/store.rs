@@ -18,7 +18,7 @@ use redemption_token::{
 };
 use rusqlite::{params, Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
-use watch_protocol::{DayProof, WatchCertificate};
+use central_core::steps::{self, CertifiedWatches};
 
 use crate::personal::{self, DataKey, Person};
 
@@ -650,6 +650,7 @@ pub struct SqliteStore {
     policies: Arc<PolicySet>,
     data_key_file: std::path::PathBuf,
     data_key: Option<Arc<DataKey>>,
+    certified: CertifiedWatches,
 }
 
 /// Checks, before the server starts, that an existing database file is an intact SQLite
@@ -726,6 +727,7 @@ impl SqliteStore {
             policies,
             data_key_file: data_key_file.to_owned(),
             data_key: None,
+            certified: CertifiedWatches::default(),
         };
         store.migrate().context("migrating the database")?;
         Ok(store)
@@ -1122,9 +1124,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
         let key = self.data_key()?;
-        let rules = Rules {
+        let mut rules = Rules {
             policies: &self.policies,
             key: &key,
+            certified: &mut self.certified,
         };
         let tx = self
             .conn
@@ -1152,7 +1155,7 @@ impl Store for SqliteStore {
                     nonce,
                     operations,
                     prechecked,
-                } => sync(&tx, &rules, *terminal, nonce, operations, prechecked, now),
+                } => sync(&tx, &mut rules, *terminal, nonce, operations, prechecked, now),
                 Write::IssueCard(request) => issue_card(&tx, request, now),
                 Write::Contact {
                     terminal,
@@ -1302,11 +1305,12 @@ fn enroll(
 struct Rules<'a> {
     policies: &'a PolicySet,
     key: &'a DataKey,
+    certified: &'a mut CertifiedWatches,
 }
 
 fn sync(
     tx: &Connection,
-    rules: &Rules<'_>,
+    rules: &mut Rules<'_>,
     terminal: i64,
     nonce: &str,
     operations: &[Operation],
@@ -1352,7 +1356,7 @@ fn payload_hash(op: &Operation) -> anyhow::Result<[u8; 32]> {
 
 fn apply_operation(
     tx: &Connection,
-    rules: &Rules<'_>,
+    rules: &mut Rules<'_>,
     terminal: &Terminal,
     op: &Operation,
     prechecked: bool,
@@ -1663,97 +1667,91 @@ fn enroll_member(
 
 fn record_steps(
     tx: &Connection,
-    rules: &Rules<'_>,
+    rules: &mut Rules<'_>,
     terminal: &Terminal,
     op_id: &str,
     payload: &StepReportPayload,
     prechecked: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
-    let day = NaiveDate::parse_from_str(payload.day.trim(), "%Y-%m-%d").ok();
-    let reported_at = DateTime::<FixedOffset>::parse_from_rfc3339(payload.reported_at.trim()).ok();
-    let (Some(day), Some(reported_at)) = (day, reported_at) else {
-        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    let claim = match steps::read(payload) {
+        Ok(claim) => claim,
+        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
     // The ledger is a pure function of the member's reports in the order received; the
     // member's balance row keeps it as a snapshot, so the new report yields exactly the
     // entries it newly earns without reading any earlier report.
-    let member = match parse_member_number(&payload.member_number) {
-        Some(id) => tx
-            .prepare_cached(
-                "SELECT m.id, m.identity, m.sealed, b.ledger FROM members m
-                 LEFT JOIN balances b ON b.member_id = m.id WHERE m.id = ?1",
-            )?
-            .query_row([id], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    (row.get::<_, Vec<u8>>(1)?, row.get::<_, Vec<u8>>(2)?),
-                    row.get::<_, Option<Vec<u8>>>(3)?,
-                ))
-            })
-            .optional()?,
-        None => None,
-    };
-    let Some((member_id, (identity, sealed), snapshot)) = member else {
+    let member = tx
+        .prepare_cached(
+            "SELECT m.identity, m.sealed, b.ledger FROM members m
+             LEFT JOIN balances b ON b.member_id = m.id WHERE m.id = ?1",
+        )?
+        .query_row([claim.member], |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, Option<Vec<u8>>>(2)?,
+            ))
+        })
+        .optional()?;
+    let Some((identity, sealed, snapshot)) = member else {
         return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
     };
-    // A day that has not begun by the server's clock (a watch's clock may run a little
-    // ahead) is nobody's steps yet.
-    if day > kst_today(now + chrono::Duration::seconds(WATCH_CLOCK_AHEAD_SECS)) {
-        return Ok(OpResult::rejected(
-            op_id,
-            RejectReason::StepsTimeOutOfWindow,
-        ));
-    }
-    // Once the program trusts a watch authority, steps count only as a certified watch paired
-    // to the member signed them, and lateness is judged by the watch's signed time.
-    let reported_at = match watch_verdict(tx, payload, member_id, day, op_id, prechecked, now)? {
-        Ok(Some(signed_at)) => signed_at,
-        Ok(None) => reported_at,
-        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
-    };
-    // Whatever time the report carries (the watch's, whose clock can be set back, or the
-    // terminal's), it was read at most `STEPS_DAYS_BACK` days before the server received it
-    // and not after: a day long past arrives late, however it is dated.
-    let earliest = now - chrono::Duration::days(STEPS_DAYS_BACK);
-    let reported_at = if reported_at.to_utc() < earliest {
-        earliest.with_timezone(reported_at.offset())
-    } else if reported_at.to_utc() > now {
-        now.with_timezone(reported_at.offset())
-    } else {
-        reported_at
-    };
+    let member_id = claim.member;
     // The ledger needs the birth date (a senior's goal), which only the sealed record holds.
     let birth_date = rules
         .key
         .open(&identity, &sealed)
         .with_context(|| format!("opening member {member_id}'s sealed record"))?
         .birth_date;
-    let mut ledger = match &snapshot {
+    let ledger = match &snapshot {
         Some(bytes) => Ledger::from_snapshot(birth_date, bytes)
             .with_context(|| format!("member {member_id}'s stored ledger"))?,
         None => Ledger::new(birth_date),
     };
-    let report = StepReport {
-        reported_at,
-        day,
-        steps: payload.steps,
+    let authorities = watch_authorities(tx)?;
+    let (paired, proof_seen) = match (&claim.watch, authorities.is_empty()) {
+        (Some((serial, counter)), false) => watch_facts(tx, serial, *counter, member_id)?,
+        _ => (false, false),
     };
-    let outcome = ledger.apply(rules.policies, &report);
+    let state = steps::StepState {
+        ledger,
+        snapshot: snapshot.as_deref(),
+        authorities: &authorities,
+        paired,
+        proof_seen,
+    };
+    let credit = match steps::decide(
+        payload,
+        &claim,
+        state,
+        rules.policies,
+        rules.certified,
+        prechecked,
+        now,
+    ) {
+        Ok(credit) => credit,
+        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
+    };
+    if let Some((serial, counter)) = &credit.proof {
+        tx.prepare_cached(
+            "INSERT INTO watch_proofs (serial, counter, op_id) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![serial, counter, op_id])?;
+    }
     tx.prepare_cached(
         "INSERT INTO step_reports (member_id, day, steps, reported_at, terminal_id, op_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         member_id,
-        day.format("%Y-%m-%d").to_string(),
-        payload.steps,
-        reported_at.to_rfc3339(),
+        ymd(claim.day),
+        claim.steps,
+        credit.reported_at.to_rfc3339(),
         terminal.id,
         op_id
     ])?;
-    let mut points = 0u64;
-    for entry in outcome.entries() {
+    for entry in &credit.entries {
         tx.prepare_cached(
             "INSERT INTO ledger_entries (member_id, kind, day, points, op_id)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1761,29 +1759,58 @@ fn record_steps(
         .execute(params![
             member_id,
             entry.kind.as_str(),
-            entry.day.format("%Y-%m-%d").to_string(),
+            ymd(entry.day),
             entry.points,
             op_id
         ])?;
-        points += u64::from(entry.points);
     }
-    let after = ledger.to_snapshot();
-    if points > 0 || snapshot.as_deref() != Some(&after[..]) {
+    if credit.points > 0 || credit.ledger_changed {
         tx.prepare_cached(
             "INSERT INTO balances (member_id, credited, ledger) VALUES (?1, ?2, ?3)
              ON CONFLICT (member_id) DO UPDATE
              SET credited = credited + excluded.credited, ledger = excluded.ledger",
         )?
-        .execute(params![member_id, i64::try_from(points)?, after])?;
+        .execute(params![member_id, i64::try_from(credit.points)?, credit.ledger])?;
     }
-    if points > 0 {
+    if credit.points > 0 {
         touch(tx, "balance", member_id)?;
     }
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
-    result.points = Some(points);
-    result.ignored = outcome.ignored().map(|i| i.as_str().to_owned());
+    result.points = Some(credit.points);
+    result.ignored = credit.ignored.map(|i| i.as_str().to_owned());
     Ok(result)
+}
+
+/// The public keys of the watch authorities the program trusts.
+fn watch_authorities(tx: &Connection) -> anyhow::Result<Vec<[u8; 32]>> {
+    Ok(tx
+        .prepare_cached("SELECT public_key FROM watch_authorities")?
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))?
+        .filter_map(|key| key.ok().and_then(|k| <[u8; 32]>::try_from(k).ok()))
+        .collect())
+}
+
+/// Whether watch `serial` is paired to `member_id` now, and whether its proof `counter` was
+/// credited before.
+fn watch_facts(
+    tx: &Connection,
+    serial: &str,
+    counter: u32,
+    member_id: i64,
+) -> anyhow::Result<(bool, bool)> {
+    let paired: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM watch_pairings
+                            WHERE serial = ?1 AND member_id = ?2 AND ended_at IS NULL)",
+        )?
+        .query_row(params![serial, member_id], |row| row.get(0))?;
+    let seen: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM watch_proofs WHERE serial = ?1 AND counter = ?2)",
+        )?
+        .query_row(params![serial, counter], |row| row.get(0))?;
+    Ok((paired, seen))
 }
 
 /// Creates the database file readable and writable by its owner alone (0600) if it does not
@@ -2191,166 +2218,18 @@ fn void(
     Ok(result)
 }
 
-/// How far ahead of the server's clock a watch's signing time may be (watch clocks drift; a
-/// terminal sets them at each sync).
-const WATCH_CLOCK_AHEAD_SECS: i64 = 300;
-
-/// How long before the server received a step report it may have been read from the watch:
-/// a counter kept off the network for up to a week (as for holds, `HOLD_DAYS_BACK`). A report
-/// dated earlier is taken as read this long before it arrived.
-pub const STEPS_DAYS_BACK: i64 = 7;
-
-/// What the watch proof of a step report says: `Ok(None)` when no watch authority is trusted
-/// (steps taken unsigned, as a program without signing watches does), `Ok(Some(time))` the
-/// watch's signing time when the proof holds (and it is now remembered, so that it is
-/// credited once), or the reason it does not.
-fn watch_verdict(
-    tx: &Connection,
-    payload: &StepReportPayload,
-    member_id: i64,
-    day: NaiveDate,
-    op_id: &str,
-    prechecked: bool,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Result<Option<DateTime<FixedOffset>>, RejectReason>> {
-    let authorities: Vec<[u8; 32]> = tx
-        .prepare_cached("SELECT public_key FROM watch_authorities")?
-        .query_map([], |row| row.get::<_, Vec<u8>>(0))?
-        .filter_map(|key| key.ok().and_then(|k| <[u8; 32]>::try_from(k).ok()))
-        .collect();
-    if authorities.is_empty() {
-        return Ok(Ok(None));
-    }
-    let Some(watch) = &payload.watch else {
-        return Ok(Err(RejectReason::StepsUnsigned));
-    };
-    let Some(certificate) = watch_protocol::proof::unhex(&watch.certificate)
-        .and_then(|bytes| WatchCertificate::decode(&bytes).ok())
-    else {
-        return Ok(Err(RejectReason::WatchNotCertified));
-    };
-    if certificate.serial != watch.serial || !certified(&certificate, &authorities) {
-        return Ok(Err(RejectReason::WatchNotCertified));
-    }
-    if !prechecked {
-        match day_proof_verifies(payload, &certificate, day) {
-            Some(true) => {}
-            Some(false) => return Ok(Err(RejectReason::StepsSignatureInvalid)),
-            None => return Ok(Err(RejectReason::InvalidPayload)),
-        }
-    }
-    let paired: bool = tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM watch_pairings
-                            WHERE serial = ?1 AND member_id = ?2 AND ended_at IS NULL)",
-        )?
-        .query_row(params![watch.serial, member_id], |row| row.get(0))?;
-    if !paired {
-        return Ok(Err(RejectReason::WatchNotPaired));
-    }
-    let signed_at = DateTime::from_timestamp(i64::from(watch.signed_at), 0)
-        .context("a u32 of seconds is a time")?
-        .fixed_offset();
-    if signed_at.to_utc() > now + chrono::Duration::seconds(WATCH_CLOCK_AHEAD_SECS)
-        || day > points_core::kst_day(signed_at)
-    {
-        return Ok(Err(RejectReason::StepsTimeOutOfWindow));
-    }
-    let fresh = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO watch_proofs (serial, counter, op_id) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![watch.serial, watch.counter, op_id])?;
-    if fresh == 0 {
-        return Ok(Err(RejectReason::StepsReplayed));
-    }
-    Ok(Ok(Some(signed_at)))
-}
-
-/// Whether the watch proof of a step report for `day` verifies under `certificate`'s key
-/// (`None`: the signature is not 64 bytes of hex).
-fn day_proof_verifies(
-    payload: &StepReportPayload,
-    certificate: &WatchCertificate,
-    day: NaiveDate,
-) -> Option<bool> {
-    let watch = payload.watch.as_ref()?;
-    let signature = watch_protocol::proof::unhex(&watch.signature)
-        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())?;
-    let proof = DayProof {
-        counter: watch.counter,
-        signed_at: watch.signed_at,
-        signature,
-    };
-    Some(
-        certificate
-            .verify_day(&watch.serial, day, payload.steps, &proof)
-            .is_ok(),
-    )
-}
-
 /// For each operation, whether it is a step report carrying a watch proof that verifies
-/// under the key of the certificate it carries, for [`Write::Sync`]'s `prechecked`. Pure (no
-/// database): the HTTP side runs it before the writer, which then checks only what needs the
-/// database (a trusted authority made the certificate, the pairing, a replay), so that the
-/// one writer does not spend a signature check (some 70 µs) on each report. Whether the
-/// certificate itself is trusted is not decided here.
+/// under the key of the certificate it carries, for [`Write::Sync`]'s `prechecked`
+/// (`central_core::steps::precheck`). The HTTP side runs it before the writer.
 pub fn precheck_day_proofs(operations: &[Operation]) -> Vec<bool> {
     operations
         .iter()
         .map(|op| {
-            if op.kind != "step_report" {
-                return false;
-            }
-            let Ok(payload) = serde_json::from_value::<StepReportPayload>(op.payload.clone())
-            else {
-                return false;
-            };
-            let (Some(watch), Ok(day)) = (
-                &payload.watch,
-                NaiveDate::parse_from_str(payload.day.trim(), "%Y-%m-%d"),
-            ) else {
-                return false;
-            };
-            let certificate = watch_protocol::proof::unhex(&watch.certificate)
-                .and_then(|bytes| WatchCertificate::decode(&bytes).ok());
-            certificate.is_some_and(|certificate| {
-                certificate.serial == watch.serial
-                    && day_proof_verifies(&payload, &certificate, day) == Some(true)
-            })
+            op.kind == "step_report"
+                && serde_json::from_value::<StepReportPayload>(op.payload.clone())
+                    .is_ok_and(|payload| steps::precheck(&payload))
         })
         .collect()
-}
-
-/// Whether a trusted authority made `certificate`, remembering certificates already checked
-/// on this thread (a watch syncs many days with the same one).
-fn certified(certificate: &WatchCertificate, authorities: &[[u8; 32]]) -> bool {
-    thread_local! {
-        static CHECKED: std::cell::RefCell<std::collections::HashSet<[u8; 32]>> =
-            std::cell::RefCell::new(std::collections::HashSet::new());
-    }
-    let mut hasher = Sha256::new();
-    hasher.update(certificate.serial.as_bytes());
-    hasher.update(certificate.public_key);
-    hasher.update(certificate.signature);
-    for key in authorities {
-        hasher.update(key);
-    }
-    let id: [u8; 32] = hasher.finalize().into();
-    if CHECKED.with(|checked| checked.borrow().contains(&id)) {
-        return true;
-    }
-    let ok = certificate.verify(authorities).is_ok();
-    if ok {
-        CHECKED.with(|checked| {
-            let mut checked = checked.borrow_mut();
-            if checked.len() >= 65_536 {
-                checked.clear();
-            }
-            checked.insert(id);
-        });
-    }
-    ok
 }
 
 /// The key of a member card in the change log: the member's id and the card's serial.
