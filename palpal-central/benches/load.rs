@@ -372,7 +372,62 @@ impl Conn {
     }
 }
 
-fn step_ops(terminal: usize, serial: &mut u64, members: u64, batch: u64) -> Value {
+/// The members' watches in the signed phase: member `n` wears watch `PW-n`, certified by
+/// the demonstration authority, and every proof it signs has a counter never used before.
+struct Watches {
+    keys: Vec<watch_protocol::WatchKey>,
+    certificates: Vec<String>,
+    counter: std::sync::atomic::AtomicU32,
+}
+
+impl Watches {
+    fn new(members: u64) -> Watches {
+        let ca = watch_protocol::WatchCa::demo();
+        let (keys, certificates) = (1..=members)
+            .map(|n| {
+                let mut seed = [0u8; 32];
+                seed[..8].copy_from_slice(&n.to_le_bytes());
+                let key = watch_protocol::WatchKey::from_seed(seed);
+                let certificate = ca
+                    .certify(&format!("PW-{n}"), key.public_key())
+                    .and_then(|c| c.encode())
+                    .unwrap();
+                (key, watch_protocol::proof::hex(&certificate))
+            })
+            .unzip();
+        Watches {
+            keys,
+            certificates,
+            counter: std::sync::atomic::AtomicU32::new(1),
+        }
+    }
+
+    /// The `watch` of a step report of `member` for `day`, signed now.
+    fn proof(&self, member: u64, day: chrono::NaiveDate, steps: u32) -> Value {
+        let serial = format!("PW-{member}");
+        let counter = self.counter.fetch_add(1, Ordering::Relaxed);
+        let at = u32::try_from(chrono::Utc::now().timestamp()).unwrap();
+        let index = usize::try_from(member - 1).unwrap();
+        let proof = self.keys[index]
+            .sign_day(&serial, day, steps, counter, at)
+            .unwrap();
+        json!({
+            "serial": serial,
+            "certificate": self.certificates[index],
+            "counter": counter,
+            "signed_at": at,
+            "signature": watch_protocol::proof::hex(&proof.signature),
+        })
+    }
+}
+
+fn step_ops(
+    terminal: usize,
+    serial: &mut u64,
+    members: u64,
+    batch: u64,
+    watches: Option<&Watches>,
+) -> Value {
     let today = chrono::Utc::now().date_naive();
     let ops: Vec<Value> = (0..batch)
         .map(|_| {
@@ -380,15 +435,20 @@ fn step_ops(terminal: usize, serial: &mut u64, members: u64, batch: u64) -> Valu
             let s = *serial;
             let member = 1 + (s.wrapping_mul(2_654_435_761) + terminal as u64) % members;
             let day = today - chrono::Days::new(1 + s % 5);
+            let steps = 3000 + (s % 9000) as u32;
+            let mut payload = json!({
+                "member_number": format!("PP-{member:08}"),
+                "day": day.format("%Y-%m-%d").to_string(),
+                "steps": steps,
+                "reported_at": chrono::Utc::now().fixed_offset().to_rfc3339(),
+            });
+            if let Some(watches) = watches {
+                payload["watch"] = watches.proof(member, day, steps);
+            }
             json!({
                 "op_id": format!("b{terminal}-{s}"),
                 "kind": "step_report",
-                "payload": {
-                    "member_number": format!("PP-{member:08}"),
-                    "day": day.format("%Y-%m-%d").to_string(),
-                    "steps": 3000 + (s % 9000),
-                    "reported_at": chrono::Utc::now().fixed_offset().to_rfc3339(),
-                },
+                "payload": payload,
             })
         })
         .collect();
@@ -414,6 +474,8 @@ struct Setup {
     seconds: u64,
     members: u64,
     batch: u64,
+    /// The members' watches, once reports are signed.
+    watches: Option<Arc<Watches>>,
 }
 
 async fn phase(
@@ -429,6 +491,7 @@ async fn phase(
         seconds,
         members,
         batch,
+        watches,
     } = setup;
     let (seconds, members, batch) = (*seconds, *members, *batch);
     let tally = Arc::new(Tally::default());
@@ -439,6 +502,7 @@ async fn phase(
         let terms = Arc::clone(terms);
         let tally = Arc::clone(&tally);
         let base = base.to_owned();
+        let watches = watches.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::new(&base);
             let term = &terms[c % terms.len()];
@@ -459,7 +523,14 @@ async fn phase(
                 }
                 let mut body = pending.take().unwrap_or_else(|| {
                     Batch::new(
-                        serde_json::to_vec(&step_ops(c, &mut serial, members, batch)).unwrap(),
+                        serde_json::to_vec(&step_ops(
+                            c,
+                            &mut serial,
+                            members,
+                            batch,
+                            watches.as_deref(),
+                        ))
+                        .unwrap(),
                     )
                 });
                 nonce += 1;
@@ -762,13 +833,14 @@ fn main() {
                 .unwrap();
             assert_eq!(status, 200);
         }
-        let setup = Setup {
+        let mut setup = Setup {
             base: base.clone(),
             metrics: metrics.clone(),
             terms: Arc::new(terms),
             seconds,
             members,
             batch,
+            watches: None,
         };
         println!(
             "palpal-central load: {terminals} terminals, {batch} step reports per request, {members} members, {seconds} s per phase, {} CPUs{}",
@@ -888,6 +960,46 @@ fn main() {
                 .map(|k| (*k as f64 / 1024.0 * 10.0).round() / 10.0)
                 .collect::<Vec<_>>(),
         );
+
+        // Signed: the program trusts the watch authority, each member wears a certified watch
+        // (paired at the kiosk that signed them up), and every report carries the watch's
+        // proof, which the server checks before the writer (the signature) and in it (the
+        // authority, the pairing, a proof seen before). The terminals sign as they go, on
+        // the same two cores.
+        let trusted = Command::new(bin)
+            .args(["watch-ca", "add", "--db"])
+            .arg(&db)
+            .arg("--demo")
+            .output()
+            .unwrap();
+        assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stderr));
+        for chunk in 0..(members / 500) {
+            let ops: Vec<Value> = (0..500)
+                .map(|i| {
+                    let n = chunk * 500 + i;
+                    json!({
+                        "op_id": format!("w-{n}"),
+                        "kind": "watch_pairing",
+                        "payload": { "serial": format!("PW-{}", n + 1), "enrollment_op_id": format!("m-{n}") },
+                    })
+                })
+                .collect();
+            let body = serde_json::to_vec(&json!({ "operations": ops })).unwrap();
+            let (status, _, answer) = Conn::new(&base)
+                .post(&setup.terms[0], &format!("seed-watches-{chunk:08}"), &mut Batch::new(body))
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+            assert!(!String::from_utf8_lossy(&answer).contains("rejected"), "pairing refused");
+        }
+        setup.watches = Some(Arc::new(Watches::new(members)));
+        let refused_before = metric(&scrape(&client, &metrics).await, "palpal_operations_total{kind=\"step_report\",status=\"rejected\"}");
+        let mark = cpu_mark();
+        let (tally, latencies, elapsed) =
+            phase(&setup, terminals, Offer::BackToBack, "signed").await;
+        report("signed", &tally, latencies, elapsed, since(mark));
+        let refused = metric(&scrape(&client, &metrics).await, "palpal_operations_total{kind=\"step_report\",status=\"rejected\"}") - refused_before;
+        println!("signed     every report with a certified watch's proof, checked; step reports refused: {refused:.0}");
     });
     let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
     println!(
