@@ -4,4 +4,5 @@
 //! persist what it returns, so that a second store or the seeded simulation applies the very
 //! same rules.
 
+pub mod enroll;
 pub mod steps;

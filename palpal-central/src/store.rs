@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet, StepReport};
 use redemption_token::{
@@ -18,6 +18,7 @@ use redemption_token::{
 };
 use rusqlite::{params, Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
+use central_core::enroll;
 use central_core::steps::{self, CertifiedWatches};
 
 use crate::personal::{self, DataKey, Person};
@@ -1596,37 +1597,11 @@ fn enroll_member(
     payload: &EnrollmentPayload,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
-    // The kiosk's own rule for names (length, no control or text-direction characters).
-    let name = kiosk_core::check_name(&payload.name).ok();
-    let phone: String = payload.phone.chars().filter(char::is_ascii_digit).collect();
-    let birth = NaiveDate::parse_from_str(payload.birth_date.trim(), "%Y-%m-%d").ok();
-    let valid_birth = birth.filter(|b| {
-        *b <= kst_today(now) && *b >= NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(*b)
-    });
-    let (Some(birth), Some(name), 9..=11, 0..=MAX_PHONE_CHARS) = (
-        valid_birth,
-        name,
-        phone.len(),
-        payload.phone.chars().count(),
-    ) else {
-        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    let claim = match enroll::read(payload, now) {
+        Ok(claim) => claim,
+        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
-    let today = kst_today(now);
-    let day = match payload.day.as_deref() {
-        None => today,
-        Some(text) => match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-            Ok(day) => day,
-            Err(_) => return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload)),
-        },
-    };
-    // The kiosk says which day it admitted the person; the server takes that only within
-    // the days an offline kiosk may honestly have been away, by the server's clock.
-    let earliest = today.checked_sub_days(Days::new(SIGN_UP_DAYS_BACK));
-    let latest = today.checked_add_days(Days::new(1));
-    if earliest.is_some_and(|e| day < e) || latest.is_some_and(|l| day > l) {
-        return Ok(OpResult::rejected(op_id, RejectReason::DayOutOfWindow));
-    }
-    let identity = key.identity(name, birth, &phone);
+    let identity = key.identity(&claim.name, claim.birth_date, &claim.phone);
     let existing: Option<i64> = tx
         .prepare_cached("SELECT id FROM members WHERE identity = ?1")?
         .query_row([&identity[..]], |row| row.get(0))
@@ -1634,13 +1609,21 @@ fn enroll_member(
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
         None => {
-            if let Err(reason) = take_place(tx, &terminal.site, day, today)? {
-                return Ok(OpResult::rejected(op_id, reason));
+            let facts = lease_facts(tx, &terminal.site, claim.day, kst_today(now))?;
+            match enroll::place(&facts) {
+                Ok(enroll::Place::FromLease) => {
+                    tx.prepare_cached(
+                        "UPDATE quota_leases SET used = used + 1 WHERE day = ?1 AND site = ?2",
+                    )?
+                    .execute(params![ymd(claim.day), terminal.site])?;
+                }
+                Ok(enroll::Place::Free) => {}
+                Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
             }
             let person = Person {
-                name: name.to_owned(),
-                birth_date: birth,
-                phone,
+                name: claim.name,
+                birth_date: claim.birth_date,
+                phone: claim.phone,
             };
             let sealed = key.seal(&identity, &person, fresh_nonce()?);
             tx.prepare_cached(
@@ -1851,52 +1834,28 @@ fn touch(tx: &Connection, kind: &str, key: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The most characters of a phone number as typed (digits, spaces, dashes).
-const MAX_PHONE_CHARS: usize = 20;
-
-/// How many days before the server's day a kiosk may date a sign-up it confirmed offline.
-pub const SIGN_UP_DAYS_BACK: u64 = 7;
-
-/// Counts a sign-up against `site`'s lease for `day` (`today` is the server's). Without a
-/// lease for the site that day, the sign-up is taken only when no site's sign-up was under
-/// quota on any day from `day` to `today`: a kiosk without a lease admits everyone, but a
-/// kiosk cannot move a sign-up to such a day to pass a quota in force since.
-fn take_place(
+/// What the quota leases say of a sign-up at `site` on `day` (`enroll::LeaseFacts`).
+fn lease_facts(
     tx: &Connection,
     site: &str,
     day: NaiveDate,
     today: NaiveDate,
-) -> anyhow::Result<Result<(), RejectReason>> {
-    let lease: Option<(i64, i64, i64)> = tx
-        .prepare_cached("SELECT id, places, used FROM quota_leases WHERE day = ?1 AND site = ?2")?
-        .query_row(params![ymd(day), site], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
+) -> anyhow::Result<enroll::LeaseFacts> {
+    let lease: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT places, used FROM quota_leases WHERE day = ?1 AND site = ?2")?
+        .query_row(params![ymd(day), site], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    if let Some((id, places, used)) = lease {
-        if used >= places {
-            return Ok(Err(RejectReason::QuotaExceeded));
-        }
-        tx.execute(
-            "UPDATE quota_leases SET used = used + 1 WHERE id = ?1",
-            [id],
-        )?;
-        return Ok(Ok(()));
-    }
-    let under_quota: bool = tx
+    let day_under_quota: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day = ?1)")?
         .query_row([ymd(day)], |row| row.get(0))?;
-    if under_quota {
-        return Ok(Err(RejectReason::QuotaExceeded));
-    }
     let (from, to) = (day.min(today), day.max(today));
     let quota_since: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day >= ?1 AND day <= ?2)")?
         .query_row([ymd(from), ymd(to)], |row| row.get(0))?;
-    Ok(if quota_since {
-        Err(RejectReason::NoLease)
-    } else {
-        Ok(())
+    Ok(enroll::LeaseFacts {
+        lease,
+        day_under_quota,
+        quota_since,
     })
 }
 
