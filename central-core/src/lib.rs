@@ -5,4 +5,6 @@
 //! same rules.
 
 pub mod enroll;
+pub mod holds;
+pub mod pairing;
 pub mod steps;

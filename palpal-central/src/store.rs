@@ -10,16 +10,16 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use central_core::enroll;
+use central_core::holds::{self, HoldStatus};
+use central_core::pairing::{self, Names, Pairing};
+use central_core::steps::{self, CertifiedWatches};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet, StepReport};
-use redemption_token::{
-    verify_carried, Claims, KeySet, MemberNo, PublishedKey, Revocations, RevokedCard,
-};
+use redemption_token::{KeySet, MemberNo, PublishedKey, Revocations, RevokedCard};
 use rusqlite::{params, Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
-use central_core::enroll;
-use central_core::steps::{self, CertifiedWatches};
 
 use crate::personal::{self, DataKey, Person};
 
@@ -1156,7 +1156,9 @@ impl Store for SqliteStore {
                     nonce,
                     operations,
                     prechecked,
-                } => sync(&tx, &mut rules, *terminal, nonce, operations, prechecked, now),
+                } => sync(
+                    &tx, &mut rules, *terminal, nonce, operations, prechecked, now,
+                ),
                 Write::IssueCard(request) => issue_card(&tx, request, now),
                 Write::Contact {
                     terminal,
@@ -1470,25 +1472,6 @@ fn enrolled_member(
         .and_then(parse_member_number))
 }
 
-/// The member an operation names, if known and not revoked; otherwise why the operation is
-/// rejected (`unknown_member`, `member_revoked`).
-fn active_member(tx: &Connection, id: Option<i64>) -> anyhow::Result<Result<i64, RejectReason>> {
-    let Some(id) = id else {
-        return Ok(Err(RejectReason::UnknownMember));
-    };
-    let revoked: Option<bool> = tx
-        .prepare_cached("SELECT revoked_at IS NOT NULL FROM members WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
-        .optional()?;
-    Ok(match revoked {
-        None => Err(RejectReason::UnknownMember),
-        Some(true) => Err(RejectReason::MemberRevoked),
-        Some(false) => Ok(id),
-    })
-}
-
-const MAX_SERIAL_CHARS: usize = 64;
-
 /// Pairs a watch to a member. A kiosk names its own sign-up; any other pairing names the
 /// member by number and carries the member's token as proof that the member was there
 /// (checked at `paired_at`, which must be within the offline window and, by the terminal's
@@ -1501,48 +1484,43 @@ fn pair_watch(
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
     let op_id = op.op_id.as_str();
-    let serial = payload.serial.trim();
-    if serial.is_empty()
-        || serial.chars().count() > MAX_SERIAL_CHARS
-        || serial.chars().any(char::is_control)
-    {
-        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
-    }
-    let wanted = match (&payload.member_number, &payload.enrollment_op_id) {
-        (Some(number), None) => parse_member_number(number),
-        (None, Some(enrollment)) => match enrolled_member(tx, terminal, enrollment.trim())? {
+    let rejected = |reason| Ok(OpResult::rejected(op_id, reason));
+    let claim = match pairing::read(payload) {
+        Ok(claim) => claim,
+        Err(reason) => return rejected(reason),
+    };
+    let serial = claim.serial.as_str();
+    let wanted = match &claim.names {
+        Names::Member { member, .. } => *member,
+        Names::Enrollment(enrollment) => match enrolled_member(tx, terminal, enrollment)? {
             Some(id) => Some(id),
-            None => return Ok(OpResult::rejected(op_id, RejectReason::UnknownEnrollment)),
+            None => return rejected(RejectReason::UnknownEnrollment),
         },
-        _ => return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload)),
     };
-    let member_id = match active_member(tx, wanted)? {
+    let member_id = match holds::member(wanted, member_revoked(tx, wanted)?) {
         Ok(id) => id,
-        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
+        Err(reason) => return rejected(reason),
     };
-    if payload.member_number.is_some() {
-        let (Some(token), Some(paired_at)) = (&payload.token, &payload.paired_at) else {
-            return Ok(OpResult::rejected(op_id, RejectReason::PairingNeedsToken));
+    if let Names::Member { proof, .. } = &claim.names {
+        let Some((token, paired_at)) = proof else {
+            return rejected(RejectReason::PairingNeedsToken);
         };
-        let Ok(paired_at) = DateTime::<FixedOffset>::parse_from_rfc3339(paired_at.trim()) else {
-            return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+        let day = ymd(points_core::kst_day(*paired_at));
+        let told = match op.seq {
+            Some(_) => told_after(tx, terminal.id, &day)?,
+            None => None,
         };
-        let day = ymd(points_core::kst_day(paired_at));
-        let left_behind = match op.seq {
-            Some(seq) => made_after_day(tx, terminal.id, &day, seq)?,
-            None => false,
-        };
-        if !within_offline_window(paired_at, now) || left_behind {
-            return Ok(OpResult::rejected(
-                op_id,
-                RejectReason::PairingTimeOutOfWindow,
-            ));
+        if let Err(reason) = pairing::check_time(*paired_at, op.seq, told, now) {
+            return rejected(reason);
         }
-        if token.len() > MAX_TOKEN_CHARS {
-            return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
-        }
-        if let Err(reason) = members_token(tx, token, member_id, paired_at.to_utc())? {
-            return Ok(OpResult::rejected(op_id, reason));
+        if let Err(reason) = holds::token(
+            token,
+            member_id,
+            &redemption_key_set(tx)?,
+            &revocations_of(tx, member_id)?,
+            paired_at.to_utc(),
+        ) {
+            return rejected(reason);
         }
     }
     let holder: Option<i64> = tx
@@ -1553,18 +1531,13 @@ fn pair_watch(
         .optional()?;
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
-    match holder {
-        Some(holder) if holder == member_id => {
+    match pairing::decide(member_id, holder) {
+        Ok(Pairing::Already) => {
             result.status = OpStatus::Duplicate;
             return Ok(result);
         }
-        Some(_) => {
-            return Ok(OpResult::rejected(
-                op_id,
-                RejectReason::WatchPairedElsewhere,
-            ))
-        }
-        None => {}
+        Ok(Pairing::Paired) => {}
+        Err(reason) => return rejected(reason),
     }
     let at = now.to_rfc3339();
     let previous: Option<i64> = tx
@@ -1717,10 +1690,8 @@ fn record_steps(
         Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
     if let Some((serial, counter)) = &credit.proof {
-        tx.prepare_cached(
-            "INSERT INTO watch_proofs (serial, counter, op_id) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![serial, counter, op_id])?;
+        tx.prepare_cached("INSERT INTO watch_proofs (serial, counter, op_id) VALUES (?1, ?2, ?3)")?
+            .execute(params![serial, counter, op_id])?;
     }
     tx.prepare_cached(
         "INSERT INTO step_reports (member_id, day, steps, reported_at, terminal_id, op_id)
@@ -1753,7 +1724,11 @@ fn record_steps(
              ON CONFLICT (member_id) DO UPDATE
              SET credited = credited + excluded.credited, ledger = excluded.ledger",
         )?
-        .execute(params![member_id, i64::try_from(credit.points)?, credit.ledger])?;
+        .execute(params![
+            member_id,
+            i64::try_from(credit.points)?,
+            credit.ledger
+        ])?;
     }
     if credit.points > 0 {
         touch(tx, "balance", member_id)?;
@@ -1843,7 +1818,9 @@ fn lease_facts(
 ) -> anyhow::Result<enroll::LeaseFacts> {
     let lease: Option<(i64, i64)> = tx
         .prepare_cached("SELECT places, used FROM quota_leases WHERE day = ?1 AND site = ?2")?
-        .query_row(params![ymd(day), site], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row(params![ymd(day), site], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     let day_under_quota: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day = ?1)")?
@@ -1870,11 +1847,6 @@ fn read_lease(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuotaLease> {
     })
 }
 
-const MAX_HOLD_POINTS: u64 = 1_000_000;
-
-/// The most characters of a token's text a hold may carry.
-const MAX_TOKEN_CHARS: usize = 256;
-
 fn balance_of(tx: &Connection, member_id: i64) -> anyhow::Result<(i64, i64)> {
     Ok(tx
         .prepare_cached("SELECT credited, spent FROM balances WHERE member_id = ?1")?
@@ -1883,8 +1855,6 @@ fn balance_of(tx: &Connection, member_id: i64) -> anyhow::Result<(i64, i64)> {
         .unwrap_or((0, 0)))
 }
 
-/// How long before the server's clock a counter may date a hold it took offline.
-pub const HOLD_DAYS_BACK: i64 = 7;
 
 /// The published redemption keys as a counter trusts them: a retired key covers the tokens
 /// issued before it was retired.
@@ -1938,60 +1908,6 @@ fn revocations_of(tx: &Connection, member_id: i64) -> anyhow::Result<Revocations
     Ok(revocations)
 }
 
-/// The reason a hold is rejected for its token.
-/// The claims of `token` if it is `member_id`'s and valid at `at`, checked as a counter checks
-/// it but the card PIN; otherwise the reason it is not.
-fn members_token(
-    tx: &Connection,
-    token: &str,
-    member_id: i64,
-    at: DateTime<Utc>,
-) -> anyhow::Result<Result<Claims, RejectReason>> {
-    let claims = match verify_carried(
-        token,
-        &redemption_key_set(tx)?,
-        &revocations_of(tx, member_id)?,
-        at,
-    ) {
-        Ok(claims) => claims,
-        Err(refusal) => return Ok(Err(token_refusal(&refusal))),
-    };
-    if i64::try_from(claims.member.0).ok() != Some(member_id) {
-        return Ok(Err(RejectReason::TokenMemberMismatch));
-    }
-    Ok(Ok(claims))
-}
-
-/// Whether a time a terminal reports is within what an offline terminal may honestly report,
-/// by the server's clock: from seven days before to the clock skew after.
-fn within_offline_window(at: DateTime<FixedOffset>, now: DateTime<Utc>) -> bool {
-    let skew = chrono::Duration::seconds(redemption_token::CLOCK_SKEW_SECS);
-    at.to_utc() <= now + skew && at.to_utc() >= now - chrono::Duration::days(HOLD_DAYS_BACK)
-}
-
-fn token_refusal(refusal: &redemption_token::Refusal) -> RejectReason {
-    use redemption_token::Refusal as R;
-    match refusal {
-        R::UnknownKeyId { .. } => RejectReason::TokenUnknownKey,
-        R::WrongKey { .. } => RejectReason::TokenWrongKey,
-        R::Tampered => RejectReason::TokenTampered,
-        R::NotYetValid { .. } => RejectReason::TokenNotYetValid,
-        R::Expired { .. } => RejectReason::TokenExpired,
-        R::RevokedMember { .. } => RejectReason::MemberRevoked,
-        R::RevokedCard { .. } => RejectReason::CardRevoked,
-        _ => RejectReason::TokenMalformed,
-    }
-}
-
-/// The id the server records a hold's token by: a dynamic token's own id, used once; for a
-/// card, shown again and again, the card and the hold (as the counter spells it).
-fn held_token_id(claims: &Claims, member: &str, op_id: &str) -> String {
-    match (claims.token_id, claims.card_serial) {
-        (Some(id), _) => id.to_string(),
-        (None, serial) => format!("card:{member}:{}:{op_id}", serial.unwrap_or(0)),
-    }
-}
-
 fn hold(
     tx: &Connection,
     policies: &PolicySet,
@@ -2001,114 +1917,103 @@ fn hold(
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
     let op_id = op.op_id.as_str();
-    let held_at = DateTime::<FixedOffset>::parse_from_rfc3339(payload.held_at.trim()).ok();
-    let (Some(held_at), 1..=MAX_HOLD_POINTS, 1..=MAX_TOKEN_CHARS, true) = (
-        held_at,
-        payload.amount,
-        payload.token.len(),
-        payload.terminal.trim() == terminal.label(),
-    ) else {
-        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    let rejected = |reason| Ok(OpResult::rejected(op_id, reason));
+    let claim = match holds::read(payload, &terminal.label(), now) {
+        Ok(claim) => claim,
+        Err(reason) => return rejected(reason),
     };
-    // The hold's time is the terminal's word: it is taken only within what an offline counter
-    // may honestly hold, by the server's clock.
-    if !within_offline_window(held_at, now) {
-        return Ok(OpResult::rejected(op_id, RejectReason::HoldTimeOutOfWindow));
-    }
     // ... and not on a day the terminal had already left behind by its own numbering.
-    let day = ymd(points_core::kst_day(held_at));
+    let day = ymd(claim.day);
     if let Some(seq) = op.seq {
-        if made_after_day(tx, terminal.id, &day, seq)? {
-            return Ok(OpResult::rejected(op_id, RejectReason::HoldTimeOutOfWindow));
+        if holds::made_after_day(seq, told_after(tx, terminal.id, &day)?) {
+            return rejected(RejectReason::HoldTimeOutOfWindow);
         }
     }
-    let amount = i64::try_from(payload.amount)?;
-    let member_id = match active_member(tx, parse_member_number(&payload.member_no))? {
+    let member_id = match holds::member(claim.member, member_revoked(tx, claim.member)?) {
         Ok(id) => id,
-        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
+        Err(reason) => return rejected(reason),
     };
     // The member's token, checked as a counter checks it (but the card PIN) at the hold's
     // time: a terminal cannot spend points without something the member showed.
-    let claims = match members_token(tx, &payload.token, member_id, held_at.to_utc())? {
+    let claims = match holds::token(
+        &payload.token,
+        member_id,
+        &redemption_key_set(tx)?,
+        &revocations_of(tx, member_id)?,
+        claim.held_at.to_utc(),
+    ) {
         Ok(claims) => claims,
-        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
+        Err(reason) => return rejected(reason),
     };
-    let token = held_token_id(&claims, &member_number(member_id), op_id);
-    let limits = OfflineLimits::in_force(policies, points_core::kst_day(held_at));
-    if payload.amount > limits.max_amount {
-        return Ok(OpResult::rejected(op_id, RejectReason::AmountOverLimit));
-    }
+    let token = holds::token_id(&claims, &member_number(member_id), op_id);
+    let limits = OfflineLimits::in_force(policies, claim.day);
     // A refused hold is remembered (it is evidence of overspending), and the same operation
     // sent again gets the same refusal without a second row.
     let earlier: Option<String> = tx
-        .query_row(
-            "SELECT status FROM holds WHERE op_id = ?1",
-            [op_id],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT status FROM holds WHERE op_id = ?1")?
+        .query_row([op_id], |row| row.get(0))
         .optional()?;
-    match earlier.as_deref() {
-        Some("token_reused") => return Ok(OpResult::rejected(op_id, RejectReason::TokenReused)),
-        Some("insufficient") => {
-            return Ok(OpResult::rejected(op_id, RejectReason::InsufficientPoints))
+    let earlier = match earlier.as_deref().map(HoldStatus::parse) {
+        Some(Some(HoldStatus::Posted | HoldStatus::Voided)) => {
+            anyhow::bail!("hold {op_id:?} is recorded but has no operation")
         }
-        Some(other) => anyhow::bail!("hold {op_id:?} is {other} but has no operation"),
-        None => {}
-    }
-    if claims.card_serial.is_some() {
-        // A card's PIN is checked only by the counter: the server bounds what a card can
-        // spend in a day, whatever counters say, by the policy's limit for cards.
-        let limit = limits.per_member_day.card;
-        let spent: i64 = tx
-            .prepare_cached(
-                "SELECT COALESCE(SUM(amount), 0) FROM holds
-                 WHERE member_id = ?1 AND day = ?2 AND card_serial IS NOT NULL
-                   AND status = 'posted'",
-            )?
-            .query_row(params![member_id, day], |row| row.get(0))?;
-        if spent.saturating_add(amount) > i64::try_from(limit)? {
-            return Ok(OpResult::rejected(op_id, RejectReason::CardDayLimit));
-        }
-    }
-    let token_used: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM holds WHERE token_id = ?1 AND status IN ('posted', 'voided'))",
-        [&token],
-        |row| row.get(0),
-    )?;
-    let (credited, spent) = balance_of(tx, member_id)?;
-    let before = credited - spent;
-    let (status, refusal) = if token_used {
-        ("token_reused", Some(RejectReason::TokenReused))
-    } else if before < amount {
-        ("insufficient", Some(RejectReason::InsufficientPoints))
-    } else {
-        ("posted", None)
+        Some(None) => anyhow::bail!("hold {op_id:?} has a status this server does not know"),
+        Some(status) => status,
+        None => None,
     };
-    tx.execute(
+    let card_spent_today: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE(SUM(amount), 0) FROM holds
+             WHERE member_id = ?1 AND day = ?2 AND card_serial IS NOT NULL
+               AND status = 'posted'",
+        )?
+        .query_row(params![member_id, day], |row| row.get(0))?;
+    let token_used: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM holds
+                            WHERE token_id = ?1 AND status IN ('posted', 'voided'))",
+        )?
+        .query_row([&token], |row| row.get(0))?;
+    let (credited, spent) = balance_of(tx, member_id)?;
+    let spending = holds::Spending {
+        earlier,
+        card_spent_today: u64::try_from(card_spent_today)?,
+        token_used,
+        balance: credited - spent,
+    };
+    let (status, before) = match holds::settle(&claim, &claims, &limits, &spending) {
+        holds::Settled::Refused(reason) => return rejected(reason),
+        holds::Settled::Recorded {
+            status,
+            balance_before,
+        } => (status, balance_before),
+    };
+    let amount = i64::try_from(claim.amount)?;
+    tx.prepare_cached(
         "INSERT INTO holds (op_id, member_id, amount, token_id, held_at, day, terminal_id,
                             status, balance_before, card_serial, seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            op_id,
-            member_id,
-            amount,
-            token,
-            held_at.to_rfc3339(),
-            day,
-            terminal.id,
-            status,
-            before,
-            claims.card_serial,
-            op.seq.and_then(|seq| i64::try_from(seq).ok())
-        ],
-    )?;
-    if let Some(reason) = refusal {
-        return Ok(OpResult::rejected(op_id, reason));
+    )?
+    .execute(params![
+        op_id,
+        member_id,
+        amount,
+        token,
+        claim.held_at.to_rfc3339(),
+        day,
+        terminal.id,
+        status.as_str(),
+        before,
+        claims.card_serial,
+        op.seq.and_then(|seq| i64::try_from(seq).ok())
+    ])?;
+    match status {
+        HoldStatus::TokenReused => return rejected(RejectReason::TokenReused),
+        HoldStatus::Insufficient => return rejected(RejectReason::InsufficientPoints),
+        HoldStatus::Posted | HoldStatus::Voided => {}
     }
-    tx.execute(
-        "UPDATE balances SET spent = spent + ?2 WHERE member_id = ?1",
-        params![member_id, amount],
-    )?;
+    tx.prepare_cached("UPDATE balances SET spent = spent + ?2 WHERE member_id = ?1")?
+        .execute(params![member_id, amount])?;
     touch(tx, "balance", member_id)?;
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
@@ -2116,11 +2021,18 @@ fn hold(
     Ok(result)
 }
 
-/// A void is judged by what the server can know, not by the terminal's wall clock: it must
-/// be made on the hold's day, which the server takes from the terminal's order of events. A
-/// void numbered (`seq`) above what the terminal told the server on any later day was made
-/// on that later day; one the terminal does not number must reach the server on the hold's
-/// day by the server's clock; none is taken more than the offline window after that day.
+/// Whether member `id` is revoked; `None` when there is no such member.
+fn member_revoked(tx: &Connection, id: Option<i64>) -> anyhow::Result<Option<bool>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(tx
+        .prepare_cached("SELECT revoked_at IS NOT NULL FROM members WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?)
+}
+
+/// A void, decided by `holds::void` with the posted hold it names.
 fn void(
     tx: &Connection,
     terminal: &Terminal,
@@ -2129,46 +2041,35 @@ fn void(
     seq: Option<u64>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
-    let Ok(voided_at) = DateTime::<FixedOffset>::parse_from_rfc3339(payload.voided_at.trim())
-    else {
-        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
-    };
     let found: Option<(i64, i64, String, Option<i64>)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT member_id, amount, day, seq FROM holds
              WHERE op_id = ?1 AND terminal_id = ?2 AND status = 'posted'",
-            params![payload.hold_op_id, terminal.id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )
+        )?
+        .query_row(params![payload.hold_op_id, terminal.id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
         .optional()?;
-    let Some((member_id, amount, day, hold_seq)) = found else {
-        return Ok(OpResult::rejected(op_id, RejectReason::UnknownHold));
+    let (posted, told) = match &found {
+        Some((_, _, day, seq)) => (
+            Some(holds::PostedHold {
+                day: parse_ymd(day)?,
+                seq: *seq,
+            }),
+            told_after(tx, terminal.id, day)?,
+        ),
+        None => (None, None),
     };
-    if let (Some(hold_seq), Some(seq)) = (hold_seq, seq) {
-        if i64::try_from(seq).is_ok_and(|seq| seq <= hold_seq) {
-            // Numbered before the hold it cancels.
-            return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
-        }
+    if let Err(reason) = holds::void(&payload.voided_at, seq, posted, told, now) {
+        return Ok(OpResult::rejected(op_id, reason));
     }
-    let today = ymd(points_core::kst_day(now.fixed_offset()));
-    let window_end = ymd(parse_ymd(&day)? + chrono::Duration::days(HOLD_DAYS_BACK));
-    let late = ymd(points_core::kst_day(voided_at)) != day
-        || today > window_end
-        || match seq {
-            Some(seq) => made_after_day(tx, terminal.id, &day, seq)?,
-            None => today != day,
-        };
-    if late {
-        return Ok(OpResult::rejected(op_id, RejectReason::VoidTooLate));
-    }
-    tx.execute(
-        "UPDATE holds SET status = 'voided', void_op_id = ?2 WHERE op_id = ?1",
-        params![payload.hold_op_id, op_id],
-    )?;
-    tx.execute(
-        "UPDATE balances SET spent = spent - ?2 WHERE member_id = ?1",
-        params![member_id, amount],
-    )?;
+    let Some((member_id, amount, _, _)) = found else {
+        anyhow::bail!("a void of no hold was taken");
+    };
+    tx.prepare_cached("UPDATE holds SET status = 'voided', void_op_id = ?2 WHERE op_id = ?1")?
+        .execute(params![payload.hold_op_id, op_id])?;
+    tx.prepare_cached("UPDATE balances SET spent = spent - ?2 WHERE member_id = ?1")?
+        .execute(params![member_id, amount])?;
     touch(tx, "balance", member_id)?;
     let (credited, spent) = balance_of(tx, member_id)?;
     let mut result = OpResult::accepted(op_id);
@@ -2271,13 +2172,13 @@ fn record_contact(
 /// Whether the terminal's operation numbered `seq` was made after the terminal had told the
 /// server its numbering on a day later than `day` (`YYYY-MM-DD`): it was made on that later
 /// day at the earliest, whatever time it carries.
-fn made_after_day(tx: &Connection, terminal: i64, day: &str, seq: u64) -> anyhow::Result<bool> {
-    let told: Option<i64> = tx
+/// The lowest operation number `terminal` told the server on any day after `day`.
+fn told_after(tx: &Connection, terminal: i64, day: &str) -> anyhow::Result<Option<i64>> {
+    Ok(tx
         .prepare_cached(
             "SELECT MIN(sequence) FROM terminal_contacts WHERE terminal_id = ?1 AND day > ?2",
         )?
-        .query_row(params![terminal, day], |row| row.get(0))?;
-    Ok(told.is_some_and(|told| i64::try_from(seq).map_or(true, |seq| seq > told)))
+        .query_row(params![terminal, day], |row| row.get(0))?)
 }
 
 const HOLD_COLUMNS: &str = "h.op_id, h.member_id, h.amount, h.token_id, h.held_at, h.status, \
