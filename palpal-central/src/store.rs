@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use central_core::enroll;
 use central_core::holds::{self, HoldStatus};
 use central_core::pairing::{self, Names, Pairing};
 use central_core::steps::{self, CertifiedWatches};
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use central_core::{cards, enroll};
+use chrono::{DateTime, NaiveDate, Utc};
 use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet, StepReport};
 use redemption_token::{KeySet, MemberNo, PublishedKey, Revocations, RevokedCard};
@@ -26,9 +26,9 @@ use crate::personal::{self, DataKey, Person};
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 
 use crate::wire::{
-    BalanceSnapshot, CardState, EnrollmentPayload, HoldLine, HoldTotals, OpResult, OpStatus,
-    Operation, ReconciliationReport, RedemptionHoldPayload, RedemptionKey, RejectReason, Role,
-    StepReportPayload, VoidPayload, WatchPairing, WatchPairingPayload, WrongPinPayload,
+    BalanceSnapshot, CardState, EnrollmentPayload, HoldLine, HoldTotals, OpPayload, OpResult,
+    OpStatus, Operation, ReconciliationReport, RedemptionHoldPayload, RedemptionKey, RejectReason,
+    Role, StepReportPayload, VoidPayload, WatchPairing, WatchPairingPayload, WrongPinPayload,
     PIN_LOCK_FAILURES,
 };
 
@@ -413,29 +413,7 @@ pub struct CardRequest {
     pub pin_tag: [u8; 2],
 }
 
-/// A card recorded by the server, with the dates it is signed with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CardRecord {
-    /// When it was issued, Unix seconds.
-    pub issued_at: i64,
-    /// From when it is no longer accepted, Unix seconds.
-    pub expires_at: i64,
-}
-
-/// How long a member card is valid: five years.
-pub const CARD_VALIDITY_DAYS: i64 = 5 * 365;
-
-/// Why a card was not issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardRefusal {
-    /// No such member (or the enrollment has not reached the server).
-    UnknownMember,
-    /// The member was not enrolled by this kiosk, was revoked, or the card is not the first:
-    /// kiosks issue only the first card of members they signed up.
-    NotAllowed,
-    /// This card was issued before with another PIN check.
-    Exists,
-}
+pub use central_core::cards::{CardRecord, CardRefusal, CARD_VALIDITY_DAYS};
 
 /// What the writer did with one [`Write`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1214,16 +1192,10 @@ fn issue_card(
     request: &CardRequest,
     now: DateTime<Utc>,
 ) -> anyhow::Result<WriteReply> {
-    let member: Option<(i64, Option<String>)> = tx
-        .prepare_cached("SELECT terminal_id, revoked_at FROM members WHERE id = ?1")?
+    let member: Option<(i64, bool)> = tx
+        .prepare_cached("SELECT terminal_id, revoked_at IS NOT NULL FROM members WHERE id = ?1")?
         .query_row([request.member], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    let Some((enrolled_by, revoked)) = member else {
-        return Ok(WriteReply::CardRefused(CardRefusal::UnknownMember));
-    };
-    if enrolled_by != request.terminal || revoked.is_some() || request.serial != 1 {
-        return Ok(WriteReply::CardRefused(CardRefusal::NotAllowed));
-    }
     /// PIN cost, salt, PIN tag, issued at, expires at.
     type CardRow = (u8, Vec<u8>, Vec<u8>, i64, i64);
     let existing: Option<CardRow> = tx
@@ -1241,20 +1213,38 @@ fn issue_card(
             ))
         })
         .optional()?;
-    if let Some((cost, salt, tag, issued_at, expires_at)) = existing {
-        let same = cost == request.pin_cost && salt == request.salt && tag == request.pin_tag;
-        return Ok(if same {
-            WriteReply::Card(CardRecord {
-                issued_at,
-                expires_at,
-            })
-        } else {
-            WriteReply::CardRefused(CardRefusal::Exists)
+    let ask = cards::PinCheck {
+        serial: request.serial,
+        pin_cost: request.pin_cost,
+        salt: &request.salt,
+        pin_tag: &request.pin_tag,
+    };
+    let before = existing
+        .as_ref()
+        .map(|(cost, salt, tag, issued_at, expires_at)| {
+            (
+                cards::PinCheck {
+                    serial: request.serial,
+                    pin_cost: *cost,
+                    salt,
+                    pin_tag: tag,
+                },
+                CardRecord {
+                    issued_at: *issued_at,
+                    expires_at: *expires_at,
+                },
+            )
         });
-    }
-    let record = CardRecord {
-        issued_at: now.timestamp(),
-        expires_at: now.timestamp() + CARD_VALIDITY_DAYS * 86_400,
+    let record = match cards::issue(
+        request.terminal,
+        &ask,
+        member,
+        before.as_ref().map(|(check, record)| (check, *record)),
+        now,
+    ) {
+        Ok(cards::Issue::Again(record)) => return Ok(WriteReply::Card(record)),
+        Ok(cards::Issue::New(record)) => record,
+        Err(refusal) => return Ok(WriteReply::CardRefused(refusal)),
     };
     tx.prepare_cached(
         "INSERT INTO cards (member_id, serial, pin_cost, salt, pin_tag, issued_at, expires_at,
@@ -1365,7 +1355,7 @@ fn apply_operation(
     prechecked: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
-    if op.op_id.is_empty() || op.op_id.len() > 128 {
+    if op.op_id.is_empty() || op.op_id.len() > central_core::MAX_OP_ID_CHARS {
         return Ok(OpResult::rejected(&op.op_id, RejectReason::InvalidPayload));
     }
     let hash = payload_hash(op)?;
@@ -1378,55 +1368,30 @@ fn apply_operation(
         })
         .optional()?;
     if let Some((earlier_terminal, earlier_hash, result)) = earlier {
-        if earlier_terminal != terminal.id || earlier_hash[..] != hash[..] {
-            return Ok(OpResult::rejected(&op.op_id, RejectReason::OpIdReused));
-        }
-        let mut result: OpResult =
+        let result: OpResult =
             serde_json::from_str(&result).context("reading a stored operation result")?;
-        result.status = OpStatus::Duplicate;
-        result.points = None;
-        result.ignored = None;
-        return Ok(result);
+        return Ok(central_core::answer_again(
+            &op.op_id,
+            terminal.id,
+            &hash,
+            (earlier_terminal, &earlier_hash, result),
+        ));
     }
-    let result = match op.kind.as_str() {
-        "enrollment" if terminal.role != Role::Kiosk => {
-            OpResult::rejected(&op.op_id, RejectReason::Role)
+    let op_id = op.op_id.as_str();
+    let result = match central_core::admit(op, terminal.role) {
+        Err(reason) => OpResult::rejected(op_id, reason),
+        Ok(OpPayload::Enrollment(payload)) => {
+            enroll_member(tx, rules.key, terminal, op_id, &payload, now)?
         }
-        "enrollment" => match serde_json::from_value::<EnrollmentPayload>(op.payload.clone()) {
-            Ok(payload) => enroll_member(tx, rules.key, terminal, &op.op_id, &payload, now)?,
-            Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
-        },
-        "step_report" => match serde_json::from_value::<StepReportPayload>(op.payload.clone()) {
-            Ok(payload) => record_steps(tx, rules, terminal, &op.op_id, &payload, prechecked, now)?,
-            Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
-        },
-        "redemption_hold" | "void" if terminal.role != Role::Counter => {
-            OpResult::rejected(&op.op_id, RejectReason::Role)
+        Ok(OpPayload::StepReport(payload)) => {
+            record_steps(tx, rules, terminal, op_id, &payload, prechecked, now)?
         }
-        "redemption_hold" => {
-            match serde_json::from_value::<RedemptionHoldPayload>(op.payload.clone()) {
-                Ok(payload) => hold(tx, rules.policies, terminal, op, &payload, now)?,
-                Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
-            }
+        Ok(OpPayload::RedemptionHold(payload)) => {
+            hold(tx, rules.policies, terminal, op, &payload, now)?
         }
-        "void" => match serde_json::from_value::<VoidPayload>(op.payload.clone()) {
-            Ok(payload) => void(tx, terminal, &op.op_id, &payload, op.seq, now)?,
-            Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
-        },
-        "wrong_pin" if terminal.role != Role::Counter => {
-            OpResult::rejected(&op.op_id, RejectReason::Role)
-        }
-        "wrong_pin" => match serde_json::from_value::<WrongPinPayload>(op.payload.clone()) {
-            Ok(payload) => wrong_pin(tx, terminal, &op.op_id, &payload, now)?,
-            Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
-        },
-        "watch_pairing" => {
-            match serde_json::from_value::<WatchPairingPayload>(op.payload.clone()) {
-                Ok(payload) => pair_watch(tx, terminal, op, &payload, now)?,
-                Err(_) => OpResult::rejected(&op.op_id, RejectReason::InvalidPayload),
-            }
-        }
-        _ => OpResult::rejected(&op.op_id, RejectReason::UnknownKind),
+        Ok(OpPayload::Void(payload)) => void(tx, terminal, op_id, &payload, op.seq, now)?,
+        Ok(OpPayload::WrongPin(payload)) => wrong_pin(tx, terminal, op_id, &payload, now)?,
+        Ok(OpPayload::WatchPairing(payload)) => pair_watch(tx, terminal, op, &payload, now)?,
     };
     if result.status != OpStatus::Rejected {
         // Rejections are not remembered: the same operation sent again is judged again and,
@@ -1855,7 +1820,6 @@ fn balance_of(tx: &Connection, member_id: i64) -> anyhow::Result<(i64, i64)> {
         .unwrap_or((0, 0)))
 }
 
-
 /// The published redemption keys as a counter trusts them: a retired key covers the tokens
 /// issued before it was retired.
 fn redemption_key_set(tx: &Connection) -> anyhow::Result<KeySet> {
@@ -2107,18 +2071,15 @@ fn wrong_pin(
     payload: &WrongPinPayload,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
-    let Ok(at) = DateTime::<FixedOffset>::parse_from_rfc3339(payload.at.trim()) else {
-        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+    let failure = match cards::read_wrong_pin(payload, now) {
+        Ok(failure) => failure,
+        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
-    let skew = chrono::Duration::seconds(redemption_token::CLOCK_SKEW_SECS);
-    if payload.serial == 0 || at.to_utc() > now + skew {
-        return Ok(OpResult::rejected(op_id, RejectReason::InvalidPayload));
-    }
-    let member_id = match parse_member_number(&payload.member_number) {
+    let member_id = match failure.member {
         Some(id) if member_exists(tx, id)? => id,
         _ => return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember)),
     };
-    let day = ymd(points_core::kst_day(at));
+    let (day, at) = (ymd(failure.day), failure.at);
     tx.prepare_cached(
         "INSERT INTO card_pin_failures (member_id, serial, day, at, terminal_id, op_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -2136,7 +2097,7 @@ fn wrong_pin(
             "SELECT count(*) FROM card_pin_failures WHERE member_id = ?1 AND serial = ?2 AND day = ?3",
         )?
         .query_row(params![member_id, payload.serial, day], |row| row.get(0))?;
-    if failures == PIN_LOCK_FAILURES {
+    if cards::locks_now(failures) {
         touch(tx, "card", card_key(member_id, payload.serial))?;
     }
     let mut result = OpResult::accepted(op_id);
