@@ -1,6 +1,6 @@
 //! `palpal-replay`: the launch day Seoul's service collapsed on, replayed against the real
-//! `palpal-central` on this machine, once with Palpal's terminals and once with naive ones,
-//! and written up as a report with a plot (`docs/launch-day-replay.md` explains it).
+//! `palpal-central` on this machine over TLS, once with Palpal's terminals and once with naive
+//! ones, and written up as a report with a plot (`docs/launch-day-replay.md` explains it).
 //!
 //! Existing members (330,000 at scale 1) and their points of the day before are in the server's
 //! database before the morning starts; then 500 kiosks take 50,000 sign-ups (20,000 in the ten
@@ -93,7 +93,8 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let first = &runs[0];
     let header = format!(
-        "`palpal-replay --scale {} --compress {} --seed {}` with `{}`, on {} CPUs, {}.\n\n\
+        "`palpal-replay --scale {} --compress {} --seed {}` with `{}` serving over TLS, on {} \
+         CPUs, {}.\n\n\
          Counts: {} existing members, {} sign-ups at {} kiosks ({} of them 10:00–10:10), {} \
          counters with {} visits each (about 40% redeem, 3% of those voided), the central \
          server killed with SIGKILL at 10:30 and restarted at 11:00; simulated 09:55–11:55, \
@@ -141,6 +142,8 @@ fn main() -> anyhow::Result<()> {
 /// What every mode starts from.
 struct Base {
     db: PathBuf,
+    /// The server's certificate, the same for every mode and restart.
+    tls: server::Tls,
     prepared: server::Prepared,
     prepared_at: chrono::DateTime<Utc>,
     issuer_seed: [u8; 32],
@@ -166,8 +169,10 @@ impl Base {
             day.history.len(),
             started.elapsed().as_secs_f64()
         );
+        let tls = server::Tls::generate(dir)?;
         Ok(Base {
             db,
+            tls,
             prepared,
             prepared_at,
             issuer_seed,
@@ -208,7 +213,18 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
     let issuer = IssuerKey::from_seed(prepared.key_id, issuer_seed);
     let keys = KeySet::new(&[issuer.published(prepared_at - chrono::Duration::days(1))])
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let server = Arc::new(Mutex::new(Server::start(&args.central, &db)?));
+    // The terminals' TLS: the server's key pinned as at provisioning, no authority trusted.
+    // Connections are kept and reused as a terminal's are, so a handshake is paid for each new
+    // connection (and again after the restart), not for each request.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .connect_timeout(Duration::from_secs(5))
+        .https_only(true)
+        .use_preconfigured_tls(terminal_sync::tls::client_config(Arc::new(
+            terminal_sync::tls::PinnedKey::new(Some(base.tls.server_key)),
+        ))?)
+        .build()?;
+    let server = Arc::new(Mutex::new(Server::start(&args.central, &db, &base.tls)?));
     let base = server
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?
@@ -221,12 +237,8 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
         origin,
         compress: args.compress,
     };
-    palpal_central::tls::install_default_provider();
     let ctx = Arc::new(Ctx {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(4096)
-            .connect_timeout(Duration::from_secs(5))
-            .build()?,
+        http,
         base,
         metrics: Arc::clone(&metrics),
         clock,

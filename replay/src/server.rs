@@ -1,7 +1,8 @@
 //! The real `palpal-central` process: its database prepared before the day (terminals enrolled,
 //! the schedule and quota leases set, a redemption key published, the existing members and
-//! their points of the day before), started, killed with SIGKILL for the outage, restarted on
-//! the same port, and watched from `/proc` for memory.
+//! their points of the day before), started over TLS with a certificate made for 127.0.0.1,
+//! killed with SIGKILL for the outage, restarted on the same port with the same certificate,
+//! and watched from `/proc` for memory.
 
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
@@ -15,6 +16,7 @@ use ed25519_dalek::SigningKey;
 use kiosk_core::admission::DayRule;
 use palpal_central::store::{self, SqliteStore, Store as _, Write, WriteReply};
 use points_core::PolicySet;
+use sync_protocol::server_key::ServerKey;
 use sync_protocol::wire::{
     EnrollmentPayload, OpPayload, OpStatus, Operation, Role, StepReportPayload, WatchPairingPayload,
 };
@@ -294,12 +296,40 @@ pub fn enrollment_payload(person: &Person, day: NaiveDate) -> OpPayload {
     })
 }
 
+/// The server's TLS certificate and private key (PEM files), and the key terminals pin.
+pub struct Tls {
+    cert: PathBuf,
+    key: PathBuf,
+    /// The key in the certificate, which the terminals pin as at provisioning.
+    pub server_key: ServerKey,
+}
+
+impl Tls {
+    /// A self-signed certificate for 127.0.0.1, written into `dir`, as
+    /// `palpal-central tls generate` makes one.
+    pub fn generate(dir: &Path) -> anyhow::Result<Tls> {
+        let (cert_pem, key_pem) = palpal_central::tls::generate(&["127.0.0.1".to_owned()])?;
+        let cert = dir.join("server.pem");
+        let key = dir.join("server-key.pem");
+        std::fs::write(&cert, cert_pem).with_context(|| format!("writing {}", cert.display()))?;
+        std::fs::write(&key, key_pem).with_context(|| format!("writing {}", key.display()))?;
+        let server_key = palpal_central::tls::server_key_of(&cert)?;
+        Ok(Tls {
+            cert,
+            key,
+            server_key,
+        })
+    }
+}
+
 /// The server process.
 pub struct Server {
     bin: PathBuf,
     db: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
     child: Option<Child>,
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`.
     pub base: String,
     listen: String,
     /// The highest resident memory of any instance so far, KiB (`VmHWM`).
@@ -307,11 +337,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server on a free port of 127.0.0.1.
-    pub fn start(bin: &Path, db: &Path) -> anyhow::Result<Server> {
+    /// Starts the server on a free port of 127.0.0.1, serving over TLS with `tls`.
+    pub fn start(bin: &Path, db: &Path, tls: &Tls) -> anyhow::Result<Server> {
         let mut server = Server {
             bin: bin.to_owned(),
             db: db.to_owned(),
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
             child: None,
             base: String::new(),
             listen: "127.0.0.1:0".into(),
@@ -326,6 +358,10 @@ impl Server {
             .args(["serve", "--db"])
             .arg(&self.db)
             .args(["--listen", &self.listen])
+            .arg("--tls-cert")
+            .arg(&self.cert)
+            .arg("--tls-key")
+            .arg(&self.key)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -338,7 +374,11 @@ impl Server {
             .strip_prefix("listening on ")
             .with_context(|| format!("palpal-central printed {line:?}"))?
             .to_owned();
-        self.listen = base.trim_start_matches("http://").to_owned();
+        anyhow::ensure!(
+            base.starts_with("https://"),
+            "palpal-central serves {base}, not over TLS"
+        );
+        self.listen = base.trim_start_matches("https://").to_owned();
         self.base = base;
         self.child = Some(child);
         Ok(())
