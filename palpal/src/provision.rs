@@ -22,8 +22,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     db: PathBuf,
     /// The central server's address: https://... (with --server-key), or http:// to this
-    /// machine only (such as http://127.0.0.1:8088)
-    #[arg(long, value_name = "URL")]
+    /// machine only (such as http://127.0.0.1:8088). Several server processes: their
+    /// addresses separated by commas; the terminal stays with one while it answers and moves
+    /// to the next when it does not
+    #[arg(long, value_name = "URL[,URL...]")]
     server: String,
     /// The server's key, as `palpal-central terminal add --tls-cert` printed it with the code
     /// (`sha256:...`); the terminal talks only to a server that holds it
@@ -38,14 +40,23 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let server = args.server.trim().trim_end_matches('/').to_owned();
-    if !(server.starts_with("http://") || server.starts_with("https://")) {
-        return Err(BadInput(format!(
-            "서버 주소는 http:// 또는 https://로 시작해야 합니다: {server:?} / \
-             the server address must start with http:// or https://"
-        ))
+    let addresses = terminal_sync::central::addresses(&args.server);
+    if addresses.is_empty() {
+        return Err(BadInput(
+            "서버 주소를 주세요 (--server) / give the server's address (--server)".to_owned(),
+        )
         .into());
     }
+    for address in &addresses {
+        if !(address.starts_with("http://") || address.starts_with("https://")) {
+            return Err(BadInput(format!(
+                "서버 주소는 http:// 또는 https://로 시작해야 합니다: {address:?} / \
+                 the server address must start with http:// or https://"
+            ))
+            .into());
+        }
+    }
+    let server = addresses.join(", ");
     let store = Store::open(&args.db)?;
     if let Some(identity) = store.identity()? {
         return Err(BadInput(format!(
@@ -70,8 +81,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             ))
         })?),
     };
-    if let Err(refusal) = terminal_sync::tls::check_address(&server, server_key) {
-        return Err(BadInput(refusal.to_string()).into());
+    for address in &addresses {
+        if let Err(refusal) = terminal_sync::tls::check_address(address, server_key) {
+            return Err(BadInput(format!("{address}: {refusal}")).into());
+        }
     }
     let central = Central::new(&server, server_key, Duration::from_secs(30))?;
     let request = EnrollRequest {

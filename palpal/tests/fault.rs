@@ -235,3 +235,112 @@ fn every_operation_arrives_exactly_once_through_faults() {
         );
     }
 }
+
+/// A terminal given several addresses of the server moves to the next one when an address
+/// does not answer (nothing listening) or answers 5xx (a proxy answering 503 to everything),
+/// and stays with the one that answers: the next sync goes straight to it. Every sign-up
+/// reaches the server once.
+#[test]
+fn a_terminal_moves_to_the_next_address_and_stays_with_the_one_that_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let central_db = dir.path().join("central.sqlite");
+    let central_path = central_db.to_str().expect("a UTF-8 path");
+    let server = Listening::start(
+        &sibling_bin("palpal-central"),
+        &["serve", "--db", central_path, "--listen", "127.0.0.1:0"],
+        Stdio::null(),
+    );
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        format!("http://{}", listener.local_addr().expect("its address"))
+    };
+    let log = dir.path().join("proxy.log");
+    let failing = Listening::start(
+        &sibling_bin("fault-proxy"),
+        &[
+            "--upstream",
+            server.addr(),
+            "--listen",
+            "127.0.0.1:0",
+            "--error503",
+            "1.0",
+        ],
+        Stdio::from(std::fs::File::create(&log).expect("create the proxy log")),
+    );
+    let out = Command::new(sibling_bin("palpal-central"))
+        .args(["terminal", "add", "--db", central_path])
+        .args(["--site", "성북구 보건소", "--role", "kiosk"])
+        .output()
+        .expect("run palpal-central");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let code = text(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("code: ").map(str::to_owned))
+        .expect("a code");
+    let db = dir.path().join("kiosk.sqlite");
+    let db_path = db.to_str().expect("a UTF-8 path");
+    let servers = format!("{dead}, {}/,{}", failing.url, server.url);
+    let out = Command::new(palpal_bin())
+        .args(["provision", "--db", db_path, "--server", &servers])
+        .args(["--code", &code, "--name", "키오스크"])
+        .output()
+        .expect("run palpal provision");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("server: {dead}, {}, {}", failing.url, server.url)),
+        "{}",
+        text(&out.stdout)
+    );
+    let requests = || {
+        std::fs::read_to_string(&log)
+            .expect("read the proxy log")
+            .lines()
+            .filter(|l| l.starts_with("fault-proxy: 503 "))
+            .count()
+    };
+    let sync = || {
+        let out = Command::new(palpal_bin())
+            .args([
+                "sync",
+                "--db",
+                db_path,
+                "--batch-ops",
+                "10",
+                "--max-wait",
+                "5",
+            ])
+            .output()
+            .expect("run palpal sync");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(summary(&out, "remaining"), 0, "{}", text(&out.stdout));
+        assert_eq!(summary(&out, "rejected"), 0, "{}", text(&out.stdout));
+    };
+
+    let mut op_ids = enroll(&db, 0, 30);
+    sync();
+    let after_first = requests();
+    assert!(after_first >= 1, "the failing address was tried");
+    op_ids.extend(enroll(&db, 30, 20));
+    sync();
+    assert_eq!(
+        requests(),
+        after_first,
+        "the next sync stayed with the address that answered"
+    );
+
+    let central = rusqlite::Connection::open_with_flags(
+        &central_db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the server's database");
+    for op_id in &op_ids {
+        let n: i64 = central
+            .query_row(
+                "SELECT count(*) FROM members WHERE op_id = ?1",
+                [op_id],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(n, 1, "{op_id}");
+    }
+}

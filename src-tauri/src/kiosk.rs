@@ -165,10 +165,16 @@ fn eligible(t: &Terminal, lang: Lang, applicant: &Applicant) -> Result<Enrollmen
 /// The member number the server has for this person, when the kiosk is provisioned and the
 /// server answers within two seconds; `None` otherwise.
 fn member_on_server(t: &Terminal, e: &Enrollment) -> Option<String> {
-    let identity = t.store().ok()?.identity().ok()??;
-    let central = terminal_sync::central::Central::new(
-        &identity.server_url,
-        terminal_sync::server_key(&identity).ok()?,
+    let (identity, preferred) = {
+        let store = t.store().ok()?;
+        (
+            store.identity().ok()??,
+            terminal_sync::server_in_use(&store).ok()?,
+        )
+    };
+    let central = terminal_sync::connect_preferring(
+        &identity,
+        preferred.as_deref(),
         std::time::Duration::from_secs(2),
     )
     .ok()?;
@@ -547,9 +553,10 @@ pub fn issue_member_card<R: tauri::Runtime>(
             check
         }
     };
-    let central = terminal_sync::central::Central::new(
-        &identity.server_url,
-        terminal_sync::server_key(&identity).map_err(|_| card_not_yet(lang))?,
+    let preferred = terminal_sync::server_in_use(&*t.store()?).map_err(|_| card_not_yet(lang))?;
+    let central = terminal_sync::connect_preferring(
+        &identity,
+        preferred.as_deref(),
         std::time::Duration::from_secs(10),
     )
     .map_err(|_| card_not_yet(lang))?;

@@ -46,11 +46,26 @@ fn answer<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, Enrol
     }
 }
 
-/// A connection to one central server.
+/// The central server's addresses in a terminal's configuration: one, or several separated
+/// by commas (server processes in front of one database), each without a trailing `/`.
+pub fn addresses(servers: &str) -> Vec<String> {
+    servers
+        .split([',', ' ', '\n', '\t'])
+        .map(|address| address.trim().trim_end_matches('/'))
+        .filter(|address| !address.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A connection to the central server, at one of its addresses. It stays with one address
+/// while it answers and moves to the next on a request that got no answer (refused, timed
+/// out, cut) or a 5xx; the `sync-client` state machine's backoff applies as before.
 pub struct Central {
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
+    /// The address in use, an index into `bases`.
+    current: Cell<usize>,
     reached: Cell<Option<bool>>,
     /// Seconds to add to this machine's clock to get the server's, learned from the `Date`
     /// header of every answer, so that a terminal whose clock is wrong still signs with a
@@ -77,15 +92,24 @@ pub enum EnrollError {
 }
 
 impl Central {
-    /// A client for the server at `base`: `https://...` with the server key pinned at
-    /// provisioning, or `http://` to a loopback address (see [`crate::tls::check_address`]).
+    /// A client for the server at `servers` (one address, or several separated by commas,
+    /// see [`addresses`]): each `https://...` with the server key pinned at provisioning (the
+    /// server's processes share it), or `http://` to a loopback address (see
+    /// [`crate::tls::check_address`]).
     pub fn new(
-        base: &str,
+        servers: &str,
         server_key: Option<ServerKey>,
         timeout: Duration,
     ) -> anyhow::Result<Central> {
-        crate::tls::check_address(base, server_key)
-            .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+        let bases = addresses(servers);
+        anyhow::ensure!(
+            !bases.is_empty(),
+            "서버 주소가 없습니다 / no server address is given"
+        );
+        for base in &bases {
+            crate::tls::check_address(base, server_key)
+                .map_err(|refusal| anyhow::anyhow!("{base}: {refusal}"))?;
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -104,7 +128,8 @@ impl Central {
         Ok(Central {
             runtime,
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            bases,
+            current: Cell::new(0),
             reached: Cell::new(None),
             skew: Cell::new(0),
             clock_error: 0,
@@ -127,7 +152,7 @@ impl Central {
              연결하지 않았습니다. 작업은 단말기에 남아 있으니 관리자에게 알려 주세요 / the server at {0} \
              showed another key ({shown}) than the one pinned at provisioning; it may be someone in \
              between, so the terminal did not talk to it. Work is kept here; tell the operator",
-            self.base
+            self.base()
         )
     }
 
@@ -150,18 +175,54 @@ impl Central {
         self.skew.get()
     }
 
-    /// `POST /v1/terminals/enroll`.
+    /// `POST /v1/terminals/enroll`, at each address in turn until one answers (a one-time
+    /// code is spent at most once whichever answers).
     pub fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, EnrollError> {
         let body = serde_json::to_vec(request).unwrap_or_default();
         answer(
-            self.post(wire::ENROLL_PATH, body, &[])
+            self.at_any_address(|| self.post(wire::ENROLL_PATH, body.clone(), &[]))
                 .map_err(EnrollError::Unreachable)?,
         )
     }
 
-    /// The server's base address.
+    /// Makes the request `send` at each address in turn (starting with the one in use) until
+    /// one answers with less than a 5xx, for requests that are safe to make again: a single
+    /// question a person is waiting for, not a sync, whose state machine retries with
+    /// backoff. A server showing another key than the pinned one stops it at once.
+    fn at_any_address(
+        &self,
+        send: impl Fn() -> Result<Response, Failure>,
+    ) -> Result<Response, Failure> {
+        let mut tries = self.bases.len();
+        loop {
+            tries -= 1;
+            let result = send();
+            let done = match &result {
+                Ok(response) => response.status < 500,
+                Err(_) => self.refused_server_key().is_some(),
+            };
+            if done || tries == 0 {
+                return result;
+            }
+        }
+    }
+
+    /// Starts with `address` if it is one of the server's (the one that answered last time,
+    /// as the store remembers it), so that a terminal stays with an address while it answers.
+    pub fn prefer(&self, address: &str) {
+        if let Some(index) = self.bases.iter().position(|base| base == address) {
+            self.current.set(index);
+        }
+    }
+
+    /// The server's address in use.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.bases[self.current.get() % self.bases.len()]
+    }
+
+    /// Every address of the server, in the order they are tried.
+    pub fn bases(&self) -> &[String] {
+        &self.bases
     }
 
     /// Whether the last request got an HTTP answer (`None`: none sent yet).
@@ -211,7 +272,9 @@ impl Central {
             phone: phone.to_owned(),
         })
         .map_err(|_| Failure::Broken)?;
-        let response = self.signed_post(wire::MEMBER_LOOKUP_PATH, terminal, key, body)?;
+        let response = self.at_any_address(|| {
+            self.signed_post(wire::MEMBER_LOOKUP_PATH, terminal, key, body.clone())
+        })?;
         if response.status != 200 {
             return Err(Failure::Broken);
         }
@@ -237,7 +300,7 @@ impl Central {
         })
         .map_err(|_| EnrollError::Unreachable(Failure::Broken))?;
         answer(
-            self.signed_post(wire::CARDS_PATH, terminal, key, body)
+            self.at_any_address(|| self.signed_post(wire::CARDS_PATH, terminal, key, body.clone()))
                 .map_err(EnrollError::Unreachable)?,
         )
     }
@@ -264,11 +327,19 @@ impl Central {
         body: Vec<u8>,
         headers: &[(&'static str, String)],
     ) -> Result<Response, Failure> {
-        let url = format!("{}{path}", self.base);
+        let url = format!("{}{path}", self.base());
         let result = self
             .runtime
             .block_on(exchange(&self.http, &url, body, headers));
         self.reached.set(Some(result.is_ok()));
+        // No answer or a server error: the next request goes to the next address.
+        if result
+            .as_ref()
+            .map_or(true, |(response, _)| response.status >= 500)
+        {
+            self.current
+                .set((self.current.get() + 1) % self.bases.len());
+        }
         let (response, server_time) = result?;
         if let Some(server) = server_time {
             self.skew.set(server - self.local_now());

@@ -147,12 +147,8 @@ pub fn sync(
     options: &Options,
     now: &dyn Fn() -> DateTime<FixedOffset>,
 ) -> anyhow::Result<Report> {
-    let central = Central::new(
-        &identity.server_url,
-        server_key(identity)?,
-        options.client.request_timeout,
-    )?
-    .with_clock_error(options.clock_error_s);
+    let central = connect(store, identity, options.client.request_timeout)?
+        .with_clock_error(options.clock_error_s);
     let mut push = push(store, identity, &central, options, now)?;
     if let Some(shown) = central.refused_server_key() {
         push.stopped = Some(central.wrong_key_message(&shown));
@@ -170,7 +166,51 @@ pub fn sync(
     store
         .record_sync(now(), report.error().as_deref())
         .context("recording the sync")?;
+    remember_address(store, &central)?;
     Ok(report)
+}
+
+/// The setting that keeps the server address that answered last.
+const SERVER_IN_USE: &str = "server_in_use";
+
+/// The central server at the terminal's addresses, starting with the one that answered last
+/// (a terminal stays with an address while it answers, and moves on when it does not).
+pub fn connect(
+    store: &Store,
+    identity: &TerminalIdentity,
+    timeout: Duration,
+) -> anyhow::Result<Central> {
+    connect_preferring(identity, server_in_use(store)?.as_deref(), timeout)
+}
+
+/// The server address that answered last, as [`remember_address`] kept it.
+pub fn server_in_use(store: &Store) -> anyhow::Result<Option<String>> {
+    store.setting(SERVER_IN_USE)
+}
+
+/// The central server at the terminal's addresses, starting with `preferred` (see
+/// [`server_in_use`]) when it is one of them; for callers that must not hold the store
+/// while they talk to the server.
+pub fn connect_preferring(
+    identity: &TerminalIdentity,
+    preferred: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Result<Central> {
+    let central = Central::new(&identity.server_url, server_key(identity)?, timeout)?;
+    if let Some(address) = preferred {
+        central.prefer(address);
+    }
+    Ok(central)
+}
+
+/// Remembers the address the server last answered at, for the next [`connect`].
+pub fn remember_address(store: &Store, central: &Central) -> anyhow::Result<()> {
+    if central.reached() == Some(true) && central.bases().len() > 1 {
+        store
+            .set_setting(SERVER_IN_USE, central.base())
+            .context("remembering the server address in use")?;
+    }
+    Ok(())
 }
 
 /// Drains the outbox to the server through the `sync-client` state machine, writing each
