@@ -28,6 +28,7 @@ lint: ui
 test: lint build
 	cd ui && npm test
 	PALPAL_E2E=1 $(XVFB) cargo test --workspace
+	PALPAL_TEST_DB=postgres cargo test -p palpal-central --test server
 	tests/api-fuzz/run.sh 100
 	target/debug/palpal-replay --central target/debug/palpal-central --scale 0.01 --compress 120 --check --out target/replay-smoke
 	rm -f .demo/screens/*.png

@@ -12,7 +12,7 @@ use kiosk_core::admission::DayRule;
 use palpal_central::clock::{Clock, SystemClock};
 use palpal_central::cpu::WriterCpu;
 use palpal_central::http::{self, Config};
-use palpal_central::store::{self, SqliteBackend, SqliteStore, Store as _};
+use palpal_central::store::{self, postgres, SqliteBackend, SqliteStore, Store};
 use sync_protocol::wire::Role;
 
 /// The server's allocator. With glibc's, large request bodies (a terminal's batch of up to
@@ -32,7 +32,7 @@ struct Cli {
     /// database (32 bytes; made, 0600, when the database has none yet). By default
     /// `<database>.secrets/data.key`: keep it instead on storage apart from the database and
     /// its backups, and give it to every command on that database.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "PALPAL_DATA_KEY_FILE")]
     data_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -41,21 +41,55 @@ struct Cli {
 /// The `--data-key-file` given, for every command's store.
 static DATA_KEY_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
 
-/// The file of the data key of the database at `db`.
-fn data_key_file(db: &std::path::Path) -> PathBuf {
-    DATA_KEY_FILE
-        .get()
-        .cloned()
-        .flatten()
-        .unwrap_or_else(|| palpal_central::personal::default_file(db))
+/// Whether `db` is a PostgreSQL URL rather than a SQLite file.
+fn is_postgres(db: &std::path::Path) -> bool {
+    db.to_str().is_some_and(postgres::is_url)
 }
 
-/// Opens the database at `db` with its data key.
+/// The file of the data key of the database at `db`: `--data-key-file`, or for a SQLite file
+/// `<database>.secrets/data.key`; a PostgreSQL database has no folder to keep it beside.
+fn data_key_file(db: &std::path::Path) -> anyhow::Result<PathBuf> {
+    match DATA_KEY_FILE.get().cloned().flatten() {
+        Some(file) => Ok(file),
+        None if is_postgres(db) => Err(StartRefused(
+            "PostgreSQL 데이터베이스에는 회원 개인정보를 봉인할 키 파일이 필요합니다: --data-key-file 로 \
+             주세요 (없으면 만듭니다). / a PostgreSQL database needs the file of the key members' \
+             personal data is sealed under: give it with --data-key-file (it is made if missing)."
+                .to_owned(),
+        )
+        .into()),
+        None => Ok(palpal_central::personal::default_file(db)),
+    }
+}
+
+/// A reason the program cannot start that the operator must fix (a database it cannot
+/// reach or read, a key that is not the database's): exit code 2, nothing written.
+#[derive(Debug)]
+struct StartRefused(String);
+
+impl std::fmt::Display for StartRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartRefused {}
+
+/// Opens the database at `db` (a SQLite file, or a PostgreSQL URL) with its data key; a
+/// database that cannot be opened is a [`StartRefused`].
 fn open_store(
     db: &std::path::Path,
     policies: Arc<points_core::PolicySet>,
-) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open_with_data_key(db, policies, &data_key_file(db))
+) -> anyhow::Result<Box<dyn Store>> {
+    let key = data_key_file(db)?;
+    let opened: anyhow::Result<Box<dyn Store>> = match db.to_str() {
+        Some(url) if postgres::is_url(url) => {
+            postgres::PgStore::open(url, policies, &key).map(|s| Box::new(s) as Box<dyn Store>)
+        }
+        _ => SqliteStore::open_with_data_key(db, policies, &key)
+            .map(|s| Box::new(s) as Box<dyn Store>),
+    };
+    opened.map_err(|error| StartRefused(format!("{error:#}")).into())
 }
 
 #[derive(Subcommand)]
@@ -386,7 +420,21 @@ impl From<RoleArg> for Role {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            if error.chain().any(|e| e.is::<StartRefused>()) {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = DATA_KEY_FILE.set(cli.data_key_file.clone());
     let policies = Arc::new(store::published_policies()?);
@@ -756,12 +804,15 @@ async fn serve(
     config: Config,
     policies: Arc<points_core::PolicySet>,
 ) -> anyhow::Result<()> {
-    palpal_central::store::check_intact(&db)?;
+    if !is_postgres(&db) {
+        palpal_central::store::check_intact(&db).map_err(|e| StartRefused(format!("{e:#}")))?;
+    }
     // The data key is read (or made) and checked before anything is served: a server given
     // another database's key stops here rather than fail at each sign-up.
-    let key_file = data_key_file(&db);
+    let key_file = data_key_file(&db)?;
     open_store(&db, Arc::clone(&policies))?
-        .data_key()
+        .check_data_key()
+        .map_err(|e| StartRefused(format!("{e:#}")))
         .context("개인정보 키를 읽지 못했습니다 / reading the data key")?;
     if DATA_KEY_FILE.get().cloned().flatten().is_none() {
         eprintln!(
@@ -773,7 +824,12 @@ async fn serve(
             key_file.display()
         );
     }
-    let backend = Arc::new(SqliteBackend::new(&db, policies).with_data_key_file(key_file));
+    let backend: Arc<dyn store::Backend> = match db.to_str() {
+        Some(url) if postgres::is_url(url) => {
+            Arc::new(postgres::PostgresBackend::new(url, policies, key_file))
+        }
+        _ => Arc::new(SqliteBackend::new(&db, policies).with_data_key_file(key_file)),
+    };
     let server = http::router(backend, config, Arc::new(SystemClock))
         .with_context(|| format!("서버를 준비하지 못했습니다 / preparing the server on {db:?}"))?;
     let listener = bind(&listen).await?;

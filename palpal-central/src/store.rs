@@ -32,6 +32,9 @@ use crate::wire::{
     PIN_LOCK_FAILURES,
 };
 
+/// The store on PostgreSQL.
+pub mod postgres;
+
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: u32 = 11;
 
@@ -526,6 +529,9 @@ pub trait Store: Send {
     /// checkpoint). Returns the log's length and how much of it is now copied, in pages; `None`
     /// when the store has no such log or another checkpoint is running.
     fn checkpoint(&mut self) -> anyhow::Result<Option<WalPages>>;
+    /// Reads (or makes) the key members' personal data is sealed under and checks it is this
+    /// database's, so that a server given another key stops before it serves.
+    fn check_data_key(&mut self) -> anyhow::Result<()>;
 }
 
 /// A write-ahead log's length and how much of it is copied into the database, in pages.
@@ -1163,6 +1169,10 @@ impl Store for SqliteStore {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", if on { 1000 } else { 0 })
             .context("setting wal_autocheckpoint")
+    }
+
+    fn check_data_key(&mut self) -> anyhow::Result<()> {
+        self.data_key().map(|_| ())
     }
 
     fn checkpoint(&mut self) -> anyhow::Result<Option<WalPages>> {
@@ -2130,9 +2140,6 @@ fn record_contact(
     Ok(WriteReply::Contacted)
 }
 
-/// Whether the terminal's operation numbered `seq` was made after the terminal had told the
-/// server its numbering on a day later than `day` (`YYYY-MM-DD`): it was made on that later
-/// day at the earliest, whatever time it carries.
 /// The lowest operation number `terminal` told the server on any day after `day`.
 fn told_after(tx: &Connection, terminal: i64, day: &str) -> anyhow::Result<Option<i64>> {
     Ok(tx

@@ -12,7 +12,8 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use ed25519_dalek::SigningKey;
 use palpal_central::clock::{Clock as _, FixedClock};
 use palpal_central::http::{self, Config};
-use palpal_central::store::{published_policies, SqliteBackend};
+use palpal_central::store::postgres::PostgresBackend;
+use palpal_central::store::{published_policies, Backend, SqliteBackend};
 use redemption_token::{IssuerKey, MemberNo};
 use serde_json::{json, Value};
 use sync_protocol::signing;
@@ -33,7 +34,9 @@ fn launch_morning() -> DateTime<Utc> {
 
 struct Harness {
     _dir: tempfile::TempDir,
+    /// What `--db` takes (a path or a URL).
     db: PathBuf,
+    test_db: TestDb,
     base: String,
     clock: Arc<FixedClock>,
     client: reqwest::Client,
@@ -52,11 +55,155 @@ struct Answer {
     retry_after: Option<String>,
 }
 
+/// The database the tests' servers run on: a SQLite file, or with `PALPAL_TEST_DB=postgres`
+/// (as `make test` runs this suite a second time) a PostgreSQL cluster of the test's own.
+/// Either way the same tests, against the same rules.
+enum TestDb {
+    Sqlite(PathBuf),
+    Postgres(test_postgres::Cluster),
+}
+
+fn on_postgres() -> bool {
+    std::env::var("PALPAL_TEST_DB").is_ok_and(|engine| engine == "postgres")
+}
+
+/// The data key file of this test process's PostgreSQL databases (one for all of them; each
+/// database records it), given to the server and to every command.
+fn postgres_data_key() -> PathBuf {
+    std::env::temp_dir().join(format!("palpal-test-data-{}.key", std::process::id()))
+}
+
+/// Runs `f` (which blocks on PostgreSQL's synchronous client) on a thread of its own: the
+/// tests are async, and that client may not block a runtime's thread.
+fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn pg_client(cluster: &test_postgres::Cluster) -> Result<postgres::Client, postgres::Error> {
+    postgres::Client::connect(&cluster.url(), postgres::NoTls)
+}
+
+impl TestDb {
+    /// What `--db` takes.
+    fn arg(&self) -> String {
+        match self {
+            TestDb::Sqlite(path) => path.to_string_lossy().into_owned(),
+            TestDb::Postgres(cluster) => cluster.url(),
+        }
+    }
+
+    /// The first row of `sql` (SQL both engines read), as integers.
+    fn row(&self, sql: &str) -> Result<Vec<i64>, Box<dyn std::error::Error>> {
+        Ok(match self {
+            TestDb::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path)?;
+                let mut stmt = conn.prepare(sql)?;
+                let width = stmt.column_count();
+                stmt.query_row([], |row| {
+                    (0..width)
+                        .map(|i| row.get::<_, Option<i64>>(i).map(Option::unwrap_or_default))
+                        .collect::<rusqlite::Result<Vec<i64>>>()
+                })?
+            }
+            TestDb::Postgres(cluster) => blocking(|| {
+                let row = pg_client(cluster)?.query_one(sql, &[])?;
+                Ok::<_, postgres::Error>(
+                    (0..row.len())
+                        .map(|i| row.get::<_, Option<i64>>(i).unwrap_or_default())
+                        .collect(),
+                )
+            })?,
+        })
+    }
+
+    /// Runs `sql`, changing what it changes.
+    fn execute(&self, sql: &str) -> Result<(), Box<dyn std::error::Error>> {
+        match self {
+            TestDb::Sqlite(path) => rusqlite::Connection::open(path)?.execute_batch(sql)?,
+            TestDb::Postgres(cluster) => blocking(|| pg_client(cluster)?.batch_execute(sql))?,
+        }
+        Ok(())
+    }
+
+    /// Another connection that holds the database's writes until released (SQLite's write
+    /// lock; on PostgreSQL the table every write group starts with).
+    fn hold_writes(&self) -> Result<WriteLock, Box<dyn std::error::Error>> {
+        Ok(match self {
+            TestDb::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path)?;
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                WriteLock::Sqlite(conn)
+            }
+            TestDb::Postgres(cluster) => WriteLock::Postgres(blocking(|| {
+                let mut client = pg_client(cluster)?;
+                client.batch_execute("BEGIN; LOCK TABLE nonces IN ACCESS EXCLUSIVE MODE")?;
+                Ok::<_, postgres::Error>(client)
+            })?),
+        })
+    }
+
+    /// The rows of `sql` selecting a text, an integer and a boolean.
+    fn rows3(&self, sql: &str) -> Result<Vec<StoredPairing>, Box<dyn std::error::Error>> {
+        Ok(match self {
+            TestDb::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path)?;
+                let mut stmt = conn.prepare(sql)?;
+                let rows = stmt
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                rows
+            }
+            TestDb::Postgres(cluster) => blocking(|| {
+                Ok::<_, postgres::Error>(
+                    pg_client(cluster)?
+                        .query(sql, &[])?
+                        .iter()
+                        .map(|row| (row.get(0), row.get(1), row.get(2)))
+                        .collect(),
+                )
+            })?,
+        })
+    }
+}
+
+/// A connection holding a database's writes ([`TestDb::hold_writes`]).
+enum WriteLock {
+    Sqlite(rusqlite::Connection),
+    Postgres(postgres::Client),
+}
+
+impl WriteLock {
+    fn release(self) -> Result<(), Box<dyn std::error::Error>> {
+        match self {
+            WriteLock::Sqlite(conn) => conn.execute_batch("ROLLBACK")?,
+            // Closed on that thread too (closing blocks as well).
+            WriteLock::Postgres(mut client) => blocking(move || client.batch_execute("ROLLBACK"))?,
+        }
+        Ok(())
+    }
+}
+
 async fn start(config: Config) -> Result<Harness, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("central.db");
     let clock = Arc::new(FixedClock::new(launch_morning()));
-    let backend = Arc::new(SqliteBackend::new(&db, Arc::new(published_policies()?)));
+    let policies = Arc::new(published_policies()?);
+    let (test_db, backend): (TestDb, Arc<dyn Backend>) = if on_postgres() {
+        let cluster = tokio::task::spawn_blocking(test_postgres::Cluster::start).await??;
+        let backend = PostgresBackend::new(&cluster.url(), policies, postgres_data_key());
+        (TestDb::Postgres(cluster), Arc::new(backend))
+    } else {
+        let db = dir.path().join("central.db");
+        (
+            TestDb::Sqlite(db.clone()),
+            Arc::new(SqliteBackend::new(&db, policies)),
+        )
+    };
+    let db = PathBuf::from(test_db.arg());
     let router = http::router(backend, config, clock.clone())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -64,6 +211,7 @@ async fn start(config: Config) -> Result<Harness, Box<dyn std::error::Error>> {
     Ok(Harness {
         _dir: dir,
         db,
+        test_db,
         base,
         clock,
         client: {
@@ -74,10 +222,17 @@ async fn start(config: Config) -> Result<Harness, Box<dyn std::error::Error>> {
     })
 }
 
+/// The real `palpal-central`, with the PostgreSQL test databases' data key.
+fn central_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palpal-central"));
+    if on_postgres() {
+        command.env("PALPAL_DATA_KEY_FILE", postgres_data_key());
+    }
+    command
+}
+
 fn cli(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let output = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
-        .args(args)
-        .output()?;
+    let output = central_command().args(args).output()?;
     if !output.status.success() {
         return Err(format!(
             "palpal-central {args:?} failed: {}",
@@ -90,9 +245,7 @@ fn cli(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
 
 /// Runs the real `palpal-central` expecting it to fail; returns what it said on stderr.
 fn cli_fails(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let output = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
-        .args(args)
-        .output()?;
+    let output = central_command().args(args).output()?;
     if output.status.success() {
         return Err(format!("palpal-central {args:?} succeeded").into());
     }
@@ -233,17 +386,8 @@ impl Harness {
     }
 
     fn count(&self, table: &str) -> Result<i64, Box<dyn std::error::Error>> {
-        count(&self.db, table)
+        Ok(self.test_db.row(&format!("SELECT count(*) FROM {table}"))?[0])
     }
-}
-
-fn count(db: &Path, table: &str) -> Result<i64, Box<dyn std::error::Error>> {
-    let conn = rusqlite::Connection::open(db)?;
-    Ok(
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })?,
-    )
 }
 
 fn enrollment(op_id: &str, name: &str) -> Value {
@@ -714,8 +858,7 @@ async fn beyond_the_in_flight_limit_the_server_answers_429() -> TestResult {
     let kiosk = Arc::new(h.terminal("kiosk", 1).await?);
     // Another connection holds the database's write lock: the writer cannot commit, and an
     // admitted sync keeps the only work permit until the lock goes.
-    let lock = rusqlite::Connection::open(&h.db)?;
-    lock.execute_batch("BEGIN IMMEDIATE")?;
+    let lock = h.test_db.hold_writes()?;
     let held = {
         let (h, kiosk) = (Arc::clone(&h), Arc::clone(&kiosk));
         tokio::spawn(async move {
@@ -738,7 +881,7 @@ async fn beyond_the_in_flight_limit_the_server_answers_429() -> TestResult {
     assert!(metrics.contains("palpal_http_requests_total{route=\"/v1/sync\",status=\"429\"} 1\n"));
 
     // The lock goes: the held sync is committed and its permit comes back.
-    lock.execute_batch("ROLLBACK")?;
+    lock.release()?;
     assert_eq!(held.await?, 200);
     assert_eq!(h.count("members")?, 1);
     let served = h.post("/v1/sync", b"{}".to_vec()).await?;
@@ -1426,6 +1569,113 @@ fn the_binary_serves_only_with_its_databases_data_key() -> TestResult {
     )?;
     serve_refuses(&db, &[], &["does not exist", "--data-key-file"])?;
     assert!(!palpal_central::personal::default_file(&db).exists());
+    Ok(())
+}
+
+/// `--db postgres://...` serves on PostgreSQL; what the operator must fix before it can
+/// start (a server that does not answer, a user it does not know, no data key file, a
+/// database of a newer program) stops it with exit code 2 and a message saying what to do,
+/// having written nothing.
+#[test]
+fn the_binary_serves_on_postgres_and_refuses_what_it_cannot_use() -> TestResult {
+    let cluster = test_postgres::Cluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("data.key");
+    let key = key.to_str().ok_or("a UTF-8 path")?;
+    let url = cluster.url();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+    };
+    let added = run(&[
+        "terminal",
+        "add",
+        "--db",
+        &url,
+        "--data-key-file",
+        key,
+        "--site",
+        "s",
+        "--role",
+        "kiosk",
+    ])?;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args([
+            "serve",
+            "--db",
+            &url,
+            "--data-key-file",
+            key,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+    child.kill()?;
+    child.wait()?;
+    assert!(
+        line.starts_with("listening on http://127.0.0.1:"),
+        "{line:?}"
+    );
+    let terminals = cluster.psql("palpal", "SELECT count(*) FROM terminals")?;
+    assert_eq!(terminals.trim(), "1");
+
+    let refused = |args: &[&str], what: &[&str]| -> TestResult {
+        let out = run(args)?;
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        for part in what {
+            assert!(said.contains(part), "{part:?} not in {said}");
+        }
+        Ok(())
+    };
+    let nobody = format!(
+        "postgres://palpal@127.0.0.1:{}/palpal",
+        test_postgres::free_port()?
+    );
+    refused(
+        &["serve", "--db", &nobody, "--data-key-file", key],
+        &["연결할 수 없습니다", "could not connect"],
+    )?;
+    let stranger = url.replace("palpal@", "stranger@");
+    refused(
+        &["serve", "--db", &stranger, "--data-key-file", key],
+        &["could not connect", "stranger"],
+    )?;
+    refused(&["serve", "--db", &url], &["--data-key-file"])?;
+    refused(
+        &[
+            "serve",
+            "--db",
+            "postgres://palpal@127.0.0.1:notaport/x",
+            "--data-key-file",
+            key,
+        ],
+        &["does not read"],
+    )?;
+    cluster.psql("palpal", "UPDATE schema_version SET version = 99")?;
+    refused(
+        &["serve", "--db", &url, "--data-key-file", key],
+        &["newer", "update the server"],
+    )?;
+    assert_eq!(
+        cluster
+            .psql("palpal", "SELECT version FROM schema_version")?
+            .trim(),
+        "99"
+    );
     Ok(())
 }
 
@@ -2522,8 +2772,7 @@ async fn a_stolen_counter_cannot_spend_points_without_the_members_token() -> Tes
     )
     .await?;
     // Enough points that the balance is never what stops a hold.
-    let conn = rusqlite::Connection::open(h.db())?;
-    conn.execute("UPDATE balances SET credited = 100000", [])?;
+    h.test_db.execute("UPDATE balances SET credited = 100000")?;
 
     let held = DateTime::parse_from_rfc3339(HELD_AT)?.to_utc();
     let dynamic = |key: &IssuerKey, member: u64, issued: DateTime<Utc>, nonce: u8| {
@@ -2615,15 +2864,14 @@ async fn a_stolen_counter_cannot_spend_points_without_the_members_token() -> Tes
         "{}",
         answer.body
     );
-    let untouched = |conn: &rusqlite::Connection| -> rusqlite::Result<(i64, i64, i64)> {
-        conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM holds), (SELECT SUM(spent) FROM balances),
+    let untouched = || -> Result<(i64, i64, i64), Box<dyn std::error::Error>> {
+        let row = h.test_db.row(
+            "SELECT (SELECT COUNT(*) FROM holds), CAST((SELECT SUM(spent) FROM balances) AS BIGINT),
                     (SELECT COUNT(*) FROM operations)",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
+        )?;
+        Ok((row[0], row[1], row[2]))
     };
-    assert_eq!(untouched(&conn)?, (0, 0, 2), "nothing held, nothing spent");
+    assert_eq!(untouched()?, (0, 0, 2), "nothing held, nothing spent");
 
     // A printed card: the counter alone checks its PIN, so the server bounds what a card
     // spends in a day by the policy's limit for cards (20,000 points), whatever counters say.
@@ -2682,7 +2930,7 @@ async fn a_stolen_counter_cannot_spend_points_without_the_members_token() -> Tes
         )
         .await?;
     assert_eq!(statuses(&answer), vec![pair("rejected", "card_revoked")]);
-    assert_eq!(untouched(&conn)?, (2, 20_000, 4));
+    assert_eq!(untouched()?, (2, 20_000, 4));
     Ok(())
 }
 
@@ -2825,15 +3073,9 @@ fn pairing_by_enrollment(op_id: &str, serial: &str, enrollment: &str) -> Value {
 /// A pairing as stored: serial, member id, whether it ended.
 type StoredPairing = (String, i64, bool);
 
-fn pairings(db: &Path) -> Result<Vec<StoredPairing>, Box<dyn std::error::Error>> {
-    let conn = rusqlite::Connection::open(db)?;
-    let mut stmt = conn.prepare(
-        "SELECT serial, member_id, ended_at IS NOT NULL FROM watch_pairings ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+fn pairings(h: &Harness) -> Result<Vec<StoredPairing>, Box<dyn std::error::Error>> {
+    h.test_db
+        .rows3("SELECT serial, member_id, ended_at IS NOT NULL FROM watch_pairings ORDER BY id")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2921,7 +3163,7 @@ async fn watches_are_paired_to_one_member_at_a_time() -> TestResult {
         .await?;
     assert_eq!(statuses(&replaced), vec![pair("accepted", "")]);
     assert_eq!(
-        pairings(&h.db)?,
+        pairings(&h)?,
         vec![
             ("PW-0001".to_owned(), 1, true),
             ("PW-0002".to_owned(), 2, false),
