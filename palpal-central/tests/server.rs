@@ -61,6 +61,8 @@ struct Answer {
 enum TestDb {
     Sqlite(PathBuf),
     Postgres(test_postgres::Cluster),
+    /// A PostgreSQL database another harness's cluster holds (a second server on it).
+    PostgresAt(String),
 }
 
 fn on_postgres() -> bool {
@@ -84,8 +86,8 @@ fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-fn pg_client(cluster: &test_postgres::Cluster) -> Result<postgres::Client, postgres::Error> {
-    postgres::Client::connect(&cluster.url(), postgres::NoTls)
+fn pg_client(url: &str) -> Result<postgres::Client, postgres::Error> {
+    postgres::Client::connect(url, postgres::NoTls)
 }
 
 impl TestDb {
@@ -94,6 +96,7 @@ impl TestDb {
         match self {
             TestDb::Sqlite(path) => path.to_string_lossy().into_owned(),
             TestDb::Postgres(cluster) => cluster.url(),
+            TestDb::PostgresAt(url) => url.clone(),
         }
     }
 
@@ -110,8 +113,8 @@ impl TestDb {
                         .collect::<rusqlite::Result<Vec<i64>>>()
                 })?
             }
-            TestDb::Postgres(cluster) => blocking(|| {
-                let row = pg_client(cluster)?.query_one(sql, &[])?;
+            TestDb::Postgres(_) | TestDb::PostgresAt(_) => blocking(|| {
+                let row = pg_client(&self.arg())?.query_one(sql, &[])?;
                 Ok::<_, postgres::Error>(
                     (0..row.len())
                         .map(|i| row.get::<_, Option<i64>>(i).unwrap_or_default())
@@ -125,7 +128,9 @@ impl TestDb {
     fn execute(&self, sql: &str) -> Result<(), Box<dyn std::error::Error>> {
         match self {
             TestDb::Sqlite(path) => rusqlite::Connection::open(path)?.execute_batch(sql)?,
-            TestDb::Postgres(cluster) => blocking(|| pg_client(cluster)?.batch_execute(sql))?,
+            TestDb::Postgres(_) | TestDb::PostgresAt(_) => {
+                blocking(|| pg_client(&self.arg())?.batch_execute(sql))?
+            }
         }
         Ok(())
     }
@@ -139,8 +144,8 @@ impl TestDb {
                 conn.execute_batch("BEGIN IMMEDIATE")?;
                 WriteLock::Sqlite(conn)
             }
-            TestDb::Postgres(cluster) => WriteLock::Postgres(blocking(|| {
-                let mut client = pg_client(cluster)?;
+            TestDb::Postgres(_) | TestDb::PostgresAt(_) => WriteLock::Postgres(blocking(|| {
+                let mut client = pg_client(&self.arg())?;
                 client.batch_execute("BEGIN; LOCK TABLE nonces IN ACCESS EXCLUSIVE MODE")?;
                 Ok::<_, postgres::Error>(client)
             })?),
@@ -158,9 +163,9 @@ impl TestDb {
                     .collect::<Result<_, _>>()?;
                 rows
             }
-            TestDb::Postgres(cluster) => blocking(|| {
+            TestDb::Postgres(_) | TestDb::PostgresAt(_) => blocking(|| {
                 Ok::<_, postgres::Error>(
-                    pg_client(cluster)?
+                    pg_client(&self.arg())?
                         .query(sql, &[])?
                         .iter()
                         .map(|row| (row.get(0), row.get(1), row.get(2)))
@@ -190,18 +195,29 @@ impl WriteLock {
 
 async fn start(config: Config) -> Result<Harness, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
+    let test_db = if on_postgres() {
+        TestDb::Postgres(tokio::task::spawn_blocking(test_postgres::Cluster::start).await??)
+    } else {
+        TestDb::Sqlite(dir.path().join("central.db"))
+    };
+    start_on(config, test_db, dir).await
+}
+
+/// A server on `test_db`, its files in `dir`.
+async fn start_on(
+    config: Config,
+    test_db: TestDb,
+    dir: tempfile::TempDir,
+) -> Result<Harness, Box<dyn std::error::Error>> {
     let clock = Arc::new(FixedClock::new(launch_morning()));
     let policies = Arc::new(published_policies()?);
-    let (test_db, backend): (TestDb, Arc<dyn Backend>) = if on_postgres() {
-        let cluster = tokio::task::spawn_blocking(test_postgres::Cluster::start).await??;
-        let backend = PostgresBackend::new(&cluster.url(), policies, postgres_data_key());
-        (TestDb::Postgres(cluster), Arc::new(backend))
-    } else {
-        let db = dir.path().join("central.db");
-        (
-            TestDb::Sqlite(db.clone()),
-            Arc::new(SqliteBackend::new(&db, policies)),
-        )
+    let backend: Arc<dyn Backend> = match &test_db {
+        TestDb::Sqlite(db) => Arc::new(SqliteBackend::new(db, policies)),
+        TestDb::Postgres(_) | TestDb::PostgresAt(_) => Arc::new(PostgresBackend::new(
+            &test_db.arg(),
+            policies,
+            postgres_data_key(),
+        )),
     };
     let db = PathBuf::from(test_db.arg());
     let router = http::router(backend, config, clock.clone())?;
@@ -525,6 +541,145 @@ async fn each_operation_is_applied_once() -> TestResult {
     assert_eq!(h.count("step_reports")?, 2);
     assert_eq!(h.count("ledger_entries")?, 1);
     assert_eq!(h.count("operations")?, 4);
+    Ok(())
+}
+
+/// The same operations sent by `term` to `a` and `b` at the same moment.
+async fn both(
+    a: &Harness,
+    b: &Harness,
+    term: &Term,
+    ops: Vec<Value>,
+) -> Result<(Answer, Answer), Box<dyn std::error::Error>> {
+    let (first, second) = tokio::join!(a.sync(term, json!(ops)), b.sync(term, json!(ops)));
+    Ok((first?, second?))
+}
+
+/// Two server processes on one PostgreSQL database behave as one: the same batches sent to
+/// both at the same moment (a terminal retrying on the other after a timeout) are applied
+/// once each, every operation accepted by one and answered `duplicate` by the other, and
+/// every member's ledger is what points-core computes over their reports. (Each server has
+/// its own writer and connections, as a process of its own has.) On SQLite, which has one
+/// writer, the same batches sent to one server twice at once are checked the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_apply_each_operation_once() -> TestResult {
+    let a = start(Config::default()).await?;
+    let b = match &a.test_db {
+        TestDb::Sqlite(_) => None,
+        db => Some(
+            start_on(
+                Config::default(),
+                TestDb::PostgresAt(db.arg()),
+                tempfile::tempdir()?,
+            )
+            .await?,
+        ),
+    };
+    let b = b.as_ref().unwrap_or(&a);
+    // A terminal's nonces are its own whichever server it sends to.
+    if !std::ptr::eq(b, &a) {
+        b.nonces.store(1_000_000, Ordering::Relaxed);
+    }
+    let kiosk = a.terminal("kiosk", 1).await?;
+    let counter = a.terminal("counter", 2).await?;
+    let members: i64 = 12;
+    let once = |first: &Answer, second: &Answer, n: usize| {
+        assert_eq!(
+            (first.status, second.status),
+            (200, 200),
+            "{} {}",
+            first.body,
+            second.body
+        );
+        for i in 0..n {
+            let mut statuses = [
+                result(first, i)["status"].as_str().unwrap_or_default(),
+                result(second, i)["status"].as_str().unwrap_or_default(),
+            ];
+            statuses.sort_unstable();
+            assert_eq!(
+                statuses,
+                ["accepted", "duplicate"],
+                "{} {}",
+                first.body,
+                second.body
+            );
+        }
+    };
+    let sign_ups: Vec<Value> = (0..members)
+        .map(|i| enrollment(&format!("e-{i}"), &format!("회원{i}")))
+        .collect();
+    let (first, second) = both(&a, b, &kiosk, sign_ups.clone()).await?;
+    once(&first, &second, sign_ups.len());
+    assert_eq!(a.count("members")?, members);
+    // The member numbers given (a sign-up tried again after meeting the other server's may
+    // leave a number unused: numbers are unique, not consecutive).
+    let numbers: Vec<i64> = (0..usize::try_from(members)?)
+        .map(|i| {
+            result(&first, i)["member_number"]
+                .as_str()
+                .and_then(|n| n.strip_prefix("PP-"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_default()
+        })
+        .collect();
+
+    // Six days of steps for each member, in batches that both servers get at once.
+    let days = [
+        "2025-11-27",
+        "2025-11-28",
+        "2025-11-29",
+        "2025-11-30",
+        "2025-12-01",
+        "2025-12-02",
+    ];
+    let mut reports = Vec::new();
+    for (d, day) in days.iter().enumerate() {
+        for (i, m) in numbers.iter().enumerate() {
+            let steps = 6_000 + 1_000 * u32::try_from((i + d) % 5)?;
+            reports.push((*m, *day, steps));
+        }
+    }
+    for chunk in reports.chunks(18) {
+        let ops: Vec<Value> = chunk
+            .iter()
+            .map(|(m, day, steps)| {
+                json!({
+                    "op_id": format!("s-{m}-{day}"),
+                    "kind": "step_report",
+                    "payload": {
+                        "member_number": format!("PP-{m:08}"), "day": day, "steps": steps,
+                        "reported_at": format!("{day}T21:00:00+09:00"),
+                    },
+                })
+            })
+            .collect();
+        let (first, second) = both(&a, b, &counter, ops).await?;
+        once(&first, &second, chunk.len());
+    }
+    assert_eq!(a.count("step_reports")?, i64::try_from(reports.len())?);
+    let policies = published_policies()?;
+    for &m in &numbers {
+        let mut ledger = points_core::Ledger::new("1950-04-01".parse()?);
+        let mut expected = 0i64;
+        for (_, day, steps) in reports.iter().filter(|(n, _, _)| *n == m) {
+            let report = points_core::StepReport {
+                reported_at: DateTime::parse_from_rfc3339(&format!("{day}T21:00:00+09:00"))?,
+                day: day.parse()?,
+                steps: *steps,
+            };
+            for entry in ledger.apply(&policies, &report).entries() {
+                expected += i64::from(entry.points);
+            }
+        }
+        let stored = a.test_db.row(&format!(
+            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT),
+                    (SELECT credited FROM balances WHERE member_id = {m})
+             FROM ledger_entries WHERE member_id = {m}"
+        ))?;
+        assert!(expected > 0);
+        assert_eq!(stored, vec![expected, expected], "member {m}");
+    }
     Ok(())
 }
 

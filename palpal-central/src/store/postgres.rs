@@ -704,6 +704,59 @@ impl Store for PgStore {
         writes: &[Write],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
+        // Another server process may write the same rows at the same moment: the same
+        // operation id, person, watch or change number (a unique index then refuses the
+        // second), or rows locked in the other order (a deadlock). Nothing of the group was
+        // committed; it is done again, and then finds what the other process wrote.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_group(writes, now) {
+                Err(error) if attempt < MAX_GROUP_ATTEMPTS && met_another_writer(&error) => {}
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn checkpoint_on_commit(&mut self, _on: bool) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> anyhow::Result<Option<WalPages>> {
+        Ok(None)
+    }
+
+    fn check_data_key(&mut self) -> anyhow::Result<()> {
+        off_runtime(|| self.data_key().map(|_| ()))
+    }
+}
+
+/// How many times a write group is tried when it meets another server process's writes.
+const MAX_GROUP_ATTEMPTS: u32 = 20;
+
+/// Whether `error` is PostgreSQL saying that another transaction wrote the same thing first
+/// (a unique index), could not be serialized with it, or deadlocked with it.
+fn met_another_writer(error: &anyhow::Error) -> bool {
+    use postgres::error::SqlState;
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<postgres::Error>()
+            .and_then(postgres::Error::code)
+            .is_some_and(|code| {
+                *code == SqlState::UNIQUE_VIOLATION
+                    || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *code == SqlState::T_R_DEADLOCK_DETECTED
+            })
+    })
+}
+
+impl PgStore {
+    /// One attempt at a write group, in one transaction.
+    fn try_group(
+        &mut self,
+        writes: &[Write],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<WriteReply>> {
         let key = self.data_key()?;
         let mut rules = Rules {
             policies: &self.policies,
@@ -755,18 +808,6 @@ impl Store for PgStore {
         }
         tx.commit().context("committing a write group")?;
         Ok(replies)
-    }
-
-    fn checkpoint_on_commit(&mut self, _on: bool) -> anyhow::Result<()> {
-        Ok(())
-    }
-
-    fn checkpoint(&mut self) -> anyhow::Result<Option<WalPages>> {
-        Ok(None)
-    }
-
-    fn check_data_key(&mut self) -> anyhow::Result<()> {
-        off_runtime(|| self.data_key().map(|_| ()))
     }
 }
 
@@ -1015,13 +1056,23 @@ fn record_steps(
         Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
     // The member's row is locked until the transaction ends: their reports are rated one
-    // after the other, whichever server process takes them.
-    let member = tx.query_opt(
-        "SELECT m.identity, m.sealed, b.ledger FROM members m
-         LEFT JOIN balances b ON b.member_id = m.id WHERE m.id = $1
-         FOR UPDATE OF m",
-        &[&claim.member],
-    )?;
+    // after the other, whichever server process takes them. The ledger is read after the
+    // lock is held, by a statement of its own, so that it is the one the last report wrote.
+    let locked = tx
+        .query_opt(
+            "SELECT id FROM members WHERE id = $1 FOR UPDATE",
+            &[&claim.member],
+        )?
+        .is_some();
+    let member = if locked {
+        tx.query_opt(
+            "SELECT m.identity, m.sealed, b.ledger FROM members m
+             LEFT JOIN balances b ON b.member_id = m.id WHERE m.id = $1",
+            &[&claim.member],
+        )?
+    } else {
+        None
+    };
     let Some(member) = member else {
         return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
     };
