@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use ed25519_dalek::SigningKey;
 use palpal_central::clock::{Clock as _, FixedClock};
 use palpal_central::http::{self, Config};
-use palpal_central::store::postgres::PostgresBackend;
+use palpal_central::store::postgres::{is_url as postgres_url, PostgresBackend};
 use palpal_central::store::{published_policies, Backend, SqliteBackend};
 use redemption_token::{IssuerKey, MemberNo};
 use serde_json::{json, Value};
@@ -238,17 +238,19 @@ async fn start_on(
     })
 }
 
-/// The real `palpal-central`, with the PostgreSQL test databases' data key.
-fn central_command() -> Command {
+/// The real `palpal-central` with `args`, given the PostgreSQL test databases' data key
+/// when `--db` is one of them.
+fn central_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_palpal-central"));
-    if on_postgres() {
+    if args.iter().any(|arg| postgres_url(arg)) {
         command.env("PALPAL_DATA_KEY_FILE", postgres_data_key());
     }
+    command.args(args);
     command
 }
 
 fn cli(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let output = central_command().args(args).output()?;
+    let output = central_command(args).output()?;
     if !output.status.success() {
         return Err(format!(
             "palpal-central {args:?} failed: {}",
@@ -261,7 +263,7 @@ fn cli(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
 
 /// Runs the real `palpal-central` expecting it to fail; returns what it said on stderr.
 fn cli_fails(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let output = central_command().args(args).output()?;
+    let output = central_command(args).output()?;
     if output.status.success() {
         return Err(format!("palpal-central {args:?} succeeded").into());
     }
@@ -680,6 +682,69 @@ async fn two_servers_on_one_database_apply_each_operation_once() -> TestResult {
         assert!(expected > 0);
         assert_eq!(stored, vec![expected, expected], "member {m}");
     }
+    Ok(())
+}
+
+/// PostgreSQL stopped as a crash would (`pg_ctl stop -m immediate`) in the middle of a
+/// kiosk's drain, then started again: the server answers with errors meanwhile (the kiosk
+/// keeps its work and sends it again), makes its connections again by itself, and every
+/// sign-up is on the server exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_drain_loses_nothing_and_doubles_nothing() -> TestResult {
+    let cluster = tokio::task::spawn_blocking(test_postgres::Cluster::start).await??;
+    let mut h = start_on(
+        Config::default(),
+        TestDb::Postgres(cluster),
+        tempfile::tempdir()?,
+    )
+    .await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let batches: Vec<Vec<Value>> = (0..12)
+        .map(|b| {
+            (0..10)
+                .map(|i| enrollment(&format!("e-{b}-{i}"), &format!("회원{b}-{i}")))
+                .collect()
+        })
+        .collect();
+    let mut refused = 0;
+    for (b, batch) in batches.iter().enumerate() {
+        if b == 5 {
+            let TestDb::Postgres(cluster) = &mut h.test_db else {
+                return Err("a PostgreSQL harness".into());
+            };
+            blocking(|| cluster.stop_immediate())?;
+            // While it is down a batch gets an error, and nothing is taken.
+            let answer = h.sync(&kiosk, json!(batch)).await?;
+            assert!(answer.status >= 500, "{} {}", answer.status, answer.body);
+            refused += 1;
+            let TestDb::Postgres(cluster) = &mut h.test_db else {
+                return Err("a PostgreSQL harness".into());
+            };
+            blocking(|| cluster.start_again())?;
+        }
+        // The terminal sends a batch again until it is answered, as its outbox does.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let answer = h.sync(&kiosk, json!(batch)).await?;
+            if answer.status == 200 {
+                break;
+            }
+            assert!(
+                tries < 50,
+                "not answered: {} {}",
+                answer.status,
+                answer.body
+            );
+            refused += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    assert!(refused >= 1);
+    let counted = h
+        .test_db
+        .row("SELECT count(*), count(DISTINCT op_id) FROM members")?;
+    assert_eq!(counted, vec![120, 120]);
     Ok(())
 }
 

@@ -245,6 +245,8 @@ impl Backend for PostgresBackend {
 
 /// A connection to the server's PostgreSQL database.
 pub struct PgStore {
+    config: postgres::Config,
+    url: String,
     /// The connection; taken only as the store is dropped (see `Drop`).
     client: Option<Client>,
     policies: Arc<PolicySet>,
@@ -302,6 +304,18 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
+/// A connection to the database `config` describes (`url`, for messages).
+fn connect_to(config: &postgres::Config, url: &str) -> anyhow::Result<Client> {
+    config.connect(NoTls).with_context(|| {
+        format!(
+            "데이터베이스({0})에 연결할 수 없습니다. 주소, 사용자, 암호와 서버가 켜져 있는지 확인해 \
+             주세요. / could not connect to the database {0}; check the URL, the user, the \
+             password and that the server is up",
+            shown(url)
+        )
+    })
+}
+
 impl PgStore {
     /// Connects to the database at `url` and migrates it (a database from a newer program
     /// is refused, untouched).
@@ -327,15 +341,10 @@ impl PgStore {
         })?;
         config.connect_timeout(std::time::Duration::from_secs(10));
         config.application_name("palpal-central");
-        let client = config.connect(NoTls).with_context(|| {
-            format!(
-                "데이터베이스({0})에 연결할 수 없습니다. 주소, 사용자, 암호와 서버가 켜져 있는지 확인해 \
-                 주세요. / could not connect to the database {0}; check the URL, the user, the \
-                 password and that the server is up",
-                shown(url)
-            )
-        })?;
+        let client = connect_to(&config, url)?;
         let mut store = PgStore {
+            config,
+            url: url.to_owned(),
             client: Some(client),
             policies,
             data_key_file: data_key_file.to_owned(),
@@ -346,8 +355,17 @@ impl PgStore {
         Ok(store)
     }
 
-    /// The connection.
+    /// The connection, made again first if it was lost (the database restarted, or its
+    /// primary failed over to the standby, which a URL with several hosts and
+    /// `target_session_attrs=read-write` finds). A connection that cannot be made again is
+    /// left closed: what is asked of it fails, and is asked again later.
     fn db(&mut self) -> &mut Client {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            if let Ok(client) = connect_to(&self.config, &self.url) {
+                // The old one is closed already; closing it does not block.
+                self.client = Some(client);
+            }
+        }
         match self.client.as_mut() {
             Some(client) => client,
             None => unreachable!("the connection is taken only as the store is dropped"),
@@ -758,6 +776,8 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
         let key = self.data_key()?;
+        // Connected (again, if the connection was lost) before the group borrows it.
+        self.db();
         let mut rules = Rules {
             policies: &self.policies,
             key: &key,
