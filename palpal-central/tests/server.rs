@@ -748,6 +748,76 @@ async fn postgres_restarted_mid_drain_loses_nothing_and_doubles_nothing() -> Tes
     Ok(())
 }
 
+/// The PostgreSQL primary lost in the middle of a drain, its synchronous standby promoted:
+/// the server, given both hosts with `target_session_attrs=read-write`, finds the new primary
+/// by itself, every sign-up a kiosk was told was accepted before the loss is there, and every
+/// sign-up is on it exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_promoted_mid_drain_has_every_accepted_operation() -> TestResult {
+    let (mut primary, standby) = tokio::task::spawn_blocking(|| {
+        let primary = test_postgres::Cluster::start()?;
+        let standby = primary.start_standby()?;
+        anyhow::Ok((primary, standby))
+    })
+    .await??;
+    let url = format!(
+        "postgres://{}@127.0.0.1:{},127.0.0.1:{}/palpal?target_session_attrs=read-write",
+        test_postgres::USER,
+        primary.port(),
+        standby.port()
+    );
+    let h = start_on(
+        Config::default(),
+        TestDb::PostgresAt(url),
+        tempfile::tempdir()?,
+    )
+    .await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let mut accepted = Vec::new();
+    for b in 0..12 {
+        if b == 5 {
+            blocking(|| primary.stop_immediate())?;
+            blocking(|| standby.promote())?;
+        }
+        let batch: Vec<Value> = (0..10)
+            .map(|i| enrollment(&format!("e-{b}-{i}"), &format!("회원{b}-{i}")))
+            .collect();
+        let mut tries = 0;
+        let answer = loop {
+            tries += 1;
+            let answer = h.sync(&kiosk, json!(batch)).await?;
+            if answer.status == 200 {
+                break answer;
+            }
+            assert!(
+                tries < 100,
+                "not answered: {} {}",
+                answer.status,
+                answer.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        for i in 0..batch.len() {
+            if result(&answer, i)["status"] == "accepted" {
+                accepted.push(format!("e-{b}-{i}"));
+            }
+        }
+    }
+    let counted = h
+        .test_db
+        .row("SELECT count(*), count(DISTINCT op_id) FROM members")?;
+    assert_eq!(counted, vec![120, 120]);
+    for op_id in &accepted {
+        let on_new_primary = h.test_db.row(&format!(
+            "SELECT count(*) FROM members WHERE op_id = '{op_id}'"
+        ))?;
+        assert_eq!(on_new_primary, vec![1], "{op_id}");
+    }
+    assert!(accepted.len() >= 50, "{}", accepted.len());
+    drop(standby);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_that_make_no_sense_are_rejected_one_by_one() -> TestResult {
     let h = start(Config::default()).await?;

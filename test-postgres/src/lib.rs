@@ -120,6 +120,84 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// A streaming standby of this cluster, on a port of its own, made with `pg_basebackup
+    /// -R -X stream` and started; this cluster then waits for it at every commit
+    /// (`synchronous_standby_names`), so that a commit it acknowledged is on both.
+    pub fn start_standby(&self) -> anyhow::Result<Cluster> {
+        let dir = tempfile::Builder::new()
+            .prefix("palpal-pg-standby-")
+            .tempdir()?;
+        if is_root() {
+            let chown = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()?;
+            anyhow::ensure!(
+                chown.success(),
+                "could not give {} to the postgres user",
+                dir.path().display()
+            );
+        }
+        let mut standby = Cluster {
+            dir,
+            bin: self.bin.clone(),
+            port: free_port()?,
+            running: false,
+        };
+        let data = standby.data();
+        let primary_port = self.port.to_string();
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary_port,
+                "-U",
+                USER,
+                "-D",
+                path(&data)?,
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                "--checkpoint=fast",
+            ],
+        )?;
+        let file = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&file)?;
+        text.push_str(&format!(
+            "\nport = {}\nunix_socket_directories = '{}'\ncluster_name = 'standby'\n",
+            standby.port,
+            path(standby.dir.path())?
+        ));
+        std::fs::write(&file, text)?;
+        standby.start_again()?;
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = 'standby'",
+        )?;
+        self.psql("postgres", "SELECT pg_reload_conf()")?;
+        for _ in 0..200 {
+            let state = self.psql(
+                "postgres",
+                "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby'",
+            )?;
+            if state.trim() == "sync" {
+                return Ok(standby);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        bail!("the standby did not become synchronous: {}", standby.log())
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`), waiting until it takes writes.
+    pub fn promote(&self) -> anyhow::Result<()> {
+        let data = self.data();
+        self.run("pg_ctl", &["-D", path(&data)?, "-w", "promote"])?;
+        Ok(())
+    }
+
     /// The cluster's data folder.
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -241,6 +319,21 @@ fn path(p: &Path) -> anyhow::Result<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_synchronous_standby_has_every_commit_and_takes_over_when_promoted() -> anyhow::Result<()> {
+        let mut primary = Cluster::start()?;
+        let standby = primary.start_standby()?;
+        primary.psql(
+            "palpal",
+            "CREATE TABLE t (n integer); INSERT INTO t VALUES (42)",
+        )?;
+        primary.stop_immediate()?;
+        standby.promote()?;
+        standby.psql("palpal", "INSERT INTO t VALUES (1)")?;
+        assert_eq!(standby.psql("palpal", "SELECT sum(n) FROM t")?.trim(), "43");
+        Ok(())
+    }
 
     #[test]
     fn a_cluster_starts_takes_sql_survives_a_crash_and_goes_away() -> anyhow::Result<()> {
