@@ -32,7 +32,6 @@ use crate::wire::{
     PIN_LOCK_FAILURES,
 };
 
-/// The store on PostgreSQL.
 pub mod postgres;
 
 /// The schema version this server writes.
