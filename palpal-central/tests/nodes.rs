@@ -1,0 +1,222 @@
+//! Several `palpal-central serve` processes on one PostgreSQL database, as a city runs them
+//! (`docs/deploy-central.md`), with a real kiosk (`palpal`) that knows both addresses: one
+//! process killed with SIGKILL in the middle of the kiosk's drain, again and again.
+//!
+//! `palpal` is another package's binary, looked for next to `palpal-central` in the same
+//! target folder: build it first (`cargo build --workspace --bins`, as `make test` does).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn central_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_palpal-central"))
+}
+
+fn palpal_bin() -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let path = central_bin().with_file_name(format!("palpal{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        return Err(format!(
+            "{} is missing: build it first with `cargo build --workspace --bins`",
+            path.display()
+        )
+        .into());
+    }
+    Ok(path)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A `palpal-central serve` process on `db`; killed (SIGKILL) when dropped.
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Node {
+    fn start(db: &str, key: &Path, listen: &str) -> Result<Node, Box<dyn std::error::Error>> {
+        let mut child = Command::new(central_bin())
+            .args([
+                "serve",
+                "--db",
+                db,
+                "--listen",
+                listen,
+                "--writer-cpu",
+                "off",
+            ])
+            .arg("--data-key-file")
+            .arg(key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected first line {line:?}"))?
+            .to_owned();
+        Ok(Node { child, url })
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A figure of `palpal sync`'s summary, such as `remaining: 0`.
+fn summary(out: &Output, name: &str) -> u64 {
+    text(&out.stdout)
+        .lines()
+        .find_map(|line| {
+            line.split_once(&format!("{name}: "))
+                .and_then(|(_, v)| v.trim().parse().ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// Two server processes on one database; a kiosk provisioned with both addresses confirms
+/// 400 sign-ups and drains them with `palpal sync` while, eight times over, one of the
+/// processes is killed with SIGKILL at a varied moment and started again on its address.
+/// Afterwards every sign-up is on the server exactly once and none was turned away.
+#[test]
+fn a_server_process_killed_mid_drain_again_and_again_loses_nothing_and_doubles_nothing(
+) -> TestResult {
+    let cluster = test_postgres::Cluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("data.key");
+    let db = cluster.url();
+    let mut nodes = [
+        Node::start(&db, &key, "127.0.0.1:0")?,
+        Node::start(&db, &key, "127.0.0.1:0")?,
+    ];
+    let added = Command::new(central_bin())
+        .args([
+            "terminal",
+            "add",
+            "--db",
+            &db,
+            "--site",
+            "성북구 보건소",
+            "--role",
+            "kiosk",
+        ])
+        .arg("--data-key-file")
+        .arg(&key)
+        .output()?;
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let code = text(&added.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("code: ").map(str::to_owned))
+        .ok_or("no code")?;
+    let kiosk = dir.path().join("kiosk.sqlite");
+    let kiosk_path = kiosk.to_str().ok_or("a UTF-8 path")?;
+    let servers = format!("{},{}", nodes[0].url, nodes[1].url);
+    let provisioned = Command::new(palpal_bin()?)
+        .args([
+            "provision",
+            "--db",
+            kiosk_path,
+            "--server",
+            &servers,
+            "--code",
+            &code,
+        ])
+        .output()?;
+    assert!(
+        provisioned.status.success(),
+        "{}",
+        text(&provisioned.stderr)
+    );
+
+    let mut store = terminal_store::Store::open(&kiosk)?;
+    let seoul = chrono::FixedOffset::east_opt(9 * 3600).ok_or("an offset")?;
+    let mut op_ids = Vec::new();
+    for i in 0..400 {
+        let op_id = format!("op-{i:04}");
+        let enrollment = kiosk_core::Enrollment {
+            name: format!("회원{i}"),
+            birth_date: "1950-04-01".parse()?,
+            phone: format!("010{i:08}"),
+            residency: kiosk_core::Residency::Lives,
+            age: 75,
+        };
+        store.record_enrollment(
+            &op_id,
+            "성북구 보건소",
+            &enrollment,
+            chrono::Utc::now().with_timezone(&seoul),
+        )?;
+        op_ids.push(op_id);
+    }
+    drop(store);
+
+    let sync = || {
+        Command::new(palpal_bin()?)
+            .args([
+                "sync",
+                "--db",
+                kiosk_path,
+                "--batch-ops",
+                "5",
+                "--timeout",
+                "2",
+            ])
+            .args(["--max-wait", "5"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(Into::<Box<dyn std::error::Error>>::into)
+    };
+    for round in 0..8u64 {
+        let drain = sync()?;
+        std::thread::sleep(std::time::Duration::from_millis(40 + 35 * round));
+        let victim = usize::try_from(round % 2)?;
+        let address = nodes[victim].url.trim_start_matches("http://").to_owned();
+        nodes[victim].kill();
+        let out = drain.wait_with_output()?;
+        assert_eq!(summary(&out, "rejected"), 0, "{}", text(&out.stdout));
+        nodes[victim] = Node::start(&db, &key, &address)?;
+    }
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let out = sync()?.wait_with_output()?;
+        assert_eq!(summary(&out, "rejected"), 0, "{}", text(&out.stdout));
+        if out.status.success() && summary(&out, "remaining") == 0 {
+            break;
+        }
+        assert!(rounds < 20, "not drained: {}", text(&out.stdout));
+    }
+    let counted = cluster.psql(
+        "palpal",
+        "SELECT count(*), count(DISTINCT op_id) FROM members",
+    )?;
+    assert_eq!(counted.trim(), "400|400");
+    let listed = op_ids
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let found = cluster.psql(
+        "palpal",
+        &format!("SELECT count(*) FROM members WHERE op_id IN ({listed})"),
+    )?;
+    assert_eq!(found.trim(), "400");
+    let store = terminal_store::Store::open(&kiosk)?;
+    let counts = store.outbox_counts()?;
+    assert_eq!((counts.done, counts.rejected), (400, 0));
+    Ok(())
+}
