@@ -23,6 +23,11 @@
 //! a CPU), the requests in flight against the admission limit, the write groups and their
 //! size, and how the writer spent its time (idle, lingering for more writes, writing).
 //!
+//! Without `LOAD_DB` each engine runs in a process of its own, SQLite then PostgreSQL (a
+//! cluster of its own with `synchronous_commit=on`, `LOAD_NODES` server processes on it, 1
+//! unless given), and a table compares their figures side by side; `LOAD_DB=sqlite` or
+//! `LOAD_DB=postgres` runs one.
+//!
 //! Figures are printed, never asserted. Run with
 //! `cargo bench -p palpal-central --bench load` (environment: `LOAD_SECONDS`, default 10 per
 //! phase; `LOAD_TERMINALS`, default 200; `LOAD_BATCH`, default 50 operations per request;
@@ -467,7 +472,8 @@ enum Offer {
 /// Runs `clients` terminals for `seconds`; returns (tally, request latencies in µs, elapsed).
 /// What every phase shares.
 struct Setup {
-    base: String,
+    /// The server processes' addresses; terminal `c` talks to `bases[c % len]`.
+    bases: Vec<String>,
     /// The URL of `/metrics`.
     metrics: String,
     terms: Arc<Vec<Term>>,
@@ -485,7 +491,7 @@ async fn phase(
     tag: &'static str,
 ) -> (Arc<Tally>, Vec<u64>, Duration) {
     let Setup {
-        base,
+        bases,
         metrics,
         terms,
         seconds,
@@ -501,7 +507,7 @@ async fn phase(
     for c in 0..clients {
         let terms = Arc::clone(terms);
         let tally = Arc::clone(&tally);
-        let base = base.to_owned();
+        let base = bases[c % bases.len()].clone();
         let watches = watches.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::new(&base);
@@ -639,7 +645,7 @@ fn report(
     mut latencies: Vec<u64>,
     elapsed: Duration,
     cpu: (f64, f64, f64, f64),
-) -> f64 {
+) -> (f64, f64) {
     latencies.sort_unstable();
     let secs = elapsed.as_secs_f64();
     let ops = tally.accepted.load(Ordering::Relaxed) as f64 / secs;
@@ -683,17 +689,133 @@ fn report(
         share(1),
         share(2),
     );
-    ops
+    (ops, percentile(&latencies, 0.99))
 }
 
+/// The figures the side-by-side table compares, as one engine's run prints them last.
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    capacity: f64,
+    paced_p99: f64,
+    hostile_p99: f64,
+    goodput_percent: f64,
+    overload_rss_max_mib: f64,
+    signed: f64,
+}
+
+impl Figures {
+    fn line(&self) -> String {
+        format!(
+            "figures capacity={:.0} paced_p99={:.1} hostile_p99={:.1} goodput_percent={:.0} overload_rss_max_mib={:.1} signed={:.0}",
+            self.capacity, self.paced_p99, self.hostile_p99, self.goodput_percent, self.overload_rss_max_mib, self.signed
+        )
+    }
+
+    fn parse(line: &str) -> Option<Figures> {
+        let rest = line.strip_prefix("figures ")?;
+        let mut f = Figures::default();
+        for pair in rest.split_whitespace() {
+            let (name, value) = pair.split_once('=')?;
+            let value: f64 = value.parse().ok()?;
+            match name {
+                "capacity" => f.capacity = value,
+                "paced_p99" => f.paced_p99 = value,
+                "hostile_p99" => f.hostile_p99 = value,
+                "goodput_percent" => f.goodput_percent = value,
+                "overload_rss_max_mib" => f.overload_rss_max_mib = value,
+                "signed" => f.signed = value,
+                _ => {}
+            }
+        }
+        Some(f)
+    }
+}
+
+/// `LOAD_DB=sqlite` or `LOAD_DB=postgres` runs the phases on that engine; without it, each
+/// engine runs in a process of its own (so each starts from the same priorities) and a table
+/// compares them side by side.
 fn main() {
+    if let Ok(engine) = std::env::var("LOAD_DB") {
+        let figures = run(&engine);
+        println!("{}", figures.line());
+        return;
+    }
+    let mut table = Vec::new();
+    for engine in ["sqlite", "postgres"] {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env("LOAD_DB", engine)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut figures = None;
+        for line in out.lines() {
+            let line = line.unwrap();
+            match Figures::parse(&line) {
+                Some(f) => figures = Some(f),
+                None => println!("{line}"),
+            }
+        }
+        assert!(child.wait().unwrap().success(), "the {engine} run failed");
+        table.push((engine, figures.unwrap_or_default()));
+    }
+    let nodes = env_or("LOAD_NODES", 1);
+    println!("\nside by side ({} s a phase; PostgreSQL with {nodes} server process(es), synchronous_commit=on)", env_or("LOAD_SECONDS", 10));
+    println!("{:<42}{:>14}{:>14}", "", table[0].0, table[1].0);
+    let row = |name: &str, get: fn(&Figures) -> f64, digits: usize| {
+        println!(
+            "{name:<42}{:>14.digits$}{:>14.digits$}",
+            get(&table[0].1),
+            get(&table[1].1),
+        );
+    };
+    row("durable operations/s, back to back", |f| f.capacity, 0);
+    row("p99 ms, paced at 20,000 operations/s", |f| f.paced_p99, 1);
+    row(
+        "p99 ms, paced with 200 stalled connections",
+        |f| f.hostile_p99,
+        1,
+    );
+    row("overload goodput, % of capacity", |f| f.goodput_percent, 0);
+    row(
+        "server RSS MiB during overload, most",
+        |f| f.overload_rss_max_mib,
+        1,
+    );
+    row("signed step reports/s", |f| f.signed, 0);
+}
+
+/// The phases on `engine` (`sqlite` or `postgres`).
+fn run(engine: &str) -> Figures {
+    let mut figures = Figures::default();
     let seconds = env_or("LOAD_SECONDS", 10);
     let terminals = env_or("LOAD_TERMINALS", 200) as usize;
     let batch = env_or("LOAD_BATCH", 50);
     let members = env_or("LOAD_MEMBERS", 2_000).max(500) / 500 * 500;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("central.db");
     let bin = env!("CARGO_BIN_EXE_palpal-central");
+    // PostgreSQL: a cluster of its own, durable commits (synchronous_commit=on, fsync on),
+    // started before this process lowers its priority (its processes would inherit it).
+    let cluster = (engine == "postgres").then(|| {
+        test_postgres::Cluster::start_with(&[
+            "synchronous_commit = on",
+            "fsync = on",
+            "max_connections = 400",
+            "shared_buffers = 256MB",
+        ])
+        .unwrap()
+    });
+    let db: String = match &cluster {
+        Some(cluster) => cluster.url(),
+        None => dir.path().join("central.db").to_string_lossy().into_owned(),
+    };
+    // Every command on the database, the server's included, uses this data key.
+    let key_file = dir.path().join("data.key");
+    let nodes = if cluster.is_some() {
+        env_or("LOAD_NODES", 1).max(1)
+    } else {
+        1
+    };
 
     // "1": the server on CPU 0, this generator on CPU 1.
     let pin = std::env::var("LOAD_PIN").unwrap_or_default();
@@ -709,48 +831,61 @@ fn main() {
         // This thread's CPU set; the runtime's threads, made later, inherit it.
         taskset(&["-p", "-c", "1", &std::process::id().to_string()]);
     }
-    let mut serve = if pin == "1" {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0", bin]);
-        c
-    } else {
-        Command::new(bin)
-    };
-    serve.args(["serve", "--db"]).arg(&db).args([
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        // The city's terminals come from many addresses; the bench's all share 127.0.0.1.
-        "--max-connections-per-address",
-        "100000",
-    ]);
-    if let Ok(limit) = std::env::var("LOAD_MAX_IN_FLIGHT") {
-        serve.args(["--max-in-flight", &limit]);
+    let mut servers = Vec::new();
+    for _ in 0..nodes {
+        let mut serve = if pin == "1" {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0", bin]);
+            c
+        } else {
+            Command::new(bin)
+        };
+        serve
+            .args(["serve", "--db", &db, "--data-key-file"])
+            .arg(&key_file)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                // The city's terminals come from many addresses; the bench's all share 127.0.0.1.
+                "--max-connections-per-address",
+                "100000",
+            ]);
+        if let Ok(limit) = std::env::var("LOAD_MAX_IN_FLIGHT") {
+            serve.args(["--max-in-flight", &limit]);
+        }
+        if let Ok(options) = std::env::var("LOAD_SERVE_OPTIONS") {
+            serve.args(options.split_whitespace());
+        }
+        if let Ok(target) = std::env::var("LOAD_LATENCY_TARGET_MS") {
+            serve.args(["--latency-target-ms", &target]);
+        }
+        let mut child = serve
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        let metrics = line.trim().strip_prefix("metrics on ").unwrap().to_owned();
+        servers.push((child, base, metrics));
     }
-    if let Ok(options) = std::env::var("LOAD_SERVE_OPTIONS") {
-        serve.args(options.split_whitespace());
-    }
-    if let Ok(target) = std::env::var("LOAD_LATENCY_TARGET_MS") {
-        serve.args(["--latency-target-ms", &target]);
-    }
-    let mut child = serve
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut line = String::new();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    out.read_line(&mut line).unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    let metrics = line.trim().strip_prefix("metrics on ").unwrap().to_owned();
+    // The first process's figures stand for the server's (its writer, its metrics); CPU is
+    // summed over all of them.
+    let pid = servers[0].0.id();
+    let pids: Vec<String> = servers.iter().map(|s| s.0.id().to_string()).collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.1.clone()).collect();
+    let base = bases[0].clone();
+    let metrics = servers[0].2.clone();
     // The terminals are elsewhere in the city; here they share the server's two cores. They
     // run under SCHED_IDLE (inherited by the runtime's threads made below): they take only the
     // CPU the server leaves, and any server thread that wakes takes the CPU from them at once
@@ -779,8 +914,8 @@ fn main() {
         let mut terms = Vec::new();
         for i in 0..terminals {
             let out = Command::new(bin)
-                .args(["terminal", "add", "--db"])
-                .arg(&db)
+                .args(["terminal", "add", "--db", &db, "--data-key-file"])
+                .arg(&key_file)
                 .args(["--site", &format!("site-{}", i % 25), "--role", "kiosk"])
                 .output()
                 .unwrap();
@@ -834,7 +969,7 @@ fn main() {
             assert_eq!(status, 200);
         }
         let mut setup = Setup {
-            base: base.clone(),
+            bases: bases.clone(),
             metrics: metrics.clone(),
             terms: Arc::new(terms),
             seconds,
@@ -853,9 +988,10 @@ fn main() {
         let rss_before = rss_kib(pid);
 
         let server = pid.to_string();
+        let _ = &server;
         let cpu_mark = || {
             (
-                cpu_seconds(&server),
+                pids.iter().map(|pid| cpu_seconds(pid)).sum::<f64>(),
                 cpu_seconds("self"),
                 thread_cpu_seconds(&server, "palpal-writer"),
                 thread_run_delay_seconds(&server, "palpal-writer"),
@@ -869,14 +1005,15 @@ fn main() {
         let (tally, latencies, elapsed) =
             phase(&setup, terminals, Offer::BackToBack, "capacity").await;
         let peak_requests = tally.requests_ok.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64();
-        let peak = report("capacity", &tally, latencies, elapsed, since(mark));
+        let (peak, _) = report("capacity", &tally, latencies, elapsed, since(mark));
+        figures.capacity = peak;
         // Paced at the goal: 20,000 operations per second across the terminals.
         let per_terminal = 20_000.0 / terminals as f64;
         let interval = Duration::from_secs_f64(batch as f64 / per_terminal);
         let mark = cpu_mark();
         let (tally, latencies, elapsed) =
             phase(&setup, terminals, Offer::Paced(interval), "paced").await;
-        report("paced 20k", &tally, latencies, elapsed, since(mark));
+        figures.paced_p99 = report("paced 20k", &tally, latencies, elapsed, since(mark)).1;
         let rss_after_capacity = rss_kib(pid);
 
         // Hostile: 200 stalled connections while the terminals send paced as above.
@@ -898,7 +1035,7 @@ fn main() {
         let mark = cpu_mark();
         let (tally, latencies, elapsed) =
             phase(&setup, terminals, Offer::Paced(interval), "hostile").await;
-        report("hostile", &tally, latencies, elapsed, since(mark));
+        figures.hostile_p99 = report("hostile", &tally, latencies, elapsed, since(mark)).1;
         let page = scrape(&client, &metrics).await;
         println!(
             "hostile    200 stalled connections from 127.0.0.2 (declared bodies, chunked bodies, headers a byte a second); stalled bodies cut: {:.0}; connections refused: {:.0} per address, {:.0} not naming a terminal",
@@ -939,7 +1076,7 @@ fn main() {
         )
         .await;
         sampling.store(0, Ordering::Relaxed);
-        let goodput = report("overload", &tally, latencies, elapsed, since(mark));
+        let (goodput, _) = report("overload", &tally, latencies, elapsed, since(mark));
         let samples = samples.await.unwrap();
         // Capacity again, on the database as the overload left it: every phase adds rows, and
         // a write costs more on a larger database, so the overload is also compared with the
@@ -947,8 +1084,11 @@ fn main() {
         let mark = cpu_mark();
         let (tally, latencies, elapsed) =
             phase(&setup, terminals, Offer::BackToBack, "after").await;
-        let peak_after = report("cap. after", &tally, latencies, elapsed, since(mark));
+        let (peak_after, _) = report("cap. after", &tally, latencies, elapsed, since(mark));
         let percent = |of: f64| if of > 0.0 { goodput / of * 100.0 } else { 0.0 };
+        figures.goodput_percent = percent(peak);
+        figures.overload_rss_max_mib =
+            samples.iter().copied().max().unwrap_or(0) as f64 / 1024.0;
         println!(
             "overload   goodput {:.0}% of capacity ({:.0}% of the capacity after) | server RSS MiB: before {:.1}, after capacity {:.1}, during overload {:?}",
             percent(peak),
@@ -967,8 +1107,8 @@ fn main() {
         // authority, the pairing, a proof seen before). The terminals sign as they go, on
         // the same two cores.
         let trusted = Command::new(bin)
-            .args(["watch-ca", "add", "--db"])
-            .arg(&db)
+            .args(["watch-ca", "add", "--db", &db, "--data-key-file"])
+            .arg(&key_file)
             .arg("--demo")
             .output()
             .unwrap();
@@ -997,16 +1137,22 @@ fn main() {
         let mark = cpu_mark();
         let (tally, latencies, elapsed) =
             phase(&setup, terminals, Offer::BackToBack, "signed").await;
-        report("signed", &tally, latencies, elapsed, since(mark));
+        figures.signed = report("signed", &tally, latencies, elapsed, since(mark)).0;
         let refused = metric(&scrape(&client, &metrics).await, "palpal_operations_total{kind=\"step_report\",status=\"rejected\"}") - refused_before;
         println!("signed     every report with a certified watch's proof, checked; step reports refused: {refused:.0}");
     });
-    let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
-    println!(
-        "files      database {:.0} MiB, write-ahead log {:.1} MiB (its file's longest; the log starts over once copied)",
-        size("central.db") as f64 / 1_048_576.0,
-        size("central.db-wal") as f64 / 1_048_576.0
-    );
-    let _ = child.kill();
-    let _ = child.wait();
+    if cluster.is_none() {
+        let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+        println!(
+            "files      database {:.0} MiB, write-ahead log {:.1} MiB (its file's longest; the log starts over once copied)",
+            size("central.db") as f64 / 1_048_576.0,
+            size("central.db-wal") as f64 / 1_048_576.0
+        );
+    }
+    for (mut child, _, _) in servers {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    drop(cluster);
+    figures
 }
