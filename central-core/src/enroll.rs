@@ -6,6 +6,8 @@
 //! ([`LeaseFacts`]) and asks [`place`] whether a place is taken from a lease, taken without
 //! one, or refused.
 
+use std::ops::RangeInclusive;
+
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sync_protocol::wire::{EnrollmentPayload, RejectReason};
 
@@ -77,8 +79,15 @@ pub struct LeaseFacts {
     pub lease: Option<(i64, i64)>,
     /// Whether any site has a lease for the day (sign-up that day was under quota).
     pub day_under_quota: bool,
-    /// Whether any site had a lease on a day from the sign-up's day to today (either way).
+    /// Whether any site had a lease on a day from the sign-up's day to today (either way:
+    /// [`quota_since_days`]).
     pub quota_since: bool,
+}
+
+/// The days whose leases tell whether quota began since a sign-up's `day`
+/// ([`LeaseFacts::quota_since`]): from the earlier of it and `today` to the later.
+pub fn quota_since_days(day: NaiveDate, today: NaiveDate) -> RangeInclusive<NaiveDate> {
+    day.min(today)..=day.max(today)
 }
 
 /// Where a new member's place comes from.

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use merchant_core::redemption::OfflineLimits;
-use redemption_token::{verify_carried, Claims, KeySet, Revocations};
+use redemption_token::{verify_carried, Claims, KeySet, PublishedKey, Revocations};
 use sync_protocol::member::parse_member_number;
 use sync_protocol::wire::{RedemptionHoldPayload, RejectReason};
 
@@ -79,6 +79,21 @@ pub fn read(
         amount: payload.amount,
         member: parse_member_number(&payload.member_no),
     })
+}
+
+/// A redemption key the server published, as it trusts the key for the tokens holds carry:
+/// for every token issued before the key was retired (`retired_at`), if it was.
+pub fn published_key(
+    key_id: u16,
+    public_key: &[u8],
+    retired_at: Option<DateTime<Utc>>,
+) -> PublishedKey {
+    PublishedKey {
+        key_id,
+        public_key: sync_protocol::signing::hex(public_key),
+        not_before: DateTime::<Utc>::UNIX_EPOCH,
+        not_after: retired_at,
+    }
 }
 
 /// A member as the store found them: `None` when there is no such member, else whether they
@@ -150,6 +165,16 @@ impl HoldStatus {
         }
     }
 
+    /// The refusal a hold so recorded answers: `insufficient_points` or `token_reused` for a
+    /// hold kept as evidence, none for a hold that spent.
+    pub fn refusal(self) -> Option<RejectReason> {
+        match self {
+            HoldStatus::Insufficient => Some(RejectReason::InsufficientPoints),
+            HoldStatus::TokenReused => Some(RejectReason::TokenReused),
+            HoldStatus::Posted | HoldStatus::Voided => None,
+        }
+    }
+
     /// The status of its stored spelling.
     pub fn parse(text: &str) -> Option<HoldStatus> {
         [
@@ -205,12 +230,8 @@ pub fn settle(
     if claim.amount > limits.max_amount {
         return Settled::Refused(RejectReason::AmountOverLimit);
     }
-    match spending.earlier {
-        Some(HoldStatus::TokenReused) => return Settled::Refused(RejectReason::TokenReused),
-        Some(HoldStatus::Insufficient) => {
-            return Settled::Refused(RejectReason::InsufficientPoints)
-        }
-        Some(HoldStatus::Posted | HoldStatus::Voided) | None => {}
+    if let Some(reason) = spending.earlier.and_then(HoldStatus::refusal) {
+        return Settled::Refused(reason);
     }
     if claims.card_serial.is_some()
         && spending.card_spent_today.saturating_add(claim.amount) > limits.per_member_day.card

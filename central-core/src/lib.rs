@@ -5,12 +5,16 @@
 //! same rules.
 //!
 //! An operation in a terminal's batch goes through [`admit`] (its id, its kind, the role that
-//! may send it, its payload), or, when its id was applied before, [`answer_again`]; then
-//! through its kind's module: [`enroll`], [`steps`], [`pairing`], [`holds`], [`cards`].
+//! may send it, its payload), or, when its id was applied before (its content compared by
+//! [`payload_bytes`]), [`answer_again`]; then through its kind's module: [`enroll`],
+//! [`steps`], [`pairing`], [`holds`], [`cards`]. [`memory::Central`] is a whole server held in
+//! ordered maps, applying a batch through these rules as the stores do, for the seeded
+//! simulation and tests.
 
 pub mod cards;
 pub mod enroll;
 pub mod holds;
+pub mod memory;
 pub mod pairing;
 pub mod steps;
 
@@ -37,6 +41,33 @@ pub fn admit(op: &Operation, role: Role) -> Result<OpPayload, RejectReason> {
         return Err(RejectReason::Role);
     }
     op.typed()
+}
+
+/// The bytes that identify an operation's content: its kind, a newline, and its payload's JSON
+/// (compact, object keys in order, so equal payloads give equal bytes). An id applied before
+/// is the same operation sent again only when these are equal; a store keeps their SHA-256.
+pub fn payload_bytes(op: &Operation) -> Vec<u8> {
+    format!("{}\n{}", op.kind, op.payload).into_bytes()
+}
+
+/// Why [`memory::Central`] could not do what it was asked (not a refusal of an operation,
+/// which is an [`OpResult`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No terminal has this number.
+    #[error("no terminal has number {0}")]
+    UnknownTerminal(i64),
+    /// A redemption key that is not a valid Ed25519 public key.
+    #[error("redemption key {0} is not a valid Ed25519 public key")]
+    InvalidRedemptionKey(u16),
+    /// Every redemption key id is used.
+    #[error("every redemption key id is used")]
+    KeyIdsExhausted,
+    /// The state contradicts itself (a stored ledger that does not read, a hold recorded
+    /// without its operation).
+    #[error("the server's state contradicts itself: {0}")]
+    Inconsistent(String),
 }
 
 /// The answer to an operation whose id was applied before: the same terminal with the same
@@ -110,6 +141,24 @@ mod tests {
             admit(&op(&long, "void", json!({})), Role::Counter),
             Err(RejectReason::InvalidPayload)
         );
+    }
+
+    #[test]
+    fn an_operations_content_is_its_kind_and_its_payload_with_keys_in_order() {
+        // As the terminal wrote it, keys in another order: the same content.
+        let sent: Operation = serde_json::from_str(
+            r#"{"op_id":"v-1","kind":"void","payload":{"voided_at":"2025-12-03T09:00:00+09:00","hold_op_id":"h-1"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(payload_bytes(&sent)).unwrap(),
+            "void\n{\"hold_op_id\":\"h-1\",\"voided_at\":\"2025-12-03T09:00:00+09:00\"}"
+        );
+        let typed = Operation::new("v-2", &admit(&sent, Role::Counter).unwrap());
+        assert_eq!(payload_bytes(&typed), payload_bytes(&sent));
+        let mut other = sent.clone();
+        other.kind = "wrong_pin".to_owned();
+        assert_ne!(payload_bytes(&other), payload_bytes(&sent));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use central_core::{cards, enroll};
 use chrono::{DateTime, NaiveDate, Utc};
 use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet, StepReport};
-use redemption_token::{KeySet, MemberNo, PublishedKey, Revocations, RevokedCard};
+use redemption_token::{KeySet, MemberNo, Revocations, RevokedCard};
 use rusqlite::{params, Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
 
@@ -1348,12 +1348,7 @@ fn sync(
 }
 
 fn payload_hash(op: &Operation) -> anyhow::Result<[u8; 32]> {
-    let mut hasher = Sha256::new();
-    hasher.update(op.kind.as_bytes());
-    hasher.update(b"\n");
-    // serde_json's maps are ordered by key, so equal payloads serialize to equal bytes.
-    hasher.update(serde_json::to_vec(&op.payload)?);
-    Ok(hasher.finalize().into())
+    Ok(Sha256::digest(central_core::payload_bytes(op)).into())
 }
 
 fn apply_operation(
@@ -1799,7 +1794,7 @@ fn lease_facts(
     let day_under_quota: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day = ?1)")?
         .query_row([ymd(day)], |row| row.get(0))?;
-    let (from, to) = (day.min(today), day.max(today));
+    let (from, to) = enroll::quota_since_days(day, today).into_inner();
     let quota_since: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day >= ?1 AND day <= ?2)")?
         .query_row([ymd(from), ymd(to)], |row| row.get(0))?;
@@ -1849,12 +1844,7 @@ fn redemption_key_set(tx: &Connection) -> anyhow::Result<KeySet> {
             .map(|at| DateTime::parse_from_rfc3339(&at).map(|at| at.to_utc()))
             .transpose()
             .with_context(|| format!("redemption key {key_id}'s retirement time"))?;
-        published.push(PublishedKey {
-            key_id,
-            public_key: crate::signing::hex(&public_key),
-            not_before: DateTime::<Utc>::UNIX_EPOCH,
-            not_after,
-        });
+        published.push(holds::published_key(key_id, &public_key, not_after));
     }
     KeySet::new(&published).map_err(|e| anyhow::anyhow!("the stored redemption keys: {e}"))
 }
@@ -1980,10 +1970,8 @@ fn hold(
         claims.card_serial,
         op.seq.and_then(|seq| i64::try_from(seq).ok())
     ])?;
-    match status {
-        HoldStatus::TokenReused => return rejected(RejectReason::TokenReused),
-        HoldStatus::Insufficient => return rejected(RejectReason::InsufficientPoints),
-        HoldStatus::Posted | HoldStatus::Voided => {}
+    if let Some(reason) = status.refusal() {
+        return rejected(reason);
     }
     tx.prepare_cached("UPDATE balances SET spent = spent + ?2 WHERE member_id = ?1")?
         .execute(params![member_id, amount])?;

@@ -25,6 +25,10 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 #[path = "server/disk_full.rs"]
 mod disk_full;
 
+/// The in-memory server the simulation runs on answers as the store does.
+#[path = "server/memory.rs"]
+mod memory;
+
 fn launch_morning() -> DateTime<Utc> {
     // 2025-12-03 10:00 in Seoul.
     Utc.with_ymd_and_hms(2025, 12, 3, 1, 0, 0)

@@ -16,7 +16,7 @@ use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet};
 use postgres::{Client, GenericClient, NoTls, Transaction};
-use redemption_token::{KeySet, MemberNo, PublishedKey, Revocations, RevokedCard};
+use redemption_token::{KeySet, MemberNo, Revocations, RevokedCard};
 
 use super::{
     card_key, fresh_nonce, kst_today, payload_hash, ymd, Backend, CardRecord, CardRequest,
@@ -1057,7 +1057,7 @@ fn lease_facts(
             &[&ymd(day)],
         )?
         .get(0);
-    let (from, to) = (day.min(today), day.max(today));
+    let (from, to) = enroll::quota_since_days(day, today).into_inner();
     let quota_since: bool = tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day >= $1 AND day <= $2)",
@@ -1233,12 +1233,7 @@ fn redemption_key_set(tx: &mut impl GenericClient) -> anyhow::Result<KeySet> {
             .map(|at| DateTime::parse_from_rfc3339(&at).map(|at| at.to_utc()))
             .transpose()
             .with_context(|| format!("redemption key {key_id}'s retirement time"))?;
-        published.push(PublishedKey {
-            key_id,
-            public_key: crate::signing::hex(&public_key),
-            not_before: DateTime::<Utc>::UNIX_EPOCH,
-            not_after,
-        });
+        published.push(holds::published_key(key_id, &public_key, not_after));
     }
     KeySet::new(&published).map_err(|e| anyhow::anyhow!("the stored redemption keys: {e}"))
 }
@@ -1398,10 +1393,8 @@ fn hold(
             &op.seq.and_then(|seq| i64::try_from(seq).ok()),
         ],
     )?;
-    match status {
-        HoldStatus::TokenReused => return rejected(RejectReason::TokenReused),
-        HoldStatus::Insufficient => return rejected(RejectReason::InsufficientPoints),
-        HoldStatus::Posted | HoldStatus::Voided => {}
+    if let Some(reason) = status.refusal() {
+        return rejected(reason);
     }
     tx.execute(
         "UPDATE balances SET spent = spent + $2 WHERE member_id = $1",
