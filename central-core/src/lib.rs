@@ -65,7 +65,7 @@ pub enum Error {
     #[error("every redemption key id is used")]
     KeyIdsExhausted,
     /// The state contradicts itself (a stored ledger that does not read, a hold recorded
-    /// without its operation).
+    /// without its operation): a fault of the server's own, not of what it was sent.
     #[error("the server's state contradicts itself: {0}")]
     Inconsistent(String),
 }

@@ -133,9 +133,8 @@ pub struct Lease {
     pub used: i64,
 }
 
-/// Everything a batch may change, cloned before one so that a batch that fails changes
-/// nothing (as a store's savepoint).
-#[derive(Debug, Clone, Default)]
+/// Everything a batch may change.
+#[derive(Debug, Default)]
 struct State {
     terminals: BTreeMap<i64, Terminal>,
     operations: BTreeMap<String, Applied>,
@@ -268,7 +267,9 @@ impl Central {
 
     /// Applies a batch from `terminal` received at `now`, in order; one result per operation.
     /// An operation applied before gets its first answer again; a rejected one is not
-    /// remembered. A batch that fails changes nothing.
+    /// remembered. A batch from no terminal changes nothing; [`Error::Inconsistent`] is a
+    /// state that contradicts itself (a fault of this server's, never of the batch), after
+    /// which the server is not to be used.
     pub fn apply(
         &mut self,
         terminal: i64,
@@ -281,18 +282,10 @@ impl Central {
             .get(&terminal)
             .cloned()
             .ok_or(Error::UnknownTerminal(terminal))?;
-        let before = self.state.clone();
-        let mut results = Vec::with_capacity(operations.len());
-        for op in operations {
-            match self.apply_operation(&terminal, op, now) {
-                Ok(result) => results.push(result),
-                Err(error) => {
-                    self.state = before;
-                    return Err(error);
-                }
-            }
-        }
-        Ok(results)
+        operations
+            .iter()
+            .map(|op| self.apply_operation(&terminal, op, now))
+            .collect()
     }
 
     /// The first result of an operation applied, if it was.
