@@ -88,18 +88,56 @@ struct World {
     dir: tempfile::TempDir,
     central_db: PathBuf,
     server: Server,
+    /// Over TLS: the certificate and key files the server serves with, and the key its
+    /// terminals pin (see [`certificate`]).
+    tls: Option<(String, String, String)>,
 }
 
 impl World {
+    /// A server speaking plain HTTP on 127.0.0.1.
     fn new() -> World {
+        World::start(false)
+    }
+
+    /// A server speaking TLS with a certificate made for 127.0.0.1; its terminals are
+    /// provisioned with its key.
+    fn tls() -> World {
+        World::start(true)
+    }
+
+    fn start(tls: bool) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let central_db = dir.path().join("central.sqlite");
-        let server = Server::start(&central_db, "127.0.0.1:0");
+        let tls = tls.then(|| certificate(dir.path(), "server"));
+        let server = Server::start_with(&central_db, "127.0.0.1:0", &World::serve_args(&tls));
         World {
             dir,
             central_db,
             server,
+            tls,
         }
+    }
+
+    fn serve_args(tls: &Option<(String, String, String)>) -> Vec<&str> {
+        match tls {
+            Some((cert, key, _)) => vec!["--tls-cert", cert, "--tls-key", key],
+            None => Vec::new(),
+        }
+    }
+
+    /// Starts the server again on `addr`, as it was started (after [`Server::stop`]).
+    fn restart(&mut self, addr: &str) {
+        self.server = Server::start_with(&self.central_db, addr, &World::serve_args(&self.tls));
+    }
+
+    /// Runs `palpal-central` with `args` and `--db` the server's database; returns what it
+    /// printed.
+    fn central_cli(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["--db", self.central_db.to_str().expect("a UTF-8 path")]);
+        let out = run(&central_bin(), &all);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
     }
 
     fn code(&self, role: &str) -> String {
@@ -128,7 +166,7 @@ impl World {
     fn terminal(&self, name: &str, role: &str) -> PathBuf {
         let db = self.dir.path().join(format!("{name}.sqlite"));
         let code = self.code(role);
-        let out = palpal(&[
+        let mut args = vec![
             "provision",
             "--db",
             db.to_str().expect("a UTF-8 path"),
@@ -138,7 +176,11 @@ impl World {
             &code,
             "--name",
             name,
-        ]);
+        ];
+        if let Some((_, _, server_key)) = &self.tls {
+            args.extend(["--server-key", server_key]);
+        }
+        let out = palpal(&args);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(text(&out.stdout).contains("terminal: T-"));
         db
@@ -442,15 +484,177 @@ fn kill_9_mid_drain_many_times_loses_nothing_and_doubles_nothing() {
     assert_eq!((counts.done, counts.rejected), (1500, 0));
 }
 
-/// The reliability harness's `kill -9` cycles: three kiosks (2,000 sealed sign-ups each, one
-/// a request) syncing at once while, at varied moments, the server, the terminals or both are
-/// killed with SIGKILL, 300 times over, the server started again on the same address each
-/// time. Afterwards every sign-up is on the server exactly once and both sides' databases
-/// pass SQLite's integrity check.
+/// A member whose watch the chaos test's counter synced: the reports it queued for them, in
+/// the order it queued them.
+struct Watched {
+    member_no: String,
+    reports: Vec<points_core::StepReport>,
+}
+
+/// The day every member of these tests was born (see [`enroll`]).
+const BORN: &str = "1950-04-01";
+
+/// Queues at the counter `db` what a counter queues when it syncs each member's certified
+/// watch for the first time (`Store::record_watch_sync`, as the app does): the watch's
+/// pairing to the member, with the member's dynamic token from `issuer` as scanned there,
+/// then the watch's day totals of the `days` days before today, oldest first, each signed by
+/// the watch (certified by the demonstration authority) at the day's end. `members`: each
+/// member's number and the number [`enroll`] signed them up under.
+fn sync_watches_at_counter(
+    db: &Path,
+    members: &[(String, usize)],
+    days: u64,
+    issuer: &redemption_token::IssuerKey,
+) -> Vec<Watched> {
+    let mut store = Store::open(db).expect("open the counter's database");
+    let ca = watch_protocol::WatchCa::demo();
+    let at = common::when();
+    let today = points_core::kst_day(at);
+    let kst = at.offset();
+    members
+        .iter()
+        .enumerate()
+        .map(|(i, (member_no, signed_up))| {
+            // The member as the counter looked them up.
+            store
+                .put_member(&terminal_store::Member {
+                    member_no: member_no.clone(),
+                    name: format!("회원{signed_up}"),
+                    birth_date: BORN.parse().expect("a date"),
+                    phone: format!("010{signed_up:08}"),
+                })
+                .expect("keep the member");
+            let serial = format!("PW-C{i:04}");
+            let mut seed = [0x5a; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = watch_protocol::WatchKey::from_seed(seed);
+            let certificate = ca
+                .certify(&serial, key.public_key())
+                .and_then(|c| c.encode())
+                .expect("a watch certificate");
+            let number = sync_protocol::member::parse_member_number(member_no)
+                .and_then(|n| u64::try_from(n).ok())
+                .expect("a member number");
+            let token = issuer
+                .issue_dynamic(
+                    redemption_token::MemberNo(number),
+                    at.to_utc(),
+                    120,
+                    (i as u64).to_le_bytes(),
+                )
+                .expect("a token")
+                .to_text();
+            let reports: Vec<_> = (1..=days)
+                .rev()
+                .map(|back| {
+                    let day = today - chrono::Days::new(back);
+                    // Some days short of the goal, most over it.
+                    let steps = 3_000 + ((i as u32 * 7_919 + back as u32 * 104_729) % 9_000);
+                    let signed = day
+                        .and_hms_opt(23, 59, 59)
+                        .and_then(|t| t.and_local_timezone(*kst).single())
+                        .expect("the day's end");
+                    let proof = key
+                        .sign_day(
+                            &serial,
+                            day,
+                            steps,
+                            back as u32,
+                            u32::try_from(signed.timestamp()).expect("a time"),
+                        )
+                        .expect("a signature");
+                    let report = points_core::StepReport {
+                        reported_at: signed,
+                        day,
+                        steps,
+                    };
+                    (format!("steps-{i}-{day}"), report, Some(proof))
+                })
+                .collect();
+            store
+                .record_watch_sync(&terminal_store::WatchSync {
+                    serial: &serial,
+                    member_no,
+                    records: &[],
+                    last_seq: None,
+                    reports: &reports,
+                    certificate: Some(&certificate),
+                    pairing_op_id: &format!("pairing-{i}"),
+                    token: Some(&token),
+                    at,
+                })
+                .expect("record the watch's sync");
+            Watched {
+                member_no: member_no.clone(),
+                reports: reports.into_iter().map(|(_, r, _)| r).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The reliability harness's `kill -9` cycles, over TLS: three kiosks (2,000 sealed sign-ups
+/// each, one a request) and a counter (members' certified watches paired with their tokens,
+/// and the step reports the watches signed) syncing at once while, at varied moments, the
+/// server, the terminals or all of them are killed with SIGKILL, 300 times over, the server
+/// started again on the same address with the same certificate each time. Afterwards every
+/// sign-up is on the server exactly once, every step report credited exactly once (each
+/// member's points are what `points-core` makes of the reports, none refused), and every
+/// database passes SQLite's integrity check.
 #[test]
 fn server_and_terminals_killed_at_random_moments_300_times_lose_nothing_and_double_nothing() {
-    let mut world = World::new();
+    let mut world = World::tls();
     let addr = world.server.addr().to_owned();
+    // The program trusts the demonstration watch authority: steps count only as a watch it
+    // certified, paired to the member, signed them.
+    let said = world.central_cli(&["watch-ca", "add", "--demo"]);
+    assert!(said.contains("added"), "{said}");
+    let key_file = world.dir.path().join("issuer.hex");
+    let said = world.central_cli(&[
+        "key",
+        "add",
+        "--secret-out",
+        key_file.to_str().expect("a UTF-8 path"),
+    ]);
+    let key_id: u16 = said
+        .lines()
+        .find_map(|l| l.strip_prefix("key_id: "))
+        .and_then(|id| id.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no key id in {said:?}"));
+    let seed = std::fs::read_to_string(&key_file).expect("read the issuing key");
+    let issuer =
+        redemption_token::IssuerKey::from_seed_hex(key_id, seed.trim()).expect("an issuing key");
+
+    // The counter's members, signed up before the day at a kiosk of their own.
+    const WATCHED: usize = 120;
+    const DAYS: u64 = 5;
+    let signups = world.terminal("kiosk-watched", "kiosk");
+    let signup_ops = enroll(&signups, 50_000, WATCHED);
+    let out = sync(&signups, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(summary(&out, "accepted"), WATCHED as u64);
+    let numbers: Vec<(String, usize)> = {
+        let entries = Store::open(&signups)
+            .unwrap()
+            .outbox_entries(false)
+            .unwrap();
+        signup_ops
+            .iter()
+            .zip(50_000..)
+            .map(|(op, signed_up)| {
+                let number = entries
+                    .iter()
+                    .find(|e| &e.op_id == op)
+                    .and_then(|e| e.member_number.clone())
+                    .expect("the member's number");
+                (number, signed_up)
+            })
+            .collect()
+    };
+    let counter = world.terminal("counter-chaos", "counter");
+    let watched = sync_watches_at_counter(&counter, &numbers, DAYS, &issuer);
+    // A pairing and `DAYS` reports a member.
+    let counter_ops = (WATCHED * (1 + DAYS as usize)) as u64;
+
     let terminals: Vec<(PathBuf, Vec<String>)> = (0..3)
         .map(|n| {
             let db = world.terminal(&format!("kiosk-chaos-{n}"), "kiosk");
@@ -466,10 +670,19 @@ fn server_and_terminals_killed_at_random_moments_300_times_lose_nothing_and_doub
         (rng >> 33) % below
     };
     for cycle in 0..300u64 {
+        // One operation a request. The kiosks' syncs run at a lower priority (`nice` execs the
+        // sync, so the kill reaches it): before its first request a kiosk's sync opens its
+        // store and unseals its 2,000 pending sign-ups, some 100 ms on a fast machine but
+        // half a second of CPU on a slow one, where the three of them would otherwise starve
+        // the counter and the server for the whole of each cycle.
         let mut children: Vec<Child> = terminals
             .iter()
-            .map(|(db, _)| {
-                Command::new(palpal_bin())
+            .map(|(db, _)| (db, "10"))
+            .chain([(&counter, "0")])
+            .map(|(db, niceness)| {
+                Command::new("nice")
+                    .args(["-n", niceness])
+                    .arg(palpal_bin())
                     .args(["sync", "--db", db.to_str().expect("a UTF-8 path")])
                     .args(["--batch-ops", "1", "--attempts", "2", "--max-wait", "1"])
                     .stdout(Stdio::null())
@@ -478,8 +691,8 @@ fn server_and_terminals_killed_at_random_moments_300_times_lose_nothing_and_doub
                     .expect("start palpal sync")
             })
             .collect();
-        // Anywhere from before the first request to well into the drain: a sync opens its
-        // store and unseals the kiosk's pending sign-ups before it sends (some 100 ms here).
+        // Anywhere from before the first request to well into the drain (on a slow machine
+        // the kiosks' first requests may come only after the kill).
         std::thread::sleep(Duration::from_millis(5 + next(220)));
         let what = cycle % 3;
         if what != 1 {
@@ -497,13 +710,14 @@ fn server_and_terminals_killed_at_random_moments_300_times_lose_nothing_and_doub
             let _ = child.wait();
         }
         if what != 1 {
-            world.server = Server::start(&world.central_db, &addr);
+            world.restart(&addr);
         }
         if cycle % 100 == 99 {
-            // Diagnostic only (how far the drain got depends on the machine's speed).
+            // Diagnostic only (how far the drains got depends on the machine's speed).
             eprintln!(
-                "after cycle {cycle}: members on the server {:?}",
-                world.members()
+                "after cycle {cycle}: members on the server {:?}, the counter's outbox {:?}",
+                world.members(),
+                Store::open(&counter).unwrap().outbox_counts().unwrap()
             );
         }
     }
@@ -517,9 +731,84 @@ fn server_and_terminals_killed_at_random_moments_300_times_lose_nothing_and_doub
         let counts = store.outbox_counts().unwrap();
         assert_eq!((counts.done, counts.rejected), (2000, 0));
     }
-    assert_eq!(world.members(), (6000, 6000));
-    let check: String = world
-        .central()
+    assert_eq!(
+        world.members(),
+        (6000 + WATCHED as i64, 6000 + WATCHED as i64)
+    );
+
+    // The counter: every pairing and report applied, none refused; then pulled, each
+    // member's points are what the policy core makes of the reports the watch signed.
+    let out = sync(&counter, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(summary(&out, "remaining"), 0);
+    assert_eq!(summary(&out, "rejected"), 0);
+    let store = Store::open(&counter).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!((counts.done, counts.rejected), (counter_ops, 0));
+    let policies = points_core::PolicySet::new(
+        store
+            .cached_policies()
+            .unwrap()
+            .iter()
+            .map(|p| points_core::PointsPolicy::from_toml_str(&p.text).expect("a policy"))
+            .collect(),
+    )
+    .expect("the published policies");
+    let central = world.central();
+    let born = BORN.parse().expect("a date");
+    let mut credited = 0;
+    for member in &watched {
+        let mut ledger = points_core::Ledger::new(born);
+        for report in &member.reports {
+            ledger.apply(&policies, report);
+        }
+        // As the server's ledger has them, and as the counter pulled them.
+        let on_server: i64 = central
+            .query_row(
+                "SELECT coalesce(sum(points), 0) FROM ledger_entries WHERE member_id = ?1",
+                [sync_protocol::member::parse_member_number(
+                    &member.member_no,
+                )],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let pulled = store
+            .balance(&member.member_no)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no balance pulled for {}", member.member_no));
+        assert_eq!(
+            (
+                u64::try_from(on_server).ok(),
+                u64::try_from(pulled.credited).ok()
+            ),
+            (Some(ledger.total()), Some(ledger.total())),
+            "{}",
+            member.member_no
+        );
+        credited += ledger.total();
+    }
+    assert!(credited > 0, "the watches' steps earn points");
+    // On the server: each report once, each watch proof credited once, each watch paired.
+    let count = |sql: &str| -> i64 { central.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let reports = WATCHED as i64 * DAYS as i64;
+    assert_eq!(
+        count("SELECT count(*) FROM step_reports WHERE op_id LIKE 'steps-%'"),
+        reports
+    );
+    assert_eq!(
+        count("SELECT count(DISTINCT op_id) FROM step_reports WHERE op_id LIKE 'steps-%'"),
+        reports
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM watch_proofs WHERE serial LIKE 'PW-C%'"),
+        reports
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM watch_pairings WHERE serial LIKE 'PW-C%' AND ended_at IS NULL"),
+        WATCHED as i64
+    );
+    let check: String = central
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
