@@ -68,24 +68,7 @@ impl Cluster {
     /// The same, with more `postgresql.conf` lines (such as `synchronous_commit = off`).
     pub fn start_with(settings: &[&str]) -> anyhow::Result<Cluster> {
         let bin = bin_dir()?;
-        let dir = tempfile::Builder::new().prefix("palpal-pg-").tempdir()?;
-        if is_root() {
-            let chown = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.path())
-                .status()?;
-            anyhow::ensure!(
-                chown.success(),
-                "could not give {} to the postgres user",
-                dir.path().display()
-            );
-        }
-        let mut cluster = Cluster {
-            dir,
-            bin,
-            port: free_port()?,
-            running: false,
-        };
+        let mut cluster = Cluster::in_folder(bin, "palpal-pg-")?;
         let data = cluster.data();
         cluster.run(
             "initdb",
@@ -124,26 +107,7 @@ impl Cluster {
     /// -R -X stream` and started; this cluster then waits for it at every commit
     /// (`synchronous_standby_names`), so that a commit it acknowledged is on both.
     pub fn start_standby(&self) -> anyhow::Result<Cluster> {
-        let dir = tempfile::Builder::new()
-            .prefix("palpal-pg-standby-")
-            .tempdir()?;
-        if is_root() {
-            let chown = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.path())
-                .status()?;
-            anyhow::ensure!(
-                chown.success(),
-                "could not give {} to the postgres user",
-                dir.path().display()
-            );
-        }
-        let mut standby = Cluster {
-            dir,
-            bin: self.bin.clone(),
-            port: free_port()?,
-            running: false,
-        };
+        let mut standby = Cluster::in_folder(self.bin.clone(), "palpal-pg-standby-")?;
         let data = standby.data();
         let primary_port = self.port.to_string();
         standby.run(
@@ -196,6 +160,29 @@ impl Cluster {
         let data = self.data();
         self.run("pg_ctl", &["-D", path(&data)?, "-w", "promote"])?;
         Ok(())
+    }
+
+    /// A cluster not made yet: a new temporary folder (the postgres user's, when root) and a
+    /// free port.
+    fn in_folder(bin: PathBuf, prefix: &str) -> anyhow::Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+        if is_root() {
+            let chown = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()?;
+            anyhow::ensure!(
+                chown.success(),
+                "could not give {} to the postgres user",
+                dir.path().display()
+            );
+        }
+        Ok(Cluster {
+            dir,
+            bin,
+            port: free_port()?,
+            running: false,
+        })
     }
 
     /// The cluster's data folder.
