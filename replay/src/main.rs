@@ -10,6 +10,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod database;
 mod day;
 mod metrics;
 mod report;
@@ -31,7 +32,7 @@ use redemption_token::{IssuerKey, KeySet};
 use crate::day::{seoul_time, Day, OUTAGE, WINDOW};
 use crate::metrics::Metrics;
 use crate::report::ModeRun;
-use crate::server::Server;
+use crate::server::{Nodes, Server};
 use crate::terminal::{Ctx, ShellReport, SimClock};
 
 /// Replay launch day against the real central server and write the report.
@@ -59,6 +60,20 @@ struct Args {
     /// Exit with status 1 unless every verdict holds for Palpal's terminals
     #[arg(long)]
     check: bool,
+    /// The server's database: sqlite (a file, the embedded default), postgres (a throwaway
+    /// PostgreSQL cluster the replay starts and removes), or a postgres:// URL of a server
+    /// where the replay may make and drop its databases (palpal_replay_*)
+    #[arg(long, default_value = "sqlite", value_name = "sqlite|postgres|URL")]
+    database: String,
+    /// Server processes in front of the database (more than one needs PostgreSQL); the
+    /// terminals are given every address and spread over them
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// What is lost at 10:30: server (every process, back at 11:00), node (one process of
+    /// several, back at 11:00), primary (the PostgreSQL primary; its synchronous standby is
+    /// promoted)
+    #[arg(long, default_value = "server", value_parser = ["server", "node", "primary"])]
+    kill: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +89,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let kill = database::Kill::parse(&args.kill)?;
     let modes: &[&'static str] = match args.mode.as_str() {
         "smart" => &["palpal"],
         "naive" => &["naive"],
@@ -81,28 +97,41 @@ fn main() -> anyhow::Result<()> {
     };
     // The database the morning starts from, made once and copied for each mode.
     let base_dir = tempfile::tempdir()?;
-    let base = Base::prepare(&args, base_dir.path())?;
+    let database = Arc::new(database::Database::new(
+        &args.database,
+        kill,
+        args.nodes,
+        base_dir.path(),
+    )?);
+    let base = Base::prepare(&args, &database, base_dir.path())?;
     let mut runs = Vec::new();
     for mode in modes {
         eprintln!(
-            "palpal-replay: {mode} terminals, scale {}, {}× time",
-            args.scale, args.compress
+            "palpal-replay: {mode} terminals, scale {}, {}× time, {}, {} server process(es)",
+            args.scale,
+            args.compress,
+            database.describe(),
+            args.nodes
         );
-        runs.push(runtime.block_on(run_mode(&args, mode, &base))?);
+        runs.push(runtime.block_on(run_mode(&args, mode, &base, &database, kill))?);
+        database.drop_copy(mode)?;
     }
+    database.finish()?;
     std::fs::create_dir_all(&args.out)?;
     let first = &runs[0];
     let header = format!(
-        "`palpal-replay --scale {} --compress {} --seed {}` with `{}` serving over TLS, on {} \
-         CPUs, {}.\n\n\
+        "`palpal-replay --scale {} --compress {} --seed {}{}` with `{}` serving over TLS on {}, \
+         on {} CPUs, {}.\n\n\
          Counts: {} existing members, {} sign-ups at {} kiosks ({} of them 10:00–10:10), {} \
-         counters with {} visits each (about 40% redeem, 3% of those voided), the central \
-         server killed with SIGKILL at 10:30 and restarted at 11:00; simulated 09:55–11:55, \
-         compressed {}× ({:.0} s of wall-clock per mode, then until everything is answered).",
+         counters with {} visits each (about 40% redeem, 3% of those voided), {}; simulated \
+         09:55–11:55, compressed {}× ({:.0} s of wall-clock per mode, then until everything \
+         is answered).",
         args.scale,
         args.compress,
         args.seed,
+        options_shown(&args),
         args.central.display(),
+        database.describe(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         Utc::now().format("%Y-%m-%d"),
         first.verdicts.members_checked,
@@ -111,6 +140,7 @@ fn main() -> anyhow::Result<()> {
         (day::SURGE_SIGN_UPS * args.scale).round().max(1.0),
         (day::COUNTERS * args.scale).round().max(1.0),
         day::VISITS_PER_COUNTER,
+        loss_shown(kill, args.nodes),
         args.compress,
         f64::from(WINDOW) / args.compress,
     );
@@ -118,7 +148,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(args.out.join("replay.md"), &md)?;
     std::fs::write(
         args.out.join("replay.svg"),
-        report::svg(&runs, args.compress),
+        report::svg(&runs, args.compress, outage_shaded(kill)),
     )?;
     println!("{md}");
     println!("report: {}", args.out.join("replay.md").display());
@@ -139,9 +169,57 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The options that change what is replayed, as the report's command line shows them.
+fn options_shown(args: &Args) -> String {
+    let mut shown = String::new();
+    if args.database != "sqlite" {
+        // A given URL is not printed: it may hold a password.
+        let database = if args.database == "postgres" {
+            "postgres"
+        } else {
+            "URL"
+        };
+        shown.push_str(&format!(" --database {database}"));
+    }
+    if args.nodes != 1 {
+        shown.push_str(&format!(" --nodes {}", args.nodes));
+    }
+    if args.kill != "server" {
+        shown.push_str(&format!(" --kill {}", args.kill));
+    }
+    shown
+}
+
+/// What is lost at 10:30, in the report's words.
+fn loss_shown(kill: database::Kill, nodes: usize) -> String {
+    match kill {
+        database::Kill::Server if nodes > 1 => format!(
+            "all {nodes} central server processes killed with SIGKILL at 10:30 and restarted at 11:00"
+        ),
+        database::Kill::Server => {
+            "the central server killed with SIGKILL at 10:30 and restarted at 11:00".into()
+        }
+        database::Kill::Node => format!(
+            "one of {nodes} central server processes killed with SIGKILL at 10:30 (the others serve on) and restarted at 11:00"
+        ),
+        database::Kill::Primary => format!(
+            "the PostgreSQL primary lost at 10:30 (`pg_ctl stop -m immediate`) and its synchronous standby promoted at once, under {nodes} server process(es)"
+        ),
+    }
+}
+
+/// The grey band of the plot.
+fn outage_shaded(kill: database::Kill) -> &'static str {
+    match kill {
+        database::Kill::Server => "the central outage 10:30–11:00",
+        database::Kill::Node => "one server process down 10:30–11:00",
+        database::Kill::Primary => "the half hour after the PostgreSQL primary was lost at 10:30",
+    }
+}
+
 /// What every mode starts from.
 struct Base {
-    db: PathBuf,
+    target: database::Target,
     /// The server's certificate, the same for every mode and restart.
     tls: server::Tls,
     prepared: server::Prepared,
@@ -152,17 +230,27 @@ struct Base {
 }
 
 impl Base {
-    fn prepare(args: &Args, dir: &std::path::Path) -> anyhow::Result<Base> {
+    fn prepare(
+        args: &Args,
+        database: &database::Database,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<Base> {
         let today = seoul_time(Utc::now()).date_naive();
         let day = Day::new(args.seed, args.scale, today, true);
-        let db = dir.join("central.db");
+        let target = database.base()?;
         let policies = Arc::new(server::policies()?);
         let mut issuer_seed = [0u8; 32];
         issuer_seed[..8].copy_from_slice(&args.seed.to_le_bytes());
         issuer_seed[31] = 0x99;
         let prepared_at = Utc::now();
         let started = Instant::now();
-        let prepared = server::prepare(&db, &day, Arc::clone(&policies), issuer_seed, prepared_at)?;
+        let prepared = server::prepare(
+            &target,
+            &day,
+            Arc::clone(&policies),
+            issuer_seed,
+            prepared_at,
+        )?;
         eprintln!(
             "palpal-replay: {} members and a week of their reports ({}) prepared in {:.1} s",
             prepared.member_numbers.len(),
@@ -171,7 +259,7 @@ impl Base {
         );
         let tls = server::Tls::generate(dir)?;
         Ok(Base {
-            db,
+            target,
             tls,
             prepared,
             prepared_at,
@@ -182,13 +270,21 @@ impl Base {
     }
 }
 
-async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Result<ModeRun> {
+async fn run_mode(
+    args: &Args,
+    mode: &'static str,
+    base: &Base,
+    database: &Arc<database::Database>,
+    kill: database::Kill,
+) -> anyhow::Result<ModeRun> {
     let smart = mode == "palpal";
     let day = Arc::new(Day::new(args.seed, args.scale, base.today, smart));
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("central.db");
-    server::copy_database(&base.db, &db)?;
-    server::set_leases(&db, &day, Arc::clone(&base.policies))?;
+    let target = database.copy_for(&base.target, mode, dir.path(), kill)?;
+    // The store blocks on its own client: not on this runtime's threads.
+    palpal_central::store::postgres::off_runtime(|| {
+        server::set_leases(&target, &day, Arc::clone(&base.policies))
+    })?;
     let policies = Arc::clone(&base.policies);
     let (prepared, prepared_at, issuer_seed) = (&base.prepared, base.prepared_at, base.issuer_seed);
     // Each existing member's points before the day, as the counters pulled them.
@@ -224,12 +320,9 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
             terminal_sync::tls::PinnedKey::new(Some(base.tls.server_key)),
         ))?)
         .build()?;
-    let server = Arc::new(Mutex::new(Server::start(&args.central, &db, &base.tls)?));
-    let base = server
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .base
-        .clone();
+    let nodes = Nodes::start(&args.central, &target, &base.tls, args.nodes)?;
+    let bases = nodes.bases();
+    let server = Arc::new(Mutex::new(nodes));
 
     let origin = Instant::now() + Duration::from_secs(1);
     let metrics = Arc::new(Metrics::new(origin));
@@ -239,7 +332,7 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
     };
     let ctx = Arc::new(Ctx {
         http,
-        base,
+        bases,
         metrics: Arc::clone(&metrics),
         clock,
         day: Arc::clone(&day),
@@ -264,29 +357,69 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while sampling.load(Ordering::Relaxed) {
                 tick.tick().await;
-                let rss = server.lock().map(|s| s.rss_kib()).unwrap_or(0);
+                let rss = server.lock().map(|nodes| nodes.rss_kib()).unwrap_or(0);
                 metrics.sample(rss);
             }
         })
     };
     let outage = {
         let (server, metrics) = (Arc::clone(&server), Arc::clone(&metrics));
+        let database = Arc::clone(database);
         tokio::spawn(async move {
             tokio::time::sleep_until(clock.real_at(OUTAGE.0).into()).await;
-            if let Ok(mut s) = server.lock() {
-                s.kill();
+            let back = |metrics: &Metrics| {
+                metrics
+                    .restart_ms
+                    .store(metrics.ms(Instant::now()), Ordering::Relaxed);
+            };
+            match kill {
+                database::Kill::Server | database::Kill::Node => {
+                    if let Ok(mut nodes) = server.lock() {
+                        let killed = if kill == database::Kill::Node {
+                            1
+                        } else {
+                            nodes.0.len()
+                        };
+                        nodes.0.iter_mut().take(killed).for_each(Server::kill);
+                    }
+                    if kill == database::Kill::Node {
+                        // The others serve on: what waits is drained from now.
+                        back(&metrics);
+                        eprintln!("palpal-replay: 10:30, one server process is down");
+                    } else {
+                        eprintln!("palpal-replay: 10:30, the central server is down");
+                    }
+                    tokio::time::sleep_until(clock.real_at(OUTAGE.1).into()).await;
+                    let restarted = server
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("poisoned"))
+                        .and_then(|mut nodes| {
+                            nodes
+                                .0
+                                .iter_mut()
+                                .filter(|s| s.pid().is_none())
+                                .try_for_each(Server::restart)
+                        });
+                    if kill == database::Kill::Server {
+                        back(&metrics);
+                    }
+                    eprintln!("palpal-replay: 11:00, every server process is up");
+                    restarted
+                }
+                database::Kill::Primary => {
+                    let started = Instant::now();
+                    let lost = tokio::task::spawn_blocking(move || database.lose_primary())
+                        .await
+                        .map_err(anyhow::Error::from)
+                        .and_then(|lost| lost);
+                    back(&metrics);
+                    eprintln!(
+                        "palpal-replay: 10:30, the PostgreSQL primary is lost; the standby took over in {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    lost
+                }
             }
-            eprintln!("palpal-replay: 10:30, the central server is down");
-            tokio::time::sleep_until(clock.real_at(OUTAGE.1).into()).await;
-            let restarted = server
-                .lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))
-                .and_then(|mut s| s.restart());
-            metrics
-                .restart_ms
-                .store(metrics.ms(Instant::now()), Ordering::Relaxed);
-            eprintln!("palpal-replay: 11:00, the central server is back");
-            restarted
         })
     };
 
@@ -367,11 +500,10 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
     let real_secs = metrics.elapsed().as_secs_f64();
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
-    let peak_server_kib = {
-        let mut s = server.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        s.kill();
-        s.peak_kib
-    };
+    let peak_server_kib = server
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .stop();
     let restart = metrics.restart_ms.load(Ordering::Relaxed);
     let last = metrics.last_pre_restart_settle_ms.load(Ordering::Relaxed);
     let drain_sim_secs = (total.unsettled == 0 && restart != u64::MAX)
@@ -382,8 +514,9 @@ async fn run_mode(args: &Args, mode: &'static str, base: &Base) -> anyhow::Resul
             prepared.member_numbers.clone(),
             Arc::clone(&policies),
         );
+        let target = target.clone();
         tokio::task::spawn_blocking(move || {
-            verdict::check(&db, &day, &numbers, &records, &policies)
+            verdict::check(&target, &day, &numbers, &records, &policies)
         })
         .await?
         .context("reading the verdicts from the server's database")?

@@ -241,7 +241,7 @@ pub fn markdown(runs: &[ModeRun], header: &str, compress: f64, svg_name: &str) -
 }
 
 /// The plot: four panels over simulated minutes from 09:55, a line per mode.
-pub fn svg(runs: &[ModeRun], compress: f64) -> String {
+pub fn svg(runs: &[ModeRun], compress: f64, outage: &str) -> String {
     const W: f64 = 900.0;
     const PANEL_H: f64 = 150.0;
     const LEFT: f64 = 70.0;
@@ -363,7 +363,7 @@ pub fn svg(runs: &[ModeRun], compress: f64) -> String {
     }
     let _ = writeln!(
         out,
-        r##"<text x="{LEFT}" y="{:.1}" fill="#555">shaded: the 10:00 sign-up surge (yellow) and the central outage 10:30–11:00 (grey); time is simulated, compressed {compress}×</text>"##,
+        r##"<text x="{LEFT}" y="{:.1}" fill="#555">shaded: the 10:00 sign-up surge (yellow) and {outage} (grey); time is simulated, compressed {compress}×</text>"##,
         height - 6.0
     );
     out.push_str("</svg>\n");

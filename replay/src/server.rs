@@ -1,8 +1,9 @@
-//! The real `palpal-central` process: its database prepared before the day (terminals enrolled,
-//! the schedule and quota leases set, a redemption key published, the existing members and
-//! their points of the day before), started over TLS with a certificate made for 127.0.0.1,
-//! killed with SIGKILL for the outage, restarted on the same port with the same certificate,
-//! and watched from `/proc` for memory.
+//! The real `palpal-central` processes: their database prepared before the day (terminals
+//! enrolled, the schedule and quota leases set, a redemption key published, the existing
+//! members and their points of the day before), started over TLS with a certificate made for
+//! 127.0.0.1 (one process, or several on one PostgreSQL database), killed with SIGKILL for the
+//! outage, restarted on the same port with the same certificate, and watched from `/proc` for
+//! memory.
 
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
@@ -14,13 +15,14 @@ use anyhow::{bail, Context as _};
 use chrono::{DateTime, NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
 use kiosk_core::admission::DayRule;
-use palpal_central::store::{self, SqliteStore, Store as _, Write, WriteReply};
+use palpal_central::store::{self, Store, Write, WriteReply};
 use points_core::PolicySet;
 use sync_protocol::server_key::ServerKey;
 use sync_protocol::wire::{
     EnrollmentPayload, OpPayload, OpStatus, Operation, Role, StepReportPayload, WatchPairingPayload,
 };
 
+use crate::database::Target;
 use crate::day::{self, Day, Person};
 use crate::watches::Watches;
 
@@ -31,6 +33,9 @@ pub struct Term {
     pub label: String,
     /// Its Ed25519 key, registered with the server.
     pub key: Arc<SigningKey>,
+    /// Its place among all the day's terminals: with several server processes, terminals
+    /// start at different ones (`home` modulo their count), as a city's would be spread.
+    pub home: usize,
 }
 
 /// What the database holds before the day starts.
@@ -54,7 +59,7 @@ fn key_for(role: &str, index: usize, seed: u64) -> SigningKey {
 }
 
 fn add_terminal(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     site: &str,
     role: Role,
     key: &SigningKey,
@@ -81,7 +86,7 @@ fn add_terminal(
 /// Applies `operations` from `terminal` straight through the server's store, in groups of a
 /// thousand (the day before: existing members and their reports).
 fn seed_ops(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     terminal: i64,
     count: usize,
     operation: impl Fn(usize) -> Operation,
@@ -118,40 +123,37 @@ fn seed_ops(
     Ok(numbers)
 }
 
-/// Writes everything the day starts from into a new database at `db`.
+/// Writes everything the day starts from into the new database `target`.
 pub fn prepare(
-    db: &Path,
+    target: &Target,
     day: &Day,
     policies: Arc<PolicySet>,
     issuer_seed: [u8; 32],
     now: DateTime<Utc>,
 ) -> anyhow::Result<Prepared> {
-    let mut store = SqliteStore::open(db, policies)?;
+    let mut opened = target.open(policies)?;
+    let store = &mut *opened;
     let today = day.today;
     store.set_admission(today, DayRule::Open)?;
     let mut kiosks = Vec::new();
     for k in 0..day.kiosk_plans.len() {
         let key = key_for("kiosk", k, day.seed);
         let site = Day::kiosk_site(k);
-        let label = add_terminal(&mut store, &site, Role::Kiosk, &key, now)?;
+        let label = add_terminal(store, &site, Role::Kiosk, &key, now)?;
         kiosks.push(Term {
             label,
             key: Arc::new(key),
+            home: k,
         });
     }
     let mut counters = Vec::new();
     for c in 0..day.counters {
         let key = key_for("counter", c, day.seed);
-        let label = add_terminal(
-            &mut store,
-            &format!("약국-{c:04}"),
-            Role::Counter,
-            &key,
-            now,
-        )?;
+        let label = add_terminal(store, &format!("약국-{c:04}"), Role::Counter, &key, now)?;
         counters.push(Term {
             label,
             key: Arc::new(key),
+            home: day.kiosk_plans.len() + c,
         });
     }
     let issuer = SigningKey::from_bytes(&issuer_seed);
@@ -162,9 +164,9 @@ pub fn prepare(
 
     // The day before: the existing members, then one step report each.
     let legacy_kiosk = key_for("kiosk", usize::MAX, day.seed);
-    add_terminal(&mut store, "기존 회원", Role::Kiosk, &legacy_kiosk, now)?;
+    add_terminal(store, "기존 회원", Role::Kiosk, &legacy_kiosk, now)?;
     let legacy_counter = key_for("counter", usize::MAX, day.seed);
-    add_terminal(&mut store, "기존 보고", Role::Counter, &legacy_counter, now)?;
+    add_terminal(store, "기존 보고", Role::Counter, &legacy_counter, now)?;
     let ids: BTreeMap<String, i64> = store
         .terminals()?
         .into_iter()
@@ -172,7 +174,7 @@ pub fn prepare(
         .collect();
     let admitted = day.today - chrono::Days::new(day::HISTORY_DAYS);
     let numbers = seed_ops(
-        &mut store,
+        store,
         ids["기존 회원"],
         day.existing.len(),
         |i| {
@@ -195,7 +197,7 @@ pub fn prepare(
         .collect::<anyhow::Result<Vec<u64>>>()?;
     // Each existing member's watch, paired at the kiosk that signed them up.
     seed_ops(
-        &mut store,
+        store,
         ids["기존 회원"],
         day.existing.len(),
         |i| {
@@ -222,7 +224,7 @@ pub fn prepare(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     seed_ops(
-        &mut store,
+        store,
         ids["기존 보고"],
         day.history.len(),
         |i| {
@@ -251,8 +253,8 @@ pub fn prepare(
 
 /// Gives each kiosk site the quota lease `day` plans for it (Palpal's kiosks; naive ones have
 /// none).
-pub fn set_leases(db: &Path, day: &Day, policies: Arc<PolicySet>) -> anyhow::Result<()> {
-    let mut store = SqliteStore::open(db, policies)?;
+pub fn set_leases(target: &Target, day: &Day, policies: Arc<PolicySet>) -> anyhow::Result<()> {
+    let mut store = target.open(policies)?;
     for (k, places) in day.lease_places.iter().enumerate() {
         if let Some(places) = places {
             store.set_quota(day.today, &Day::kiosk_site(k), *places)?;
@@ -322,10 +324,10 @@ impl Tls {
     }
 }
 
-/// The server process.
+/// One server process.
 pub struct Server {
     bin: PathBuf,
-    db: PathBuf,
+    target: Target,
     cert: PathBuf,
     key: PathBuf,
     child: Option<Child>,
@@ -338,10 +340,10 @@ pub struct Server {
 
 impl Server {
     /// Starts the server on a free port of 127.0.0.1, serving over TLS with `tls`.
-    pub fn start(bin: &Path, db: &Path, tls: &Tls) -> anyhow::Result<Server> {
+    pub fn start(bin: &Path, target: &Target, tls: &Tls) -> anyhow::Result<Server> {
         let mut server = Server {
             bin: bin.to_owned(),
-            db: db.to_owned(),
+            target: target.clone(),
             cert: tls.cert.clone(),
             key: tls.key.clone(),
             child: None,
@@ -355,8 +357,9 @@ impl Server {
 
     fn spawn(&mut self) -> anyhow::Result<()> {
         let mut child = Command::new(&self.bin)
-            .args(["serve", "--db"])
-            .arg(&self.db)
+            .args(["serve", "--db", &self.target.db])
+            .arg("--data-key-file")
+            .arg(&self.target.data_key)
             .args(["--listen", &self.listen])
             .arg("--tls-cert")
             .arg(&self.cert)
@@ -413,6 +416,41 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The server's processes, all on one database.
+pub struct Nodes(pub Vec<Server>);
+
+impl Nodes {
+    /// Starts `count` processes.
+    pub fn start(bin: &Path, target: &Target, tls: &Tls, count: usize) -> anyhow::Result<Nodes> {
+        (0..count.max(1))
+            .map(|_| Server::start(bin, target, tls))
+            .collect::<anyhow::Result<_>>()
+            .map(Nodes)
+    }
+
+    /// Their addresses, as the terminals are given them.
+    pub fn bases(&self) -> Vec<String> {
+        self.0.iter().map(|s| s.base.clone()).collect()
+    }
+
+    /// Resident memory of all of them now, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.0.iter().map(Server::rss_kib).sum()
+    }
+
+    /// Stops every process; the highest memory any of them reached, KiB.
+    pub fn stop(&mut self) -> u64 {
+        self.0
+            .iter_mut()
+            .map(|s| {
+                s.kill();
+                s.peak_kib
+            })
+            .max()
+            .unwrap_or(0)
     }
 }
 

@@ -51,7 +51,9 @@ impl SimClock {
 /// What every task shares.
 pub struct Ctx {
     pub http: reqwest::Client,
-    pub base: String,
+    /// The server's addresses: a terminal stays with one while it answers and moves to the
+    /// next on no answer or a 5xx, as `terminal_sync::central::Central` does.
+    pub bases: Vec<String>,
     pub metrics: Arc<Metrics>,
     pub clock: SimClock,
     pub day: Arc<Day>,
@@ -113,12 +115,14 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// One signed `POST /v1/sync`.
+/// One signed `POST /v1/sync`, to the server's address `address` (an index into
+/// [`Ctx::bases`]), which moves on to the next when the server did not answer or failed.
 async fn send(
     ctx: &Ctx,
     term: &Term,
     body: Vec<u8>,
     rng: &mut fastrand::Rng,
+    address: &mut usize,
 ) -> Result<Response, Failure> {
     let mut random = [0u8; 16];
     rng.fill(&mut random);
@@ -132,15 +136,20 @@ async fn send(
         &nonce,
         &body,
     );
-    let url = format!("{}{}", ctx.base, wire::SYNC_PATH);
+    let url = format!(
+        "{}{}",
+        ctx.bases[*address % ctx.bases.len()],
+        wire::SYNC_PATH
+    );
     let started = Instant::now();
     let result = terminal_sync::central::exchange(&ctx.http, &url, body, &headers.pairs())
         .await
         .map(|(response, _server_time)| response);
-    ctx.metrics.request(
-        result.as_ref().ok().map(|r: &Response| r.status),
-        started.elapsed(),
-    );
+    let status = result.as_ref().ok().map(|r: &Response| r.status);
+    ctx.metrics.request(status, started.elapsed());
+    if terminal_sync::central::moves_on(status) {
+        *address = (*address + 1) % ctx.bases.len();
+    }
     result
 }
 
@@ -169,6 +178,7 @@ pub async fn smart_shell(
     let origin = Instant::now();
     let now = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX));
     let mut report = ShellReport::default();
+    let mut address = term.home;
     let mut open = true;
     loop {
         while let Ok(q) = rx.try_recv() {
@@ -194,7 +204,7 @@ pub async fn smart_shell(
         let t = now();
         if let Some(transmit) = client.poll_transmit(t) {
             report.requests += 1;
-            match send(&ctx, &term, transmit.body, &mut rng).await {
+            match send(&ctx, &term, transmit.body, &mut rng, &mut address).await {
                 Ok(response) => {
                     online.store(response.status == 200, Ordering::Relaxed);
                     client.handle_response(now(), transmit.seq, response);
@@ -274,9 +284,10 @@ async fn naive_send(
     report: &mut ShellReport,
 ) -> Option<String> {
     let body = envelope(op);
+    let mut address = term.home;
     loop {
         report.requests += 1;
-        let answer = send(ctx, term, body.clone(), rng).await;
+        let answer = send(ctx, term, body.clone(), rng, &mut address).await;
         if let Some(status) = answer.as_ref().ok().and_then(single_result) {
             online.store(true, Ordering::Relaxed);
             return Some(status);

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use points_core::{Ledger, PolicySet, StepReport};
 use rusqlite::Connection;
 
+use crate::database::Target;
 use crate::day::Day;
 use crate::terminal::DriverRecord;
 
@@ -33,34 +34,100 @@ pub struct Verdicts {
     pub redemptions_refused: BTreeMap<String, u64>,
 }
 
+/// What the verdicts read from the server's database, the same queries on either engine.
+#[derive(Default)]
+struct Rows {
+    /// The enrollment op id of every member.
+    member_ops: HashSet<String>,
+    /// Every member's identity and sealed personal data.
+    sealed: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Points on each member's ledger.
+    points: HashMap<u64, i64>,
+    /// Every hold: its status and the void that voided it, by op id.
+    holds: HashMap<String, (String, Option<String>)>,
+}
+
+const MEMBER_OPS: &str = "SELECT op_id FROM members";
+const SEALED: &str = "SELECT identity, sealed FROM members";
+const POINTS: &str =
+    "SELECT member_id, CAST(SUM(points) AS BIGINT) FROM ledger_entries GROUP BY member_id";
+const HOLDS: &str = "SELECT op_id, status, void_op_id FROM holds";
+
+fn read_sqlite(db: &Path) -> anyhow::Result<Rows> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut rows = Rows {
+        member_ops: conn
+            .prepare(MEMBER_OPS)?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
+        ..Rows::default()
+    };
+    for row in conn
+        .prepare(SEALED)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    {
+        rows.sealed.push(row?);
+    }
+    for row in conn
+        .prepare(POINTS)?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+    {
+        let (id, points) = row?;
+        rows.points.insert(u64::try_from(id).unwrap_or(0), points);
+    }
+    for row in conn
+        .prepare(HOLDS)?
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+    {
+        let (op_id, hold) = row?;
+        rows.holds.insert(op_id, hold);
+    }
+    Ok(rows)
+}
+
+fn read_postgres(url: &str) -> anyhow::Result<Rows> {
+    palpal_central::store::postgres::off_runtime(|| {
+        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+        let mut rows = Rows::default();
+        for row in client.query(MEMBER_OPS, &[])? {
+            rows.member_ops.insert(row.get(0));
+        }
+        for row in client.query(SEALED, &[])? {
+            rows.sealed.push((row.get(0), row.get(1)));
+        }
+        for row in client.query(POINTS, &[])? {
+            let (id, points): (i64, i64) = (row.get(0), row.get(1));
+            rows.points.insert(u64::try_from(id).unwrap_or(0), points);
+        }
+        for row in client.query(HOLDS, &[])? {
+            rows.holds.insert(row.get(0), (row.get(1), row.get(2)));
+        }
+        Ok(rows)
+    })
+}
+
+/// Reads the day's outcome from the server's database `target` and judges it.
 pub fn check(
-    db: &Path,
+    target: &Target,
     day: &Day,
     member_numbers: &[u64],
     records: &[DriverRecord],
     policies: &PolicySet,
 ) -> anyhow::Result<Verdicts> {
-    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let rows = if target.postgres {
+        read_postgres(&target.db)?
+    } else {
+        read_sqlite(Path::new(&target.db))?
+    };
     let mut v = Verdicts::default();
-
-    let member_ops: HashSet<String> = conn
-        .prepare("SELECT op_id FROM members")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let member_ops = &rows.member_ops;
     // The same phone on two members is the same person signed up twice: the phones are
-    // read from the sealed records, under the key beside the database.
-    let key_file = palpal_central::personal::default_file(db);
-    let key = palpal_central::personal::DataKey::read(&key_file)?
-        .with_context(|| format!("the data key {} is missing", key_file.display()))?;
+    // read from the sealed records, under the server's data key.
+    let key = palpal_central::personal::DataKey::read(&target.data_key)?
+        .with_context(|| format!("the data key {} is missing", target.data_key.display()))?;
     let mut phones: HashMap<String, u64> = HashMap::new();
-    let mut sealed = conn.prepare("SELECT identity, sealed FROM members")?;
-    for row in sealed.query_map([], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })? {
-        let (identity, sealed) = row?;
-        *phones
-            .entry(key.open(&identity, &sealed)?.phone)
-            .or_default() += 1;
+    for (identity, sealed) in &rows.sealed {
+        *phones.entry(key.open(identity, sealed)?.phone).or_default() += 1;
     }
     v.registrations_duplicated = phones.values().map(|n| n - 1).sum();
     for record in records {
@@ -81,13 +148,7 @@ pub fn check(
     }
 
     // Points: the server's ledger against the policy core over the same raw reports.
-    let mut server_points: HashMap<u64, i64> = HashMap::new();
-    let mut statement =
-        conn.prepare("SELECT member_id, SUM(points) FROM ledger_entries GROUP BY member_id")?;
-    for row in statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-        let (id, points) = row?;
-        server_points.insert(u64::try_from(id).unwrap_or(0), points);
-    }
+    let server_points = &rows.points;
     let mut reports: Vec<Vec<StepReport>> = vec![Vec::new(); day.existing.len()];
     for seed in &day.history {
         reports[seed.member].push(StepReport {
@@ -117,18 +178,7 @@ pub fn check(
     }
 
     // Holds and voids.
-    let mut holds: HashMap<String, (String, Option<String>)> = HashMap::new();
-    let mut statement = conn.prepare("SELECT op_id, status, void_op_id FROM holds")?;
-    for row in statement.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
-    })? {
-        let (op_id, status, void) = row?;
-        holds.insert(op_id, (status, void));
-    }
+    let holds = &rows.holds;
     let voids_on_server: HashSet<&str> = holds
         .values()
         .filter_map(|(_, void)| void.as_deref())

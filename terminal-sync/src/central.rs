@@ -57,6 +57,13 @@ pub fn addresses(servers: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a terminal moves to the server's next address after a request that ended with
+/// HTTP `status` (`None`: no answer, refused, timed out or cut): it does on no answer and on a
+/// 5xx, and stays on any other answer, a refusal included.
+pub fn moves_on(status: Option<u16>) -> bool {
+    status.is_none_or(|status| status >= 500)
+}
+
 /// A connection to the central server, at one of its addresses. It stays with one address
 /// while it answers and moves to the next on a request that got no answer (refused, timed
 /// out, cut) or a 5xx; the `sync-client` state machine's backoff applies as before.
@@ -332,11 +339,7 @@ impl Central {
             .runtime
             .block_on(exchange(&self.http, &url, body, headers));
         self.reached.set(Some(result.is_ok()));
-        // No answer or a server error: the next request goes to the next address.
-        if result
-            .as_ref()
-            .map_or(true, |(response, _)| response.status >= 500)
-        {
+        if moves_on(result.as_ref().ok().map(|(response, _)| response.status)) {
             self.current
                 .set((self.current.get() + 1) % self.bases.len());
         }

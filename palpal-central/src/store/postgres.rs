@@ -282,7 +282,7 @@ impl std::fmt::Debug for PgStore {
 }
 
 /// A URL with its password, if any, left out, for messages.
-fn shown(url: &str) -> String {
+pub fn shown(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -296,7 +296,7 @@ fn shown(url: &str) -> String {
 /// Runs `f`, which blocks on the synchronous client, on a thread of its own when called from
 /// inside an async runtime (where blocking on another runtime is not allowed): opening a
 /// store happens there as the server starts.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if tokio::runtime::Handle::try_current().is_ok() {
         std::thread::scope(|scope| {
             scope
