@@ -15,7 +15,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet};
-use postgres::{Client, GenericClient, NoTls, Transaction};
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use redemption_token::{KeySet, MemberNo, Revocations, RevokedCard};
 
 use super::{
@@ -258,6 +259,8 @@ pub struct PgStore {
     data_key_file: std::path::PathBuf,
     data_key: Option<Arc<DataKey>>,
     certified: CertifiedWatches,
+    /// The connection's prepared statements (made again with the connection).
+    statements: Statements,
 }
 
 impl Drop for PgStore {
@@ -355,6 +358,7 @@ impl PgStore {
             data_key_file: data_key_file.to_owned(),
             data_key: None,
             certified: CertifiedWatches::default(),
+            statements: Statements::default(),
         };
         store.migrate().context("migrating the database")?;
         Ok(store)
@@ -369,6 +373,7 @@ impl PgStore {
             if let Ok(client) = connect_to(&self.config, &self.url) {
                 // The old one is closed already; closing it does not block.
                 self.client = Some(client);
+                self.statements = Statements::default();
             }
         }
         match self.client.as_mut() {
@@ -477,7 +482,7 @@ fn read_terminal(row: &postgres::Row) -> Terminal {
 
 const TERMINAL_COLUMNS: &str = "id, site, role, name, public_key, revoked_at";
 
-fn terminal_in(tx: &mut impl GenericClient, id: i64) -> anyhow::Result<Option<Terminal>> {
+fn terminal_in(tx: &mut impl Sql, id: i64) -> anyhow::Result<Option<Terminal>> {
     Ok(tx
         .query_opt(
             &format!("SELECT {TERMINAL_COLUMNS} FROM terminals WHERE id = $1"),
@@ -487,19 +492,190 @@ fn terminal_in(tx: &mut impl GenericClient, id: i64) -> anyhow::Result<Option<Te
         .map(read_terminal))
 }
 
-/// Records that `(kind, key)` changed, giving it the next change sequence number. The
-/// number comes from one counter row, which the transaction then holds until it ends: with
+/// What the store's SQL runs on: a connection or transaction as it is (each statement
+/// parsed as it is sent), or a write group's transaction ([`Tx`]), which parses each
+/// statement once per connection and numbers the changes it touches as it commits.
+trait Sql {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error>;
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error>;
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error>;
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error>;
+    /// Records that `(kind, key)` changed, to be given the next change sequence number.
+    fn touch(&mut self, kind: &'static str, key: i64) -> anyhow::Result<()>;
+    /// The keys of the watch makers whose watches' signatures are taken.
+    fn authorities(&mut self) -> anyhow::Result<Vec<[u8; 32]>> {
+        Ok(self
+            .query("SELECT public_key FROM watch_authorities", &[])?
+            .iter()
+            .filter_map(|row| <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(0)).ok())
+            .collect())
+    }
+}
+
+impl<C: GenericClient> Sql for C {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        GenericClient::query(self, sql, params)
+    }
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error> {
+        GenericClient::query_one(self, sql, params)
+    }
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        GenericClient::query_opt(self, sql, params)
+    }
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        GenericClient::execute(self, sql, params)
+    }
+    /// Numbered at once: outside a write group the transaction is one change or two.
+    fn touch(&mut self, kind: &'static str, key: i64) -> anyhow::Result<()> {
+        number_changes(self, &[(kind, key)])
+    }
+}
+
+/// Gives the changed `(kind, key)`s the next change sequence numbers, in one statement. The
+/// numbers come from one counter row, which the transaction then holds until it ends: with
 /// several server processes, no change is numbered while a lower number is still
 /// uncommitted, so a pull by cursor, whichever process answers, never passes a change that
-/// commits later (the others wait for the row rather than fail and start again).
-fn touch(tx: &mut impl GenericClient, kind: &str, key: i64) -> anyhow::Result<()> {
+/// commits later (the others wait for the row rather than fail and start again). A write
+/// group numbers its changes last, just before it commits, so that it holds the row for as
+/// short a time as it can.
+fn number_changes<C: GenericClient>(
+    tx: &mut C,
+    touched: &[(&'static str, i64)],
+) -> anyhow::Result<()> {
+    let mut touched = touched.to_vec();
+    touched.sort_unstable();
+    touched.dedup();
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = touched.iter().map(|(kind, _)| *kind).collect();
+    let keys: Vec<i64> = touched.iter().map(|(_, key)| *key).collect();
+    let count = i64_of(touched.len())?;
     tx.execute(
-        "WITH next AS (UPDATE change_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq)
-         INSERT INTO changes (kind, key, seq) SELECT $1, $2, seq FROM next
+        "WITH next AS (UPDATE change_counter SET seq = seq + $3 WHERE id = 1 RETURNING seq)
+         INSERT INTO changes (kind, key, seq)
+         SELECT t.kind, t.key, next.seq - $3 + t.n
+         FROM next, unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS t (kind, key, n)
          ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq",
-        &[&kind, &key],
+        &[&kinds, &keys, &count],
     )?;
     Ok(())
+}
+
+/// The statements a connection has prepared, by their text: each is parsed once per
+/// connection, then only bound and run (one round trip instead of two).
+#[derive(Default)]
+struct Statements(std::collections::HashMap<String, Statement>);
+
+/// What a write group gathers as it goes, besides its transaction.
+#[derive(Default)]
+struct Group {
+    /// The changes touched, numbered as the group commits.
+    touched: Vec<(&'static str, i64)>,
+    /// The watch makers' keys, read once per group.
+    authorities: Option<Vec<[u8; 32]>>,
+}
+
+/// A write group's transaction (or a savepoint of it), with the connection's prepared
+/// statements and what the group gathers.
+struct Tx<'a, 't> {
+    tx: &'a mut Transaction<'t>,
+    statements: &'a mut Statements,
+    group: &'a mut Group,
+}
+
+impl Tx<'_, '_> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.0.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql)?;
+        self.statements.0.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+impl Sql for Tx<'_, '_> {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query(&statement, params)
+    }
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query_one(&statement, params)
+    }
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query_opt(&statement, params)
+    }
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.execute(&statement, params)
+    }
+    fn touch(&mut self, kind: &'static str, key: i64) -> anyhow::Result<()> {
+        self.group.touched.push((kind, key));
+        Ok(())
+    }
+    fn authorities(&mut self) -> anyhow::Result<Vec<[u8; 32]>> {
+        if let Some(keys) = &self.group.authorities {
+            return Ok(keys.clone());
+        }
+        let keys: Vec<[u8; 32]> = self
+            .query("SELECT public_key FROM watch_authorities", &[])?
+            .iter()
+            .filter_map(|row| <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(0)).ok())
+            .collect();
+        self.group.authorities = Some(keys.clone());
+        Ok(keys)
+    }
 }
 
 fn read_lease(row: &postgres::Row) -> QuotaLease {
@@ -598,7 +774,7 @@ impl Store for PgStore {
             &[&id, &now.to_rfc3339()],
         )?;
         if changed == 1 {
-            touch(&mut tx, "member", id)?;
+            tx.touch("member", id)?;
         }
         tx.commit()?;
         Ok(changed == 1)
@@ -619,7 +795,7 @@ impl Store for PgStore {
                 &[&id, &i32::from(serial), &now.to_rfc3339()],
             )?;
             // Counters learn it at their next pull.
-            touch(&mut tx, "card", card_key(id, serial))?;
+            tx.touch("card", card_key(id, serial))?;
         }
         tx.commit()?;
         Ok(known)
@@ -656,7 +832,7 @@ impl Store for PgStore {
             "INSERT INTO redemption_keys (key_id, public_key, created_at) VALUES ($1, $2, $3)",
             &[&i32::from(key_id), &&public_key[..], &now.to_rfc3339()],
         )?;
-        touch(&mut tx, "key", i64::from(key_id))?;
+        tx.touch("key", i64::from(key_id))?;
         tx.commit()?;
         Ok(key_id)
     }
@@ -803,10 +979,17 @@ impl PgStore {
             &[&(now.timestamp() - super::NONCE_RETENTION_SECONDS)],
         )
         .context("forgetting old nonces")?;
+        let mut group = Group::default();
         let mut replies = Vec::with_capacity(writes.len());
         for write in writes {
             // Each write in a savepoint of its own: a refused one leaves nothing.
-            let mut one = tx.transaction().context("starting a savepoint")?;
+            let mut savepoint = tx.transaction().context("starting a savepoint")?;
+            let touched = group.touched.len();
+            let mut one = Tx {
+                tx: &mut savepoint,
+                statements: &mut self.statements,
+                group: &mut group,
+            };
             let reply = match write {
                 Write::Enroll {
                     code_hash,
@@ -829,12 +1012,16 @@ impl PgStore {
                 } => record_contact(&mut one, *terminal, *day, *sequence),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
-                one.rollback().context("rolling back a refused request")?;
+                savepoint
+                    .rollback()
+                    .context("rolling back a refused request")?;
+                group.touched.truncate(touched);
             } else {
-                one.commit().context("releasing a savepoint")?;
+                savepoint.commit().context("releasing a savepoint")?;
             }
             replies.push(reply);
         }
+        number_changes(&mut tx, &group.touched).context("numbering the group's changes")?;
         tx.commit().context("committing a write group")?;
         Ok(replies)
     }
@@ -848,7 +1035,7 @@ struct Rules<'a> {
 }
 
 fn enroll_terminal(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     code_hash: &[u8; 32],
     public_key: &[u8; 32],
     name: &str,
@@ -877,7 +1064,7 @@ fn enroll_terminal(
 }
 
 fn sync(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     rules: &mut Rules<'_>,
     terminal: i64,
     nonce: &str,
@@ -914,7 +1101,7 @@ fn sync(
 }
 
 fn apply_operation(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     rules: &mut Rules<'_>,
     terminal: &Terminal,
     op: &Operation,
@@ -976,7 +1163,7 @@ fn apply_operation(
 }
 
 fn enroll_member(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     key: &DataKey,
     terminal: &Terminal,
     op_id: &str,
@@ -1040,7 +1227,7 @@ fn enroll_member(
 /// What the quota leases say of a sign-up at `site` on `day` (`enroll::LeaseFacts`), the
 /// site's lease row locked until the transaction ends.
 fn lease_facts(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     site: &str,
     day: NaiveDate,
     today: NaiveDate,
@@ -1072,7 +1259,7 @@ fn lease_facts(
 }
 
 fn record_steps(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     rules: &mut Rules<'_>,
     terminal: &Terminal,
     op_id: &str,
@@ -1084,24 +1271,15 @@ fn record_steps(
         Ok(claim) => claim,
         Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
-    // The member's row is locked until the transaction ends: their reports are rated one
-    // after the other, whichever server process takes them. The ledger is read after the
-    // lock is held, by a statement of its own, so that it is the one the last report wrote.
-    let locked = tx
-        .query_opt(
-            "SELECT id FROM members WHERE id = $1 FOR UPDATE",
-            &[&claim.member],
-        )?
-        .is_some();
-    let member = if locked {
-        tx.query_opt(
-            "SELECT m.identity, m.sealed, b.ledger FROM members m
-             LEFT JOIN balances b ON b.member_id = m.id WHERE m.id = $1",
-            &[&claim.member],
-        )?
-    } else {
-        None
-    };
+    // The member's rows are locked until the transaction ends: their reports are rated one
+    // after the other, whichever server process takes them. Both rows are locked, so that a
+    // statement that waited for another process reads the ledger that process wrote (every
+    // member has a balance row from the moment they are enrolled).
+    let member = tx.query_opt(
+        "SELECT m.identity, m.sealed, b.ledger FROM members m
+         JOIN balances b ON b.member_id = m.id WHERE m.id = $1 FOR UPDATE",
+        &[&claim.member],
+    )?;
     let Some(member) = member else {
         return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
     };
@@ -1118,27 +1296,16 @@ fn record_steps(
             .with_context(|| format!("member {member_id}'s stored ledger"))?,
         None => Ledger::new(birth_date),
     };
-    let authorities: Vec<[u8; 32]> = tx
-        .query("SELECT public_key FROM watch_authorities", &[])?
-        .iter()
-        .filter_map(|row| <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(0)).ok())
-        .collect();
+    let authorities = tx.authorities()?;
     let (paired, proof_seen) = match (&claim.watch, authorities.is_empty()) {
         (Some((serial, counter)), false) => {
-            let paired: bool = tx
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM watch_pairings
-                                    WHERE serial = $1 AND member_id = $2 AND ended_at IS NULL)",
-                    &[serial, &member_id],
-                )?
-                .get(0);
-            let seen: bool = tx
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM watch_proofs WHERE serial = $1 AND counter = $2)",
-                    &[serial, &i64::from(*counter)],
-                )?
-                .get(0);
-            (paired, seen)
+            let row = tx.query_one(
+                "SELECT EXISTS (SELECT 1 FROM watch_pairings
+                                WHERE serial = $1 AND member_id = $2 AND ended_at IS NULL),
+                        EXISTS (SELECT 1 FROM watch_proofs WHERE serial = $1 AND counter = $3)",
+                &[serial, &member_id, &i64::from(*counter)],
+            )?;
+            (row.get(0), row.get(1))
         }
         _ => (false, false),
     };
@@ -1201,7 +1368,7 @@ fn record_steps(
         )?;
     }
     if credit.points > 0 {
-        touch(tx, "balance", member_id)?;
+        tx.touch("balance", member_id)?;
     }
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
@@ -1210,7 +1377,7 @@ fn record_steps(
     Ok(result)
 }
 
-fn balance_of(tx: &mut impl GenericClient, member_id: i64) -> anyhow::Result<(i64, i64)> {
+fn balance_of(tx: &mut impl Sql, member_id: i64) -> anyhow::Result<(i64, i64)> {
     Ok(tx
         .query_opt(
             "SELECT credited, spent FROM balances WHERE member_id = $1",
@@ -1220,7 +1387,7 @@ fn balance_of(tx: &mut impl GenericClient, member_id: i64) -> anyhow::Result<(i6
 }
 
 /// The published redemption keys as a counter trusts them.
-fn redemption_key_set(tx: &mut impl GenericClient) -> anyhow::Result<KeySet> {
+fn redemption_key_set(tx: &mut impl Sql) -> anyhow::Result<KeySet> {
     let mut published = Vec::new();
     for row in tx.query(
         "SELECT key_id, public_key, retired_at FROM redemption_keys",
@@ -1239,7 +1406,7 @@ fn redemption_key_set(tx: &mut impl GenericClient) -> anyhow::Result<KeySet> {
 }
 
 /// What revokes `member`'s token: the member, or one of their cards.
-fn revocations_of(tx: &mut impl GenericClient, member_id: i64) -> anyhow::Result<Revocations> {
+fn revocations_of(tx: &mut impl Sql, member_id: i64) -> anyhow::Result<Revocations> {
     let mut revocations = Revocations::default();
     let member = MemberNo(u64::try_from(member_id)?);
     let revoked: bool = tx
@@ -1264,7 +1431,7 @@ fn revocations_of(tx: &mut impl GenericClient, member_id: i64) -> anyhow::Result
 }
 
 /// Whether member `id` is revoked; `None` when there is no such member.
-fn member_revoked(tx: &mut impl GenericClient, id: Option<i64>) -> anyhow::Result<Option<bool>> {
+fn member_revoked(tx: &mut impl Sql, id: Option<i64>) -> anyhow::Result<Option<bool>> {
     let Some(id) = id else {
         return Ok(None);
     };
@@ -1277,11 +1444,7 @@ fn member_revoked(tx: &mut impl GenericClient, id: Option<i64>) -> anyhow::Resul
 }
 
 /// The lowest operation number `terminal` told the server on any day after `day`.
-fn told_after(
-    tx: &mut impl GenericClient,
-    terminal: i64,
-    day: &str,
-) -> anyhow::Result<Option<i64>> {
+fn told_after(tx: &mut impl Sql, terminal: i64, day: &str) -> anyhow::Result<Option<i64>> {
     Ok(tx
         .query_one(
             "SELECT MIN(sequence) FROM terminal_contacts WHERE terminal_id = $1 AND day > $2",
@@ -1291,7 +1454,7 @@ fn told_after(
 }
 
 fn hold(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     policies: &PolicySet,
     terminal: &Terminal,
     op: &Operation,
@@ -1400,7 +1563,7 @@ fn hold(
         "UPDATE balances SET spent = spent + $2 WHERE member_id = $1",
         &[&member_id, &amount],
     )?;
-    touch(tx, "balance", member_id)?;
+    tx.touch("balance", member_id)?;
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
     result.balance = Some(before - amount);
@@ -1408,7 +1571,7 @@ fn hold(
 }
 
 fn void(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     terminal: &Terminal,
     op_id: &str,
     payload: &VoidPayload,
@@ -1447,7 +1610,7 @@ fn void(
         "UPDATE balances SET spent = spent - $2 WHERE member_id = $1",
         &[&member_id, &amount],
     )?;
-    touch(tx, "balance", member_id)?;
+    tx.touch("balance", member_id)?;
     let (credited, spent) = balance_of(tx, member_id)?;
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
@@ -1457,7 +1620,7 @@ fn void(
 
 /// The member an applied `enrollment` of `terminal` created (or found).
 fn enrolled_member(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     terminal: &Terminal,
     op_id: &str,
 ) -> anyhow::Result<Option<i64>> {
@@ -1480,7 +1643,7 @@ fn enrolled_member(
 }
 
 fn pair_watch(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     terminal: &Terminal,
     op: &Operation,
     payload: &WatchPairingPayload,
@@ -1554,7 +1717,7 @@ fn pair_watch(
             "UPDATE watch_pairings SET ended_at = $2 WHERE id = $1",
             &[&previous, &at],
         )?;
-        touch(tx, "watch", previous)?;
+        tx.touch("watch", previous)?;
     }
     let id: i64 = tx
         .query_one(
@@ -1563,12 +1726,12 @@ fn pair_watch(
             &[&serial, &member_id, &terminal.id, &op_id, &at],
         )?
         .get(0);
-    touch(tx, "watch", id)?;
+    tx.touch("watch", id)?;
     Ok(result)
 }
 
 fn wrong_pin(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     terminal: &Terminal,
     op_id: &str,
     payload: &WrongPinPayload,
@@ -1603,7 +1766,7 @@ fn wrong_pin(
         )?
         .get(0);
     if cards::locks_now(u32::try_from(failures)?) {
-        touch(tx, "card", card_key(member_id, payload.serial))?;
+        tx.touch("card", card_key(member_id, payload.serial))?;
     }
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
@@ -1611,7 +1774,7 @@ fn wrong_pin(
 }
 
 fn issue_card(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     request: &CardRequest,
     now: DateTime<Utc>,
 ) -> anyhow::Result<WriteReply> {
@@ -1687,7 +1850,7 @@ fn issue_card(
 }
 
 fn record_contact(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     terminal: i64,
     day: NaiveDate,
     sequence: u64,
@@ -1771,7 +1934,7 @@ fn reconciliation_report(
 }
 
 fn pull_page(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     terminal: &Terminal,
     cursor: i64,
     limit: u32,
