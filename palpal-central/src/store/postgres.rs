@@ -8,6 +8,7 @@
 //! `YYYY-MM-DD` text and times as RFC 3339 text, as in SQLite, so that both engines store the
 //! very same values.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -25,10 +26,10 @@ use super::{
 };
 use crate::personal::{DataKey, Person};
 use crate::wire::{
-    BalanceSnapshot, CardState, EnrollmentPayload, HoldLine, HoldTotals, OpPayload, OpResult,
-    OpStatus, Operation, ReconciliationReport, RedemptionHoldPayload, RedemptionKey, RejectReason,
-    Role, StepReportPayload, VoidPayload, WatchPairing, WatchPairingPayload, WrongPinPayload,
-    PIN_LOCK_FAILURES,
+    BalanceSnapshot, CardState, EnrollmentPayload, HoldLine, HoldTotals, OpKind, OpPayload,
+    OpResult, OpStatus, Operation, ReconciliationReport, RedemptionHoldPayload, RedemptionKey,
+    RejectReason, Role, StepReportPayload, VoidPayload, WatchPairing, WatchPairingPayload,
+    WrongPinPayload, PIN_LOCK_FAILURES,
 };
 use central_core::holds::{self, HoldStatus};
 use central_core::pairing::{self, Names, Pairing};
@@ -597,7 +598,7 @@ fn number_changes<C: GenericClient>(
 /// The statements a connection has prepared, by their text: each is parsed once per
 /// connection, then only bound and run (one round trip instead of two).
 #[derive(Default)]
-struct Statements(std::collections::HashMap<String, Statement>);
+struct Statements(HashMap<String, Statement>);
 
 /// What a write group gathers as it goes, besides its transaction.
 #[derive(Default)]
@@ -1090,14 +1091,317 @@ fn sync(
         return Ok(WriteReply::Refused(Refusal::ReplayedNonce));
     }
     let mut results = Vec::with_capacity(operations.len());
+    // Step reports, most of what terminals send, are applied a run at a time; any other
+    // operation after the run is written, in the order the terminal made them.
+    let mut run: Vec<(&Operation, bool)> = Vec::new();
     for (index, op) in operations.iter().enumerate() {
         let checked = prechecked.get(index).copied().unwrap_or(false);
+        if op.kind == OpKind::StepReport.as_str() {
+            run.push((op, checked));
+            continue;
+        }
+        if !run.is_empty() {
+            results.extend(step_run(tx, rules, &terminal, &run, now)?);
+            run.clear();
+        }
         results.push(
-            apply_operation(tx, rules, &terminal, op, checked, now)
+            apply_operation(tx, rules, &terminal, op, now)
                 .with_context(|| format!("applying operation {:?}", op.op_id))?,
         );
     }
+    if !run.is_empty() {
+        results.extend(step_run(tx, rules, &terminal, &run, now)?);
+    }
     Ok(WriteReply::Synced(results))
+}
+
+/// A member as a run of step reports rates them: their birth date and ledger, and what the
+/// run has credited them so far.
+struct RunMember {
+    birth_date: NaiveDate,
+    snapshot: Option<Vec<u8>>,
+    credited: i64,
+    changed: bool,
+}
+
+/// What a run of step reports inserts, gathered and written at once.
+#[derive(Default)]
+struct RunRows {
+    proofs: (Vec<String>, Vec<i64>, Vec<String>),
+    reports: (Vec<i64>, Vec<String>, Vec<i64>, Vec<String>, Vec<String>),
+    entries: (
+        Vec<i64>,
+        Vec<&'static str>,
+        Vec<String>,
+        Vec<i64>,
+        Vec<String>,
+    ),
+    operations: (Vec<String>, Vec<Vec<u8>>, Vec<String>),
+}
+
+/// A run of step reports of one request, applied with a few statements for the whole run
+/// rather than several for each: their earlier results read at once; their members' rows
+/// locked and read at once, in member order (so that server processes lock in one order);
+/// each report rated in turn in memory by the central core, a member's ledger carried from
+/// one report to the next; and what they write inserted at once. The answers are those of
+/// one by one would be.
+fn step_run(
+    tx: &mut impl Sql,
+    rules: &mut Rules<'_>,
+    terminal: &Terminal,
+    run: &[(&Operation, bool)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<OpResult>> {
+    let ids: Vec<&str> = run.iter().map(|(op, _)| op.op_id.as_str()).collect();
+    let mut earlier: HashMap<String, (i64, Vec<u8>, String)> = HashMap::new();
+    for row in tx.query(
+        "SELECT op_id, terminal_id, payload_sha256, result FROM operations
+         WHERE op_id = ANY($1)",
+        &[&ids],
+    )? {
+        earlier.insert(row.get(0), (row.get(1), row.get(2), row.get(3)));
+    }
+    // Each report read first: the members it names, and the watches.
+    let claims: Vec<Result<(StepReportPayload, steps::StepClaim), RejectReason>> = run
+        .iter()
+        .map(|(op, _)| match central_core::admit(op, terminal.role)? {
+            OpPayload::StepReport(payload) => {
+                let claim = steps::read(&payload)?;
+                Ok((payload, claim))
+            }
+            _ => Err(RejectReason::InvalidPayload),
+        })
+        .collect();
+    let mut member_ids: Vec<i64> = claims
+        .iter()
+        .filter_map(|claim| claim.as_ref().ok().map(|(_, claim)| claim.member))
+        .collect();
+    member_ids.sort_unstable();
+    member_ids.dedup();
+    let mut members: HashMap<i64, RunMember> = HashMap::new();
+    for row in tx.query(
+        "SELECT m.id, m.identity, m.sealed, b.ledger FROM members m
+         JOIN balances b ON b.member_id = m.id WHERE m.id = ANY($1)
+         ORDER BY m.id FOR UPDATE",
+        &[&member_ids],
+    )? {
+        let (id, identity, sealed): (i64, Vec<u8>, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+        let birth_date = rules
+            .key
+            .open(&identity, &sealed)
+            .with_context(|| format!("opening member {id}'s sealed record"))?
+            .birth_date;
+        members.insert(
+            id,
+            RunMember {
+                birth_date,
+                snapshot: row.get(3),
+                credited: 0,
+                changed: false,
+            },
+        );
+    }
+    let authorities = tx.authorities()?;
+    let serials: Vec<&str> = claims
+        .iter()
+        .filter_map(|claim| claim.as_ref().ok())
+        .filter_map(|(_, claim)| claim.watch.as_ref().map(|(serial, _)| serial.as_str()))
+        .collect();
+    let mut paired: HashSet<(String, i64)> = HashSet::new();
+    let mut seen: HashSet<(String, i64)> = HashSet::new();
+    if !authorities.is_empty() && !serials.is_empty() {
+        for row in tx.query(
+            "SELECT serial, member_id FROM watch_pairings
+             WHERE serial = ANY($1) AND ended_at IS NULL",
+            &[&serials],
+        )? {
+            paired.insert((row.get(0), row.get(1)));
+        }
+        for row in tx.query(
+            "SELECT serial, counter FROM watch_proofs WHERE serial = ANY($1)",
+            &[&serials],
+        )? {
+            seen.insert((row.get(0), row.get(1)));
+        }
+    }
+
+    let mut rows = RunRows::default();
+    let mut applied: HashMap<&str, ([u8; 32], OpResult)> = HashMap::new();
+    let mut results = Vec::with_capacity(run.len());
+    for ((op, prechecked), claim) in run.iter().zip(claims) {
+        let op_id = op.op_id.as_str();
+        if op_id.is_empty() || op_id.len() > central_core::MAX_OP_ID_CHARS {
+            results.push(OpResult::rejected(op_id, RejectReason::InvalidPayload));
+            continue;
+        }
+        let hash = payload_hash(op)?;
+        if let Some((earlier_hash, result)) = applied.get(op_id) {
+            results.push(central_core::answer_again(
+                op_id,
+                terminal.id,
+                &hash,
+                (terminal.id, earlier_hash, result.clone()),
+            ));
+            continue;
+        }
+        if let Some((earlier_terminal, earlier_hash, result)) = earlier.get(op_id) {
+            let result: OpResult =
+                serde_json::from_str(result).context("reading a stored operation result")?;
+            results.push(central_core::answer_again(
+                op_id,
+                terminal.id,
+                &hash,
+                (*earlier_terminal, earlier_hash, result),
+            ));
+            continue;
+        }
+        let result = match claim {
+            Err(reason) => OpResult::rejected(op_id, reason),
+            Ok((payload, claim)) => match members.get_mut(&claim.member) {
+                None => OpResult::rejected(op_id, RejectReason::UnknownMember),
+                Some(member) => {
+                    let member_id = claim.member;
+                    let ledger = match &member.snapshot {
+                        Some(bytes) => Ledger::from_snapshot(member.birth_date, bytes)
+                            .with_context(|| format!("member {member_id}'s stored ledger"))?,
+                        None => Ledger::new(member.birth_date),
+                    };
+                    let watch = claim
+                        .watch
+                        .as_ref()
+                        .map(|(serial, counter)| (serial.clone(), i64::from(*counter)));
+                    let state = steps::StepState {
+                        ledger,
+                        snapshot: member.snapshot.as_deref(),
+                        authorities: &authorities,
+                        paired: watch.as_ref().is_some_and(|(serial, _)| {
+                            paired.contains(&(serial.clone(), member_id))
+                        }),
+                        proof_seen: watch.as_ref().is_some_and(|proof| seen.contains(proof)),
+                    };
+                    match steps::decide(
+                        &payload,
+                        &claim,
+                        state,
+                        rules.policies,
+                        rules.certified,
+                        *prechecked,
+                        now,
+                    ) {
+                        Err(reason) => OpResult::rejected(op_id, reason),
+                        Ok(credit) => {
+                            if let Some((serial, counter)) = &credit.proof {
+                                seen.insert((serial.clone(), i64::from(*counter)));
+                                rows.proofs.0.push(serial.clone());
+                                rows.proofs.1.push(i64::from(*counter));
+                                rows.proofs.2.push(op_id.to_owned());
+                            }
+                            rows.reports.0.push(member_id);
+                            rows.reports.1.push(ymd(claim.day));
+                            rows.reports.2.push(i64::from(claim.steps));
+                            rows.reports.3.push(credit.reported_at.to_rfc3339());
+                            rows.reports.4.push(op_id.to_owned());
+                            for entry in &credit.entries {
+                                rows.entries.0.push(member_id);
+                                rows.entries.1.push(entry.kind.as_str());
+                                rows.entries.2.push(ymd(entry.day));
+                                rows.entries.3.push(i64::from(entry.points));
+                                rows.entries.4.push(op_id.to_owned());
+                            }
+                            if credit.points > 0 || credit.ledger_changed {
+                                member.credited += i64_of(credit.points)?;
+                                member.snapshot = Some(credit.ledger.clone());
+                                member.changed = true;
+                            }
+                            if credit.points > 0 {
+                                tx.touch("balance", member_id)?;
+                            }
+                            let mut result = OpResult::accepted(op_id);
+                            result.member_number = Some(member_number(member_id));
+                            result.points = Some(credit.points);
+                            result.ignored = credit.ignored.map(|i| i.as_str().to_owned());
+                            result
+                        }
+                    }
+                }
+            },
+        };
+        if result.status != OpStatus::Rejected {
+            // Rejections are not remembered: the same operation sent again is judged again.
+            rows.operations.0.push(op_id.to_owned());
+            rows.operations.1.push(hash.to_vec());
+            rows.operations.2.push(serde_json::to_string(&result)?);
+            applied.insert(op_id, (hash, result.clone()));
+        }
+        results.push(result);
+    }
+    write_run(tx, terminal, &members, &rows, now)?;
+    Ok(results)
+}
+
+/// Inserts what a run of step reports gathered, a statement for each table.
+fn write_run(
+    tx: &mut impl Sql,
+    terminal: &Terminal,
+    members: &HashMap<i64, RunMember>,
+    rows: &RunRows,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if !rows.proofs.0.is_empty() {
+        tx.execute(
+            "INSERT INTO watch_proofs (serial, counter, op_id)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])",
+            &[&rows.proofs.0, &rows.proofs.1, &rows.proofs.2],
+        )?;
+    }
+    if !rows.reports.0.is_empty() {
+        let (member, day, steps, reported_at, op_id) = &rows.reports;
+        tx.execute(
+            "INSERT INTO step_reports (member_id, day, steps, reported_at, terminal_id, op_id)
+             SELECT r.member_id, r.day, r.steps, r.reported_at, $5, r.op_id
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $6::text[])
+                  AS r (member_id, day, steps, reported_at, op_id)",
+            &[member, day, steps, reported_at, &terminal.id, op_id],
+        )?;
+    }
+    if !rows.entries.0.is_empty() {
+        let (member, kind, day, points, op_id) = &rows.entries;
+        tx.execute(
+            "INSERT INTO ledger_entries (member_id, kind, day, points, op_id)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])",
+            &[member, kind, day, points, op_id],
+        )?;
+    }
+    let changed: Vec<(&i64, &RunMember)> = members.iter().filter(|(_, m)| m.changed).collect();
+    if !changed.is_empty() {
+        let ids: Vec<i64> = changed.iter().map(|(id, _)| **id).collect();
+        let credited: Vec<i64> = changed.iter().map(|(_, m)| m.credited).collect();
+        let ledgers: Vec<Option<&[u8]>> =
+            changed.iter().map(|(_, m)| m.snapshot.as_deref()).collect();
+        tx.execute(
+            "UPDATE balances b SET credited = b.credited + u.credited, ledger = u.ledger
+             FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS u (member_id, credited, ledger)
+             WHERE b.member_id = u.member_id",
+            &[&ids, &credited, &ledgers],
+        )?;
+    }
+    if !rows.operations.0.is_empty() {
+        let (op_id, hash, result) = &rows.operations;
+        tx.execute(
+            "INSERT INTO operations (op_id, terminal_id, kind, payload_sha256, result, received_at)
+             SELECT o.op_id, $2, $3, o.hash, o.result, $6
+             FROM unnest($1::text[], $4::bytea[], $5::text[]) AS o (op_id, hash, result)",
+            &[
+                op_id,
+                &terminal.id,
+                &OpKind::StepReport.as_str(),
+                hash,
+                result,
+                &now.to_rfc3339(),
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 fn apply_operation(
@@ -1105,7 +1409,6 @@ fn apply_operation(
     rules: &mut Rules<'_>,
     terminal: &Terminal,
     op: &Operation,
-    prechecked: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
     if op.op_id.is_empty() || op.op_id.len() > central_core::MAX_OP_ID_CHARS {
@@ -1134,8 +1437,9 @@ fn apply_operation(
         Ok(OpPayload::Enrollment(payload)) => {
             enroll_member(tx, rules.key, terminal, op_id, &payload, now)?
         }
-        Ok(OpPayload::StepReport(payload)) => {
-            record_steps(tx, rules, terminal, op_id, &payload, prechecked, now)?
+        // `sync` sends every step report to `step_run`.
+        Ok(OpPayload::StepReport(_)) => {
+            anyhow::bail!("a step report reached the one-by-one path")
         }
         Ok(OpPayload::RedemptionHold(payload)) => {
             hold(tx, rules.policies, terminal, op, &payload, now)?
@@ -1256,125 +1560,6 @@ fn lease_facts(
         day_under_quota,
         quota_since,
     })
-}
-
-fn record_steps(
-    tx: &mut impl Sql,
-    rules: &mut Rules<'_>,
-    terminal: &Terminal,
-    op_id: &str,
-    payload: &StepReportPayload,
-    prechecked: bool,
-    now: DateTime<Utc>,
-) -> anyhow::Result<OpResult> {
-    let claim = match steps::read(payload) {
-        Ok(claim) => claim,
-        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
-    };
-    // The member's rows are locked until the transaction ends: their reports are rated one
-    // after the other, whichever server process takes them. Both rows are locked, so that a
-    // statement that waited for another process reads the ledger that process wrote (every
-    // member has a balance row from the moment they are enrolled).
-    let member = tx.query_opt(
-        "SELECT m.identity, m.sealed, b.ledger FROM members m
-         JOIN balances b ON b.member_id = m.id WHERE m.id = $1 FOR UPDATE",
-        &[&claim.member],
-    )?;
-    let Some(member) = member else {
-        return Ok(OpResult::rejected(op_id, RejectReason::UnknownMember));
-    };
-    let (identity, sealed, snapshot): (Vec<u8>, Vec<u8>, Option<Vec<u8>>) =
-        (member.get(0), member.get(1), member.get(2));
-    let member_id = claim.member;
-    let birth_date = rules
-        .key
-        .open(&identity, &sealed)
-        .with_context(|| format!("opening member {member_id}'s sealed record"))?
-        .birth_date;
-    let ledger = match &snapshot {
-        Some(bytes) => Ledger::from_snapshot(birth_date, bytes)
-            .with_context(|| format!("member {member_id}'s stored ledger"))?,
-        None => Ledger::new(birth_date),
-    };
-    let authorities = tx.authorities()?;
-    let (paired, proof_seen) = match (&claim.watch, authorities.is_empty()) {
-        (Some((serial, counter)), false) => {
-            let row = tx.query_one(
-                "SELECT EXISTS (SELECT 1 FROM watch_pairings
-                                WHERE serial = $1 AND member_id = $2 AND ended_at IS NULL),
-                        EXISTS (SELECT 1 FROM watch_proofs WHERE serial = $1 AND counter = $3)",
-                &[serial, &member_id, &i64::from(*counter)],
-            )?;
-            (row.get(0), row.get(1))
-        }
-        _ => (false, false),
-    };
-    let state = steps::StepState {
-        ledger,
-        snapshot: snapshot.as_deref(),
-        authorities: &authorities,
-        paired,
-        proof_seen,
-    };
-    let credit = match steps::decide(
-        payload,
-        &claim,
-        state,
-        rules.policies,
-        rules.certified,
-        prechecked,
-        now,
-    ) {
-        Ok(credit) => credit,
-        Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
-    };
-    if let Some((serial, counter)) = &credit.proof {
-        tx.execute(
-            "INSERT INTO watch_proofs (serial, counter, op_id) VALUES ($1, $2, $3)",
-            &[serial, &i64::from(*counter), &op_id],
-        )?;
-    }
-    tx.execute(
-        "INSERT INTO step_reports (member_id, day, steps, reported_at, terminal_id, op_id)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &member_id,
-            &ymd(claim.day),
-            &i64::from(claim.steps),
-            &credit.reported_at.to_rfc3339(),
-            &terminal.id,
-            &op_id,
-        ],
-    )?;
-    for entry in &credit.entries {
-        tx.execute(
-            "INSERT INTO ledger_entries (member_id, kind, day, points, op_id)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &member_id,
-                &entry.kind.as_str(),
-                &ymd(entry.day),
-                &i64::from(entry.points),
-                &op_id,
-            ],
-        )?;
-    }
-    if credit.points > 0 || credit.ledger_changed {
-        tx.execute(
-            "INSERT INTO balances (member_id, credited, ledger) VALUES ($1, $2, $3)
-             ON CONFLICT (member_id) DO UPDATE
-             SET credited = balances.credited + excluded.credited, ledger = excluded.ledger",
-            &[&member_id, &i64_of(credit.points)?, &credit.ledger],
-        )?;
-    }
-    if credit.points > 0 {
-        tx.touch("balance", member_id)?;
-    }
-    let mut result = OpResult::accepted(op_id);
-    result.member_number = Some(member_number(member_id));
-    result.points = Some(credit.points);
-    result.ignored = credit.ignored.map(|i| i.as_str().to_owned());
-    Ok(result)
 }
 
 fn balance_of(tx: &mut impl Sql, member_id: i64) -> anyhow::Result<(i64, i64)> {

@@ -475,7 +475,14 @@ fn run(seed: u64, store: &mut dyn Store, test_db: &TestDb) -> TestResult {
             .pick(&[KIOSK, COUNTER, COUNTER, WEST])
             .ok_or("a terminal")?;
         let size = 1 + script.rng.below(5);
-        let operations: Vec<Operation> = (0..size).map(|_| script.next(terminal)).collect();
+        let mut operations: Vec<Operation> = (0..size).map(|_| script.next(terminal)).collect();
+        // Now and then an operation twice in one batch (a terminal's outbox sent again
+        // before its answer came), which the store answers from what it just applied.
+        if script.rng.chance(15) {
+            if let Some(again) = script.rng.pick(&operations).cloned() {
+                operations.push(again);
+            }
+        }
         let stored = store_sync(store, terminal, &mut nonce, &operations, script.now)?;
         let remembered = central.apply(terminal, &operations, script.now)?;
         script.learn(terminal, &operations, &stored);
