@@ -1124,19 +1124,25 @@ struct RunMember {
     changed: bool,
 }
 
-/// What a run of step reports inserts, gathered and written at once.
+/// What a run of step reports inserts, gathered and written at once: a column each.
 #[derive(Default)]
 struct RunRows {
-    proofs: (Vec<String>, Vec<i64>, Vec<String>),
-    reports: (Vec<i64>, Vec<String>, Vec<i64>, Vec<String>, Vec<String>),
-    entries: (
-        Vec<i64>,
-        Vec<&'static str>,
-        Vec<String>,
-        Vec<i64>,
-        Vec<String>,
-    ),
-    operations: (Vec<String>, Vec<Vec<u8>>, Vec<String>),
+    proof_serials: Vec<String>,
+    proof_counters: Vec<i64>,
+    proof_ops: Vec<String>,
+    report_members: Vec<i64>,
+    report_days: Vec<String>,
+    report_steps: Vec<i64>,
+    report_times: Vec<String>,
+    report_ops: Vec<String>,
+    entry_members: Vec<i64>,
+    entry_kinds: Vec<&'static str>,
+    entry_days: Vec<String>,
+    entry_points: Vec<i64>,
+    entry_ops: Vec<String>,
+    op_ids: Vec<String>,
+    op_hashes: Vec<Vec<u8>>,
+    op_results: Vec<String>,
 }
 
 /// A run of step reports of one request, applied with a few statements for the whole run
@@ -1292,21 +1298,21 @@ fn step_run(
                         Ok(credit) => {
                             if let Some((serial, counter)) = &credit.proof {
                                 seen.insert((serial.clone(), i64::from(*counter)));
-                                rows.proofs.0.push(serial.clone());
-                                rows.proofs.1.push(i64::from(*counter));
-                                rows.proofs.2.push(op_id.to_owned());
+                                rows.proof_serials.push(serial.clone());
+                                rows.proof_counters.push(i64::from(*counter));
+                                rows.proof_ops.push(op_id.to_owned());
                             }
-                            rows.reports.0.push(member_id);
-                            rows.reports.1.push(ymd(claim.day));
-                            rows.reports.2.push(i64::from(claim.steps));
-                            rows.reports.3.push(credit.reported_at.to_rfc3339());
-                            rows.reports.4.push(op_id.to_owned());
+                            rows.report_members.push(member_id);
+                            rows.report_days.push(ymd(claim.day));
+                            rows.report_steps.push(i64::from(claim.steps));
+                            rows.report_times.push(credit.reported_at.to_rfc3339());
+                            rows.report_ops.push(op_id.to_owned());
                             for entry in &credit.entries {
-                                rows.entries.0.push(member_id);
-                                rows.entries.1.push(entry.kind.as_str());
-                                rows.entries.2.push(ymd(entry.day));
-                                rows.entries.3.push(i64::from(entry.points));
-                                rows.entries.4.push(op_id.to_owned());
+                                rows.entry_members.push(member_id);
+                                rows.entry_kinds.push(entry.kind.as_str());
+                                rows.entry_days.push(ymd(entry.day));
+                                rows.entry_points.push(i64::from(entry.points));
+                                rows.entry_ops.push(op_id.to_owned());
                             }
                             if credit.points > 0 || credit.ledger_changed {
                                 member.credited += i64_of(credit.points)?;
@@ -1328,9 +1334,9 @@ fn step_run(
         };
         if result.status != OpStatus::Rejected {
             // Rejections are not remembered: the same operation sent again is judged again.
-            rows.operations.0.push(op_id.to_owned());
-            rows.operations.1.push(hash.to_vec());
-            rows.operations.2.push(serde_json::to_string(&result)?);
+            rows.op_ids.push(op_id.to_owned());
+            rows.op_hashes.push(hash.to_vec());
+            rows.op_results.push(serde_json::to_string(&result)?);
             applied.insert(op_id, (hash, result.clone()));
         }
         results.push(result);
@@ -1347,29 +1353,40 @@ fn write_run(
     rows: &RunRows,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    if !rows.proofs.0.is_empty() {
+    if !rows.proof_serials.is_empty() {
         tx.execute(
             "INSERT INTO watch_proofs (serial, counter, op_id)
              SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])",
-            &[&rows.proofs.0, &rows.proofs.1, &rows.proofs.2],
+            &[&rows.proof_serials, &rows.proof_counters, &rows.proof_ops],
         )?;
     }
-    if !rows.reports.0.is_empty() {
-        let (member, day, steps, reported_at, op_id) = &rows.reports;
+    if !rows.report_members.is_empty() {
         tx.execute(
             "INSERT INTO step_reports (member_id, day, steps, reported_at, terminal_id, op_id)
              SELECT r.member_id, r.day, r.steps, r.reported_at, $5, r.op_id
              FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $6::text[])
                   AS r (member_id, day, steps, reported_at, op_id)",
-            &[member, day, steps, reported_at, &terminal.id, op_id],
+            &[
+                &rows.report_members,
+                &rows.report_days,
+                &rows.report_steps,
+                &rows.report_times,
+                &terminal.id,
+                &rows.report_ops,
+            ],
         )?;
     }
-    if !rows.entries.0.is_empty() {
-        let (member, kind, day, points, op_id) = &rows.entries;
+    if !rows.entry_members.is_empty() {
         tx.execute(
             "INSERT INTO ledger_entries (member_id, kind, day, points, op_id)
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])",
-            &[member, kind, day, points, op_id],
+            &[
+                &rows.entry_members,
+                &rows.entry_kinds,
+                &rows.entry_days,
+                &rows.entry_points,
+                &rows.entry_ops,
+            ],
         )?;
     }
     let changed: Vec<(&i64, &RunMember)> = members.iter().filter(|(_, m)| m.changed).collect();
@@ -1385,18 +1402,17 @@ fn write_run(
             &[&ids, &credited, &ledgers],
         )?;
     }
-    if !rows.operations.0.is_empty() {
-        let (op_id, hash, result) = &rows.operations;
+    if !rows.op_ids.is_empty() {
         tx.execute(
             "INSERT INTO operations (op_id, terminal_id, kind, payload_sha256, result, received_at)
              SELECT o.op_id, $2, $3, o.hash, o.result, $6
              FROM unnest($1::text[], $4::bytea[], $5::text[]) AS o (op_id, hash, result)",
             &[
-                op_id,
+                &rows.op_ids,
                 &terminal.id,
                 &OpKind::StepReport.as_str(),
-                hash,
-                result,
+                &rows.op_hashes,
+                &rows.op_results,
                 &now.to_rfc3339(),
             ],
         )?;
