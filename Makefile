@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 XVFB := xvfb-run -a -s "-screen 0 1280x800x24"
 
-.PHONY: demo test deps ui build lint e2e bench api-fuzz replay
+.PHONY: demo test deps ui build lint e2e bench api-fuzz replay replay-postgres
 
 deps:
 	@scripts/install-deps.sh
@@ -31,6 +31,7 @@ test: lint build
 	PALPAL_TEST_DB=postgres cargo test -p palpal-central --test server
 	tests/api-fuzz/run.sh 100
 	target/debug/palpal-replay --central target/debug/palpal-central --scale 0.01 --compress 120 --check --out target/replay-smoke
+	target/debug/palpal-replay --central target/debug/palpal-central --scale 0.01 --compress 120 --check --mode smart --database postgres --nodes 2 --kill node --out target/replay-smoke-postgres
 	rm -f .demo/screens/*.png
 	PALPAL_DEMO_EXIT=1 scripts/demo.sh
 	test -s .demo/screens/kiosk.png && test -s .demo/screens/counter.png
@@ -51,3 +52,9 @@ api-fuzz: build
 replay:
 	cargo build --release -p replay -p palpal-central
 	target/release/palpal-replay --central target/release/palpal-central --out docs/replay
+
+# The same day on PostgreSQL behind two server processes, one of them killed at 10:30; the
+# report lands in docs/replay/postgres/.
+replay-postgres:
+	cargo build --release -p replay -p palpal-central
+	target/release/palpal-replay --central target/release/palpal-central --database postgres --nodes 2 --kill node --out docs/replay/postgres
