@@ -57,4 +57,4 @@ replay:
 # report lands in docs/replay/postgres/.
 replay-postgres:
 	cargo build --release -p replay -p palpal-central
-	target/release/palpal-replay --central target/release/palpal-central --database postgres --nodes 2 --kill node --out docs/replay/postgres
+	target/release/palpal-replay --central target/release/palpal-central --database postgres --nodes 2 --kill node --mode smart --out docs/replay/postgres

@@ -802,9 +802,19 @@ fn run(engine: &str) -> Figures {
             "fsync = on",
             "max_connections = 400",
             "shared_buffers = 256MB",
+            // What the database spends its time on, printed after the phases.
+            "shared_preload_libraries = 'pg_stat_statements'",
         ])
         .unwrap()
     });
+    if let Some(cluster) = &cluster {
+        cluster
+            .psql(
+                "palpal",
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+            )
+            .unwrap();
+    }
     let db: String = match &cluster {
         Some(cluster) => cluster.url(),
         None => dir.path().join("central.db").to_string_lossy().into_owned(),
@@ -1152,6 +1162,24 @@ fn run(engine: &str) -> Figures {
     for (mut child, _, _) in servers {
         let _ = child.kill();
         let _ = child.wait();
+    }
+    if let Some(cluster) = &cluster {
+        // Where PostgreSQL's time went over all the phases (pg_stat_statements), the
+        // statements that took most of it first.
+        let top = cluster
+            .psql(
+                "palpal",
+                "SELECT calls, round(total_exec_time)::bigint, \
+                        round((total_exec_time / calls * 1000)::numeric, 0), rows / calls, \
+                        left(regexp_replace(query, '\\s+', ' ', 'g'), 80) \
+                 FROM pg_stat_statements WHERE calls > 0 \
+                 ORDER BY total_exec_time DESC LIMIT 12",
+            )
+            .unwrap_or_default();
+        println!("postgres   statements by time (pg_stat_statements): calls | total ms | mean µs | rows/call | statement");
+        for line in top.lines().filter(|l| !l.trim().is_empty()) {
+            println!("postgres   {line}");
+        }
     }
     drop(cluster);
     figures
