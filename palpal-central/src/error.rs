@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// The `Retry-After` of `storage_full`, in seconds.
 pub const STORAGE_FULL_RETRY_AFTER_SECONDS: u64 = 30;
 
+/// The `Retry-After` of `database_unavailable`, in seconds: a PostgreSQL restart or a
+/// standby's promotion takes seconds.
+pub const DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
+
 /// Why a request was refused as a whole.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, thiserror::Error,
@@ -79,6 +83,11 @@ pub enum ErrorCode {
     /// `Retry-After` seconds, while the operator frees space (503).
     #[error("storage_full")]
     StorageFull,
+    /// The server cannot reach its database for the moment (PostgreSQL restarting, or its
+    /// primary lost and the standby not yet promoted); nothing of the request was applied.
+    /// Retry after `Retry-After` seconds, at this server process or another (503).
+    #[error("database_unavailable")]
+    DatabaseUnavailable,
     /// The server failed; the request may be retried (500).
     #[error("internal")]
     Internal,
@@ -109,6 +118,7 @@ impl ErrorCode {
             ErrorCode::MetricsNotHere => "metrics_not_here",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::StorageFull => "storage_full",
+            ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -132,7 +142,7 @@ impl ErrorCode {
             ErrorCode::RequestTooSlow => 408,
             ErrorCode::CardExists => 409,
             ErrorCode::Overloaded => 429,
-            ErrorCode::StorageFull => 503,
+            ErrorCode::StorageFull | ErrorCode::DatabaseUnavailable => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -143,6 +153,7 @@ impl ErrorCode {
     pub fn retry_after_seconds(self) -> Option<u64> {
         match self {
             ErrorCode::StorageFull => Some(STORAGE_FULL_RETRY_AFTER_SECONDS),
+            ErrorCode::DatabaseUnavailable => Some(DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS),
             _ => None,
         }
     }
@@ -202,6 +213,9 @@ impl ErrorCode {
             }
             ErrorCode::StorageFull => {
                 "서버 저장 공간이 가득 차서 이번 요청은 반영되지 않았습니다. 작업은 단말기에 저장되어 있고, 운영자가 공간을 확보하는 대로 자동으로 다시 보냅니다."
+            }
+            ErrorCode::DatabaseUnavailable => {
+                "서버가 데이터베이스에 잠시 연결할 수 없어 이번 요청은 반영되지 않았습니다. 작업은 단말기에 저장되어 있으며 잠시 후 자동으로 다시 보냅니다."
             }
             ErrorCode::Internal => {
                 "서버 오류입니다. 작업은 단말기에 저장되어 있으며 나중에 다시 보냅니다."
@@ -263,6 +277,9 @@ impl ErrorCode {
             ErrorCode::StorageFull => {
                 "The server's storage is full, so nothing of this request was applied. Work is kept on the terminal and sent again automatically once the operator has freed space."
             }
+            ErrorCode::DatabaseUnavailable => {
+                "The server cannot reach its database for the moment, so nothing of this request was applied. Work is kept on the terminal and sent again shortly."
+            }
             ErrorCode::Internal => {
                 "The server failed. Work is kept on the terminal and sent again later."
             }
@@ -323,6 +340,13 @@ mod tests {
         assert!(code.message().starts_with("서버 저장 공간이 가득 차서"));
         assert!(code.message().contains("자동으로 다시 보냅니다"));
         assert!(code.message_en().contains("freed space"));
+        let lost = ErrorCode::DatabaseUnavailable;
+        assert_eq!(
+            (lost.as_str(), lost.status()),
+            ("database_unavailable", 503)
+        );
+        assert_eq!(lost.retry_after_seconds(), Some(2));
+        assert!(lost.message().contains("자동으로 다시 보냅니다"));
     }
 
     #[test]
@@ -345,6 +369,7 @@ mod tests {
             ErrorCode::CardExists,
             ErrorCode::Overloaded,
             ErrorCode::StorageFull,
+            ErrorCode::DatabaseUnavailable,
             ErrorCode::Internal,
         ] {
             assert_eq!(serde_json::to_value(code)?, code.as_str());

@@ -928,7 +928,13 @@ impl App {
         })
         .await
         .map_err(internal)?
-        .map_err(internal)
+        .map_err(|error| {
+            if crate::store::postgres::is_unreachable(&error) {
+                ApiError(ErrorCode::DatabaseUnavailable)
+            } else {
+                internal(error)
+            }
+        })
     }
 
     async fn write(&self, write: Write) -> Result<WriteReply, ApiError> {

@@ -57,6 +57,10 @@ pub enum WriteError {
     /// The database's disk is full; the same write succeeds once the operator frees space.
     #[error("the database's disk is full")]
     StorageFull,
+    /// The database could not be reached (its connection lost, PostgreSQL restarting or
+    /// failing over); the same write succeeds once it is back.
+    #[error("the database cannot be reached")]
+    DatabaseUnavailable,
     /// The group failed for another reason (logged by the writer).
     #[error("the write group failed: {0}")]
     Failed(String),
@@ -66,6 +70,7 @@ impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> ApiError {
         ApiError(match error {
             WriteError::StorageFull => ErrorCode::StorageFull,
+            WriteError::DatabaseUnavailable => ErrorCode::DatabaseUnavailable,
             WriteError::Failed(_) => ErrorCode::Internal,
         })
     }
@@ -318,6 +323,16 @@ pub fn spawn(
                         }
                         for sender in senders {
                             let _ = sender.send(Err(WriteError::StorageFull));
+                        }
+                    }
+                    Err(error) if crate::store::postgres::is_unreachable(&error) => {
+                        eprintln!(
+                            "데이터베이스에 연결할 수 없어 쓰기 묶음을 503으로 거절합니다 / the \
+                             database cannot be reached; the write group is refused with 503: \
+                             {error:#}"
+                        );
+                        for sender in senders {
+                            let _ = sender.send(Err(WriteError::DatabaseUnavailable));
                         }
                     }
                     Err(error) => {

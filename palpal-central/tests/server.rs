@@ -717,9 +717,12 @@ async fn postgres_restarted_mid_drain_loses_nothing_and_doubles_nothing() -> Tes
                 return Err("a PostgreSQL harness".into());
             };
             blocking(|| cluster.stop_immediate())?;
-            // While it is down a batch gets an error, and nothing is taken.
+            // While it is down a batch is refused as the database out of reach, to be sent
+            // again shortly, and nothing is taken.
             let answer = h.sync(&kiosk, json!(batch)).await?;
-            assert!(answer.status >= 500, "{} {}", answer.status, answer.body);
+            assert_eq!(answer.status, 503, "{}", answer.body);
+            assert_eq!(answer.body["code"], "database_unavailable");
+            assert_eq!(answer.retry_after.as_deref(), Some("2"));
             refused += 1;
             let TestDb::Postgres(cluster) = &mut h.test_db else {
                 return Err("a PostgreSQL harness".into());

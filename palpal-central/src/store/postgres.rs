@@ -285,6 +285,29 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// Whether `error` is the database out of reach rather than a fault: the connection lost or
+/// refused, or PostgreSQL shutting down, starting or recovering (a restart, a standby being
+/// promoted). What was asked is asked again later, of this process or another.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    use postgres::error::SqlState;
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<postgres::Error>()
+            .is_some_and(|error| {
+                error.is_closed()
+                    || error.code().is_some_and(|code| {
+                        *code == SqlState::ADMIN_SHUTDOWN
+                            || *code == SqlState::CRASH_SHUTDOWN
+                            || *code == SqlState::CANNOT_CONNECT_NOW
+                            || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+                    })
+                    || (error.code().is_none()
+                        && std::error::Error::source(error)
+                            .is_some_and(|source| source.is::<std::io::Error>()))
+            })
+    })
+}
+
 /// A URL with its password, if any, left out, for messages.
 pub fn shown(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
