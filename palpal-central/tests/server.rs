@@ -689,6 +689,133 @@ async fn two_servers_on_one_database_apply_each_operation_once() -> TestResult {
     Ok(())
 }
 
+/// A counter pulling by cursor from either of two server processes while both commit step
+/// reports at the same moment sees every change: change numbers are handed out only to a
+/// write group about to commit, one at a time, so no change that commits later gets a lower
+/// number than one a pull already passed. At the end the balances the counter pulled are
+/// the database's, member by member. (On SQLite, one server, pulls racing its one writer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_racing_commits_on_two_servers_miss_no_change() -> TestResult {
+    let a = start(Config::default()).await?;
+    let b = match &a.test_db {
+        TestDb::Sqlite(_) => None,
+        db => Some(
+            start_on(
+                Config::default(),
+                TestDb::PostgresAt(db.arg()),
+                tempfile::tempdir()?,
+            )
+            .await?,
+        ),
+    };
+    let b = b.as_ref().unwrap_or(&a);
+    if !std::ptr::eq(b, &a) {
+        b.nonces.store(1_000_000, Ordering::Relaxed);
+    }
+    let kiosk = a.terminal("kiosk", 1).await?;
+    let counter = a.terminal("counter", 2).await?;
+    let reader = a.terminal("counter", 3).await?;
+    let members: usize = 16;
+    let sign_ups: Vec<Value> = (0..members)
+        .map(|i| enrollment(&format!("e-{i}"), &format!("회원{i}")))
+        .collect();
+    let signed_up = a.sync(&kiosk, json!(sign_ups)).await?;
+    assert_eq!(signed_up.status, 200, "{}", signed_up.body);
+    let numbers: Vec<String> = (0..members)
+        .map(|i| {
+            result(&signed_up, i)["member_number"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+
+    // Writers: 20 rounds, each a batch of reports to each server at once, every member
+    // earning more in every round.
+    let writing = async {
+        for round in 0..20u32 {
+            let batch = |half: usize| -> Vec<Value> {
+                numbers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 2 == half)
+                    .map(|(_, number)| {
+                        let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 1).unwrap_or_default()
+                            + chrono::Days::new(u64::from(round));
+                        json!({
+                            "op_id": format!("s-{number}-{round}"),
+                            "kind": "step_report",
+                            "payload": {
+                                "member_number": number, "day": day.to_string(),
+                                "steps": 8_000 + round,
+                                "reported_at": format!("{day}T21:00:00+09:00"),
+                            },
+                        })
+                    })
+                    .collect()
+            };
+            let (first, second) = tokio::join!(
+                a.sync(&counter, json!(batch(0))),
+                b.sync(&counter, json!(batch(1)))
+            );
+            for answer in [first?, second?] {
+                assert_eq!(answer.status, 200, "{}", answer.body);
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    };
+    // The reader: pulls again and again, from one server then the other, with its cursor.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reading = async {
+        let mut cursor = Value::Null;
+        let mut seen: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        let mut pulls = 0u32;
+        loop {
+            let finished = done.load(Ordering::Relaxed);
+            let server = if pulls.is_multiple_of(2) { &a } else { b };
+            pulls += 1;
+            let page = server
+                .pull(&reader, json!({ "cursor": cursor, "limit": 7 }))
+                .await?;
+            assert_eq!(page.status, 200, "{}", page.body);
+            for balance in page.body["balances"].as_array().into_iter().flatten() {
+                seen.insert(
+                    balance["member_number"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    balance["balance"].as_i64().unwrap_or(-1),
+                );
+            }
+            cursor = page.body["cursor"].clone();
+            // After the writers are done, read until a page says there is no more.
+            if finished && page.body["more"] == false {
+                return Ok::<_, Box<dyn std::error::Error>>((seen, pulls));
+            }
+        }
+    };
+    let (wrote, read) = tokio::join!(
+        async {
+            let wrote = writing.await;
+            done.store(true, Ordering::Relaxed);
+            wrote
+        },
+        reading
+    );
+    wrote?;
+    let (seen, pulls) = read?;
+    assert!(pulls > 4, "the reader pulled only {pulls} times");
+    for number in &numbers {
+        let id = number.trim_start_matches("PP-").parse::<i64>()?;
+        let stored = a.test_db.row(&format!(
+            "SELECT credited - spent FROM balances WHERE member_id = {id}"
+        ))?;
+        assert!(stored[0] > 0);
+        assert_eq!(seen.get(number), Some(&stored[0]), "member {number}");
+    }
+    Ok(())
+}
+
 /// PostgreSQL stopped as a crash would (`pg_ctl stop -m immediate`) in the middle of a
 /// kiosk's drain, then started again: the server answers with errors meanwhile (the kiosk
 /// keeps its work and sends it again), makes its connections again by itself, and every
