@@ -93,6 +93,9 @@ pub struct Config {
     pub max_group_ops: usize,
     /// Read connections kept open.
     pub read_connections: usize,
+    /// Writer threads, each with a connection of its own, committing groups side by side
+    /// where the database allows it (PostgreSQL); SQLite always has one.
+    pub writers: usize,
     /// The redemption key that signs member cards (`POST /v1/cards`); without it the server
     /// answers `cards_not_issued`.
     pub card_key: Option<redemption_token::IssuerKey>,
@@ -152,6 +155,7 @@ impl Default for Config {
             max_group: 64,
             max_group_ops: 1000,
             read_connections: 4,
+            writers: 4,
             card_key: None,
             http_nice: 10,
             writer_cpu: None,
@@ -325,9 +329,18 @@ pub fn router(
     use anyhow::Context as _;
     let metrics = Arc::new(Metrics::default());
     metrics.set_in_flight_limit(config.max_in_flight);
-    let store = backend
-        .open()
-        .context("쓰기 연결을 열지 못했습니다 / opening the write connection")?;
+    let writers = if backend.concurrent_writers() {
+        config.writers.max(1)
+    } else {
+        1
+    };
+    let stores = (0..writers)
+        .map(|_| {
+            backend
+                .open()
+                .context("쓰기 연결을 열지 못했습니다 / opening the write connection")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let checkpointer = backend
         .open()
         .context("체크포인트 연결을 열지 못했습니다 / opening the checkpoint connection")?;
@@ -337,7 +350,7 @@ pub fn router(
         config.latency_target,
     ));
     let writer = writer::spawn(
-        store,
+        stores,
         Some(checkpointer),
         writer::Sizes {
             queue: config.write_queue,

@@ -131,6 +131,10 @@ enum Command {
         /// `off` (shared), or a CPU's number.
         #[arg(long, default_value_t = WriterCpu::Auto)]
         writer_cpu: WriterCpu,
+        /// Writer threads on PostgreSQL, each with a connection of its own, committing
+        /// write groups side by side (SQLite always has one writer).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+        writers: u64,
         /// How long a connection may take to send a request's headers, in milliseconds.
         #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
         header_timeout_ms: u64,
@@ -449,6 +453,7 @@ fn run() -> anyhow::Result<()> {
             card_key,
             http_nice,
             writer_cpu,
+            writers,
             header_timeout_ms,
             body_idle_timeout_ms,
             min_body_rate,
@@ -480,6 +485,7 @@ fn run() -> anyhow::Result<()> {
                 card_key,
                 http_nice,
                 writer_cpu: keep_a_cpu_for_the_writer(writer_cpu)?,
+                writers: usize::try_from(writers)?,
                 header_timeout: millis(header_timeout_ms),
                 body_idle_timeout: millis(body_idle_timeout_ms),
                 min_body_rate,

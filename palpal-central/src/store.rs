@@ -569,6 +569,12 @@ pub struct PullPage {
 pub trait Backend: Send + Sync + 'static {
     /// A new connection to the database.
     fn open(&self) -> anyhow::Result<Box<dyn Store>>;
+    /// Whether several connections may commit write groups side by side (each write group is
+    /// then one of several transactions, which the database keeps apart): PostgreSQL, not
+    /// SQLite, which has one writer.
+    fn concurrent_writers(&self) -> bool {
+        false
+    }
 }
 
 /// SQLite databases in a file.

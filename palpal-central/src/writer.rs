@@ -193,8 +193,12 @@ fn spawn_checkpointer(
 /// `max_group_ops` operations, so that one commit (and the wait of whoever arrives during it)
 /// stays short. With `checkpointer`, a second connection to the same database, a thread of its
 /// own checkpoints the write-ahead log instead of the writer's commits.
+///
+/// With more than one store (PostgreSQL, whose transactions commit side by side; see
+/// [`crate::store::Backend::concurrent_writers`]) there is a writer thread for each, taking
+/// groups from the one queue in turn: one gathers a group while the others commit theirs.
 pub fn spawn(
-    mut store: Box<dyn Store>,
+    stores: Vec<Box<dyn Store>>,
     checkpointer: Option<Box<dyn Store>>,
     sizes: Sizes,
     clock: Arc<dyn Clock>,
@@ -202,26 +206,36 @@ pub fn spawn(
     limiter: Arc<Limiter>,
     cpu: Option<usize>,
 ) -> std::io::Result<mpsc::Sender<WriteJob>> {
-    let Sizes {
-        queue,
-        max_group,
-        max_group_ops,
-    } = sizes;
-    let (tx, mut rx) = mpsc::channel::<WriteJob>(queue.max(1));
-    let max_group = max_group.max(1);
+    let (tx, rx) = mpsc::channel::<WriteJob>(sizes.queue.max(1));
+    let rx = Arc::new(std::sync::Mutex::new(rx));
     let started = std::time::Instant::now();
-    let checkpointer = match checkpointer {
-        Some(other) => {
-            store
-                .checkpoint_on_commit(false)
-                .map_err(std::io::Error::other)?;
-            Some(spawn_checkpointer(other, Arc::clone(&metrics))?)
-        }
-        None => None,
-    };
-    std::thread::Builder::new()
-        .name("palpal-writer".to_owned())
-        .spawn(move || {
+    let mut checkpointer = checkpointer;
+    for (index, mut store) in stores.into_iter().enumerate() {
+        let checkpointer = match checkpointer.take() {
+            Some(other) => {
+                store
+                    .checkpoint_on_commit(false)
+                    .map_err(std::io::Error::other)?;
+                Some(spawn_checkpointer(other, Arc::clone(&metrics))?)
+            }
+            None => None,
+        };
+        let writer = Writer {
+            store,
+            checkpointer,
+            sizes,
+            clock: Arc::clone(&clock),
+            metrics: Arc::clone(&metrics),
+            limiter: Arc::clone(&limiter),
+            started,
+        };
+        let rx = Arc::clone(&rx);
+        let name = if index == 0 {
+            "palpal-writer".to_owned()
+        } else {
+            format!("palpal-writer-{index}")
+        };
+        std::thread::Builder::new().name(name).spawn(move || {
             if let Some(cpu) = cpu {
                 // The CPU the other threads were kept off (`crate::cpu`).
                 if let Err(error) = crate::cpu::pin_current_thread(&[cpu]) {
@@ -231,121 +245,157 @@ pub fn spawn(
                     );
                 }
             }
-            let mut jobs = Vec::with_capacity(max_group);
-            let mut carried: Option<WriteJob> = None;
-            let mut full = FullDisk::default();
-            loop {
-                let idle = std::time::Instant::now();
-                let Some(first) = carried.take().or_else(|| rx.blocking_recv()) else {
-                    break;
-                };
-                metrics.writer_time(WriterState::Idle, idle.elapsed());
-                if let Some(checkpointer) = &checkpointer {
-                    if checkpointer.long_log.load(Ordering::Relaxed) {
-                        // Most of the log is copied already. Until the whole of it is (a
-                        // reader may hold on to part of it), this is tried between groups.
-                        if let Ok(Some(pages)) = store.checkpoint() {
-                            metrics.wal(pages.logged);
-                            if pages.copied == pages.logged {
-                                checkpointer.long_log.store(false, Ordering::Relaxed);
-                            }
+            writer.run(&rx);
+        })?;
+    }
+    Ok(tx)
+}
+
+/// One writer thread's connection and what it reports to.
+struct Writer {
+    store: Box<dyn Store>,
+    checkpointer: Option<Checkpointer>,
+    sizes: Sizes,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    limiter: Arc<Limiter>,
+    started: std::time::Instant,
+}
+
+impl Writer {
+    /// Gathers and commits groups until every sender is dropped.
+    fn run(mut self, rx: &std::sync::Mutex<mpsc::Receiver<WriteJob>>) {
+        let Sizes {
+            max_group,
+            max_group_ops,
+            ..
+        } = self.sizes;
+        let max_group = max_group.max(1);
+        let (metrics, limiter, clock, started) = (
+            Arc::clone(&self.metrics),
+            Arc::clone(&self.limiter),
+            Arc::clone(&self.clock),
+            self.started,
+        );
+        let store = &mut self.store;
+        let checkpointer = self.checkpointer.take();
+        let mut jobs = Vec::with_capacity(max_group);
+        let mut carried: Option<WriteJob> = None;
+        let mut full = FullDisk::default();
+        loop {
+            let idle = std::time::Instant::now();
+            // One writer gathers at a time; the others commit meanwhile.
+            let mut rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(first) = carried.take().or_else(|| rx.blocking_recv()) else {
+                break;
+            };
+            metrics.writer_time(WriterState::Idle, idle.elapsed());
+            if let Some(checkpointer) = &checkpointer {
+                if checkpointer.long_log.load(Ordering::Relaxed) {
+                    // Most of the log is copied already. Until the whole of it is (a
+                    // reader may hold on to part of it), this is tried between groups.
+                    if let Ok(Some(pages)) = store.checkpoint() {
+                        metrics.wal(pages.logged);
+                        if pages.copied == pages.logged {
+                            checkpointer.long_log.store(false, Ordering::Relaxed);
                         }
                     }
                 }
-                let mut ops = operations(&first.write);
-                jobs.push(first);
-                let mut lingered = Duration::ZERO;
-                while jobs.len() < max_group && ops < max_group_ops {
-                    match rx.try_recv() {
-                        Ok(job) if ops + operations(&job.write) > max_group_ops => {
-                            carried = Some(job);
-                            break;
-                        }
-                        Ok(job) => {
-                            ops += operations(&job.write);
-                            jobs.push(job);
-                        }
-                        Err(mpsc::error::TryRecvError::Empty)
-                            if lingered < LINGER
-                                && metrics.in_flight() - i64::try_from(jobs.len()).unwrap_or(0)
-                                    >= LINGER_SIBLINGS =>
-                        {
-                            // Others were admitted and are on their way (being read, checked):
-                            // wait a moment for them rather than commit a small group.
-                            std::thread::sleep(LINGER_STEP);
-                            lingered += LINGER_STEP;
-                        }
-                        Err(_) => break,
+            }
+            let mut ops = operations(&first.write);
+            jobs.push(first);
+            let mut lingered = Duration::ZERO;
+            while jobs.len() < max_group && ops < max_group_ops {
+                match rx.try_recv() {
+                    Ok(job) if ops + operations(&job.write) > max_group_ops => {
+                        carried = Some(job);
+                        break;
                     }
+                    Ok(job) => {
+                        ops += operations(&job.write);
+                        jobs.push(job);
+                    }
+                    Err(mpsc::error::TryRecvError::Empty)
+                        if lingered < LINGER
+                            && metrics.in_flight() - i64::try_from(jobs.len()).unwrap_or(0)
+                                >= LINGER_SIBLINGS =>
+                    {
+                        // Others were admitted and are on their way (being read, checked):
+                        // wait a moment for them rather than commit a small group.
+                        std::thread::sleep(LINGER_STEP);
+                        lingered += LINGER_STEP;
+                    }
+                    Err(_) => break,
                 }
-                metrics.writer_time(WriterState::Lingering, lingered);
-                let oldest = jobs.iter().map(|job| job.queued_at).min();
-                let (writes, senders): (Vec<Write>, Vec<_>) =
-                    jobs.drain(..).map(|job| (job.write, job.reply)).unzip();
-                let writing = std::time::Instant::now();
-                let committed = store.commit_group(&writes, clock.now());
-                let done = std::time::Instant::now();
-                metrics.writer_time(WriterState::Writing, done - writing);
-                let waited = oldest.map_or(Duration::ZERO, |at| done.saturating_duration_since(at));
-                metrics.set_in_flight_limit(limiter.group(done - started, waited));
-                match committed {
-                    Ok(replies) => {
-                        if let Some(refused) = full.committed() {
-                            metrics.storage_has_room();
-                            eprintln!(
-                                "저장 공간이 확보되어 쓰기를 다시 받습니다 (가득 찬 동안 거절한 요청 \
+            }
+            drop(rx);
+            metrics.writer_time(WriterState::Lingering, lingered);
+            let oldest = jobs.iter().map(|job| job.queued_at).min();
+            let (writes, senders): (Vec<Write>, Vec<_>) =
+                jobs.drain(..).map(|job| (job.write, job.reply)).unzip();
+            let writing = std::time::Instant::now();
+            let committed = store.commit_group(&writes, clock.now());
+            let done = std::time::Instant::now();
+            metrics.writer_time(WriterState::Writing, done - writing);
+            let waited = oldest.map_or(Duration::ZERO, |at| done.saturating_duration_since(at));
+            metrics.set_in_flight_limit(limiter.group(done - started, waited));
+            match committed {
+                Ok(replies) => {
+                    if let Some(refused) = full.committed() {
+                        metrics.storage_has_room();
+                        eprintln!(
+                            "저장 공간이 확보되어 쓰기를 다시 받습니다 (가득 찬 동안 거절한 요청 \
                                  {refused}건은 단말기가 다시 보냅니다) / storage has room again; \
                                  writes resumed (requests refused while full: {refused}; the \
                                  terminals send them again)"
-                            );
-                        }
-                        metrics.group(writes.len());
-                        if let Some(checkpointer) = &checkpointer {
-                            // Full means it has not started on the last notice yet.
-                            let _ = checkpointer.commits.try_send(());
-                        }
-                        for (sender, reply) in senders.into_iter().zip(replies) {
-                            let _ = sender.send(Ok(reply));
-                        }
+                        );
                     }
-                    Err(error) if is_storage_full(&error) => {
-                        let first = full.refused(senders.len());
-                        metrics.storage_full(senders.len(), first);
-                        if first {
-                            eprintln!(
-                                "서버 저장 공간이 가득 찼습니다. 쓰기 요청은 아무것도 반영하지 않고 \
+                    metrics.group(writes.len());
+                    if let Some(checkpointer) = &checkpointer {
+                        // Full means it has not started on the last notice yet.
+                        let _ = checkpointer.commits.try_send(());
+                    }
+                    for (sender, reply) in senders.into_iter().zip(replies) {
+                        let _ = sender.send(Ok(reply));
+                    }
+                }
+                Err(error) if is_storage_full(&error) => {
+                    let first = full.refused(senders.len());
+                    metrics.storage_full(senders.len(), first);
+                    if first {
+                        eprintln!(
+                            "서버 저장 공간이 가득 찼습니다. 쓰기 요청은 아무것도 반영하지 않고 \
                                  503 storage_full로 거절하며, 읽기는 계속됩니다. 데이터베이스 \
                                  디스크의 공간을 확보하면 재시작 없이 쓰기를 다시 받습니다. / the \
                                  server's storage is full ({error:#}): writes are rolled back and \
                                  refused with 503 storage_full, reads go on; free space on the \
                                  database's disk and writing resumes without a restart"
-                            );
-                        }
-                        for sender in senders {
-                            let _ = sender.send(Err(WriteError::StorageFull));
-                        }
+                        );
                     }
-                    Err(error) if crate::store::postgres::is_unreachable(&error) => {
-                        eprintln!(
-                            "데이터베이스에 연결할 수 없어 쓰기 묶음을 503으로 거절합니다 / the \
+                    for sender in senders {
+                        let _ = sender.send(Err(WriteError::StorageFull));
+                    }
+                }
+                Err(error) if crate::store::postgres::is_unreachable(&error) => {
+                    eprintln!(
+                        "데이터베이스에 연결할 수 없어 쓰기 묶음을 503으로 거절합니다 / the \
                              database cannot be reached; the write group is refused with 503: \
                              {error:#}"
-                        );
-                        for sender in senders {
-                            let _ = sender.send(Err(WriteError::DatabaseUnavailable));
-                        }
+                    );
+                    for sender in senders {
+                        let _ = sender.send(Err(WriteError::DatabaseUnavailable));
                     }
-                    Err(error) => {
-                        let text = format!("{error:#}");
-                        eprintln!("쓰기 묶음을 저장하지 못했습니다 / write group failed: {text}");
-                        for sender in senders {
-                            let _ = sender.send(Err(WriteError::Failed(text.clone())));
-                        }
+                }
+                Err(error) => {
+                    let text = format!("{error:#}");
+                    eprintln!("쓰기 묶음을 저장하지 못했습니다 / write group failed: {text}");
+                    for sender in senders {
+                        let _ = sender.send(Err(WriteError::Failed(text.clone())));
                     }
                 }
             }
-        })?;
-    Ok(tx)
+        }
+    }
 }
 
 #[cfg(test)]

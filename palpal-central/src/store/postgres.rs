@@ -248,6 +248,10 @@ impl Backend for PostgresBackend {
             &self.data_key_file,
         )?))
     }
+
+    fn concurrent_writers(&self) -> bool {
+        true
+    }
 }
 
 /// A connection to the server's PostgreSQL database.
