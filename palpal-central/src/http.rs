@@ -154,7 +154,7 @@ impl Default for Config {
             write_queue: 256,
             max_group: 64,
             max_group_ops: 1000,
-            read_connections: 4,
+            read_connections: 16,
             writers: 4,
             card_key: None,
             http_nice: 10,

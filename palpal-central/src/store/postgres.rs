@@ -222,6 +222,9 @@ pub struct PostgresBackend {
     url: String,
     policies: Arc<PolicySet>,
     data_key_file: std::path::PathBuf,
+    /// Set once a connection of this backend has migrated the database: the next ones
+    /// connect only (a reader opened under load must not queue for the migration lock).
+    migrated: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PostgresBackend {
@@ -236,17 +239,25 @@ impl PostgresBackend {
             url: url.to_owned(),
             policies,
             data_key_file: data_key_file.into(),
+            migrated: Arc::default(),
         }
     }
 }
 
 impl Backend for PostgresBackend {
     fn open(&self) -> anyhow::Result<Box<dyn Store>> {
-        Ok(Box::new(PgStore::open(
-            &self.url,
-            Arc::clone(&self.policies),
-            &self.data_key_file,
-        )?))
+        use std::sync::atomic::Ordering;
+        let migrate = !self.migrated.load(Ordering::Acquire);
+        let store = off_runtime(|| {
+            PgStore::connect(
+                &self.url,
+                Arc::clone(&self.policies),
+                &self.data_key_file,
+                migrate,
+            )
+        })?;
+        self.migrated.store(true, Ordering::Release);
+        Ok(Box::new(store))
     }
 
     fn concurrent_writers(&self) -> bool {
@@ -360,13 +371,14 @@ impl PgStore {
         policies: Arc<PolicySet>,
         data_key_file: &std::path::Path,
     ) -> anyhow::Result<PgStore> {
-        off_runtime(|| PgStore::connect(url, policies, data_key_file))
+        off_runtime(|| PgStore::connect(url, policies, data_key_file, true))
     }
 
     fn connect(
         url: &str,
         policies: Arc<PolicySet>,
         data_key_file: &std::path::Path,
+        migrate: bool,
     ) -> anyhow::Result<PgStore> {
         let mut config: postgres::Config = url.parse().with_context(|| {
             format!(
@@ -388,7 +400,9 @@ impl PgStore {
             certified: CertifiedWatches::default(),
             statements: Statements::default(),
         };
-        store.migrate().context("migrating the database")?;
+        if migrate {
+            store.migrate().context("migrating the database")?;
+        }
         Ok(store)
     }
 
@@ -1008,6 +1022,20 @@ impl PgStore {
         )
         .context("forgetting old nonces")?;
         let mut group = Group::default();
+        let members = reported_members(writes);
+        if !members.is_empty() {
+            Tx {
+                tx: &mut tx,
+                statements: &mut self.statements,
+                group: &mut group,
+            }
+            .query(
+                "SELECT m.id FROM members m JOIN balances b ON b.member_id = m.id
+                 WHERE m.id = ANY($1) ORDER BY m.id FOR UPDATE",
+                &[&members],
+            )
+            .context("locking the group's members")?;
+        }
         let mut replies = Vec::with_capacity(writes.len());
         for write in writes {
             // Each write in a savepoint of its own: a refused one leaves nothing.
@@ -1053,6 +1081,31 @@ impl PgStore {
         tx.commit().context("committing a write group")?;
         Ok(replies)
     }
+}
+
+/// The members a write group's step reports name, in member order. Their rows are locked
+/// first, all at once and in that order, so that two groups (of two writer threads or two
+/// server processes) never each hold a row the other waits for, a deadlock PostgreSQL
+/// breaks only after a second.
+fn reported_members(writes: &[Write]) -> Vec<i64> {
+    let mut members: Vec<i64> = writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::Sync { operations, .. } => Some(operations),
+            _ => None,
+        })
+        .flatten()
+        .filter(|op| op.kind == OpKind::StepReport.as_str())
+        .filter_map(|op| {
+            op.payload
+                .get("member_number")
+                .and_then(serde_json::Value::as_str)
+                .and_then(parse_member_number)
+        })
+        .collect();
+    members.sort_unstable();
+    members.dedup();
+    members
 }
 
 /// What applying operations needs besides the database (as in the SQLite store).
