@@ -1303,9 +1303,18 @@ fn step_run(
         )? {
             paired.insert((row.get(0), row.get(1)));
         }
+        // Only the proofs these reports carry: a watch's earlier proofs are many.
+        let (proof_serials, counters): (Vec<&str>, Vec<i64>) = claims
+            .iter()
+            .filter_map(|claim| claim.as_ref().ok())
+            .filter_map(|(_, claim)| claim.watch.as_ref())
+            .map(|(serial, counter)| (serial.as_str(), i64::from(*counter)))
+            .unzip();
         for row in tx.query(
-            "SELECT serial, counter FROM watch_proofs WHERE serial = ANY($1)",
-            &[&serials],
+            "SELECT p.serial, p.counter FROM watch_proofs p
+             JOIN unnest($1::text[], $2::bigint[]) AS c (serial, counter)
+               ON p.serial = c.serial AND p.counter = c.counter",
+            &[&proof_serials, &counters],
         )? {
             seen.insert((row.get(0), row.get(1)));
         }
