@@ -561,14 +561,9 @@ async fn both(
     Ok((first?, second?))
 }
 
-/// Two server processes on one PostgreSQL database behave as one: the same batches sent to
-/// both at the same moment (a terminal retrying on the other after a timeout) are applied
-/// once each, every operation accepted by one and answered `duplicate` by the other, and
-/// every member's ledger is what points-core computes over their reports. (Each server has
-/// its own writer and connections, as a process of its own has.) On SQLite, which has one
-/// writer, the same batches sent to one server twice at once are checked the same way.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_on_one_database_apply_each_operation_once() -> TestResult {
+/// A server, and on PostgreSQL a second one on the same database, as a second process would
+/// be (on SQLite, with its one writer, none: the tests send to the first twice).
+async fn second_server() -> Result<(Harness, Option<Harness>), Box<dyn std::error::Error>> {
     let a = start(Config::default()).await?;
     let b = match &a.test_db {
         TestDb::Sqlite(_) => None,
@@ -581,11 +576,23 @@ async fn two_servers_on_one_database_apply_each_operation_once() -> TestResult {
             .await?,
         ),
     };
-    let b = b.as_ref().unwrap_or(&a);
     // A terminal's nonces are its own whichever server it sends to.
-    if !std::ptr::eq(b, &a) {
+    if let Some(b) = &b {
         b.nonces.store(1_000_000, Ordering::Relaxed);
     }
+    Ok((a, b))
+}
+
+/// Two server processes on one PostgreSQL database behave as one: the same batches sent to
+/// both at the same moment (a terminal retrying on the other after a timeout) are applied
+/// once each, every operation accepted by one and answered `duplicate` by the other, and
+/// every member's ledger is what points-core computes over their reports. (Each server has
+/// its own writer and connections, as a process of its own has.) On SQLite, which has one
+/// writer, the same batches sent to one server twice at once are checked the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_apply_each_operation_once() -> TestResult {
+    let (a, b) = second_server().await?;
+    let b = b.as_ref().unwrap_or(&a);
     let kiosk = a.terminal("kiosk", 1).await?;
     let counter = a.terminal("counter", 2).await?;
     let members: i64 = 12;
@@ -696,22 +703,8 @@ async fn two_servers_on_one_database_apply_each_operation_once() -> TestResult {
 /// the database's, member by member. (On SQLite, one server, pulls racing its one writer.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulls_racing_commits_on_two_servers_miss_no_change() -> TestResult {
-    let a = start(Config::default()).await?;
-    let b = match &a.test_db {
-        TestDb::Sqlite(_) => None,
-        db => Some(
-            start_on(
-                Config::default(),
-                TestDb::PostgresAt(db.arg()),
-                tempfile::tempdir()?,
-            )
-            .await?,
-        ),
-    };
+    let (a, b) = second_server().await?;
     let b = b.as_ref().unwrap_or(&a);
-    if !std::ptr::eq(b, &a) {
-        b.nonces.store(1_000_000, Ordering::Relaxed);
-    }
     let kiosk = a.terminal("kiosk", 1).await?;
     let counter = a.terminal("counter", 2).await?;
     let reader = a.terminal("counter", 3).await?;
