@@ -163,7 +163,15 @@ async fn qr_on_screen(c: &Client, name: &str) -> Result<String> {
         .attr("data-content")
         .await?
         .context("the QR's content")?;
-    let decoded = decode_qr(c, name).await?;
+    // As a scanner tries again: the screen may still be scrolling the code into view.
+    let mut decoded = decode_qr(c, name).await?;
+    for _ in 0..10 {
+        if !decoded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        decoded = decode_qr(c, name).await?;
+    }
     assert_eq!(
         decoded,
         std::slice::from_ref(&content),
