@@ -562,12 +562,17 @@ trait Sql {
     fn touch(&mut self, kind: &'static str, key: i64) -> anyhow::Result<()>;
     /// The keys of the watch makers whose watches' signatures are taken.
     fn authorities(&mut self) -> anyhow::Result<Vec<[u8; 32]>> {
-        Ok(self
-            .query("SELECT public_key FROM watch_authorities", &[])?
-            .iter()
-            .filter_map(|row| <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(0)).ok())
-            .collect())
+        read_authorities(self)
     }
+}
+
+/// The watch makers' keys, as the database holds them now.
+fn read_authorities(sql: &mut (impl Sql + ?Sized)) -> anyhow::Result<Vec<[u8; 32]>> {
+    Ok(sql
+        .query("SELECT public_key FROM watch_authorities", &[])?
+        .iter()
+        .filter_map(|row| <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(0)).ok())
+        .collect())
 }
 
 impl<C: GenericClient> Sql for C {
@@ -710,11 +715,7 @@ impl Sql for Tx<'_, '_> {
         if let Some(keys) = &self.group.authorities {
             return Ok(keys.clone());
         }
-        let keys: Vec<[u8; 32]> = self
-            .query("SELECT public_key FROM watch_authorities", &[])?
-            .iter()
-            .filter_map(|row| <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(0)).ok())
-            .collect();
+        let keys = read_authorities(self)?;
         self.group.authorities = Some(keys.clone());
         Ok(keys)
     }
@@ -1229,8 +1230,8 @@ struct RunRows {
 /// rather than several for each: their earlier results read at once; their members' rows
 /// locked and read at once, in member order (so that server processes lock in one order);
 /// each report rated in turn in memory by the central core, a member's ledger carried from
-/// one report to the next; and what they write inserted at once. The answers are those of
-/// one by one would be.
+/// one report to the next; and what they write inserted at once. Each is answered as it
+/// would be applied alone.
 fn step_run(
     tx: &mut impl Sql,
     rules: &mut Rules<'_>,
@@ -1288,11 +1289,13 @@ fn step_run(
         );
     }
     let authorities = tx.authorities()?;
-    let serials: Vec<&str> = claims
+    // The watches the reports name, with the proof each carries.
+    let (serials, counters): (Vec<&str>, Vec<i64>) = claims
         .iter()
         .filter_map(|claim| claim.as_ref().ok())
-        .filter_map(|(_, claim)| claim.watch.as_ref().map(|(serial, _)| serial.as_str()))
-        .collect();
+        .filter_map(|(_, claim)| claim.watch.as_ref())
+        .map(|(serial, counter)| (serial.as_str(), i64::from(*counter)))
+        .unzip();
     let mut paired: HashSet<(String, i64)> = HashSet::new();
     let mut seen: HashSet<(String, i64)> = HashSet::new();
     if !authorities.is_empty() && !serials.is_empty() {
@@ -1304,17 +1307,11 @@ fn step_run(
             paired.insert((row.get(0), row.get(1)));
         }
         // Only the proofs these reports carry: a watch's earlier proofs are many.
-        let (proof_serials, counters): (Vec<&str>, Vec<i64>) = claims
-            .iter()
-            .filter_map(|claim| claim.as_ref().ok())
-            .filter_map(|(_, claim)| claim.watch.as_ref())
-            .map(|(serial, counter)| (serial.as_str(), i64::from(*counter)))
-            .unzip();
         for row in tx.query(
             "SELECT p.serial, p.counter FROM watch_proofs p
              JOIN unnest($1::text[], $2::bigint[]) AS c (serial, counter)
                ON p.serial = c.serial AND p.counter = c.counter",
-            &[&proof_serials, &counters],
+            &[&serials, &counters],
         )? {
             seen.insert((row.get(0), row.get(1)));
         }
