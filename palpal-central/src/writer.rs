@@ -264,21 +264,22 @@ struct Writer {
 
 impl Writer {
     /// Gathers and commits groups until every sender is dropped.
-    fn run(mut self, rx: &std::sync::Mutex<mpsc::Receiver<WriteJob>>) {
+    fn run(self, rx: &std::sync::Mutex<mpsc::Receiver<WriteJob>>) {
+        let Writer {
+            mut store,
+            checkpointer,
+            sizes,
+            clock,
+            metrics,
+            limiter,
+            started,
+        } = self;
         let Sizes {
             max_group,
             max_group_ops,
             ..
-        } = self.sizes;
+        } = sizes;
         let max_group = max_group.max(1);
-        let (metrics, limiter, clock, started) = (
-            Arc::clone(&self.metrics),
-            Arc::clone(&self.limiter),
-            Arc::clone(&self.clock),
-            self.started,
-        );
-        let store = &mut self.store;
-        let checkpointer = self.checkpointer.take();
         let mut jobs = Vec::with_capacity(max_group);
         let mut carried: Option<WriteJob> = None;
         let mut full = FullDisk::default();
