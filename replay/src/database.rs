@@ -13,8 +13,8 @@ use palpal_central::store::{SqliteStore, Store};
 use points_core::PolicySet;
 use test_postgres::Cluster;
 
-/// What is lost at 10:30.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is lost at 10:30 (`--kill server|node|primary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kill {
     /// Every server process (SIGKILL), started again at 11:00: the whole service is down.
     Server,
@@ -23,20 +23,6 @@ pub enum Kill {
     /// The PostgreSQL primary (`pg_ctl stop -m immediate`); its synchronous standby is
     /// promoted at once, as a failover manager would.
     Primary,
-}
-
-impl Kill {
-    /// `server`, `node` or `primary`.
-    pub fn parse(text: &str) -> anyhow::Result<Kill> {
-        match text {
-            "server" => Ok(Kill::Server),
-            "node" => Ok(Kill::Node),
-            "primary" => Ok(Kill::Primary),
-            other => bail!(
-                "--kill는 server, node, primary 중 하나입니다 ({other}) / --kill is server, node or primary, not {other}"
-            ),
-        }
-    }
 }
 
 /// One database the server runs on: a SQLite file or a PostgreSQL URL, with the file of the

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
-use clap::Parser;
+use clap::{Parser, ValueEnum as _};
 use redemption_token::{IssuerKey, KeySet};
 
 use crate::day::{seoul_time, Day, OUTAGE, WINDOW};
@@ -72,8 +72,8 @@ struct Args {
     /// What is lost at 10:30: server (every process, back at 11:00), node (one process of
     /// several, back at 11:00), primary (the PostgreSQL primary; its synchronous standby is
     /// promoted)
-    #[arg(long, default_value = "server", value_parser = ["server", "node", "primary"])]
-    kill: String,
+    #[arg(long, value_enum, default_value_t = database::Kill::Server)]
+    kill: database::Kill,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -89,7 +89,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let kill = database::Kill::parse(&args.kill)?;
+    let kill = args.kill;
     let modes: &[&'static str] = match args.mode.as_str() {
         "smart" => &["palpal"],
         "naive" => &["naive"],
@@ -113,7 +113,7 @@ fn main() -> anyhow::Result<()> {
             database.describe(),
             args.nodes
         );
-        runs.push(runtime.block_on(run_mode(&args, mode, &base, &database, kill))?);
+        runs.push(runtime.block_on(run_mode(&args, mode, &base, &database))?);
         database.drop_copy(mode)?;
     }
     database.finish()?;
@@ -184,8 +184,10 @@ fn options_shown(args: &Args) -> String {
     if args.nodes != 1 {
         shown.push_str(&format!(" --nodes {}", args.nodes));
     }
-    if args.kill != "server" {
-        shown.push_str(&format!(" --kill {}", args.kill));
+    if args.kill != database::Kill::Server {
+        if let Some(kill) = args.kill.to_possible_value() {
+            shown.push_str(&format!(" --kill {}", kill.get_name()));
+        }
     }
     shown
 }
@@ -275,8 +277,8 @@ async fn run_mode(
     mode: &'static str,
     base: &Base,
     database: &Arc<database::Database>,
-    kill: database::Kill,
 ) -> anyhow::Result<ModeRun> {
+    let kill = args.kill;
     let smart = mode == "palpal";
     let day = Arc::new(Day::new(args.seed, args.scale, base.today, smart));
     let dir = tempfile::tempdir()?;
