@@ -332,6 +332,12 @@ impl Store {
             .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         // Erased personal data and tokens are overwritten on disk, not merely unlinked.
         self.conn.pragma_update(None, "secure_delete", "ON")?;
+        // Plans fixed when a statement is prepared: otherwise a cached statement whose plan a
+        // bound value might change is compiled again each time it is used.
+        self.conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         let version: u32 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
