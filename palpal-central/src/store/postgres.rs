@@ -281,6 +281,8 @@ pub struct PgStore {
     certified: CertifiedWatches,
     /// The connection's prepared statements (made again with the connection).
     statements: Statements,
+    /// When this connection's write groups last forgot old nonces (see `try_group`).
+    nonces_swept_at: Option<i64>,
 }
 
 impl Drop for PgStore {
@@ -403,6 +405,7 @@ impl PgStore {
             data_key: None,
             certified: CertifiedWatches::default(),
             statements: Statements::default(),
+            nonces_swept_at: None,
         };
         if migrate {
             store.migrate().context("migrating the database")?;
@@ -994,6 +997,9 @@ impl Store for PgStore {
 /// How many times a write group is tried when it meets another server process's writes.
 const MAX_GROUP_ATTEMPTS: u32 = 20;
 
+/// How often a writer's connection forgets old nonces, in seconds at most.
+const NONCE_SWEEP_SECONDS: i64 = 1;
+
 /// Whether `error` is PostgreSQL saying that another transaction wrote the same thing first
 /// (a unique index), could not be serialized with it, or deadlocked with it.
 fn met_another_writer(error: &anyhow::Error) -> bool {
@@ -1031,11 +1037,18 @@ impl PgStore {
         let mut tx = client
             .transaction()
             .context("starting a write transaction")?;
-        tx.execute(
-            "DELETE FROM nonces WHERE seen_at < $1",
-            &[&(now.timestamp() - super::NONCE_RETENTION_SECONDS)],
-        )
-        .context("forgetting old nonces")?;
+        // Old nonces are forgotten once a second at most: a round trip in every group
+        // otherwise, for rows no request can be replayed with (their timestamps are refused).
+        let sweep = self
+            .nonces_swept_at
+            .is_none_or(|at| now.timestamp() - at >= NONCE_SWEEP_SECONDS);
+        if sweep {
+            tx.execute(
+                "DELETE FROM nonces WHERE seen_at < $1",
+                &[&(now.timestamp() - super::NONCE_RETENTION_SECONDS)],
+            )
+            .context("forgetting old nonces")?;
+        }
         let mut group = Group::default();
         let members = reported_members(writes);
         if !members.is_empty() {
@@ -1101,6 +1114,9 @@ impl PgStore {
         }
         number_changes(&mut tx, &group.touched).context("numbering the group's changes")?;
         tx.commit().context("committing a write group")?;
+        if sweep {
+            self.nonces_swept_at = Some(now.timestamp());
+        }
         Ok(replies)
     }
 }
@@ -1632,10 +1648,14 @@ fn enroll_member(
                 phone: claim.phone,
             };
             let sealed = key.seal(&identity, &person, fresh_nonce()?);
+            // The member and their balance row, in one statement (one round trip).
             let id: i64 = tx
                 .query_one(
-                    "INSERT INTO members (identity, sealed, terminal_id, op_id, created_at)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    "WITH m AS (
+                         INSERT INTO members (identity, sealed, terminal_id, op_id, created_at)
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id
+                     ), b AS (INSERT INTO balances (member_id) SELECT id FROM m)
+                     SELECT id FROM m",
                     &[
                         &&identity[..],
                         &sealed,
@@ -1645,7 +1665,6 @@ fn enroll_member(
                     ],
                 )?
                 .get(0);
-            tx.execute("INSERT INTO balances (member_id) VALUES ($1)", &[&id])?;
             (id, OpStatus::Accepted)
         }
     };
@@ -1663,29 +1682,24 @@ fn lease_facts(
     day: NaiveDate,
     today: NaiveDate,
 ) -> anyhow::Result<enroll::LeaseFacts> {
-    let lease: Option<(i64, i64)> = tx
-        .query_opt(
-            "SELECT places, used FROM quota_leases WHERE day = $1 AND site = $2 FOR UPDATE",
-            &[&ymd(day), &site],
-        )?
-        .map(|row| (row.get(0), row.get(1)));
-    let day_under_quota: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day = $1)",
-            &[&ymd(day)],
-        )?
-        .get(0);
     let (from, to) = enroll::quota_since_days(day, today).into_inner();
-    let quota_since: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM quota_leases WHERE day >= $1 AND day <= $2)",
-            &[&ymd(from), &ymd(to)],
-        )?
-        .get(0);
+    // The three facts in one statement (one round trip), the lease row locked.
+    let row = tx.query_one(
+        "SELECT lease.places, lease.used,
+                EXISTS (SELECT 1 FROM quota_leases WHERE day = $1),
+                EXISTS (SELECT 1 FROM quota_leases WHERE day >= $3 AND day <= $4)
+         FROM (SELECT 1) AS one
+         LEFT JOIN LATERAL (
+             SELECT places, used FROM quota_leases WHERE day = $1 AND site = $2 FOR UPDATE
+         ) AS lease ON true",
+        &[&ymd(day), &site, &ymd(from), &ymd(to)],
+    )?;
+    let places: Option<i64> = row.get(0);
+    let used: Option<i64> = row.get(1);
     Ok(enroll::LeaseFacts {
-        lease,
-        day_under_quota,
-        quota_since,
+        lease: places.zip(used),
+        day_under_quota: row.get(2),
+        quota_since: row.get(3),
     })
 }
 
