@@ -435,10 +435,6 @@ fn ledger_of(id: i64, member: &Member) -> Result<Ledger, Error> {
     }
 }
 
-fn kst_today(now: DateTime<Utc>) -> NaiveDate {
-    points_core::kst_day(now.fixed_offset())
-}
-
 impl State {
     fn enroll_member(
         &mut self,
@@ -455,7 +451,11 @@ impl State {
         let (id, status) = match self.people.get(&person) {
             Some(id) => (*id, OpStatus::Duplicate),
             None => {
-                let facts = self.lease_facts(&terminal.site, claim.day, kst_today(now));
+                let facts = self.lease_facts(
+                    &terminal.site,
+                    claim.day,
+                    points_core::kst_day(now.fixed_offset()),
+                );
                 match enroll::place(&facts) {
                     Ok(enroll::Place::FromLease) => {
                         if let Some(lease) =

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use redemption_token::MemberNo;
 use serde::Serialize;
 
-use crate::redemption::{grouped, seoul, Hold, HoldId};
+use crate::redemption::{grouped, Hold, HoldId};
 
 /// ESC @: initialize the printer.
 pub const INIT: &[u8] = b"\x1b@";
@@ -66,7 +66,9 @@ impl Receipt {
                 "일시",
                 format!(
                     "{} KST",
-                    self.at.with_timezone(&seoul()).format("%Y-%m-%d %H:%M:%S")
+                    self.at
+                        .with_timezone(&points_core::KST)
+                        .format("%Y-%m-%d %H:%M:%S")
                 ),
             ),
             ("회원번호", masked(self.member)),

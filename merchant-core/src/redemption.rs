@@ -8,18 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use redemption_token::{Claims, MemberNo, TokenId, TokenKind};
 use serde::{Deserialize, Serialize};
 
-/// Asia/Seoul: UTC+9 all year (Korea has kept no daylight saving time since 1988).
-pub fn seoul() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"))
-}
-
 /// The calendar day in Asia/Seoul at `at`.
 pub fn seoul_day(at: DateTime<Utc>) -> NaiveDate {
-    at.with_timezone(&seoul()).date_naive()
+    at.with_timezone(&points_core::KST).date_naive()
 }
 
 /// `12345` as `12,345`: how amounts are shown to people.

@@ -8,7 +8,7 @@ use redemption_token::{MemberNo, TokenKind};
 use serde::Serialize;
 
 use crate::receipt::{escape, masked};
-use crate::redemption::{grouped, seoul, seoul_day, Hold, HoldId, Outcome, Void};
+use crate::redemption::{grouped, seoul_day, Hold, HoldId, Outcome, Void};
 
 /// How many and how many points.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -192,7 +192,10 @@ impl Settlement {
             };
             out.push_str(&csv_row(&[
                 &l.hold_id.0,
-                &l.at.with_timezone(&seoul()).format("%H:%M:%S").to_string(),
+                &l.at
+                    .with_timezone(&points_core::KST)
+                    .format("%H:%M:%S")
+                    .to_string(),
                 &masked(l.member),
                 &l.kind.to_string(),
                 &l.amount.to_string(),
@@ -234,7 +237,7 @@ impl Settlement {
             lines.push_str(&format!(
                 "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}P</td><td>{}{}{reason}</td></tr>\n",
                 l.status.code(),
-                l.at.with_timezone(&seoul()).format("%H:%M"),
+                l.at.with_timezone(&points_core::KST).format("%H:%M"),
                 escape(&l.hold_id.0),
                 masked(l.member),
                 grouped(l.amount),

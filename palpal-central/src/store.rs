@@ -1540,10 +1540,6 @@ fn pair_watch(
     Ok(result)
 }
 
-fn kst_today(now: DateTime<Utc>) -> NaiveDate {
-    points_core::kst_day(now.fixed_offset())
-}
-
 fn enroll_member(
     tx: &Connection,
     key: &DataKey,
@@ -1564,7 +1560,12 @@ fn enroll_member(
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
         None => {
-            let facts = lease_facts(tx, &terminal.site, claim.day, kst_today(now))?;
+            let facts = lease_facts(
+                tx,
+                &terminal.site,
+                claim.day,
+                points_core::kst_day(now.fixed_offset()),
+            )?;
             match enroll::place(&facts) {
                 Ok(enroll::Place::FromLease) => {
                     tx.prepare_cached(

@@ -142,7 +142,7 @@ fn a_server_process_killed_mid_drain_again_and_again_loses_nothing_and_doubles_n
     );
 
     let mut store = terminal_store::Store::open(&kiosk)?;
-    let seoul = chrono::FixedOffset::east_opt(9 * 3600).ok_or("an offset")?;
+    let seoul = points_core::KST;
     let mut op_ids = Vec::new();
     for i in 0..400 {
         let op_id = format!("op-{i:04}");

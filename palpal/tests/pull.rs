@@ -134,9 +134,7 @@ fn sync(db: &Path, extra: &[&str]) -> Output {
 
 /// Today in Asia/Seoul, as the server sees it.
 fn seoul_today() -> NaiveDate {
-    Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
-        .date_naive()
+    Utc::now().with_timezone(&points_core::KST).date_naive()
 }
 
 /// Everything pulled, as text, without the times of the pulls (`as_of`, `last_pull`).

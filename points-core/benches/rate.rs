@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{FixedOffset, NaiveDate, TimeDelta};
+use chrono::{NaiveDate, TimeDelta};
 use points_core::{Ledger, PointsPolicy, PolicySet, StepReport};
 
 const POLICY: &str = include_str!("../../policies/example-event.toml");
@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 10_000,
     };
     let policies = PolicySet::from(PointsPolicy::from_toml_str(POLICY)?);
-    let kst = FixedOffset::east_opt(9 * 3600).ok_or("bad offset")?;
+    let kst = points_core::KST;
     let first = NaiveDate::from_ymd_opt(2026, 1, 1).ok_or("bad date")?;
     let birth_first = NaiveDate::from_ymd_opt(1940, 1, 1).ok_or("bad date")?;
 

@@ -6,8 +6,17 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta};
 
 use crate::{CapPeriod, PointsPolicy, PolicySet};
 
-/// Korea Standard Time. Korea has no daylight saving time, so a fixed offset is exact.
+/// Korea Standard Time's offset from UTC, in seconds. Korea has kept no daylight saving time
+/// since 1988, so a fixed offset is exact.
 const KST_SECONDS: i32 = 9 * 3600;
+
+/// Korea Standard Time (Asia/Seoul, UTC+9 all year): the one time zone of the program, whose
+/// midnight ends a member's day. The watch protocol states the same offset for the watch's
+/// clock (`watch_protocol::current_time::KST_OFFSET_SECONDS`), which it must not depend on.
+pub const KST: FixedOffset = match FixedOffset::east_opt(KST_SECONDS) {
+    Some(offset) => offset,
+    None => panic!("UTC+9 is a valid offset"),
+};
 
 /// One report from a watch: the cumulative step count of a member's day, as sent at
 /// `reported_at`. A watch sends many for the same day; the highest counts.

@@ -18,6 +18,7 @@ mod tests;
 
 pub use ledger::{
     age_on, kst_day, EntryKind, Ignored, Ledger, LedgerEntry, Outcome, SnapshotError, StepReport,
+    KST,
 };
 pub use policy::{CapPeriod, CapPeriodKind, PointsPolicy, PolicySet, RedemptionRules};
 

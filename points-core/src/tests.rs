@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta};
+use chrono::{DateTime, NaiveDate, TimeDelta};
 use proptest::prelude::*;
 
 use crate::{
@@ -27,10 +27,6 @@ fn policy_set(policies: &[&str]) -> PolicySet {
 
 fn date(text: &str) -> NaiveDate {
     text.parse().unwrap()
-}
-
-fn kst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).unwrap()
 }
 
 /// A policy like the 2025-12 one with its own cap, for scenarios where the cap binds.
@@ -792,7 +788,7 @@ fn reports(first: NaiveDate, days: i64, max: usize) -> impl Strategy<Value = Vec
                 let reported_at = (day + TimeDelta::days(late))
                     .and_hms_opt(hour, 30, 0)
                     .unwrap()
-                    .and_local_timezone(kst())
+                    .and_local_timezone(crate::KST)
                     .unwrap();
                 StepReport {
                     reported_at,
@@ -952,7 +948,7 @@ fn a_damaged_snapshot_is_refused() {
         let reported_at = day
             .and_hms_opt(21, 0, 0)
             .unwrap()
-            .and_local_timezone(kst())
+            .and_local_timezone(crate::KST)
             .unwrap();
         ledger.apply(
             &policies,

@@ -93,10 +93,6 @@ fn scaled(count: f64, scale: f64) -> usize {
     ((count * scale).round() as usize).max(1)
 }
 
-fn seoul() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is valid"))
-}
-
 impl Day {
     /// The day at `scale` (1.0: the launch-day counts), from `seed`, on `today`. `leases`:
     /// whether kiosks get quota leases (smart terminals) or not (naive).
@@ -123,7 +119,7 @@ impl Day {
         let mut history = Vec::with_capacity(existing.len() * HISTORY_DAYS as usize);
         for back in 1..=HISTORY_DAYS {
             let day = today.checked_sub_days(Days::new(back)).unwrap_or(today);
-            let evening = seoul()
+            let evening = points_core::KST
                 .from_local_datetime(&day.and_hms_opt(21, 0, 0).unwrap_or_default())
                 .single()
                 .unwrap_or_else(|| unreachable!("a fixed offset has no gaps"));
@@ -207,5 +203,5 @@ impl Day {
 
 /// A time in Asia/Seoul.
 pub fn seoul_time(at: DateTime<chrono::Utc>) -> DateTime<FixedOffset> {
-    at.with_timezone(&seoul())
+    at.with_timezone(&points_core::KST)
 }

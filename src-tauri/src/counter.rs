@@ -25,7 +25,7 @@ use terminal_store::Store;
 
 use crate::commands::{member_view, MemberView};
 use crate::config::Role;
-use crate::error::{CommandError, ErrorCode, Lang};
+use crate::error::{storage, CommandError, ErrorCode, Lang};
 use crate::terminal::{AppState, Terminal};
 
 /// How many live dynamic tokens the counter remembers (`SeenTokens`' capacity).
@@ -159,10 +159,6 @@ pub struct Exported {
     pub path: String,
     pub summary_csv: String,
     pub lines_csv: String,
-}
-
-fn storage(lang: Lang) -> impl Fn(anyhow::Error) -> CommandError {
-    move |e| CommandError::storage(lang, &e)
 }
 
 /// The member number to show: the cached member's, else the token's.

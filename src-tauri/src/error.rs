@@ -202,6 +202,11 @@ impl CommandError {
     }
 }
 
+/// [`CommandError::storage`] as a closure for `map_err`, in `lang`.
+pub fn storage(lang: Lang) -> impl Fn(anyhow::Error) -> CommandError {
+    move |e| CommandError::storage(lang, &e)
+}
+
 #[allow(clippy::print_stderr)]
 fn log_error(err: &anyhow::Error) {
     eprintln!("palpal: {err:#}");

@@ -20,7 +20,7 @@ use terminal_store::{ConfirmedEnrollment, KioskEnrollment};
 
 use crate::commands::ApplicantInput;
 use crate::config::Role;
-use crate::error::{CommandError, ErrorCode, Lang};
+use crate::error::{storage, CommandError, ErrorCode, Lang};
 use crate::terminal::{AppState, Terminal};
 
 /// One consent item as the screen shows it, in the terminal's language.
@@ -64,10 +64,6 @@ fn consent_views(lang: Lang) -> Vec<ConsentView> {
             required: i.required,
         })
         .collect()
-}
-
-fn storage(lang: Lang) -> impl Fn(anyhow::Error) -> CommandError {
-    move |e| CommandError::storage(lang, &e)
 }
 
 fn admission_info(t: &Terminal, lang: Lang) -> Result<AdmissionInfo, CommandError> {

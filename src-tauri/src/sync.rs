@@ -21,7 +21,7 @@ use terminal_sync::Options;
 
 use crate::config::Role;
 use crate::error::CommandError;
-use crate::terminal::{kst, AppState};
+use crate::terminal::AppState;
 
 /// How often the thread looks at the outbox for new operations.
 const TICK: Duration = Duration::from_secs(1);
@@ -183,8 +183,8 @@ fn sync_once(shared: &Shared) -> bool {
     let options = worker.options.clone();
     let now = move || {
         fixed_now
-            .map(|t| t.with_timezone(&kst()))
-            .unwrap_or_else(|| Utc::now().with_timezone(&kst()))
+            .map(|t| t.with_timezone(&points_core::KST))
+            .unwrap_or_else(|| Utc::now().with_timezone(&points_core::KST))
     };
     let store = match worker.store() {
         Ok(store) => store,

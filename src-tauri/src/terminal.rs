@@ -10,11 +10,6 @@ use terminal_store::Store;
 use crate::config::{Role, TerminalConfig};
 use crate::error::{CommandError, ErrorCode, Lang};
 
-/// Seoul's offset from UTC; Korea keeps no daylight saving time.
-pub fn kst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset")
-}
-
 /// What the app holds between commands.
 pub struct AppState {
     terminal: Result<Terminal, StartupFailure>,
@@ -165,6 +160,6 @@ impl Terminal {
 fn now_for(config: &TerminalConfig) -> DateTime<FixedOffset> {
     config
         .fixed_now
-        .map(|t| t.with_timezone(&kst()))
-        .unwrap_or_else(|| Utc::now().with_timezone(&kst()))
+        .map(|t| t.with_timezone(&points_core::KST))
+        .unwrap_or_else(|| Utc::now().with_timezone(&points_core::KST))
 }

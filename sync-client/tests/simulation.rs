@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use central_core::memory::Central;
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeZone as _, Utc};
 use points_core::{Ledger, PointsPolicy, PolicySet, StepReport};
 use redemption_token::{IssuerKey, MemberNo};
 use sync_client::{Client, Config, Event, Failure, Op, Outcome, Response, Time, Transmit};
@@ -70,18 +70,14 @@ fn policies() -> &'static PolicySet {
     })
 }
 
-fn seoul() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).expect("+09:00")
-}
-
 /// A day in Asia/Seoul.
 fn kst_day(at: DateTime<Utc>) -> NaiveDate {
-    points_core::kst_day(at.with_timezone(&seoul()))
+    points_core::kst_day(at.with_timezone(&points_core::KST))
 }
 
 /// A time as a terminal in Seoul writes it.
 fn kst_text(at: DateTime<Utc>) -> String {
-    at.with_timezone(&seoul()).to_rfc3339()
+    at.with_timezone(&points_core::KST).to_rfc3339()
 }
 
 /// What travels on the network, with the terminal and client generation it belongs to (a

@@ -108,7 +108,7 @@ fn main() {
                     .outbox_pending()
                     .unwrap()
                     .into_iter()
-                    .map(|p| terminal_store::Settlement::Done {
+                    .map(|p| terminal_store::FinalAnswer::Done {
                         op_id: p.op_id,
                         duplicate: false,
                         member_number: None,

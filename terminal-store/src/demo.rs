@@ -2,7 +2,7 @@
 //! seed and day, so the demo and the end-to-end tests see the same screens.
 
 use anyhow::Result;
-use chrono::{Datelike, Days, FixedOffset, NaiveDate, NaiveTime};
+use chrono::{Datelike, Days, NaiveDate, NaiveTime};
 
 use crate::{Member, Store, StoredStepReport};
 
@@ -68,7 +68,7 @@ pub const DEMO_REVOKED: usize = 15;
 /// What a counter pulls from the server, for the demo: the issuing keys, the members'
 /// balances as of `today`'s midnight (Asia/Seoul) and one revoked member, as pulled then.
 fn seed_counter(s: &Store, today: NaiveDate, seed: u64) -> Result<()> {
-    let kst = FixedOffset::east_opt(9 * 3600).ok_or_else(|| anyhow::anyhow!("KST offset"))?;
+    let kst = points_core::KST;
     let midnight = today
         .and_time(NaiveTime::MIN)
         .and_local_timezone(kst)
@@ -109,7 +109,7 @@ pub fn seed_demo(store: &mut Store, today: NaiveDate, weeks: u32, seed: u64) -> 
     if store.member_count()? > 0 {
         return Ok(0);
     }
-    let kst = FixedOffset::east_opt(9 * 3600).ok_or_else(|| anyhow::anyhow!("KST offset"))?;
+    let kst = points_core::KST;
     let mut rng = SplitMix(seed);
     store.in_transaction(|s| {
         for (i, name) in NAMES.iter().enumerate() {

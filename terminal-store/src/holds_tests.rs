@@ -3,7 +3,7 @@ use merchant_core::redemption::{Connectivity, HoldId, OfflineLimits, Outcome, Re
 use redemption_token::{verify, IssuerKey, MemberNo};
 
 use super::*;
-use crate::{demo_issuer_seed_hex, seed_demo, Settlement, DEMO_KEY_ID};
+use crate::{demo_issuer_seed_hex, seed_demo, FinalAnswer, DEMO_KEY_ID};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
@@ -155,12 +155,12 @@ fn voids_and_the_servers_answers_survive_a_restart() {
         // A second void of the same hold is refused by the store too.
         assert!(s.record_void(&void, "V-3").is_err());
         let answers = [
-            Settlement::Done {
+            FinalAnswer::Done {
                 op_id: "H-1".into(),
                 duplicate: false,
                 member_number: None,
             },
-            Settlement::Rejected {
+            FinalAnswer::Rejected {
                 op_id: "H-3".into(),
                 reason: "insufficient_points".into(),
                 message: "…".into(),
@@ -169,7 +169,7 @@ fn voids_and_the_servers_answers_survive_a_restart() {
         s.settle(&answers, now.fixed_offset()).unwrap();
         // A retried answer changes nothing: the first is final.
         s.settle(
-            &[Settlement::Done {
+            &[FinalAnswer::Done {
                 op_id: "H-3".into(),
                 duplicate: true,
                 member_number: None,
@@ -344,7 +344,7 @@ fn a_card_hold_carries_the_card_until_the_server_answers() {
     );
     assert_eq!(s.stored_hold("H-10").unwrap().unwrap().hold, second);
     // Answered, the card's token is no longer kept: a copy of the database cannot spend it.
-    let answer = crate::Settlement::Done {
+    let answer = crate::FinalAnswer::Done {
         op_id: "H-9".into(),
         duplicate: false,
         member_number: None,

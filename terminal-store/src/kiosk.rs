@@ -732,7 +732,7 @@ mod tests {
         assert_eq!(s.quota_lease("jongno", day).unwrap().unwrap().used, 3);
         // Acknowledged, then pulled again: the server's count includes it.
         s.settle(
-            &[crate::Settlement::Done {
+            &[crate::FinalAnswer::Done {
                 op_id: "op-1".into(),
                 duplicate: false,
                 member_number: None,
@@ -812,7 +812,7 @@ mod tests {
         // Acknowledged: sealed data and payload erased as the answer is recorded, whichever
         // shell synced it; the list and duplicates still work.
         s.settle(
-            &[crate::Settlement::Done {
+            &[crate::FinalAnswer::Done {
                 op_id: "op-1".into(),
                 duplicate: false,
                 member_number: Some("PP-0099".into()),

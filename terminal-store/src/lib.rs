@@ -36,7 +36,7 @@ pub use demo::{demo_issuer_seed_hex, demo_member_no, seed_demo, DEMO_KEY_ID};
 pub use holds::{CardLock, StoredHold};
 pub use kiosk::{key_path, CardCheck, EnrollmentCard, KioskEnrollment, KnownPerson, PersonalData};
 pub use outbox::{
-    OutboxCounts, OutboxEntry, OutboxState, PendingOp, Settlement, SyncLog, TerminalIdentity,
+    FinalAnswer, OutboxCounts, OutboxEntry, OutboxState, PendingOp, SyncLog, TerminalIdentity,
 };
 pub use pull::{
     BalanceChange, CachedBalance, CachedKey, CachedPolicy, PulledCard, PulledCounts, PulledPage,

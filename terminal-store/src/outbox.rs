@@ -62,9 +62,9 @@ pub struct PendingOp {
     pub seq: u64,
 }
 
-/// A final answer to write back.
+/// The server's final answer to an operation, written back to its outbox entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settlement {
+pub enum FinalAnswer {
     /// Accepted now (`duplicate == false`) or before (`duplicate == true`).
     Done {
         /// The operation.
@@ -256,7 +256,11 @@ impl Store {
 
     /// Writes final answers, in one transaction. An operation already settled keeps its first
     /// answer. Returns how many rows changed.
-    pub fn settle(&mut self, settlements: &[Settlement], at: DateTime<FixedOffset>) -> Result<u64> {
+    pub fn settle(
+        &mut self,
+        settlements: &[FinalAnswer],
+        at: DateTime<FixedOffset>,
+    ) -> Result<u64> {
         let tx = self.conn.transaction()?;
         let mut changed = 0u64;
         {
@@ -268,7 +272,7 @@ impl Store {
             let at = at.to_rfc3339();
             for s in settlements {
                 let n = match s {
-                    Settlement::Done {
+                    FinalAnswer::Done {
                         op_id,
                         duplicate,
                         member_number,
@@ -281,7 +285,7 @@ impl Store {
                         member_number,
                         at
                     ])?,
-                    Settlement::Rejected {
+                    FinalAnswer::Rejected {
                         op_id,
                         reason,
                         message,
@@ -298,8 +302,8 @@ impl Store {
                 if n == 1 {
                     // A redemption hold or void takes the same first answer.
                     let (op_id, rejected) = match s {
-                        Settlement::Done { op_id, .. } => (op_id, None),
-                        Settlement::Rejected { op_id, reason, .. } => {
+                        FinalAnswer::Done { op_id, .. } => (op_id, None),
+                        FinalAnswer::Rejected { op_id, reason, .. } => {
                             (op_id, Some(reason.as_str()))
                         }
                     };
@@ -574,12 +578,12 @@ mod tests {
             }
         );
         let answers = [
-            Settlement::Done {
+            FinalAnswer::Done {
                 op_id: "a".into(),
                 duplicate: false,
                 member_number: Some("PP-00000001".into()),
             },
-            Settlement::Rejected {
+            FinalAnswer::Rejected {
                 op_id: "b".into(),
                 reason: "role".into(),
                 message: "역할 / role".into(),
@@ -587,7 +591,7 @@ mod tests {
         ];
         assert_eq!(s.settle(&answers, when).unwrap(), 2);
         // A late duplicate answer does not overwrite the first one.
-        let late = [Settlement::Done {
+        let late = [FinalAnswer::Done {
             op_id: "b".into(),
             duplicate: true,
             member_number: None,

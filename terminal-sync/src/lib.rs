@@ -24,7 +24,7 @@ use sync_client::pull::{read_pull_answer, PullError};
 use sync_client::{Client, Event, Failure, Op, Outcome, Phase, Stats, Time};
 use sync_protocol::wire::PullResponse;
 use terminal_store::{
-    BalanceChange, CachedKey, CachedPolicy, PulledCard, PulledPage, ServerPairing, Settlement,
+    BalanceChange, CachedKey, CachedPolicy, FinalAnswer, PulledCard, PulledPage, ServerPairing,
     Store, TerminalIdentity,
 };
 
@@ -483,14 +483,14 @@ fn to_store_page(page: &PullResponse) -> Result<PulledPage, PullError> {
     })
 }
 
-fn settlement(op_id: String, outcome: Outcome, rejected: &mut Vec<Rejected>) -> Settlement {
+fn settlement(op_id: String, outcome: Outcome, rejected: &mut Vec<Rejected>) -> FinalAnswer {
     match outcome {
-        Outcome::Accepted { member_number } => Settlement::Done {
+        Outcome::Accepted { member_number } => FinalAnswer::Done {
             op_id,
             duplicate: false,
             member_number,
         },
-        Outcome::Duplicate { member_number } => Settlement::Done {
+        Outcome::Duplicate { member_number } => FinalAnswer::Done {
             op_id,
             duplicate: true,
             member_number,
@@ -501,7 +501,7 @@ fn settlement(op_id: String, outcome: Outcome, rejected: &mut Vec<Rejected>) -> 
                 reason: reason.clone(),
                 message: message.clone(),
             });
-            Settlement::Rejected {
+            FinalAnswer::Rejected {
                 op_id,
                 reason,
                 message,

@@ -36,9 +36,7 @@ fn kst(at: &str) -> DateTime<Utc> {
 }
 
 fn rfc(at: &str) -> String {
-    kst(at)
-        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
-        .to_rfc3339()
+    kst(at).with_timezone(&points_core::KST).to_rfc3339()
 }
 
 fn day(text: &str) -> NaiveDate {

@@ -21,8 +21,8 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use redemption_token::{KeySet, MemberNo, Revocations, RevokedCard};
 
 use super::{
-    card_key, fresh_nonce, kst_today, payload_hash, ymd, Backend, CardRecord, CardRequest,
-    PullPage, Refusal, Store, Terminal, WalPages, Write, WriteReply, DAYS_AHEAD, MAX_REPORT_HOLDS,
+    card_key, fresh_nonce, payload_hash, ymd, Backend, CardRecord, CardRequest, PullPage, Refusal,
+    Store, Terminal, WalPages, Write, WriteReply, DAYS_AHEAD, MAX_REPORT_HOLDS,
 };
 use crate::personal::{DataKey, Person};
 use crate::wire::{
@@ -1631,7 +1631,12 @@ fn enroll_member(
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
         None => {
-            let facts = lease_facts(tx, &terminal.site, claim.day, kst_today(now))?;
+            let facts = lease_facts(
+                tx,
+                &terminal.site,
+                claim.day,
+                points_core::kst_day(now.fixed_offset()),
+            )?;
             match enroll::place(&facts) {
                 Ok(enroll::Place::FromLease) => {
                     tx.execute(

@@ -31,8 +31,7 @@ pub fn text(bytes: &[u8]) -> String {
 
 pub fn when() -> DateTime<FixedOffset> {
     // The server takes a sign-up dated only within days of its own clock, the real one here.
-    let seoul = FixedOffset::east_opt(9 * 3600).expect("an offset");
-    chrono::Utc::now().with_timezone(&seoul)
+    chrono::Utc::now().with_timezone(&points_core::KST)
 }
 
 /// Confirms `count` enrollments at the kiosk, numbered from `from`; returns their op ids.

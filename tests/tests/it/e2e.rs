@@ -783,7 +783,11 @@ async fn kiosk_watch_flow(driver: &Driver) -> Result<()> {
     result?;
 
     let store = Store::open(&terminal.database())?;
-    let today = store.enrollments_on(chrono::Utc::now().with_timezone(&kst()).date_naive())?;
+    let today = store.enrollments_on(
+        chrono::Utc::now()
+            .with_timezone(&points_core::KST)
+            .date_naive(),
+    )?;
     let op_id = today.first().context("the enrollment")?.op_id.clone();
     let watch = store.watch("PW-0007")?.context("watch paired")?;
     assert_eq!(
@@ -810,10 +814,6 @@ async fn kiosk_watch_flow(driver: &Driver) -> Result<()> {
         serde_json::json!({ "serial": "PW-0007", "enrollment_op_id": op_id })
     );
     Ok(())
-}
-
-fn kst() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9")
 }
 
 /// The watch flows: a private bus with simulated watches, and a driver whose app sees it.

@@ -100,13 +100,9 @@ fn policy_figure(name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {}", path.display()))
 }
 
-fn seoul() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).expect("an offset")
-}
-
 /// Now, as the server's clock reads it, in Asia/Seoul.
 fn now() -> DateTime<FixedOffset> {
-    Utc::now().with_timezone(&seoul())
+    Utc::now().with_timezone(&points_core::KST)
 }
 
 fn today() -> NaiveDate {
@@ -120,7 +116,7 @@ fn days_ago(days: u64) -> NaiveDate {
 /// `day` at `hour`:00 in Asia/Seoul.
 fn at_hour(day: NaiveDate, hour: u32) -> DateTime<FixedOffset> {
     day.and_hms_opt(hour, 0, 0)
-        .and_then(|t| t.and_local_timezone(seoul()).single())
+        .and_then(|t| t.and_local_timezone(points_core::KST).single())
         .expect("a time")
 }
 
