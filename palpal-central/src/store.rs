@@ -1560,12 +1560,7 @@ fn enroll_member(
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
         None => {
-            let facts = lease_facts(
-                tx,
-                &terminal.site,
-                claim.day,
-                points_core::kst_day(now.fixed_offset()),
-            )?;
+            let facts = lease_facts(tx, &terminal.site, claim.day, now)?;
             match enroll::place(&facts) {
                 Ok(enroll::Place::FromLease) => {
                     tx.prepare_cached(
@@ -1793,13 +1788,15 @@ fn touch(tx: &Connection, kind: &str, key: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the quota leases say of a sign-up at `site` on `day` (`enroll::LeaseFacts`).
+/// What the quota leases say of a sign-up at `site` on `day` (`enroll::LeaseFacts`), made at
+/// `now`.
 fn lease_facts(
     tx: &Connection,
     site: &str,
     day: NaiveDate,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<enroll::LeaseFacts> {
+    let today = points_core::kst_day(now.fixed_offset());
     let lease: Option<(i64, i64)> = tx
         .prepare_cached("SELECT places, used FROM quota_leases WHERE day = ?1 AND site = ?2")?
         .query_row(params![ymd(day), site], |row| {

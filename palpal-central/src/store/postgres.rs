@@ -1631,12 +1631,7 @@ fn enroll_member(
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
         None => {
-            let facts = lease_facts(
-                tx,
-                &terminal.site,
-                claim.day,
-                points_core::kst_day(now.fixed_offset()),
-            )?;
+            let facts = lease_facts(tx, &terminal.site, claim.day, now)?;
             match enroll::place(&facts) {
                 Ok(enroll::Place::FromLease) => {
                     tx.execute(
@@ -1679,14 +1674,15 @@ fn enroll_member(
     Ok(result)
 }
 
-/// What the quota leases say of a sign-up at `site` on `day` (`enroll::LeaseFacts`), the
-/// site's lease row locked until the transaction ends.
+/// What the quota leases say of a sign-up at `site` on `day` (`enroll::LeaseFacts`), made at
+/// `now`; the site's lease row locked until the transaction ends.
 fn lease_facts(
     tx: &mut impl Sql,
     site: &str,
     day: NaiveDate,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<enroll::LeaseFacts> {
+    let today = points_core::kst_day(now.fixed_offset());
     let (from, to) = enroll::quota_since_days(day, today).into_inner();
     // The three facts in one statement (one round trip), the lease row locked.
     let row = tx.query_one(
