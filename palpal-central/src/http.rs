@@ -91,7 +91,8 @@ pub struct Config {
     /// Operations committed in one transaction at most (a single larger batch still goes
     /// alone); this bounds how long a commit, and the wait behind it, takes.
     pub max_group_ops: usize,
-    /// Read connections kept open.
+    /// Read connections at most, kept open once made; a read finding them all busy waits for
+    /// one.
     pub read_connections: usize,
     /// Writer threads, each with a connection of its own, committing groups side by side
     /// where the database allows it (PostgreSQL); SQLite always has one.
@@ -170,6 +171,10 @@ const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
 struct App {
     backend: Arc<dyn Backend>,
     readers: Mutex<Vec<Box<dyn Store>>>,
+    /// One permit for each of the `read_connections`: a read beyond them waits for one
+    /// rather than opening a connection of its own (the database's connections are sized by
+    /// them, see docs/deploy-central.md).
+    read_slots: Arc<Semaphore>,
     writer: mpsc::Sender<WriteJob>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -366,6 +371,7 @@ pub fn router(
     let app = Arc::new(App {
         backend,
         readers: Mutex::new(Vec::new()),
+        read_slots: Arc::new(Semaphore::new(config.read_connections.max(1))),
         writer,
         clock,
         metrics: Arc::clone(&metrics),
@@ -925,8 +931,14 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&mut dyn Store) -> anyhow::Result<T> + Send + 'static,
     {
+        let slot = Arc::clone(&self.read_slots)
+            .acquire_owned()
+            .await
+            .map_err(internal)?;
         let app = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            // Held until the connection is back in the pool.
+            let _slot = slot;
             let pooled = app.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let mut store = match pooled {
                 Some(store) => store,

@@ -1737,6 +1737,98 @@ async fn concurrent_batches_are_committed_in_groups() -> TestResult {
     Ok(())
 }
 
+/// The connections the server under test holds to its database now: PostgreSQL's client
+/// backends on it (but the one asking), or the file descriptors of this process (where the
+/// server runs) open on the SQLite file.
+fn database_connections(
+    db: &str,
+    pg: Option<&mut postgres::Client>,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    if let Some(client) = pg {
+        let row = client.query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )?;
+        return Ok(usize::try_from(row.get::<_, i64>(0))?);
+    }
+    let file = std::fs::canonicalize(db)?;
+    let mut open = 0;
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        // A descriptor closed between the listing and the read is simply not counted.
+        if std::fs::read_link(entry?.path()).is_ok_and(|target| target == file) {
+            open += 1;
+        }
+    }
+    Ok(open)
+}
+
+/// Reads beyond the pool wait for one of its connections instead of opening more: under a
+/// hundred concurrent pulls the server never holds more than `read_connections` readers
+/// beside the connections it had before, which is how docs/deploy-central.md sizes
+/// PostgreSQL's `max_connections`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_beyond_the_pool_wait_for_its_connections() -> TestResult {
+    const READERS: usize = 2;
+    let h = Arc::new(
+        start(Config {
+            read_connections: READERS,
+            ..Config::default()
+        })
+        .await?,
+    );
+    let counter = Arc::new(h.terminal("counter", 1).await?);
+    // The writers connected and the pool empty again: what the server holds at rest.
+    assert_eq!(h.pull(&counter, json!({})).await?.status, 200);
+    let db = h.db().to_owned();
+    let postgres = on_postgres();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (db, done) = (db.clone(), Arc::clone(&done));
+        std::thread::spawn(move || -> Result<(usize, usize), String> {
+            let mut pg = postgres
+                .then(|| pg_client(&db))
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let count = |pg: &mut Option<postgres::Client>| {
+                database_connections(&db, pg.as_mut()).map_err(|e| e.to_string())
+            };
+            let before = count(&mut pg)?;
+            let mut peak = before;
+            while !done.load(Ordering::Relaxed) {
+                peak = peak.max(count(&mut pg)?);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok((before, peak))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut pulls = Vec::new();
+    for _ in 0..100 {
+        let (h, counter) = (Arc::clone(&h), Arc::clone(&counter));
+        pulls.push(tokio::spawn(async move {
+            h.pull(&counter, json!({}))
+                .await
+                .map(|a| a.status)
+                .unwrap_or(0)
+        }));
+    }
+    let mut answered = 0;
+    for pull in pulls {
+        let status = pull.await?;
+        assert!(status == 200 || status == 429, "a pull answered {status}");
+        answered += usize::from(status == 200);
+    }
+    done.store(true, Ordering::Relaxed);
+    let (before, peak) = sampler.join().map_err(|_| "the sampler panicked")??;
+    assert!(answered >= 50, "{answered} of 100 pulls answered");
+    assert!(
+        peak <= before + READERS,
+        "{peak} connections at the peak, {before} before the pulls, {READERS} readers allowed"
+    );
+    Ok(())
+}
+
 /// The CPUs a thread may run on, from `Cpus_allowed_list` ("0-3,6") of its status file.
 fn cpus_allowed(status_file: &Path) -> Result<Vec<usize>, Box<dyn std::error::Error>> {
     let status = std::fs::read_to_string(status_file)?;
