@@ -451,11 +451,7 @@ impl State {
         let (id, status) = match self.people.get(&person) {
             Some(id) => (*id, OpStatus::Duplicate),
             None => {
-                let facts = self.lease_facts(
-                    &terminal.site,
-                    claim.day,
-                    points_core::kst_day(now.fixed_offset()),
-                );
+                let facts = self.lease_facts(&terminal.site, claim.day, now);
                 match enroll::place(&facts) {
                     Ok(enroll::Place::FromLease) => {
                         if let Some(lease) =
@@ -492,8 +488,9 @@ impl State {
         result
     }
 
-    /// What the quota leases say of a sign-up at `site` on `day`.
-    fn lease_facts(&self, site: &str, day: NaiveDate, today: NaiveDate) -> enroll::LeaseFacts {
+    /// What the quota leases say of a sign-up at `site` on `day`, made at `now`.
+    fn lease_facts(&self, site: &str, day: NaiveDate, now: DateTime<Utc>) -> enroll::LeaseFacts {
+        let today = points_core::kst_day(now.fixed_offset());
         let leased_from = |from: NaiveDate| {
             self.leases
                 .range((from, String::new())..)

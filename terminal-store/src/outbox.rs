@@ -256,11 +256,7 @@ impl Store {
 
     /// Writes final answers, in one transaction. An operation already settled keeps its first
     /// answer. Returns how many rows changed.
-    pub fn settle(
-        &mut self,
-        settlements: &[FinalAnswer],
-        at: DateTime<FixedOffset>,
-    ) -> Result<u64> {
+    pub fn settle(&mut self, answers: &[FinalAnswer], at: DateTime<FixedOffset>) -> Result<u64> {
         let tx = self.conn.transaction()?;
         let mut changed = 0u64;
         {
@@ -270,7 +266,7 @@ impl Store {
                  WHERE op_id = ?1 AND state IN ('queued', 'in_flight')",
             )?;
             let at = at.to_rfc3339();
-            for s in settlements {
+            for s in answers {
                 let n = match s {
                     FinalAnswer::Done {
                         op_id,

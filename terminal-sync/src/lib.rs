@@ -138,7 +138,7 @@ pub fn wall_now() -> DateTime<FixedOffset> {
 }
 
 /// Pushes the outbox, then (if the push finished) pulls until the server has no more, and
-/// records the attempt in the sync log. `now` stamps what is stored (settlements, pulled
+/// records the attempt in the sync log. `now` stamps what is stored (final answers, pulled
 /// balances, the log). An `Err` is a local failure (the store); the server's problems are in
 /// [`Report::error`].
 pub fn sync(
@@ -236,7 +236,7 @@ pub fn push(
                 seq: Some(pending.seq),
                 ..op
             }),
-            Err(error) => unreadable.push(settlement(
+            Err(error) => unreadable.push(final_answer(
                 pending.op_id,
                 Outcome::Rejected {
                     reason: UNREADABLE_REASON.to_owned(),
@@ -253,14 +253,14 @@ pub fn push(
     let origin = Instant::now();
     let clock = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(0));
     let stopped: Option<String> = loop {
-        let mut settlements = Vec::new();
+        let mut answers = Vec::new();
         while let Some(event) = client.poll_event() {
             if let Event::Settled { op_id, outcome } = event {
-                settlements.push(settlement(op_id, outcome, &mut rejected));
+                answers.push(final_answer(op_id, outcome, &mut rejected));
             }
         }
-        if !settlements.is_empty() {
-            store.settle(&settlements, now())?;
+        if !answers.is_empty() {
+            store.settle(&answers, now())?;
         }
         if let Some(halt) = client.halted() {
             break Some(format!("{} ({})", halt.message, halt.code));
@@ -483,7 +483,7 @@ fn to_store_page(page: &PullResponse) -> Result<PulledPage, PullError> {
     })
 }
 
-fn settlement(op_id: String, outcome: Outcome, rejected: &mut Vec<Rejected>) -> FinalAnswer {
+fn final_answer(op_id: String, outcome: Outcome, rejected: &mut Vec<Rejected>) -> FinalAnswer {
     match outcome {
         Outcome::Accepted { member_number } => FinalAnswer::Done {
             op_id,
