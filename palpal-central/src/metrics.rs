@@ -24,6 +24,10 @@ pub struct Metrics {
     storage_full: AtomicI64,
     storage_full_refusals: AtomicU64,
     storage_full_episodes: AtomicU64,
+    /// Writes refused in the current full-disk episode, shared by every writer of the
+    /// process (a retry that reaches another writer is the same episode); `None` while there
+    /// is room.
+    storage_full_episode: Mutex<Option<u64>>,
     wal_pages: AtomicU64,
     writer_nanos: [AtomicU64; 3],
 }
@@ -113,14 +117,20 @@ impl Metrics {
     }
 
     /// The database's disk is full: `writes` more writes refused, none of them applied.
-    /// `first` marks the first refusal of an episode.
-    pub fn storage_full(&self, writes: usize, first: bool) {
+    /// True when this starts an episode (the first refusal since a write group last
+    /// committed, by any writer).
+    pub fn storage_full(&self, writes: usize) -> bool {
+        let writes = u64::try_from(writes).unwrap_or(u64::MAX);
+        let mut episode = lock(&self.storage_full_episode);
+        let first = episode.is_none();
+        *episode.get_or_insert(0) += writes;
         if first {
             self.storage_full_episodes.fetch_add(1, Ordering::Relaxed);
         }
         self.storage_full.store(1, Ordering::Relaxed);
         self.storage_full_refusals
-            .fetch_add(u64::try_from(writes).unwrap_or(u64::MAX), Ordering::Relaxed);
+            .fetch_add(writes, Ordering::Relaxed);
+        first
     }
 
     /// The write-ahead log's length in pages, as a checkpoint found it.
@@ -136,9 +146,16 @@ impl Metrics {
         );
     }
 
-    /// The database's disk has room again: a write group was committed.
-    pub fn storage_has_room(&self) {
+    /// A write group was committed, so the database's disk has room: the writes refused in
+    /// the full-disk episode this ends, if it ends one.
+    pub fn storage_has_room(&self) -> Option<u64> {
+        if self.storage_full.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut episode = lock(&self.storage_full_episode);
+        let refused = episode.take()?;
         self.storage_full.store(0, Ordering::Relaxed);
+        Some(refused)
     }
 
     /// The Prometheus text exposition.
@@ -308,14 +325,20 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("\npalpal_storage_full 0\n"));
         assert!(text.contains("\npalpal_storage_full_refusals_total 0\n"));
-        metrics.storage_full(3, true);
-        metrics.storage_full(1, false);
+        assert_eq!(metrics.storage_has_room(), None);
+        assert!(metrics.storage_full(3));
+        assert!(!metrics.storage_full(1));
         let text = metrics.render();
         assert!(text.contains("\npalpal_storage_full 1\n"));
         assert!(text.contains("\npalpal_storage_full_refusals_total 4\n"));
         assert!(text.contains("\npalpal_storage_full_episodes_total 1\n"));
-        metrics.storage_has_room();
+        assert_eq!(metrics.storage_has_room(), Some(4));
+        assert_eq!(metrics.storage_has_room(), None);
         assert!(metrics.render().contains("\npalpal_storage_full 0\n"));
+        assert!(metrics.storage_full(2));
+        let text = metrics.render();
+        assert!(text.contains("\npalpal_storage_full_refusals_total 6\n"));
+        assert!(text.contains("\npalpal_storage_full_episodes_total 2\n"));
     }
 
     #[test]

@@ -77,8 +77,8 @@ impl From<WriteError> for ApiError {
 }
 
 /// Whether `error`, from a [`Store`] call, is the disk (or the database) being full: SQLite's
-/// SQLITE_FULL (which it also reports for ENOSPC on the database or its WAL), or an ENOSPC
-/// anywhere in the chain.
+/// SQLITE_FULL (which it also reports for ENOSPC on the database or its WAL), PostgreSQL's
+/// `disk_full` (53100: a table or index could not grow), or an ENOSPC anywhere in the chain.
 pub fn is_storage_full(error: &anyhow::Error) -> bool {
     const ENOSPC: i32 = 28;
     error.chain().any(|cause| {
@@ -87,31 +87,13 @@ pub fn is_storage_full(error: &anyhow::Error) -> bool {
             .and_then(rusqlite::Error::sqlite_error_code)
             == Some(rusqlite::ErrorCode::DiskFull)
             || cause
+                .downcast_ref::<postgres::Error>()
+                .and_then(postgres::Error::code)
+                == Some(&postgres::error::SqlState::DISK_FULL)
+            || cause
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(|e| e.raw_os_error() == Some(ENOSPC))
     })
-}
-
-/// A stretch of time during which the disk was full, from the first refused group to the
-/// next committed one.
-#[derive(Debug, Default)]
-struct FullDisk {
-    /// Writes refused in the current episode; `None` while there is room.
-    refused: Option<usize>,
-}
-
-impl FullDisk {
-    /// `writes` refused for lack of space; true when this starts an episode.
-    fn refused(&mut self, writes: usize) -> bool {
-        let first = self.refused.is_none();
-        *self.refused.get_or_insert(0) += writes;
-        first
-    }
-
-    /// A group committed; the writes refused in the episode it ends, if it ends one.
-    fn committed(&mut self) -> Option<usize> {
-        self.refused.take()
-    }
 }
 
 fn operations(write: &Write) -> usize {
@@ -282,7 +264,6 @@ impl Writer {
         let max_group = max_group.max(1);
         let mut jobs = Vec::with_capacity(max_group);
         let mut carried: Option<WriteJob> = None;
-        let mut full = FullDisk::default();
         loop {
             let idle = std::time::Instant::now();
             // One writer gathers at a time; the others commit meanwhile.
@@ -342,8 +323,7 @@ impl Writer {
             metrics.set_in_flight_limit(limiter.group(done - started, waited));
             match committed {
                 Ok(replies) => {
-                    if let Some(refused) = full.committed() {
-                        metrics.storage_has_room();
+                    if let Some(refused) = metrics.storage_has_room() {
                         eprintln!(
                             "저장 공간이 확보되어 쓰기를 다시 받습니다 (가득 찬 동안 거절한 요청 \
                                  {refused}건은 단말기가 다시 보냅니다) / storage has room again; \
@@ -361,9 +341,7 @@ impl Writer {
                     }
                 }
                 Err(error) if is_storage_full(&error) => {
-                    let first = full.refused(senders.len());
-                    metrics.storage_full(senders.len(), first);
-                    if first {
+                    if metrics.storage_full(senders.len()) {
                         eprintln!(
                             "서버 저장 공간이 가득 찼습니다. 쓰기 요청은 아무것도 반영하지 않고 \
                                  503 storage_full로 거절하며, 읽기는 계속됩니다. 데이터베이스 \
@@ -402,18 +380,6 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_episode_starts_once_and_ends_at_the_next_commit() {
-        let mut full = FullDisk::default();
-        assert_eq!(full.committed(), None);
-        assert!(full.refused(2));
-        assert!(!full.refused(1));
-        assert!(!full.refused(4));
-        assert_eq!(full.committed(), Some(7));
-        assert_eq!(full.committed(), None);
-        assert!(full.refused(1));
-    }
 
     #[test]
     fn sqlite_full_and_enospc_are_a_full_disk_and_nothing_else_is() {

@@ -52,6 +52,23 @@ fn is_root() -> bool {
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
+/// Makes `folder` over to the user PostgreSQL runs as (the `postgres` user, when this process
+/// is root), so that a cluster may write in it: its data folder, or a tablespace's.
+pub fn hand_over(folder: &Path) -> anyhow::Result<()> {
+    if is_root() {
+        let chown = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(folder)
+            .status()?;
+        anyhow::ensure!(
+            chown.success(),
+            "could not give {} to the postgres user",
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; PostgreSQL takes it a moment later).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -166,17 +183,7 @@ impl Cluster {
     /// free port.
     fn in_folder(bin: PathBuf, prefix: &str) -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
-        if is_root() {
-            let chown = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.path())
-                .status()?;
-            anyhow::ensure!(
-                chown.success(),
-                "could not give {} to the postgres user",
-                dir.path().display()
-            );
-        }
+        hand_over(dir.path())?;
         Ok(Cluster {
             dir,
             bin,

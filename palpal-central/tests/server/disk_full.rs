@@ -1,10 +1,12 @@
-//! The server's own disk full. The database sits on a small real tmpfs when this process may
-//! mount one (root, as in CI); otherwise the writer's connection is capped with SQLite's
-//! `max_page_count`, which fails writes with the same SQLITE_FULL. The test prints which one
-//! ran. Signed batches are pushed until one does not fit; it must be refused whole with a
-//! retryable 503 `storage_full`, reads must go on, and once space is freed (a filler file
-//! removed, or a filler table dropped) the same operations must be applied exactly once,
-//! without a restart.
+//! The server's own disk full. On SQLite the database sits on a small real tmpfs when this
+//! process may mount one (root, as in CI); otherwise the writer's connection is capped with
+//! SQLite's `max_page_count`, which fails writes with the same SQLITE_FULL. On PostgreSQL
+//! (`PALPAL_TEST_DB=postgres`) the tables and indexes are in a tablespace on a small real
+//! tmpfs, filled up to a little room by a filler file, so that a table that cannot grow fails
+//! with `disk_full` (53100); mounting needs root there. The test prints which one ran. Signed
+//! batches are pushed until one does not fit; it must be refused whole with a retryable 503
+//! `storage_full`, reads must go on, and once space is freed (a filler file removed, or a
+//! filler table dropped) the same operations must be applied exactly once, without a restart.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,7 +20,8 @@ use palpal_central::clock::{Clock as _, FixedClock};
 use palpal_central::http::{self, Config};
 use sync_protocol::signing;
 
-use super::{answer, cli, launch_morning, Answer, Term};
+use super::{answer, cli, launch_morning, on_postgres, postgres_data_key, Answer, Term, TestDb};
+use palpal_central::store::postgres::PostgresBackend;
 use palpal_central::store::{published_policies, Backend, SqliteBackend, SqliteStore, Store};
 use points_core::PolicySet;
 use serde_json::{json, Value};
@@ -28,6 +31,10 @@ type Error = Box<dyn std::error::Error>;
 /// The size of the tmpfs, and of the room given back once it is full.
 const DISK: &str = "size=1m";
 const FILLER_BYTES: usize = 256 * 1024;
+/// PostgreSQL's tablespace: the tmpfs (its empty tables and indexes take about 1 MiB), and the
+/// room left beside the filler file once the schema is in it.
+const TABLESPACE_DISK: &str = "size=4m";
+const TABLESPACE_ROOM: u64 = 320 * 1024;
 /// With `max_page_count`: pages the database may grow by, and the filler table's pages.
 const CAP_SLACK_PAGES: u32 = 24;
 /// Step reports per request while filling the disk.
@@ -41,6 +48,9 @@ enum Disk {
     /// SQLite's `max_page_count` on every connection the server opens, with a filler table
     /// inside the database (its pages become free pages when it is dropped).
     PageCap,
+    /// PostgreSQL's tables and indexes in a tablespace on a real tmpfs at `mount`; `filler`
+    /// takes all but [`TABLESPACE_ROOM`] of it once the schema is made.
+    Tablespace { mount: PathBuf, filler: PathBuf },
 }
 
 /// Unmounts the tmpfs however the test ends: once the server's runtime is gone the writer
@@ -76,9 +86,9 @@ fn umount(mount: &Path, lazy: bool) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn mount_tmpfs(at: &Path) -> bool {
+fn mount_tmpfs(at: &Path, size: &str) -> bool {
     Command::new("mount")
-        .args(["-t", "tmpfs", "-o", DISK, "tmpfs"])
+        .args(["-t", "tmpfs", "-o", size, "tmpfs"])
         .arg(at)
         .stderr(Stdio::null())
         .status()
@@ -103,10 +113,13 @@ impl Backend for CappedBackend {
 #[test]
 fn a_full_disk_refuses_the_batch_whole_and_the_retry_after_space_is_freed_applies_once(
 ) -> Result<(), Error> {
+    if on_postgres() {
+        return on_a_full_tablespace();
+    }
     let dir = tempfile::tempdir()?;
     let small = dir.path().join("small");
     std::fs::create_dir(&small)?;
-    let real = mount_tmpfs(&small);
+    let real = mount_tmpfs(&small, DISK);
     // Declared before the runtime, so dropped after it (and after the server) on every path.
     let _mounted = Mounted(real.then(|| small.clone()));
     let disk = if real {
@@ -126,15 +139,79 @@ fn a_full_disk_refuses_the_batch_whole_and_the_retry_after_space_is_freed_applie
             Disk::PageCap => format!(
                 "SQLite max_page_count (page count + {CAP_SLACK_PAGES}) with a filler table; no tmpfs could be mounted"
             ),
+            Disk::Tablespace { .. } => unreachable!("SQLite has no tablespace"),
         }
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(scenario(&small.join("central.db"), &disk));
+    let outcome = runtime.block_on(scenario(&TestDb::Sqlite(small.join("central.db")), &disk));
     drop(runtime);
     outcome
+}
+
+/// The same on PostgreSQL: a cluster of its own whose database makes its tables and indexes
+/// in a tablespace on a small tmpfs.
+fn on_a_full_tablespace() -> Result<(), Error> {
+    let dir = tempfile::tempdir()?;
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small)?;
+    if !mount_tmpfs(&small, TABLESPACE_DISK) {
+        return Err(
+            "the PostgreSQL full-disk test mounts a tmpfs for a tablespace, which needs \
+                    root (as in CI): run it as root"
+                .into(),
+        );
+    }
+    // Declared before the cluster, so unmounted after PostgreSQL has stopped.
+    let _mounted = Mounted(Some(small.clone()));
+    let cluster = test_postgres::Cluster::start()?;
+    let location = small.join("tablespace");
+    std::fs::create_dir(&location)?;
+    test_postgres::hand_over(&location)?;
+    cluster.psql(
+        "postgres",
+        &format!("CREATE TABLESPACE small LOCATION '{}'", location.display()),
+    )?;
+    cluster.psql(
+        "postgres",
+        "ALTER DATABASE palpal SET default_tablespace = small",
+    )?;
+    eprintln!(
+        "full disk: a PostgreSQL tablespace on a real tmpfs ({TABLESPACE_DISK}), a filler file \
+         leaving {TABLESPACE_ROOM} bytes"
+    );
+    let disk = Disk::Tablespace {
+        filler: small.join("filler"),
+        mount: small,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(scenario(&TestDb::Postgres(cluster), &disk));
+    drop(runtime);
+    outcome
+}
+
+/// Fills the disk `filler` is on: the file grows until the disk refuses it, then gives back
+/// `room` bytes.
+fn fill(filler: &Path, room: u64) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(filler)?;
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        match file.write_all(&block) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = file.metadata()?.len();
+    file.set_len(len.saturating_sub(room))?;
+    eprintln!("filler file of {} bytes", len.saturating_sub(room));
+    Ok(())
 }
 
 struct Server {
@@ -244,51 +321,56 @@ fn points(answer: &Answer) -> i64 {
         .unwrap_or(0)
 }
 
-/// The database as the operator would look at it: read only.
-fn read_only(db: &Path) -> Result<rusqlite::Connection, Error> {
-    Ok(rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?)
+/// The first number `sql` finds, read as the operator would.
+fn count(db: &TestDb, sql: &str) -> Result<i64, Error> {
+    db.row(sql)?.first().copied().ok_or_else(|| "no row".into())
 }
 
-fn count(db: &Path, sql: &str, params: impl rusqlite::Params) -> Result<i64, Error> {
-    Ok(read_only(db)?.query_row(sql, params, |row| row.get(0))?)
+/// `text` as an SQL string literal (the tests' own op ids and nonces).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// How many times each operation is in the database: in `operations`, as a member or as a
 /// step report; and its ledger entries.
-fn applied(db: &Path, op_id: &str) -> Result<(i64, i64, i64), Error> {
-    let conn = read_only(db)?;
-    let one = |sql: &str| -> Result<i64, rusqlite::Error> {
-        conn.query_row(sql, [op_id], |row| row.get(0))
-    };
-    Ok((
-        one("SELECT count(*) FROM operations WHERE op_id = ?1")?,
-        one("SELECT (SELECT count(*) FROM members WHERE op_id = ?1)
-                  + (SELECT count(*) FROM step_reports WHERE op_id = ?1)")?,
-        one("SELECT count(*) FROM ledger_entries WHERE op_id = ?1")?,
-    ))
+fn applied(db: &TestDb, op_id: &str) -> Result<(i64, i64, i64), Error> {
+    let id = literal(op_id);
+    let row = db.row(&format!(
+        "SELECT (SELECT count(*) FROM operations WHERE op_id = {id}),
+                (SELECT count(*) FROM members WHERE op_id = {id})
+                  + (SELECT count(*) FROM step_reports WHERE op_id = {id}),
+                (SELECT count(*) FROM ledger_entries WHERE op_id = {id})"
+    ))?;
+    match row[..] {
+        [operations, rows, ledger] => Ok((operations, rows, ledger)),
+        _ => Err(format!("three counts expected, got {row:?}").into()),
+    }
 }
 
 /// Nothing of a refused request is in the database: none of its operations, members, step
 /// reports or ledger entries, and not its nonce.
-fn assert_nothing_kept(db: &Path, operations: &[Value], nonce: &str) -> Result<(), Error> {
+fn assert_nothing_kept(db: &TestDb, operations: &[Value], nonce: &str) -> Result<(), Error> {
     for op_id in op_ids(operations) {
         assert_eq!(applied(db, &op_id)?, (0, 0, 0), "{op_id}");
     }
-    let nonces = count(db, "SELECT count(*) FROM nonces WHERE nonce = ?1", [nonce])?;
+    let nonces = count(
+        db,
+        &format!(
+            "SELECT count(*) FROM nonces WHERE nonce = {}",
+            literal(nonce)
+        ),
+    )?;
     assert_eq!(nonces, 0, "nonce {nonce}");
     Ok(())
 }
 
-async fn scenario(db: &Path, disk: &Disk) -> Result<(), Error> {
+async fn scenario(db: &TestDb, disk: &Disk) -> Result<(), Error> {
     let policies = Arc::new(published_policies()?);
     let kiosk_code = cli(&[
         "terminal",
         "add",
         "--db",
-        db.to_str().ok_or("path")?,
+        &db.arg(),
         "--site",
         "성북구 보건소",
         "--role",
@@ -299,20 +381,32 @@ async fn scenario(db: &Path, disk: &Disk) -> Result<(), Error> {
         .find_map(|line| line.strip_prefix("code: "))
         .ok_or("no code printed")?
         .to_owned();
-    let backend: Arc<dyn Backend> = match disk {
-        Disk::Tmpfs { .. } => Arc::new(SqliteBackend::new(db, Arc::clone(&policies))),
-        Disk::PageCap => {
-            let conn = rusqlite::Connection::open(db)?;
+    let backend: Arc<dyn Backend> = match (db, disk) {
+        (TestDb::Sqlite(path), Disk::Tmpfs { .. }) => {
+            Arc::new(SqliteBackend::new(path, Arc::clone(&policies)))
+        }
+        (TestDb::Sqlite(path), Disk::PageCap) => {
+            let conn = rusqlite::Connection::open(path)?;
             conn.execute_batch(&format!(
                 "CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (zeroblob({FILLER_BYTES}));"
             ))?;
             let pages: u32 = conn.query_row("PRAGMA page_count", [], |row| row.get(0))?;
             Arc::new(CappedBackend {
-                path: db.to_owned(),
+                path: path.to_owned(),
                 policies: Arc::clone(&policies),
                 cap: pages + CAP_SLACK_PAGES,
             })
         }
+        (TestDb::Postgres(_), Disk::Tablespace { filler, .. }) => {
+            // The schema is made (by `terminal add`); now only a little room is left.
+            fill(filler, TABLESPACE_ROOM)?;
+            Arc::new(PostgresBackend::new(
+                &db.arg(),
+                Arc::clone(&policies),
+                postgres_data_key(),
+            ))
+        }
+        _ => return Err("this engine has no such full disk".into()),
     };
     let clock = Arc::new(FixedClock::new(launch_morning()));
     let router = http::router(backend, Config::default(), clock.clone())?;
@@ -432,12 +526,13 @@ async fn scenario(db: &Path, disk: &Disk) -> Result<(), Error> {
 
     // The operator frees space; no restart.
     match disk {
-        Disk::Tmpfs { mount, filler } => {
+        Disk::Tmpfs { mount, filler } | Disk::Tablespace { mount, filler } => {
+            let freed = std::fs::metadata(filler)?.len();
             std::fs::remove_file(filler)?;
-            eprintln!("freed {FILLER_BYTES} bytes on {}", mount.display());
+            eprintln!("freed {freed} bytes on {}", mount.display());
         }
         Disk::PageCap => {
-            rusqlite::Connection::open(db)?.execute_batch("DROP TABLE filler")?;
+            db.execute("DROP TABLE filler")?;
             eprintln!("dropped the filler table");
         }
     }
@@ -468,31 +563,36 @@ async fn scenario(db: &Path, disk: &Disk) -> Result<(), Error> {
         assert_eq!((ops, rows), (1, 1), "{op_id}");
     }
     let total_ops = i64::try_from(accepted_ops.len())?;
-    assert_eq!(count(db, "SELECT count(*) FROM operations", ())?, total_ops);
+    assert_eq!(count(db, "SELECT count(*) FROM operations")?, total_ops);
     assert_eq!(
-        count(db, "SELECT count(*) FROM members", ())?,
+        count(db, "SELECT count(*) FROM members")?,
         i64::try_from(MEMBERS + 1)?
     );
     assert_eq!(
-        count(db, "SELECT count(*) FROM step_reports", ())?,
+        count(db, "SELECT count(*) FROM step_reports")?,
         i64::try_from(next)?
     );
     assert_eq!(
         count(
             db,
-            "SELECT COALESCE(SUM(points), 0) FROM ledger_entries",
-            ()
+            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM ledger_entries"
         )?,
         credited
     );
     assert_eq!(
-        count(db, "SELECT COALESCE(SUM(credited), 0) FROM balances", ())?,
+        count(
+            db,
+            "SELECT CAST(COALESCE(SUM(credited), 0) AS BIGINT) FROM balances"
+        )?,
         credited
     );
     assert!(credited > 0);
-    let verdict: String =
-        read_only(db)?.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
-    assert_eq!(verdict, "ok");
+    if let TestDb::Sqlite(path) = db {
+        let verdict: String =
+            rusqlite::Connection::open(path)?
+                .query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+        assert_eq!(verdict, "ok");
+    }
     eprintln!(
         "{} operations applied once each, {credited} points in the ledger and the balances",
         accepted_ops.len()
