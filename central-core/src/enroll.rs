@@ -36,7 +36,7 @@ pub struct EnrollClaim {
 /// [`MAX_PHONE_CHARS`] as typed), or a day that does not parse is `invalid_payload`; a day
 /// outside the window is `day_out_of_window`.
 pub fn read(payload: &EnrollmentPayload, now: DateTime<Utc>) -> Result<EnrollClaim, RejectReason> {
-    let today = points_core::kst_day(now.fixed_offset());
+    let today = points_core::kst_day(now);
     // The kiosk's own rule for names (length, no control or text-direction characters).
     let name = kiosk_core::check_name(&payload.name).ok();
     let phone: String = payload.phone.chars().filter(char::is_ascii_digit).collect();

@@ -284,7 +284,7 @@ pub fn void(
             return Err(RejectReason::InvalidPayload);
         }
     }
-    let today = points_core::kst_day(now.fixed_offset());
+    let today = points_core::kst_day(now);
     let window_end = hold.day + chrono::Duration::days(HOLD_DAYS_BACK);
     let late = points_core::kst_day(voided_at) != hold.day
         || today > window_end
@@ -329,7 +329,7 @@ mod tests {
     fn claim(amount: u64) -> HoldClaim {
         HoldClaim {
             held_at: now().fixed_offset(),
-            day: points_core::kst_day(now().fixed_offset()),
+            day: points_core::kst_day(now()),
             amount,
             member: Some(1),
         }

@@ -490,7 +490,7 @@ impl State {
 
     /// What the quota leases say of a sign-up at `site` on `day`, made at `now`.
     fn lease_facts(&self, site: &str, day: NaiveDate, now: DateTime<Utc>) -> enroll::LeaseFacts {
-        let today = points_core::kst_day(now.fixed_offset());
+        let today = points_core::kst_day(now);
         let leased_from = |from: NaiveDate| {
             self.leases
                 .range((from, String::new())..)

@@ -145,7 +145,7 @@ pub fn decide(
     // A day that has not begun by the server's clock (a watch's clock may run a little
     // ahead) is nobody's steps yet.
     let ahead = now + chrono::Duration::seconds(WATCH_CLOCK_AHEAD_SECS);
-    if claim.day > points_core::kst_day(ahead.fixed_offset()) {
+    if claim.day > points_core::kst_day(ahead) {
         return Err(RejectReason::StepsTimeOutOfWindow);
     }
     // Once the program trusts a watch authority, steps count only as a certified watch

@@ -12,11 +12,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use redemption_token::{Claims, MemberNo, TokenId, TokenKind};
 use serde::{Deserialize, Serialize};
 
-/// The calendar day in Asia/Seoul at `at`.
-pub fn seoul_day(at: DateTime<Utc>) -> NaiveDate {
-    at.with_timezone(&points_core::KST).date_naive()
-}
-
 /// `12345` as `12,345`: how amounts are shown to people.
 pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
@@ -672,7 +667,7 @@ impl RedemptionBook {
     /// What the member redeemed offline here on `now`'s day (Asia/Seoul): with `kind`, and
     /// with any kind. Voided and rejected holds do not count.
     fn offline_today(&self, member: MemberNo, kind: TokenKind, now: DateTime<Utc>) -> (u64, u64) {
-        let today = seoul_day(now);
+        let today = points_core::kst_day(now);
         self.holds
             .values()
             .filter(|e| {
@@ -680,7 +675,7 @@ impl RedemptionBook {
                     && e.hold.offline
                     && !e.voided
                     && !matches!(e.outcome, Some(Outcome::Rejected { .. }))
-                    && seoul_day(e.hold.created_at) == today
+                    && points_core::kst_day(e.hold.created_at) == today
             })
             .fold((0, 0), |(same, all), e| {
                 let a = e.hold.amount;
@@ -817,8 +812,8 @@ impl RedemptionBook {
                 hold_id: hold_id.clone(),
             });
         }
-        let hold_day = seoul_day(entry.hold.created_at);
-        if hold_day != seoul_day(now) {
+        let hold_day = points_core::kst_day(entry.hold.created_at);
+        if hold_day != points_core::kst_day(now) {
             return Err(Refusal::VoidOtherDay { hold_day });
         }
         entry.voided = true;

@@ -8,7 +8,7 @@ use redemption_token::{MemberNo, TokenKind};
 use serde::Serialize;
 
 use crate::receipt::{escape, masked};
-use crate::redemption::{grouped, seoul_day, Hold, HoldId, Outcome, Void};
+use crate::redemption::{grouped, Hold, HoldId, Outcome, Void};
 
 /// How many and how many points.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -116,7 +116,7 @@ impl Settlement {
         let voided: BTreeSet<&HoldId> = voids.iter().map(|v| &v.hold_id).collect();
         let mut day_holds: Vec<&Hold> = holds
             .iter()
-            .filter(|h| seoul_day(h.created_at) == day)
+            .filter(|h| points_core::kst_day(h.created_at) == day)
             .collect();
         day_holds.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         day_holds.dedup_by(|a, b| a.id == b.id);

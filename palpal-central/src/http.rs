@@ -1281,7 +1281,7 @@ async fn pull(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
     if !(1..=1000).contains(&limit) {
         return Err(invalid);
     }
-    let today = points_core::kst_day(app.clock.now().fixed_offset());
+    let today = points_core::kst_day(app.clock.now());
     if let Some(sequence) = request.sequence {
         app.record_contact(terminal.id, today, sequence).await?;
     }

@@ -652,18 +652,11 @@ pub fn check_intact(path: &std::path::Path) -> anyhow::Result<()> {
     }
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let verdict: rusqlite::Result<Vec<String>> =
-        Connection::open_with_flags(path, flags).and_then(|conn| {
-            let mut statement = conn.prepare("PRAGMA quick_check")?;
-            let lines = statement
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect();
-            lines
-        });
-    let detail = match verdict {
-        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => return Ok(()),
-        Ok(lines) => lines.into_iter().take(3).collect::<Vec<_>>().join("; "),
-        Err(error) => error.to_string(),
+    let verdict = Connection::open_with_flags(path, flags)
+        .map_err(|error| error.to_string())
+        .and_then(|conn| sqlite_file::quick_check(&conn));
+    let Err(detail) = verdict else {
+        return Ok(());
     };
     anyhow::bail!(
         "데이터베이스 파일이 손상되었습니다({}). 파일은 그대로 두었습니다. 서버를 시작하지 마시고 \
@@ -1796,7 +1789,7 @@ fn lease_facts(
     day: NaiveDate,
     now: DateTime<Utc>,
 ) -> anyhow::Result<enroll::LeaseFacts> {
-    let today = points_core::kst_day(now.fixed_offset());
+    let today = points_core::kst_day(now);
     let lease: Option<(i64, i64)> = tx
         .prepare_cached("SELECT places, used FROM quota_leases WHERE day = ?1 AND site = ?2")?
         .query_row(params![ymd(day), site], |row| {

@@ -76,24 +76,17 @@ impl From<WriteError> for ApiError {
     }
 }
 
-/// Whether `error`, from a [`Store`] call, is the disk (or the database) being full: SQLite's
-/// SQLITE_FULL (which it also reports for ENOSPC on the database or its WAL), PostgreSQL's
-/// `disk_full` (53100: a table or index could not grow), or an ENOSPC anywhere in the chain.
+/// Whether `error`, from a [`Store`] call, is the disk (or the database) being full: what
+/// [`sqlite_file::is_disk_full`] finds (SQLite's SQLITE_FULL, an ENOSPC), or PostgreSQL's
+/// `disk_full` (53100: a table or index could not grow).
 pub fn is_storage_full(error: &anyhow::Error) -> bool {
-    const ENOSPC: i32 = 28;
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<rusqlite::Error>()
-            .and_then(rusqlite::Error::sqlite_error_code)
-            == Some(rusqlite::ErrorCode::DiskFull)
-            || cause
+    sqlite_file::is_disk_full(error)
+        || error.chain().any(|cause| {
+            cause
                 .downcast_ref::<postgres::Error>()
                 .and_then(postgres::Error::code)
                 == Some(&postgres::error::SqlState::DISK_FULL)
-            || cause
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.raw_os_error() == Some(ENOSPC))
-    })
+        })
 }
 
 fn operations(write: &Write) -> usize {
@@ -380,26 +373,6 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sqlite_full_and_enospc_are_a_full_disk_and_nothing_else_is() {
-        let full = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-            Some("database or disk is full".to_owned()),
-        );
-        let full = anyhow::Error::new(full).context("committing a write group");
-        assert!(is_storage_full(&full));
-        let enospc = anyhow::Error::new(std::io::Error::from_raw_os_error(28));
-        assert!(is_storage_full(&enospc.context("writing")));
-        let busy = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            None,
-        );
-        assert!(!is_storage_full(&anyhow::Error::new(busy)));
-        assert!(!is_storage_full(&anyhow::anyhow!(
-            "database or disk is full"
-        )));
-    }
 
     #[test]
     fn a_full_disk_is_answered_as_storage_full_and_anything_else_as_internal() {

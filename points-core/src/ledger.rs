@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta, TimeZone};
 
 use crate::{CapPeriod, PointsPolicy, PolicySet};
 
@@ -476,8 +476,9 @@ impl Ledger {
     }
 }
 
-/// The member's day (the calendar date in Asia/Seoul) of an instant.
-pub fn kst_day(at: DateTime<FixedOffset>) -> NaiveDate {
+/// The member's day (the calendar date in Asia/Seoul) of an instant, in whatever zone it is
+/// written.
+pub fn kst_day<Tz: TimeZone>(at: DateTime<Tz>) -> NaiveDate {
     (at.naive_utc() + TimeDelta::seconds(i64::from(KST_SECONDS))).date()
 }
 

@@ -34,7 +34,7 @@ const SEEN_CAPACITY: usize = 4_096;
 /// The limits of the policy in force today: from the policies the server last sent when the
 /// terminal has pulled any that read, else from the ones this build was published with.
 fn limits(t: &Terminal, store: &Store, now: DateTime<Utc>) -> OfflineLimits {
-    let day = merchant_core::redemption::seoul_day(now);
+    let day = points_core::kst_day(now);
     let pulled = store
         .cached_policies()
         .ok()

@@ -24,6 +24,7 @@ pub mod pull;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+use splitmix::SplitMix64;
 use sync_protocol::wire::{self, OpKind, OpPayload, Operation};
 
 pub use sync_protocol::wire::{OpResult, OpStatus};
@@ -343,7 +344,7 @@ impl Client {
             breaker: Breaker::Closed,
             halted: None,
             events: VecDeque::new(),
-            rng: SplitMix64(seed),
+            rng: SplitMix64::new(seed),
             next_seq: 0,
             limit_ops,
             limit_bytes,
@@ -752,29 +753,6 @@ fn retryable(status: u16, code: &str) -> bool {
 /// client then falls back on its own backoff.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// A small, fast, seedable generator (SplitMix64); enough for jitter, not for secrets.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `[0, n)`; 0 when `n` is 0.
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
 }
 
 #[cfg(test)]

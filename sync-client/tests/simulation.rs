@@ -28,6 +28,7 @@ use central_core::memory::Central;
 use chrono::{DateTime, Days, NaiveDate, TimeZone as _, Utc};
 use points_core::{Ledger, PointsPolicy, PolicySet, StepReport};
 use redemption_token::{IssuerKey, MemberNo};
+use splitmix::SplitMix64;
 use sync_client::{Client, Config, Event, Failure, Op, Outcome, Response, Time, Transmit};
 use sync_protocol::member::{member_number, parse_member_number, terminal_label};
 use sync_protocol::wire::{
@@ -35,26 +36,7 @@ use sync_protocol::wire::{
     SyncRequest, SyncResponse, VoidPayload,
 };
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn index(&mut self, len: usize) -> usize {
-        self.below(len as u64) as usize
-    }
-}
+type Rng = SplitMix64;
 
 /// The published policies, read once.
 fn policies() -> &'static PolicySet {
@@ -68,11 +50,6 @@ fn policies() -> &'static PolicySet {
         let policies = texts.map(|text| PointsPolicy::from_toml_str(text).expect("a policy"));
         PolicySet::new(policies.to_vec()).expect("the published policies")
     })
-}
-
-/// A day in Asia/Seoul.
-fn kst_day(at: DateTime<Utc>) -> NaiveDate {
-    points_core::kst_day(at.with_timezone(&points_core::KST))
 }
 
 /// A time as a terminal in Seoul writes it.
@@ -314,7 +291,7 @@ fn config(rng: &mut Rng) -> Config {
 
 impl Sim {
     fn new(seed: u64) -> Sim {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         // Mornings to evenings, and a quarter of the runs from a minute before midnight.
         let start = if rng.chance(25) {
             Utc.with_ymd_and_hms(2025, 12, 3, 14, 59, 0)
@@ -330,8 +307,12 @@ impl Sim {
         let kiosk = central.add_terminal(Role::Kiosk, "east");
         let counter = central.add_terminal(Role::Counter, "east");
         // The site's sign-ups on the first day under a quota lease, sometimes a small one.
-        central.set_quota(kst_day(start), "east", 2 + rng.below(30) as u32);
-        let secret = rng.next().to_le_bytes().repeat(4);
+        central.set_quota(
+            points_core::kst_day(start),
+            "east",
+            2 + rng.below(30) as u32,
+        );
+        let secret = rng.next_u64().to_le_bytes().repeat(4);
         let secret: [u8; 32] = secret.try_into().expect("32 bytes");
         let key_id = central
             .add_redemption_key(&IssuerKey::from_seed(1, secret).public_key())
@@ -346,8 +327,8 @@ impl Sim {
         let kiosk_config = config(&mut rng);
         let counter_config = config(&mut rng);
         let terminals = [
-            Terminal::new(kiosk, "k", kiosk_config, rng.next()),
-            Terminal::new(counter, "c", counter_config, rng.next()),
+            Terminal::new(kiosk, "k", kiosk_config, rng.next_u64()),
+            Terminal::new(counter, "c", counter_config, rng.next_u64()),
         ];
         let mut sim = Sim {
             seed,
@@ -406,7 +387,7 @@ impl Sim {
     }
 
     fn contact(&mut self, terminal: usize) {
-        let day = kst_day(self.clock());
+        let day = points_core::kst_day(self.clock());
         let terminal = &self.terminals[terminal];
         self.server
             .central
@@ -441,7 +422,7 @@ impl Sim {
     /// member yet).
     fn fire(&mut self, terminal: usize, action: Action) -> bool {
         let now = self.clock();
-        let today = kst_day(now);
+        let today = points_core::kst_day(now);
         match action {
             Action::SignUp => {
                 let person = if self.rng.chance(10) && !self.people.is_empty() {
@@ -495,7 +476,7 @@ impl Sim {
                 let mismatch = other.is_some() && self.rng.chance(5);
                 let shown = if mismatch { other } else { Some(member) };
                 let mut nonce = [0; 8];
-                nonce.copy_from_slice(&self.rng.next().to_le_bytes());
+                nonce.copy_from_slice(&self.rng.next_u64().to_le_bytes());
                 let token = self
                     .issuer
                     .issue_dynamic(MemberNo(shown.map_or(0, |m| m as u64)), now, 120, nonce)
@@ -673,7 +654,7 @@ impl Sim {
             if self.rng.chance(1) {
                 let index = self.rng.index(self.terminals.len());
                 if self.terminals[index].generation < 5 {
-                    let seed = self.rng.next();
+                    let seed = self.rng.next_u64();
                     self.terminals[index].restart(seed);
                     self.contact(index);
                     continue;
@@ -957,7 +938,7 @@ fn every_accepted_operation_is_applied_exactly_once_over_many_seeds() {
 fn the_same_seed_replays_the_same_run() {
     // Determinism: the client's choices depend only on its inputs.
     let run = |seed| {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let mut client = Client::new(config(&mut rng), 42);
         for i in 0..30 {
             client.enqueue(Op {

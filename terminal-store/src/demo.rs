@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use chrono::{Datelike, Days, NaiveDate, NaiveTime};
+use splitmix::SplitMix64;
 
 use crate::{Member, Store, StoredStepReport};
 
@@ -24,23 +25,6 @@ const NAMES: &[&str] = &[
     "권복순",
     "황재민",
 ];
-
-/// SplitMix64: small, fast and fully determined by its seed.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The member numbers the demo creates: `PP-0001` and on.
 pub fn demo_member_no(i: usize) -> String {
@@ -81,7 +65,7 @@ fn seed_counter(s: &Store, today: NaiveDate, seed: u64) -> Result<()> {
         "INSERT OR REPLACE INTO redemption_keys(key_id, public_key, retired) VALUES (?1, ?2, 0), (0, ?3, 1)",
         rusqlite::params![DEMO_KEY_ID, DEMO_PUBLIC_KEY, RETIRED_PUBLIC_KEY],
     )?;
-    let mut rng = SplitMix(seed ^ 0x0c0_4e7e8);
+    let mut rng = SplitMix64::new(seed ^ 0x0c0_4e7e8);
     for i in 0..NAMES.len() {
         let balance = 3_000 + 100 * rng.below(800) as i64;
         s.conn.execute(
@@ -110,7 +94,7 @@ pub fn seed_demo(store: &mut Store, today: NaiveDate, weeks: u32, seed: u64) -> 
         return Ok(0);
     }
     let kst = points_core::KST;
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix64::new(seed);
     store.in_transaction(|s| {
         for (i, name) in NAMES.iter().enumerate() {
             // Ages from about 55 to 85, so both daily goals (8,000 and 5,000) appear.

@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use merchant_core::redemption::{
-    seoul_day, Balance, Hold, HoldId, OfflineLimits, Outcome, RedemptionBook, Void,
+    Balance, Hold, HoldId, OfflineLimits, Outcome, RedemptionBook, Void,
 };
 use redemption_token::{
     Claims, KeySet, MemberNo, PublishedKey, Revocations, RevokedCard, SeenTokens, TokenId,
@@ -221,7 +221,7 @@ impl Store {
             hold.token_id,
             hold.card_serial,
             created,
-            seoul_day(hold.created_at).to_string(),
+            points_core::kst_day(hold.created_at).to_string(),
             hold.offline,
             i64::try_from(hold.remaining)?,
         ])
@@ -330,7 +330,7 @@ impl Store {
         if let Some(at) = self.last_good_sync()? {
             book.synced(at);
         }
-        let today = seoul_day(now).to_string();
+        let today = points_core::kst_day(now).to_string();
         let holds = match member {
             Some(member) => {
                 let balance = self.balance_of(member)?;
@@ -513,7 +513,7 @@ impl Store {
     /// least [`PIN_LOCK_FAILURES`] when the server said the card is locked today after wrong
     /// PINs at any counters. A sync resets nothing.
     pub fn card_lock(&self, member: MemberNo, serial: u16, now: DateTime<Utc>) -> Result<CardLock> {
-        let today = seoul_day(now);
+        let today = points_core::kst_day(now);
         // The day's first instant: 00:00 in Seoul is 15:00 UTC the day before.
         let start = today
             .and_hms_opt(0, 0, 0)

@@ -580,39 +580,19 @@ pub struct DamagedDatabase {
 
 /// Whether `error` (from any [`Store`] call) is the disk, or the database, being full: the
 /// write was not made, what was committed before stands, and it works again once there is
-/// room.
-pub fn is_disk_full(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<rusqlite::Error>()
-            .and_then(rusqlite::Error::sqlite_error_code)
-            == Some(rusqlite::ErrorCode::DiskFull)
-            || cause
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.raw_os_error() == Some(28))
-    })
-}
+/// room. The same check as the central server's SQLite store.
+pub use sqlite_file::is_disk_full;
 
 /// `PRAGMA quick_check` before anything is written: a file that is not SQLite, or whose pages
 /// are damaged, is refused with [`DamagedDatabase`] instead of being migrated or written to.
 fn check_intact(conn: &Connection, path: &Path) -> Result<()> {
-    let verdict: rusqlite::Result<Vec<String>> =
-        conn.prepare("PRAGMA quick_check")
-            .and_then(|mut statement| {
-                statement
-                    .query_map([], |row| row.get::<_, String>(0))?
-                    .collect()
-            });
-    let detail = match verdict {
-        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => return Ok(()),
-        Ok(lines) => lines.into_iter().take(3).collect::<Vec<_>>().join("; "),
-        Err(error) => error.to_string(),
-    };
-    Err(DamagedDatabase {
-        path: path.display().to_string(),
-        detail,
-    }
-    .into())
+    sqlite_file::quick_check(conn).map_err(|detail| {
+        DamagedDatabase {
+            path: path.display().to_string(),
+            detail,
+        }
+        .into()
+    })
 }
 
 /// Migration 8's own step: the signing key of a provisioned terminal goes to its file before

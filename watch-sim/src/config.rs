@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
+use splitmix::SplitMix64;
 use watch_protocol::{
     HistoryRecord, WatchCa, WatchCertificate, WatchHistory, WatchKey, KST_OFFSET_SECONDS,
     MIN_MTU_SIGNED,
@@ -270,7 +271,7 @@ impl WatchConfig {
         let first = until
             .checked_sub_days(Days::new(u64::from(self.days.saturating_sub(1))))
             .context("history starts before the calendar does")?;
-        let mut rng = SplitMix64(self.seed ^ 0x9988_5eed);
+        let mut rng = SplitMix64::new(self.seed ^ 0x9988_5eed);
         let mut history = WatchHistory::starting_at(self.first_seq);
         for d in 0..self.days {
             let date = first + Days::new(u64::from(d));
@@ -296,9 +297,9 @@ impl WatchConfig {
                     .context("storing an hour of steps")?;
                 let resting = 58.0 + rng.unit() * 8.0;
                 let bpm = resting + (steps as f64 / 25.0).min(80.0) + rng.unit() * 6.0;
-                let minute = (rng.next() % 60) as u32;
+                let minute = (rng.next_u64() % 60) as u32;
                 let at = date
-                    .and_hms_opt(hour, minute, (rng.next() % 60) as u32)
+                    .and_hms_opt(hour, minute, (rng.next_u64() % 60) as u32)
                     .context("a heart-rate sample time")?;
                 history
                     .push(HistoryRecord::HeartRate { at, bpm: bpm as u8 })
@@ -331,24 +332,6 @@ impl WatchConfig {
                 .context("storing a day's steps")?;
         }
         Ok(history)
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a seed gives the same history everywhere.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0.0..1.0`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use splitmix::SplitMix64;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -83,26 +84,13 @@ impl Fault {
     }
 }
 
-/// SplitMix64: small, seedable, good enough to pick faults.
-struct Dice(u64);
+/// Picks faults from a seeded generator, so a seed gives the same faults.
+struct Dice(SplitMix64);
 
 impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        // 53 random bits in [0, 1).
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     fn pick(&mut self, args: &Args) -> Fault {
-        let roll = self.unit();
-        let half = self.next() & 1 == 1;
+        let roll = self.0.unit();
+        let half = self.0.next_u64() & 1 == 1;
         let mut edge = 0.0;
         let table = [
             (args.reset, Fault::Reset { after_server: half }),
@@ -145,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
         out.flush().context("writing to stdout")?;
     }
     let proxy = Arc::new(Proxy {
-        dice: Mutex::new(Dice(args.seed)),
+        dice: Mutex::new(Dice(SplitMix64::new(args.seed))),
         args,
         counts: Default::default(),
     });

@@ -1682,7 +1682,7 @@ fn lease_facts(
     day: NaiveDate,
     now: DateTime<Utc>,
 ) -> anyhow::Result<enroll::LeaseFacts> {
-    let today = points_core::kst_day(now.fixed_offset());
+    let today = points_core::kst_day(now);
     let (from, to) = enroll::quota_since_days(day, today).into_inner();
     // The three facts in one statement (one round trip), the lease row locked.
     let row = tx.query_one(

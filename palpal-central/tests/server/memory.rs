@@ -11,32 +11,14 @@ use std::collections::BTreeMap;
 use central_core::memory::Central;
 use chrono::{NaiveDate, TimeZone as _};
 use palpal_central::store::{precheck_day_proofs, Store, Write, WriteReply};
+use splitmix::SplitMix64;
 use sync_protocol::member::{member_number, parse_member_number, terminal_label};
 use sync_protocol::wire::{OpResult, OpStatus, Operation, Role};
 use watch_protocol::{WatchCa, WatchKey};
 
 use super::*;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        items.get(usize::try_from(self.below(items.len() as u64)).ok()?)
-    }
-}
+type Rng = SplitMix64;
 
 const PEOPLE: [(&str, &str, &str); 8] = [
     ("김영희", "1950-04-01", "010-1234-5678"),
@@ -139,7 +121,7 @@ impl Script {
     }
 
     fn token(&mut self, member: i64, at: DateTime<Utc>) -> String {
-        let nonce = self.rng.next().to_le_bytes();
+        let nonce = self.rng.next_u64().to_le_bytes();
         let member = MemberNo(u64::try_from(member).unwrap_or(0));
         let token = self
             .issuer
@@ -154,7 +136,7 @@ impl Script {
         let (name, birth, phone) = *self.rng.pick(&PEOPLE).unwrap_or(&PEOPLE[0]);
         let phone = if self.rng.chance(10) { "0101" } else { phone };
         let mut payload = json!({ "name": name, "birth_date": birth, "phone": phone });
-        let today = points_core::kst_day(self.now.fixed_offset());
+        let today = points_core::kst_day(self.now);
         match self.rng.below(10) {
             0 => payload["day"] = json!((today - chrono::Days::new(1)).to_string()),
             1 => payload["day"] = json!((today - chrono::Days::new(9)).to_string()),
@@ -167,7 +149,7 @@ impl Script {
 
     fn steps(&mut self) -> Operation {
         let member = self.member();
-        let today = points_core::kst_day(self.now.fixed_offset());
+        let today = points_core::kst_day(self.now);
         let day = if self.rng.chance(5) {
             today + chrono::Days::new(1)
         } else {
@@ -432,7 +414,7 @@ fn run(seed: u64, store: &mut dyn Store, test_db: &TestDb) -> TestResult {
         central.trust_watch_authority(ca.public_key());
     }
     let mut script = Script {
-        rng: Rng(seed),
+        rng: Rng::new(seed),
         now: start,
         issuer: IssuerKey::from_seed(key_id, seed_bytes),
         ca,
@@ -452,10 +434,10 @@ fn run(seed: u64, store: &mut dyn Store, test_db: &TestDb) -> TestResult {
         seq: BTreeMap::new(),
     };
     let mut nonce = 0;
-    let mut day = points_core::kst_day(start.fixed_offset());
+    let mut day = points_core::kst_day(start);
     for batch in 0..60 {
         script.now += chrono::Duration::seconds(i64::try_from(script.rng.below(600))?);
-        let today = points_core::kst_day(script.now.fixed_offset());
+        let today = points_core::kst_day(script.now);
         // Each terminal's first pull of a day tells the server its number so far.
         if today != day || script.rng.chance(5) {
             day = today;
