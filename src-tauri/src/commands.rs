@@ -1,238 +1,77 @@
-//! The commands the UI invokes. Each parses its input, calls a core or the store, and maps the
-//! error; nothing is decided here.
+//! The commands the UI invokes: each a few lines that hand a flow of `terminal-app` to a
+//! thread of Tauri's blocking pool (or await an async one) and return its result or its
+//! `{code, message}`. No command runs on the main thread, which paints the window: Tauri runs a
+//! command declared without `async` there, so every one here is `async`.
 
-use serde::{Deserialize, Serialize};
-use tauri::State;
+use tauri::{AppHandle, Manager as _, Runtime, State};
+use terminal_app::commands::{MemberView, PairedWatch, TerminalInfo, WatchSynced};
+use terminal_app::counter::{Exported, ReceiptView, Redeemed, Scanned, SettlementView, Voided};
+use terminal_app::error::{CommandError, Lang};
+use terminal_app::kiosk::{
+    CardView, ConsentInput, ContactInput, IdentityChecked, KioskSetup, Printed, Registered, Spoken,
+    TicketView,
+};
+use terminal_app::sync::{BackgroundSync, SyncStatus};
+use terminal_app::watch::{WatchChoice, WatchRadio};
+use terminal_app::{commands, counter, kiosk, sync, AppState};
 use terminal_store::ConfirmedEnrollment;
 
-use merchant_core::watch_sync::{
-    check_pairing, fetch_from, last_seq_after, new_records, new_step_reports, reportable_totals,
-    signed_totals, WatchOwner,
-};
-use terminal_store::WatchSync;
+use terminal_app::commands::ApplicantInput;
 
-use crate::config::Role;
-use crate::error::{CommandError, ErrorCode, Lang};
-use crate::terminal::{AppState, Terminal};
-use crate::watch::{Reading, WatchChoice, WatchRadio};
-
-/// What the UI shows in its header.
-#[derive(Debug, Serialize)]
-pub struct TerminalInfo {
-    pub role: Role,
-    pub site: String,
-    pub site_name: String,
-    pub language: Lang,
-    /// Operations waiting to reach the central server.
-    pub queued: i64,
-    pub today: String,
-    /// Text and touch-target sizes for the configured screen, if one is configured.
-    pub sizes: Option<kiosk_core::screen::Sizes>,
+/// Runs `flow` on Tauri's blocking pool with the app's handle (its managed state), and
+/// answers what it answers. A flow that panicked is answered `internal`.
+async fn off_main<R: Runtime, T: Send + 'static>(
+    app: AppHandle<R>,
+    flow: impl FnOnce(&AppHandle<R>) -> Result<T, CommandError> + Send + 'static,
+) -> Result<T, CommandError> {
+    let lang = app.state::<AppState>().lang();
+    tauri::async_runtime::spawn_blocking(move || flow(&app))
+        .await
+        .unwrap_or_else(|panic| Err(CommandError::internal(lang, &panic.to_string())))
 }
 
 #[tauri::command]
-pub fn terminal_info(state: State<'_, AppState>) -> Result<TerminalInfo, CommandError> {
-    let lang = state.lang();
-    let t = state.terminal()?;
-    let queued = t
-        .store()?
-        .outbox_queued()
-        .map_err(|e| CommandError::storage(lang, &e))?;
-    Ok(TerminalInfo {
-        role: t.config.role,
-        site: t.config.site.clone(),
-        site_name: t.config.site_name.clone(),
-        language: lang,
-        queued,
-        today: t.today().to_string(),
-        sizes: t.config.screen.map(|s| s.sizes()),
+pub async fn terminal_info<R: Runtime>(app: AppHandle<R>) -> Result<TerminalInfo, CommandError> {
+    off_main(app, |app| commands::terminal_info(&app.state())).await
+}
+
+#[tauri::command]
+pub async fn set_language<R: Runtime>(
+    app: AppHandle<R>,
+    language: Lang,
+) -> Result<Lang, CommandError> {
+    off_main(app, move |app| {
+        commands::set_language(&app.state(), language)
     })
+    .await
 }
 
-/// Switches the language of the terminal's messages, and remembers it across restarts.
 #[tauri::command]
-pub fn set_language(state: State<'_, AppState>, language: Lang) -> Result<Lang, CommandError> {
-    state.set_lang(language);
-    if let Ok(t) = state.terminal() {
-        t.store()?
-            .set_setting("language", language.as_str())
-            .map_err(|e| CommandError::storage(language, &e))?;
-    }
-    Ok(language)
-}
-
-/// What the clerk typed for a walk-in applicant.
-#[derive(Debug, Deserialize)]
-pub struct ApplicantInput {
-    pub name: String,
-    /// `YYYY-MM-DD`, or eight digits `YYYYMMDD` as typed on the keypad.
-    pub birth_date: String,
-    pub phone: String,
-    pub residency: kiosk_core::Residency,
-}
-
-pub(crate) fn parse_birth_date(raw: &str, lang: Lang) -> Result<chrono::NaiveDate, CommandError> {
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-    chrono::NaiveDate::parse_from_str(&digits, "%Y%m%d")
-        .ok()
-        .filter(|_| digits.len() == 8)
-        .ok_or_else(|| {
-            CommandError::new(
-                ErrorCode::InvalidInput,
-                lang,
-                format!("생년월일 '{raw}'을(를) 알아볼 수 없습니다. 19500301처럼 8자리 숫자로 입력하세요."),
-                format!("The birth date '{raw}' is not a date. Type it as 8 digits, like 19500301."),
-            )
-        })
-}
-
-/// The enrollments this kiosk confirmed today, newest first.
-#[tauri::command]
-pub fn list_enrollments_today(
-    state: State<'_, AppState>,
+pub async fn list_enrollments_today<R: Runtime>(
+    app: AppHandle<R>,
 ) -> Result<Vec<ConfirmedEnrollment>, CommandError> {
-    let lang = state.lang();
-    let t = state.terminal_as(Role::Kiosk)?;
-    t.store()?
-        .enrollments_on(t.today())
-        .map_err(|e| CommandError::storage(lang, &e))
+    off_main(app, |app| commands::list_enrollments_today(&app.state())).await
 }
 
-/// What the counter shows for a member.
-#[derive(Debug, Serialize)]
-pub struct MemberView {
-    pub member_no: String,
-    pub name: String,
-    #[serde(flatten)]
-    pub week: merchant_core::MemberWeek,
-    /// Minutes of moderate to vigorous activity and resting heart rate, from the watch.
-    pub heart: merchant_core::watch_sync::HeartWeek,
-}
-
-fn member_not_found(lang: Lang, wanted: &str) -> CommandError {
-    CommandError::new(
-        ErrorCode::MemberNotFound,
-        lang,
-        format!(
-            "회원번호 '{wanted}'인 회원을 찾지 못했습니다. 회원 카드의 번호를 다시 확인해 주세요."
-        ),
-        format!(
-            "No member numbered '{wanted}' is known here. Check the number on the member card."
-        ),
-    )
-}
-
-/// The member numbered `member_no` (as typed), or why not.
-fn member(
-    t: &Terminal,
-    lang: Lang,
-    member_no: &str,
-) -> Result<terminal_store::Member, CommandError> {
-    let wanted = member_no.trim().to_uppercase();
-    t.store()?
-        .member(&wanted)
-        .map_err(|e| CommandError::storage(lang, &e))?
-        .ok_or_else(|| member_not_found(lang, &wanted))
-}
-
-/// Rates a member's step reports for this week's view, with their heart-rate figures.
-pub(crate) fn member_view(
-    t: &Terminal,
-    lang: Lang,
-    member: terminal_store::Member,
-) -> Result<MemberView, CommandError> {
-    let store = t.store()?;
-    let storage = |e: anyhow::Error| CommandError::storage(lang, &e);
-    let reports: Vec<points_core::StepReport> = store
-        .step_reports(&member.member_no)
-        .map_err(storage)?
-        .into_iter()
-        .map(|r| points_core::StepReport {
-            reported_at: r.reported_at,
-            day: r.day,
-            steps: r.steps,
-        })
-        .collect();
-    let today = t.today();
-    let week = merchant_core::member_week(member.birth_date, &reports, &t.policies, today);
-    let start = merchant_core::week_start(today);
-    let end = start + chrono::Days::new(6);
-    let samples = store
-        .heart_rate_samples(&member.member_no, start, end)
-        .map_err(storage)?;
-    let hours = store
-        .hour_steps(&member.member_no, start, end)
-        .map_err(storage)?;
-    let heart = merchant_core::watch_sync::heart_week(&samples, &hours, week.age, start);
-    Ok(MemberView {
-        member_no: member.member_no,
-        name: member.name,
-        week,
-        heart,
-    })
-}
-
-/// Finds a member by number and rates their step reports for this week's view.
 #[tauri::command]
-pub fn find_member(
-    state: State<'_, AppState>,
+pub async fn find_member<R: Runtime>(
+    app: AppHandle<R>,
     member_no: String,
 ) -> Result<MemberView, CommandError> {
-    let lang = state.lang();
-    let t = state.terminal_as(Role::Counter)?;
-    let member = member(t, lang, &member_no)?;
-    member_view(t, lang, member)
+    off_main(app, move |app| {
+        commands::find_member(&app.state(), member_no)
+    })
+    .await
 }
 
-/// Scans for watches nearby, nearest first.
 #[tauri::command]
 pub async fn scan_watches(
     state: State<'_, AppState>,
     radio: State<'_, WatchRadio>,
 ) -> Result<Vec<WatchChoice>, CommandError> {
-    let lang = state.lang();
-    state.terminal()?;
-    radio
-        .scan()
-        .await
-        .map_err(|e| CommandError::from_link(lang, &e))
+    commands::scan_watches(&state, &radio).await
 }
 
-/// A warning from the watch (clock far off, battery low): the sync or pairing still happened.
-#[derive(Debug, Serialize)]
-pub struct WatchWarning {
-    pub code: &'static str,
-    pub message: String,
-}
-
-fn warnings(lang: Lang, reading: &Reading) -> Vec<WatchWarning> {
-    reading
-        .warnings
-        .iter()
-        .map(|w| WatchWarning {
-            code: w.code(),
-            message: lang.pick(w.ko(), w.en()),
-        })
-        .collect()
-}
-
-/// What a watch sync did, and the member's week after it.
-#[derive(Debug, Serialize)]
-pub struct WatchSynced {
-    pub serial: String,
-    /// New records stored from the watch.
-    pub records: usize,
-    /// Step reports stored and queued for the central server.
-    pub step_reports: usize,
-    pub warnings: Vec<WatchWarning>,
-    pub member: MemberView,
-}
-
-/// Syncs the member's watch picked from the last scan: refuses a watch paired to someone
-/// else, sets its clock, fetches the history after the last record stored, stores it, and
-/// queues the new day totals as step reports. What arrived before a transfer failed is kept.
-/// A watch new here is paired to the member only with the member's `token` (their QR code,
-/// scanned at this counter), the proof of presence the central server asks for.
 #[tauri::command]
 pub async fn sync_watch(
     state: State<'_, AppState>,
@@ -241,95 +80,9 @@ pub async fn sync_watch(
     address: String,
     token: Option<String>,
 ) -> Result<WatchSynced, CommandError> {
-    let lang = state.lang();
-    let t = state.terminal_as(Role::Counter)?;
-    let member = member(t, lang, &member_no)?;
-    let owner = WatchOwner::Member(member.member_no.clone());
-    let storage = |e: anyhow::Error| CommandError::storage(lang, &e);
-    let now = t.now();
-    if let Some(token) = &token {
-        crate::counter::check_members_token(t, lang, token, &member.member_no, now.to_utc())?;
-    }
-    let reading = radio
-        .read(lang, &address, now.to_utc(), |info| {
-            let known = t.store()?.watch(&info.serial).map_err(storage)?;
-            check_pairing(&info.serial, &owner, known.as_ref().map(|w| &w.owner))
-                .map_err(|r| CommandError::from_pairing(lang, &r))?;
-            if known.is_none() && token.is_none() {
-                return Err(needs_member_token(lang));
-            }
-            Ok(Some(fetch_from(known.and_then(|w| w.last_seq))))
-        })
-        .await?;
-    let serial = reading.info.serial.clone();
-    let (records, step_reports) = {
-        let mut store = t.store()?;
-        let last = store
-            .watch(&serial)
-            .map_err(storage)?
-            .and_then(|w| w.last_seq);
-        let new = new_records(&reading.records, last);
-        let known = store.step_days(&member.member_no).map_err(storage)?;
-        // A day the watch signed reports its signed total, with the watch's proof: the only
-        // steps the central server credits.
-        let signed = signed_totals(&new);
-        let reports: Vec<_> = new_step_reports(&reportable_totals(&new), &known, now)
-            .into_iter()
-            .map(|r| {
-                let proof = signed
-                    .get(&r.day)
-                    .filter(|(steps, _)| *steps == r.steps)
-                    .map(|(_, proof)| *proof);
-                (uuid::Uuid::new_v4().to_string(), r, proof)
-            })
-            .collect();
-        let pairing_op_id = uuid::Uuid::new_v4().to_string();
-        store
-            .record_watch_sync(&WatchSync {
-                serial: &serial,
-                member_no: &member.member_no,
-                records: &new,
-                last_seq: last_seq_after(last, &new),
-                reports: &reports,
-                pairing_op_id: &pairing_op_id,
-                token: token.as_deref(),
-                certificate: reading.info.certificate.as_deref(),
-                at: now,
-            })
-            .map_err(storage)?;
-        (new.len(), reports.len())
-    };
-    if let Some(Err(e)) = &reading.fetch {
-        return Err(CommandError::from_link(lang, e));
-    }
-    Ok(WatchSynced {
-        serial,
-        records,
-        step_reports,
-        warnings: warnings(lang, &reading),
-        member: member_view(t, lang, member)?,
-    })
+    commands::sync_watch(&state, &radio, member_no, address, token).await
 }
 
-fn needs_member_token(lang: Lang) -> CommandError {
-    CommandError::new(
-        ErrorCode::NeedsMemberToken,
-        lang,
-        "이 단말기에서 처음 연결하는 워치입니다. 회원의 QR 코드(앱 또는 카드)를 먼저 스캔한 뒤 워치를 다시 연결해 주세요.",
-        "This watch is new at this counter. Scan the member's QR code (app or card) first, then sync the watch again.",
-    )
-}
-
-/// A watch paired at the kiosk.
-#[derive(Debug, Serialize)]
-pub struct PairedWatch {
-    pub serial: String,
-    pub warnings: Vec<WatchWarning>,
-}
-
-/// Pairs the watch picked from the last scan to an enrollment confirmed here, and sets its
-/// clock; refuses a watch paired to someone else. The pairing is queued for the central server
-/// behind the sign-up, as a `watch_pairing` naming the enrollment's op id.
 #[tauri::command]
 pub async fn pair_watch(
     state: State<'_, AppState>,
@@ -337,43 +90,177 @@ pub async fn pair_watch(
     op_id: String,
     address: String,
 ) -> Result<PairedWatch, CommandError> {
-    let lang = state.lang();
-    let t = state.terminal_as(Role::Kiosk)?;
-    let storage = |e: anyhow::Error| CommandError::storage(lang, &e);
-    let known = t
-        .store()?
-        .enrollments_on(t.today())
-        .map_err(storage)?
-        .iter()
-        .any(|e| e.op_id == op_id);
-    if !known {
-        return Err(CommandError::new(
-            ErrorCode::EnrollmentNotFound,
-            lang,
-            "오늘 이 키오스크에서 접수한 가입이 아닙니다. 가입을 먼저 접수한 뒤 워치를 연결해 주세요.",
-            "This is not a sign-up confirmed at this kiosk today. Confirm the sign-up first, then pair the watch.",
-        ));
-    }
-    let owner = WatchOwner::Enrollment(op_id);
-    let now = t.now();
-    let reading = radio
-        .read(lang, &address, now.to_utc(), |info| {
-            let known = t.store()?.watch(&info.serial).map_err(storage)?;
-            check_pairing(&info.serial, &owner, known.as_ref().map(|w| &w.owner))
-                .map_err(|r| CommandError::from_pairing(lang, &r))?;
-            Ok(None)
-        })
-        .await?;
-    t.store()?
-        .record_watch_pairing(
-            &reading.info.serial,
-            &owner,
-            &uuid::Uuid::new_v4().to_string(),
-            now,
-        )
-        .map_err(storage)?;
-    Ok(PairedWatch {
-        serial: reading.info.serial.clone(),
-        warnings: warnings(lang, &reading),
+    commands::pair_watch(&state, &radio, op_id, address).await
+}
+
+#[tauri::command]
+pub async fn sync_status<R: Runtime>(app: AppHandle<R>) -> Result<SyncStatus, CommandError> {
+    off_main(app, |app| {
+        sync::sync_status(&app.state(), &app.state::<BackgroundSync>())
     })
+    .await
+}
+
+#[tauri::command]
+pub async fn send_now<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
+    off_main(app, |app| {
+        sync::send_now(&app.state(), &app.state::<BackgroundSync>())
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn scan_token<R: Runtime>(
+    app: AppHandle<R>,
+    token: String,
+) -> Result<Scanned, CommandError> {
+    off_main(app, move |app| counter::scan_token(&app.state(), token)).await
+}
+
+#[tauri::command]
+pub async fn redeem<R: Runtime>(
+    app: AppHandle<R>,
+    token: String,
+    amount: u64,
+    pin: Option<String>,
+) -> Result<Redeemed, CommandError> {
+    off_main(app, move |app| {
+        counter::redeem(&app.state(), token, amount, pin)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn void_hold<R: Runtime>(
+    app: AppHandle<R>,
+    hold_id: String,
+) -> Result<Voided, CommandError> {
+    off_main(app, move |app| counter::void_hold(&app.state(), hold_id)).await
+}
+
+#[tauri::command]
+pub async fn hold_receipt<R: Runtime>(
+    app: AppHandle<R>,
+    hold_id: String,
+    print: bool,
+) -> Result<ReceiptView, CommandError> {
+    off_main(app, move |app| {
+        counter::hold_receipt(&app.state(), hold_id, print)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn day_settlement<R: Runtime>(
+    app: AppHandle<R>,
+    day: Option<String>,
+) -> Result<SettlementView, CommandError> {
+    off_main(app, move |app| counter::day_settlement(&app.state(), day)).await
+}
+
+#[tauri::command]
+pub async fn export_settlement<R: Runtime>(
+    app: AppHandle<R>,
+    day: Option<String>,
+) -> Result<Exported, CommandError> {
+    off_main(app, move |app| {
+        counter::export_settlement(&app.state(), day)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn kiosk_setup<R: Runtime>(app: AppHandle<R>) -> Result<KioskSetup, CommandError> {
+    off_main(app, |app| kiosk::kiosk_setup(&app.state())).await
+}
+
+#[tauri::command]
+pub async fn kiosk_today<R: Runtime>(
+    app: AppHandle<R>,
+) -> Result<Vec<ConfirmedEnrollment>, CommandError> {
+    off_main(app, |app| kiosk::kiosk_today(&app.state())).await
+}
+
+#[tauri::command]
+pub async fn check_identity<R: Runtime>(
+    app: AppHandle<R>,
+    applicant: ApplicantInput,
+) -> Result<IdentityChecked, CommandError> {
+    off_main(app, move |app| {
+        let sync = app.try_state::<BackgroundSync>();
+        kiosk::check_identity(&app.state(), sync.as_deref(), applicant)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn check_consent<R: Runtime>(
+    app: AppHandle<R>,
+    consents: Vec<ConsentInput>,
+) -> Result<(), CommandError> {
+    off_main(app, move |app| kiosk::check_consent(&app.state(), consents)).await
+}
+
+#[tauri::command]
+pub async fn register<R: Runtime>(
+    app: AppHandle<R>,
+    applicant: ApplicantInput,
+    consents: Vec<ConsentInput>,
+    contact: Option<ContactInput>,
+) -> Result<Registered, CommandError> {
+    off_main(app, move |app| {
+        kiosk::register(&app.state(), applicant, consents, contact)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn issue_ticket<R: Runtime>(
+    app: AppHandle<R>,
+    applicant: ApplicantInput,
+) -> Result<TicketView, CommandError> {
+    off_main(app, move |app| kiosk::issue_ticket(&app.state(), applicant)).await
+}
+
+#[tauri::command]
+pub async fn member_card<R: Runtime>(
+    app: AppHandle<R>,
+    op_id: String,
+) -> Result<CardView, CommandError> {
+    off_main(app, move |app| kiosk::member_card(&app.state(), op_id)).await
+}
+
+#[tauri::command]
+pub async fn issue_member_card<R: Runtime>(
+    app: AppHandle<R>,
+    op_id: String,
+    pin: String,
+    pin_again: String,
+) -> Result<CardView, CommandError> {
+    off_main(app, move |app| {
+        let sync = app.try_state::<BackgroundSync>();
+        kiosk::issue_member_card(&app.state(), sync.as_deref(), op_id, pin, pin_again)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn print_card<R: Runtime>(
+    app: AppHandle<R>,
+    op_id: String,
+) -> Result<Printed, CommandError> {
+    off_main(app, move |app| kiosk::print_card(&app.state(), op_id)).await
+}
+
+#[tauri::command]
+pub async fn speak<R: Runtime>(
+    app: AppHandle<R>,
+    text: String,
+    volume: u32,
+    speed: u32,
+) -> Result<Spoken, CommandError> {
+    off_main(app, move |app| {
+        kiosk::speak(&app.state(), text, volume, speed)
+    })
+    .await
 }

@@ -1,21 +1,15 @@
 //! The Palpal terminal app: one binary that is the community-center sign-up kiosk or the
 //! pharmacy / convenience-store counter, as its configuration says.
 //!
-//! This crate only wires: it reads the configuration, opens the terminal's database, and
-//! exposes thin commands to the UI in `ui/`. Rules live in the cores (`kiosk-core`,
-//! `merchant-core`, `points-core`) and storage in `terminal-store`.
+//! This crate only wires: it starts the terminal (`terminal-app`) and exposes its flows to the
+//! UI in `ui/` as thin async commands (`commands`), and the camera's frames (`camera`). The
+//! flows live in `terminal-app`, rules in the cores (`kiosk-core`, `merchant-core`,
+//! `points-core`) and storage in `terminal-store`.
 
 pub mod camera;
 pub mod commands;
-pub mod config;
-pub mod counter;
-pub mod error;
-pub mod kiosk;
-pub mod sync;
-pub mod terminal;
-pub mod watch;
 
-pub use terminal::AppState;
+pub use terminal_app::{config, error, sync, terminal, watch, AppState};
 
 /// The commands the UI may invoke.
 pub fn invoke_handler<R: tauri::Runtime>(
@@ -28,24 +22,25 @@ pub fn invoke_handler<R: tauri::Runtime>(
         commands::scan_watches,
         commands::sync_watch,
         commands::pair_watch,
-        sync::sync_status,
-        counter::scan_token,
-        counter::redeem,
-        counter::void_hold,
-        counter::hold_receipt,
-        counter::day_settlement,
-        counter::export_settlement,
+        commands::sync_status,
+        commands::send_now,
+        commands::scan_token,
+        commands::redeem,
+        commands::void_hold,
+        commands::hold_receipt,
+        commands::day_settlement,
+        commands::export_settlement,
         camera::decode_frame,
-        kiosk::kiosk_setup,
-        kiosk::kiosk_today,
-        kiosk::check_identity,
-        kiosk::check_consent,
-        kiosk::register,
-        kiosk::issue_ticket,
-        kiosk::member_card,
-        kiosk::issue_member_card,
-        kiosk::print_card,
-        kiosk::speak,
+        commands::kiosk_setup,
+        commands::kiosk_today,
+        commands::check_identity,
+        commands::check_consent,
+        commands::register,
+        commands::issue_ticket,
+        commands::member_card,
+        commands::issue_member_card,
+        commands::print_card,
+        commands::speak,
     ]
 }
 

@@ -87,4 +87,30 @@ describe("the app's status bar", () => {
     expect(get("sync-online").textContent).toBe("오프라인 (저장해 두었다가 연결되면 보냅니다)");
     expect(get("sync-queued").textContent).toBe("보낼 거래 4건");
   });
+
+  it("has a send-now button that asks for a sync and keeps the bar's text when nothing changed", async () => {
+    const page = shell();
+    const get = (id: string) => document.getElementById(id) as HTMLElement;
+    const { startStatusBar } = await import("./status");
+    const asked: string[] = [];
+    const invoke = (async (cmd: string) => {
+      asked.push(cmd);
+      if (cmd === "sync_status") return { ...base, online: false };
+      if (cmd === "send_now") return null;
+      throw { code: "internal", message: `no answer for ${cmd}` };
+    }) as Invoke;
+    const refresh = startStatusBar(invoke, () => "ko", page.app);
+    await refresh();
+    const before = get("sync-online");
+    await refresh();
+    // Nothing changed: the same element, so a screen reader is not told it again.
+    expect(get("sync-online")).toBe(before);
+    const button = get("sync-send-now") as HTMLButtonElement;
+    expect(button.hidden).toBe(false);
+    expect(button.textContent).toBe("지금 보내기");
+    button.click();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(asked).toContain("send_now");
+    expect(button.textContent).toBe("보내는 중…");
+  });
 });

@@ -105,6 +105,8 @@ pub enum ErrorCode {
     /// The member card cannot be made yet: the sign-up has not reached the server (offline,
     /// or not provisioned). The sign-up itself is complete.
     CardNotYet,
+    /// The app itself failed (a flow stopped unexpectedly); nothing was changed by it.
+    Internal,
     /// A refusal with its own stable code from a closed set defined elsewhere: a redemption
     /// refused by `redemption-token` or `merchant-core` (`replayed`, `over_daily_limit`, ...),
     /// a card PIN refused by `kiosk-core` (`pin_invalid`, `pin_mismatch`, `pin_too_easy`), or a
@@ -127,6 +129,21 @@ impl CommandError {
             code,
             message: lang.pick(ko.into(), en.into()),
         }
+    }
+
+    /// A flow stopped unexpectedly (`detail` goes to the log). Whatever it stored before
+    /// stands; the person tries again.
+    pub fn internal(lang: Lang, detail: &str) -> Self {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("palpal: a flow stopped unexpectedly: {detail}");
+        }
+        CommandError::new(
+            ErrorCode::Internal,
+            lang,
+            "단말기 앱에 문제가 생겨 요청을 끝내지 못했습니다. 다시 시도해 주시고, 계속되면 관리자에게 연락하세요.",
+            "The terminal app ran into a problem and could not finish. Try again, and call the administrator if it goes on.",
+        )
     }
 
     /// The database failed. The detail goes to the log, not to the person at the terminal.

@@ -10,18 +10,17 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
-use tauri::State;
 use terminal_store::Store;
 use terminal_sync::Options;
 
 use crate::config::Role;
 use crate::error::CommandError;
-use crate::terminal::AppState;
+use crate::terminal::{now_in_seoul, AppState};
 
 /// How often the thread looks at the outbox for new operations.
 const TICK: Duration = Duration::from_secs(1);
@@ -37,6 +36,8 @@ struct Shared {
     worker: Mutex<Option<Worker>>,
     live: Mutex<Live>,
     stop: AtomicBool,
+    /// Someone asked for a sync now ("send now" on the status bar).
+    asked: AtomicBool,
     wake: Condvar,
     interval: Duration,
 }
@@ -87,6 +88,7 @@ impl BackgroundSync {
                 worker: Mutex::new(worker),
                 live: Mutex::new(Live::default()),
                 stop: AtomicBool::new(false),
+                asked: AtomicBool::new(false),
                 wake: Condvar::new(),
                 interval,
             }),
@@ -112,6 +114,59 @@ impl BackgroundSync {
     /// Returns whether a sync ran.
     pub fn sync_now(&self) -> bool {
         sync_once(&self.shared)
+    }
+
+    /// Asks the background thread for a sync at once (a clerk who sees the network come back
+    /// presses "send now"), without waiting for it: the status bar shows how it goes.
+    pub fn send_soon(&self) {
+        self.shared.asked.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_all();
+    }
+
+    /// Pushes the outbox now on the calling thread, taking about `within` at the most: the
+    /// time to wait for a sync already running (it sends the same outbox) and for the server's
+    /// answer, one request and no retry. Returns whether the push ran and the server answered.
+    /// A member waiting at the kiosk is told "later" within `within`, never after a minute.
+    pub fn push_now(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut guard = loop {
+            match self.shared.worker.try_lock() {
+                Ok(guard) => break guard,
+                Err(TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => return false,
+            }
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(worker) = guard.as_mut() else {
+            return false;
+        };
+        if left < Duration::from_millis(200) {
+            return false;
+        }
+        let fixed_now = worker.fixed_now;
+        let now = move || now_in_seoul(fixed_now);
+        let mut options = worker.options.clone();
+        options.client.request_timeout = left;
+        options.max_wait = Duration::ZERO;
+        let Ok(store) = worker.store() else {
+            return false;
+        };
+        let Ok(Some(identity)) = store.identity() else {
+            return false;
+        };
+        let Ok(central) = terminal_sync::connect(store, &identity, left) else {
+            return false;
+        };
+        let pushed = terminal_sync::push(store, &identity, &central, &options, &now);
+        let _ = terminal_sync::remember_address(store, &central);
+        let reached = central.reached();
+        if reached.is_some() {
+            self.shared.live().online = reached;
+        }
+        pushed.is_ok() && reached == Some(true)
     }
 
     pub(crate) fn online(&self) -> Option<bool> {
@@ -144,7 +199,8 @@ fn run(shared: &Shared) {
         let grew = matches!((last_queued, queued), (Some(before), Some(now)) if now > before);
         let answering = shared.live().online != Some(false);
         last_queued = queued;
-        if Instant::now() >= next || (grew && answering) {
+        let asked = shared.asked.swap(false, Ordering::SeqCst);
+        if asked || Instant::now() >= next || (grew && answering) {
             sync_once(shared);
             next = Instant::now() + shared.interval;
         }
@@ -181,11 +237,7 @@ fn sync_once(shared: &Shared) -> bool {
     };
     let fixed_now = worker.fixed_now;
     let options = worker.options.clone();
-    let now = move || {
-        fixed_now
-            .map(|t| t.with_timezone(&points_core::KST))
-            .unwrap_or_else(|| Utc::now().with_timezone(&points_core::KST))
-    };
+    let now = move || now_in_seoul(fixed_now);
     let store = match worker.store() {
         Ok(store) => store,
         Err(e) => {
@@ -249,11 +301,7 @@ pub struct SyncStatus {
 }
 
 /// Whether the server answers, what waits to be sent, and the last good sync.
-#[tauri::command]
-pub fn sync_status(
-    state: State<'_, AppState>,
-    sync: State<'_, BackgroundSync>,
-) -> Result<SyncStatus, CommandError> {
+pub fn sync_status(state: &AppState, sync: &BackgroundSync) -> Result<SyncStatus, CommandError> {
     let lang = state.lang();
     let t = state.terminal()?;
     let store = t.store()?;
@@ -273,4 +321,12 @@ pub fn sync_status(
         })
     };
     read().map_err(|e| CommandError::storage(lang, &e))
+}
+
+/// "Send now" on the status bar: asks the background sync for a sync at once and answers
+/// without waiting for it (the bar shows how it goes).
+pub fn send_now(state: &AppState, sync: &BackgroundSync) -> Result<(), CommandError> {
+    state.terminal()?;
+    sync.send_soon();
+    Ok(())
 }

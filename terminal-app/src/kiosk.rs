@@ -15,12 +15,12 @@ use kiosk_core::card::MemberCard;
 use kiosk_core::consent::{check_consents, current_items, ConsentAnswer, ConsentMissing};
 use kiosk_core::{AlreadyMember, Applicant, Enrollment};
 use serde::{Deserialize, Serialize};
-use tauri::State;
 use terminal_store::{ConfirmedEnrollment, KioskEnrollment};
 
 use crate::commands::ApplicantInput;
 use crate::config::Role;
 use crate::error::{storage, CommandError, ErrorCode, Lang};
+use crate::sync::BackgroundSync;
 use crate::terminal::{AppState, Terminal};
 
 /// One consent item as the screen shows it, in the terminal's language.
@@ -80,8 +80,7 @@ fn admission_info(t: &Terminal, lang: Lang) -> Result<AdmissionInfo, CommandErro
 }
 
 /// The consent items, the inactivity timings, the printer and today's admission.
-#[tauri::command]
-pub fn kiosk_setup(state: State<'_, AppState>) -> Result<KioskSetup, CommandError> {
+pub fn kiosk_setup(state: &AppState) -> Result<KioskSetup, CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     t.store()?
@@ -98,8 +97,7 @@ pub fn kiosk_setup(state: State<'_, AppState>) -> Result<KioskSetup, CommandErro
 
 /// The enrollments confirmed here today (masked names), newest first; personal data the
 /// server acknowledged is erased first.
-#[tauri::command]
-pub fn kiosk_today(state: State<'_, AppState>) -> Result<Vec<ConfirmedEnrollment>, CommandError> {
+pub fn kiosk_today(state: &AppState) -> Result<Vec<ConfirmedEnrollment>, CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     let mut store = t.store()?;
@@ -195,18 +193,16 @@ pub struct IdentityChecked {
 /// With the network up, the server is asked too (`POST /v1/members/lookup`), so that a
 /// member who signed up elsewhere is told at once; offline, or with no answer within two
 /// seconds, the sign-up goes on and the server answers it `duplicate` at sync.
-#[tauri::command]
-pub fn check_identity<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: State<'_, AppState>,
+pub fn check_identity(
+    state: &AppState,
+    sync: Option<&BackgroundSync>,
     applicant: ApplicantInput,
 ) -> Result<IdentityChecked, CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     let applicant = parse_applicant(applicant, lang)?;
     let e = eligible(t, lang, &applicant)?;
-    let offline = tauri::Manager::try_state::<crate::sync::BackgroundSync>(&app)
-        .is_some_and(|sync| sync.online() == Some(false));
+    let offline = sync.is_some_and(|sync| sync.online() == Some(false));
     if !offline {
         if let Some(member_no) = member_on_server(t, &e) {
             let dup = AlreadyMember {
@@ -266,11 +262,7 @@ fn answers(t: &Terminal, input: &[ConsentInput]) -> Vec<ConsentAnswer> {
 }
 
 /// Checks the consent step: every required item agreed to, each for the text in force.
-#[tauri::command]
-pub fn check_consent(
-    state: State<'_, AppState>,
-    consents: Vec<ConsentInput>,
-) -> Result<(), CommandError> {
+pub fn check_consent(state: &AppState, consents: Vec<ConsentInput>) -> Result<(), CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     check_consents(&current_items(), &answers(t, &consents))
@@ -297,13 +289,13 @@ pub struct Registered {
 
 /// Registers the applicant: eligibility, duplicates, consents, contact, today's admission
 /// (taking a place of the lease, offline too), then records it durably and queues it.
-#[tauri::command]
 pub fn register(
-    state: State<'_, AppState>,
+    state: &AppState,
     applicant: ApplicantInput,
     consents: Vec<ConsentInput>,
     contact: Option<ContactInput>,
 ) -> Result<Registered, CommandError> {
+    let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     let applicant = parse_applicant(applicant, lang)?;
@@ -375,11 +367,11 @@ pub struct TicketView {
 
 /// Gives a person refused today (not their day, or places used up) a numbered ticket for the
 /// next day the schedule admits them.
-#[tauri::command]
 pub fn issue_ticket(
-    state: State<'_, AppState>,
+    state: &AppState,
     applicant: ApplicantInput,
 ) -> Result<TicketView, CommandError> {
+    let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     let applicant = parse_applicant(applicant, lang)?;
@@ -462,12 +454,16 @@ fn card_view(t: &Terminal, lang: Lang, op_id: &str) -> Result<CardView, CommandE
 
 /// The member card of an enrollment confirmed here: the card's signed token once the server
 /// signed one (`issue_member_card`), else the sign-up receipt with the enrollment's op id.
-#[tauri::command]
-pub fn member_card(state: State<'_, AppState>, op_id: String) -> Result<CardView, CommandError> {
+pub fn member_card(state: &AppState, op_id: String) -> Result<CardView, CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     card_view(t, lang, &op_id)
 }
+
+/// The longest the card waits for each of the server's two answers (the sign-up sent, the card
+/// signed): the member stands at the kiosk, and "the card later" within seconds is better
+/// than a frozen minute.
+const CARD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Makes the member card of a sign-up confirmed here: the member chose a 6-digit PIN on the
 /// keypad and typed it twice. The kiosk computes the card's PIN check (Argon2id with a fresh
@@ -475,14 +471,14 @@ pub fn member_card(state: State<'_, AppState>, op_id: String) -> Result<CardView
 /// server to sign the card (`POST /v1/cards`); the PIN never leaves the kiosk and is not
 /// stored. A retry with the same PIN asks for the same card. Before the sign-up has reached
 /// the server (offline), the answer is `card_not_yet`: the sign-up stands, with its receipt.
-#[tauri::command]
-pub fn issue_member_card<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: State<'_, AppState>,
+pub fn issue_member_card(
+    state: &AppState,
+    sync: Option<&BackgroundSync>,
     op_id: String,
     pin: String,
     pin_again: String,
 ) -> Result<CardView, CommandError> {
+    let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     kiosk_core::card::check_pin(&pin, &pin_again)
@@ -493,9 +489,10 @@ pub fn issue_member_card<R: tauri::Runtime>(
         .map_err(storage(lang))?
         .ok_or_else(|| not_here(lang))?;
     if card.card_token.is_none() && card.member_no.is_none() {
-        // The sign-up may be in the outbox still: send it now rather than at the next tick.
-        if let Some(sync) = tauri::Manager::try_state::<crate::sync::BackgroundSync>(&app) {
-            sync.sync_now();
+        // The sign-up may be in the outbox still: send it now rather than at the next tick,
+        // unless the server is known not to answer.
+        if let Some(sync) = sync.filter(|sync| sync.online() != Some(false)) {
+            sync.push_now(CARD_WAIT);
             card = t
                 .store()?
                 .enrollment_card(&op_id)
@@ -550,12 +547,8 @@ pub fn issue_member_card<R: tauri::Runtime>(
         }
     };
     let preferred = terminal_sync::server_in_use(&*t.store()?).map_err(|_| card_not_yet(lang))?;
-    let central = terminal_sync::connect_preferring(
-        &identity,
-        preferred.as_deref(),
-        std::time::Duration::from_secs(10),
-    )
-    .map_err(|_| card_not_yet(lang))?;
+    let central = terminal_sync::connect_preferring(&identity, preferred.as_deref(), CARD_WAIT)
+        .map_err(|_| card_not_yet(lang))?;
     let key = ed25519_dalek::SigningKey::from_bytes(&identity.secret_key);
     let ask = terminal_sync::central::CardAsk {
         member_number: &member_no,
@@ -659,8 +652,8 @@ pub struct Printed {
 }
 
 /// Sends the card's ESC/POS bytes to the configured receipt printer (a device or a file).
-#[tauri::command]
-pub fn print_card(state: State<'_, AppState>, op_id: String) -> Result<Printed, CommandError> {
+pub fn print_card(state: &AppState, op_id: String) -> Result<Printed, CommandError> {
+    let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
     let failed = |why: String| {
@@ -723,9 +716,8 @@ static SPEAKING: Mutex<Option<Child>> = Mutex::new(None);
 /// Speaks `text` through the speaker with the configured speech program (espeak-ng), in the
 /// terminal's language, at `volume` (0 to 200, espeak-ng's amplitude) and `speed` (words a
 /// minute, 80 to 300). Without the program the screen's text stands alone: no error.
-#[tauri::command]
 pub fn speak(
-    state: State<'_, AppState>,
+    state: &AppState,
     text: String,
     volume: u32,
     speed: u32,

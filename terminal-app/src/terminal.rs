@@ -14,6 +14,8 @@ use crate::error::{CommandError, ErrorCode, Lang};
 pub struct AppState {
     terminal: Result<Terminal, StartupFailure>,
     lang: Mutex<Lang>,
+    /// Held by each flow that changes what the terminal holds, for the whole flow.
+    changing: Mutex<()>,
 }
 
 /// Why the terminal could not start: kept so that every command can say it.
@@ -86,6 +88,7 @@ impl AppState {
         AppState {
             terminal: Ok(terminal),
             lang: Mutex::new(lang),
+            changing: Mutex::new(()),
         }
     }
 
@@ -93,7 +96,17 @@ impl AppState {
         AppState {
             terminal: Err(failure),
             lang: Mutex::new(Lang::Ko),
+            changing: Mutex::new(()),
         }
+    }
+
+    /// Taken by every flow that changes what the terminal holds (register, ticket, card, print,
+    /// redeem, void, receipt, export), for the whole flow: the commands run off the window's
+    /// thread and may overlap, and such a flow reads, decides and writes in more than one step
+    /// (asking the server between them, or printing), so two of them run one after the other,
+    /// as a clerk's two taps were served before. Flows that only read do not wait for it.
+    pub fn one_change_at_a_time(&self) -> MutexGuard<'_, ()> {
+        self.changing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn lang(&self) -> Lang {
@@ -158,8 +171,13 @@ impl Terminal {
 }
 
 fn now_for(config: &TerminalConfig) -> DateTime<FixedOffset> {
-    config
-        .fixed_now
+    now_in_seoul(config.fixed_now)
+}
+
+/// The time now in Seoul: `fixed_now` when the configuration fixes the clock (tests, demos),
+/// else the system's. The one place the terminal reads its clock.
+pub(crate) fn now_in_seoul(fixed_now: Option<DateTime<FixedOffset>>) -> DateTime<FixedOffset> {
+    fixed_now
         .map(|t| t.with_timezone(&points_core::KST))
         .unwrap_or_else(|| Utc::now().with_timezone(&points_core::KST))
 }

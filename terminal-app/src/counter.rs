@@ -20,7 +20,6 @@ use merchant_core::redemption::{
 use merchant_core::settlement::Settlement;
 use redemption_token::{verify, Claims, MemberNo, Token, TokenKind};
 use serde::Serialize;
-use tauri::State;
 use terminal_store::Store;
 
 use crate::commands::{member_view, MemberView};
@@ -237,8 +236,7 @@ fn check_card_lock(
 
 /// Scans a member's code: verifies it offline and shows the member's available points. A
 /// dynamic code already used here is refused; nothing is recorded either way.
-#[tauri::command]
-pub fn scan_token(state: State<'_, AppState>, token: String) -> Result<Scanned, CommandError> {
+pub fn scan_token(state: &AppState, token: String) -> Result<Scanned, CommandError> {
     let lang = state.lang();
     let t = state.terminal_as(Role::Counter)?;
     let now = t.now().to_utc();
@@ -349,13 +347,13 @@ fn print(t: &Terminal, lang: Lang, bytes: &[u8]) -> (Option<bool>, Option<String
 /// Redeems `amount` points with a scanned code (and a card's PIN): verifies the code again
 /// now, lets the redemption book decide, stores the hold with its outbox operation and the
 /// code as used in one transaction, then prints the receipt.
-#[tauri::command]
 pub fn redeem(
-    state: State<'_, AppState>,
+    state: &AppState,
     token: String,
     amount: u64,
     pin: Option<String>,
 ) -> Result<Redeemed, CommandError> {
+    let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Counter)?;
     let now = t.now().to_utc();
@@ -448,8 +446,8 @@ fn unknown_hold(lang: Lang, hold_id: &str) -> CommandError {
 
 /// Voids a hold made here today: the book decides, the void and its outbox operation are
 /// stored in one transaction.
-#[tauri::command]
-pub fn void_hold(state: State<'_, AppState>, hold_id: String) -> Result<Voided, CommandError> {
+pub fn void_hold(state: &AppState, hold_id: String) -> Result<Voided, CommandError> {
+    let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Counter)?;
     let now = t.now().to_utc();
@@ -483,12 +481,12 @@ pub fn void_hold(state: State<'_, AppState>, hold_id: String) -> Result<Voided, 
 }
 
 /// A hold's receipt again: the printable page, and ESC/POS to the printer when `print`.
-#[tauri::command]
 pub fn hold_receipt(
-    state: State<'_, AppState>,
+    state: &AppState,
     hold_id: String,
     print: bool,
 ) -> Result<ReceiptView, CommandError> {
+    let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Counter)?;
     let hold_id = hold_id.trim().to_uppercase();
@@ -543,9 +541,8 @@ fn settle_day(t: &Terminal, lang: Lang, day: NaiveDate) -> Result<Settlement, Co
 }
 
 /// The day's settlement (today when `day` is empty): figures, holds, and the printable page.
-#[tauri::command]
 pub fn day_settlement(
-    state: State<'_, AppState>,
+    state: &AppState,
     day: Option<String>,
 ) -> Result<SettlementView, CommandError> {
     let lang = state.lang();
@@ -558,11 +555,8 @@ pub fn day_settlement(
 
 /// Saves the day's settlement as CSV (the figures, then one row per hold) in the configured
 /// folder, and returns where.
-#[tauri::command]
-pub fn export_settlement(
-    state: State<'_, AppState>,
-    day: Option<String>,
-) -> Result<Exported, CommandError> {
+pub fn export_settlement(state: &AppState, day: Option<String>) -> Result<Exported, CommandError> {
+    let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Counter)?;
     let day = parse_day(t, lang, day.as_deref())?;
