@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 XVFB := xvfb-run -a -s "-screen 0 1280x800x24"
 
-.PHONY: demo test deps ui build lint e2e bench api-fuzz replay replay-postgres
+.PHONY: demo test deps ui build lint e2e bench api-fuzz replay replay-postgres responsiveness
 
 deps:
 	@scripts/install-deps.sh
@@ -43,6 +43,11 @@ bench:
 	cargo bench -p src-tauri --bench camera
 	cargo build --release -p palpal-central
 	cargo bench -p palpal --bench drain
+
+# The real app's window while the server hangs or is gone: the longest frame gap, how soon
+# another button is handled, and how long each flow takes (e2e_responsive prints them).
+responsiveness: build
+	PALPAL_E2E=1 $(XVFB) cargo test -p tests --test it e2e_responsive -- --nocapture
 
 # Schemathesis against the real server, every request signed (tests/api-fuzz/run.sh).
 api-fuzz: build

@@ -94,7 +94,7 @@ pub(crate) async fn click(c: &Client, css: &str) -> Result<()> {
 }
 
 /// Waits for an element to be there.
-async fn wait_for(c: &Client, css: &str) -> Result<()> {
+pub(crate) async fn wait_for(c: &Client, css: &str) -> Result<()> {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(css))
@@ -115,7 +115,7 @@ pub(crate) async fn consent_contact_and_enroll(c: &Client) -> Result<()> {
 }
 
 /// Presses digits on the on-screen number pad.
-async fn keypad(c: &Client, digits: &str) -> Result<()> {
+pub(crate) async fn keypad(c: &Client, digits: &str) -> Result<()> {
     for d in digits.chars() {
         click(c, &format!(".key[data-key='{d}']")).await?;
     }
@@ -181,7 +181,7 @@ async fn qr_on_screen(c: &Client, name: &str) -> Result<String> {
 }
 
 /// Types the card PIN twice on the number pad.
-async fn enter_pin(c: &Client, pin: &str) -> Result<()> {
+pub(crate) async fn enter_pin(c: &Client, pin: &str) -> Result<()> {
     click(c, "#card-pin").await?;
     keypad(c, pin).await?;
     click(c, "#card-pin-again").await?;
@@ -192,6 +192,18 @@ async fn enter_pin(c: &Client, pin: &str) -> Result<()> {
 /// whose central server is down (nothing listens at its address): registrations inside the
 /// lease are still confirmed. Speech goes to a script that logs what it was asked to say.
 fn kiosk(places: u32, extra: &str) -> Result<(Terminal, std::path::PathBuf)> {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    kiosk_at(places, extra, &format!("http://127.0.0.1:{dead}"))
+}
+
+/// [`kiosk`], provisioned for the central server at `server_url`.
+pub(crate) fn kiosk_at(
+    places: u32,
+    extra: &str,
+    server_url: &str,
+) -> Result<(Terminal, std::path::PathBuf)> {
     let probe = Terminal::new("")?;
     let dir = probe.dir.path().to_owned();
     let spoken = dir.join("spoken.log");
@@ -223,15 +235,12 @@ speech = "{}"
     );
     std::fs::write(probe.dir.path().join("terminal.toml"), config)?;
     let store = Store::open(&probe.database())?;
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
     store.save_identity(&TerminalIdentity {
         terminal_id: "T-000001".into(),
         site: "jongno-cc".into(),
         role: "kiosk".into(),
         name: "jongno kiosk".into(),
-        server_url: format!("http://127.0.0.1:{dead}"),
+        server_url: server_url.to_owned(),
         server_key: None,
         secret_key: [7; 32],
         provisioned_at: "2025-12-01T09:00:00+09:00".parse()?,
