@@ -33,6 +33,7 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
   function showZoom(): void {
     const z = ZOOM_STEPS[zoomStep] ?? 1;
     document.documentElement.style.setProperty("--zoom", String(z));
+    document.documentElement.dataset.zoom = String(z);
     shell.zoom.textContent = `${labels(lang).zoom} ${Math.round(z * 100)}%`;
     shell.zoom.dataset.zoom = String(z);
   }

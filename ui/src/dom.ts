@@ -26,3 +26,14 @@ export function messageBox(kind: "error" | "done", ...children: Child[]): HTMLEl
     ...children,
   );
 }
+
+/** Moves the keyboard's focus to `el` (a heading or a message) so that a screen reader reads
+ * it and the next Tab goes on from there: after a screen changes, focus never drops to the
+ * page's body. */
+export function focusOn(el: HTMLElement | null | undefined): void {
+  if (!el) return;
+  if (!el.hasAttribute("tabindex") && !el.matches("button, input, a[href], select, textarea")) {
+    el.setAttribute("tabindex", "-1");
+  }
+  el.focus({ preventScroll: false });
+}

@@ -241,4 +241,72 @@ describe("kiosk steps", () => {
     expect(byId("idle-dialog").hidden).toBe(true);
     expect(input("name").value).toBe("");
   });
+
+  it("moves the focus to each new screen's heading, and after agree-all to next", async () => {
+    const s = shell();
+    const { invoke } = fakeInvoke(answers());
+    await start(s, invoke);
+    await flush(4);
+    // The first screen does not take the focus from anyone.
+    expect(document.activeElement).not.toBe(byId("step-heading"));
+    input("name").value = "김영희";
+    input("name").dispatchEvent(new Event("input", { bubbles: true }));
+    byId("next-identity").click();
+    await flush(4);
+    expect(document.activeElement?.id).toBe("step-heading");
+    expect(byId("step-heading").textContent).toBe("5단계 중 2단계: 동의");
+    // The first thing after the heading is "agree all": one Tab away.
+    const heading = byId("step-heading");
+    expect(heading.nextElementSibling?.id).toBe("agree-all");
+    byId("agree-all").click();
+    await flush(2);
+    expect(document.activeElement?.id).toBe("next-consent");
+    byId("next-consent").click();
+    await flush(4);
+    expect(document.activeElement?.id).toBe("step-heading");
+    expect(byId("step-heading").textContent).toBe("5단계 중 3단계: 연락처");
+  });
+
+  it("names each consent button with its item and the residency choices with their question", async () => {
+    const s = shell();
+    const { invoke } = fakeInvoke(answers());
+    await start(s, invoke);
+    await flush(4);
+    const legend = document.querySelector("fieldset.choices-group legend");
+    expect(legend?.textContent).toBe("서울과의 관계");
+    expect(legend?.parentElement?.querySelector("#residency-lives")).not.toBeNull();
+    input("name").value = "김영희";
+    byId("next-identity").click();
+    await flush(4);
+    expect(byId("consent-personal-data-yes").getAttribute("aria-label")).toBe(
+      "동의: 개인정보 수집·이용",
+    );
+    expect(byId("consent-sms-news-no").getAttribute("aria-label")).toBe(
+      "동의 안 함: 문자로 사업 소식 받기",
+    );
+    const group = byId("consent-personal-data-yes").closest("[role=group]");
+    expect(group?.getAttribute("aria-labelledby")).toBe("consent-personal-data-title");
+  });
+
+  it("asks in a named modal dialog that Escape answers with continue", async () => {
+    vi.useFakeTimers();
+    const s = shell();
+    const { invoke } = fakeInvoke(answers());
+    await start(s, invoke);
+    await vi.advanceTimersByTimeAsync(0);
+    input("name").value = "김영희";
+    input("name").dispatchEvent(new Event("input", { bubbles: true }));
+    await vi.advanceTimersByTimeAsync(91_000);
+    const dialog = byId("idle-dialog");
+    expect(dialog.tagName).toBe("DIALOG");
+    expect(dialog.hidden).toBe(false);
+    expect(dialog.getAttribute("aria-modal")).toBe("true");
+    expect(byId(dialog.getAttribute("aria-labelledby") ?? "").textContent).toBe(
+      "계속하시겠습니까?",
+    );
+    expect(document.activeElement?.id).toBe("idle-continue");
+    dialog.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect(dialog.hidden).toBe(true);
+    expect(input("name").value).toBe("김영희");
+  });
 });

@@ -3,7 +3,7 @@
 // Barrier-free: a number pad for the numbers, spoken guidance per step with volume and speed,
 // an inactivity question well before anything is cleared, sizes in em (zoom to 200%).
 
-import { h, messageBox } from "./dom";
+import { focusOn, h, messageBox } from "./dom";
 import { receiptNo } from "./format";
 import type { Labels } from "./i18n";
 import { type ConfirmedEnrollment, type Invoke, toCommandError } from "./ipc";
@@ -158,12 +158,32 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
   const result = h("div", { id: "result", "aria-live": "assertive" });
   const list = h("ul", { id: "today-list", class: "list" });
   const stepsBar = h("ol", { id: "steps", class: "kiosk-steps" });
-  const dialog = h("div", {
+  // A real modal dialog: named by its question, the rest of the page inert while it shows,
+  // and Escape answers "continue" (nothing is cleared).
+  const dialog = h("dialog", {
     id: "idle-dialog",
     class: "dialog",
     role: "alertdialog",
+    "aria-modal": "true",
+    "aria-labelledby": "idle-question",
+    "aria-describedby": "idle-hint",
     hidden: true,
   });
+  function openDialog(): void {
+    dialog.hidden = false;
+    if (typeof dialog.showModal === "function" && !dialog.open) {
+      try {
+        dialog.showModal();
+      } catch {
+        dialog.setAttribute("open", "");
+      }
+    } else dialog.setAttribute("open", "");
+  }
+  function closeDialog(): void {
+    if (typeof dialog.close === "function" && dialog.open) dialog.close();
+    dialog.removeAttribute("open");
+    dialog.hidden = true;
+  }
 
   // ---- spoken guidance ----------------------------------------------------------------
   let lastSaid = "";
@@ -229,7 +249,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     if (untouched) return; // nothing typed, nothing to clear
     const s = setup;
     st.warnTimer = setTimeout(() => {
-      dialog.hidden = false;
+      openDialog();
       dialog.querySelector<HTMLButtonElement>("#idle-continue")?.focus();
       say(`${t.idleQuestion} ${t.idleHint(s.clear_after_s)}`);
       st.clearTimer = setTimeout(startOver, s.clear_after_s * 1000);
@@ -240,7 +260,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
   };
   function startOver(): void {
     stopTimers();
-    dialog.hidden = true;
+    closeDialog();
     st.a = fresh();
     st.done = null;
     go("identity");
@@ -368,8 +388,12 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
           birth,
           h("label", { for: "phone" }, t.phone),
           phone,
-          h("label", {}, t.residency),
-          h("div", { class: "choices", role: "group" }, ...choices),
+          h(
+            "fieldset",
+            { class: "choices-group" },
+            h("legend", {}, t.residency),
+            h("div", { class: "choices" }, ...choices),
+          ),
           proof,
           actions(next, clear),
           result,
@@ -407,8 +431,21 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
   function consent(): HTMLElement[] {
     const items = setup?.consents ?? [];
     const rows = items.map((item) => {
-      const yes = h("button", { type: "button", id: `consent-${item.id}-yes` }, t.agree);
-      const no = h("button", { type: "button", id: `consent-${item.id}-no` }, t.disagree);
+      // Named with their item, so that "agree" is never heard without what it agrees to.
+      const yes = h(
+        "button",
+        { type: "button", id: `consent-${item.id}-yes`, "aria-label": `${t.agree}: ${item.title}` },
+        t.agree,
+      );
+      const no = h(
+        "button",
+        {
+          type: "button",
+          id: `consent-${item.id}-no`,
+          "aria-label": `${t.disagree}: ${item.title}`,
+        },
+        t.disagree,
+      );
       const show = () => {
         const v = st.a.answers.get(item.id);
         yes.setAttribute("aria-pressed", String(v === true));
@@ -425,10 +462,16 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
       show();
       return h(
         "div",
-        { class: "consent", "data-id": item.id, "data-version": item.version },
+        {
+          class: "consent",
+          role: "group",
+          "aria-labelledby": `consent-${item.id}-title`,
+          "data-id": item.id,
+          "data-version": item.version,
+        },
         h(
           "p",
-          { class: "consent-title" },
+          { class: "consent-title", id: `consent-${item.id}-title` },
           h(
             "span",
             { class: item.required ? "tag required" : "tag" },
@@ -443,7 +486,8 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     const all = h("button", { type: "button", id: "agree-all" }, t.agreeAll);
     all.addEventListener("click", () => {
       for (const item of items) st.a.answers.set(item.id, true);
-      go("consent");
+      // Everything agreed: on to "next", the only thing left to do here.
+      go("consent", "next-consent");
     });
     const back = h("button", { type: "button", id: "back" }, t.back);
     back.addEventListener("click", () => go("identity"));
@@ -457,7 +501,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
         showError(e);
       }
     });
-    return [h("h2", {}, t.consentHeading), all, ...rows, actions(back, next), result];
+    return [all, ...rows, actions(back, next), result];
   }
 
   function consentArgs() {
@@ -498,7 +542,6 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
       }
     });
     return [
-      h("h2", {}, t.contactHeading),
       h(
         "div",
         { class: "kiosk" },
@@ -732,7 +775,10 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
   const sayingFor = (step: Step): string =>
     step === "card" && st.done && !st.done.card.signed ? t.sayPin : sayings[step];
 
-  function go(step: Step): void {
+  /** Shows `step`. Unless `focus` is false (the first screen, before anyone touched it),
+   * the keyboard's focus moves to the new screen's heading, which is read out, or to the
+   * element with the id `focus`. */
+  function go(step: Step, focus: boolean | string = true): void {
     st.step = step;
     const n = STEPS.indexOf(step);
     stepsBar.replaceChildren(
@@ -751,7 +797,15 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     stepsBar.setAttribute("aria-label", t.stepOf(n + 1, STEPS.length));
     const screens: Record<Step, () => HTMLElement[]> = { identity, consent, contact, watch, card };
     body.dataset.step = step;
-    body.replaceChildren(...screens[step]());
+    const heading = h(
+      "h2",
+      { id: "step-heading", class: "step-heading", tabindex: "-1" },
+      `${t.stepOf(n + 1, STEPS.length)}: ${t.stepNames[n] ?? step}`,
+    );
+    body.replaceChildren(heading, ...screens[step]());
+    if (focus !== false) {
+      focusOn(typeof focus === "string" ? document.getElementById(focus) : heading);
+    }
     if (step === "identity" || step === "watch") void refreshList();
     say(sayingFor(step));
     armIdle();
@@ -762,10 +816,21 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     { type: "button", id: "idle-continue", class: "primary" },
     t.idleContinue,
   );
-  cont.addEventListener("click", () => {
+  function carryOn(): void {
     stopTimers();
-    dialog.hidden = true;
+    closeDialog();
     armIdle();
+  }
+  cont.addEventListener("click", carryOn);
+  dialog.addEventListener("cancel", (ev) => {
+    ev.preventDefault();
+    carryOn();
+  });
+  dialog.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      carryOn();
+    }
   });
   const restart = h("button", { type: "button", id: "idle-restart" }, t.idleRestart);
   restart.addEventListener("click", startOver);
@@ -783,15 +848,15 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
         "div",
         { class: "dialog-box" },
         h("p", { id: "idle-question", class: "big" }, t.idleQuestion),
-        h("p", {}, t.idleHint(setup?.clear_after_s ?? 120)),
+        h("p", { id: "idle-hint" }, t.idleHint(setup?.clear_after_s ?? 120)),
         h("div", { class: "actions" }, cont, restart),
       ),
     );
     // The first screen needs no setup; re-render only a step that does, so that nothing
     // being typed into is replaced.
     if (st.step === "identity") armIdle();
-    else go(st.step);
+    else go(st.step, false);
   })();
   // Rendered at once, before the setup arrives, so the first screen is never empty.
-  go(st.step);
+  go(st.step, false);
 }

@@ -4,7 +4,7 @@
 // shows what it answered.
 
 import { type CameraDeps, cameraScanner } from "./camera";
-import { h, messageBox } from "./dom";
+import { focusOn, h, messageBox } from "./dom";
 import { grouped } from "./format";
 import type { Labels } from "./i18n";
 import { type Invoke, type MemberView, toCommandError } from "./ipc";
@@ -156,12 +156,15 @@ export function redeemPanel(deps: RedeemDeps): {
 
   const camera = deps.camera ? cameraScanner({ ...deps.camera, labels: r.camera }) : null;
 
-  function idle(note?: HTMLElement): void {
+  /** Ready for the next code. After a redemption, a cancel or a refused scan (`moved`), the
+   * focus goes to the panel's heading, so that the clerk's place is never lost. */
+  function idle(note?: HTMLElement, moved = false): void {
     body.replaceChildren(
       ...(note ? [note] : []),
       h("p", { id: "scan-hint", class: "scan-hint" }, r.scanHint),
       ...(camera ? [camera.element] : []),
     );
+    if (moved) focusOn(section.querySelector<HTMLElement>("#redeem-heading"));
   }
 
   async function scan(text: string): Promise<void> {
@@ -171,7 +174,7 @@ export function redeemPanel(deps: RedeemDeps): {
       if (s.member && deps.showMember) deps.showMember(s.member, s.token);
       showScanned(s);
     } catch (e) {
-      idle(errorBox(toCommandError(e)));
+      idle(errorBox(toCommandError(e)), true);
     }
   }
 
@@ -216,7 +219,7 @@ export function redeemPanel(deps: RedeemDeps): {
         if (ev.key === "Enter") void submit();
       });
     }
-    cancel.addEventListener("click", () => idle());
+    cancel.addEventListener("click", () => idle(undefined, true));
     body.replaceChildren(
       h(
         "div",
@@ -290,16 +293,17 @@ export function redeemPanel(deps: RedeemDeps): {
       try {
         const v = await invoke<Voided>("void_hold", { holdId: done.hold_id });
         deps.onQueued?.();
-        status.replaceChildren(
-          messageBox("done", h("p", { id: "void-result" }, r.voided(v.amount))),
-        );
+        const result = h("p", { id: "void-result" }, r.voided(v.amount));
+        status.replaceChildren(messageBox("done", result));
         voidBtn.hidden = true;
+        // The button pressed is gone: the focus goes to what it did.
+        focusOn(result);
       } catch (e) {
         status.replaceChildren(errorBox(toCommandError(e)));
         voidBtn.disabled = false;
       }
     });
-    next.addEventListener("click", () => idle());
+    next.addEventListener("click", () => idle(undefined, true));
     body.replaceChildren(
       messageBox(
         "done",
@@ -307,11 +311,14 @@ export function redeemPanel(deps: RedeemDeps): {
       ),
       ...(done.printer_message ? [messageBox("error", done.printer_message)] : []),
       h("p", {}, `${r.holdId}: `, h("strong", { id: "hold-id" }, done.hold_id)),
-      h("div", { class: "actions" }, print, voidBtn, next),
+      // What print or void did shows above the buttons: the focus goes there, and the next
+      // Tab reaches "next customer".
       status,
+      h("div", { class: "actions" }, print, voidBtn, next),
       h("h3", {}, r.receipt),
       frame,
     );
+    focusOn(body.querySelector<HTMLElement>("#redeem-done"));
   }
 
   idle();

@@ -45,7 +45,7 @@ export function watchPicker(deps: PickerDeps): {
   scan: HTMLButtonElement;
 } {
   const { invoke, t } = deps;
-  const list = h("div", { id: "watch-list", class: "watch-list", role: "list" });
+  const list = h("ul", { id: "watch-list", class: "watch-list" });
   const status = h("div", { id: "watch-status", "aria-live": "polite" });
   const scan = h("button", { type: "button", id: "scan-watches", class: "primary" }, t.scanWatches);
 
@@ -79,12 +79,12 @@ export function watchPicker(deps: PickerDeps): {
         ...found.map((w) => {
           const b = h(
             "button",
-            { type: "button", class: "watch-choice", "data-code": w.short_code, role: "listitem" },
+            { type: "button", class: "watch-choice", "data-code": w.short_code },
             h("span", { class: "code" }, w.short_code),
             h("span", { class: "near" }, nearness(w.rssi, t)),
           );
           b.addEventListener("click", () => void pick(w));
-          return b;
+          return h("li", {}, b);
         }),
       );
     } catch (e) {

@@ -223,6 +223,58 @@ pub(crate) async fn keep_screenshot(c: &Client, name: &str) -> Result<()> {
     let dir = workspace_root().join("target").join("screenshots");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(format!("{name}.png")), png)?;
+    assert_accessible(c, name).await
+}
+
+/// The WCAG 2.2 A and AA rules axe-core checks (`ui/node_modules/axe-core`, a dev dependency
+/// of the UI), run in the web view on the screen as it is: any violation fails, listed with
+/// the elements it was found on.
+pub(crate) async fn assert_accessible(c: &Client, screen: &str) -> Result<()> {
+    let loaded = c
+        .execute("return typeof window.axe !== 'undefined';", vec![])
+        .await?
+        .as_bool()
+        .unwrap_or(false);
+    if !loaded {
+        let path = workspace_root()
+            .join("ui")
+            .join("node_modules")
+            .join("axe-core")
+            .join("axe.min.js");
+        let source = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (cd ui && npm ci installs it)", path.display()))?;
+        c.execute(&format!("{source}\nreturn true;"), vec![])
+            .await?;
+    }
+    let found = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               window.axe.run(document, {
+                 runOnly: { type: "tag",
+                            values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] },
+                 resultTypes: ["violations"],
+               }).then((r) => done({
+                   passed: r.passes.length,
+                   violations: r.violations.map((v) =>
+                     `${v.id} (${v.impact}): ${v.help} at ` +
+                     v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")),
+                 }))
+                 .catch((e) => done({ passed: 0, violations: [`axe-core did not run: ${e}`] }));"#,
+            vec![],
+        )
+        .await?;
+    let violations: Vec<String> = serde_json::from_value(found["violations"].clone())?;
+    let passed = found["passed"].as_u64().unwrap_or(0);
+    if passed == 0 && violations.is_empty() {
+        bail!("{screen}: axe-core checked no rule at all: {found}");
+    }
+    if !violations.is_empty() {
+        bail!(
+            "{screen}: {} accessibility violation(s):\n{}",
+            violations.len(),
+            violations.join("\n")
+        );
+    }
     Ok(())
 }
 

@@ -376,6 +376,18 @@ async fn register_senior_flow(driver: &Driver) -> Result<()> {
         click(&c, "#print-page").await?;
         wait_for(&c, "#card-page:not([hidden])").await?;
         keep_screenshot(&c, "kiosk-step5-print-page-en").await?;
+        // The accessibility check itself: a picture without a text alternative is caught.
+        c.execute(
+            "const i = document.createElement('img'); i.id = 'probe-no-alt'; \
+             i.src = 'data:image/gif;base64,R0lGODlhAQABAAAAACw='; document.body.append(i);",
+            vec![],
+        )
+        .await?;
+        let caught = crate::e2e::assert_accessible(&c, "probe").await;
+        c.execute("document.getElementById('probe-no-alt').remove();", vec![])
+            .await?;
+        let caught = caught.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(caught.contains("image-alt"), "{caught}");
         Ok::<_, anyhow::Error>((content, content2))
     }
     .await;
@@ -795,6 +807,20 @@ async fn idle_flow(driver: &Driver) -> Result<()> {
             "asked before clearing"
         );
         keep_screenshot(&c, "kiosk-idle-question-ko").await?;
+        // A real modal dialog: the rest of the page is inert, and Escape answers "continue".
+        let modal = c
+            .execute(
+                "const d = document.getElementById('idle-dialog'); \
+                 return [d.matches(':modal'), document.activeElement.id];",
+                vec![],
+            )
+            .await?;
+        assert_eq!(modal, serde_json::json!([true, "idle-continue"]), "{modal}");
+        c.active_element().await?.send_keys("\u{E00C}").await?;
+        wait_for(&c, "#idle-dialog[hidden]").await?;
+        assert_eq!(value_of(&c, "#name").await?, "김영수");
+        // Asked again, and this time answered with the button.
+        wait_for(&c, "#idle-dialog:not([hidden])").await?;
         click(&c, "#idle-continue").await?;
         assert_eq!(value_of(&c, "#name").await?, "김영수");
         // Left alone again: asked again, then cleared. The field is read anew each time: the
