@@ -187,6 +187,65 @@ impl PinRefusal {
     }
 }
 
+/// Why the central server would not sign a member card the kiosk asked for, by the server's
+/// refusal code, with what the kiosk tells the member. The sign-up stands in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardRefusal {
+    /// The server issues no member cards (`cards_not_issued`).
+    NotIssued,
+    /// The member's card was issued already, with another PIN (`card_exists`).
+    Exists,
+    /// A kiosk issues only the first card of a member who signed up there
+    /// (`card_not_allowed`).
+    NotAllowed,
+    /// The server knows no member with that number yet (`unknown_member`).
+    UnknownMember,
+}
+
+impl CardRefusal {
+    /// The refusal the server's `code` names; `None` for a code that is not a card refusal
+    /// (overload, a clock problem: the card is then for later).
+    pub fn from_code(code: &str) -> Option<CardRefusal> {
+        match code {
+            "cards_not_issued" => Some(CardRefusal::NotIssued),
+            "card_exists" => Some(CardRefusal::Exists),
+            "card_not_allowed" => Some(CardRefusal::NotAllowed),
+            "unknown_member" => Some(CardRefusal::UnknownMember),
+            _ => None,
+        }
+    }
+
+    /// The stable code, the server's own.
+    pub fn code(self) -> &'static str {
+        match self {
+            CardRefusal::NotIssued => "cards_not_issued",
+            CardRefusal::Exists => "card_exists",
+            CardRefusal::NotAllowed => "card_not_allowed",
+            CardRefusal::UnknownMember => "unknown_member",
+        }
+    }
+
+    /// Korean, saying what to do next.
+    pub fn ko(self) -> &'static str {
+        match self {
+            CardRefusal::NotIssued => "이 서버는 회원 카드를 발급하지 않습니다. 가입은 접수증으로 완료되었으니 운영 센터에 카드 발급을 문의해 주세요.",
+            CardRefusal::Exists => "이 회원의 카드는 이미 다른 비밀번호로 발급되었습니다. 처음 정한 비밀번호를 입력하시거나, 재발급은 운영 센터에 문의해 주세요.",
+            CardRefusal::NotAllowed => "키오스크는 그곳에서 가입한 회원의 첫 카드만 발급합니다. 재발급은 운영 센터에 문의해 주세요.",
+            CardRefusal::UnknownMember => "서버에 없는 회원번호입니다. 가입이 서버에 전송된 뒤 다시 시도해 주세요.",
+        }
+    }
+
+    /// English.
+    pub fn en(self) -> &'static str {
+        match self {
+            CardRefusal::NotIssued => "This server does not issue member cards. The sign-up is complete with its receipt; ask the operator for a card.",
+            CardRefusal::Exists => "This member's card was already issued with another PIN. Enter the PIN chosen first, or ask the operator for a new card.",
+            CardRefusal::NotAllowed => "A kiosk issues only the first card of members who signed up there; ask the operator for a new card.",
+            CardRefusal::UnknownMember => "No member has this number on the server; try again once the sign-up has been sent.",
+        }
+    }
+}
+
 /// Checks the PIN a member chose for their card, typed twice.
 pub fn check_pin(pin: &str, again: &str) -> Result<(), PinRefusal> {
     let digits: Vec<u8> = pin.bytes().collect();
@@ -273,6 +332,22 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_card_refusal_is_known_by_the_servers_code_and_anything_else_is_for_later() {
+        use super::CardRefusal;
+        for r in [
+            CardRefusal::NotIssued,
+            CardRefusal::Exists,
+            CardRefusal::NotAllowed,
+            CardRefusal::UnknownMember,
+        ] {
+            assert_eq!(CardRefusal::from_code(r.code()), Some(r));
+            assert!(!r.ko().is_empty() && !r.en().is_empty());
+        }
+        assert_eq!(CardRefusal::from_code("overloaded"), None);
+        assert_eq!(CardRefusal::from_code(""), None);
+    }
+
     use super::*;
 
     fn card(member_no: Option<&str>) -> MemberCard {

@@ -146,6 +146,25 @@ pub fn normalize_phone(raw: &str) -> String {
     raw.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// A Korean mobile number as typed (`010-1234-5678`, spaces and dashes allowed), as its 11
+/// digits starting with 010; anything else is [`Refusal::BadPhone`] with what was typed.
+pub fn check_mobile(raw: &str) -> Result<String, Refusal> {
+    let phone = normalize_phone(raw);
+    if phone.len() != 11 || !phone.starts_with("010") {
+        return Err(Refusal::BadPhone(raw.to_owned()));
+    }
+    Ok(phone)
+}
+
+/// The guardian's mobile number, which the contact step may leave empty: `None` when
+/// nothing was typed, else the number as [`check_mobile`] reads it.
+pub fn check_guardian_phone(raw: &str) -> Result<Option<String>, Refusal> {
+    if normalize_phone(raw).is_empty() {
+        return Ok(None);
+    }
+    check_mobile(raw).map(Some)
+}
+
 /// The most characters a name may have, at the kiosk and on the server.
 pub const MAX_NAME_CHARS: usize = 50;
 
@@ -189,10 +208,7 @@ pub fn check_applicant(applicant: &Applicant, today: NaiveDate) -> Result<Enroll
     if age < MIN_AGE {
         return Err(Refusal::UnderAge { age });
     }
-    let phone = normalize_phone(&applicant.phone);
-    if phone.len() != 11 || !phone.starts_with("010") {
-        return Err(Refusal::BadPhone(applicant.phone.clone()));
-    }
+    let phone = check_mobile(&applicant.phone)?;
     if applicant.residency == Residency::Outside {
         return Err(Refusal::OutsideSeoul);
     }
@@ -262,6 +278,39 @@ impl AlreadyMember {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_mobile_number_is_eleven_digits_from_010_however_it_is_typed() {
+        use super::{check_guardian_phone, check_mobile, Refusal};
+        assert_eq!(check_mobile("010-1234-5678"), Ok("01012345678".to_owned()));
+        assert_eq!(
+            check_mobile(" 010 1234 5678 "),
+            Ok("01012345678".to_owned())
+        );
+        for bad in [
+            "02-123-4567",
+            "010-1234-567",
+            "011-1234-5678",
+            "010123456789",
+            "",
+        ] {
+            assert_eq!(
+                check_mobile(bad),
+                Err(Refusal::BadPhone(bad.to_owned())),
+                "{bad}"
+            );
+        }
+        assert_eq!(check_guardian_phone(""), Ok(None));
+        assert_eq!(check_guardian_phone(" - "), Ok(None));
+        assert_eq!(
+            check_guardian_phone("010-5555-6666"),
+            Ok(Some("01055556666".to_owned()))
+        );
+        assert_eq!(
+            check_guardian_phone("010-5555"),
+            Err(Refusal::BadPhone("010-5555".to_owned()))
+        );
+    }
+
     use super::*;
 
     fn d(s: &str) -> NaiveDate {

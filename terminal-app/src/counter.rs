@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 use merchant_core::receipt::Receipt;
 use merchant_core::redemption::{
-    check_card_pin_failures, Connectivity, Hold, HoldId, OfflineLimits, MAX_PIN_FAILURES,
+    check_card_pin_failures, Connectivity, Hold, HoldId, OfflineLimits,
 };
 use merchant_core::settlement::Settlement;
 use redemption_token::{verify, Claims, MemberNo, Token, TokenKind};
@@ -381,14 +381,13 @@ pub fn redeem(
                             &uuid::Uuid::new_v4().to_string(),
                         )
                         .map_err(storage(lang))?;
+                    // This wrong PIN may be the one that locks the card: then that is said.
                     let failures = store
                         .card_lock(token.member, serial, now)
                         .map_err(storage(lang))?
                         .failures;
-                    if failures >= MAX_PIN_FAILURES {
-                        check_card_pin_failures(failures)
-                            .map_err(|r| CommandError::from_redemption(lang, &r))?;
-                    }
+                    check_card_pin_failures(failures)
+                        .map_err(|r| CommandError::from_redemption(lang, &r))?;
                 }
                 return Err(e);
             }

@@ -303,19 +303,10 @@ pub fn register(
     let record = check_consents(&current_items(), &answers(t, &consents))
         .map_err(|m| consent_error(lang, &m))?;
     let guardian = contact
-        .map(|c| kiosk_core::normalize_phone(&c.guardian_phone))
-        .filter(|p| !p.is_empty());
-    if let Some(g) = &guardian {
-        if g.len() != 11 || !g.starts_with("010") {
-            let r = kiosk_core::Refusal::BadPhone(g.clone());
-            return Err(CommandError::new(
-                ErrorCode::PhoneInvalid,
-                lang,
-                r.ko(),
-                r.en(),
-            ));
-        }
-    }
+        .map(|c| kiosk_core::check_guardian_phone(&c.guardian_phone))
+        .transpose()
+        .map_err(|r| CommandError::from_refusal(lang, &r))?
+        .flatten();
     let now = t.now();
     let today = now.date_naive();
     let op_id = uuid::Uuid::new_v4().to_string();
@@ -607,42 +598,25 @@ fn card_not_yet(lang: Lang) -> CommandError {
 
 /// The server's card refusal, in the terminal's language (its own text when it sent one).
 fn card_refused(lang: Lang, code: &str, server_said: Option<(&str, &str)>) -> CommandError {
-    let (code, ko, en): (&'static str, &str, &str) = match code {
-        "cards_not_issued" => (
-            "cards_not_issued",
-            "이 서버는 회원 카드를 발급하지 않습니다. 가입은 접수증으로 완료되었으니 운영 센터에 카드 발급을 문의해 주세요.",
-            "This server does not issue member cards. The sign-up is complete with its receipt; ask the operator for a card.",
+    if let Some(refusal) = kiosk_core::card::CardRefusal::from_code(code) {
+        return CommandError::new(
+            ErrorCode::Refused(refusal.code()),
+            lang,
+            refusal.ko(),
+            refusal.en(),
+        );
+    }
+    match server_said {
+        // Overloaded, a clock problem, ...: the server's own words, with the code the UI
+        // treats as "try again later".
+        Some((ko, en)) if !ko.is_empty() => CommandError::new(
+            ErrorCode::CardNotYet,
+            lang,
+            format!("회원 카드를 아직 만들지 못했습니다. 가입은 완료되었습니다. {ko}"),
+            format!("The member card could not be made yet; you are signed up. {en}"),
         ),
-        "card_exists" => (
-            "card_exists",
-            "이 회원의 카드는 이미 다른 비밀번호로 발급되었습니다. 처음 정한 비밀번호를 입력하시거나, 재발급은 운영 센터에 문의해 주세요.",
-            "This member's card was already issued with another PIN. Enter the PIN chosen first, or ask the operator for a new card.",
-        ),
-        "card_not_allowed" => (
-            "card_not_allowed",
-            "키오스크는 그곳에서 가입한 회원의 첫 카드만 발급합니다. 재발급은 운영 센터에 문의해 주세요.",
-            "A kiosk issues only the first card of members who signed up there; ask the operator for a new card.",
-        ),
-        "unknown_member" => (
-            "unknown_member",
-            "서버에 없는 회원번호입니다. 가입이 서버에 전송된 뒤 다시 시도해 주세요.",
-            "No member has this number on the server; try again once the sign-up has been sent.",
-        ),
-        _ => {
-            return match server_said {
-                // Overloaded, a clock problem, ...: the server's own words, with the code the
-                // UI treats as "try again later".
-                Some((ko, en)) if !ko.is_empty() => CommandError::new(
-                    ErrorCode::CardNotYet,
-                    lang,
-                    format!("회원 카드를 아직 만들지 못했습니다. 가입은 완료되었습니다. {ko}"),
-                    format!("The member card could not be made yet; you are signed up. {en}"),
-                ),
-                _ => card_not_yet(lang),
-            }
-        }
-    };
-    CommandError::new(ErrorCode::Refused(code), lang, ko, en)
+        _ => card_not_yet(lang),
+    }
 }
 
 /// What printing did.
