@@ -16,8 +16,10 @@
 //! It is not an adapter: no sockets, no HTTP client, no database, no clock and no entropy. Time
 //! comes in as [`Time`] and randomness as the seed of [`Client::new`], so a run replays exactly
 //! (`clippy.toml` forbids reading the clock). The request bodies and their signing are
-//! `sync-protocol`'s, the one definition both ends use; [`pull`] is the pull half (the body
-//! for a cursor, and what an answer means, checked before anything of it is applied).
+//! `sync-protocol`'s, the one definition both ends use. [`pull`] is the pull half: [`Pull`],
+//! a state machine of the same shape that pulls pages by cursor and waits after failures with
+//! the same backoff, `Retry-After` and circuit breaker (one implementation, shared), and what
+//! an answer means, checked before anything of it is applied.
 
 mod backoff;
 pub mod pull;
@@ -30,6 +32,7 @@ use sync_protocol::wire::{self, OpKind, OpPayload, Operation};
 use crate::backoff::{Admit, Backoff, Wait};
 
 pub use crate::backoff::backoff_ceiling;
+pub use crate::pull::{Pull, PullBounds, PullError, PullEvent, PullPhase, PullStop, PullTransmit};
 
 pub use sync_protocol::wire::{OpResult, OpStatus};
 
