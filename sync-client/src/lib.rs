@@ -16,16 +16,23 @@
 //! It is not an adapter: no sockets, no HTTP client, no database, no clock and no entropy. Time
 //! comes in as [`Time`] and randomness as the seed of [`Client::new`], so a run replays exactly
 //! (`clippy.toml` forbids reading the clock). The request bodies and their signing are
-//! `sync-protocol`'s, the one definition both ends use; [`pull`] is the pull half (the body
-//! for a cursor, and what an answer means, checked before anything of it is applied).
+//! `sync-protocol`'s, the one definition both ends use. [`pull`] is the pull half: [`Pull`],
+//! a state machine of the same shape that pulls pages by cursor and waits after failures with
+//! the same backoff, `Retry-After` and circuit breaker (one implementation, shared), and what
+//! an answer means, checked before anything of it is applied.
 
+mod backoff;
 pub mod pull;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use splitmix::SplitMix64;
 use sync_protocol::wire::{self, OpKind, OpPayload, Operation};
+
+use crate::backoff::{Admit, Backoff, Wait};
+
+pub use crate::backoff::backoff_ceiling;
+pub use crate::pull::{Pull, PullBounds, PullError, PullEvent, PullPhase, PullStop, PullTransmit};
 
 pub use sync_protocol::wire::{OpResult, OpStatus};
 
@@ -289,13 +296,6 @@ struct InFlight {
     deadline: Time,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Breaker {
-    Closed,
-    Open { until: Time },
-    HalfOpen,
-}
-
 /// The body's fixed parts: `{"operations":[` ... `]}`.
 const ENVELOPE_HEAD: &[u8] = b"{\"operations\":[";
 const ENVELOPE_TAIL: &[u8] = b"]}";
@@ -316,12 +316,9 @@ pub struct Client {
     /// Every operation queued or in flight and not yet settled.
     live: BTreeSet<String>,
     in_flight: Option<InFlight>,
-    wait_until: Option<Time>,
-    failures: u32,
-    breaker: Breaker,
+    backoff: Backoff,
     halted: Option<Halt>,
     events: VecDeque<Event>,
-    rng: SplitMix64,
     next_seq: u64,
     /// Current batch limits; below the configured ones after a 413.
     limit_ops: usize,
@@ -339,12 +336,9 @@ impl Client {
             queue: VecDeque::new(),
             live: BTreeSet::new(),
             in_flight: None,
-            wait_until: None,
-            failures: 0,
-            breaker: Breaker::Closed,
+            backoff: Backoff::new(seed),
             halted: None,
             events: VecDeque::new(),
-            rng: SplitMix64::new(seed),
             next_seq: 0,
             limit_ops,
             limit_bytes,
@@ -413,12 +407,8 @@ impl Client {
             Phase::InFlight
         } else if self.queue.is_empty() {
             Phase::Idle
-        } else if matches!(self.breaker, Breaker::Open { until } if now < until) {
-            Phase::CircuitOpen
-        } else if matches!(self.wait_until, Some(until) if now < until) {
-            Phase::BackingOff
         } else {
-            Phase::Ready
+            self.backoff.waiting(now).unwrap_or(Phase::Ready)
         }
     }
 
@@ -429,17 +419,9 @@ impl Client {
         if self.halted.is_some() || self.in_flight.is_some() || self.queue.is_empty() {
             return None;
         }
-        if matches!(self.wait_until, Some(until) if now < until) {
-            return None;
-        }
-        self.wait_until = None;
-        let max_ops = match self.breaker {
-            Breaker::Open { until } if now < until => return None,
-            Breaker::Open { .. } | Breaker::HalfOpen => {
-                self.breaker = Breaker::HalfOpen;
-                self.config.probe_max_ops.max(1).min(self.limit_ops)
-            }
-            Breaker::Closed => self.limit_ops,
+        let max_ops = match self.backoff.admit(now)? {
+            Admit::Probe => self.config.probe_max_ops.max(1).min(self.limit_ops),
+            Admit::Any => self.limit_ops,
         };
         let mut ops = Vec::new();
         let mut ops_bytes = 0;
@@ -493,14 +475,7 @@ impl Client {
         if self.queue.is_empty() {
             return None;
         }
-        let breaker = match self.breaker {
-            Breaker::Open { until } => Some(until),
-            _ => None,
-        };
-        match (self.wait_until, breaker) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
+        self.backoff.wake()
     }
 
     /// Advances timers: a request whose deadline has passed is given up as lost (its answer,
@@ -534,11 +509,7 @@ impl Client {
             }
             return;
         };
-        let retry_after = response
-            .retry_after
-            .as_deref()
-            .and_then(parse_retry_after)
-            .map(|d| d.min(self.config.max_retry_after));
+        let retry_after = response.retry_after.as_deref().and_then(parse_retry_after);
         match response.status {
             200 => match serde_json::from_slice::<wire::SyncResponse>(&response.body) {
                 Ok(parsed) => self.apply_results(now, flight, parsed.results),
@@ -628,18 +599,12 @@ impl Client {
                 None => missing.push(op),
             }
         }
-        let complete = missing.is_empty();
         self.requeue(missing);
         if settled == 0 {
             // An answer that settled nothing is no progress: wait as after a failure.
             self.retry_later(now, None);
-        } else if complete {
-            self.failures = 0;
-            self.breaker = Breaker::Closed;
-            self.wait_until = None;
         } else {
-            self.failures = 0;
-            self.breaker = Breaker::Closed;
+            self.backoff.succeeded();
         }
     }
 
@@ -701,40 +666,13 @@ impl Client {
         });
     }
 
-    /// After a failure worth retrying: back off with full jitter, never sooner than
-    /// `retry_after`; open the circuit after too many in a row, or at once if a probe failed.
+    /// After a failure worth retrying: the shared backoff and breaker decide how long to wait.
     fn retry_later(&mut self, now: Time, retry_after: Option<Duration>) {
         self.stats.failures += 1;
-        self.failures = self.failures.saturating_add(1);
-        let floor = retry_after.unwrap_or(Duration::ZERO);
-        let jitter = self.full_jitter(self.failures);
-        let probe_failed = self.breaker == Breaker::HalfOpen;
-        if probe_failed || self.failures >= self.config.breaker_threshold {
+        if let Wait::CircuitOpen(_) = self.backoff.failed(&self.config, now, retry_after) {
             self.stats.circuit_opened += 1;
-            let until = now.saturating_add(floor.max(self.config.breaker_cooldown) + jitter);
-            self.breaker = Breaker::Open { until };
-            self.wait_until = None;
-        } else {
-            self.wait_until = Some(now.saturating_add(floor + jitter));
         }
     }
-
-    /// A uniformly random wait in `[0, min(cap, base * 2^(attempt-1))]`.
-    fn full_jitter(&mut self, attempt: u32) -> Duration {
-        let ceiling = backoff_ceiling(&self.config, attempt);
-        let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(self.rng.below(ceiling_ms.saturating_add(1)))
-    }
-}
-
-/// The upper bound of the backoff after `attempt` consecutive failures:
-/// `min(cap, base * 2^(attempt-1))`.
-pub fn backoff_ceiling(config: &Config, attempt: u32) -> Duration {
-    let shift = attempt.saturating_sub(1).min(30);
-    config
-        .backoff_base
-        .saturating_mul(1u32 << shift)
-        .min(config.backoff_cap)
 }
 
 /// Whether a refused request is worth sending again later.

@@ -1,5 +1,15 @@
-//! The pull half of the sync protocol, without IO: the request body for a cursor, and what an
-//! HTTP answer to it means (a page to apply, a wait, or a refusal to show the operator).
+//! The pull half of the sync protocol, without IO: [`Pull`], the state machine that pulls
+//! pages by cursor; the request body for a cursor; and what an HTTP answer to it means (a page
+//! to apply, a wait, or a refusal to show the operator).
+//!
+//! [`Pull`] has the push client's shape: [`Pull::poll_transmit`] gives the next page to ask
+//! for, [`Pull::handle_response`] / [`Pull::handle_failure`] / [`Pull::handle_timeout`] take
+//! what happened, and [`Pull::poll_event`] hands the shell each checked page to store (the page
+//! and its cursor in one transaction, which the shell does and confirms with
+//! [`Pull::page_stored`]) and, last, why the pull stopped ([`PullStop`]). It waits after a
+//! failure worth retrying with the push client's backoff, `Retry-After` and circuit breaker
+//! (the same code and [`Config`]), and tells failures apart by their kind ([`PullError`]),
+//! never by their message.
 //!
 //! A page is checked before the shell applies it, so a malformed or inconsistent answer
 //! changes nothing on the terminal: the cursor must be present, each key must be 32 bytes of
@@ -7,11 +17,13 @@
 //! What a page means beyond that (replacing the policy set, the schedule and the leases) is
 //! the store's business.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::{parse_retry_after, Response};
+use crate::backoff::{Backoff, Wait};
+use crate::{parse_retry_after, Config, Failure, Response, Time};
 use sync_protocol::wire::{ErrorBody, PullRequest, PullResponse};
 
 /// The most changes the server gives in one answer.
@@ -21,6 +33,16 @@ pub const MAX_PULL_LIMIT: u32 = 1000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PullError {
+    /// No HTTP answer: the server could not be reached, did not answer in time, or the
+    /// connection broke. Pull again later.
+    #[error(
+        "중앙 서버에 연결할 수 없거나 서버가 응답하지 않습니다 / the central server cannot be \
+         reached or is not answering"
+    )]
+    Unreachable {
+        /// How the request failed.
+        failure: Failure,
+    },
     /// The server is busy or failing for now; pull again later (`retry_after` is its floor).
     #[error(
         "중앙 서버가 지금은 답하지 못합니다 (HTTP {status}). 잠시 뒤 다시 동기화합니다 / the \
@@ -165,6 +187,323 @@ pub fn key_bytes(public_key: &str) -> Option<[u8; 32]> {
         .ok()
 }
 
+/// How far one pull goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullBounds {
+    /// Most changes asked for in one page (1 to [`MAX_PULL_LIMIT`]).
+    pub limit: u32,
+    /// Most pages in one pull, so that a pull always ends.
+    pub max_pages: u32,
+    /// The longest wait the caller accepts before the next try (backoff, `Retry-After`); a
+    /// pull that would have to wait longer stops for now.
+    pub max_wait: Duration,
+}
+
+impl Default for PullBounds {
+    fn default() -> PullBounds {
+        PullBounds {
+            limit: 500,
+            max_pages: 10_000,
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A page to ask for: `POST` [`sync_protocol::wire::PULL_PATH`] with [`PullTransmit::body`],
+/// signed by the shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullTransmit {
+    /// Which request this is; pass it back with the answer.
+    pub seq: u64,
+    /// The cursor to pull from (none: from the beginning).
+    pub cursor: Option<String>,
+    /// Most changes in the page.
+    pub limit: u32,
+}
+
+impl PullTransmit {
+    /// The request body, telling the terminal's operation `sequence` when it keeps one.
+    pub fn body(&self, sequence: Option<u64>) -> Vec<u8> {
+        pull_body(self.cursor.as_deref(), self.limit, sequence)
+    }
+}
+
+/// Why a pull ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullStop {
+    /// The server said there are no more pages: the terminal is up to date.
+    Done,
+    /// [`PullBounds::max_pages`] pages were stored and the server has more; the next pull goes
+    /// on from the stored cursor.
+    MaxPages,
+    /// A failure retrying will not fix: the server refused the request, or a page was
+    /// malformed (and nothing of it was stored).
+    Failed(PullError),
+    /// Consecutive failures opened the circuit; `error` is the last of them. No pull should be
+    /// tried before `until`, the end of the cool-down.
+    CircuitOpen {
+        /// The last failure.
+        error: PullError,
+        /// When the cool-down ends.
+        until: Time,
+    },
+    /// The wait before the next try would be longer than [`PullBounds::max_wait`]; `error` is
+    /// the failure that asked for it.
+    WaitTooLong {
+        /// The failure.
+        error: PullError,
+        /// When the next try would have been.
+        until: Time,
+    },
+}
+
+impl PullStop {
+    /// The failure that stopped the pull, if one did.
+    pub fn error(&self) -> Option<&PullError> {
+        match self {
+            PullStop::Done | PullStop::MaxPages => None,
+            PullStop::Failed(error)
+            | PullStop::CircuitOpen { error, .. }
+            | PullStop::WaitTooLong { error, .. } => Some(error),
+        }
+    }
+}
+
+/// What the shell must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullEvent {
+    /// A checked page: store its changes and its cursor in one transaction, then call
+    /// [`Pull::page_stored`] (or [`Pull::refuse_page`] if the shell's own checks refuse it).
+    /// No next page is asked for before.
+    Page(Box<PullResponse>),
+    /// The pull ended; nothing more happens.
+    Stopped(PullStop),
+}
+
+/// Where a pull is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPhase {
+    /// A request may be sent now.
+    Ready,
+    /// A request is out; waiting for its answer.
+    InFlight,
+    /// A page was handed to the shell; waiting for it to be stored.
+    Storing,
+    /// Waiting after a failure (backoff or `Retry-After`).
+    BackingOff,
+    /// Ended (see [`Pull::stopped`]).
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Ready,
+    InFlight { seq: u64, deadline: Time },
+    Storing { cursor: String, more: bool },
+    Stopped(PullStop),
+}
+
+/// One pull, from a cursor until the server has no more pages. See the module documentation.
+#[derive(Debug)]
+pub struct Pull {
+    config: Config,
+    bounds: PullBounds,
+    cursor: Option<String>,
+    state: State,
+    backoff: Backoff,
+    events: VecDeque<PullEvent>,
+    next_seq: u64,
+    pages: u32,
+}
+
+impl Pull {
+    /// A pull from `cursor` (the one stored with the last page; none: from the beginning),
+    /// within `bounds`, waiting after failures as `config` says (its request timeout, backoff,
+    /// `Retry-After` cap and breaker; the batch limits are the push's), drawing its jitter from
+    /// `seed` (the shell's entropy).
+    pub fn new(config: Config, bounds: PullBounds, cursor: Option<String>, seed: u64) -> Pull {
+        let mut pull = Pull {
+            config,
+            bounds,
+            cursor: cursor.filter(|c| !c.is_empty()),
+            state: State::Ready,
+            backoff: Backoff::new(seed),
+            events: VecDeque::new(),
+            next_seq: 0,
+            pages: 0,
+        };
+        if bounds.max_pages == 0 {
+            pull.stop(PullStop::MaxPages);
+        }
+        pull
+    }
+
+    /// The cursor of the last page stored (or the one the pull started from).
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// Pages stored so far.
+    pub fn pages(&self) -> u32 {
+        self.pages
+    }
+
+    /// Why the pull ended, if it did.
+    pub fn stopped(&self) -> Option<&PullStop> {
+        match &self.state {
+            State::Stopped(stop) => Some(stop),
+            _ => None,
+        }
+    }
+
+    /// Where the pull is at `now`.
+    pub fn phase(&self, now: Time) -> PullPhase {
+        match self.state {
+            State::Stopped(_) => PullPhase::Stopped,
+            State::InFlight { .. } => PullPhase::InFlight,
+            State::Storing { .. } => PullPhase::Storing,
+            State::Ready if self.backoff.waiting(now).is_some() => PullPhase::BackingOff,
+            State::Ready => PullPhase::Ready,
+        }
+    }
+
+    /// The next page to ask for at `now`, if one may be asked for: one request at a time,
+    /// none while a page is being stored or while backing off.
+    pub fn poll_transmit(&mut self, now: Time) -> Option<PullTransmit> {
+        if self.state != State::Ready {
+            return None;
+        }
+        // The pull stops when the circuit opens, so whatever is let through is one request.
+        self.backoff.admit(now)?;
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.state = State::InFlight {
+            seq,
+            deadline: now.saturating_add(self.config.request_timeout),
+        };
+        Some(PullTransmit {
+            seq,
+            cursor: self.cursor.clone(),
+            limit: self.bounds.limit.clamp(1, MAX_PULL_LIMIT),
+        })
+    }
+
+    /// When [`Pull::handle_timeout`] should next be called: the request's deadline or the end
+    /// of a backoff.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        match self.state {
+            State::InFlight { deadline, .. } => Some(deadline),
+            State::Ready => self.backoff.wake(),
+            State::Storing { .. } | State::Stopped(_) => None,
+        }
+    }
+
+    /// Advances timers: a request whose deadline has passed is given up as lost (a late
+    /// answer to it is ignored; the same cursor is asked for again).
+    pub fn handle_timeout(&mut self, now: Time) {
+        if let State::InFlight { seq, deadline } = self.state {
+            if now >= deadline {
+                self.handle_failure(now, seq, Failure::Timeout);
+            }
+        }
+    }
+
+    /// The request `seq` got no answer.
+    pub fn handle_failure(&mut self, now: Time, seq: u64, failure: Failure) {
+        if self.take_in_flight(seq) {
+            self.failed(now, PullError::Unreachable { failure });
+        }
+    }
+
+    /// The request `seq` got an HTTP answer.
+    pub fn handle_response(&mut self, now: Time, seq: u64, response: Response) {
+        if !self.take_in_flight(seq) {
+            return;
+        }
+        match read_pull_answer(&response) {
+            Ok(page) => {
+                self.backoff.succeeded();
+                self.state = State::Storing {
+                    cursor: page.cursor.clone(),
+                    more: page.more,
+                };
+                self.events.push_back(PullEvent::Page(Box::new(page)));
+            }
+            Err(error) => self.failed(now, error),
+        }
+    }
+
+    /// The shell stored the page it was given, with its cursor, in one transaction. The next
+    /// page may be asked for at once, unless that was the last or the pull is at its bound.
+    pub fn page_stored(&mut self) {
+        let State::Storing { cursor, more } = &self.state else {
+            return;
+        };
+        let more = *more;
+        self.cursor = Some(cursor.clone());
+        self.pages = self.pages.saturating_add(1);
+        if !more {
+            self.stop(PullStop::Done);
+        } else if self.pages >= self.bounds.max_pages {
+            self.stop(PullStop::MaxPages);
+        } else {
+            self.state = State::Ready;
+        }
+    }
+
+    /// The shell could not take the page it was given (`reason`: a check of its own failed,
+    /// a policy that does not read, say) and stored nothing of it: the pull stops there.
+    pub fn refuse_page(&mut self, reason: String) {
+        if matches!(self.state, State::Storing { .. }) {
+            self.stop(PullStop::Failed(PullError::Malformed { reason }));
+        }
+    }
+
+    /// The next event for the shell.
+    pub fn poll_event(&mut self) -> Option<PullEvent> {
+        self.events.pop_front()
+    }
+
+    fn take_in_flight(&mut self, seq: u64) -> bool {
+        match self.state {
+            State::InFlight { seq: out, .. } if out == seq => {
+                self.state = State::Ready;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A request failed in the way `error` says. The kind decides: no answer and "retry
+    /// later" wait (and stop when the circuit opens or the wait is too long); anything else
+    /// stops the pull at once.
+    fn failed(&mut self, now: Time, error: PullError) {
+        let retry_after = match &error {
+            PullError::Unreachable { .. } => None,
+            PullError::RetryLater { retry_after, .. } => *retry_after,
+            PullError::Refused { .. } | PullError::Malformed { .. } => {
+                self.stop(PullStop::Failed(error));
+                return;
+            }
+        };
+        match self.backoff.failed(&self.config, now, retry_after) {
+            Wait::CircuitOpen(until) => self.stop(PullStop::CircuitOpen { error, until }),
+            Wait::Backoff(until) if until.since(now) > self.bounds.max_wait => {
+                self.stop(PullStop::WaitTooLong { error, until });
+            }
+            Wait::Backoff(_) => self.state = State::Ready,
+        }
+    }
+
+    fn stop(&mut self, stop: PullStop) {
+        self.state = State::Stopped(stop.clone());
+        self.events.push_back(PullEvent::Stopped(stop));
+    }
+}
+
+#[cfg(test)]
+mod machine_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +553,7 @@ mod tests {
             Err(PullError::RetryLater { retry_after, .. }) => format!("retry {retry_after:?}"),
             Err(PullError::Refused { code, .. }) => format!("refused {code}"),
             Err(PullError::Malformed { reason }) => format!("malformed {reason}"),
+            Err(PullError::Unreachable { failure }) => format!("unreachable {failure:?}"),
         };
         assert!(got.starts_with(expect), "{status} {body}: {got}");
     }

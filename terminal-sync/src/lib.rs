@@ -1,9 +1,9 @@
 //! `terminal-sync`: the terminal's sync shell, shared by the `palpal` command and the app. It
 //! drives the `sync-client` state machine with the real world: [`central::Central`] is the HTTP
 //! adapter (reqwest on a current-thread runtime, every request signed), [`push`] drains the
-//! outbox through [`sync_client::Client`] and writes each answer to the store, [`pull`] pulls
-//! pages by cursor until the server has no more and stores each page with its cursor in one
-//! transaction, and [`sync`] does both and records the attempt in the sync log.
+//! outbox through [`sync_client::Client`] and writes each answer to the store, [`pull`] drives
+//! [`sync_client::Pull`] page by page until the server has no more, storing each page with its
+//! cursor in one transaction, and [`sync`] does both and records the attempt in the sync log.
 //!
 //! It reads the clock, sleeps and does IO; it decides nothing about the protocol (when to
 //! send, how long to back off, what an answer means): that is `sync-client`'s. It takes the
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use ed25519_dalek::SigningKey;
-use sync_client::pull::{read_pull_answer, PullError};
-use sync_client::{Client, Event, Failure, Op, Outcome, Phase, Stats, Time};
+use sync_client::pull::{Pull, PullBounds, PullError, PullEvent, PullStop};
+use sync_client::{Client, Event, Op, Outcome, Phase, Stats, Time};
 use sync_protocol::wire::PullResponse;
 use terminal_store::{
     BalanceChange, CachedKey, CachedPolicy, FinalAnswer, PulledCard, PulledPage, ServerPairing,
@@ -33,7 +33,8 @@ use crate::central::Central;
 /// How a sync runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// The push client's limits and timings (batches, backoff, breaker, request timeout).
+    /// The sync clients' limits and timings: the push's batches, and the request timeout,
+    /// backoff, `Retry-After` cap and breaker of both push and pull.
     pub client: Config,
     /// The longest a sync waits for the server (backoff, `Retry-After`) before it stops for now.
     pub max_wait: Duration,
@@ -223,9 +224,7 @@ pub fn push(
     now: &dyn Fn() -> DateTime<FixedOffset>,
 ) -> anyhow::Result<PushReport> {
     let key = SigningKey::from_bytes(&identity.secret_key);
-    let mut seed = [0u8; 8];
-    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("getting randomness: {e}"))?;
-    let mut client = Client::new(options.client.clone(), u64::from_le_bytes(seed));
+    let mut client = Client::new(options.client.clone(), entropy()?);
     let mut rejected = Vec::new();
     // An entry this program cannot read is kept, rejected for the operator to see, and does
     // not hold up the others.
@@ -309,9 +308,10 @@ const UNREACHABLE: &str = "중앙 서버에 연결할 수 없거나 서버가 �
 const LATER: &str = "중앙 서버가 나중에 다시 보내라고 합니다 / the central server asked to retry \
                      later";
 
-/// Pulls pages from the stored cursor until the server says there is no more, storing each
-/// page with its cursor in one transaction (so a pull stopped anywhere resumes where it
-/// stopped). A page that does not check out is not stored, and the pull stops there.
+/// Pulls pages from the stored cursor until the server says there is no more, through the
+/// `sync-client` pull state machine, storing each page with its cursor in one transaction (so
+/// a pull stopped anywhere resumes where it stopped). A page that does not check out is not
+/// stored, and the pull stops there.
 pub fn pull(
     store: &mut Store,
     identity: &TerminalIdentity,
@@ -320,65 +320,86 @@ pub fn pull(
     now: &dyn Fn() -> DateTime<FixedOffset>,
 ) -> anyhow::Result<PullReport> {
     let key = SigningKey::from_bytes(&identity.secret_key);
+    let bounds = PullBounds {
+        limit: options.pull_limit,
+        max_pages: options.max_pages,
+        max_wait: options.max_wait,
+    };
+    let mut machine = Pull::new(
+        options.client.clone(),
+        bounds,
+        store.pull_cursor()?,
+        entropy()?,
+    );
     let mut report = PullReport::default();
-    let attempts = options.client.breaker_threshold.max(1);
-    let mut failures = 0u32;
-    while report.pages < options.max_pages {
-        let cursor = store.pull_cursor()?;
-        let sequence = store.sequence()?;
-        let answer = central
-            .pull(
-                &identity.terminal_id,
-                &key,
-                cursor.as_deref(),
-                options.pull_limit,
-                sequence,
-            )
-            .map_err(|_: Failure| (UNREACHABLE.to_owned(), None))
-            .and_then(|response| {
-                read_pull_answer(&response).map_err(|e| match e {
-                    PullError::RetryLater { retry_after, .. } => (e.to_string(), Some(retry_after)),
-                    other => (other.to_string(), None),
-                })
-            })
-            .and_then(|page| {
-                to_store_page(&page)
-                    .map(|stored| (page.more, stored, now()))
-                    .map_err(|e| (e.to_string(), None))
-            });
-        match answer {
-            Ok((more, stored, at)) => {
-                failures = 0;
-                store.apply_pull_page(&stored, at)?;
-                report.pages += 1;
-                report.changes += changes(&stored);
-                if !more {
+    let origin = Instant::now();
+    let clock = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(0));
+    loop {
+        while let Some(event) = machine.poll_event() {
+            match event {
+                PullEvent::Page(page) => match to_store_page(&page) {
+                    Ok(stored) => {
+                        store.apply_pull_page(&stored, now())?;
+                        report.pages += 1;
+                        report.changes += changes(&stored);
+                        machine.page_stored();
+                    }
+                    Err(PullError::Malformed { reason }) => machine.refuse_page(reason),
+                    Err(other) => machine.refuse_page(other.to_string()),
+                },
+                PullEvent::Stopped(stop) => {
+                    report.stopped = stopped(&stop, options.max_pages);
                     return Ok(report);
                 }
-            }
-            Err((why, retry)) => {
-                let transient = retry.is_some() || why == UNREACHABLE;
-                failures += 1;
-                if !transient || failures >= attempts {
-                    report.stopped = Some(why);
-                    return Ok(report);
-                }
-                let backoff = Duration::from_millis(200u64 << failures.min(8));
-                let wait = retry.flatten().unwrap_or_default().max(backoff);
-                if wait > options.max_wait {
-                    report.stopped = Some(why);
-                    return Ok(report);
-                }
-                std::thread::sleep(wait);
             }
         }
+        let at = clock();
+        if let Some(ask) = machine.poll_transmit(at) {
+            let sequence = store.sequence()?;
+            let answer = central.pull(
+                &identity.terminal_id,
+                &key,
+                ask.cursor.as_deref(),
+                ask.limit,
+                sequence,
+            );
+            match answer {
+                Ok(response) => machine.handle_response(clock(), ask.seq, response),
+                Err(failure) => machine.handle_failure(clock(), ask.seq, failure),
+            }
+            continue;
+        }
+        match machine.poll_timeout() {
+            Some(wake) => {
+                std::thread::sleep(wake.since(at));
+                machine.handle_timeout(clock());
+            }
+            // Not reached: a pull not stopped has a page to ask for, a request out, a page
+            // being stored (handled above) or a wait.
+            None => return Ok(report),
+        }
     }
-    report.stopped = Some(format!(
-        "한 번에 받을 수 있는 {} 페이지를 넘었습니다. 다음 동기화 때 이어 받습니다 / more than {} \
-         pages in one sync; the next sync goes on from here",
-        options.max_pages, options.max_pages
-    ));
-    Ok(report)
+}
+
+/// What to tell a person about why a pull ended before the server said there was no more.
+fn stopped(stop: &PullStop, max_pages: u32) -> Option<String> {
+    match stop {
+        PullStop::Done => None,
+        PullStop::MaxPages => Some(format!(
+            "한 번에 받을 수 있는 {max_pages} 페이지를 넘었습니다. 다음 동기화 때 이어 받습니다 / \
+             more than {max_pages} pages in one sync; the next sync goes on from here"
+        )),
+        PullStop::Failed(error)
+        | PullStop::CircuitOpen { error, .. }
+        | PullStop::WaitTooLong { error, .. } => Some(error.to_string()),
+    }
+}
+
+/// A seed for the state machines' jitter, from the operating system.
+fn entropy() -> anyhow::Result<u64> {
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("getting randomness: {e}"))?;
+    Ok(u64::from_le_bytes(seed))
 }
 
 fn changes(page: &PulledPage) -> u64 {
@@ -600,5 +621,194 @@ mod tests {
             assert!(err.contains(expect), "{err}");
             assert!(err.contains("아무것도 바꾸지 않았습니다"), "{err}");
         }
+    }
+}
+
+/// The pull as a terminal runs it: a real HTTP server on 127.0.0.1 that answers from a
+/// script, and the store on disk.
+#[cfg(test)]
+mod pull_tests {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    type Asked = Arc<Mutex<Vec<String>>>;
+
+    /// A server that answers the requests it gets with `answers` in turn (status, Retry-After,
+    /// body), then stops listening; it keeps each request's body.
+    fn scripted(answers: Vec<(u16, Option<&'static str>, String)>) -> (String, Asked) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&asked);
+        std::thread::spawn(move || {
+            for (status, retry_after, body) in answers {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut request = vec![0; length];
+                let _ = reader.read_exact(&mut request);
+                kept.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&request).into_owned());
+                let retry_after = retry_after
+                    .map(|s| format!("retry-after: {s}\r\n"))
+                    .unwrap_or_default();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{retry_after}\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, asked)
+    }
+
+    fn page(cursor: &str, more: bool, revoked: &str) -> String {
+        serde_json::json!({"cursor": cursor, "more": more, "revoked_members": [revoked]})
+            .to_string()
+    }
+
+    fn identity(server_url: &str) -> TerminalIdentity {
+        TerminalIdentity {
+            terminal_id: "T-000001".to_owned(),
+            site: "성북구 보건소".to_owned(),
+            role: "counter".to_owned(),
+            name: "counter".to_owned(),
+            server_url: server_url.to_owned(),
+            server_key: None,
+            secret_key: [7; 32],
+            provisioned_at: wall_now(),
+        }
+    }
+
+    fn options() -> Options {
+        Options {
+            client: Config {
+                backoff_base: Duration::from_millis(20),
+                backoff_cap: Duration::from_millis(50),
+                breaker_threshold: 3,
+                request_timeout: Duration::from_secs(10),
+                ..Config::default()
+            },
+            max_wait: Duration::from_secs(5),
+            pull_limit: 2,
+            ..Options::default()
+        }
+    }
+
+    fn pull_from(url: &str, store: &mut Store) -> PullReport {
+        let options = options();
+        let central = Central::new(url, None, options.client.request_timeout).unwrap();
+        pull(store, &identity(url), &central, &options, &wall_now).unwrap()
+    }
+
+    #[test]
+    fn pages_are_stored_one_by_one_and_a_busy_server_is_asked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("terminal.db")).unwrap();
+        let (url, asked) = scripted(vec![
+            (200, None, page("1.ab.1", true, "PP-00000001")),
+            (503, Some("0"), String::new()),
+            (200, None, page("1.ab.2", false, "PP-00000002")),
+        ]);
+        let report = pull_from(&url, &mut store);
+        assert_eq!(
+            report,
+            PullReport {
+                pages: 2,
+                changes: 2,
+                stopped: None,
+            }
+        );
+        assert_eq!(store.pull_cursor().unwrap().as_deref(), Some("1.ab.2"));
+        assert!(store.is_revoked("PP-00000001").unwrap());
+        assert!(store.is_revoked("PP-00000002").unwrap());
+        let asked = asked.lock().unwrap();
+        // The first from the start; the busy one and the one after it from the first page.
+        assert!(!asked[0].contains("cursor"), "{}", asked[0]);
+        assert!(asked[1].contains(r#""cursor":"1.ab.1""#), "{}", asked[1]);
+        assert_eq!(asked[1], asked[2]);
+    }
+
+    #[test]
+    fn a_malformed_page_is_not_stored_and_the_pull_stops_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("terminal.db")).unwrap();
+        let broken_policy = serde_json::json!({
+            "cursor": "1.ab.2", "more": false, "revoked_members": ["PP-00000002"],
+            "policies": [{"name": "broken", "effective_from": "2026-01-01", "text": "no"}],
+        })
+        .to_string();
+        let (url, _) = scripted(vec![
+            (200, None, page("1.ab.1", true, "PP-00000001")),
+            (200, None, broken_policy),
+        ]);
+        let report = pull_from(&url, &mut store);
+        assert_eq!((report.pages, report.changes), (1, 1));
+        let stopped = report.stopped.unwrap();
+        assert!(
+            stopped.starts_with("중앙 서버의 응답을 읽을 수 없어")
+                && stopped.contains("the policy broken does not read"),
+            "{stopped}"
+        );
+        assert_eq!(store.pull_cursor().unwrap().as_deref(), Some("1.ab.1"));
+        assert!(!store.is_revoked("PP-00000002").unwrap());
+    }
+
+    #[test]
+    fn a_server_that_cannot_be_reached_opens_the_circuit_and_the_pull_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("terminal.db")).unwrap();
+        // A port that was free a moment ago: nothing listens there.
+        let url = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let report = pull_from(&url, &mut store);
+        assert_eq!(
+            report,
+            PullReport {
+                pages: 0,
+                changes: 0,
+                stopped: Some(
+                    "중앙 서버에 연결할 수 없거나 서버가 응답하지 않습니다 / the central server \
+                     cannot be reached or is not answering"
+                        .to_owned()
+                ),
+            }
+        );
+        assert_eq!(store.pull_cursor().unwrap(), None);
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_caller_waits_stops_the_pull_for_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("terminal.db")).unwrap();
+        let (url, asked) = scripted(vec![(429, Some("30"), String::new())]);
+        let report = pull_from(&url, &mut store);
+        assert_eq!(report.pages, 0);
+        let stopped = report.stopped.unwrap();
+        assert!(
+            stopped.starts_with("중앙 서버가 지금은 답하지 못합니다 (HTTP 429)"),
+            "{stopped}"
+        );
+        assert_eq!(asked.lock().unwrap().len(), 1);
     }
 }
