@@ -19,7 +19,8 @@ use crate::e2e::{
 
 const NOW: &str = "2025-12-03T15:00:00+09:00";
 
-const COUNTER: &str = r#"
+/// A demo counter with a receipt printer (a file), its clock at [`NOW`].
+pub(crate) const COUNTER: &str = r#"
 role = "counter"
 site = "onnuri-pharmacy"
 site_name = "온누리약국"

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use fantoccini::Client;
 
 use crate::e2e::{enabled, session, wait_text, Driver, Terminal};
-use crate::e2e_counter::issue;
+use crate::e2e_counter::{issue, COUNTER};
 use crate::e2e_kiosk::kiosk_at;
 
 const TAB: &str = "\u{E004}";
@@ -107,14 +107,6 @@ async fn kiosk_walk(driver: &Driver) -> Result<Vec<(String, usize)>> {
     c.close().await?;
     result
 }
-
-const COUNTER: &str = r#"
-role = "counter"
-site = "onnuri-pharmacy"
-site_name = "온누리약국"
-demo = true
-fixed_now = "2025-12-03T15:00:00+09:00"
-"#;
 
 async fn counter_walk(driver: &Driver) -> Result<Vec<(String, usize)>> {
     let terminal = Terminal::new(COUNTER)?;

@@ -21,7 +21,7 @@ use fantoccini::{Client, Locator};
 use terminal_store::{Store, TerminalIdentity};
 
 use crate::e2e::{enabled, session, type_into, wait_text, Driver, Terminal};
-use crate::e2e_counter::{issue, wedge_scan};
+use crate::e2e_counter::{issue, wedge_scan, COUNTER};
 use crate::e2e_kiosk::{click, enter_pin, keypad, kiosk_at, wait_for};
 
 /// A server that accepts connections and never answers; its connections stay open until it
@@ -268,14 +268,6 @@ async fn kiosk_flows(driver: &Driver, server: &'static str, url: &str) -> Result
     c.close().await?;
     result
 }
-
-const COUNTER: &str = r#"
-role = "counter"
-site = "onnuri-pharmacy"
-site_name = "온누리약국"
-demo = true
-fixed_now = "2025-12-03T15:00:00+09:00"
-"#;
 
 async fn counter_flows(driver: &Driver, server: &'static str, url: &str) -> Result<Vec<Figures>> {
     let terminal = Terminal::new(COUNTER)?;
