@@ -25,6 +25,7 @@ pub const MIN_AGE: u32 = 19;
 
 /// Why the applicant may take part in Seoul's program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Residency {
     /// Lives in Seoul (resident registration address).

@@ -25,6 +25,7 @@ pub struct Screen {
 
 /// CSS pixel sizes that meet the rules on a given screen.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Sizes {
     pub px_per_mm: f64,
     /// The minimum glyph height the rules ask for on this screen, in millimetres.

@@ -29,6 +29,7 @@ pub fn week_start(day: NaiveDate) -> NaiveDate {
 
 /// One day of the member's week.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WeekDay {
     pub day: NaiveDate,
     /// The day's count: the highest cumulative count reported, 0 when nothing was reported.
@@ -41,6 +42,7 @@ pub struct WeekDay {
 
 /// The member's week as the counter shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Week {
     pub days: Vec<WeekDay>,
     pub total_steps: u64,
@@ -75,6 +77,7 @@ pub fn week_of(
 
 /// What the counter shows about a member: their week and this year's points.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MemberWeek {
     /// Age in full years today.
     pub age: u32,

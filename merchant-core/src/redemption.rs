@@ -124,6 +124,7 @@ impl OfflineLimits {
 /// A hold's id, made by the shell (unique per terminal); it makes the hold idempotent on the
 /// server.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HoldId(pub String);
 
 impl fmt::Display for HoldId {

@@ -12,6 +12,7 @@ use crate::redemption::{grouped, Hold, HoldId, Outcome, Void};
 
 /// How many and how many points.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Tally {
     /// How many.
     pub count: u64,
@@ -28,6 +29,7 @@ impl Tally {
 
 /// Where one hold stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     /// Taken from the member's points by the server.
@@ -65,6 +67,7 @@ impl Status {
 
 /// One hold of the day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Line {
     /// The hold.
     pub hold_id: HoldId,
@@ -84,6 +87,7 @@ pub struct Line {
 
 /// A store's day at the counter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Settlement {
     /// The store.
     pub store: String,

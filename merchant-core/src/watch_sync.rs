@@ -234,6 +234,7 @@ pub fn new_step_reports(
 
 /// One day of heart-rate figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HeartDay {
     pub day: NaiveDate,
     /// Minutes of moderate to vigorous activity (see [`heart_week`]).
@@ -244,6 +245,7 @@ pub struct HeartDay {
 
 /// The heart-rate figures of the week the counter shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HeartWeek {
     pub days: Vec<HeartDay>,
     pub mvpa_minutes: u32,

@@ -27,6 +27,8 @@ pub const SIGNING_DOMAIN: &[u8] = b"palpal redemption token v1\n";
 
 /// A member number, `PP-` and digits, as the central server writes it (`PP-00000042`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(type = "string"))]
 pub struct MemberNo(pub u64);
 
 impl fmt::Display for MemberNo {
@@ -67,6 +69,7 @@ impl<'de> Deserialize<'de> for MemberNo {
 
 /// Which kind of token this is; the counter's rules give a card a lower offline limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     /// Made by the phone app or the watch face; lives at most two minutes, used once.

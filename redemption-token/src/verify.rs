@@ -36,6 +36,8 @@ pub struct Revocations {
 /// What makes a dynamic token unique: its member and nonce. The counter remembers it
 /// ([`crate::SeenTokens`]) and a hold carries it, so that the server refuses a second use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(type = "string"))]
 pub struct TokenId(pub [u8; 16]);
 
 impl fmt::Display for TokenId {
@@ -52,6 +54,7 @@ impl Serialize for TokenId {
 
 /// What a verified token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Claims {
     /// Dynamic or card: the counter's rules set the offline limit by it.
     pub kind: TokenKind,
@@ -65,9 +68,11 @@ pub struct Claims {
     pub expires_at: DateTime<Utc>,
     /// A dynamic token's id; `None` for a card, which is shown again and again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub token_id: Option<TokenId>,
     /// A card's serial; `None` for a dynamic token.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub card_serial: Option<u16>,
 }
 

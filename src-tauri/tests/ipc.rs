@@ -96,3 +96,36 @@ fixed_now = "2025-12-03T15:00:00+09:00"
     .unwrap_err();
     assert_eq!(err["code"], "wrong_role");
 }
+
+/// Every command `ui/src/api.ts` names is one the app answers: the UI's one list of commands
+/// and the app's agree (a name the app does not know would fail only when pressed).
+#[test]
+fn every_command_the_ui_names_is_one_the_app_has() {
+    let api = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/api.ts"),
+    )
+    .unwrap();
+    let names: Vec<&str> = api
+        .split("(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    assert!(names.len() >= 20, "{names:?}");
+    let (_dir, w) = app(KIOSK);
+    let unknown = |name: &str| {
+        let answer = call(&w, name, json!({}));
+        let unknown = answer
+            .as_ref()
+            .err()
+            .and_then(|e| e.as_str())
+            .is_some_and(|text| text.contains("not found"));
+        (unknown, answer)
+    };
+    assert!(unknown("no_such_command").0);
+    for name in names {
+        // Called without its arguments: refused for them (or answered), never unknown.
+        let (unknown, answer) = unknown(name);
+        assert!(!unknown, "{name}: {answer:?}");
+    }
+}

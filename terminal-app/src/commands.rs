@@ -16,7 +16,7 @@ use crate::terminal::{AppState, Terminal};
 use crate::watch::{Reading, WatchChoice, WatchRadio};
 
 /// What the UI shows in its header.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct TerminalInfo {
     pub role: Role,
     pub site: String,
@@ -59,7 +59,7 @@ pub fn set_language(state: &AppState, language: Lang) -> Result<Lang, CommandErr
 }
 
 /// What the clerk typed for a walk-in applicant.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 pub struct ApplicantInput {
     pub name: String,
     /// `YYYY-MM-DD`, or eight digits `YYYYMMDD` as typed on the keypad.
@@ -93,7 +93,7 @@ pub fn list_enrollments_today(state: &AppState) -> Result<Vec<ConfirmedEnrollmen
 }
 
 /// What the counter shows for a member.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct MemberView {
     pub member_no: String,
     pub name: String,
@@ -188,7 +188,7 @@ pub async fn scan_watches(
 }
 
 /// A warning from the watch (clock far off, battery low): the sync or pairing still happened.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct WatchWarning {
     pub code: &'static str,
     pub message: String,
@@ -206,7 +206,7 @@ fn warnings(lang: Lang, reading: &Reading) -> Vec<WatchWarning> {
 }
 
 /// What a watch sync did, and the member's week after it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct WatchSynced {
     pub serial: String,
     /// New records stored from the watch.
@@ -309,7 +309,7 @@ fn needs_member_token(lang: Lang) -> CommandError {
 }
 
 /// A watch paired at the kiosk.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct PairedWatch {
     pub serial: String,
     pub warnings: Vec<WatchWarning>,

@@ -71,7 +71,7 @@ impl CommandError {
 }
 
 /// The offline limits that apply to this member's code, for the amount screen.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct AmountLimits {
     pub min: u64,
     pub max: u64,
@@ -82,7 +82,7 @@ pub struct AmountLimits {
 }
 
 /// What a scan shows: the member, their available points, and what the amount may be.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Scanned {
     /// The text scanned, as the redeem command wants it back.
     pub token: String,
@@ -109,7 +109,7 @@ pub struct Scanned {
 }
 
 /// A redemption done: on disk and queued, with its receipt.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Redeemed {
     pub hold_id: String,
     pub member_no: String,
@@ -126,7 +126,7 @@ pub struct Redeemed {
 }
 
 /// A void done.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Voided {
     pub hold_id: String,
     pub amount: u64,
@@ -136,7 +136,7 @@ pub struct Voided {
 }
 
 /// A receipt, again.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct ReceiptView {
     pub hold_id: String,
     pub html: String,
@@ -145,7 +145,7 @@ pub struct ReceiptView {
 }
 
 /// The day's settlement.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct SettlementView {
     #[serde(flatten)]
     pub settlement: Settlement,
@@ -153,7 +153,7 @@ pub struct SettlementView {
 }
 
 /// Where a settlement CSV was saved.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Exported {
     pub path: String,
     pub summary_csv: String,

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The language the terminal speaks to its user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Lang {
     #[default]
@@ -31,7 +31,7 @@ impl Lang {
 }
 
 /// Every code a command may fail with. The UI switches on these, never on the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The terminal has no usable configuration file.
@@ -117,7 +117,7 @@ pub enum ErrorCode {
 }
 
 /// A command's error, as the UI receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct CommandError {
     pub code: ErrorCode,
     pub message: String,

@@ -24,7 +24,7 @@ use crate::sync::BackgroundSync;
 use crate::terminal::{AppState, Terminal};
 
 /// One consent item as the screen shows it, in the terminal's language.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct ConsentView {
     pub id: String,
     pub version: String,
@@ -33,7 +33,7 @@ pub struct ConsentView {
 }
 
 /// What the kiosk's admission rests on today.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct AdmissionInfo {
     /// Whether a schedule was ever pulled from the server. Without one everyone eligible is
     /// admitted, as before schedules existed.
@@ -44,7 +44,7 @@ pub struct AdmissionInfo {
 }
 
 /// What the kiosk's screens need before the first step.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct KioskSetup {
     pub consents: Vec<ConsentView>,
     pub warn_after_s: u32,
@@ -179,7 +179,7 @@ fn member_on_server(t: &Terminal, e: &Enrollment) -> Option<String> {
 }
 
 /// The first step passed: who the applicant is, and how today's admission stands for them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct IdentityChecked {
     pub masked_name: String,
     pub age: u32,
@@ -241,7 +241,7 @@ pub fn check_identity(
 }
 
 /// One consent answer as the screen sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 pub struct ConsentInput {
     pub id: String,
     pub version: String,
@@ -271,14 +271,14 @@ pub fn check_consent(state: &AppState, consents: Vec<ConsentInput>) -> Result<()
 }
 
 /// The contact step: an optional guardian's mobile number.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ts_rs::TS)]
 pub struct ContactInput {
     #[serde(default)]
     pub guardian_phone: String,
 }
 
 /// A registration confirmed on the spot.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Registered {
     pub enrollment: ConfirmedEnrollment,
     /// The place taken in today's lease, if a schedule admitted the person.
@@ -349,7 +349,7 @@ pub fn register(
 }
 
 /// A numbered ticket for the day the person may come back.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct TicketView {
     pub day: NaiveDate,
     pub number: u32,
@@ -391,7 +391,7 @@ pub fn issue_ticket(
 }
 
 /// The member card as the screen shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct CardView {
     pub op_id: String,
     /// `true`: the member card, a token the server signed; `false`: the sign-up receipt,
@@ -620,7 +620,7 @@ fn card_refused(lang: Lang, code: &str, server_said: Option<(&str, &str)>) -> Co
 }
 
 /// What printing did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Printed {
     pub bytes: usize,
 }
@@ -679,7 +679,7 @@ pub fn print_card(state: &AppState, op_id: String) -> Result<Printed, CommandErr
 }
 
 /// Whether the guidance was spoken (false when no speech program is installed).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Spoken {
     pub spoken: bool,
 }

@@ -278,7 +278,7 @@ fn local_error(e: &anyhow::Error) -> String {
 }
 
 /// What the status bar shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct SyncStatus {
     /// What this terminal is, so the bar can say what waits (sign-ups or transactions).
     pub role: Role,

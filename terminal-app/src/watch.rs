@@ -27,7 +27,7 @@ pub struct WatchRadio {
 }
 
 /// A watch as the clerk picks it from the list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct WatchChoice {
     pub address: String,
     pub name: String,

@@ -282,6 +282,7 @@ pub struct StoredStepReport {
 
 /// An enrollment this kiosk confirmed, as shown on the day's list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ConfirmedEnrollment {
     pub local_no: i64,
     pub op_id: String,

@@ -1,6 +1,7 @@
 // Chooses the screen for this terminal's role and keeps the header current. What waits to be
 // sent is shown once, in the status bar (`status.ts`), refreshed as soon as something queues.
 
+import { api } from "./api";
 import { renderCounter } from "./counter";
 import { h, messageBox } from "./dom";
 import { type Lang, labels } from "./i18n";
@@ -45,7 +46,7 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
   async function refreshHeader(): Promise<TerminalInfo | null> {
     const t = labels(lang);
     try {
-      const info = await invoke<TerminalInfo>("terminal_info");
+      const info = await api(invoke).terminalInfo();
       lang = info.language;
       const tl = labels(lang);
       shell.site.textContent = `${info.site_name} · ${info.role === "kiosk" ? tl.roleKiosk : tl.roleCounter}`;
@@ -84,7 +85,7 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
   shell.langToggle.addEventListener("click", async () => {
     const next: Lang = lang === "ko" ? "en" : "ko";
     try {
-      lang = await invoke<Lang>("set_language", { language: next });
+      lang = await api(invoke).setLanguage({ language: next });
     } catch {
       lang = next;
     }

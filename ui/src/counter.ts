@@ -1,21 +1,16 @@
 // The counter's first screen: find a member and show their week, as Rust computed it.
 
+import { api } from "./api";
+import type { WatchSynced } from "./bindings/WatchSynced";
 import { decodeFrameWith } from "./camera";
 import { h, messageBox } from "./dom";
 import { barHeights, grouped } from "./format";
 import type { Labels } from "./i18n";
 import { type Invoke, type MemberView, toCommandError } from "./ipc";
 import { listenForScans, redeemPanel, settlementPanel } from "./redeem";
-import { errorBox, type WatchWarning, warningLines, watchPicker } from "./watch";
+import { errorBox, warningLines, watchPicker } from "./watch";
 
-/** What `sync_watch` answers. */
-export interface WatchSynced {
-  serial: string;
-  records: number;
-  step_reports: number;
-  warnings: WatchWarning[];
-  member: MemberView;
-}
+export type { WatchSynced };
 
 export interface CounterDeps {
   invoke: Invoke;
@@ -114,7 +109,7 @@ export function renderCounter(root: HTMLElement, deps: CounterDeps): void {
   async function lookUp(): Promise<void> {
     find.disabled = true;
     try {
-      const view = await invoke<MemberView>("find_member", { memberNo: memberNo.value });
+      const view = await api(invoke).findMember({ memberNo: memberNo.value });
       showMember(view);
     } catch (e) {
       out.replaceChildren(errorBox(toCommandError(e)));
@@ -140,10 +135,10 @@ export function renderCounter(root: HTMLElement, deps: CounterDeps): void {
       invoke,
       t,
       onPick: async (w) => {
-        const done = await invoke<WatchSynced>("sync_watch", {
+        const done = await api(invoke).syncWatch({
           memberNo: view.member_no,
           address: w.address,
-          token,
+          token: token ?? null,
         });
         const fresh = renderWeek(done.member, t);
         week.replaceWith(fresh);

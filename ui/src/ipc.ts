@@ -1,11 +1,22 @@
-// The typed edge of the Rust commands. Errors arrive as { code, message }; switch on code.
+// The typed edge of the Rust commands. Their argument and result types are generated from the
+// Rust types into `bindings/` (ts-rs; `cargo test -p terminal-app --test ts_bindings` fails
+// when they are stale). Errors arrive as { code, message }; switch on code.
 
 export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 
-export interface CommandError {
-  code: string;
-  message: string;
-}
+import type { ConfirmedEnrollment } from "./bindings/ConfirmedEnrollment";
+import type { HeartWeek } from "./bindings/HeartWeek";
+import type { MemberView } from "./bindings/MemberView";
+import type { Sizes as ScreenSizes } from "./bindings/Sizes";
+import type { TerminalInfo } from "./bindings/TerminalInfo";
+import type { WeekDay } from "./bindings/WeekDay";
+
+export type { ConfirmedEnrollment, HeartWeek, MemberView, ScreenSizes, TerminalInfo, WeekDay };
+
+import type { CommandError } from "./bindings/CommandError";
+import type { ErrorCode } from "./bindings/ErrorCode";
+
+export type { CommandError, ErrorCode };
 
 export function isCommandError(e: unknown): e is CommandError {
   return (
@@ -20,54 +31,4 @@ export function isCommandError(e: unknown): e is CommandError {
 export function toCommandError(e: unknown): CommandError {
   if (isCommandError(e)) return e;
   return { code: "internal", message: String(e) };
-}
-
-export interface TerminalInfo {
-  role: "kiosk" | "counter";
-  site: string;
-  site_name: string;
-  language: "ko" | "en";
-  queued: number;
-  today: string;
-  /** Sizes for the configured screen (barrier-free rules, in pixels), when one is configured. */
-  sizes?: ScreenSizes | null;
-}
-
-export interface ScreenSizes {
-  px_per_mm: number;
-  min_text_mm: number;
-  body_font_px: number;
-  min_target_px: number;
-}
-
-export interface ConfirmedEnrollment {
-  local_no: number;
-  op_id: string;
-  name: string;
-  age: number;
-  created_at: string;
-}
-
-export interface WeekDay {
-  day: string;
-  steps: number;
-  points: number;
-  future: boolean;
-}
-
-export interface MemberView {
-  member_no: string;
-  name: string;
-  age: number;
-  goal: number;
-  week: { days: WeekDay[]; total_steps: number; total_points: number };
-  year_points: number;
-  /** From the member's watch; absent from older terminals. */
-  heart?: HeartWeek;
-}
-
-export interface HeartWeek {
-  days: { day: string; mvpa_minutes: number; resting_bpm: number | null }[];
-  mvpa_minutes: number;
-  resting_bpm: number | null;
 }

@@ -4,9 +4,10 @@
 // Barrier-free: a number pad for the numbers, spoken guidance per step with volume and speed,
 // an inactivity question well before anything is cleared, sizes in em (zoom to 200%).
 
+import { api } from "./api";
 import { focusOn, h, messageBox } from "./dom";
 import { receiptNo } from "./format";
-import { type ConfirmedEnrollment, toCommandError } from "./ipc";
+import { toCommandError } from "./ipc";
 import { card } from "./kiosk/card";
 import { consent } from "./kiosk/consent";
 import { contact } from "./kiosk/contact";
@@ -82,7 +83,9 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
   let lastSaid = "";
   function say(text: string): void {
     lastSaid = text;
-    invoke("speak", { text, volume: st.volume, speed: st.speed }).catch(() => undefined);
+    api(invoke)
+      .speak({ text, volume: st.volume, speed: st.speed })
+      .catch(() => undefined);
   }
   const volumeShown = h("span", { id: "volume", class: "setting" });
   const speedShown = h("span", { id: "speed", class: "setting" });
@@ -162,7 +165,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
   // ---- the day's list -----------------------------------------------------------------
   async function refreshList(): Promise<void> {
     try {
-      const rows = await invoke<ConfirmedEnrollment[]>("kiosk_today");
+      const rows = await api(invoke).kioskToday();
       list.replaceChildren(
         ...(rows.length === 0
           ? [h("li", {}, t.noneToday)]
@@ -289,7 +292,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
 
   void (async () => {
     try {
-      setup = await invoke<KioskSetup>("kiosk_setup");
+      setup = await api(invoke).kioskSetup();
     } catch (e) {
       showError(e);
     }

@@ -3,6 +3,13 @@
 // with print and void, and the day's settlement with its CSV export. Rust decides; this screen
 // shows what it answered.
 
+import { api } from "./api";
+import type { ReceiptView } from "./bindings/ReceiptView";
+import type { Redeemed } from "./bindings/Redeemed";
+import type { Scanned } from "./bindings/Scanned";
+import type { SettlementView } from "./bindings/SettlementView";
+import type { Tally } from "./bindings/Tally";
+import type { Voided } from "./bindings/Voided";
 import { type CameraDeps, cameraScanner } from "./camera";
 import { focusOn, h, messageBox } from "./dom";
 import { grouped } from "./format";
@@ -11,66 +18,7 @@ import { type Invoke, type MemberView, toCommandError } from "./ipc";
 import { errorBox } from "./watch";
 import { classify, WedgeDetector } from "./wedge";
 
-/** What `scan_token` answers. */
-export interface Scanned {
-  token: string;
-  kind: "dynamic" | "card";
-  /** What the verified code says; null for a card until its PIN is entered. */
-  claims: { member: string; key_id: number; issued_at: string; expires_at: string } | null;
-  member_no: string;
-  name: string | null;
-  available: number;
-  balance_as_of: string;
-  expires_at: string;
-  needs_pin: boolean;
-  offline: boolean;
-  limits: { min: number; max: number; per_transaction: number; per_day: number };
-  member: MemberView | null;
-}
-
-/** What `redeem` answers. */
-export interface Redeemed {
-  hold_id: string;
-  member_no: string;
-  amount: number;
-  remaining: number;
-  offline: boolean;
-  created_at: string;
-  receipt_html: string;
-  printed: boolean | null;
-  printer_message: string | null;
-}
-
-export interface Voided {
-  hold_id: string;
-  amount: number;
-  at: string;
-  available: number | null;
-}
-
-export interface ReceiptView {
-  hold_id: string;
-  html: string;
-  printed: boolean | null;
-  printer_message: string | null;
-}
-
-export interface Tally {
-  count: number;
-  points: number;
-}
-
-export interface SettlementView {
-  store: string;
-  day: string;
-  redemptions: Tally;
-  voids: Tally;
-  posted: Tally;
-  pending: Tally;
-  rejected: Tally;
-  lines: unknown[];
-  html: string;
-}
+export type { ReceiptView, Redeemed, Scanned, SettlementView, Tally, Voided };
 
 export interface RedeemDeps {
   invoke: Invoke;
@@ -170,7 +118,7 @@ export function redeemPanel(deps: RedeemDeps): {
   async function scan(text: string): Promise<void> {
     camera?.stop();
     try {
-      const s = await invoke<Scanned>("scan_token", { token: text });
+      const s = await api(invoke).scanToken({ token: text });
       if (s.member && deps.showMember) deps.showMember(s.member, s.token);
       showScanned(s);
     } catch (e) {
@@ -201,7 +149,7 @@ export function redeemPanel(deps: RedeemDeps): {
       const points = Number(amount.value.replace(/\D/g, ""));
       go.disabled = true;
       try {
-        const done = await invoke<Redeemed>("redeem", {
+        const done = await api(invoke).redeem({
           token: s.token,
           amount: points,
           pin: pin ? pin.value : null,
@@ -267,7 +215,7 @@ export function redeemPanel(deps: RedeemDeps): {
     const next = h("button", { type: "button", id: "redeem-next", class: "primary" }, r.next);
     print.addEventListener("click", async () => {
       try {
-        const again = await invoke<ReceiptView>("hold_receipt", {
+        const again = await api(invoke).holdReceipt({
           holdId: done.hold_id,
           print: true,
         });
@@ -291,7 +239,7 @@ export function redeemPanel(deps: RedeemDeps): {
       }
       voidBtn.disabled = true;
       try {
-        const v = await invoke<Voided>("void_hold", { holdId: done.hold_id });
+        const v = await api(invoke).voidHold({ holdId: done.hold_id });
         deps.onQueued?.();
         const result = h("p", { id: "void-result" }, r.voided(v.amount));
         status.replaceChildren(messageBox("done", result));
@@ -334,7 +282,7 @@ export function settlementPanel(deps: RedeemDeps): HTMLElement {
   const dayInput = h("input", { id: "settlement-day", type: "date" });
   async function show(): Promise<void> {
     try {
-      const s = await invoke<SettlementView>("day_settlement", { day: dayInput.value || null });
+      const s = await api(invoke).daySettlement({ day: dayInput.value || null });
       dayInput.value = s.day;
       const rows = (["redemptions", "voids", "posted", "pending", "rejected"] as const).map((k) =>
         h(
@@ -351,7 +299,7 @@ export function settlementPanel(deps: RedeemDeps): HTMLElement {
       const status = h("div", { id: "settlement-status" });
       exportBtn.addEventListener("click", async () => {
         try {
-          const done = await invoke<{ path: string }>("export_settlement", { day: s.day });
+          const done = await api(invoke).exportSettlement({ day: s.day });
           status.replaceChildren(
             messageBox("done", h("p", { id: "export-path" }, r.exported(done.path))),
           );

@@ -219,7 +219,7 @@ describe("watch sync at the counter", () => {
     expect(calls.find((c) => c.cmd === "sync_watch")?.args).toEqual({
       memberNo: "PP-0002",
       address: "AA:00:00:00:00:42",
-      token: undefined,
+      token: null,
     });
     expect(document.getElementById("sync-result")?.textContent).toBe(
       "워치 PW-0042에서 새 기록 1,470건을 받아 저장했습니다. 걸음 보고 30건을 전송 대기에 넣었습니다.",

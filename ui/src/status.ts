@@ -3,23 +3,13 @@
 // operations, the last good sync, and "send now". It asks Rust (`sync_status`) every few
 // seconds; the background sync itself runs in Rust.
 
+import { api } from "./api";
+import type { SyncStatus } from "./bindings/SyncStatus";
 import { h } from "./dom";
 import { type Labels, type Lang, labels } from "./i18n";
 import type { Invoke } from "./ipc";
 
-/** What `sync_status` answers. */
-export interface SyncStatus {
-  role: "kiosk" | "counter";
-  provisioned: boolean;
-  /** Whether the server answered the last request; null before the first try. */
-  online: boolean | null;
-  queued: number;
-  in_flight: number;
-  rejected: number;
-  last_good_sync: string | null;
-  last_error: string | null;
-  last_pull: string | null;
-}
+export type { SyncStatus };
 
 /** How often the bar asks, in milliseconds. */
 export const STATUS_EVERY_MS = 3000;
@@ -109,7 +99,7 @@ export function startStatusBar(
   };
   const refresh = async () => {
     try {
-      const s = await invoke<SyncStatus>("sync_status");
+      const s = await api(invoke).syncStatus();
       el.hidden = false;
       sendNow.hidden = !s.provisioned;
       label();
@@ -132,7 +122,7 @@ export function startStatusBar(
     sending = true;
     label();
     try {
-      await invoke("send_now");
+      await api(invoke).sendNow();
     } catch {
       // Not provisioned, or the terminal did not start: the bar already says so.
     }

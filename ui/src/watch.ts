@@ -1,23 +1,14 @@
 // Picking a watch: scan, list the watches nearby nearest first with the code each watch face
 // shows, and hand the one the clerk picks to the caller (sync at the counter, pair at the kiosk).
 
+import { api } from "./api";
+import type { WatchChoice } from "./bindings/WatchChoice";
+import type { WatchWarning } from "./bindings/WatchWarning";
 import { h, messageBox } from "./dom";
 import type { Labels } from "./i18n";
 import { type CommandError, type Invoke, toCommandError } from "./ipc";
 
-export interface WatchChoice {
-  address: string;
-  name: string;
-  /** The code the watch face shows. */
-  short_code: string;
-  /** Signal strength in dBm: higher is nearer. */
-  rssi: number | null;
-}
-
-export interface WatchWarning {
-  code: string;
-  message: string;
-}
+export type { WatchChoice, WatchWarning };
 
 /** How near a watch is, in words: the clerk picks the one on the counter, not the one in a bag. */
 export function nearness(rssi: number | null, t: Labels): string {
@@ -73,7 +64,7 @@ export function watchPicker(deps: PickerDeps): {
     list.replaceChildren();
     status.replaceChildren(h("p", { class: "working" }, t.scanning));
     try {
-      const found = await invoke<WatchChoice[]>("scan_watches");
+      const found = await api(invoke).scanWatches();
       status.replaceChildren(h("p", { class: "hint" }, found.length ? t.pickWatch : t.noWatches));
       list.replaceChildren(
         ...found.map((w) => {

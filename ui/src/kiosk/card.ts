@@ -1,13 +1,14 @@
 // Step 5: the card PIN, then the member card (or the sign-up receipt until the server signs
 // one): on screen, on the receipt printer, or as a printable page.
 
+import { api } from "../api";
 import { h, messageBox } from "../dom";
 import { toCommandError } from "../ipc";
 import { inView } from "../watch";
 import { actions, type Kiosk } from "./context";
 import { identity } from "./identity";
 import { keypad } from "./keypad";
-import type { CardView, Registered } from "./types";
+import type { Registered } from "./types";
 import { newApplicant } from "./watch-step";
 
 /** The card PIN: chosen on the keypad, typed twice, sent to `issue_member_card`. */
@@ -30,7 +31,7 @@ function pinForm(k: Kiosk, done: Registered): HTMLElement {
     make.disabled = true;
     status.replaceChildren(h("p", { class: "working" }, t.working));
     try {
-      const c = await invoke<CardView>("issue_member_card", {
+      const c = await api(invoke).issueMemberCard({
         opId: done.card.op_id,
         pin: pin.value,
         pinAgain: again.value,
@@ -107,7 +108,7 @@ export function card(k: Kiosk): HTMLElement[] {
     print.addEventListener("click", async () => {
       print.disabled = true;
       try {
-        await invoke("print_card", { opId: c.op_id });
+        await api(invoke).printCard({ opId: c.op_id });
         status.replaceChildren(messageBox("done", h("p", { id: "printed" }, t.printed)));
       } catch (e) {
         status.replaceChildren(

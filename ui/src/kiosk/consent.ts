@@ -1,5 +1,6 @@
 // Step 2: the consent items, each agreed to or not.
 
+import { api } from "../api";
 import { h } from "../dom";
 import { actions, type Kiosk } from "./context";
 
@@ -70,7 +71,7 @@ export function consent(k: Kiosk): HTMLElement[] {
   const next = h("button", { type: "button", id: "next-consent", class: "primary" }, t.next);
   next.addEventListener("click", async () => {
     try {
-      await invoke("check_consent", { consents: consentArgs(k) });
+      await api(invoke).checkConsent({ consents: consentArgs(k) });
       result.replaceChildren();
       go("contact");
     } catch (e) {

@@ -1,10 +1,10 @@
 // Step 3: a guardian's number, then the sign-up is registered.
 
+import { api } from "../api";
 import { h } from "../dom";
 import { consentArgs } from "./consent";
 import { actions, applicantArgs, type Kiosk } from "./context";
 import { keypad } from "./keypad";
-import type { Registered } from "./types";
 
 export function contact(k: Kiosk): HTMLElement[] {
   const { t, invoke, st, result, showError, go } = k;
@@ -23,7 +23,7 @@ export function contact(k: Kiosk): HTMLElement[] {
     submit.disabled = true;
     result.replaceChildren(h("p", { class: "working" }, t.working));
     try {
-      st.done = await invoke<Registered>("register", {
+      st.done = await api(invoke).register({
         applicant: applicantArgs(st),
         consents: consentArgs(k),
         contact: { guardian_phone: st.a.guardian },

@@ -1,5 +1,6 @@
 // Step 1: who the applicant is (name, birth date and phone on the number pad, residency).
 
+import { api } from "../api";
 import { h, messageBox } from "../dom";
 import { toCommandError } from "../ipc";
 import { actions, applicantArgs, type Kiosk } from "./context";
@@ -46,7 +47,7 @@ export function identity(k: Kiosk): HTMLElement[] {
     next.disabled = true;
     result.replaceChildren(h("p", { class: "working" }, t.working));
     try {
-      await invoke("check_identity", { applicant: applicantArgs(st) });
+      await api(invoke).checkIdentity({ applicant: applicantArgs(st) });
       result.replaceChildren();
       go("consent");
     } catch (e) {
@@ -101,10 +102,7 @@ function ticketButton(k: Kiosk): HTMLElement {
   b.addEventListener("click", async () => {
     b.disabled = true;
     try {
-      const ticket = await invoke<{ number: number; day: string; message: string }>(
-        "issue_ticket",
-        { applicant: applicantArgs(st) },
-      );
+      const ticket = await api(invoke).issueTicket({ applicant: applicantArgs(st) });
       area.replaceChildren(
         messageBox(
           "done",

@@ -1,52 +1,15 @@
 // What the kiosk's screens hold and what its commands answer.
 
+import type { CardView } from "../bindings/CardView";
+import type { ConsentView } from "../bindings/ConsentView";
+import type { KioskSetup } from "../bindings/KioskSetup";
+import type { PairedWatch } from "../bindings/PairedWatch";
+import type { Registered } from "../bindings/Registered";
+import type { Residency } from "../bindings/Residency";
 import type { Labels } from "../i18n";
-import type { ConfirmedEnrollment, Invoke } from "../ipc";
-import type { WatchWarning } from "../watch";
+import type { Invoke } from "../ipc";
 
-/** What `pair_watch` answers. */
-export interface PairedWatch {
-  serial: string;
-  warnings: WatchWarning[];
-}
-
-export type Residency = "lives" | "works" | "studies" | "outside";
-
-export interface ConsentView {
-  id: string;
-  version: string;
-  required: boolean;
-  title: string;
-}
-
-export interface KioskSetup {
-  consents: ConsentView[];
-  warn_after_s: number;
-  clear_after_s: number;
-  printer: boolean;
-  admission: { schedule: boolean; places: number | null; remaining: number | null };
-}
-
-export interface CardView {
-  op_id: string;
-  /** `true`: the member card the server signed; `false`: the sign-up receipt until then. */
-  signed: boolean;
-  qr_content: string;
-  qr_svg: string;
-  page_html: string;
-  receipt_no: string;
-  masked_name: string;
-  member_no: string | null;
-  issued: string;
-  printer: boolean;
-}
-
-export interface Registered {
-  enrollment: ConfirmedEnrollment;
-  place: number | null;
-  admitted_by: "lease" | "no_schedule";
-  card: CardView;
-}
+export type { CardView, ConsentView, KioskSetup, PairedWatch, Registered, Residency };
 
 export interface KioskDeps {
   invoke: Invoke;

@@ -1,11 +1,11 @@
 // Step 4: the sign-up confirmed, and the member's watch paired if they have one.
 
+import { api } from "../api";
 import { h, messageBox } from "../dom";
 import { receiptNo } from "../format";
 import { warningLines, watchPicker } from "../watch";
 import { actions, type Kiosk } from "./context";
 import { identity } from "./identity";
-import type { PairedWatch } from "./types";
 
 export function watchStep(k: Kiosk): HTMLElement[] {
   const { t, invoke, st, say, go } = k;
@@ -18,7 +18,7 @@ export function watchStep(k: Kiosk): HTMLElement[] {
     invoke,
     t,
     onPick: async (w) => {
-      const paired = await invoke<PairedWatch>("pair_watch", {
+      const paired = await api(invoke).pairWatch({
         opId: e.op_id,
         address: w.address,
       });
