@@ -153,6 +153,9 @@ pub enum PinRefusal {
 }
 
 impl PinRefusal {
+    /// Every code [`PinRefusal::code`] gives, for the UI's closed set of error codes.
+    pub const CODES: [&'static str; 3] = ["pin_invalid", "pin_mismatch", "pin_too_easy"];
+
     /// A stable code for the UI.
     pub fn code(self) -> &'static str {
         match self {
@@ -214,6 +217,14 @@ impl CardRefusal {
             _ => None,
         }
     }
+
+    /// Every code [`CardRefusal::code`] gives, for the UI's closed set of error codes.
+    pub const CODES: [&'static str; 4] = [
+        "cards_not_issued",
+        "card_exists",
+        "card_not_allowed",
+        "unknown_member",
+    ];
 
     /// The stable code, the server's own.
     pub fn code(self) -> &'static str {
@@ -334,7 +345,7 @@ fn escape(text: &str) -> String {
 mod tests {
     #[test]
     fn a_card_refusal_is_known_by_the_servers_code_and_anything_else_is_for_later() {
-        use super::CardRefusal;
+        use super::{CardRefusal, PinRefusal};
         for r in [
             CardRefusal::NotIssued,
             CardRefusal::Exists,
@@ -344,6 +355,25 @@ mod tests {
             assert_eq!(CardRefusal::from_code(r.code()), Some(r));
             assert!(!r.ko().is_empty() && !r.en().is_empty());
         }
+        let codes: Vec<&str> = [
+            CardRefusal::NotIssued,
+            CardRefusal::Exists,
+            CardRefusal::NotAllowed,
+            CardRefusal::UnknownMember,
+        ]
+        .iter()
+        .map(|r| r.code())
+        .collect();
+        assert_eq!(codes, CardRefusal::CODES);
+        let pins: Vec<&str> = [
+            PinRefusal::NotSixDigits,
+            PinRefusal::Mismatch,
+            PinRefusal::TooEasy,
+        ]
+        .iter()
+        .map(|r| r.code())
+        .collect();
+        assert_eq!(pins, PinRefusal::CODES);
         assert_eq!(CardRefusal::from_code("overloaded"), None);
         assert_eq!(CardRefusal::from_code(""), None);
     }

@@ -341,6 +341,26 @@ pub fn check_card_pin_failures(failures_since_sync: u32) -> Result<(), Refusal> 
 
 impl Refusal {
     /// A stable code, `snake_case`, for screens and logs.
+    /// Every code [`Refusal::code`] gives, for the UI's closed set of error codes.
+    pub const CODES: [&'static str; 16] = [
+        "revoked_member",
+        "token_expired",
+        "token_used",
+        "stale_terminal",
+        "below_minimum",
+        "above_maximum",
+        "no_balance",
+        "insufficient_points",
+        "over_transaction_limit",
+        "over_daily_limit",
+        "over_terminal_outstanding",
+        "too_many_stored_holds",
+        "void_other_day",
+        "unknown_hold",
+        "already_voided",
+        "card_locked",
+    ];
+
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::RevokedMember { .. } => "revoked_member",

@@ -573,3 +573,49 @@ fn limits_come_from_the_policy_in_force() {
     assert_eq!(limits.per_transaction.dynamic, 5_000);
     assert_eq!(limits.max_since_sync_secs, 7_200);
 }
+
+#[test]
+fn every_refusal_code_is_in_the_closed_list_once() {
+    let member = MemberNo(1);
+    let hold_id = HoldId("H-1".to_owned());
+    let at = DateTime::<Utc>::UNIX_EPOCH;
+    let all = [
+        Refusal::RevokedMember { member },
+        Refusal::TokenExpired { expires_at: at },
+        Refusal::TokenUsed,
+        Refusal::StaleTerminal { last_sync: None },
+        Refusal::BelowMinimum { amount: 1, min: 2 },
+        Refusal::AboveMaximum { amount: 2, max: 1 },
+        Refusal::NoBalance { member },
+        Refusal::InsufficientPoints {
+            amount: 2,
+            available: 1,
+        },
+        Refusal::OverTransactionLimit {
+            amount: 2,
+            limit: 1,
+            kind: TokenKind::Card,
+        },
+        Refusal::OverDailyLimit {
+            amount: 2,
+            used: 1,
+            limit: 2,
+        },
+        Refusal::OverTerminalOutstanding {
+            amount: 2,
+            outstanding: 1,
+            limit: 2,
+        },
+        Refusal::TooManyStoredHolds { limit: 1 },
+        Refusal::VoidOtherDay {
+            hold_day: at.date_naive(),
+        },
+        Refusal::UnknownHold {
+            hold_id: hold_id.clone(),
+        },
+        Refusal::AlreadyVoided { hold_id },
+        Refusal::CardLocked { failures: 3 },
+    ];
+    let codes: Vec<&str> = all.iter().map(Refusal::code).collect();
+    assert_eq!(codes, Refusal::CODES);
+}

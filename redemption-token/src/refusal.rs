@@ -76,6 +76,22 @@ pub enum Refusal {
 
 impl Refusal {
     /// A stable code, `snake_case`, for screens and logs.
+    /// Every code [`Refusal::code`] gives, for the UI's closed set of error codes.
+    pub const CODES: [&'static str; 12] = [
+        "malformed",
+        "unknown_key_id",
+        "wrong_key",
+        "tampered",
+        "not_yet_valid",
+        "expired",
+        "replayed",
+        "revoked_member",
+        "revoked_card",
+        "pin_required",
+        "wrong_pin",
+        "too_many_scans",
+    ];
+
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::Malformed { .. } => "malformed",
@@ -231,4 +247,35 @@ pub enum Invalid {
     /// An issuer's secret key that is not 64 hex digits.
     #[error("secret key is not 64 hex digits")]
     SecretKey,
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::Refusal;
+    use crate::{MemberNo, TokenKind};
+
+    #[test]
+    fn every_refusal_code_is_in_the_closed_list_once() {
+        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let member = MemberNo(1);
+        let all = [
+            Refusal::Malformed { reason: "x" },
+            Refusal::UnknownKeyId { key_id: 1 },
+            Refusal::WrongKey { key_id: 1 },
+            Refusal::Tampered,
+            Refusal::NotYetValid { issued_at: at },
+            Refusal::Expired {
+                kind: TokenKind::Dynamic,
+                expires_at: at,
+            },
+            Refusal::Replayed,
+            Refusal::RevokedMember { member },
+            Refusal::RevokedCard { member, serial: 1 },
+            Refusal::PinRequired,
+            Refusal::WrongPin,
+            Refusal::TooManyScans,
+        ];
+        let codes: Vec<&str> = all.iter().map(Refusal::code).collect();
+        assert_eq!(codes, Refusal::CODES);
+    }
 }

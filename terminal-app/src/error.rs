@@ -113,7 +113,57 @@ pub enum ErrorCode {
     /// card refused by the server (`cards_not_issued`, `card_exists`, `card_not_allowed`,
     /// `unknown_member`).
     #[serde(untagged)]
-    Refused(&'static str),
+    Refused(#[ts(as = "RefusedCode")] &'static str),
+}
+
+/// The codes a [`ErrorCode::Refused`] carries: those of `redemption-token`'s and
+/// `merchant-core`'s refusals and of `kiosk-core`'s card PIN and card refusals. Its TypeScript
+/// type is their union, so the UI's error codes are a closed set.
+pub struct RefusedCode;
+
+impl RefusedCode {
+    /// Every code, each once.
+    pub fn all() -> Vec<&'static str> {
+        let mut codes: Vec<&'static str> = redemption_token::Refusal::CODES
+            .iter()
+            .chain(&merchant_core::redemption::Refusal::CODES)
+            .chain(&kiosk_core::card::PinRefusal::CODES)
+            .chain(&kiosk_core::card::CardRefusal::CODES)
+            .copied()
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        codes
+    }
+}
+
+impl ts_rs::TS for RefusedCode {
+    type WithoutGenerics = RefusedCode;
+    type OptionInnerType = RefusedCode;
+
+    fn name(_: &ts_rs::Config) -> String {
+        "RefusedCode".to_owned()
+    }
+
+    fn inline(_: &ts_rs::Config) -> String {
+        RefusedCode::all()
+            .iter()
+            .map(|code| format!("\"{code}\""))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    fn decl(cfg: &ts_rs::Config) -> String {
+        format!("type RefusedCode = {};", Self::inline(cfg))
+    }
+
+    fn decl_concrete(cfg: &ts_rs::Config) -> String {
+        Self::decl(cfg)
+    }
+
+    fn output_path() -> Option<std::path::PathBuf> {
+        Some(std::path::PathBuf::from("RefusedCode.ts"))
+    }
 }
 
 /// A command's error, as the UI receives it.
