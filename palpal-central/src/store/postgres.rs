@@ -1817,12 +1817,16 @@ fn hold(
     let token = holds::token_id(&claims, &member_number(member_id), op_id);
     let limits = OfflineLimits::in_force(policies, claim.day);
     // The member's balance row is locked until the transaction ends: their holds are
-    // settled one after the other, whichever server process takes them.
+    // settled one after the other, whichever server process takes them. A write group locked
+    // it already when it began; locking it again here, inside the operation's savepoint,
+    // would only make PostgreSQL record both lockers (a multixact).
     let (credited, spent) = {
-        let row = tx.query_opt(
-            "SELECT credited, spent FROM balances WHERE member_id = $1 FOR UPDATE",
-            &[&member_id],
-        )?;
+        let read = if tx.holds_member(member_id) {
+            "SELECT credited, spent FROM balances WHERE member_id = $1"
+        } else {
+            "SELECT credited, spent FROM balances WHERE member_id = $1 FOR UPDATE"
+        };
+        let row = tx.query_opt(read, &[&member_id])?;
         row.map_or((0, 0), |row| (row.get(0), row.get(1)))
     };
     let earlier: Option<String> = tx
