@@ -559,7 +559,7 @@ async fn counter_flow(driver: &Driver) -> Result<()> {
 }
 
 /// The simulated watches: two healthy ones at different distances, one out of range.
-const WATCHES: &str = r#"
+pub(crate) const WATCHES: &str = r#"
 [[watch]]
 serial = "PW-0042"
 rssi = -45
@@ -578,7 +578,7 @@ out_of_range = true
 "#;
 
 /// A counter on the demo data, on the real clock (the simulated watches keep the real time).
-const COUNTER_LIVE: &str = r#"
+pub(crate) const COUNTER_LIVE: &str = r#"
 role = "counter"
 site = "onnuri-pharmacy"
 site_name = "온누리약국"
@@ -634,13 +634,13 @@ async fn chart(c: &Client) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-async fn find_member(c: &Client, member_no: &str) -> Result<()> {
+pub(crate) async fn find_member(c: &Client, member_no: &str) -> Result<()> {
     type_into(c, "#member-no", member_no).await?;
     click(c, "#find").await?;
     wait_for_member(c, member_no).await
 }
 
-async fn wait_for_member(c: &Client, member_no: &str) -> Result<()> {
+pub(crate) async fn wait_for_member(c: &Client, member_no: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while c
         .find(Locator::Css(&format!("#member[data-member='{member_no}']")))

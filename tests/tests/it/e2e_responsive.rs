@@ -2,7 +2,8 @@
 //! provisioned for a central server that hangs (a TCP listener that accepts and never
 //! answers, as an overloaded launch-day server looks) and for one that is unreachable
 //! (nothing listens): at the kiosk, step 1 -> 2 (the identity check asks the server) and the
-//! member card; at the counter, a redemption; in both, "send now" on the status bar.
+//! member card; at the counter, a watch sync (simulated watches on BlueZ's D-Bus API) and a
+//! redemption; in both, "send now" on the status bar.
 //!
 //! During each flow the page records the longest gap between `requestAnimationFrame`
 //! callbacks, and the test presses another button (the text-size button, which the page
@@ -20,9 +21,13 @@ use anyhow::{bail, Context, Result};
 use fantoccini::{Client, Locator};
 use terminal_store::{Store, TerminalIdentity};
 
-use crate::e2e::{enabled, session, type_into, wait_text, Driver, Terminal};
-use crate::e2e_counter::{issue, wedge_scan, COUNTER};
+use crate::e2e::{
+    debug_binary, enabled, find_member, session, texts_of_all, type_into, wait_for_member,
+    wait_text, Driver, Terminal, COUNTER_LIVE, WATCHES,
+};
+use crate::e2e_counter::{issue, issue_at, wedge_scan, COUNTER};
 use crate::e2e_kiosk::{click, enter_pin, keypad, kiosk_at, wait_for};
+use crate::watch_bench::WatchBench;
 
 /// A server that accepts connections and never answers; its connections stay open until it
 /// is dropped.
@@ -269,10 +274,9 @@ async fn kiosk_flows(driver: &Driver, server: &'static str, url: &str) -> Result
     result
 }
 
-async fn counter_flows(driver: &Driver, server: &'static str, url: &str) -> Result<Vec<Figures>> {
-    let terminal = Terminal::new(COUNTER)?;
-    let store = Store::open(&terminal.database())?;
-    store.save_identity(&TerminalIdentity {
+/// `terminal` provisioned for the server at `url`.
+fn provision(terminal: &Terminal, url: &str) -> Result<()> {
+    Store::open(&terminal.database())?.save_identity(&TerminalIdentity {
         terminal_id: "T-000002".into(),
         site: "onnuri-pharmacy".into(),
         role: "counter".into(),
@@ -282,7 +286,41 @@ async fn counter_flows(driver: &Driver, server: &'static str, url: &str) -> Resu
         secret_key: [9; 32],
         provisioned_at: "2025-12-01T09:00:00+09:00".parse()?,
     })?;
-    drop(store);
+    Ok(())
+}
+
+/// The member's watch synced at the counter (the member's code scanned first, as a watch
+/// new here asks): 14 days of history over the simulated Bluetooth link, stored and queued.
+async fn counter_watch(driver: &Driver, server: &'static str, url: &str) -> Result<Figures> {
+    let terminal = Terminal::new(COUNTER_LIVE)?;
+    provision(&terminal, url)?;
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "회원 조회").await?;
+        find_member(&c, "PP-0002").await?;
+        let now = chrono::Utc::now().to_rfc3339();
+        let token = issue_at(&terminal, "PP-00000002", &now, None)?;
+        wedge_scan(&c, "#member-no", &token).await?;
+        wait_for_member(&c, "PP-0002").await?;
+        click(&c, "#sync-watch").await?;
+        texts_of_all(&c, ".watch-choice .code", 3).await?;
+        measure(
+            &c,
+            "counter: sync a watch",
+            server,
+            ".watch-choice[data-code='0042']",
+            || async { Ok(!text(&c, "#sync-result").await?.is_empty()) },
+        )
+        .await
+    }
+    .await;
+    c.close().await?;
+    result
+}
+
+async fn counter_flows(driver: &Driver, server: &'static str, url: &str) -> Result<Vec<Figures>> {
+    let terminal = Terminal::new(COUNTER)?;
+    provision(&terminal, url)?;
     let token = issue(&terminal, "PP-00000002", None)?;
     let c = session(driver, &terminal).await?;
     let result = async {
@@ -316,7 +354,8 @@ async fn the_window_answers_while_the_server_hangs_or_is_gone() -> Result<()> {
     if !enabled("the_window_answers_while_the_server_hangs_or_is_gone") {
         return Ok(());
     }
-    let driver = Driver::start()?;
+    let bench = WatchBench::start(&debug_binary("watch-sim"), WATCHES)?;
+    let driver = Driver::start_with_env(&[("DBUS_SYSTEM_BUS_ADDRESS", bench.address())])?;
     let hanging = Hanging::start()?;
     let gone = unreachable_url()?;
     let mut figures = Vec::new();
@@ -331,8 +370,14 @@ async fn the_window_answers_while_the_server_hangs_or_is_gone() -> Result<()> {
                 .await
                 .with_context(|| format!("counter, server {server}"))?,
         );
+        figures.push(
+            counter_watch(&driver, server, url)
+                .await
+                .with_context(|| format!("counter watch, server {server}"))?,
+        );
     }
     drop(driver);
+    drop(bench);
     eprintln!(
         "\nresponsiveness: {:<18} {:<12} {:>11} {:>13} {:>11}  other touch\n{}",
         "flow",
