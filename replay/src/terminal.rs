@@ -20,7 +20,7 @@ use merchant_core::redemption::{Balance, Connectivity, HoldId, OfflineLimits, Re
 use points_core::StepReport;
 use redemption_token::{verify, IssuerKey, KeySet, MemberNo, Revocations};
 use serde_json::Value;
-use sync_client::{Client, Config, Event, Failure, Op, Outcome, Response, Time};
+use sync_client::{Client, Config, Failure, Op, Outcome, Response, Transmit};
 use sync_protocol::wire::OpPayload;
 use sync_protocol::{signing, wire};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -153,11 +153,98 @@ async fn send(
     result
 }
 
-/// The terminals' own sync client.
+/// What a replayed terminal queues, as the push driver takes it: from the terminal's driver
+/// through a channel, with a short jittered linger after each arrival so that what arrives
+/// together leaves together; answers counted into the report.
+struct Queue<'a> {
+    ctx: &'a Ctx,
+    rx: UnboundedReceiver<Queued>,
+    /// Taken from the channel but not yet handed over (a linger the loop cut short).
+    held: Vec<Op>,
+    created: HashMap<String, Instant>,
+    report: &'a mut ShellReport,
+    rng: fastrand::Rng,
+}
+
+impl Queue<'_> {
+    fn take(&mut self, q: Queued) -> Op {
+        self.created.insert(q.op.op_id.clone(), q.created);
+        q.op
+    }
+}
+
+impl terminal_sync::driver::Outbox for Queue<'_> {
+    fn sending(&mut self, _transmit: &Transmit) -> anyhow::Result<()> {
+        self.report.requests += 1;
+        Ok(())
+    }
+
+    fn settle(&mut self, settled: Vec<(String, Outcome)>) -> anyhow::Result<()> {
+        for (op_id, outcome) in settled {
+            if let Some(at) = self.created.remove(&op_id) {
+                self.ctx.metrics.settled(at);
+            }
+            self.report.count(&outcome);
+        }
+        Ok(())
+    }
+
+    fn arrived(&mut self) -> Vec<Op> {
+        let mut ops = std::mem::take(&mut self.held);
+        while let Ok(q) = self.rx.try_recv() {
+            ops.push(self.take(q));
+        }
+        ops
+    }
+
+    async fn next(&mut self) -> Option<Vec<Op>> {
+        if self.held.is_empty() {
+            let q = self.rx.recv().await?;
+            let first = self.take(q);
+            self.held.push(first);
+        }
+        // Let what arrives in the next moment go in the same request. Cut short (the loop's
+        // timer fired first), what was taken stays held for the next call.
+        let linger =
+            Duration::from_millis(2_000 + self.rng.u64(..4_000)).div_f64(self.ctx.clock.compress);
+        tokio::time::sleep(linger).await;
+        Some(self.arrived())
+    }
+}
+
+/// The server's addresses, as a replayed terminal reaches them.
+struct Link<'a> {
+    ctx: &'a Ctx,
+    term: &'a Term,
+    rng: fastrand::Rng,
+    address: usize,
+    online: Arc<AtomicBool>,
+}
+
+impl terminal_sync::driver::Transport for Link<'_> {
+    async fn send(&mut self, transmit: &Transmit) -> Result<Response, Failure> {
+        let result = send(
+            self.ctx,
+            self.term,
+            transmit.body.clone(),
+            &mut self.rng,
+            &mut self.address,
+        )
+        .await;
+        self.online.store(
+            result.as_ref().is_ok_and(|r| r.status == 200),
+            Ordering::Relaxed,
+        );
+        result
+    }
+}
+
+/// The terminals' own sync client: `sync-client` driven by the same loop the app's
+/// background sync and `palpal sync` run (`terminal_sync::driver`).
 pub async fn smart_shell(
     ctx: Arc<Ctx>,
     term: Term,
-    mut rx: UnboundedReceiver<Queued>,
+    rx: UnboundedReceiver<Queued>,
     online: Arc<AtomicBool>,
     seed: u64,
 ) -> ShellReport {
@@ -173,67 +260,34 @@ pub async fn smart_shell(
         ..base
     };
     let mut client = Client::new(config, seed);
-    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
-    let mut created: HashMap<String, Instant> = HashMap::new();
-    let origin = Instant::now();
-    let now = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX));
     let mut report = ShellReport::default();
-    let mut address = term.home;
-    let mut open = true;
-    loop {
-        while let Ok(q) = rx.try_recv() {
-            created.insert(q.op.op_id.clone(), q.created);
-            client.enqueue(q.op);
+    let mut link = Link {
+        ctx: &ctx,
+        term: &term,
+        rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
+        address: term.home,
+        online,
+    };
+    let mut queue = Queue {
+        ctx: &ctx,
+        rx,
+        held: Vec::new(),
+        created: HashMap::new(),
+        report: &mut report,
+        rng: fastrand::Rng::with_seed(seed ^ 0x11a9),
+    };
+    // A terminal in use never gives up: it waits out every backoff and an open breaker.
+    let limits = terminal_sync::driver::Limits {
+        max_wait: None,
+        stop_when_open: false,
+    };
+    let stop = terminal_sync::driver::push(&mut client, &mut queue, &mut link, limits).await;
+    match stop {
+        Ok(terminal_sync::driver::Stop::Halted(halt)) => {
+            report.halted = Some(format!("{} {}", halt.status, halt.code));
         }
-        while let Some(event) = client.poll_event() {
-            match event {
-                Event::Settled { op_id, outcome } => {
-                    if let Some(at) = created.remove(&op_id) {
-                        ctx.metrics.settled(at);
-                    }
-                    report.count(&outcome);
-                }
-                Event::Halted(halt) => {
-                    report.halted = Some(format!("{} {}", halt.status, halt.code))
-                }
-            }
-        }
-        if report.halted.is_some() || (!open && client.unsettled() == 0) {
-            break;
-        }
-        let t = now();
-        if let Some(transmit) = client.poll_transmit(t) {
-            report.requests += 1;
-            match send(&ctx, &term, transmit.body, &mut rng, &mut address).await {
-                Ok(response) => {
-                    online.store(response.status == 200, Ordering::Relaxed);
-                    client.handle_response(now(), transmit.seq, response);
-                }
-                Err(f) => {
-                    online.store(false, Ordering::Relaxed);
-                    client.handle_failure(now(), transmit.seq, f);
-                }
-            }
-            continue;
-        }
-        let wait = client.poll_timeout().map(|at| at.since(t));
-        tokio::select! {
-            received = rx.recv(), if open => match received {
-                Some(q) => {
-                    created.insert(q.op.op_id.clone(), q.created);
-                    client.enqueue(q.op);
-                    // Let what arrives in the next moment go in the same request.
-                    let linger = Duration::from_millis(2_000 + rng.u64(..4_000))
-                        .div_f64(ctx.clock.compress);
-                    tokio::time::sleep(linger).await;
-                }
-                None => open = false,
-            },
-            () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {
-                client.handle_timeout(now());
-            }
-            else => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
+        Ok(_) => {}
+        Err(e) => report.halted = Some(format!("the queue failed: {e:#}")),
     }
     report.unsettled = u64::try_from(client.unsettled()).unwrap_or(u64::MAX);
     report

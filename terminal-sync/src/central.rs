@@ -187,8 +187,11 @@ impl Central {
     pub fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, EnrollError> {
         let body = serde_json::to_vec(request).unwrap_or_default();
         answer(
-            self.at_any_address(|| self.post(wire::ENROLL_PATH, body.clone(), &[]))
-                .map_err(EnrollError::Unreachable)?,
+            self.at_any_address(|| {
+                self.runtime
+                    .block_on(self.post(wire::ENROLL_PATH, body.clone(), &[]))
+            })
+            .map_err(EnrollError::Unreachable)?,
         )
     }
 
@@ -312,8 +315,36 @@ impl Central {
         )
     }
 
+    /// Sends one sync request like [`Central::send`], for a caller already on this client's
+    /// runtime ([`Central::run`]): the push driver.
+    pub async fn send_async(
+        &self,
+        terminal: &str,
+        key: &SigningKey,
+        transmit: &Transmit,
+    ) -> Result<Response, Failure> {
+        self.signed_post_async(wire::SYNC_PATH, terminal, key, transmit.body.clone())
+            .await
+    }
+
+    /// Runs `work` to its end on this client's runtime (its timers and its connections).
+    pub fn run<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.runtime.block_on(work)
+    }
+
     /// `POST path` with `body`, signed now with a fresh nonce as `docs/sync-api.yaml` says.
     fn signed_post(
+        &self,
+        path: &str,
+        terminal: &str,
+        key: &SigningKey,
+        body: Vec<u8>,
+    ) -> Result<Response, Failure> {
+        self.runtime
+            .block_on(self.signed_post_async(path, terminal, key, body))
+    }
+
+    async fn signed_post_async(
         &self,
         path: &str,
         terminal: &str,
@@ -325,19 +356,17 @@ impl Central {
         getrandom::fill(&mut random).map_err(|_| Failure::Broken)?;
         let nonce = signing::nonce_from(random);
         let headers = signing::sign(key, "POST", path, terminal, timestamp, &nonce, &body);
-        self.post(path, body, &headers.pairs())
+        self.post(path, body, &headers.pairs()).await
     }
 
-    fn post(
+    async fn post(
         &self,
         path: &str,
         body: Vec<u8>,
         headers: &[(&'static str, String)],
     ) -> Result<Response, Failure> {
         let url = format!("{}{path}", self.base());
-        let result = self
-            .runtime
-            .block_on(exchange(&self.http, &url, body, headers));
+        let result = exchange(&self.http, &url, body, headers).await;
         self.reached.set(Some(result.is_ok()));
         if moves_on(result.as_ref().ok().map(|(response, _)| response.status)) {
             self.current

@@ -11,6 +11,7 @@
 //! connection of its own to the terminal's database file.
 
 pub mod central;
+pub mod driver;
 pub mod tls;
 
 pub use sync_client::Config;
@@ -21,7 +22,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use ed25519_dalek::SigningKey;
 use sync_client::pull::{Pull, PullBounds, PullError, PullEvent, PullStop};
-use sync_client::{Client, Event, Op, Outcome, Phase, Stats, Time};
+use sync_client::{Client, Op, Outcome, Stats, Time};
 use sync_protocol::wire::PullResponse;
 use terminal_store::{
     BalanceChange, CachedKey, CachedPolicy, FinalAnswer, PulledCard, PulledPage, ServerPairing,
@@ -249,44 +250,31 @@ pub fn push(
         store.settle(&unreadable, now())?;
     }
 
-    let origin = Instant::now();
-    let clock = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(0));
-    let stopped: Option<String> = loop {
-        let mut answers = Vec::new();
-        while let Some(event) = client.poll_event() {
-            if let Event::Settled { op_id, outcome } = event {
-                answers.push(final_answer(op_id, outcome, &mut rejected));
-            }
-        }
-        if !answers.is_empty() {
-            store.settle(&answers, now())?;
-        }
-        if let Some(halt) = client.halted() {
-            break Some(format!("{} ({})", halt.message, halt.code));
-        }
-        if client.unsettled() == 0 {
-            break None;
-        }
-        let at = clock();
-        if let Some(transmit) = client.poll_transmit(at) {
-            store.mark_in_flight(&transmit.op_ids, now())?;
-            match central.send(&identity.terminal_id, &key, &transmit) {
-                Ok(response) => client.handle_response(clock(), transmit.seq, response),
-                Err(failure) => client.handle_failure(clock(), transmit.seq, failure),
-            }
-            continue;
-        }
-        if client.phase(at) == Phase::CircuitOpen {
-            break Some(UNREACHABLE.to_owned());
-        }
-        match client.poll_timeout() {
-            Some(wake) if wake.since(at) > options.max_wait => break Some(LATER.to_owned()),
-            Some(wake) => {
-                std::thread::sleep(wake.since(at));
-                client.handle_timeout(clock());
-            }
-            None => break None,
-        }
+    let mut outbox = StoreOutbox {
+        store: &mut *store,
+        now,
+        rejected: &mut rejected,
+    };
+    let mut transport = CentralTransport {
+        central,
+        terminal: &identity.terminal_id,
+        key: &key,
+    };
+    let limits = driver::Limits {
+        max_wait: Some(options.max_wait),
+        stop_when_open: true,
+    };
+    let stop = central.run(driver::push(
+        &mut client,
+        &mut outbox,
+        &mut transport,
+        limits,
+    ))?;
+    let stopped = match stop {
+        driver::Stop::Done => None,
+        driver::Stop::Halted(halt) => Some(format!("{} ({})", halt.message, halt.code)),
+        driver::Stop::Unreachable => Some(UNREACHABLE.to_owned()),
+        driver::Stop::Later => Some(LATER.to_owned()),
     };
     let counts = store.outbox_counts()?;
     Ok(PushReport {
@@ -295,6 +283,46 @@ pub fn push(
         remaining: counts.queued + counts.in_flight,
         stopped,
     })
+}
+
+/// The terminal's outbox, as the push driver sees it.
+struct StoreOutbox<'a> {
+    store: &'a mut Store,
+    now: &'a dyn Fn() -> DateTime<FixedOffset>,
+    rejected: &'a mut Vec<Rejected>,
+}
+
+impl driver::Outbox for StoreOutbox<'_> {
+    fn sending(&mut self, transmit: &sync_client::Transmit) -> anyhow::Result<()> {
+        self.store.mark_in_flight(&transmit.op_ids, (self.now)())
+    }
+
+    fn settle(&mut self, settled: Vec<(String, Outcome)>) -> anyhow::Result<()> {
+        let answers: Vec<FinalAnswer> = settled
+            .into_iter()
+            .map(|(op_id, outcome)| final_answer(op_id, outcome, self.rejected))
+            .collect();
+        self.store.settle(&answers, (self.now)())?;
+        Ok(())
+    }
+}
+
+/// The central server, as the push driver sends to it: signed now, at the address in use.
+struct CentralTransport<'a> {
+    central: &'a Central,
+    terminal: &'a str,
+    key: &'a SigningKey,
+}
+
+impl driver::Transport for CentralTransport<'_> {
+    async fn send(
+        &mut self,
+        transmit: &sync_client::Transmit,
+    ) -> Result<sync_client::Response, sync_client::Failure> {
+        self.central
+            .send_async(self.terminal, self.key, transmit)
+            .await
+    }
 }
 
 /// The reason an outbox entry this program cannot read is rejected with, on the terminal.
