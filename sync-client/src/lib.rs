@@ -195,6 +195,11 @@ pub enum Failure {
     Broken,
 }
 
+/// What a terminal says when the server could not be reached or did not answer, for a push or
+/// a pull: Korean, then English.
+pub const UNREACHABLE: &str = "중앙 서버에 연결할 수 없거나 서버가 응답하지 않습니다 / the \
+                               central server cannot be reached or is not answering";
+
 /// An operation's final result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -35,10 +35,7 @@ pub const MAX_PULL_LIMIT: u32 = 1000;
 pub enum PullError {
     /// No HTTP answer: the server could not be reached, did not answer in time, or the
     /// connection broke. Pull again later.
-    #[error(
-        "중앙 서버에 연결할 수 없거나 서버가 응답하지 않습니다 / the central server cannot be \
-         reached or is not answering"
-    )]
+    #[error("{}", crate::UNREACHABLE)]
     Unreachable {
         /// How the request failed.
         failure: Failure,

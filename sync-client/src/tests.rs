@@ -117,7 +117,12 @@ fn small() -> Config {
 /// Compares line by line, ignoring indentation (settled events are indented in `run`).
 #[track_caller]
 fn check(script: &str, expect: &str) {
-    let got = run(small(), script);
+    assert_lines_eq(&run(small(), script), expect);
+}
+
+/// `got` and `expect` as the same lines, each trimmed, blank lines ignored.
+#[track_caller]
+pub(crate) fn assert_lines_eq(got: &str, expect: &str) {
     let norm = |text: &str| -> Vec<String> {
         text.lines()
             .map(str::trim)
@@ -125,7 +130,7 @@ fn check(script: &str, expect: &str) {
             .map(str::to_owned)
             .collect()
     };
-    assert_eq!(norm(&got), norm(expect), "\n--- got ---\n{got}");
+    assert_eq!(norm(got), norm(expect), "\n--- got ---\n{got}");
 }
 
 #[test]

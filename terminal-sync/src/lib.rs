@@ -273,7 +273,7 @@ pub fn push(
     let stopped = match stop {
         driver::Stop::Done => None,
         driver::Stop::Halted(halt) => Some(format!("{} ({})", halt.message, halt.code)),
-        driver::Stop::Unreachable => Some(UNREACHABLE.to_owned()),
+        driver::Stop::Unreachable => Some(sync_client::UNREACHABLE.to_owned()),
         driver::Stop::Later => Some(LATER.to_owned()),
     };
     let counts = store.outbox_counts()?;
@@ -331,8 +331,6 @@ const UNREADABLE_MESSAGE: &str = "단말기에 저장된 작업을 읽을 수 �
      단말기에 남아 있으니 관리자에게 알려 주세요 / an operation stored on this terminal could not be \
      read, so it was not sent; it is kept on the terminal, tell the operator";
 
-const UNREACHABLE: &str = "중앙 서버에 연결할 수 없거나 서버가 응답하지 않습니다 / the central \
-                           server cannot be reached or is not answering";
 const LATER: &str = "중앙 서버가 나중에 다시 보내라고 합니다 / the central server asked to retry \
                      later";
 

@@ -74,6 +74,16 @@ function answers(extra: Record<string, (args?: Record<string, unknown>) => unkno
 const byId = (id: string) => document.getElementById(id) as HTMLElement;
 const input = (id: string) => document.getElementById(id) as HTMLInputElement;
 
+/** The kiosk started on fake timers with a name typed, so that the inactivity timers run. */
+async function nameTypedOnFakeTimers(): Promise<void> {
+  vi.useFakeTimers();
+  const { invoke } = fakeInvoke(answers());
+  await start(shell(), invoke);
+  await vi.advanceTimersByTimeAsync(0);
+  input("name").value = "김영희";
+  input("name").dispatchEvent(new Event("input", { bubbles: true }));
+}
+
 function pressKeys(keys: string): void {
   for (const k of keys) (document.querySelector(`.key[data-key='${k}']`) as HTMLElement).click();
 }
@@ -218,13 +228,7 @@ describe("kiosk steps", () => {
   });
 
   it("asks before clearing, and clears only after the second wait", async () => {
-    vi.useFakeTimers();
-    const s = shell();
-    const { invoke } = fakeInvoke(answers());
-    await start(s, invoke);
-    await vi.advanceTimersByTimeAsync(0);
-    input("name").value = "김영희";
-    input("name").dispatchEvent(new Event("input", { bubbles: true }));
+    await nameTypedOnFakeTimers();
     await vi.advanceTimersByTimeAsync(89_000);
     expect(byId("idle-dialog").hidden).toBe(true);
     await vi.advanceTimersByTimeAsync(2_000);
@@ -289,13 +293,7 @@ describe("kiosk steps", () => {
   });
 
   it("asks in a named modal dialog that Escape answers with continue", async () => {
-    vi.useFakeTimers();
-    const s = shell();
-    const { invoke } = fakeInvoke(answers());
-    await start(s, invoke);
-    await vi.advanceTimersByTimeAsync(0);
-    input("name").value = "김영희";
-    input("name").dispatchEvent(new Event("input", { bubbles: true }));
+    await nameTypedOnFakeTimers();
     await vi.advanceTimersByTimeAsync(91_000);
     const dialog = byId("idle-dialog");
     expect(dialog.tagName).toBe("DIALOG");

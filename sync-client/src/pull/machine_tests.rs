@@ -149,15 +149,7 @@ fn bounds() -> PullBounds {
 
 #[track_caller]
 fn check_with(config: Config, bounds: PullBounds, script: &str, expect: &str) {
-    let got = run(config, bounds, script);
-    let norm = |text: &str| -> Vec<String> {
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    assert_eq!(norm(&got), norm(expect), "\n--- got ---\n{got}");
+    crate::tests::assert_lines_eq(&run(config, bounds, script), expect);
 }
 
 #[track_caller]
