@@ -184,10 +184,7 @@ impl CommandError {
     /// A flow stopped unexpectedly (`detail` goes to the log). Whatever it stored before
     /// stands; the person tries again.
     pub fn internal(lang: Lang, detail: &str) -> Self {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("palpal: a flow stopped unexpectedly: {detail}");
-        }
+        log_error(&anyhow::anyhow!("a flow stopped unexpectedly: {detail}"));
         CommandError::new(
             ErrorCode::Internal,
             lang,

@@ -240,18 +240,8 @@ impl Central {
         self.reached.get()
     }
 
-    /// Sends one sync request (`POST /v1/sync`), signed now with a fresh nonce.
-    pub fn send(
-        &self,
-        terminal: &str,
-        key: &SigningKey,
-        transmit: &Transmit,
-    ) -> Result<Response, Failure> {
-        self.signed_post(wire::SYNC_PATH, terminal, key, transmit.body.clone())
-    }
-
     /// Pulls one page (`POST /v1/pull`) from `cursor`, at most `limit` changes, telling the
-    /// terminal's operation `sequence`, signed like [`Central::send`].
+    /// terminal's operation `sequence`, signed like [`Central::send_async`].
     pub fn pull(
         &self,
         terminal: &str,
@@ -315,8 +305,8 @@ impl Central {
         )
     }
 
-    /// Sends one sync request like [`Central::send`], for a caller already on this client's
-    /// runtime ([`Central::run`]): the push driver.
+    /// Sends one sync request (`POST /v1/sync`), signed now with a fresh nonce, on this
+    /// client's runtime ([`Central::run`]): how the push driver sends.
     pub async fn send_async(
         &self,
         terminal: &str,
