@@ -35,10 +35,12 @@ use crate::error::{ErrorBody, ErrorCode};
 use crate::limit::Limiter;
 use crate::metrics::Metrics;
 use crate::signing;
-use crate::store::{parse_terminal_label, Backend, Refusal, Store, Terminal, Write, WriteReply};
+use crate::store::{
+    parse_terminal_label, Backend, Refusal, Sighting, Store, Terminal, Write, WriteReply,
+};
 use crate::wire::{
     EnrollRequest, EnrollResponse, Health, OpStatus, PolicyText, PullRequest, PullResponse,
-    SyncRequest, SyncResponse,
+    SyncRequest, SyncResponse, TerminalReport,
 };
 use crate::writer::{self, WriteJob};
 
@@ -82,6 +84,9 @@ pub struct Config {
     pub max_operations: usize,
     /// How far a request's timestamp may be from the server's clock, in seconds.
     pub max_clock_skew_seconds: u64,
+    /// How often this process writes down which terminals it heard from and what they told
+    /// of themselves (kept in memory between, so that a request costs no write for it).
+    pub sightings_every: std::time::Duration,
     /// The `Retry-After` sent with 429, in seconds.
     pub retry_after_seconds: u64,
     /// Writes waiting for the writer at most.
@@ -151,6 +156,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             max_operations: 1000,
             max_clock_skew_seconds: 300,
+            sightings_every: std::time::Duration::from_secs(5),
             retry_after_seconds: 1,
             write_queue: 256,
             max_group: 64,
@@ -192,6 +198,8 @@ struct App {
     /// The day each terminal's first contact of the day was recorded by this process, so
     /// that only a day's first pull costs a write.
     contacts: Mutex<std::collections::HashMap<i64, chrono::NaiveDate>>,
+    /// The terminals heard from since the last time they were written down.
+    sightings: Mutex<std::collections::HashMap<i64, Sighting>>,
 }
 
 /// The runtime admitted requests are worked on, apart from the one that accepts connections,
@@ -385,7 +393,16 @@ pub fn router(
             .context("serialising the overloaded answer")?
             .into(),
         contacts: Mutex::new(std::collections::HashMap::new()),
+        sightings: Mutex::new(std::collections::HashMap::new()),
     });
+    {
+        let app = Arc::downgrade(&app);
+        let every = config.sightings_every;
+        std::thread::Builder::new()
+            .name("sightings".into())
+            .spawn(move || keep_sightings(&app, every))
+            .context("starting the sightings thread")?;
+    }
     let connections = Arc::new(Connections {
         per_address: Mutex::new(std::collections::HashMap::new()),
         unknown: std::sync::atomic::AtomicUsize::new(0),
@@ -977,6 +994,50 @@ impl App {
         answer.await.map_err(internal)?.map_err(ApiError::from)
     }
 
+    /// Notes that `terminal` was heard now, with what it told of itself.
+    fn saw(&self, terminal: i64, report: Option<TerminalReport>) {
+        let now = self.clock.now();
+        self.note_sighting(Sighting {
+            terminal,
+            seen_at: now,
+            report: report.map(|r| (now, r)),
+        });
+    }
+
+    fn note_sighting(&self, seen: Sighting) {
+        let mut sightings = self.sightings.lock().unwrap_or_else(|e| e.into_inner());
+        let merged = match sightings.remove(&seen.terminal) {
+            Some(before) => before.merge(seen),
+            None => seen,
+        };
+        sightings.insert(merged.terminal, merged);
+    }
+
+    /// Hands the sightings noted so far to the writer, in terminal order (so that processes
+    /// writing the same rows lock them in the same order). What the writer cannot take now
+    /// is kept for the next time; what it fails to commit is lost (a later sighting comes).
+    fn write_sightings(&self) {
+        let taken: Vec<Sighting> = {
+            let mut sightings = self.sightings.lock().unwrap_or_else(|e| e.into_inner());
+            let mut taken: Vec<Sighting> = sightings.drain().map(|(_, s)| s).collect();
+            taken.sort_by_key(|s| s.terminal);
+            taken
+        };
+        if taken.is_empty() {
+            return;
+        }
+        let (reply, _answer) = oneshot::channel();
+        if let Err(mpsc::error::TrySendError::Full(job)) = self.writer.try_send(WriteJob {
+            write: Write::Seen(taken),
+            reply,
+            queued_at: std::time::Instant::now(),
+        }) {
+            if let Write::Seen(back) = job.write {
+                back.into_iter().for_each(|s| self.note_sighting(s));
+            }
+        }
+    }
+
     /// Remembers the operation number a terminal told in its first pull of `day`: the
     /// server's evidence of when the terminal's later operations were made.
     async fn record_contact(
@@ -1142,6 +1203,17 @@ impl Signed {
     }
 }
 
+/// Writes down the sightings every `every` until the server is dropped.
+fn keep_sightings(app: &std::sync::Weak<App>, every: std::time::Duration) {
+    loop {
+        std::thread::sleep(every);
+        match app.upgrade() {
+            Some(app) => app.write_sightings(),
+            None => return,
+        }
+    }
+}
+
 async fn health(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let schema_version = app.read(|store| store.schema_version()).await?;
     Ok(json(
@@ -1248,6 +1320,7 @@ async fn sync(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
         .await?;
     match reply {
         WriteReply::Synced(results) => {
+            app.saw(terminal.id, None);
             for (kind, result) in kinds.iter().zip(&results) {
                 let status = match result.status {
                     OpStatus::Accepted => "accepted",
@@ -1281,13 +1354,18 @@ async fn pull(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
     if !(1..=1000).contains(&limit) {
         return Err(invalid);
     }
+    if request.report.as_ref().is_some_and(|r| !r.is_valid()) {
+        return Err(invalid);
+    }
     let today = points_core::kst_day(app.clock.now());
     if let Some(sequence) = request.sequence {
         app.record_contact(terminal.id, today, sequence).await?;
     }
+    let terminal_id = terminal.id;
     let page = app
         .read(move |store| store.pull(&terminal, cursor, limit, today))
         .await?;
+    app.saw(terminal_id, request.report);
     let policies = (fingerprint.as_deref() != Some(app.policies.fingerprint.as_str()))
         .then(|| app.policies.texts.clone());
     Ok(json(

@@ -919,6 +919,15 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
         }
         TerminalCommand::List { db } => {
             let mut store = open_store(&db, policies)?;
+            let seen: std::collections::HashMap<i64, store::Sighting> = store
+                .sightings()?
+                .into_iter()
+                .map(|s| (s.terminal, s))
+                .collect();
+            writeln!(
+                out,
+                "terminal\tsite\trole\tstate\tname\tlast seen\tversion\twaiting\toldest waiting (s)\tclock offset (s)"
+            )?;
             for terminal in store.terminals()? {
                 let state = if terminal.revoked {
                     "revoked"
@@ -927,13 +936,28 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
                 } else {
                     "waiting"
                 };
+                let sighting = seen.get(&terminal.id);
+                let report = sighting.and_then(|s| s.report.as_ref()).map(|(_, r)| r);
+                let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{state}\t{}",
+                    "{}\t{}\t{}\t{state}\t{}\t{}\t{}\t{}\t{}\t{}",
                     terminal.label(),
                     terminal.site,
                     terminal.role.as_str(),
-                    terminal.name.as_deref().unwrap_or("")
+                    terminal.name.as_deref().unwrap_or(""),
+                    or_dash(
+                        sighting
+                            .map(|s| s.seen_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    ),
+                    or_dash(report.map(|r| r.app_version.clone())),
+                    or_dash(report.map(|r| r.waiting.to_string())),
+                    or_dash(
+                        report
+                            .and_then(|r| r.oldest_waiting_s)
+                            .map(|s| s.to_string())
+                    ),
+                    or_dash(report.and_then(|r| r.clock_offset_s).map(|s| s.to_string())),
                 )?;
             }
         }

@@ -28,8 +28,8 @@ use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 use crate::wire::{
     BalanceSnapshot, CardState, EnrollmentPayload, HoldLine, HoldTotals, OpPayload, OpResult,
     OpStatus, Operation, ReconciliationReport, RedemptionHoldPayload, RedemptionKey, RejectReason,
-    Role, StepReportPayload, VoidPayload, WatchPairing, WatchPairingPayload, WrongPinPayload,
-    PIN_LOCK_FAILURES,
+    Role, StepReportPayload, TerminalReport, VoidPayload, WatchPairing, WatchPairingPayload,
+    WrongPinPayload, PIN_LOCK_FAILURES,
 };
 
 pub mod postgres;
@@ -277,6 +277,17 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         key_check BLOB NOT NULL
     );",
+    // 12: when each terminal was last heard and what it last told of itself (a pull's
+    // `report`), times in Unix milliseconds.
+    "CREATE TABLE terminal_seen (
+        terminal_id INTEGER PRIMARY KEY REFERENCES terminals (id),
+        seen_ms INTEGER NOT NULL,
+        reported_ms INTEGER,
+        app_version TEXT,
+        waiting INTEGER,
+        oldest_waiting_s INTEGER,
+        clock_offset_s INTEGER
+    );",
 ];
 
 /// The migration after whose SQL [`seal_members`] runs.
@@ -395,6 +406,35 @@ pub enum Write {
         /// The terminal's highest operation number at the time.
         sequence: u64,
     },
+    /// Remember when terminals were last heard and what they last told of themselves; a
+    /// later sighting already recorded (by another server process) is kept.
+    Seen(Vec<Sighting>),
+}
+
+/// A terminal heard from: when, and what it told of itself (with a pull).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    /// The terminal (its signature was already checked).
+    pub terminal: i64,
+    /// When a request of its was last accepted, by the server's clock.
+    pub seen_at: DateTime<Utc>,
+    /// Its last report and when the server had it.
+    pub report: Option<(DateTime<Utc>, TerminalReport)>,
+}
+
+impl Sighting {
+    /// `self` with the later parts of `other` (both of the same terminal).
+    pub fn merge(mut self, other: Sighting) -> Sighting {
+        self.seen_at = self.seen_at.max(other.seen_at);
+        match (&self.report, other.report) {
+            (Some((mine, _)), Some((theirs, report))) if theirs > *mine => {
+                self.report = Some((theirs, report));
+            }
+            (None, Some(report)) => self.report = Some(report),
+            _ => {}
+        }
+        self
+    }
 }
 
 /// A kiosk's request for a member card: the PIN check it computed where the member typed
@@ -430,7 +470,8 @@ pub enum WriteReply {
     Card(CardRecord),
     /// No card was recorded.
     CardRefused(CardRefusal),
-    /// The contact is remembered (now, or an earlier one of the same day is).
+    /// The contact is remembered (now, or an earlier one of the same day is), or the
+    /// sightings are.
     Contacted,
 }
 
@@ -455,6 +496,8 @@ pub trait Store: Send {
     fn terminal(&mut self, id: i64) -> anyhow::Result<Option<Terminal>>;
     /// All terminals, by number.
     fn terminals(&mut self) -> anyhow::Result<Vec<Terminal>>;
+    /// When each terminal heard from was last heard, and what it last told of itself.
+    fn sightings(&mut self) -> anyhow::Result<Vec<Sighting>>;
     /// Creates a terminal waiting for enrollment with the code that hashes to `code_hash`.
     fn add_terminal(
         &mut self,
@@ -917,6 +960,26 @@ impl Store for SqliteStore {
         Ok(terminal_in(&self.conn, id)?)
     }
 
+    fn sightings(&mut self) -> anyhow::Result<Vec<Sighting>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT terminal_id, seen_ms, reported_ms, app_version, waiting, oldest_waiting_s,
+                    clock_offset_s
+             FROM terminal_seen ORDER BY terminal_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SeenRow {
+                seen_ms: r.get(1)?,
+                reported_ms: r.get(2)?,
+                app_version: r.get(3)?,
+                waiting: r.get(4)?,
+                oldest_waiting_s: r.get(5)?,
+                clock_offset_s: r.get(6)?,
+            }
+            .sighting(r.get(0)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn terminals(&mut self) -> anyhow::Result<Vec<Terminal>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {TERMINAL_COLUMNS} FROM terminals ORDER BY id"
@@ -1154,6 +1217,7 @@ impl Store for SqliteStore {
                     day,
                     sequence,
                 } => record_contact(&tx, *terminal, *day, *sequence),
+                Write::Seen(sightings) => record_sightings(&tx, sightings),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
                 tx.prepare_cached("ROLLBACK TO write")?
@@ -2130,6 +2194,92 @@ fn record_contact(
         i64::try_from(sequence).unwrap_or(i64::MAX)
     ])?;
     Ok(WriteReply::Contacted)
+}
+
+/// Records sightings, keeping for each terminal the latest time seen and the latest report.
+fn record_sightings(tx: &Connection, sightings: &[Sighting]) -> anyhow::Result<WriteReply> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO terminal_seen (terminal_id, seen_ms, reported_ms, app_version, waiting,
+                                    oldest_waiting_s, clock_offset_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (terminal_id) DO UPDATE SET
+             seen_ms = max(seen_ms, excluded.seen_ms),
+             reported_ms = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
+                 THEN excluded.reported_ms ELSE reported_ms END,
+             app_version = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
+                 THEN excluded.app_version ELSE app_version END,
+             waiting = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
+                 THEN excluded.waiting ELSE waiting END,
+             oldest_waiting_s = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
+                 THEN excluded.oldest_waiting_s ELSE oldest_waiting_s END,
+             clock_offset_s = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
+                 THEN excluded.clock_offset_s ELSE clock_offset_s END",
+    )?;
+    for seen in sightings {
+        let row = SeenRow::from(seen);
+        upsert.execute(params![
+            seen.terminal,
+            row.seen_ms,
+            row.reported_ms,
+            row.app_version,
+            row.waiting,
+            row.oldest_waiting_s,
+            row.clock_offset_s,
+        ])?;
+    }
+    Ok(WriteReply::Contacted)
+}
+
+/// A [`Sighting`] as both stores keep it: times in Unix milliseconds, counts as integers.
+pub(crate) struct SeenRow {
+    pub seen_ms: i64,
+    pub reported_ms: Option<i64>,
+    pub app_version: Option<String>,
+    pub waiting: Option<i64>,
+    pub oldest_waiting_s: Option<i64>,
+    pub clock_offset_s: Option<i64>,
+}
+
+impl From<&Sighting> for SeenRow {
+    fn from(seen: &Sighting) -> SeenRow {
+        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let report = seen.report.as_ref();
+        SeenRow {
+            seen_ms: seen.seen_at.timestamp_millis(),
+            reported_ms: report.map(|(at, _)| at.timestamp_millis()),
+            app_version: report.map(|(_, r)| r.app_version.clone()),
+            waiting: report.map(|(_, r)| int(r.waiting)),
+            oldest_waiting_s: report.and_then(|(_, r)| r.oldest_waiting_s).map(int),
+            clock_offset_s: report.and_then(|(_, r)| r.clock_offset_s),
+        }
+    }
+}
+
+impl SeenRow {
+    /// The sighting of `terminal` this row keeps.
+    pub(crate) fn sighting(self, terminal: i64) -> Sighting {
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let report = match (self.reported_ms, self.app_version) {
+            (Some(ms), Some(app_version)) => Some((
+                at(ms),
+                TerminalReport {
+                    app_version,
+                    waiting: self
+                        .waiting
+                        .and_then(|n| u64::try_from(n).ok())
+                        .unwrap_or(0),
+                    oldest_waiting_s: self.oldest_waiting_s.and_then(|n| u64::try_from(n).ok()),
+                    clock_offset_s: self.clock_offset_s,
+                },
+            )),
+            _ => None,
+        };
+        Sighting {
+            terminal,
+            seen_at: at(self.seen_ms),
+            report,
+        }
+    }
 }
 
 /// The lowest operation number `terminal` told the server on any day after `day`.

@@ -93,6 +93,7 @@ fn operations(write: &Write) -> usize {
     match write {
         Write::Sync { operations, .. } => operations.len(),
         Write::Enroll { .. } | Write::IssueCard(_) | Write::Contact { .. } => 1,
+        Write::Seen(sightings) => sightings.len(),
     }
 }
 

@@ -490,8 +490,9 @@ async fn an_enrollment_code_works_once() -> TestResult {
     assert_eq!(bad_key.status, 400);
 
     let listed = cli(&["terminal", "list", "--db", h.db()])?;
-    assert!(listed.contains("T-000001\t성북구 보건소\tkiosk\tenrolled\t1번 키오스크"));
-    assert!(listed.contains("T-000002\t성북구 보건소\tkiosk\twaiting"));
+    assert!(listed.starts_with("terminal\tsite\trole\tstate\tname\tlast seen\t"));
+    assert!(listed.contains("T-000001\t성북구 보건소\tkiosk\tenrolled\t1번 키오스크\t"));
+    assert!(listed.contains("T-000002\t성북구 보건소\tkiosk\twaiting\t\t-\t-\t-\t-\t-"));
     Ok(())
 }
 
@@ -3921,5 +3922,99 @@ async fn a_kiosk_gets_the_first_card_of_its_own_members_signed_and_never_a_secon
         (403, Some("cards_not_issued"))
     );
     assert_eq!(plain.count("cards")?, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminals_tell_how_they_are_doing_with_each_pull() -> TestResult {
+    let config = Config {
+        sightings_every: std::time::Duration::from_millis(20),
+        ..Config::default()
+    };
+    let h = start(config).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let counter = h.terminal("counter", 2).await?;
+    let report = json!({
+        "app_version": "0.3.1",
+        "waiting": 4,
+        "oldest_waiting_s": 95,
+        "clock_offset_s": -3
+    });
+    let pulled = h.pull(&kiosk, json!({ "report": report })).await?;
+    assert_eq!(pulled.status, 200, "{}", pulled.body);
+    // A push is a sighting too, without a report.
+    let pushed = h.sync(&counter, json!([])).await?;
+    assert_eq!(pushed.status, 200, "{}", pushed.body);
+
+    // Every process writes down what it heard on its own time: wait for it.
+    let row = |listed: &str, label: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(label))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let mut listed = String::new();
+    for _ in 0..250 {
+        listed = cli(&["terminal", "list", "--db", h.db()])?;
+        if !row(&listed, &counter.id).ends_with("\t-\t-\t-\t-\t-")
+            && row(&listed, &kiosk.id).contains("0.3.1")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let seen = launch_morning().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(
+        row(&listed, &kiosk.id).ends_with(&format!("\t{seen}\t0.3.1\t4\t95\t-3")),
+        "{listed}"
+    );
+    assert!(
+        row(&listed, &counter.id).ends_with(&format!("\t{seen}\t-\t-\t-\t-")),
+        "{listed}"
+    );
+
+    // A later pull without a report moves the time seen on and keeps the last report.
+    h.clock
+        .set(launch_morning() + chrono::TimeDelta::minutes(10));
+    let quiet = h.pull(&kiosk, json!({})).await?;
+    assert_eq!(quiet.status, 200, "{}", quiet.body);
+    let later = (launch_morning() + chrono::TimeDelta::minutes(10))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for _ in 0..250 {
+        listed = cli(&["terminal", "list", "--db", h.db()])?;
+        if row(&listed, &kiosk.id).contains(&later) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        row(&listed, &kiosk.id).ends_with(&format!("\t{later}\t0.3.1\t4\t95\t-3")),
+        "{listed}"
+    );
+
+    // A report that cannot be true is refused with the pull, and nothing of it is kept.
+    for bad in [
+        json!({ "app_version": "", "waiting": 0 }),
+        json!({ "app_version": "x".repeat(33), "waiting": 0 }),
+        json!({ "app_version": "1\n2", "waiting": 0 }),
+        json!({ "app_version": "1", "waiting": 0, "oldest_waiting_s": 5 }),
+        json!({ "app_version": "1", "waiting": -1 }),
+        json!({ "app_version": "1", "waiting": 0, "clock_offset_s": 400_000_000_i64 }),
+        json!({ "app_version": "1", "waiting": 0, "extra": true }),
+    ] {
+        let refused = h.pull(&kiosk, json!({ "report": bad })).await?;
+        assert_eq!(
+            (refused.status, refused.body["code"].clone()),
+            (400, json!("invalid_request")),
+            "{bad}"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let listed = cli(&["terminal", "list", "--db", h.db()])?;
+    assert!(
+        row(&listed, &kiosk.id).ends_with(&format!("\t{later}\t0.3.1\t4\t95\t-3")),
+        "{listed}"
+    );
     Ok(())
 }

@@ -475,3 +475,38 @@ fn a_bad_answer_to_a_pull_is_explained_and_changes_nothing() {
         assert!(store.sync_log().unwrap().last_error.is_some());
     }
 }
+
+#[test]
+fn each_sync_tells_the_server_how_the_terminal_is_doing() {
+    let world = World::new();
+    let kiosk = world.terminal("kiosk", "kiosk");
+    enroll(&kiosk, 0, 3);
+    // The kiosk's clock runs two minutes fast: the push's answer tells it so, and its pull
+    // tells the server.
+    let out = sync(&kiosk, &["--clock-error", "120"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The server writes down what it heard every few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let row = loop {
+        let listed = central(&["terminal", "list", "--db", world.db()]);
+        let row = listed
+            .lines()
+            .find(|l| l.starts_with("T-000001"))
+            .unwrap()
+            .to_owned();
+        if !row.ends_with("\t-\t-\t-\t-\t-") || std::time::Instant::now() > deadline {
+            break row;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let fields: Vec<&str> = row.split('\t').collect();
+    assert_eq!(fields.len(), 10, "{row}");
+    assert!(fields[5].starts_with("20"), "last seen: {row}");
+    assert_eq!(
+        &fields[6..9],
+        [env!("CARGO_PKG_VERSION"), "0", "-"],
+        "version, waiting, oldest waiting: {row}"
+    );
+    let offset: i64 = fields[9].parse().unwrap();
+    assert!((119..=121).contains(&offset), "clock offset: {row}");
+}

@@ -24,7 +24,7 @@ use base64::Engine as _;
 
 use crate::backoff::{Backoff, Wait};
 use crate::{parse_retry_after, Config, Failure, Response, Time};
-use sync_protocol::wire::{ErrorBody, PullRequest, PullResponse};
+use sync_protocol::wire::{ErrorBody, PullRequest, PullResponse, TerminalReport};
 
 /// The most changes the server gives in one answer.
 pub const MAX_PULL_LIMIT: u32 = 1000;
@@ -75,11 +75,17 @@ pub enum PullError {
 
 /// The body of a pull from `cursor` (none: from the beginning), at most `limit` changes,
 /// telling the terminal's operation `sequence` when it keeps one.
-pub fn pull_body(cursor: Option<&str>, limit: u32, sequence: Option<u64>) -> Vec<u8> {
+pub fn pull_body(
+    cursor: Option<&str>,
+    limit: u32,
+    sequence: Option<u64>,
+    report: Option<&TerminalReport>,
+) -> Vec<u8> {
     let request = PullRequest {
         cursor: cursor.filter(|c| !c.is_empty()).map(str::to_owned),
         limit: Some(limit.clamp(1, MAX_PULL_LIMIT)),
         sequence,
+        report: report.cloned(),
     };
     serde_json::to_vec(&request).unwrap_or_default()
 }
@@ -219,9 +225,10 @@ pub struct PullTransmit {
 }
 
 impl PullTransmit {
-    /// The request body, telling the terminal's operation `sequence` when it keeps one.
-    pub fn body(&self, sequence: Option<u64>) -> Vec<u8> {
-        pull_body(self.cursor.as_deref(), self.limit, sequence)
+    /// The request body, telling the terminal's operation `sequence` when it keeps one, and
+    /// how the terminal is doing.
+    pub fn body(&self, sequence: Option<u64>, report: Option<&TerminalReport>) -> Vec<u8> {
+        pull_body(self.cursor.as_deref(), self.limit, sequence, report)
     }
 }
 
@@ -537,10 +544,20 @@ mod tests {
 
     #[test]
     fn the_request_body_names_the_cursor_a_bounded_limit_and_the_sequence() {
-        assert_eq!(pull_body(None, 0, None), br#"{"limit":1}"#);
+        assert_eq!(pull_body(None, 0, None, None), br#"{"limit":1}"#);
         assert_eq!(
-            pull_body(Some("1.ab.3"), 5000, Some(7)),
+            pull_body(Some("1.ab.3"), 5000, Some(7), None),
             br#"{"cursor":"1.ab.3","limit":1000,"sequence":7}"#
+        );
+        let report = TerminalReport {
+            app_version: "0.3.1".into(),
+            waiting: 4,
+            oldest_waiting_s: Some(95),
+            clock_offset_s: Some(-3),
+        };
+        assert_eq!(
+            pull_body(None, 500, Some(7), Some(&report)),
+            br#"{"limit":500,"sequence":7,"report":{"app_version":"0.3.1","waiting":4,"oldest_waiting_s":95,"clock_offset_s":-3}}"#
         );
     }
 

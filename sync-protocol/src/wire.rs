@@ -775,6 +775,49 @@ pub struct PullRequest {
     /// operation numbered above it was made after that contact, whatever its time says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
+    /// How the terminal is doing, for the operators' table of terminals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<TerminalReport>,
+}
+
+/// What a terminal tells about itself with each pull: the operators see from it which
+/// terminals lag behind. The server adds when it heard the terminal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalReport {
+    /// The app's version, 1 to [`MAX_APP_VERSION_CHARS`] printable characters.
+    pub app_version: String,
+    /// Operations waiting in the terminal's outbox.
+    pub waiting: u64,
+    /// How long the oldest of them has waited, in seconds by the terminal's clock; absent
+    /// when none wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_waiting_s: Option<u64>,
+    /// How many seconds the terminal's own clock is ahead of the server's (negative:
+    /// behind), as the terminal last measured it from an answer's `Date`; absent before it
+    /// has heard the server. The terminal signs with the corrected time, so this is the
+    /// error of its clock, not of its requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_s: Option<i64>,
+}
+
+/// The largest [`TerminalReport::clock_offset_s`] either way: ten years.
+pub const MAX_CLOCK_OFFSET_S: u64 = 10 * 366 * 86_400;
+
+/// The longest [`TerminalReport::app_version`].
+pub const MAX_APP_VERSION_CHARS: usize = 32;
+
+impl TerminalReport {
+    /// Whether the server may keep it: a version of printable characters within the bound.
+    pub fn is_valid(&self) -> bool {
+        let chars = self.app_version.chars().count();
+        (1..=MAX_APP_VERSION_CHARS).contains(&chars)
+            && self.app_version.chars().all(|c| !c.is_control())
+            && self.oldest_waiting_s.is_none_or(|_| self.waiting > 0)
+            && self
+                .clock_offset_s
+                .is_none_or(|s| s.unsigned_abs() <= MAX_CLOCK_OFFSET_S)
+    }
 }
 
 /// The answer to `POST /v1/pull`: one page of changes.

@@ -226,6 +226,26 @@ impl Store {
             .collect()
     }
 
+    /// When the oldest operation still to be sent (queued or in flight) was made; `None`
+    /// when none wait.
+    pub fn outbox_oldest_waiting(&self) -> Result<Option<DateTime<FixedOffset>>> {
+        let created: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT created_at FROM outbox WHERE state IN ('queued', 'in_flight')
+                 ORDER BY rowid LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        created
+            .map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .with_context(|| format!("reading the stored time {text:?}"))
+            })
+            .transpose()
+    }
+
     /// The highest number given to an operation so far ([`PendingOp::seq`]; 0 before the
     /// first). The server is told it with each pull.
     pub fn sequence(&self) -> Result<u64> {
@@ -552,6 +572,36 @@ mod tests {
 
     fn ids(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_oldest_waiting_operation_is_the_oldest_not_yet_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        assert_eq!(s.outbox_oldest_waiting().unwrap(), None);
+        s.queue_operation("a", &steps(), at("2025-12-01T10:00:00+09:00"))
+            .unwrap();
+        s.queue_operation("b", &steps(), at("2025-12-01T10:05:00+09:00"))
+            .unwrap();
+        s.mark_in_flight(&ids(&["a"]), at("2025-12-01T10:06:00+09:00"))
+            .unwrap();
+        assert_eq!(
+            s.outbox_oldest_waiting().unwrap(),
+            Some(at("2025-12-01T10:00:00+09:00"))
+        );
+        s.settle(
+            &[FinalAnswer::Done {
+                op_id: "a".into(),
+                duplicate: false,
+                member_number: None,
+            }],
+            at("2025-12-01T10:07:00+09:00"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.outbox_oldest_waiting().unwrap(),
+            Some(at("2025-12-01T10:05:00+09:00"))
+        );
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl Central {
     }
 
     /// Pulls one page (`POST /v1/pull`) from `cursor`, at most `limit` changes, telling the
-    /// terminal's operation `sequence`, signed like [`Central::send_async`].
+    /// terminal's operation `sequence` and how it is doing (`report`), signed like [`Central::send_async`].
     pub fn pull(
         &self,
         terminal: &str,
@@ -249,8 +249,9 @@ impl Central {
         cursor: Option<&str>,
         limit: u32,
         sequence: u64,
+        report: Option<&wire::TerminalReport>,
     ) -> Result<Response, Failure> {
-        let body = sync_client::pull::pull_body(cursor, limit, Some(sequence));
+        let body = sync_client::pull::pull_body(cursor, limit, Some(sequence), report);
         self.signed_post(wire::PULL_PATH, terminal, key, body)
     }
 

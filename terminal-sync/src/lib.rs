@@ -23,7 +23,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use ed25519_dalek::SigningKey;
 use sync_client::pull::{Pull, PullBounds, PullError, PullEvent, PullStop};
 use sync_client::{Client, Op, Outcome, Stats, Time};
-use sync_protocol::wire::PullResponse;
+use sync_protocol::wire::{PullResponse, TerminalReport};
 use terminal_store::{
     BalanceChange, CachedKey, CachedPolicy, FinalAnswer, PulledCard, PulledPage, ServerPairing,
     Store, TerminalIdentity,
@@ -43,6 +43,8 @@ pub struct Options {
     pub pull_limit: u32,
     /// Most pages in one sync (a bound, so that a sync always ends).
     pub max_pages: u32,
+    /// The app's version, told to the server with each pull.
+    pub app_version: String,
     /// Seconds this terminal's clock is played to be off (0 in use; the reliability tests
     /// play terminals whose clocks are wrong, which the server's `Date` corrects).
     pub clock_error_s: i64,
@@ -55,6 +57,7 @@ impl Default for Options {
             max_wait: Duration::from_secs(60),
             pull_limit: 500,
             max_pages: 10_000,
+            app_version: env!("CARGO_PKG_VERSION").to_owned(),
             clock_error_s: 0,
         }
     }
@@ -358,6 +361,8 @@ pub fn pull(
         entropy()?,
     );
     let mut report = PullReport::default();
+    // How the terminal is doing, told with the first page asked for.
+    let mut told = Some(terminal_report(store, central, options, now())?);
     let origin = Instant::now();
     let clock = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(0));
     loop {
@@ -388,6 +393,7 @@ pub fn pull(
                 ask.cursor.as_deref(),
                 ask.limit,
                 sequence,
+                told.take().as_ref(),
             );
             match answer {
                 Ok(response) => machine.handle_response(clock(), ask.seq, response),
@@ -405,6 +411,24 @@ pub fn pull(
             None => return Ok(report),
         }
     }
+}
+
+/// What the server is told about this terminal: its version and its outbox's backlog.
+fn terminal_report(
+    store: &Store,
+    central: &Central,
+    options: &Options,
+    now: DateTime<FixedOffset>,
+) -> anyhow::Result<TerminalReport> {
+    let counts = store.outbox_counts()?;
+    let oldest = store.outbox_oldest_waiting()?;
+    Ok(TerminalReport {
+        app_version: options.app_version.clone(),
+        waiting: counts.queued + counts.in_flight,
+        oldest_waiting_s: oldest
+            .map(|made| u64::try_from(now.signed_duration_since(made).num_seconds()).unwrap_or(0)),
+        clock_offset_s: (central.reached() == Some(true)).then(|| -central.skew()),
+    })
 }
 
 /// What to tell a person about why a pull ended before the server said there was no more.

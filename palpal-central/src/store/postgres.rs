@@ -22,7 +22,7 @@ use redemption_token::{KeySet, MemberNo, Revocations, RevokedCard};
 
 use super::{
     card_key, fresh_nonce, payload_hash, ymd, Backend, CardRecord, CardRequest, PullPage, Refusal,
-    Store, Terminal, WalPages, Write, WriteReply, DAYS_AHEAD, MAX_REPORT_HOLDS,
+    SeenRow, Sighting, Store, Terminal, WalPages, Write, WriteReply, DAYS_AHEAD, MAX_REPORT_HOLDS,
 };
 use crate::personal::{DataKey, Person};
 use crate::wire::{
@@ -214,6 +214,17 @@ const MIGRATIONS: &[&str] = &[
         op_id TEXT NOT NULL
     );
     CREATE INDEX card_pin_failures_by_card ON card_pin_failures (member_id, serial, day);",
+    // 12: when each terminal was last heard and what it last told of itself (a pull's
+    // `report`), times in Unix milliseconds.
+    "CREATE TABLE terminal_seen (
+        terminal_id BIGINT PRIMARY KEY REFERENCES terminals (id),
+        seen_ms BIGINT NOT NULL,
+        reported_ms BIGINT,
+        app_version TEXT,
+        waiting BIGINT,
+        oldest_waiting_s BIGINT,
+        clock_offset_s BIGINT
+    );",
 ];
 
 /// The version of the first migration here: the PostgreSQL store starts at the SQLite
@@ -762,6 +773,30 @@ impl Store for PgStore {
         terminal_in(self.db(), id)
     }
 
+    fn sightings(&mut self) -> anyhow::Result<Vec<Sighting>> {
+        Ok(self
+            .db()
+            .query(
+                "SELECT terminal_id, seen_ms, reported_ms, app_version, waiting, oldest_waiting_s,
+                        clock_offset_s
+                 FROM terminal_seen ORDER BY terminal_id",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                SeenRow {
+                    seen_ms: r.get(1),
+                    reported_ms: r.get(2),
+                    app_version: r.get(3),
+                    waiting: r.get(4),
+                    oldest_waiting_s: r.get(5),
+                    clock_offset_s: r.get(6),
+                }
+                .sighting(r.get(0))
+            })
+            .collect())
+    }
+
     fn terminals(&mut self) -> anyhow::Result<Vec<Terminal>> {
         Ok(self
             .db()
@@ -1101,6 +1136,7 @@ impl PgStore {
                     day,
                     sequence,
                 } => record_contact(&mut one, *terminal, *day, *sequence),
+                Write::Seen(sightings) => record_sightings(&mut one, sightings),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
                 savepoint
@@ -2195,6 +2231,41 @@ fn record_contact(
             &i64::try_from(sequence).unwrap_or(i64::MAX),
         ],
     )?;
+    Ok(WriteReply::Contacted)
+}
+
+/// Records sightings, keeping for each terminal the latest time seen and the latest report
+/// (another process may have recorded a later one).
+fn record_sightings(tx: &mut impl Sql, sightings: &[Sighting]) -> anyhow::Result<WriteReply> {
+    for seen in sightings {
+        let row = SeenRow::from(seen);
+        tx.execute(
+            "INSERT INTO terminal_seen (terminal_id, seen_ms, reported_ms, app_version, waiting,
+                                        oldest_waiting_s, clock_offset_s)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (terminal_id) DO UPDATE SET
+                 seen_ms = greatest(terminal_seen.seen_ms, excluded.seen_ms),
+                 reported_ms = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
+                     THEN excluded.reported_ms ELSE terminal_seen.reported_ms END,
+                 app_version = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
+                     THEN excluded.app_version ELSE terminal_seen.app_version END,
+                 waiting = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
+                     THEN excluded.waiting ELSE terminal_seen.waiting END,
+                 oldest_waiting_s = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
+                     THEN excluded.oldest_waiting_s ELSE terminal_seen.oldest_waiting_s END,
+                 clock_offset_s = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
+                     THEN excluded.clock_offset_s ELSE terminal_seen.clock_offset_s END",
+            &[
+                &seen.terminal,
+                &row.seen_ms,
+                &row.reported_ms,
+                &row.app_version,
+                &row.waiting,
+                &row.oldest_waiting_s,
+                &row.clock_offset_s,
+            ],
+        )?;
+    }
     Ok(WriteReply::Contacted)
 }
 

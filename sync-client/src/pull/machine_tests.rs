@@ -196,7 +196,7 @@ fn a_pull_resumes_from_the_stored_cursor_and_asks_within_the_servers_limit() {
     let t = pull.poll_transmit(Time::default()).unwrap();
     assert_eq!((t.cursor.as_deref(), t.limit), (Some("1.ab.3"), 1000));
     assert_eq!(
-        t.body(Some(7)),
+        t.body(Some(7), None),
         br#"{"cursor":"1.ab.3","limit":1000,"sequence":7}"#
     );
 }
