@@ -9,7 +9,7 @@ packages=(
   pkg-config libssl-dev libdbus-1-dev dbus
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
   xvfb xauth fonts-noto-cjk webkit2gtk-driver imagemagick zbar-tools espeak-ng sox
-  postgresql-15
+  postgresql-15 chromium chromium-driver
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -576,6 +576,23 @@ pub async fn serve_plain(listener: tokio::net::TcpListener, router: Router) -> s
 
 /// Serves one connection's requests: HTTP/1.1, its read buffer bounded, its headers due
 /// within `header_timeout`.
+/// Serves the operator console's router ([`crate::console::router`]) on `listener`, over TLS
+/// when `tls` is given (the terminals' certificate).
+pub async fn serve_console(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
+    serve_router(
+        listener,
+        router,
+        None,
+        std::time::Duration::from_secs(10),
+        tls.map(tokio_rustls::TlsAcceptor::from),
+    )
+    .await
+}
+
 async fn serve_connection<I, S>(io: I, service: S, header_timeout: std::time::Duration)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -636,6 +653,9 @@ async fn serve_router(
         let router = router.clone();
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
                 if let Some(connection) = &connection {
                     request.extensions_mut().insert(Arc::clone(connection));
                 }

@@ -15,6 +15,7 @@
 
 pub mod clock;
 pub mod code;
+pub mod console;
 pub mod cpu;
 pub mod error;
 pub mod http;

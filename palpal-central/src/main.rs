@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use kiosk_core::admission::DayRule;
 use palpal_central::clock::{Clock, SystemClock};
+use palpal_central::console::rules;
 use palpal_central::cpu::WriterCpu;
 use palpal_central::http::{self, Config};
 use palpal_central::store::{self, postgres, SqliteBackend, SqliteStore, Store};
@@ -171,6 +172,16 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Serve the operator console (`/console/`) on this address of its own, such as
+        /// 127.0.0.1:8089; off when not given. Over TLS with `--tls-cert`, otherwise plain
+        /// HTTP on a loopback address only.
+        #[arg(long)]
+        console_listen: Option<String>,
+    },
+    /// Operators of the console.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
     },
     /// Provision terminals.
     Terminal {
@@ -212,6 +223,48 @@ enum Command {
         #[command(subcommand)]
         command: WatchCaCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator of the console and print their one-time setup code (valid 7 days).
+    Add {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The name they sign in with (letters, digits, spaces and . - _ @; 64 at most).
+        #[arg(long)]
+        name: String,
+        /// What they may do.
+        #[arg(long, value_enum)]
+        role: OperatorRoleArg,
+    },
+    /// List the console's operators.
+    List {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OperatorRoleArg {
+    /// Reads every page; changes nothing.
+    Viewer,
+    /// Also changes schedules, quotas, policies, terminals and members.
+    Operator,
+    /// Also manages operators.
+    Admin,
+}
+
+impl From<OperatorRoleArg> for rules::Role {
+    fn from(role: OperatorRoleArg) -> rules::Role {
+        match role {
+            OperatorRoleArg::Viewer => rules::Role::Viewer,
+            OperatorRoleArg::Operator => rules::Role::Operator,
+            OperatorRoleArg::Admin => rules::Role::Admin,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -463,6 +516,7 @@ fn run() -> anyhow::Result<()> {
             metrics_token_file,
             tls_cert,
             tls_key,
+            console_listen,
         } => {
             let tls = match (&tls_cert, &tls_key) {
                 (Some(cert), Some(key)) => Some(palpal_central::tls::server_config(cert, key)?),
@@ -504,8 +558,18 @@ fn run() -> anyhow::Result<()> {
                 .on_thread_start(move || palpal_central::http::lower_priority(http_nice))
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(serve(db, listen, metrics_listen, config, policies))
+            runtime.block_on(serve(
+                db,
+                Listeners {
+                    terminals: listen,
+                    metrics: metrics_listen,
+                    console: console_listen,
+                },
+                config,
+                policies,
+            ))
         }
+        Command::Operator { command } => operator(command, policies),
         Command::Terminal { command } => terminal(command, policies),
         Command::Schedule { command } => schedule(command, policies),
         Command::Quota { command } => quota(command, policies),
@@ -803,13 +867,46 @@ async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
         .with_context(|| format!("{listen}에서 기다릴 수 없습니다 / could not listen on {listen}"))
 }
 
+/// The addresses `serve` listens on.
+struct Listeners {
+    /// The terminals' API.
+    terminals: String,
+    /// `/metrics`, if apart.
+    metrics: Option<String>,
+    /// The operator console, if on.
+    console: Option<String>,
+}
+
+/// Whether `listen` (`HOST:PORT`) names only this machine.
+fn is_loopback(listen: &str) -> bool {
+    use std::net::ToSocketAddrs as _;
+    listen
+        .to_socket_addrs()
+        .is_ok_and(|mut addresses| addresses.all(|a| a.ip().is_loopback()))
+}
+
 async fn serve(
     db: PathBuf,
-    listen: String,
-    metrics_listen: Option<String>,
+    listeners: Listeners,
     config: Config,
     policies: Arc<points_core::PolicySet>,
 ) -> anyhow::Result<()> {
+    let Listeners {
+        terminals: listen,
+        metrics: metrics_listen,
+        console: console_listen,
+    } = listeners;
+    if let Some(address) = &console_listen {
+        if config.tls.is_none() && !is_loopback(address) {
+            return Err(StartRefused(format!(
+                "운영 콘솔은 TLS 없이 이 컴퓨터 안의 주소(127.0.0.1 등)에서만 열 수 있습니다: \
+                 --tls-cert 와 --tls-key 를 주거나 --console-listen 127.0.0.1:PORT 로 주세요. / \
+                 without TLS the console is served on a loopback address only, not {address}: \
+                 give --tls-cert and --tls-key, or --console-listen 127.0.0.1:PORT."
+            ))
+            .into());
+        }
+    }
     if !is_postgres(&db) {
         palpal_central::store::check_intact(&db).map_err(|e| StartRefused(format!("{e:#}")))?;
     }
@@ -836,6 +933,16 @@ async fn serve(
         }
         _ => Arc::new(SqliteBackend::new(&db, policies).with_data_key_file(key_file)),
     };
+    let console_tls = config.tls.clone();
+    let console = console_listen.as_ref().map(|_| {
+        palpal_central::console::router(
+            Arc::clone(&backend),
+            Arc::new(SystemClock),
+            palpal_central::console::ConsoleConfig {
+                tls: console_tls.is_some(),
+            },
+        )
+    });
     let server = http::router(backend, config, Arc::new(SystemClock))
         .with_context(|| format!("서버를 준비하지 못했습니다 / preparing the server on {db:?}"))?;
     let listener = bind(&listen).await?;
@@ -851,10 +958,21 @@ async fn serve(
         let addr = metrics.local_addr().context("reading the bound address")?;
         writeln!(out, "metrics on http://{addr}/metrics").context("writing to stdout")?;
     }
+    let console_listener = match &console_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
+    if let Some(listener) = &console_listener {
+        let addr = listener.local_addr().context("reading the bound address")?;
+        writeln!(out, "console on {scheme}://{addr}/console/").context("writing to stdout")?;
+    }
     out.flush().context("writing to stdout")?;
     drop(out);
     if let Some(metrics) = metrics {
         tokio::spawn(http::serve_plain(metrics, server.metrics_router()));
+    }
+    if let (Some(listener), Some(router)) = (console_listener, console) {
+        tokio::spawn(http::serve_console(listener, router, console_tls));
     }
     http::serve(listener, server)
         .await
@@ -958,6 +1076,70 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
                             .map(|s| s.to_string())
                     ),
                     or_dash(report.and_then(|r| r.clock_offset_s).map(|s| s.to_string())),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn operator(command: OperatorCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
+    use palpal_central::store::console::Actor;
+    let now = SystemClock.now();
+    let mut out = std::io::stdout().lock();
+    match command {
+        OperatorCommand::Add { db, name, role } => {
+            let name = rules::check_name(&name)
+                .map_err(|problem| {
+                    anyhow::anyhow!(
+                        "이름은 64자 이하의 글자, 숫자, 공백과 . - _ @ 입니다 / a name is up to 64 \
+                         letters, digits, spaces and . - _ @ ({problem:?}): {name:?}"
+                    )
+                })?
+                .to_owned();
+            let mut store = open_store(&db, policies)?;
+            let code = palpal_central::code::generate()?;
+            let hash = palpal_central::code::hash(&code.replace('-', ""));
+            let added = store
+                .add_operator(&name, role.into(), &hash, &Actor::command_line(), now)
+                .context("운영자를 만들지 못했습니다 / adding the operator")?;
+            anyhow::ensure!(
+                added.is_some(),
+                "{name} 운영자가 이미 있습니다 / there is an operator {name} already"
+            );
+            let role: rules::Role = role.into();
+            writeln!(
+                out,
+                "operator: {name}\nrole: {}\ncode: {code}\nsetup: /console/setup\nvalid_until: {}",
+                role.as_str(),
+                (now + rules::SETUP_CODE_VALIDITY).to_rfc3339()
+            )?;
+            eprintln!(
+                "이 설정 코드는 7일 안에 한 번만 쓸 수 있습니다. 콘솔의 /console/setup 에서 이름, 코드와 새 \
+                 비밀번호를 입력하게 해 주세요. / The setup code works once within 7 days: the \
+                 operator enters their name, the code and a new password at /console/setup."
+            );
+        }
+        OperatorCommand::List { db } => {
+            let mut store = open_store(&db, policies)?;
+            for operator in store.operators()? {
+                let state = if operator.disabled {
+                    "disabled"
+                } else if operator.set_up {
+                    "active"
+                } else {
+                    "waiting"
+                };
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{state}\t{}",
+                    operator.id,
+                    operator.name,
+                    operator.role.as_str(),
+                    operator
+                        .last_login
+                        .map(|at| at.to_rfc3339())
+                        .unwrap_or_default()
                 )?;
             }
         }

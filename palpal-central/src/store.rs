@@ -32,10 +32,17 @@ use crate::wire::{
     WrongPinPayload, PIN_LOCK_FAILURES,
 };
 
+pub mod console;
 pub mod postgres;
 
+use crate::console::rules::{LoginState, Role as OperatorRole};
+use console::{
+    Actor, AuditEntry, AuditQuery, FailedLogin, NewSession, Operator, OperatorLogin, Resumed,
+    Session,
+};
+
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 11;
+pub const SCHEMA_VERSION: u32 = 13;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -277,7 +284,9 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         key_check BLOB NOT NULL
     );",
-    // 12: when each terminal was last heard and what it last told of itself (a pull's
+    // 12: the operator console's operators, sessions and audit log (`console`).
+    console::SQLITE_MIGRATION,
+    // 13: when each terminal was last heard and what it last told of itself (a pull's
     // `report`), times in Unix milliseconds.
     "CREATE TABLE terminal_seen (
         terminal_id INTEGER PRIMARY KEY REFERENCES terminals (id),
@@ -574,6 +583,66 @@ pub trait Store: Send {
     /// Reads (or makes) the key members' personal data is sealed under and checks it is this
     /// database's, so that a server given another key stops before it serves.
     fn check_data_key(&mut self) -> anyhow::Result<()>;
+    /// Console: adds an operator waiting for setup with the one-time code hashing to
+    /// `code_hash` (valid [`crate::console::rules::SETUP_CODE_VALIDITY`]), audited as `by`'s;
+    /// `None` if the name is taken.
+    fn add_operator(
+        &mut self,
+        name: &str,
+        role: OperatorRole,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Operator>>;
+    /// Console: every operator, by number.
+    fn operators(&mut self) -> anyhow::Result<Vec<Operator>>;
+    /// Console: what a login checks for the operator named `name`.
+    fn operator_login(&mut self, name: &str) -> anyhow::Result<Option<OperatorLogin>>;
+    /// Console: sets the password hash of operator `name` if `code_hash` is their setup
+    /// code's and it still works (then it no longer does); whether it was set. Audited.
+    fn set_up_operator(
+        &mut self,
+        name: &str,
+        code_hash: &[u8; 32],
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+    /// Console: records a failed login, counted against the operator it names (locking
+    /// them by the rules); their login state after it. Audited.
+    fn record_login_failure(
+        &mut self,
+        failed: &FailedLogin,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<LoginState>;
+    /// Console: opens a session for an operator whose login succeeded (their failures
+    /// forgotten, their last login now). Audited.
+    fn open_session(
+        &mut self,
+        operator: &OperatorLogin,
+        session: &NewSession,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+    /// Console: the session whose token hashes to `token_hash`, if it may go on at `now`
+    /// (its last use then now); one that is over is deleted.
+    fn resume_session(
+        &mut self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Resumed>;
+    /// Console: ends a session (sign-out). Audited.
+    fn end_session(
+        &mut self,
+        token_hash: &[u8; 32],
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+    /// Console: disables operator `id` and ends their sessions; `false` if there is no such
+    /// operator or they were disabled already. Audited as `by`'s.
+    fn disable_operator(&mut self, id: i64, by: &Actor, now: DateTime<Utc>)
+        -> anyhow::Result<bool>;
+    /// Console: entries of the audit log, newest first.
+    fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>>;
 }
 
 /// A write-ahead log's length and how much of it is copied into the database, in pages.
@@ -1242,6 +1311,83 @@ impl Store for SqliteStore {
 
     fn check_data_key(&mut self) -> anyhow::Result<()> {
         self.data_key().map(|_| ())
+    }
+
+    fn add_operator(
+        &mut self,
+        name: &str,
+        role: OperatorRole,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Operator>> {
+        console::add_operator(&mut self.conn, name, role, code_hash, by, now)
+    }
+
+    fn operators(&mut self) -> anyhow::Result<Vec<Operator>> {
+        console::operators(&self.conn)
+    }
+
+    fn operator_login(&mut self, name: &str) -> anyhow::Result<Option<OperatorLogin>> {
+        console::operator_login(&self.conn, name)
+    }
+
+    fn set_up_operator(
+        &mut self,
+        name: &str,
+        code_hash: &[u8; 32],
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        console::set_up_operator(&mut self.conn, name, code_hash, password_hash, now)
+    }
+
+    fn record_login_failure(
+        &mut self,
+        failed: &FailedLogin,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<LoginState> {
+        console::record_login_failure(&mut self.conn, failed, now)
+    }
+
+    fn open_session(
+        &mut self,
+        operator: &OperatorLogin,
+        session: &NewSession,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        console::open_session(&mut self.conn, operator, session, address, now)
+    }
+
+    fn resume_session(
+        &mut self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Resumed> {
+        console::resume_session(&mut self.conn, token_hash, now)
+    }
+
+    fn end_session(
+        &mut self,
+        token_hash: &[u8; 32],
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        console::end_session(&mut self.conn, token_hash, session, now)
+    }
+
+    fn disable_operator(
+        &mut self,
+        id: i64,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        console::disable_operator(&mut self.conn, id, by, now)
+    }
+
+    fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>> {
+        console::audit_log(&self.conn, query)
     }
 
     fn checkpoint(&mut self) -> anyhow::Result<Option<WalPages>> {

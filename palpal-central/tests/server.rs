@@ -29,6 +29,10 @@ mod disk_full;
 #[path = "server/memory.rs"]
 mod memory;
 
+/// The operator console on its own listener, beside the terminals' API.
+#[path = "server/console.rs"]
+mod console;
+
 fn launch_morning() -> DateTime<Utc> {
     // 2025-12-03 10:00 in Seoul.
     Utc.with_ymd_and_hms(2025, 12, 3, 1, 0, 0)
@@ -42,6 +46,8 @@ struct Harness {
     db: PathBuf,
     test_db: TestDb,
     base: String,
+    /// The operator console's listener (`serve --console-listen`).
+    console: String,
     clock: Arc<FixedClock>,
     client: reqwest::Client,
     nonces: AtomicU64,
@@ -224,15 +230,24 @@ async fn start_on(
         )),
     };
     let db = PathBuf::from(test_db.arg());
+    let console = palpal_central::console::router(
+        Arc::clone(&backend),
+        clock.clone(),
+        palpal_central::console::ConsoleConfig::default(),
+    );
     let router = http::router(backend, config, clock.clone())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(http::serve(listener, router));
+    let console_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let console_base = format!("http://{}", console_listener.local_addr()?);
+    tokio::spawn(http::serve_console(console_listener, console, None));
     Ok(Harness {
         _dir: dir,
         db,
         test_db,
         base,
+        console: console_base,
         clock,
         client: {
             palpal_central::tls::install_default_provider();

@@ -13,6 +13,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
+
+use super::console::{
+    Actor, AuditEntry, AuditQuery, FailedLogin, NewSession, Operator, OperatorLogin, Resumed,
+    Session,
+};
+use crate::console::rules::{LoginState, Role as OperatorRole};
+
+mod console;
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet};
@@ -214,7 +222,9 @@ const MIGRATIONS: &[&str] = &[
         op_id TEXT NOT NULL
     );
     CREATE INDEX card_pin_failures_by_card ON card_pin_failures (member_id, serial, day);",
-    // 12: when each terminal was last heard and what it last told of itself (a pull's
+    // 12: the operator console's operators, sessions and audit log.
+    console::MIGRATION,
+    // 13: when each terminal was last heard and what it last told of itself (a pull's
     // `report`), times in Unix milliseconds.
     "CREATE TABLE terminal_seen (
         terminal_id BIGINT PRIMARY KEY REFERENCES terminals (id),
@@ -1026,6 +1036,83 @@ impl Store for PgStore {
 
     fn check_data_key(&mut self) -> anyhow::Result<()> {
         off_runtime(|| self.data_key().map(|_| ()))
+    }
+
+    fn add_operator(
+        &mut self,
+        name: &str,
+        role: OperatorRole,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Operator>> {
+        console::add_operator(self.db(), name, role, code_hash, by, now)
+    }
+
+    fn operators(&mut self) -> anyhow::Result<Vec<Operator>> {
+        console::operators(self.db())
+    }
+
+    fn operator_login(&mut self, name: &str) -> anyhow::Result<Option<OperatorLogin>> {
+        console::operator_login(self.db(), name)
+    }
+
+    fn set_up_operator(
+        &mut self,
+        name: &str,
+        code_hash: &[u8; 32],
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        console::set_up_operator(self.db(), name, code_hash, password_hash, now)
+    }
+
+    fn record_login_failure(
+        &mut self,
+        failed: &FailedLogin,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<LoginState> {
+        console::record_login_failure(self.db(), failed, now)
+    }
+
+    fn open_session(
+        &mut self,
+        operator: &OperatorLogin,
+        session: &NewSession,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        console::open_session(self.db(), operator, session, address, now)
+    }
+
+    fn resume_session(
+        &mut self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Resumed> {
+        console::resume_session(self.db(), token_hash, now)
+    }
+
+    fn end_session(
+        &mut self,
+        token_hash: &[u8; 32],
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        console::end_session(self.db(), token_hash, session, now)
+    }
+
+    fn disable_operator(
+        &mut self,
+        id: i64,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        console::disable_operator(self.db(), id, by, now)
+    }
+
+    fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>> {
+        console::audit_log(self.db(), query)
     }
 }
 

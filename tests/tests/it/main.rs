@@ -6,6 +6,8 @@
 //! `e2e_camera` scans at the counter with WebKit's mock camera and a real code's picture.
 //! `e2e_kiosk` registers seniors at the kiosk step by step, and each refusal.
 //! `e2e_keyboard` walks both roles with Tab, Enter and typing only.
+//! `e2e_console` drives the operator console of the real `palpal-central` in Chromium
+//! (chromedriver): setup, sign-in, each page in both languages, sign-out and the lockout.
 //! `e2e_responsive` keeps the window painting while the server hangs or is gone.
 //! `watch_bench` gives it simulated watches: a private dbus-daemon with `watch-sim` on it.
 //! `red_team` attacks the real `palpal-central` over TLS with a stolen terminal's key; it runs
@@ -13,6 +15,7 @@
 
 mod e2e;
 mod e2e_camera;
+mod e2e_console;
 mod e2e_counter;
 mod e2e_keyboard;
 mod e2e_kiosk;

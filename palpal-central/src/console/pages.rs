@@ -1,0 +1,437 @@
+//! The console's pages as HTML, rendered with maud (compile-time templates; every value is
+//! escaped, so a name such as `<script>` is shown as text). One layout: a skip link, the
+//! header with the program's name, who is signed in, the language switch, sign-out and the
+//! menu, then the page's `main` with its `h1`.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use maud::{html, Markup, DOCTYPE};
+
+use super::rules::Role;
+use super::text::{Lang, T};
+use crate::store::console::{AuditAction, AuditEntry, Operator, Session};
+use crate::store::Terminal;
+
+/// The stylesheet, served at `/console/style.css`.
+pub const STYLE: &str = include_str!("style.css");
+
+/// A page of the menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Today,
+    Schedule,
+    Policies,
+    Terminals,
+    Members,
+    Reconciliation,
+    Audit,
+    Operators,
+}
+
+impl Nav {
+    const ALL: [Nav; 8] = [
+        Nav::Today,
+        Nav::Schedule,
+        Nav::Policies,
+        Nav::Terminals,
+        Nav::Members,
+        Nav::Reconciliation,
+        Nav::Audit,
+        Nav::Operators,
+    ];
+
+    /// The page's name in the menu and its title.
+    pub fn label(self) -> T {
+        match self {
+            Nav::Today => T::NavToday,
+            Nav::Schedule => T::NavSchedule,
+            Nav::Policies => T::NavPolicies,
+            Nav::Terminals => T::NavTerminals,
+            Nav::Members => T::NavMembers,
+            Nav::Reconciliation => T::NavReconciliation,
+            Nav::Audit => T::NavAudit,
+            Nav::Operators => T::NavOperators,
+        }
+    }
+
+    /// The page's address, for the pages that exist.
+    fn href(self) -> Option<&'static str> {
+        match self {
+            Nav::Today => Some("/console/"),
+            Nav::Audit => Some("/console/audit"),
+            Nav::Operators => Some("/console/operators"),
+            _ => None,
+        }
+    }
+}
+
+/// A short message at the top of a page: what a change did, or what was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Done.
+    Ok(T),
+    /// Refused or wrong.
+    Error(T),
+}
+
+/// What every page is drawn with.
+pub struct Frame<'a> {
+    pub lang: Lang,
+    pub title: T,
+    /// The path the language switch links to.
+    pub path: &'a str,
+    pub session: Option<&'a Session>,
+    pub current: Option<Nav>,
+    pub notice: Option<Notice>,
+}
+
+/// The role's name.
+pub fn role_name(role: Role) -> T {
+    match role {
+        Role::Viewer => T::RoleViewer,
+        Role::Operator => T::RoleOperator,
+        Role::Admin => T::RoleAdmin,
+    }
+}
+
+/// An instant as Seoul's wall clock.
+pub fn seoul(at: DateTime<Utc>) -> String {
+    let local = FixedOffset::east_opt(9 * 3600).map_or_else(
+        || at.naive_utc(),
+        |seoul| at.with_timezone(&seoul).naive_local(),
+    );
+    local.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// The page: the layout around `body`.
+pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
+    let lang = frame.lang;
+    let t = |text: T| text.get(lang);
+    let other = lang.other();
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (t(frame.title)) " · " (t(T::ProgramName)) }
+                link rel="stylesheet" href="/console/style.css";
+            }
+            body {
+                a.skip href="#main" { (t(T::SkipToContent)) }
+                header.top {
+                    div.bar {
+                        p.brand { (t(T::ProgramName)) }
+                        @if let Some(session) = frame.session {
+                            p.who {
+                                (t(T::SignedInAs)) " " strong { (session.name) }
+                                " (" (t(role_name(session.role))) ")"
+                            }
+                        }
+                        a href={ (frame.path) "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) {
+                            (T::LanguageName.get(other))
+                        }
+                        @if let Some(session) = frame.session {
+                            form method="post" action="/console/logout" {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                button.quiet type="submit" { (t(T::SignOut)) }
+                            }
+                        }
+                    }
+                    @if let Some(session) = frame.session {
+                        nav aria-label=(t(T::NavLabel)) {
+                            ul {
+                                @for item in Nav::ALL {
+                                    @if item != Nav::Operators || session.role == Role::Admin {
+                                        li {
+                                            @match item.href() {
+                                                Some(href) => {
+                                                    a href=(href) aria-current=[(frame.current == Some(item)).then_some("page")] {
+                                                        (t(item.label()))
+                                                    }
+                                                }
+                                                None => {
+                                                    span.later { (t(item.label())) " " (t(T::NotYet)) }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                main #main tabindex="-1" {
+                    h1 { (t(frame.title)) }
+                    @match frame.notice {
+                        Some(Notice::Ok(text)) => { p.notice.ok role="status" { (t(text)) } }
+                        Some(Notice::Error(text)) => { p.notice.error role="alert" { (t(text)) } }
+                        None => {}
+                    }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// The sign-in form.
+pub fn sign_in(lang: Lang, form_token: &str, name: &str) -> Markup {
+    let t = |text: T| text.get(lang);
+    html! {
+        form.stack method="post" action="/console/login" {
+            input type="hidden" name="csrf" value=(form_token);
+            div.field {
+                label for="name" { (t(T::Name)) }
+                input #name type="text" name="name" value=(name) maxlength="64" autocomplete="username" required autofocus;
+            }
+            div.field {
+                label for="password" { (t(T::Password)) }
+                input #password type="password" name="password" maxlength="256" autocomplete="current-password" required;
+            }
+            button type="submit" { (t(T::SignInButton)) }
+        }
+        p { a href="/console/setup" { (t(T::FirstTime)) } }
+    }
+}
+
+/// The setup form (name, one-time code, new password twice).
+pub fn set_up(lang: Lang, form_token: &str, name: &str) -> Markup {
+    let t = |text: T| text.get(lang);
+    html! {
+        p.lead { (t(T::SetUpIntro)) }
+        form.stack method="post" action="/console/setup" {
+            input type="hidden" name="csrf" value=(form_token);
+            div.field {
+                label for="name" { (t(T::Name)) }
+                input #name type="text" name="name" value=(name) maxlength="64" autocomplete="username" required;
+            }
+            div.field {
+                label for="code" { (t(T::SetupCode)) }
+                input #code type="text" name="code" maxlength="32" autocomplete="one-time-code" spellcheck="false" required;
+            }
+            div.field {
+                label for="password" { (t(T::NewPassword)) }
+                p.hint #password-hint { (t(T::NewPasswordHint)) }
+                input #password type="password" name="password" minlength="12" maxlength="256" autocomplete="new-password" aria-describedby="password-hint" required;
+            }
+            div.field {
+                label for="password_again" { (t(T::NewPasswordAgain)) }
+                input #password_again type="password" name="password_again" minlength="12" maxlength="256" autocomplete="new-password" required;
+            }
+            button type="submit" { (t(T::SetUpButton)) }
+        }
+        p { a href="/console/login" { (t(T::BackToSignIn)) } }
+    }
+}
+
+/// A refusal's body: its reason and code.
+pub fn refusal(lang: Lang, text: T, code: &str) -> Markup {
+    let t = |text: T| text.get(lang);
+    html! {
+        p.notice.error role="alert" { (t(text)) }
+        p { (t(T::ReasonCode)) ": " code { (code) } }
+        p { a href="/console/" { (t(T::GoHome)) } }
+    }
+}
+
+/// The action's name.
+pub fn action_name(action: &str) -> Option<T> {
+    Some(match AuditAction::parse(action)? {
+        AuditAction::OperatorAdded => T::ActionOperatorAdded,
+        AuditAction::OperatorSetUp => T::ActionOperatorSetUp,
+        AuditAction::OperatorDisabled => T::ActionOperatorDisabled,
+        AuditAction::LoginSucceeded => T::ActionLoginSucceeded,
+        AuditAction::LoginFailed => T::ActionLoginFailed,
+        AuditAction::AccountLocked => T::ActionAccountLocked,
+        AuditAction::SignedOut => T::ActionSignedOut,
+    })
+}
+
+fn audit_table(lang: Lang, entries: &[AuditEntry]) -> Markup {
+    let t = |text: T| text.get(lang);
+    html! {
+        @if entries.is_empty() {
+            p { (t(T::NoEntries)) }
+        } @else {
+            table {
+                thead {
+                    tr {
+                        th scope="col" { (t(T::Time)) }
+                        th scope="col" { (t(T::Who)) }
+                        th scope="col" { (t(T::Action)) }
+                        th scope="col" { (t(T::Target)) }
+                        th scope="col" { (t(T::Before)) }
+                        th scope="col" { (t(T::After)) }
+                    }
+                }
+                tbody {
+                    @for entry in entries {
+                        tr {
+                            td { (seoul(entry.at)) }
+                            td { (entry.operator_name) }
+                            td { (action_name(&entry.action).map_or(entry.action.as_str(), |a| t(a))) }
+                            td { (entry.target) }
+                            td.json { (entry.before.as_deref().unwrap_or("")) }
+                            td.json { (entry.after.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The start page: the terminals at a glance and the latest entries of the audit log.
+pub fn today(lang: Lang, terminals: &[Terminal], recent: &[AuditEntry]) -> Markup {
+    let t = |text: T| text.get(lang);
+    let revoked = terminals.iter().filter(|x| x.revoked).count();
+    let enrolled = terminals
+        .iter()
+        .filter(|x| !x.revoked && x.public_key.is_some())
+        .count();
+    let waiting = terminals.len() - revoked - enrolled;
+    html! {
+        p.lead { (t(T::TodayIntro)) }
+        h2 { (t(T::TerminalsHeading)) }
+        ul.figures {
+            li { strong { (enrolled) } (t(T::TerminalsEnrolled)) }
+            li { strong { (waiting) } (t(T::TerminalsWaiting)) }
+            li { strong { (revoked) } (t(T::TerminalsRevoked)) }
+        }
+        h2 { (t(T::RecentActivity)) }
+        (audit_table(lang, recent))
+        p { a href="/console/audit" { (t(T::SeeAuditLog)) } }
+    }
+}
+
+/// The audit log page: the filter, a page of entries, links to the pages around it.
+pub fn audit(
+    lang: Lang,
+    entries: &[AuditEntry],
+    action: Option<AuditAction>,
+    page: u32,
+    more: bool,
+) -> Markup {
+    let t = |text: T| text.get(lang);
+    let filter = action.map_or(String::new(), |a| format!("&action={}", a.as_str()));
+    html! {
+        p.lead { (t(T::AuditIntro)) }
+        form.row method="get" action="/console/audit" {
+            div.field {
+                label for="action" { (t(T::FilterByAction)) }
+                select #action name="action" {
+                    option value="" selected[action.is_none()] { (t(T::AllActions)) }
+                    @for a in AuditAction::ALL {
+                        option value=(a.as_str()) selected[action == Some(a)] {
+                            (action_name(a.as_str()).map_or(a.as_str(), |n| t(n)))
+                        }
+                    }
+                }
+            }
+            button type="submit" { (t(T::Filter)) }
+            a href={ "/console/audit.csv" @if let Some(a) = action { "?action=" (a.as_str()) } } { (t(T::DownloadCsv)) }
+        }
+        (audit_table(lang, entries))
+        nav.pager aria-label=(t(T::Page)) {
+            @if page > 1 {
+                a href={ "/console/audit?page=" (page - 1) (filter) } { (t(T::Newer)) }
+            }
+            span { (t(T::Page)) " " (page) }
+            @if more {
+                a href={ "/console/audit?page=" (page + 1) (filter) } { (t(T::Older)) }
+            }
+        }
+    }
+}
+
+/// The setup code just made, shown once.
+pub struct NewCode<'a> {
+    pub name: &'a str,
+    pub code: &'a str,
+    pub link: &'a str,
+    pub valid_until: DateTime<Utc>,
+}
+
+/// The operators page: the list, the form to add one, and a code just made.
+pub fn operators(
+    lang: Lang,
+    csrf: &str,
+    me: i64,
+    operators: &[Operator],
+    new_code: Option<&NewCode<'_>>,
+    typed_name: &str,
+    now: DateTime<Utc>,
+) -> Markup {
+    let t = |text: T| text.get(lang);
+    let yes_no = |yes: bool| if yes { t(T::Yes) } else { t(T::No) };
+    html! {
+        @if let Some(new) = new_code {
+            section aria-labelledby="new-code" {
+                h2 #new-code { (t(T::CodeOnce)) ": " (new.name) }
+                p.code { (new.code) }
+                p { (t(T::SetupLink)) ": " a href=(new.link) { (new.link) } }
+                p { (t(T::ValidUntil)) ": " (seoul(new.valid_until)) }
+                p { (t(T::CodeHowTo)) }
+            }
+        }
+        p.lead { (t(T::OperatorsIntro)) }
+        table {
+            thead {
+                tr {
+                    th scope="col" { (t(T::Name)) }
+                    th scope="col" { (t(T::Role)) }
+                    th scope="col" { (t(T::SetUpColumn)) }
+                    th scope="col" { (t(T::LockedColumn)) }
+                    th scope="col" { (t(T::LastLogin)) }
+                    th scope="col" { (t(T::Status)) }
+                }
+            }
+            tbody {
+                @for op in operators {
+                    tr {
+                        td { (op.name) }
+                        td { (t(role_name(op.role))) }
+                        td { (yes_no(op.set_up)) }
+                        td {
+                            @match op.login.locked_at(now) {
+                                Some(until) => { (t(T::Yes)) " (" (seoul(until)) ")" }
+                                None => { (t(T::No)) }
+                            }
+                        }
+                        td { (op.last_login.map_or_else(|| t(T::Never).to_owned(), seoul)) }
+                        td {
+                            @if op.disabled {
+                                (t(T::Disabled))
+                            } @else if op.id == me {
+                                (t(T::Active))
+                            } @else {
+                                form method="post" action={ "/console/operators/" (op.id) "/disable" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button.quiet type="submit" aria-label={ (t(T::DisableOperator)) " " (op.name) } { (t(T::Disable)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 #add { (t(T::AddOperator)) }
+        form.stack method="post" action="/console/operators" {
+            input type="hidden" name="csrf" value=(csrf);
+            div.field {
+                label for="name" { (t(T::Name)) }
+                p.hint #name-hint { (t(T::NameHint)) }
+                input #name type="text" name="name" value=(typed_name) maxlength="64" aria-describedby="name-hint" required;
+            }
+            div.field {
+                label for="role" { (t(T::Role)) }
+                select #role name="role" {
+                    @for role in [Role::Viewer, Role::Operator, Role::Admin] {
+                        option value=(role.as_str()) { (t(role_name(role))) }
+                    }
+                }
+            }
+            button type="submit" { (t(T::AddButton)) }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! End-to-end: the operator console of the real `palpal-central serve --console-listen` in
+//! Debian's Chromium through chromedriver, as an operator uses it: setup with the code
+//! `palpal-central operator add` printed, sign-in, each page in Korean and in English
+//! (photographed into `target/screenshots/console-*.png`, each checked by axe-core), an
+//! operator added in the console, sign-out, and the lockout after failed logins.
+
+use std::io::BufRead as _;
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::e2e::{click, debug_binary, enabled, keep_screenshot, text_of, type_into};
+
+const PASSWORD: &str = "한강 산책 매일 만 보";
+
+/// A process in a group of its own (chromedriver and the Chromium it starts, or the
+/// server), ended with its group when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            if pid > 1 {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn central(args: &[&str]) -> Result<String> {
+    let out = Command::new(debug_binary("palpal-central"))
+        .args(args)
+        .output()
+        .context("running palpal-central (cargo build -p palpal-central --bins)")?;
+    if !out.status.success() {
+        bail!(
+            "palpal-central {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// `serve` with the console on a free loopback port; the server and the console's address.
+fn serve(db: &str) -> Result<(Running, String)> {
+    let mut child = Command::new(debug_binary("palpal-central"))
+        .args([
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
+            "--writer-cpu",
+            "off",
+        ])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting palpal-central serve")?;
+    let stdout = child.stdout.take().context("the server's stdout")?;
+    let running = Running(child);
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(url) = line.strip_prefix("console on ") {
+            let origin = url.strip_suffix("/console/").unwrap_or(url);
+            return Ok((running, origin.to_owned()));
+        }
+    }
+    bail!("the server printed no console address")
+}
+
+/// chromedriver on a free port, Chromium headless (`--no-sandbox`: the tests run as root).
+async fn browser() -> Result<(Running, Client)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting chromedriver (apt-get install chromium chromium-driver)")?;
+    let driver = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("chromedriver did not listen on port {port} within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        serde_json::json!({
+            "args": ["--headless=new", "--no-sandbox", "--lang=ko-KR",
+                     "--window-size=1280,900", "--disable-gpu", "--disable-dev-shm-usage"],
+        }),
+    );
+    let client = ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .context("a Chromium session through chromedriver")?;
+    Ok((driver, client))
+}
+
+/// Photographs the page in Korean and in English (each checked by axe-core), then leaves
+/// it in Korean.
+async fn both_languages(c: &Client, url: &str, name: &str) -> Result<()> {
+    c.goto(&format!("{url}?lang=en")).await?;
+    keep_screenshot(c, &format!("console-{name}-en")).await?;
+    c.goto(&format!("{url}?lang=ko")).await?;
+    keep_screenshot(c, &format!("console-{name}-ko")).await
+}
+
+async fn sign_in(c: &Client, console: &str, name: &str, password: &str) -> Result<()> {
+    c.goto(&format!("{console}/console/login")).await?;
+    type_into(c, "#name", name).await?;
+    type_into(c, "#password", password).await?;
+    click(c, "main button[type=submit]").await
+}
+
+async fn set_up(c: &Client, console: &str, name: &str, code: &str) -> Result<()> {
+    c.goto(&format!("{console}/console/setup")).await?;
+    type_into(c, "#name", name).await?;
+    type_into(c, "#code", code).await?;
+    type_into(c, "#password", PASSWORD).await?;
+    type_into(c, "#password_again", PASSWORD).await?;
+    click(c, "main button[type=submit]").await
+}
+
+async fn console_flow(c: &Client, console: &str, db: &str) -> Result<()> {
+    let added = central(&[
+        "operator",
+        "add",
+        "--db",
+        db,
+        "--name",
+        "김관리",
+        "--role",
+        "admin",
+    ])?;
+    let code = added
+        .lines()
+        .find_map(|l| l.strip_prefix("code: "))
+        .context("no setup code printed")?
+        .to_owned();
+
+    // Not signed in: the start page sends to sign-in.
+    c.goto(&format!("{console}/")).await?;
+    text_of(c, "#name").await?;
+    both_languages(c, &format!("{console}/console/login"), "login").await?;
+    both_languages(c, &format!("{console}/console/setup"), "setup").await?;
+
+    set_up(c, console, "김관리", &code).await?;
+    let done = text_of(c, ".notice.ok").await?;
+    assert_eq!(done, "비밀번호를 설정했습니다. 이제 로그인하세요.");
+    keep_screenshot(c, "console-setup-done-ko").await?;
+
+    sign_in(c, console, "김관리", PASSWORD).await?;
+    assert_eq!(text_of(c, "h1").await?, "오늘");
+    assert!(text_of(c, ".who").await?.contains("김관리"));
+    both_languages(c, &format!("{console}/console/"), "today").await?;
+    both_languages(c, &format!("{console}/console/audit"), "audit").await?;
+    both_languages(c, &format!("{console}/console/operators"), "operators").await?;
+
+    // An operator added in the console; the code is shown once.
+    type_into(c, "#name", "박조회").await?;
+    c.find(Locator::Css("#role option[value=viewer]"))
+        .await?
+        .click()
+        .await?;
+    click(c, "form.stack button[type=submit]").await?;
+    let new_code = text_of(c, "p.code").await?;
+    assert_eq!(new_code.len(), 19, "{new_code}");
+    keep_screenshot(c, "console-operator-added-ko").await?;
+
+    // Sign out (a form with the session's token).
+    click(c, "header form button").await?;
+    assert_eq!(text_of(c, ".notice.ok").await?, "로그아웃했습니다.");
+
+    // The new operator sets up, then mistypes five times: the account is locked.
+    set_up(c, console, "박조회", &new_code).await?;
+    text_of(c, ".notice.ok").await?;
+    for _ in 0..4 {
+        sign_in(c, console, "박조회", "틀린 비밀번호입니다 정말로").await?;
+        assert_eq!(
+            text_of(c, ".notice.error").await?,
+            "이름 또는 비밀번호가 맞지 않습니다. 다시 입력해 주세요."
+        );
+    }
+    keep_screenshot(c, "console-wrong-password-ko").await?;
+    sign_in(c, console, "박조회", "틀린 비밀번호입니다 정말로").await?;
+    let locked = text_of(c, ".notice.error").await?;
+    assert!(locked.contains("15분 동안 잠겼습니다"), "{locked}");
+    sign_in(c, console, "박조회", PASSWORD).await?;
+    assert!(text_of(c, ".notice.error").await?.contains("잠겼습니다"));
+    keep_screenshot(c, "console-locked-ko").await?;
+
+    // The administrator sees the lock in the audit log, filtered.
+    sign_in(c, console, "김관리", PASSWORD).await?;
+    c.goto(&format!("{console}/console/audit?action=account_locked"))
+        .await?;
+    let row = text_of(c, "tbody tr").await?;
+    assert!(row.contains("계정 잠김") && row.contains("박조회"), "{row}");
+    keep_screenshot(c, "console-audit-locked-ko").await?;
+    click(c, "header form button").await?;
+    text_of(c, ".notice.ok").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_console() -> Result<()> {
+    if !enabled("e2e_console") {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.sqlite");
+    let db = db.to_str().context("a UTF-8 path")?;
+    // The database made before the server starts (operator add), as an operator would.
+    central(&["operator", "list", "--db", db])?;
+    let (_server, console) = serve(db)?;
+    let (_driver, c) = browser().await?;
+    let outcome = console_flow(&c, &console, db).await;
+    let _ = c.close().await;
+    outcome
+}
