@@ -42,7 +42,7 @@ use console::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 13;
+pub const SCHEMA_VERSION: u32 = 14;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -297,6 +297,8 @@ const MIGRATIONS: &[&str] = &[
         oldest_waiting_s INTEGER,
         clock_offset_s INTEGER
     );",
+    // 14: nothing here; the PostgreSQL store's change numbers come from transaction ids.
+    "-- no change",
 ];
 
 /// The migration after whose SQL [`seal_members`] runs.

@@ -220,3 +220,57 @@ fn a_server_process_killed_mid_drain_again_and_again_loses_nothing_and_doubles_n
     assert_eq!((counts.done, counts.rejected), (400, 0));
     Ok(())
 }
+
+/// A pull never passes a change that commits later: while a transaction that numbered a
+/// change is still running, a pull from another connection leaves its cursor below it, even
+/// though a change numbered after it has already committed; once it commits, the next pull
+/// from that cursor brings both. (Writers do not wait for each other to number changes.)
+#[test]
+fn a_pull_never_passes_a_change_that_commits_later() -> TestResult {
+    use palpal_central::store::postgres::{number_changes, PgStore};
+    use palpal_central::store::{Store as _, Terminal};
+    let cluster = test_postgres::Cluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let policies = std::sync::Arc::new(palpal_central::store::published_policies()?);
+    let mut store = PgStore::open(&cluster.url(), policies, &dir.path().join("data.key"))?;
+    let counter = Terminal {
+        id: 1,
+        site: "성북구 약국".to_owned(),
+        role: sync_protocol::wire::Role::Counter,
+        name: None,
+        public_key: None,
+        revoked: false,
+    };
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 12, 4).ok_or("a date")?;
+    let start = store.pull(&counter, 0, 100, today)?;
+
+    let mut late = postgres::Client::connect(&cluster.url(), postgres::NoTls)?;
+    let mut running = late.transaction()?;
+    number_changes(&mut running, &[("member", 41)])?;
+    let now = chrono::Utc::now();
+    let key_id = store.add_redemption_key(&[7; 32], now)?;
+
+    let before = store.pull(&counter, start.cursor, 100, today)?;
+    assert!(
+        before.redemption_keys.is_empty(),
+        "{:?}",
+        before.redemption_keys
+    );
+    assert!(before.revoked_members.is_empty());
+    assert!(!before.more);
+
+    running.commit()?;
+    let after = store.pull(&counter, before.cursor, 100, today)?;
+    assert_eq!(after.revoked_members, vec!["PP-00000041".to_owned()]);
+    assert_eq!(
+        after
+            .redemption_keys
+            .iter()
+            .map(|k| k.key_id)
+            .collect::<Vec<_>>(),
+        vec![key_id]
+    );
+    let again = store.pull(&counter, after.cursor, 100, today)?;
+    assert!(again.redemption_keys.is_empty() && again.revoked_members.is_empty());
+    Ok(())
+}

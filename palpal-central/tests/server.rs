@@ -713,9 +713,9 @@ async fn two_servers_on_one_database_apply_each_operation_once() -> TestResult {
 }
 
 /// A counter pulling by cursor from either of two server processes while both commit step
-/// reports at the same moment sees every change: change numbers are handed out only to a
-/// write group about to commit, one at a time, so no change that commits later gets a lower
-/// number than one a pull already passed. At the end the balances the counter pulled are
+/// reports at the same moment sees every change: a change is numbered by its transaction's
+/// id and a pull reads only the changes of transactions older than any still running, so no
+/// change that commits later gets a lower number than one a pull already passed. At the end the balances the counter pulled are
 /// the database's, member by member. (On SQLite, one server, pulls racing its one writer.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulls_racing_commits_on_two_servers_miss_no_change() -> TestResult {

@@ -235,6 +235,10 @@ const MIGRATIONS: &[&str] = &[
         oldest_waiting_s BIGINT,
         clock_offset_s BIGINT
     );",
+    // 14: change numbers from transaction ids and a sequence, no longer from one counter row
+    // every write group had to wait for (`number_changes`).
+    "CREATE SEQUENCE change_n;
+    DROP TABLE change_counter;",
 ];
 
 /// The version of the first migration here: the PostgreSQL store starts at the SQLite
@@ -643,14 +647,13 @@ impl<C: GenericClient> Sql for C {
     }
 }
 
-/// Gives the changed `(kind, key)`s the next change sequence numbers, in one statement. The
-/// numbers come from one counter row, which the transaction then holds until it ends: with
-/// several server processes, no change is numbered while a lower number is still
-/// uncommitted, so a pull by cursor, whichever process answers, never passes a change that
-/// commits later (the others wait for the row rather than fail and start again). A write
-/// group numbers its changes last, just before it commits, so that it holds the row for as
-/// short a time as it can.
-fn number_changes<C: GenericClient>(
+/// Gives the changed `(kind, key)`s change numbers, in one statement: the transaction's id
+/// (`pg_current_xact_id()`) shifted left by 20 bits, plus a count from the `change_n` sequence
+/// in the 20 bits below (a transaction numbers far fewer than a million changes). Numbers are handed out without waiting for anyone, so transactions commit side
+/// by side; a pull ([`pull_page`]) then reads only the changes of transactions older than
+/// every transaction still running (the snapshot's `xmin`), so that a change committing
+/// later can never get a number below one a pull already passed, whichever process answers.
+pub fn number_changes<C: GenericClient>(
     tx: &mut C,
     touched: &[(&'static str, i64)],
 ) -> anyhow::Result<()> {
@@ -662,14 +665,13 @@ fn number_changes<C: GenericClient>(
     }
     let kinds: Vec<&str> = touched.iter().map(|(kind, _)| *kind).collect();
     let keys: Vec<i64> = touched.iter().map(|(_, key)| *key).collect();
-    let count = i64_of(touched.len())?;
     tx.execute(
-        "WITH next AS (UPDATE change_counter SET seq = seq + $3 WHERE id = 1 RETURNING seq)
-         INSERT INTO changes (kind, key, seq)
-         SELECT t.kind, t.key, next.seq - $3 + t.n
-         FROM next, unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS t (kind, key, n)
+        "INSERT INTO changes (kind, key, seq)
+         SELECT t.kind, t.key,
+                (pg_current_xact_id()::text::bigint << 20) | (nextval('change_n') & 1048575)
+         FROM unnest($1::text[], $2::bigint[]) AS t (kind, key)
          ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq",
-        &[&kinds, &keys, &count],
+        &[&kinds, &keys],
     )?;
     Ok(())
 }
@@ -2434,10 +2436,19 @@ fn pull_page(
         cursor,
         ..PullPage::default()
     };
+    // Only the changes of transactions that ended before the oldest one still running: any
+    // change not yet committed, or committed later, gets a number above them.
+    let below: i64 = tx
+        .query_one(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20",
+            &[],
+        )?
+        .get(0);
     let changes: Vec<(String, i64, i64)> = tx
         .query(
-            "SELECT kind, key, seq FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
-            &[&cursor, &(i64::from(limit) + 1)],
+            "SELECT kind, key, seq FROM changes WHERE seq > $1 AND seq < $2
+             ORDER BY seq LIMIT $3",
+            &[&cursor, &below, &(i64::from(limit) + 1)],
         )?
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2)))
@@ -2513,6 +2524,10 @@ fn pull_page(
             }
             other => anyhow::bail!("unknown change kind {other:?}"),
         }
+    }
+    if !page.more {
+        // Every change numbered below `below` has been read: a later pull starts there.
+        page.cursor = page.cursor.max(below - 1);
     }
     if terminal.role == Role::Kiosk {
         let until = today
