@@ -74,9 +74,10 @@ pub struct Config {
     /// TLS for the terminals' listener ([`crate::tls::server_config`]); `None` serves plain
     /// HTTP (terminals take it only on a loopback address).
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// How long writes may wait for the writer (queued to committed) before fewer requests
-    /// are let in at once (down to [`MIN_IN_FLIGHT`]), see [`crate::limit`]; `None` keeps
-    /// `max_in_flight`.
+    /// How long writes may wait for the writer (queued to committed with one writer; queued
+    /// to taken by a writer with several, see [`writer::Sizes::limit_on_queue`]) before fewer
+    /// requests are let in at once (down to [`MIN_IN_FLIGHT`]), see [`crate::limit`]; `None`
+    /// keeps `max_in_flight`.
     pub latency_target: Option<std::time::Duration>,
     /// Largest request body in bytes; beyond it, 413.
     pub max_body_bytes: usize,
@@ -369,6 +370,7 @@ pub fn router(
             queue: config.write_queue,
             max_group: config.max_group,
             max_group_ops: config.max_group_ops,
+            limit_on_queue: writers > 1,
         },
         Arc::clone(&clock),
         Arc::clone(&metrics),

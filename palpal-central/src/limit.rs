@@ -50,7 +50,8 @@ impl Aimd {
     }
 
     /// A write group was committed at `now` (any monotonic clock); the longest any of its
-    /// writes waited, from queued to committed, was `waited`. `refused` says whether requests
+    /// writes waited (from queued to committed, or to taken by a writer, as the writer
+    /// measures it) was `waited`. `refused` says whether requests
     /// were refused at the limit since the last call. Returns the limit.
     pub fn group(&mut self, now: Duration, waited: Duration, refused: bool) -> usize {
         let start = *self.window_start.get_or_insert(now);

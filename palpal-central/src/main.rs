@@ -111,7 +111,9 @@ enum Command {
         #[arg(long, default_value_t = Config::default().max_in_flight_bytes)]
         max_in_flight_bytes: usize,
         /// How long, in milliseconds, writes may wait for the writer before fewer requests
-        /// are let in at once (never fewer than 8); 0 keeps `--max-in-flight` always.
+        /// are let in at once (never fewer than 8): until committed with one writer
+        /// (SQLite), until a writer takes them with several (PostgreSQL); 0 keeps
+        /// `--max-in-flight` always.
         #[arg(long, default_value_t = 50)]
         latency_target_ms: u64,
         /// Largest request body in bytes; beyond it the server answers 413.

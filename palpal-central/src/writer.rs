@@ -49,6 +49,12 @@ pub struct Sizes {
     pub max_group: usize,
     /// Operations in one group at most, beyond its first write.
     pub max_group_ops: usize,
+    /// Whether the admission limit follows only how long writes wait for a writer to take
+    /// them (several writers, PostgreSQL), not until their group is committed (one writer,
+    /// SQLite). On PostgreSQL a group's commit costs round trips and a WAL flush whatever
+    /// the load, so admitting fewer requests does not make it shorter; only a queue that
+    /// grows says that more come than the writers take.
+    pub limit_on_queue: bool,
 }
 
 /// Why a write was not committed. Nothing of its group was applied.
@@ -253,6 +259,7 @@ impl Writer {
         let Sizes {
             max_group,
             max_group_ops,
+            limit_on_queue,
             ..
         } = sizes;
         let max_group = max_group.max(1);
@@ -313,7 +320,8 @@ impl Writer {
             let committed = store.commit_group(&writes, clock.now());
             let done = std::time::Instant::now();
             metrics.writer_time(WriterState::Writing, done - writing);
-            let waited = oldest.map_or(Duration::ZERO, |at| done.saturating_duration_since(at));
+            let until = if limit_on_queue { writing } else { done };
+            let waited = oldest.map_or(Duration::ZERO, |at| until.saturating_duration_since(at));
             metrics.set_in_flight_limit(limiter.group(done - started, waited));
             match committed {
                 Ok(replies) => {
