@@ -34,7 +34,7 @@ test: lint build
 	target/debug/palpal-replay --central target/debug/palpal-central --scale 0.01 --compress 120 --check --mode smart --database postgres --nodes 2 --kill node --out target/replay-smoke-postgres
 	rm -f .demo/screens/*.png
 	PALPAL_DEMO_EXIT=1 scripts/demo.sh
-	test -s .demo/screens/kiosk.png && test -s .demo/screens/counter.png
+	test -s .demo/screens/kiosk.png && test -s .demo/screens/counter.png && test -s .demo/screens/console.png
 
 bench:
 	cargo bench -p points-core

@@ -126,7 +126,8 @@ today=$(TZ=Asia/Seoul date +%F)
   --places 200 >/dev/null
 "$bin/palpal-central" serve --db "$demo/central.sqlite" --listen 127.0.0.1:0 \
   --tls-cert "$demo/server.pem" --tls-key "$demo/server-key.pem" \
-  --metrics-listen 127.0.0.1:0 --card-key "$demo/card-key.hex" >"$demo/central.log" 2>&1 &
+  --metrics-listen 127.0.0.1:0 --console-listen 127.0.0.1:0 \
+  --card-key "$demo/card-key.hex" >"$demo/central.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "^listening on" "$demo/central.log" 2>/dev/null && break; sleep 0.1; done
 central=$(sed -n 's/^listening on //p' "$demo/central.log" | head -n 1)
@@ -135,7 +136,18 @@ if [[ -z "$central" ]]; then
   exit 1
 fi
 metrics=$(sed -n 's/^metrics on //p' "$demo/central.log" | head -n 1)
+console=$(sed -n 's/^console on //p' "$demo/central.log" | head -n 1)
 echo "palpal: central server at $central (database $demo/central.sqlite, metrics $metrics)"
+# The operator console, with a demo administrator who sets a password with the setup code.
+operator=$("$bin/palpal-central" operator add --db "$demo/central.sqlite" --name demo-admin \
+  --role admin 2>/dev/null)
+setup_code=$(sed -n 's/^code: //p' <<<"$operator")
+if [[ -z "$console" || -z "$setup_code" ]]; then
+  echo "palpal: the operator console did not start; see $demo/central.log" >&2
+  exit 1
+fi
+echo "palpal: operator console at $console (the demo's own TLS certificate: $demo/server.pem)"
+echo "palpal:   first visit ${console}setup as demo-admin with the one-time code $setup_code"
 added=$("$bin/palpal-central" terminal add --db "$demo/central.sqlite" --site jongno-cc --role kiosk \
   --tls-cert "$demo/server.pem" 2>/dev/null)
 code=$(sed -n 's/^code: //p' <<<"$added")
@@ -146,6 +158,16 @@ echo "palpal: the kiosk is provisioned against it over TLS (server key $server_k
 
 start_app kiosk
 start_app counter
+# The console's sign-in page as a desktop browser shows it (headless Chromium; as root it
+# needs --no-sandbox).
+browser_flags=(--headless=new --ignore-certificate-errors --window-size=1280,900 --lang=ko-KR)
+[[ $(id -u) -eq 0 ]] && browser_flags+=(--no-sandbox)
+if chromium "${browser_flags[@]}" --screenshot="$demo/screens/console.png" "${console}login" \
+  >"$demo/console-shot.log" 2>&1; then
+  echo "palpal: the console's sign-in page: $demo/screens/console.png"
+else
+  echo "palpal: could not photograph the console's sign-in page; see $demo/console-shot.log" >&2
+fi
 echo "palpal: demo member numbers at the counter: PP-0001 to PP-0016"
 
 if [[ -n "${PALPAL_DEMO_EXIT:-}" ]]; then
