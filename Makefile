@@ -30,6 +30,7 @@ test: lint build
 	PALPAL_E2E=1 $(XVFB) cargo test --workspace
 	PALPAL_TEST_DB=postgres cargo test -p palpal-central --test server
 	tests/api-fuzz/run.sh 100
+	tests/api-fuzz/console.sh 50
 	target/debug/palpal-replay --central target/debug/palpal-central --scale 0.01 --compress 120 --check --out target/replay-smoke
 	target/debug/palpal-replay --central target/debug/palpal-central --scale 0.01 --compress 120 --check --mode smart --database postgres --nodes 2 --kill node --out target/replay-smoke-postgres
 	rm -f .demo/screens/*.png
@@ -52,6 +53,7 @@ responsiveness: build
 # Schemathesis against the real server, every request signed (tests/api-fuzz/run.sh).
 api-fuzz: build
 	tests/api-fuzz/run.sh 1000
+	tests/api-fuzz/console.sh 1000
 
 # Launch day at full scale against a release build of the server; the report lands in docs/replay/.
 replay:
