@@ -17,6 +17,7 @@ pub mod csv;
 pub mod pages;
 pub mod rules;
 pub mod text;
+pub mod today;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -304,6 +305,7 @@ pub fn router(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: ConsoleC
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route("/console/", get(today))
         .route("/console/style.css", get(style))
+        .route("/console/today.js", get(today_script))
         .route("/console/login", get(login_page).post(login))
         .route("/console/setup", get(setup_page).post(setup))
         .route("/console/logout", post(logout))
@@ -665,29 +667,52 @@ async fn today(State(console): State<Arc<Console>>, ctx: Ctx, method: Method) ->
         Ok(signed) => signed,
         Err(response) => return response,
     };
+    let now = console.clock.now();
     let read = console
-        .store(|store| {
+        .store(move |store| {
+            let activity = store.activity(&today::read_from(now))?;
+            let leases = store.leases_on(points_core::kst_day(now))?;
             let terminals = store.terminals()?;
+            let sightings = store.sightings()?;
             let recent = store.audit_log(&AuditQuery {
                 action: None,
                 offset: 0,
                 limit: 5,
             })?;
-            Ok((terminals, recent))
+            Ok((activity, leases, terminals, sightings, recent))
         })
         .await;
-    match read {
-        Ok((terminals, recent)) => signed_page(
-            &console,
-            &ctx,
-            &signed,
-            Nav::Today,
-            notice_of(&ctx),
-            StatusCode::OK,
-            pages::today(ctx.lang, &terminals, &recent),
-        ),
-        Err(refusal) => refusal.answer(&ctx, Some(&signed.session)),
+    let (activity, leases, terminals, sightings, recent) = match read {
+        Ok(read) => read,
+        Err(refusal) => return refusal.answer(&ctx, Some(&signed.session)),
+    };
+    let live = today::Live {
+        now,
+        activity: &activity,
+        leases: &leases,
+        terminals: &terminals,
+        sightings: &sightings,
+    };
+    if ctx.query("part") == Some("live") {
+        return html(StatusCode::OK, today::live(ctx.lang, &live));
     }
+    signed_page(
+        &console,
+        &ctx,
+        &signed,
+        Nav::Today,
+        notice_of(&ctx),
+        StatusCode::OK,
+        pages::today(ctx.lang, today::live(ctx.lang, &live), &recent),
+    )
+}
+
+async fn today_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        today::SCRIPT,
+    )
+        .into_response()
 }
 
 /// A page before sign-in (sign-in, setup) with a new form token in its cookie.

@@ -938,6 +938,7 @@ fn metrics_allowed(access: &MetricsAccess, headers: &HeaderMap) -> bool {
 }
 
 async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     // A shared string, not a copy: thousands of refusals a second pass here.
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
@@ -961,6 +962,10 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         app.metrics.refusal(code.as_str());
     }
     app.metrics.request(route, response.status().as_u16());
+    if route != "/metrics" && route != "/v1/health" {
+        app.metrics
+            .answered(response.status().as_u16(), started.elapsed());
+    }
     response
 }
 
@@ -1057,6 +1062,40 @@ impl App {
             if let Write::Seen(back) = job.write {
                 back.into_iter().for_each(|s| self.note_sighting(s));
             }
+        }
+    }
+
+    /// Hands what this process counted since the last time to the writer, as this minute's
+    /// (counts the writer cannot take now are kept for the next time).
+    fn write_activity(&self) {
+        let taken = self.metrics.take_activity();
+        if taken.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let minute = crate::store::minute_of(now);
+        let counts = taken
+            .iter()
+            .map(|(figure, count)| crate::store::ActivityCount {
+                minute: minute.clone(),
+                figure: (*figure).to_owned(),
+                count: *count,
+            })
+            .collect();
+        let (reply, _answer) = oneshot::channel();
+        if self
+            .writer
+            .try_send(WriteJob {
+                write: Write::Activity {
+                    counts,
+                    keep_from: crate::store::minute_of(now - ACTIVITY_KEPT),
+                },
+                reply,
+                queued_at: std::time::Instant::now(),
+            })
+            .is_err()
+        {
+            self.metrics.give_back_activity(&taken);
         }
     }
 
@@ -1225,16 +1264,23 @@ impl Signed {
     }
 }
 
-/// Writes down the sightings every `every` until the server is dropped.
+/// Writes down the sightings and the counts of the Today page every `every` until the
+/// server is dropped.
 fn keep_sightings(app: &std::sync::Weak<App>, every: std::time::Duration) {
     loop {
         std::thread::sleep(every);
         match app.upgrade() {
-            Some(app) => app.write_sightings(),
+            Some(app) => {
+                app.write_sightings();
+                app.write_activity();
+            }
             None => return,
         }
     }
 }
+
+/// How long the minutes' counts are kept.
+const ACTIVITY_KEPT: chrono::TimeDelta = chrono::TimeDelta::hours(48);
 
 async fn health(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let schema_version = app.read(|store| store.schema_version()).await?;
@@ -1344,6 +1390,11 @@ async fn sync(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
         WriteReply::Synced(results) => {
             app.saw(terminal.id, None);
             for (kind, result) in kinds.iter().zip(&results) {
+                match result.status {
+                    OpStatus::Accepted => app.metrics.accepted(kind, result.points.unwrap_or(0)),
+                    OpStatus::Rejected => app.metrics.rejected(),
+                    OpStatus::Duplicate => {}
+                }
                 let status = match result.status {
                     OpStatus::Accepted => "accepted",
                     OpStatus::Duplicate => "duplicate",

@@ -30,7 +30,22 @@ pub struct Metrics {
     storage_full_episode: Mutex<Option<u64>>,
     wal_pages: AtomicU64,
     writer_nanos: [AtomicU64; 3],
+    /// What happened since [`Metrics::take_activity`] last took it, by figure.
+    activity: Mutex<BTreeMap<&'static str, i64>>,
 }
+
+/// Upper bounds, in milliseconds, of the answer-time figures of the console's Today page
+/// (`latency_le_<bound>`; slower answers count as `latency_slower`).
+pub const LATENCY_BOUNDS_MS: [u64; 6] = [10, 50, 100, 250, 1_000, 5_000];
+
+const LATENCY_FIGURES: [&str; 6] = [
+    "latency_le_10",
+    "latency_le_50",
+    "latency_le_100",
+    "latency_le_250",
+    "latency_le_1000",
+    "latency_le_5000",
+];
 
 /// What the writer thread spends its time on.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +75,62 @@ impl Metrics {
     /// Counts a request refused as a whole, by error code.
     pub fn refusal(&self, code: &'static str) {
         *lock(&self.refusals).entry(code).or_default() += 1;
+    }
+
+    /// Counts an answer for the Today page: every request, 429s, server errors, and how
+    /// long it took.
+    pub fn answered(&self, status: u16, took: std::time::Duration) {
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        let latency = LATENCY_BOUNDS_MS
+            .iter()
+            .position(|bound| ms <= *bound)
+            .map_or("latency_slower", |i| LATENCY_FIGURES[i]);
+        let mut activity = lock(&self.activity);
+        *activity.entry("requests").or_default() += 1;
+        *activity.entry(latency).or_default() += 1;
+        if status == 429 {
+            *activity.entry("refused_429").or_default() += 1;
+        } else if status >= 500 {
+            *activity.entry("errors_5xx").or_default() += 1;
+        }
+    }
+
+    /// Counts an operation the server accepted, for the Today page, with the points it
+    /// credited.
+    pub fn accepted(&self, kind: &str, points: u64) {
+        let figure = match kind {
+            "enrollment" => "sign_ups",
+            "step_report" => "step_reports",
+            "redemption_hold" => "holds",
+            "void" => "voids",
+            "watch_pairing" => "pairings",
+            _ => "other_operations",
+        };
+        let mut activity = lock(&self.activity);
+        *activity.entry(figure).or_default() += 1;
+        if points > 0 {
+            *activity.entry("points").or_default() += i64::try_from(points).unwrap_or(i64::MAX);
+        }
+    }
+
+    /// Counts an operation the server rejected, for the Today page.
+    pub fn rejected(&self) {
+        *lock(&self.activity).entry("rejected").or_default() += 1;
+    }
+
+    /// What was counted for the Today page since the last call, by figure.
+    pub fn take_activity(&self) -> Vec<(&'static str, i64)> {
+        std::mem::take(&mut *lock(&self.activity))
+            .into_iter()
+            .collect()
+    }
+
+    /// Puts counts [`Metrics::take_activity`] took back (the writer could not take them).
+    pub fn give_back_activity(&self, counts: &[(&'static str, i64)]) {
+        let mut activity = lock(&self.activity);
+        for (figure, count) in counts {
+            *activity.entry(figure).or_default() += count;
+        }
     }
 
     /// Counts an operation's result.

@@ -42,7 +42,7 @@ use console::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 14;
+pub const SCHEMA_VERSION: u32 = 15;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -299,6 +299,13 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 14: nothing here; the PostgreSQL store's change numbers come from transaction ids.
     "-- no change",
+    // 15: what every server process counted, minute by minute (the console's Today page).
+    "CREATE TABLE activity (
+        minute TEXT NOT NULL,
+        figure TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (minute, figure)
+    ) WITHOUT ROWID;",
 ];
 
 /// The migration after whose SQL [`seal_members`] runs.
@@ -420,6 +427,30 @@ pub enum Write {
     /// Remember when terminals were last heard and what they last told of themselves; a
     /// later sighting already recorded (by another server process) is kept.
     Seen(Vec<Sighting>),
+    /// Add what this process counted to the minutes' figures every process adds to, and
+    /// forget the figures of minutes older than `keep_from`.
+    Activity {
+        /// The counts, by minute and figure.
+        counts: Vec<ActivityCount>,
+        /// The oldest minute kept (as [`ActivityCount::minute`]).
+        keep_from: String,
+    },
+}
+
+/// How many of something one server process counted in one minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityCount {
+    /// The minute, by the server's clock in UTC: `2026-12-04T10:03`.
+    pub minute: String,
+    /// What was counted (`crate::metrics::Metrics::take_activity` names them).
+    pub figure: String,
+    /// How many.
+    pub count: i64,
+}
+
+/// The minute of `at` as [`ActivityCount::minute`] writes it.
+pub fn minute_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M").to_string()
 }
 
 /// A terminal heard from: when, and what it told of itself (with a pull).
@@ -509,6 +540,11 @@ pub trait Store: Send {
     fn terminals(&mut self) -> anyhow::Result<Vec<Terminal>>;
     /// When each terminal heard from was last heard, and what it last told of itself.
     fn sightings(&mut self) -> anyhow::Result<Vec<Sighting>>;
+    /// Every process's counts added up, minute by minute, from `from` (a minute as
+    /// [`minute_of`] writes it) on, in minute order.
+    fn activity(&mut self, from: &str) -> anyhow::Result<Vec<ActivityCount>>;
+    /// The sign-up places of every site on `day`, by site.
+    fn leases_on(&mut self, day: NaiveDate) -> anyhow::Result<Vec<QuotaLease>>;
     /// Creates a terminal waiting for enrollment with the code that hashes to `code_hash`.
     fn add_terminal(
         &mut self,
@@ -1031,6 +1067,29 @@ impl Store for SqliteStore {
         Ok(terminal_in(&self.conn, id)?)
     }
 
+    fn activity(&mut self, from: &str) -> anyhow::Result<Vec<ActivityCount>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT minute, figure, count FROM activity WHERE minute >= ?1
+             ORDER BY minute, figure",
+        )?;
+        let rows = stmt.query_map([from], |r| {
+            Ok(ActivityCount {
+                minute: r.get(0)?,
+                figure: r.get(1)?,
+                count: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn leases_on(&mut self, day: NaiveDate) -> anyhow::Result<Vec<QuotaLease>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, day, site, places, used FROM quota_leases WHERE day = ?1 ORDER BY site",
+        )?;
+        let rows = stmt.query_map([ymd(day)], read_lease)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn sightings(&mut self) -> anyhow::Result<Vec<Sighting>> {
         let mut stmt = self.conn.prepare(
             "SELECT terminal_id, seen_ms, reported_ms, app_version, waiting, oldest_waiting_s,
@@ -1289,6 +1348,7 @@ impl Store for SqliteStore {
                     sequence,
                 } => record_contact(&tx, *terminal, *day, *sequence),
                 Write::Seen(sightings) => record_sightings(&tx, sightings),
+                Write::Activity { counts, keep_from } => record_activity(&tx, counts, keep_from),
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
                 tx.prepare_cached("ROLLBACK TO write")?
@@ -2375,6 +2435,24 @@ fn record_sightings(tx: &Connection, sightings: &[Sighting]) -> anyhow::Result<W
             row.clock_offset_s,
         ])?;
     }
+    Ok(WriteReply::Contacted)
+}
+
+/// Adds counts to the minutes' figures and forgets minutes before `keep_from`.
+fn record_activity(
+    tx: &Connection,
+    counts: &[ActivityCount],
+    keep_from: &str,
+) -> anyhow::Result<WriteReply> {
+    let mut add = tx.prepare_cached(
+        "INSERT INTO activity (minute, figure, count) VALUES (?1, ?2, ?3)
+         ON CONFLICT (minute, figure) DO UPDATE SET count = count + excluded.count",
+    )?;
+    for c in counts {
+        add.execute(params![c.minute, c.figure, c.count])?;
+    }
+    tx.prepare_cached("DELETE FROM activity WHERE minute < ?1")?
+        .execute([keep_from])?;
     Ok(WriteReply::Contacted)
 }
 

@@ -100,6 +100,7 @@ fn operations(write: &Write) -> usize {
         Write::Sync { operations, .. } => operations.len(),
         Write::Enroll { .. } | Write::IssueCard(_) | Write::Contact { .. } => 1,
         Write::Seen(sightings) => sightings.len(),
+        Write::Activity { counts, .. } => counts.len(),
     }
 }
 

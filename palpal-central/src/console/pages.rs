@@ -9,7 +9,6 @@ use maud::{html, Markup, DOCTYPE};
 use super::rules::Role;
 use super::text::{Lang, T};
 use crate::store::console::{AuditAction, AuditEntry, Operator, Session};
-use crate::store::Terminal;
 
 /// The stylesheet, served at `/console/style.css`.
 pub const STYLE: &str = include_str!("style.css");
@@ -282,25 +281,17 @@ fn audit_table(lang: Lang, entries: &[AuditEntry]) -> Markup {
 }
 
 /// The start page: the terminals at a glance and the latest entries of the audit log.
-pub fn today(lang: Lang, terminals: &[Terminal], recent: &[AuditEntry]) -> Markup {
+pub fn today(lang: Lang, live: Markup, recent: &[AuditEntry]) -> Markup {
     let t = |text: T| text.get(lang);
-    let revoked = terminals.iter().filter(|x| x.revoked).count();
-    let enrolled = terminals
-        .iter()
-        .filter(|x| !x.revoked && x.public_key.is_some())
-        .count();
-    let waiting = terminals.len() - revoked - enrolled;
     html! {
-        p.lead { (t(T::TodayIntro)) }
-        h2 { (t(T::TerminalsHeading)) }
-        ul.figures {
-            li { strong { (enrolled) } (t(T::TerminalsEnrolled)) }
-            li { strong { (waiting) } (t(T::TerminalsWaiting)) }
-            li { strong { (revoked) } (t(T::TerminalsRevoked)) }
-        }
+        p.lead { (t(T::TodayIntro)) " " (t(T::LiveUpdating)) }
+        button.quiet #live-toggle type="button" hidden aria-pressed="false"
+            data-pause=(t(T::PauseUpdates)) data-resume=(t(T::ResumeUpdates)) { (t(T::PauseUpdates)) }
+        section #live { (live) }
         h2 { (t(T::RecentActivity)) }
         (audit_table(lang, recent))
         p { a href="/console/audit" { (t(T::SeeAuditLog)) } }
+        script src="/console/today.js" defer {}
     }
 }
 

@@ -29,8 +29,9 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use redemption_token::{KeySet, MemberNo, Revocations, RevokedCard};
 
 use super::{
-    card_key, fresh_nonce, payload_hash, ymd, Backend, CardRecord, CardRequest, PullPage, Refusal,
-    SeenRow, Sighting, Store, Terminal, WalPages, Write, WriteReply, DAYS_AHEAD, MAX_REPORT_HOLDS,
+    card_key, fresh_nonce, payload_hash, ymd, ActivityCount, Backend, CardRecord, CardRequest,
+    PullPage, Refusal, SeenRow, Sighting, Store, Terminal, WalPages, Write, WriteReply, DAYS_AHEAD,
+    MAX_REPORT_HOLDS,
 };
 use crate::personal::{DataKey, Person};
 use crate::wire::{
@@ -239,6 +240,13 @@ const MIGRATIONS: &[&str] = &[
     // every write group had to wait for (`number_changes`).
     "CREATE SEQUENCE change_n;
     DROP TABLE change_counter;",
+    // 15: what every server process counted, minute by minute (the console's Today page).
+    "CREATE TABLE activity (
+        minute TEXT NOT NULL,
+        figure TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (minute, figure)
+    );",
 ];
 
 /// The version of the first migration here: the PostgreSQL store starts at the SQLite
@@ -785,6 +793,35 @@ impl Store for PgStore {
         terminal_in(self.db(), id)
     }
 
+    fn activity(&mut self, from: &str) -> anyhow::Result<Vec<ActivityCount>> {
+        Ok(self
+            .db()
+            .query(
+                "SELECT minute, figure, count FROM activity WHERE minute >= $1
+                 ORDER BY minute, figure",
+                &[&from],
+            )?
+            .iter()
+            .map(|r| ActivityCount {
+                minute: r.get(0),
+                figure: r.get(1),
+                count: r.get(2),
+            })
+            .collect())
+    }
+
+    fn leases_on(&mut self, day: NaiveDate) -> anyhow::Result<Vec<QuotaLease>> {
+        Ok(self
+            .db()
+            .query(
+                "SELECT id, day, site, places, used FROM quota_leases WHERE day = $1 ORDER BY site",
+                &[&ymd(day)],
+            )?
+            .iter()
+            .map(read_lease)
+            .collect())
+    }
+
     fn sightings(&mut self) -> anyhow::Result<Vec<Sighting>> {
         Ok(self
             .db()
@@ -1226,6 +1263,9 @@ impl PgStore {
                     sequence,
                 } => record_contact(&mut one, *terminal, *day, *sequence),
                 Write::Seen(sightings) => record_sightings(&mut one, sightings),
+                Write::Activity { counts, keep_from } => {
+                    record_activity(&mut one, counts, keep_from)
+                }
             }?;
             if matches!(reply, WriteReply::Refused(_)) {
                 savepoint
@@ -2355,6 +2395,27 @@ fn record_sightings(tx: &mut impl Sql, sightings: &[Sighting]) -> anyhow::Result
             ],
         )?;
     }
+    Ok(WriteReply::Contacted)
+}
+
+/// Adds counts to the minutes' figures (in minute and figure order, as every process does,
+/// so that two processes lock the rows in the same order) and forgets minutes before
+/// `keep_from`.
+fn record_activity(
+    tx: &mut impl Sql,
+    counts: &[ActivityCount],
+    keep_from: &str,
+) -> anyhow::Result<WriteReply> {
+    let mut counts = counts.to_vec();
+    counts.sort_by(|a, b| (&a.minute, &a.figure).cmp(&(&b.minute, &b.figure)));
+    for c in &counts {
+        tx.execute(
+            "INSERT INTO activity (minute, figure, count) VALUES ($1, $2, $3)
+             ON CONFLICT (minute, figure) DO UPDATE SET count = activity.count + excluded.count",
+            &[&c.minute, &c.figure, &c.count],
+        )?;
+    }
+    tx.execute("DELETE FROM activity WHERE minute < $1", &[&keep_from])?;
     Ok(WriteReply::Contacted)
 }
 

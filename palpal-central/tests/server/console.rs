@@ -850,3 +850,94 @@ fn the_binary_serves_the_console_without_tls_on_loopback_only() -> TestResult {
     )?;
     Ok(())
 }
+
+/// The Today page adds up what the server counted, minute by minute: sign-ups, step reports
+/// and the points they credited, 429s; each site's places; terminals heard. Its live part is
+/// also answered alone, for the page's script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_today_page_shows_what_the_server_counted() -> TestResult {
+    let h = start(Config {
+        sightings_every: std::time::Duration::from_millis(20),
+        ..Config::default()
+    })
+    .await?;
+    let day = points_core::kst_day(h.clock.now()).to_string();
+    cli(&[
+        "quota",
+        "set",
+        "--db",
+        h.db(),
+        "--day",
+        &day,
+        "--site",
+        "성북구 보건소",
+        "--places",
+        "40",
+    ])?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let counter = h.terminal("counter", 2).await?;
+    let signed_up = h
+        .sync(
+            &kiosk,
+            json!([enrollment("t-1", "김영희"), enrollment("t-2", "이철수")]),
+        )
+        .await?;
+    assert_eq!(signed_up.status, 200, "{}", signed_up.body);
+    let pulled = h.pull(&counter, json!({})).await?;
+    assert_eq!(pulled.status, 200, "{}", pulled.body);
+    let mut admin = h.signed_in("오늘보기", "viewer").await?;
+
+    // Each process writes down its counts every few moments: wait for them.
+    let mut page = admin.get("/console/").await?;
+    for _ in 0..250 {
+        if page.body.contains("<strong>2</strong>오늘 가입") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        page = admin.get("/console/").await?;
+    }
+    assert_eq!(page.status, 200);
+    assert!(page.says(T::SignUpsToday), "{}", page.body);
+    assert!(
+        page.body.contains("<strong>2</strong>오늘 가입"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("분당 가입: 합계 2, 최대 2"),
+        "{}",
+        page.body
+    );
+    // The site's places: 40, 2 taken by the two sign-ups.
+    assert!(
+        page.body
+            .contains("<th scope=\"row\">성북구 보건소</th><td>40</td><td>2</td><td>38</td>"),
+        "{}",
+        page.body
+    );
+    // Both terminals were heard just now.
+    assert!(
+        page.body.contains("<strong>2</strong>최근 5분 안에 연결"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("src=\"/console/today.js\""));
+
+    let live = admin.get("/console/?part=live").await?;
+    assert_eq!(live.status, 200);
+    assert!(live.body.contains("<strong>2</strong>오늘 가입"));
+    assert!(
+        !live.body.contains("<html"),
+        "only the live part: {}",
+        live.body
+    );
+    let script = admin.get("/console/today.js").await?;
+    assert_eq!(script.status, 200);
+    assert!(script.body.contains("/console/?part=live"));
+
+    // Without a session neither the page nor its live part is shown.
+    let mut stranger = h.browser()?;
+    let refused = stranger.get("/console/?part=live").await?;
+    assert!(!refused.body.contains("오늘 가입"), "{}", refused.body);
+    Ok(())
+}
