@@ -850,3 +850,7 @@ fn the_binary_serves_the_console_without_tls_on_loopback_only() -> TestResult {
     )?;
     Ok(())
 }
+
+/// The Policies page.
+#[path = "console/policies.rs"]
+mod policies;
