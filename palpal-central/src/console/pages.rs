@@ -445,6 +445,19 @@ pub struct PolicyForm<'a> {
     pub start: &'a str,
 }
 
+/// A number with its thousands grouped: 12,000.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// A policy's events, as a short list: `3× 2025-12-15..2025-12-28`, `+1000 2026-09-09`.
 fn events_of(text: &str) -> String {
     let Ok(policy) = points_core::PointsPolicy::from_toml_str(text) else {
@@ -596,11 +609,11 @@ pub fn policies(
                                         PreviewKind::Event => T::EventWeek,
                                         PreviewKind::SpecialDay => T::SpecialDay,
                                     }))
-                                    ": " (line.steps) " " (t(T::StepsADay)) ", " (line.age) " " (t(T::AgeYears))
+                                    ": " (grouped(u64::from(line.steps))) (t(T::StepsADay)) ", " (line.age) (t(T::AgeYears))
                                 }
                                 td { (ymd(line.first)) @if line.last != line.first { ".." (ymd(line.last)) } }
-                                td { (line.now) }
-                                td { strong { (line.new) } }
+                                td { (grouped(line.now)) }
+                                td { strong { (grouped(line.new)) } }
                             }
                         }
                     }

@@ -129,7 +129,7 @@ async fn a_policy_published_in_the_console_is_pulled_and_rated_with_by_every_ser
     assert!(
         preview
             .body
-            .contains("<td>2025-12-15..2025-12-21</td><td>1200</td><td><strong>2600</strong>"),
+            .contains("<td>2025-12-15..2025-12-21</td><td>1,200</td><td><strong>2,600</strong>"),
         "{}",
         preview.body
     );
