@@ -50,8 +50,9 @@ fn central(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
-/// `serve` with the console on a free loopback port; the server and the console's address.
-fn serve(db: &str) -> Result<(Running, String)> {
+/// `serve` with the console on a free loopback port; the server, the terminals' API's address
+/// and the console's.
+fn serve(db: &str) -> Result<(Running, String, String)> {
     let mut child = Command::new(debug_binary("palpal-central"))
         .args([
             "serve",
@@ -72,11 +73,16 @@ fn serve(db: &str) -> Result<(Running, String)> {
         .context("starting palpal-central serve")?;
     let stdout = child.stdout.take().context("the server's stdout")?;
     let running = Running(child);
+    let mut api = None;
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line?;
+        if let Some(url) = line.strip_prefix("listening on ") {
+            api = Some(url.to_owned());
+        }
         if let Some(url) = line.strip_prefix("console on ") {
             let origin = url.strip_suffix("/console/").unwrap_or(url);
-            return Ok((running, origin.to_owned()));
+            let api = api.context("the server printed no API address")?;
+            return Ok((running, api, origin.to_owned()));
         }
     }
     bail!("the server printed no console address")
@@ -157,7 +163,14 @@ fn event_2099() -> String {
 
 /// The Policies page: a file with a misspelt field refused with its line, the right file
 /// previewed against the policies in force, published, then cancelled.
-async fn policies_flow(c: &Client, console: &str, dir: &std::path::Path) -> Result<()> {
+async fn policies_flow(
+    c: &Client,
+    console: &str,
+    dir: &std::path::Path,
+    terminal: &Terminal,
+) -> Result<()> {
+    let status = terminal.sync_status()?;
+    assert!(status.contains("정책 policies: 3"), "{status}");
     both_languages(c, &format!("{console}/console/policies"), "policies").await?;
     type_into(c, "#text", "name = \"x\"\neffective_fro = 2099-12-01\n").await?;
     click(c, "button[value=preview]").await?;
@@ -204,15 +217,86 @@ async fn policies_flow(c: &Client, console: &str, dir: &std::path::Path) -> Resu
         "policy-published",
     )
     .await?;
+    // A counter's next sync pulls it.
+    let status = terminal.sync_status()?;
+    assert!(
+        status.contains("정책 policies: 4") && status.contains("  event-2099 2099-12-01.."),
+        "{status}"
+    );
     click(c, "button[aria-label='정책 취소 event-2099']").await?;
     assert_eq!(
         text_of(c, ".notice.ok").await?,
         "예정된 정책을 취소했습니다."
     );
-    keep_screenshot(c, "console-policy-cancelled-ko").await
+    keep_screenshot(c, "console-policy-cancelled-ko").await?;
+    let status = terminal.sync_status()?;
+    assert!(
+        status.contains("정책 policies: 3") && !status.contains("event-2099"),
+        "{status}"
+    );
+    Ok(())
 }
 
-async fn console_flow(c: &Client, console: &str, db: &str, dir: &std::path::Path) -> Result<()> {
+/// A counter (`palpal`, the headless terminal) on the server's API.
+struct Terminal {
+    db: String,
+    api: String,
+}
+
+impl Terminal {
+    /// Added with `palpal-central terminal add`, then `palpal provision`.
+    fn provision(&self, central_db: &str) -> Result<()> {
+        let added = central(&[
+            "terminal",
+            "add",
+            "--db",
+            central_db,
+            "--site",
+            "성북구 보건소",
+            "--role",
+            "counter",
+        ])?;
+        let code = added
+            .lines()
+            .find_map(|l| l.strip_prefix("code: "))
+            .context("no enrollment code printed")?;
+        palpal(&[
+            "provision",
+            "--db",
+            &self.db,
+            "--server",
+            &self.api,
+            "--code",
+            code,
+        ])?;
+        Ok(())
+    }
+
+    /// `palpal sync`, then what `palpal status` says.
+    fn sync_status(&self) -> Result<String> {
+        palpal(&["sync", "--db", &self.db])?;
+        palpal(&["status", "--db", &self.db])
+    }
+}
+
+fn palpal(args: &[&str]) -> Result<String> {
+    let out = Command::new(debug_binary("palpal"))
+        .args(args)
+        .output()
+        .context("running palpal (cargo build -p palpal --bins)")?;
+    if !out.status.success() {
+        bail!("palpal {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+async fn console_flow(
+    c: &Client,
+    console: &str,
+    db: &str,
+    dir: &std::path::Path,
+    terminal: &Terminal,
+) -> Result<()> {
     let added = central(&[
         "operator",
         "add",
@@ -287,7 +371,8 @@ async fn console_flow(c: &Client, console: &str, db: &str, dir: &std::path::Path
     let row = text_of(c, "tbody tr").await?;
     assert!(row.contains("계정 잠김") && row.contains("박조회"), "{row}");
     keep_screenshot(c, "console-audit-locked-ko").await?;
-    policies_flow(c, console, dir).await?;
+    terminal.provision(db)?;
+    policies_flow(c, console, dir, terminal).await?;
     click(c, "header form button").await?;
     text_of(c, ".notice.ok").await?;
     Ok(())
@@ -303,9 +388,14 @@ async fn e2e_console() -> Result<()> {
     let db = db.to_str().context("a UTF-8 path")?;
     // The database made before the server starts (operator add), as an operator would.
     central(&["operator", "list", "--db", db])?;
-    let (_server, console) = serve(db)?;
+    let (_server, api, console) = serve(db)?;
+    let terminal = dir.path().join("counter.sqlite");
+    let terminal = Terminal {
+        db: terminal.to_str().context("a UTF-8 path")?.to_owned(),
+        api,
+    };
     let (_driver, c) = browser().await?;
-    let outcome = console_flow(&c, &console, db, dir.path()).await;
+    let outcome = console_flow(&c, &console, db, dir.path(), &terminal).await;
     let _ = c.close().await;
     outcome
 }
