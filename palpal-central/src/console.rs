@@ -15,6 +15,7 @@
 
 pub mod csv;
 pub mod pages;
+mod policy_page;
 pub mod rules;
 pub mod text;
 pub mod today;
@@ -313,6 +314,13 @@ pub fn router(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: ConsoleC
         .route("/console/audit.csv", get(audit_csv))
         .route("/console/operators", get(operators_page).post(add_operator))
         .route("/console/operators/{id}/disable", post(disable_operator))
+        .route(
+            "/console/policies",
+            get(policy_page::policies_page)
+                .post(policy_page::post_policy)
+                .layer(DefaultBodyLimit::max(policy_page::MAX_UPLOAD_BYTES)),
+        )
+        .route("/console/policies/cancel", post(policy_page::cancel_policy))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
@@ -637,6 +645,8 @@ fn notice_of(ctx: &Ctx) -> Option<Notice> {
         "session_ended" => Notice::Error(T::SessionEnded),
         "set_up" => Notice::Ok(T::SetUpDone),
         "operator_disabled" => Notice::Ok(T::OperatorDisabled),
+        "policy_published" => Notice::Ok(T::PolicyPublished),
+        "policy_cancelled" => Notice::Ok(T::PolicyCancelled),
         _ => return None,
     })
 }

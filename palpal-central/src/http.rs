@@ -39,8 +39,8 @@ use crate::store::{
     parse_terminal_label, Backend, Refusal, Sighting, Store, Terminal, Write, WriteReply,
 };
 use crate::wire::{
-    EnrollRequest, EnrollResponse, Health, OpStatus, PolicyText, PullRequest, PullResponse,
-    SyncRequest, SyncResponse, TerminalReport,
+    EnrollRequest, EnrollResponse, Health, OpStatus, PullRequest, PullResponse, SyncRequest,
+    SyncResponse, TerminalReport,
 };
 use crate::writer::{self, WriteJob};
 
@@ -191,7 +191,6 @@ struct App {
     /// How many of the permits may be in use now.
     limiter: Arc<Limiter>,
     config: Config,
-    policies: PublishedPolicies,
     /// Where admitted requests are worked on.
     lane: Lane,
     /// The body of every 429 `overloaded`.
@@ -238,39 +237,6 @@ impl Drop for Lane {
         if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
         }
-    }
-}
-
-/// The policy files in force and their fingerprint, which pull cursors carry so that a
-/// terminal gets the policies again whenever they change.
-struct PublishedPolicies {
-    fingerprint: String,
-    texts: Vec<PolicyText>,
-}
-
-impl PublishedPolicies {
-    fn load() -> anyhow::Result<PublishedPolicies> {
-        use sha2::Digest as _;
-        let mut hasher = sha2::Sha256::new();
-        let mut texts = Vec::new();
-        for text in crate::store::PUBLISHED_POLICY_TEXTS {
-            let policy = points_core::PointsPolicy::from_toml_str(text)?;
-            hasher.update(text.as_bytes());
-            hasher.update([0]);
-            texts.push(PolicyText {
-                name: policy.name().to_owned(),
-                effective_from: policy.effective_from().format("%Y-%m-%d").to_string(),
-                effective_until: policy
-                    .effective_until()
-                    .map(|d| d.format("%Y-%m-%d").to_string()),
-                text: text.to_owned(),
-            });
-        }
-        let digest = signing::body_digest(&hasher.finalize());
-        Ok(PublishedPolicies {
-            fingerprint: digest[..16].to_owned(),
-            texts,
-        })
     }
 }
 
@@ -389,7 +355,6 @@ pub fn router(
         body_permits: Arc::new(Semaphore::new(kib(config.max_in_flight_bytes) as usize)),
         limiter,
         config: config.clone(),
-        policies: PublishedPolicies::load().context("reading the published policies")?,
         lane: Lane::start(config.http_nice).context("starting the runtime of admitted requests")?,
         overloaded: serde_json::to_vec(&ErrorBody::from(ErrorCode::Overloaded))
             .context("serialising the overloaded answer")?
@@ -1435,16 +1400,21 @@ async fn pull(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
         app.record_contact(terminal.id, today, sequence).await?;
     }
     let terminal_id = terminal.id;
-    let page = app
-        .read(move |store| store.pull(&terminal, cursor, limit, today))
+    // The policies in force as the database has them now (read again by this connection
+    // only when their version changed): a terminal whose cursor names other ones gets them.
+    let (page, in_force) = app
+        .read(move |store| {
+            let page = store.pull(&terminal, cursor, limit, today)?;
+            Ok((page, store.policies()?))
+        })
         .await?;
     app.saw(terminal_id, request.report);
-    let policies = (fingerprint.as_deref() != Some(app.policies.fingerprint.as_str()))
-        .then(|| app.policies.texts.clone());
+    let policies = (fingerprint.as_deref() != Some(in_force.fingerprint.as_str()))
+        .then(|| in_force.texts.clone());
     Ok(json(
         StatusCode::OK,
         &PullResponse {
-            cursor: format!("1.{}.{}", app.policies.fingerprint, page.cursor),
+            cursor: format!("1.{}.{}", in_force.fingerprint, page.cursor),
             more: page.more,
             policies,
             redemption_keys: page.redemption_keys,

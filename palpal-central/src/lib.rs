@@ -22,6 +22,7 @@ pub mod http;
 pub mod limit;
 pub mod metrics;
 pub mod personal;
+pub mod policies;
 pub mod store;
 pub mod tls;
 mod writer;

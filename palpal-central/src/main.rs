@@ -185,6 +185,11 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// The points policies in the database (the console's Policies page does the same).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Provision terminals.
     Terminal {
         #[command(subcommand)]
@@ -246,6 +251,38 @@ enum OperatorCommand {
         /// The SQLite database file.
         #[arg(long)]
         db: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// List every policy: in force, scheduled, ended and cancelled.
+    List {
+        /// The database (SQLite file or PostgreSQL URL).
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Publish a policy file (an event too: a policy with multiplier or special days) to
+    /// start on a later day; terminals get it at their next sync.
+    Add {
+        /// The database (SQLite file or PostgreSQL URL).
+        #[arg(long)]
+        db: PathBuf,
+        /// The policy file (TOML, `docs/points-policy.md`), at most 64 KiB.
+        #[arg(long)]
+        file: PathBuf,
+        /// Its first day (YYYY-MM-DD, after today in Asia/Seoul); without it, the file's
+        /// `effective_from`.
+        #[arg(long)]
+        effective_from: Option<chrono::NaiveDate>,
+    },
+    /// Cancel a policy that has not started.
+    Cancel {
+        /// The database (SQLite file or PostgreSQL URL).
+        #[arg(long)]
+        db: PathBuf,
+        /// The policy's name.
+        name: String,
     },
 }
 
@@ -572,6 +609,7 @@ fn run() -> anyhow::Result<()> {
             ))
         }
         Command::Operator { command } => operator(command, policies),
+        Command::Policy { command } => policy(command, policies),
         Command::Terminal { command } => terminal(command, policies),
         Command::Schedule { command } => schedule(command, policies),
         Command::Quota { command } => quota(command, policies),
@@ -1080,6 +1118,81 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
                     or_dash(report.and_then(|r| r.clock_offset_s).map(|s| s.to_string())),
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+fn policy(command: PolicyCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
+    use palpal_central::policies::{read_candidate, ymd, PolicyRefusal, MAX_POLICY_BYTES};
+    use palpal_central::store::console::Actor;
+    let now = SystemClock.now();
+    let today = points_core::kst_day(now);
+    let mut out = std::io::stdout().lock();
+    let refused = |refusal: PolicyRefusal| {
+        let (ko, en) = refusal.message();
+        anyhow::anyhow!("{ko} / {en} ({})", refusal.code())
+    };
+    match command {
+        PolicyCommand::List { db } => {
+            let mut store = open_store(&db, policies)?;
+            let rows = store.policy_rows()?;
+            for row in &rows {
+                let state = if row.cancelled_at.is_some() {
+                    "cancelled"
+                } else if row.effective_from > today {
+                    "scheduled"
+                } else {
+                    "in_force"
+                };
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{state}\t{}",
+                    row.id,
+                    row.name,
+                    ymd(row.effective_from),
+                    row.effective_until.map(ymd).unwrap_or_default(),
+                    row.published_by.as_deref().unwrap_or("seed"),
+                )?;
+            }
+        }
+        PolicyCommand::Add {
+            db,
+            file,
+            effective_from,
+        } => {
+            let bytes = std::fs::read(&file).with_context(|| {
+                format!("정책 파일을 읽지 못했습니다 / reading {}", file.display())
+            })?;
+            if bytes.len() > MAX_POLICY_BYTES {
+                return Err(refused(PolicyRefusal::TooLarge { bytes: bytes.len() }));
+            }
+            let text = String::from_utf8(bytes).map_err(|_| {
+                anyhow::anyhow!(
+                    "정책 파일이 UTF-8 글자가 아닙니다 / the policy file is not UTF-8 text"
+                )
+            })?;
+            let candidate = read_candidate(&text, effective_from).map_err(refused)?;
+            let mut store = open_store(&db, policies)?;
+            let row = store
+                .publish_policy(&candidate, &Actor::command_line(), now)
+                .context("정책을 게시하지 못했습니다 / publishing the policy")?
+                .map_err(refused)?;
+            writeln!(
+                out,
+                "published: {}\neffective_from: {}\neffective_until: {}",
+                row.name,
+                ymd(row.effective_from),
+                row.effective_until.map(ymd).unwrap_or_default()
+            )?;
+        }
+        PolicyCommand::Cancel { db, name } => {
+            let mut store = open_store(&db, policies)?;
+            let row = store
+                .cancel_policy(&name, &Actor::command_line(), now)
+                .context("정책을 취소하지 못했습니다 / cancelling the policy")?
+                .map_err(refused)?;
+            writeln!(out, "cancelled: {}", row.name)?;
         }
     }
     Ok(())

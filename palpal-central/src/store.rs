@@ -33,6 +33,7 @@ use crate::wire::{
 };
 
 pub mod console;
+pub mod policies;
 pub mod postgres;
 
 use crate::console::rules::{LoginState, Role as OperatorRole};
@@ -42,7 +43,7 @@ use console::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 15;
+pub const SCHEMA_VERSION: u32 = 16;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -306,7 +307,12 @@ const MIGRATIONS: &[&str] = &[
         count INTEGER NOT NULL,
         PRIMARY KEY (minute, figure)
     ) WITHOUT ROWID;",
+    // 16: the points policies, seeded with the published files (`policies`).
+    policies::SQLITE_MIGRATION,
 ];
+
+/// The migration after whose SQL [`policies::seed`] runs.
+const SEEDED_POLICIES: usize = 16;
 
 /// The migration after whose SQL [`seal_members`] runs.
 const SEALED_MEMBERS: usize = 11;
@@ -681,6 +687,27 @@ pub trait Store: Send {
         -> anyhow::Result<bool>;
     /// Console: entries of the audit log, newest first.
     fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>>;
+    /// The points policies in force, read again only when their version changed since this
+    /// connection last read them (a cheap read of one row otherwise).
+    fn policies(&mut self) -> anyhow::Result<Arc<crate::policies::InForce>>;
+    /// Every points policy, cancelled ones too, in the order published.
+    fn policy_rows(&mut self) -> anyhow::Result<Vec<crate::policies::PolicyRow>>;
+    /// Publishes a policy if `crate::policies::check_publish` allows it on `now`'s day
+    /// (Asia/Seoul). Audited as `by`'s, in the same transaction.
+    fn publish_policy(
+        &mut self,
+        candidate: &crate::policies::Candidate,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::PolicyRow, crate::policies::PolicyRefusal>>;
+    /// Cancels the policy in force named `name` if it has not started on `now`'s day.
+    /// Audited as `by`'s, in the same transaction.
+    fn cancel_policy(
+        &mut self,
+        name: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::PolicyRow, crate::policies::PolicyRefusal>>;
 }
 
 /// A write-ahead log's length and how much of it is copied into the database, in pages.
@@ -766,14 +793,12 @@ impl Backend for SqliteBackend {
     }
 }
 
-/// The text of the policy files published in `policies/`, compiled in, oldest first.
-pub const PUBLISHED_POLICY_TEXTS: [&str; 3] = [
-    include_str!("../../policies/seoul-2023.toml"),
-    include_str!("../../policies/seoul-2025-03.toml"),
-    include_str!("../../policies/seoul-2025-12.toml"),
-];
+/// The text of the policy files published in `policies/`, compiled in, oldest first: the
+/// seed of a new database's policies (the server rates with the database's).
+pub const PUBLISHED_POLICY_TEXTS: [&str; 3] = crate::policies::SEED_TEXTS;
 
-/// The policies published in `policies/`, compiled in.
+/// The policies published in `policies/`, compiled in: the seed's set, which migration 6
+/// rates old reports with and terminals and tests start from.
 pub fn published_policies() -> anyhow::Result<PolicySet> {
     let policies = PUBLISHED_POLICY_TEXTS
         .iter()
@@ -787,7 +812,10 @@ pub fn published_policies() -> anyhow::Result<PolicySet> {
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
+    /// The published files' set, which migration 6 rates old reports with.
     policies: Arc<PolicySet>,
+    /// The policies in force as this connection last read them (`policies::refresh`).
+    in_force: Arc<crate::policies::InForce>,
     data_key_file: std::path::PathBuf,
     data_key: Option<Arc<DataKey>>,
     certified: CertifiedWatches,
@@ -865,6 +893,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             policies,
+            in_force: Arc::new(crate::policies::InForce::seed()?.unread()),
             data_key_file: data_key_file.to_owned(),
             data_key: None,
             certified: CertifiedWatches::default(),
@@ -928,6 +957,9 @@ impl SqliteStore {
             if index + 1 == LEDGER_SNAPSHOTS {
                 snapshot_ledgers(&tx, &self.policies)
                     .context("making the ledger snapshots of migration 6")?;
+            }
+            if index + 1 == SEEDED_POLICIES {
+                policies::seed(&tx).context("seeding the policies (migration 16)")?;
             }
             if index + 1 == SEALED_MEMBERS {
                 seal_members(&tx, &self.data_key_file)
@@ -1307,15 +1339,19 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<WriteReply>> {
         let key = self.data_key()?;
-        let mut rules = Rules {
-            policies: &self.policies,
-            key: &key,
-            certified: &mut self.certified,
-        };
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .context("starting a write transaction")?;
+        // The set in force as this transaction sees it: read again only when its version
+        // changed (a publish or a cancel, by any process), so a group never rates with a
+        // stale one.
+        let in_force = policies::refresh(&tx, &mut self.in_force)?;
+        let mut rules = Rules {
+            policies: &in_force.set,
+            key: &key,
+            certified: &mut self.certified,
+        };
         tx.prepare_cached("DELETE FROM nonces WHERE seen_at < ?1")?
             .execute([now.timestamp() - NONCE_RETENTION_SECONDS])
             .context("forgetting old nonces")?;
@@ -1450,6 +1486,32 @@ impl Store for SqliteStore {
 
     fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>> {
         console::audit_log(&self.conn, query)
+    }
+
+    fn policies(&mut self) -> anyhow::Result<Arc<crate::policies::InForce>> {
+        policies::refresh(&self.conn, &mut self.in_force)
+    }
+
+    fn policy_rows(&mut self) -> anyhow::Result<Vec<crate::policies::PolicyRow>> {
+        policies::rows(&self.conn)
+    }
+
+    fn publish_policy(
+        &mut self,
+        candidate: &crate::policies::Candidate,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::PolicyRow, crate::policies::PolicyRefusal>> {
+        policies::publish(&mut self.conn, candidate, by, now)
+    }
+
+    fn cancel_policy(
+        &mut self,
+        name: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::PolicyRow, crate::policies::PolicyRefusal>> {
+        policies::cancel(&mut self.conn, name, by, now)
     }
 
     fn checkpoint(&mut self) -> anyhow::Result<Option<WalPages>> {

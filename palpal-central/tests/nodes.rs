@@ -274,3 +274,107 @@ fn a_pull_never_passes_a_change_that_commits_later() -> TestResult {
     assert!(again.redemption_keys.is_empty() && again.revoked_members.is_empty());
     Ok(())
 }
+
+/// A policy published on a PostgreSQL database by another process (`palpal-central policy
+/// add`, as the console of any of them would) reaches the terminals of both server processes
+/// at their next sync, and its cancellation does too: each process reads the set again once
+/// its version changed.
+#[test]
+fn a_policy_published_by_another_process_is_pulled_from_every_server_process() -> TestResult {
+    let cluster = test_postgres::Cluster::start()?;
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("data.key");
+    let db = cluster.url();
+    let nodes = [
+        Node::start(&db, &key, "127.0.0.1:0")?,
+        Node::start(&db, &key, "127.0.0.1:0")?,
+    ];
+    let central = |args: &[&str]| -> Result<String, Box<dyn std::error::Error>> {
+        let out = Command::new(central_bin())
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .arg("--data-key-file")
+            .arg(&key)
+            .output()?;
+        if !out.status.success() {
+            return Err(format!("palpal-central {args:?}: {}", text(&out.stderr)).into());
+        }
+        Ok(text(&out.stdout))
+    };
+    let palpal = |args: &[&str]| -> Result<String, Box<dyn std::error::Error>> {
+        let out = Command::new(palpal_bin()?).args(args).output()?;
+        if !out.status.success() {
+            return Err(format!("palpal {args:?}: {}", text(&out.stderr)).into());
+        }
+        Ok(text(&out.stdout))
+    };
+    let mut counters = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let added = central(&[
+            "terminal",
+            "add",
+            "--site",
+            "성북구 보건소",
+            "--role",
+            "counter",
+        ])?;
+        let code = added
+            .lines()
+            .find_map(|l| l.strip_prefix("code: ").map(str::to_owned))
+            .ok_or("no code")?;
+        let counter = dir.path().join(format!("counter-{i}.sqlite"));
+        let counter = counter.to_str().ok_or("a UTF-8 path")?.to_owned();
+        palpal(&[
+            "provision",
+            "--db",
+            &counter,
+            "--server",
+            &node.url,
+            "--code",
+            &code,
+        ])?;
+        counters.push(counter);
+    }
+    let status = |counter: &str| -> Result<String, Box<dyn std::error::Error>> {
+        palpal(&["sync", "--db", counter])?;
+        palpal(&["status", "--db", counter])
+    };
+    for counter in &counters {
+        let before = status(counter)?;
+        assert!(before.contains("정책 policies: 3"), "{before}");
+    }
+    // The example event moved to 2099: the command line runs on the machine's clock.
+    let event = include_str!("../../policies/example-event.toml")
+        .replace("name = \"example-event\"", "name = \"event-2099\"")
+        .replace("2025-12-15", "2099-12-15")
+        .replace("2025-12-28", "2099-12-28")
+        .replace("2026-09-09", "2100-09-09");
+    let file = dir.path().join("event.toml");
+    std::fs::write(&file, event)?;
+    let file = file.to_str().ok_or("a UTF-8 path")?;
+    central(&[
+        "policy",
+        "add",
+        "--file",
+        file,
+        "--effective-from",
+        "2099-12-01",
+    ])?;
+    for counter in &counters {
+        let after = status(counter)?;
+        assert!(
+            after.contains("정책 policies: 4") && after.contains("  event-2099 2099-12-01.."),
+            "{after}"
+        );
+    }
+    central(&["policy", "cancel", "event-2099"])?;
+    for counter in &counters {
+        let cancelled = status(counter)?;
+        assert!(
+            cancelled.contains("정책 policies: 3") && !cancelled.contains("event-2099"),
+            "{cancelled}"
+        );
+    }
+    Ok(())
+}

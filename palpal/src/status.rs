@@ -1,6 +1,6 @@
 //! `palpal status`: what the outbox holds (queued, in flight, done, rejected with reasons),
 //! when the terminal last synced, and what it has pulled from the server (the cursor, the last
-//! pull and how many of each thing are cached).
+//! pull, how many of each thing are cached, and the policies by name and dates).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -64,6 +64,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     )?;
     let cached = store.pulled_counts()?;
     writeln!(out, "정책 policies: {}", cached.policies)?;
+    for policy in store.cached_policies()? {
+        writeln!(
+            out,
+            "  {} {}..{}",
+            policy.name,
+            policy.effective_from,
+            policy
+                .effective_until
+                .map(|day| day.to_string())
+                .unwrap_or_default()
+        )?;
+    }
     writeln!(out, "교환 키 redemption keys: {}", cached.redemption_keys)?;
     writeln!(out, "정지 회원 revoked members: {}", cached.revoked_members)?;
     writeln!(out, "잔액 balances: {}", cached.balances)?;

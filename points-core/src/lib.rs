@@ -61,3 +61,38 @@ pub enum Error {
     #[error("no policy given")]
     NoPolicy,
 }
+
+/// A place in a policy file: its line and column, both from 1 (the column in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1, in characters.
+    pub column: usize,
+}
+
+impl Error {
+    /// Where in `text`, the file the error came from, the parser found it; `None` for an
+    /// error of the policy's meaning (dates, limits) or of a set.
+    pub fn position(&self, text: &str) -> Option<Position> {
+        let Error::Toml(error) = self else {
+            return None;
+        };
+        let start = error.span()?.start.min(text.len());
+        let before = text.get(..start)?;
+        let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+        Some(Position {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        })
+    }
+
+    /// What is wrong, in one line without the quoted file: for a file that does not parse,
+    /// the parser's message alone (its position is [`Error::position`]).
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Toml(error) => error.message().trim().to_owned(),
+            other => other.to_string(),
+        }
+    }
+}

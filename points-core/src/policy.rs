@@ -173,6 +173,20 @@ impl PointsPolicy {
         }
     }
 
+    /// The multiplier events' first and last days and multipliers, as the file lists them.
+    pub fn multiplier_event_days(&self) -> impl Iterator<Item = (NaiveDate, NaiveDate, u32)> + '_ {
+        self.multiplier_events
+            .iter()
+            .map(|event| (event.from, event.until, event.multiplier))
+    }
+
+    /// The special days and their points, as the file lists them.
+    pub fn special_day_list(&self) -> impl Iterator<Item = (NaiveDate, u32)> + '_ {
+        self.special_days
+            .iter()
+            .map(|special| (special.day, special.points))
+    }
+
     /// The daily points multiplier on `day`: the largest of the events covering it, else 1.
     pub(crate) fn multiplier(&self, day: NaiveDate) -> u32 {
         self.multiplier_events

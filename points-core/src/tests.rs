@@ -989,3 +989,37 @@ fn a_damaged_snapshot_is_refused() {
     day[25..29].copy_from_slice(&i32::MAX.to_le_bytes());
     assert_eq!(refused(&day), "not a ledger snapshot: bad day");
 }
+
+/// Checks that `text` is refused with an error at `line:column` (or at no position, `None`)
+/// whose reason contains `reason`.
+fn check_refusal(text: &str, position: Option<(usize, usize)>, reason: &str) {
+    let error = PointsPolicy::from_toml_str(text).expect_err("the policy should be refused");
+    let at = error.position(text).map(|p| (p.line, p.column));
+    assert_eq!(at, position, "{error}");
+    assert!(
+        error.reason().contains(reason),
+        "{:?} should contain {reason:?}",
+        error.reason()
+    );
+}
+
+#[test]
+fn refusals_name_their_line_and_column() {
+    let published = include_str!("../../policies/seoul-2025-12.toml");
+    check_refusal("name = \"x\"\neffective_from = = 2025\n", Some((2, 18)), "");
+    check_refusal(
+        &published.replace("goal_steps = 8000", "goal_stepz = 8000"),
+        Some((10, 1)),
+        "goal_stepz",
+    );
+    check_refusal(
+        &published.replace("points = 100\n", "points = \"백\"\n"),
+        Some((11, 10)),
+        "expected u32",
+    );
+    check_refusal(
+        &published.replace("plausible_max_steps = 70000", "plausible_max_steps = 0"),
+        None,
+        "plausible_max_steps must be above 0",
+    );
+}

@@ -56,6 +56,7 @@ impl Nav {
     fn href(self) -> Option<&'static str> {
         match self {
             Nav::Today => Some("/console/"),
+            Nav::Policies => Some("/console/policies"),
             Nav::Audit => Some("/console/audit"),
             Nav::Operators => Some("/console/operators"),
             _ => None,
@@ -243,6 +244,8 @@ pub fn action_name(action: &str) -> Option<T> {
         AuditAction::LoginFailed => T::ActionLoginFailed,
         AuditAction::AccountLocked => T::ActionAccountLocked,
         AuditAction::SignedOut => T::ActionSignedOut,
+        AuditAction::PolicyPublished => T::ActionPolicyPublished,
+        AuditAction::PolicyCancelled => T::ActionPolicyCancelled,
     })
 }
 
@@ -423,6 +426,212 @@ pub fn operators(
                 }
             }
             button type="submit" { (t(T::AddButton)) }
+        }
+    }
+}
+
+/// What the policy form holds: the text typed or uploaded, the start date typed.
+pub struct PolicyForm<'a> {
+    pub text: &'a str,
+    pub start: &'a str,
+}
+
+/// A number with its thousands grouped: 12,000.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A policy's events, as a short list: `3× 2025-12-15..2025-12-28`, `+1000 2026-09-09`.
+fn events_of(text: &str) -> String {
+    let Ok(policy) = points_core::PointsPolicy::from_toml_str(text) else {
+        return String::new();
+    };
+    let ymd = crate::policies::ymd;
+    policy
+        .multiplier_event_days()
+        .map(|(from, until, times)| format!("{times}× {}..{}", ymd(from), ymd(until)))
+        .chain(
+            policy
+                .special_day_list()
+                .map(|(day, points)| format!("+{points} {}", ymd(day))),
+        )
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The policies page: the policies in force and scheduled (with a cancel button for those
+/// not started), the cancelled ones, and the form to upload, preview and publish a policy.
+#[allow(clippy::too_many_arguments)]
+pub fn policies(
+    lang: Lang,
+    csrf: &str,
+    can_change: bool,
+    rows: &[crate::policies::PolicyRow],
+    today: chrono::NaiveDate,
+    form: &PolicyForm<'_>,
+    problem: Option<&(String, String)>,
+    preview: Option<&[crate::policies::PreviewLine]>,
+) -> Markup {
+    use crate::policies::{ymd, PreviewKind};
+    let t = |text: T| text.get(lang);
+    let mut live: Vec<&crate::policies::PolicyRow> =
+        rows.iter().filter(|r| r.cancelled_at.is_none()).collect();
+    live.sort_by_key(|r| r.effective_from);
+    let cancelled: Vec<_> = rows.iter().filter(|r| r.cancelled_at.is_some()).collect();
+    // A policy without a last day ends the day before the next one starts.
+    let ends: Vec<Option<chrono::NaiveDate>> = live
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.effective_until.or_else(|| {
+                live.get(i + 1)
+                    .and_then(|next| next.effective_from.pred_opt())
+            })
+        })
+        .collect();
+    html! {
+        p.lead { (t(T::PoliciesIntro)) }
+        h2 #in-force { (t(T::PoliciesInForce)) }
+        table aria-labelledby="in-force" {
+            thead {
+                tr {
+                    th scope="col" { (t(T::PolicyName)) }
+                    th scope="col" { (t(T::EffectiveFrom)) }
+                    th scope="col" { (t(T::EffectiveUntil)) }
+                    th scope="col" { (t(T::PolicyEvents)) }
+                    th scope="col" { (t(T::PublishedBy)) }
+                    th scope="col" { (t(T::Status)) }
+                }
+            }
+            tbody {
+                @for (row, end) in live.iter().zip(&ends) {
+                    tr {
+                        td { (row.name) }
+                        td { (ymd(row.effective_from)) }
+                        td { (end.map_or_else(|| t(T::OpenEnded).to_owned(), ymd)) }
+                        td { (events_of(&row.text)) }
+                        td {
+                            @match (&row.published_by, row.published_at) {
+                                (Some(by), Some(at)) => { (by) br; (seoul(at)) }
+                                _ => { (t(T::SeedFile)) }
+                            }
+                        }
+                        td {
+                            @if row.effective_from > today {
+                                (t(T::StatusScheduled))
+                                @if can_change {
+                                    form method="post" action="/console/policies/cancel" {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="name" value=(row.name);
+                                        button.quiet type="submit" aria-label={ (t(T::CancelPolicy)) " " (row.name) } { (t(T::Cancel)) }
+                                    }
+                                }
+                            } @else if end.is_some_and(|end| end < today) {
+                                (t(T::StatusPast))
+                            } @else {
+                                (t(T::StatusInForce))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !cancelled.is_empty() {
+            h2 #cancelled { (t(T::PoliciesCancelled)) }
+            table aria-labelledby="cancelled" {
+                thead {
+                    tr {
+                        th scope="col" { (t(T::PolicyName)) }
+                        th scope="col" { (t(T::EffectiveFrom)) }
+                        th scope="col" { (t(T::PublishedBy)) }
+                        th scope="col" { (t(T::ActionPolicyCancelled)) }
+                    }
+                }
+                tbody {
+                    @for row in &cancelled {
+                        tr {
+                            td { (row.name) }
+                            td { (ymd(row.effective_from)) }
+                            td { (row.published_by.as_deref().unwrap_or("")) }
+                            td {
+                                (row.cancelled_by.as_deref().unwrap_or("")) br;
+                                (row.cancelled_at.map(seoul).unwrap_or_default())
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 #upload { (t(T::UploadPolicy)) }
+        @if !can_change {
+            p { (t(T::ViewerCannotChange)) }
+        } @else {
+            p.lead { (t(T::UploadIntro)) }
+            @if let Some((ko, en)) = problem {
+                p.notice.error #policy-problem role="alert" { (if lang == Lang::Ko { ko } else { en }) }
+            }
+            @if let Some(lines) = preview {
+                p.notice.ok role="status" { (t(T::PreviewReady)) }
+                h3 #preview { (t(T::PreviewHeading)) }
+                p { (t(T::PreviewIntro)) }
+                table aria-labelledby="preview" {
+                    thead {
+                        tr {
+                            th scope="col" { (t(T::PreviewSample)) }
+                            th scope="col" { (t(T::PreviewDays)) }
+                            th scope="col" { (t(T::PreviewNow)) }
+                            th scope="col" { (t(T::PreviewNew)) }
+                        }
+                    }
+                    tbody {
+                        @for line in lines {
+                            tr {
+                                td {
+                                    (t(match line.kind {
+                                        PreviewKind::FirstWeek => T::FirstWeek,
+                                        PreviewKind::Event => T::EventWeek,
+                                        PreviewKind::SpecialDay => T::SpecialDay,
+                                    }))
+                                    ": " (grouped(u64::from(line.steps))) (t(T::StepsADay)) ", " (line.age) (t(T::AgeYears))
+                                }
+                                td { (ymd(line.first)) @if line.last != line.first { ".." (ymd(line.last)) } }
+                                td { (grouped(line.now)) }
+                                td { strong { (grouped(line.new)) } }
+                            }
+                        }
+                    }
+                }
+            }
+            form.stack.wide method="post" action="/console/policies" enctype="multipart/form-data" {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field {
+                    label for="file" { (t(T::PolicyFile)) }
+                    input #file type="file" name="file" accept=".toml,text/plain";
+                }
+                div.field {
+                    label for="text" { (t(T::PolicyText)) }
+                    p.hint #text-hint { (t(T::PolicyTextHint)) }
+                    textarea #text name="text" rows="16" spellcheck="false"
+                        aria-describedby=(if problem.is_some() { "text-hint policy-problem" } else { "text-hint" }) { (form.text) }
+                }
+                div.field {
+                    label for="start" { (t(T::StartDate)) }
+                    p.hint #start-hint { (t(T::StartDateHint)) }
+                    input #start type="text" name="start" value=(form.start) maxlength="10" inputmode="numeric" aria-describedby="start-hint";
+                }
+                div.row {
+                    button type="submit" name="action" value="preview" { (t(T::PreviewButton)) }
+                    button.quiet type="submit" name="action" value="publish" { (t(T::PublishButton)) }
+                }
+            }
         }
     }
 }

@@ -154,11 +154,15 @@ pub enum AuditAction {
     AccountLocked,
     /// An operator signed out.
     SignedOut,
+    /// A points policy was published (to start on a later day).
+    PolicyPublished,
+    /// A policy that had not started was cancelled.
+    PolicyCancelled,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 9] = [
         AuditAction::OperatorAdded,
         AuditAction::OperatorSetUp,
         AuditAction::OperatorDisabled,
@@ -166,6 +170,8 @@ impl AuditAction {
         AuditAction::LoginFailed,
         AuditAction::AccountLocked,
         AuditAction::SignedOut,
+        AuditAction::PolicyPublished,
+        AuditAction::PolicyCancelled,
     ];
 
     /// The action as stored.
@@ -178,6 +184,8 @@ impl AuditAction {
             AuditAction::LoginFailed => "login_failed",
             AuditAction::AccountLocked => "account_locked",
             AuditAction::SignedOut => "signed_out",
+            AuditAction::PolicyPublished => "policy_published",
+            AuditAction::PolicyCancelled => "policy_cancelled",
         }
     }
 
@@ -271,7 +279,11 @@ pub struct NewAudit<'a> {
     pub after: Option<String>,
 }
 
-fn audit(tx: &Connection, entry: &NewAudit<'_>, now: DateTime<Utc>) -> anyhow::Result<()> {
+pub(crate) fn audit(
+    tx: &Connection,
+    entry: &NewAudit<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     tx.prepare_cached(
         "INSERT INTO audit_log (at, operator_id, operator_name, action, target, before, after)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -296,7 +308,7 @@ fn login_state(failures: i64, locked_until: Option<String>) -> anyhow::Result<Lo
     })
 }
 
-fn write_tx(conn: &mut Connection) -> anyhow::Result<rusqlite::Transaction<'_>> {
+pub(crate) fn write_tx(conn: &mut Connection) -> anyhow::Result<rusqlite::Transaction<'_>> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
         .context("starting a console write")
 }

@@ -21,6 +21,7 @@ use super::console::{
 use crate::console::rules::{LoginState, Role as OperatorRole};
 
 mod console;
+mod policies;
 use kiosk_core::admission::{AdmissionSchedule, DayRule, QuotaLease};
 use merchant_core::redemption::OfflineLimits;
 use points_core::{Ledger, PolicySet};
@@ -247,7 +248,12 @@ const MIGRATIONS: &[&str] = &[
         count BIGINT NOT NULL,
         PRIMARY KEY (minute, figure)
     );",
+    // 16: the points policies, seeded with the published files.
+    policies::MIGRATION,
 ];
+
+/// The migration after whose SQL [`policies::seed`] runs.
+const SEEDED_POLICIES: usize = 16;
 
 /// The version of the first migration here: the PostgreSQL store starts at the SQLite
 /// store's version 11, so that one schema version names one schema, whichever the engine.
@@ -308,7 +314,8 @@ pub struct PgStore {
     url: String,
     /// The connection; taken only as the store is dropped (see `Drop`).
     client: Option<Client>,
-    policies: Arc<PolicySet>,
+    /// The policies in force as this connection last read them (`policies::refresh`).
+    in_force: Arc<crate::policies::InForce>,
     data_key_file: std::path::PathBuf,
     data_key: Option<Arc<DataKey>>,
     certified: CertifiedWatches,
@@ -413,9 +420,11 @@ impl PgStore {
         off_runtime(|| PgStore::connect(url, policies, data_key_file, true))
     }
 
+    /// `_seed` is not read: the set rated with is the database's (`policies`), which the
+    /// published files seed; it is taken as the SQLite store takes it.
     fn connect(
         url: &str,
-        policies: Arc<PolicySet>,
+        _seed: Arc<PolicySet>,
         data_key_file: &std::path::Path,
         migrate: bool,
     ) -> anyhow::Result<PgStore> {
@@ -433,7 +442,7 @@ impl PgStore {
             config,
             url: url.to_owned(),
             client: Some(client),
-            policies,
+            in_force: Arc::new(crate::policies::InForce::seed()?.unread()),
             data_key_file: data_key_file.to_owned(),
             data_key: None,
             certified: CertifiedWatches::default(),
@@ -490,6 +499,9 @@ impl PgStore {
             tx.batch_execute(sql).with_context(|| {
                 format!("applying migration {}", FIRST_VERSION as usize + index)
             })?;
+            if FIRST_VERSION as usize + index == SEEDED_POLICIES {
+                policies::seed(&mut tx).context("seeding the policies (migration 16)")?;
+            }
         }
         tx.execute(
             "INSERT INTO schema_version (id, version) VALUES (1, $1)
@@ -1077,6 +1089,36 @@ impl Store for PgStore {
         off_runtime(|| self.data_key().map(|_| ()))
     }
 
+    fn policies(&mut self) -> anyhow::Result<Arc<crate::policies::InForce>> {
+        self.db();
+        let Some(client) = self.client.as_mut() else {
+            unreachable!("the connection is taken only as the store is dropped")
+        };
+        policies::refresh(client, &mut self.in_force)
+    }
+
+    fn policy_rows(&mut self) -> anyhow::Result<Vec<crate::policies::PolicyRow>> {
+        policies::rows(self.db())
+    }
+
+    fn publish_policy(
+        &mut self,
+        candidate: &crate::policies::Candidate,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::PolicyRow, crate::policies::PolicyRefusal>> {
+        policies::publish(self.db(), candidate, by, now)
+    }
+
+    fn cancel_policy(
+        &mut self,
+        name: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::PolicyRow, crate::policies::PolicyRefusal>> {
+        policies::cancel(self.db(), name, by, now)
+    }
+
     fn add_operator(
         &mut self,
         name: &str,
@@ -1187,17 +1229,20 @@ impl PgStore {
         let key = self.data_key()?;
         // Connected (again, if the connection was lost) before the group borrows it.
         self.db();
-        let mut rules = Rules {
-            policies: &self.policies,
-            key: &key,
-            certified: &mut self.certified,
-        };
         let Some(client) = self.client.as_mut() else {
             unreachable!("the connection is taken only as the store is dropped")
         };
         let mut tx = client
             .transaction()
             .context("starting a write transaction")?;
+        // The set in force at the group's start: read again only when its version changed
+        // (a publish or a cancel, by any process), one short read a group otherwise.
+        let in_force = policies::refresh(&mut tx, &mut self.in_force)?;
+        let mut rules = Rules {
+            policies: &in_force.set,
+            key: &key,
+            certified: &mut self.certified,
+        };
         // Old nonces are forgotten once a second at most: a round trip in every group
         // otherwise, for rows no request can be replayed with (their timestamps are refused).
         let sweep = self

@@ -941,3 +941,6 @@ async fn the_today_page_shows_what_the_server_counted() -> TestResult {
     assert!(!refused.body.contains("오늘 가입"), "{}", refused.body);
     Ok(())
 }
+/// The Policies page.
+#[path = "console/policies.rs"]
+mod policies;

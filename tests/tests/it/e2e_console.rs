@@ -2,7 +2,8 @@
 //! Debian's Chromium through chromedriver, as an operator uses it: setup with the code
 //! `palpal-central operator add` printed, sign-in, each page in Korean and in English
 //! (photographed into `target/screenshots/console-*.png`, each checked by axe-core), an
-//! operator added in the console, sign-out, and the lockout after failed logins.
+//! operator added in the console, sign-out, the lockout after failed logins, and a policy
+//! file uploaded, refused with its line, previewed, published and cancelled.
 
 use std::io::BufRead as _;
 use std::os::unix::process::CommandExt as _;
@@ -49,8 +50,9 @@ fn central(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
-/// `serve` with the console on a free loopback port; the server and the console's address.
-fn serve(db: &str) -> Result<(Running, String)> {
+/// `serve` with the console on a free loopback port; the server, the terminals' API's address
+/// and the console's.
+fn serve(db: &str) -> Result<(Running, String, String)> {
     let mut child = Command::new(debug_binary("palpal-central"))
         .args([
             "serve",
@@ -71,11 +73,16 @@ fn serve(db: &str) -> Result<(Running, String)> {
         .context("starting palpal-central serve")?;
     let stdout = child.stdout.take().context("the server's stdout")?;
     let running = Running(child);
+    let mut api = None;
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line?;
+        if let Some(url) = line.strip_prefix("listening on ") {
+            api = Some(url.to_owned());
+        }
         if let Some(url) = line.strip_prefix("console on ") {
             let origin = url.strip_suffix("/console/").unwrap_or(url);
-            return Ok((running, origin.to_owned()));
+            let api = api.context("the server printed no API address")?;
+            return Ok((running, api, origin.to_owned()));
         }
     }
     bail!("the server printed no console address")
@@ -143,7 +150,153 @@ async fn set_up(c: &Client, console: &str, name: &str, code: &str) -> Result<()>
     click(c, "main button[type=submit]").await
 }
 
-async fn console_flow(c: &Client, console: &str, db: &str) -> Result<()> {
+/// The example event moved to 2099 (the server runs on the machine's clock, and a policy
+/// starts after today).
+fn event_2099() -> String {
+    include_str!("../../../policies/example-event.toml")
+        .replace("name = \"example-event\"", "name = \"event-2099\"")
+        .replace("effective_from = 2025-12-01", "effective_from = 2099-12-01")
+        .replace("2025-12-15", "2099-12-15")
+        .replace("2025-12-28", "2099-12-28")
+        .replace("2026-09-09", "2100-09-09")
+}
+
+/// The Policies page: a file with a misspelt field refused with its line, the right file
+/// previewed against the policies in force, published, then cancelled.
+async fn policies_flow(
+    c: &Client,
+    console: &str,
+    dir: &std::path::Path,
+    terminal: &Terminal,
+) -> Result<()> {
+    let status = terminal.sync_status()?;
+    assert!(status.contains("정책 policies: 3"), "{status}");
+    both_languages(c, &format!("{console}/console/policies"), "policies").await?;
+    type_into(c, "#text", "name = \"x\"\neffective_fro = 2099-12-01\n").await?;
+    click(c, "button[value=preview]").await?;
+    let problem = text_of(c, "#policy-problem").await?;
+    assert!(
+        problem.contains("정책 파일 2번째 줄 1번째 글자"),
+        "{problem}"
+    );
+    c.execute(
+        "document.querySelector('#policy-problem').scrollIntoView({block: 'center'});",
+        vec![],
+    )
+    .await?;
+    keep_screenshot(c, "console-policy-error-ko").await?;
+
+    let file = dir.join("event-2099.toml");
+    std::fs::write(&file, event_2099())?;
+    type_into(c, "#text", "").await?;
+    c.find(Locator::Css("#file"))
+        .await?
+        .send_keys(file.to_str().context("a UTF-8 path")?)
+        .await?;
+    click(c, "button[value=preview]").await?;
+    assert_eq!(
+        text_of(c, ".notice.ok").await?,
+        "정책 파일에 오류가 없습니다. 미리보기를 확인하고 게시하세요."
+    );
+    c.execute(
+        "document.querySelector('#preview').scrollIntoView();",
+        vec![],
+    )
+    .await?;
+    keep_screenshot(c, "console-policy-preview-ko").await?;
+    click(c, "button[value=publish]").await?;
+    assert_eq!(
+        text_of(c, ".notice.ok").await?,
+        "정책을 게시했습니다. 단말기는 다음 동기화 때 받습니다."
+    );
+    let row = text_of(c, "#in-force + table tbody tr:last-child").await?;
+    assert!(row.contains("event-2099") && row.contains("예정"), "{row}");
+    both_languages(
+        c,
+        &format!("{console}/console/policies"),
+        "policy-published",
+    )
+    .await?;
+    // A counter's next sync pulls it.
+    let status = terminal.sync_status()?;
+    assert!(
+        status.contains("정책 policies: 4") && status.contains("  event-2099 2099-12-01.."),
+        "{status}"
+    );
+    click(c, "button[aria-label='정책 취소 event-2099']").await?;
+    assert_eq!(
+        text_of(c, ".notice.ok").await?,
+        "예정된 정책을 취소했습니다."
+    );
+    keep_screenshot(c, "console-policy-cancelled-ko").await?;
+    let status = terminal.sync_status()?;
+    assert!(
+        status.contains("정책 policies: 3") && !status.contains("event-2099"),
+        "{status}"
+    );
+    Ok(())
+}
+
+/// A counter (`palpal`, the headless terminal) on the server's API.
+struct Terminal {
+    db: String,
+    api: String,
+}
+
+impl Terminal {
+    /// Added with `palpal-central terminal add`, then `palpal provision`.
+    fn provision(&self, central_db: &str) -> Result<()> {
+        let added = central(&[
+            "terminal",
+            "add",
+            "--db",
+            central_db,
+            "--site",
+            "성북구 보건소",
+            "--role",
+            "counter",
+        ])?;
+        let code = added
+            .lines()
+            .find_map(|l| l.strip_prefix("code: "))
+            .context("no enrollment code printed")?;
+        palpal(&[
+            "provision",
+            "--db",
+            &self.db,
+            "--server",
+            &self.api,
+            "--code",
+            code,
+        ])?;
+        Ok(())
+    }
+
+    /// `palpal sync`, then what `palpal status` says.
+    fn sync_status(&self) -> Result<String> {
+        palpal(&["sync", "--db", &self.db])?;
+        palpal(&["status", "--db", &self.db])
+    }
+}
+
+fn palpal(args: &[&str]) -> Result<String> {
+    let out = Command::new(debug_binary("palpal"))
+        .args(args)
+        .output()
+        .context("running palpal (cargo build -p palpal --bins)")?;
+    if !out.status.success() {
+        bail!("palpal {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+async fn console_flow(
+    c: &Client,
+    console: &str,
+    db: &str,
+    dir: &std::path::Path,
+    terminal: &Terminal,
+) -> Result<()> {
     let added = central(&[
         "operator",
         "add",
@@ -218,6 +371,8 @@ async fn console_flow(c: &Client, console: &str, db: &str) -> Result<()> {
     let row = text_of(c, "tbody tr").await?;
     assert!(row.contains("계정 잠김") && row.contains("박조회"), "{row}");
     keep_screenshot(c, "console-audit-locked-ko").await?;
+    terminal.provision(db)?;
+    policies_flow(c, console, dir, terminal).await?;
     click(c, "header form button").await?;
     text_of(c, ".notice.ok").await?;
     Ok(())
@@ -233,9 +388,14 @@ async fn e2e_console() -> Result<()> {
     let db = db.to_str().context("a UTF-8 path")?;
     // The database made before the server starts (operator add), as an operator would.
     central(&["operator", "list", "--db", db])?;
-    let (_server, console) = serve(db)?;
+    let (_server, api, console) = serve(db)?;
+    let terminal = dir.path().join("counter.sqlite");
+    let terminal = Terminal {
+        db: terminal.to_str().context("a UTF-8 path")?.to_owned(),
+        api,
+    };
     let (_driver, c) = browser().await?;
-    let outcome = console_flow(&c, &console, db).await;
+    let outcome = console_flow(&c, &console, db, dir.path(), &terminal).await;
     let _ = c.close().await;
     outcome
 }

@@ -56,7 +56,7 @@ fn login_state(failures: i32, locked_until: Option<String>) -> anyhow::Result<Lo
     })
 }
 
-fn audit(
+pub(crate) fn audit(
     tx: &mut impl GenericClient,
     entry: &NewAudit<'_>,
     now: DateTime<Utc>,

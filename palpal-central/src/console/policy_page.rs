@@ -1,0 +1,333 @@
+//! The Policies page: the policies in force and scheduled, a policy file uploaded (a file or
+//! the text typed, as `multipart/form-data`), checked with `points-core`'s parser, previewed
+//! on sample weeks and published with its start date, and a scheduled policy cancelled. The
+//! rules are `crate::policies`'; the store applies them in the change's transaction.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use chrono::NaiveDate;
+
+use super::pages::{self, Nav, PolicyForm};
+use super::rules::Permission;
+use super::{check_change, see_other, session_for, signed_page, Console, Ctx, Form, Refusal};
+use crate::policies::{self, PolicyRefusal, PreviewLine, MAX_POLICY_BYTES};
+
+/// The largest body of an upload: the file and the text, each at most [`MAX_POLICY_BYTES`],
+/// and the form around them.
+pub const MAX_UPLOAD_BYTES: usize = 2 * MAX_POLICY_BYTES + 8 * 1024;
+
+/// The most characters of a policy's name in a cancel form.
+const MAX_POLICY_NAME_CHARS: usize = 200;
+
+/// One part of a `multipart/form-data` body: its field name and its bytes.
+struct Part {
+    name: String,
+    bytes: Vec<u8>,
+}
+
+/// The parts of a `multipart/form-data` body with the boundary `content_type` names; `None`
+/// if it is not one.
+fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
+    let (kind, params) = content_type.split_once(';')?;
+    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    let boundary = params.split(';').find_map(|param| {
+        let (key, value) = param.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| value.trim().trim_matches('"').to_owned())
+    })?;
+    if boundary.is_empty() || boundary.len() > 200 {
+        return None;
+    }
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    // Skip the preamble up to the first delimiter.
+    let first = find(rest, delimiter.as_bytes())?;
+    rest = &rest[first + delimiter.len()..];
+    loop {
+        if rest.starts_with(b"--") {
+            return Some(parts);
+        }
+        rest = rest.strip_prefix(b"\r\n")?;
+        let head_end = find(rest, b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&rest[..head_end]).ok()?;
+        rest = &rest[head_end + 4..];
+        let end = find(rest, format!("\r\n{delimiter}").as_bytes())?;
+        let name = head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            if !key.trim().eq_ignore_ascii_case("content-disposition") {
+                return None;
+            }
+            value.split(';').find_map(|param| {
+                let (k, v) = param.split_once('=')?;
+                (k.trim() == "name").then(|| v.trim().trim_matches('"').to_owned())
+            })
+        })?;
+        parts.push(Part {
+            name,
+            bytes: rest[..end].to_vec(),
+        });
+        rest = &rest[end + 2 + delimiter.len()..];
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// What the page shows besides the lists.
+#[derive(Default)]
+struct Shown {
+    text: String,
+    start: String,
+    problem: Option<(String, String)>,
+    preview: Option<Vec<PreviewLine>>,
+}
+
+async fn answer(
+    console: &Arc<Console>,
+    ctx: &Ctx,
+    signed: &super::SignedIn,
+    status: StatusCode,
+    shown: Shown,
+) -> Result<Response, Refusal> {
+    let rows = console.store(|store| store.policy_rows()).await?;
+    let today = points_core::kst_day(console.clock.now());
+    let body = pages::policies(
+        ctx.lang,
+        &signed.session.csrf,
+        signed.session.role.may(Permission::Change),
+        &rows,
+        today,
+        &PolicyForm {
+            text: &shown.text,
+            start: &shown.start,
+        },
+        shown.problem.as_ref(),
+        shown.preview.as_deref(),
+    );
+    Ok(signed_page(
+        console,
+        ctx,
+        signed,
+        Nav::Policies,
+        super::notice_of(ctx),
+        status,
+        body,
+    ))
+}
+
+/// `GET /console/policies`.
+pub(super) async fn policies_page(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    method: Method,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &method).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let shown = async {
+        signed.require(Permission::Read)?;
+        answer(&console, &ctx, &signed, StatusCode::OK, Shown::default()).await
+    };
+    shown
+        .await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+/// `POST /console/policies`: a policy file to preview (`action=preview`) or publish.
+pub(super) async fn post_policy(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &Method::POST).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let done = async {
+        let body = body.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Refusal::PayloadTooLarge
+            } else {
+                Refusal::InvalidForm
+            }
+        })?;
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let parts = multipart(content_type, &body).ok_or(Refusal::InvalidForm)?;
+        let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
+        // The small fields as a form, for the CSRF check and the role's.
+        let form = Form(
+            ["csrf", "action", "start"]
+                .into_iter()
+                .filter_map(|name| {
+                    let bytes = field(name)?;
+                    Some((name.to_owned(), String::from_utf8(bytes.clone()).ok()?))
+                })
+                .collect(),
+        );
+        check_change(&ctx, &headers, &form, &signed.session.csrf)?;
+        signed.require(Permission::Change)?;
+        let publish = match form.get("action") {
+            Some("preview") => false,
+            Some("publish") => true,
+            _ => return Err(Refusal::InvalidForm),
+        };
+        let start = form.get("start").unwrap_or("").trim().to_owned();
+        let file = field("file").filter(|bytes| !bytes.is_empty());
+        let typed = field("text").map(Vec::as_slice).unwrap_or_default();
+        let chosen = file.map_or(typed, Vec::as_slice);
+        let mut shown = Shown {
+            start: start.chars().take(10).collect(),
+            ..Shown::default()
+        };
+        let wrong = |mut shown: Shown, refusal: PolicyRefusal| {
+            shown.problem = Some(refusal.message());
+            answer(&console, &ctx, &signed, StatusCode::BAD_REQUEST, shown)
+        };
+        if chosen.len() > MAX_POLICY_BYTES {
+            return wrong(
+                shown,
+                PolicyRefusal::TooLarge {
+                    bytes: chosen.len(),
+                },
+            )
+            .await;
+        }
+        let Ok(text) = std::str::from_utf8(chosen) else {
+            return wrong(
+                shown,
+                PolicyRefusal::Unreadable {
+                    line: None,
+                    reason: "not UTF-8 text (UTF-8 글자가 아닙니다)".to_owned(),
+                },
+            )
+            .await;
+        };
+        // CRLF files read as LF ones: terminals get one form of the text.
+        shown.text = text.replace("\r\n", "\n");
+        let from = if start.is_empty() {
+            None
+        } else {
+            match NaiveDate::parse_from_str(&start, "%Y-%m-%d") {
+                Ok(day) => Some(day),
+                Err(_) => {
+                    shown.problem = Some((
+                        super::text::T::BadStartDate
+                            .get(super::text::Lang::Ko)
+                            .to_owned(),
+                        super::text::T::BadStartDate
+                            .get(super::text::Lang::En)
+                            .to_owned(),
+                    ));
+                    return answer(&console, &ctx, &signed, StatusCode::BAD_REQUEST, shown).await;
+                }
+            }
+        };
+        let candidate = match policies::read_candidate(&shown.text, from) {
+            Ok(candidate) => candidate,
+            Err(refusal) => return wrong(shown, refusal).await,
+        };
+        let now = console.clock.now();
+        if publish {
+            let by = signed.actor();
+            let stored = candidate.clone();
+            let published = console
+                .store(move |store| store.publish_policy(&stored, &by, now))
+                .await?;
+            return match published {
+                Ok(_) => Ok(see_other("/console/policies?m=policy_published")),
+                Err(refusal) => wrong(shown, refusal).await,
+            };
+        }
+        let (rows, in_force) = console
+            .store(|store| Ok((store.policy_rows()?, store.policies()?)))
+            .await?;
+        let checked = policies::check_publish(&rows, &candidate.policy, points_core::kst_day(now))
+            .and_then(|()| policies::with_candidate(&rows, &candidate.policy));
+        match checked {
+            Ok(new) => {
+                shown.preview = Some(policies::preview(&in_force.set, &new, &candidate.policy));
+                answer(&console, &ctx, &signed, StatusCode::OK, shown).await
+            }
+            Err(refusal) => wrong(shown, refusal).await,
+        }
+    };
+    done.await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+/// `POST /console/policies/cancel`: cancels a policy that has not started.
+pub(super) async fn cancel_policy(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &Method::POST).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let done = async {
+        let form = Form::parse(body)?;
+        check_change(&ctx, &headers, &form, &signed.session.csrf)?;
+        signed.require(Permission::Change)?;
+        let name = form
+            .field("name", MAX_POLICY_NAME_CHARS)
+            .map_err(|_| Refusal::InvalidForm)?
+            .to_owned();
+        let now = console.clock.now();
+        let by = signed.actor();
+        let cancelled = console
+            .store(move |store| store.cancel_policy(&name, &by, now))
+            .await?;
+        match cancelled {
+            Ok(_) => Ok(see_other("/console/policies?m=policy_cancelled")),
+            Err(refusal) => {
+                let shown = Shown {
+                    problem: Some(refusal.message()),
+                    ..Shown::default()
+                };
+                answer(&console, &ctx, &signed, StatusCode::BAD_REQUEST, shown).await
+            }
+        }
+    };
+    done.await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_bodies_are_read_part_by_part() {
+        let body = b"preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.toml\"\r\nContent-Type: text/plain\r\n\r\nname = \"x\"\r\n\r\n--XyZ--\r\n";
+        let parts = multipart("multipart/form-data; boundary=XyZ", body).expect("parts");
+        let got: Vec<(&str, &[u8])> = parts
+            .iter()
+            .map(|p| (p.name.as_str(), p.bytes.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("csrf", &b"abc"[..]), ("file", &b"name = \"x\"\r\n"[..])]
+        );
+        assert!(multipart("application/x-www-form-urlencoded", body).is_none());
+        assert!(multipart("multipart/form-data; boundary=XyZ", b"--XyZ\r\nno end").is_none());
+    }
+}
