@@ -134,11 +134,27 @@ async fn both_languages(c: &Client, url: &str, name: &str) -> Result<()> {
     keep_screenshot(c, &format!("console-{name}-ko")).await
 }
 
+/// Clicks the button at `css`, which submits a form, and waits for the next page: the old
+/// page's root goes stale once it is replaced (reading the old page meanwhile would find its
+/// elements and then lose them).
+async fn submit(c: &Client, css: &str) -> Result<()> {
+    let old = c.find(Locator::Css("html")).await?;
+    click(c, css).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if old.tag_name().await.is_err() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("no new page after clicking {css}")
+}
+
 async fn sign_in(c: &Client, console: &str, name: &str, password: &str) -> Result<()> {
     c.goto(&format!("{console}/console/login")).await?;
     type_into(c, "#name", name).await?;
     type_into(c, "#password", password).await?;
-    click(c, "main button[type=submit]").await
+    submit(c, "main button[type=submit]").await
 }
 
 async fn set_up(c: &Client, console: &str, name: &str, code: &str) -> Result<()> {
@@ -147,7 +163,7 @@ async fn set_up(c: &Client, console: &str, name: &str, code: &str) -> Result<()>
     type_into(c, "#code", code).await?;
     type_into(c, "#password", PASSWORD).await?;
     type_into(c, "#password_again", PASSWORD).await?;
-    click(c, "main button[type=submit]").await
+    submit(c, "main button[type=submit]").await
 }
 
 /// The example event moved to 2099 (the server runs on the machine's clock, and a policy
@@ -173,7 +189,7 @@ async fn policies_flow(
     assert!(status.contains("정책 policies: 3"), "{status}");
     both_languages(c, &format!("{console}/console/policies"), "policies").await?;
     type_into(c, "#text", "name = \"x\"\neffective_fro = 2099-12-01\n").await?;
-    click(c, "button[value=preview]").await?;
+    submit(c, "button[value=preview]").await?;
     let problem = text_of(c, "#policy-problem").await?;
     assert!(
         problem.contains("정책 파일 2번째 줄 1번째 글자"),
@@ -193,7 +209,7 @@ async fn policies_flow(
         .await?
         .send_keys(file.to_str().context("a UTF-8 path")?)
         .await?;
-    click(c, "button[value=preview]").await?;
+    submit(c, "button[value=preview]").await?;
     assert_eq!(
         text_of(c, ".notice.ok").await?,
         "정책 파일에 오류가 없습니다. 미리보기를 확인하고 게시하세요."
@@ -204,7 +220,7 @@ async fn policies_flow(
     )
     .await?;
     keep_screenshot(c, "console-policy-preview-ko").await?;
-    click(c, "button[value=publish]").await?;
+    submit(c, "button[value=publish]").await?;
     assert_eq!(
         text_of(c, ".notice.ok").await?,
         "정책을 게시했습니다. 단말기는 다음 동기화 때 받습니다."
@@ -223,7 +239,7 @@ async fn policies_flow(
         status.contains("정책 policies: 4") && status.contains("  event-2099 2099-12-01.."),
         "{status}"
     );
-    click(c, "button[aria-label='정책 취소 event-2099']").await?;
+    submit(c, "button[aria-label='정책 취소 event-2099']").await?;
     assert_eq!(
         text_of(c, ".notice.ok").await?,
         "예정된 정책을 취소했습니다."
@@ -337,13 +353,13 @@ async fn console_flow(
         .await?
         .click()
         .await?;
-    click(c, "form.stack button[type=submit]").await?;
+    submit(c, "form.stack button[type=submit]").await?;
     let new_code = text_of(c, "p.code").await?;
     assert_eq!(new_code.len(), 19, "{new_code}");
     keep_screenshot(c, "console-operator-added-ko").await?;
 
     // Sign out (a form with the session's token).
-    click(c, "header form button").await?;
+    submit(c, "header form button").await?;
     assert_eq!(text_of(c, ".notice.ok").await?, "로그아웃했습니다.");
 
     // The new operator sets up, then mistypes five times: the account is locked.
@@ -373,7 +389,7 @@ async fn console_flow(
     keep_screenshot(c, "console-audit-locked-ko").await?;
     terminal.provision(db)?;
     policies_flow(c, console, dir, terminal).await?;
-    click(c, "header form button").await?;
+    submit(c, "header form button").await?;
     text_of(c, ".notice.ok").await?;
     Ok(())
 }
