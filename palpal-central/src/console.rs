@@ -16,6 +16,7 @@
 pub mod csv;
 pub mod pages;
 mod policy_page;
+pub mod reconciliation;
 pub mod rules;
 pub mod text;
 pub mod today;
@@ -307,6 +308,9 @@ pub fn router(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: ConsoleC
         .route("/console/", get(today))
         .route("/console/style.css", get(style))
         .route("/console/today.js", get(today_script))
+        .route("/console/reconciliation", get(reconciliation_page))
+        .route("/console/reconciliation.csv", get(reconciliation_csv))
+        .route("/console/overspend.csv", get(overspend_csv))
         .route("/console/login", get(login_page).post(login))
         .route("/console/setup", get(setup_page).post(setup))
         .route("/console/logout", post(logout))
@@ -715,6 +719,121 @@ async fn today(State(console): State<Arc<Console>>, ctx: Ctx, method: Method) ->
         StatusCode::OK,
         pages::today(ctx.lang, today::live(ctx.lang, &live), &recent),
     )
+}
+
+/// The day of `?day=`, today in Seoul when absent; `None` when it does not read.
+fn day_asked(console: &Console, ctx: &Ctx) -> Option<chrono::NaiveDate> {
+    match ctx.query("day").map(str::trim) {
+        None | Some("") => Some(points_core::kst_day(console.clock.now())),
+        Some(text) if text.len() <= 10 => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
+        Some(_) => None,
+    }
+}
+
+async fn reconciliation_page(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    method: Method,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &method).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let (day, notice) = match day_asked(&console, &ctx) {
+        Some(day) => (day, None),
+        None => (
+            points_core::kst_day(console.clock.now()),
+            Some(Notice::Error(T::BadDay)),
+        ),
+    };
+    let status = if notice.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let read = console
+        .store(move |store| {
+            let terminals = store.terminals()?;
+            let totals = store.hold_totals(day)?;
+            let overspend = store.overspend(day)?;
+            Ok((reconciliation::by_terminal(&terminals, &totals), overspend))
+        })
+        .await;
+    match read {
+        Ok((rows, overspend)) => signed_page(
+            &console,
+            &ctx,
+            &signed,
+            Nav::Reconciliation,
+            notice,
+            status,
+            reconciliation::page(ctx.lang, day, &rows, &overspend),
+        ),
+        Err(refusal) => refusal.answer(&ctx, Some(&signed.session)),
+    }
+}
+
+fn csv_answer(name: &str, text: String) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+async fn reconciliation_csv(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    method: Method,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &method).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let Some(day) = day_asked(&console, &ctx) else {
+        return reconciliation_page(State(console), ctx, method).await;
+    };
+    let read = console
+        .store(move |store| {
+            let terminals = store.terminals()?;
+            let totals = store.hold_totals(day)?;
+            Ok(reconciliation::totals_csv(
+                day,
+                &reconciliation::by_terminal(&terminals, &totals),
+            ))
+        })
+        .await;
+    match read {
+        Ok(text) => csv_answer(&format!("palpal-redemptions-{day}.csv"), text),
+        Err(refusal) => refusal.answer(&ctx, Some(&signed.session)),
+    }
+}
+
+async fn overspend_csv(State(console): State<Arc<Console>>, ctx: Ctx, method: Method) -> Response {
+    let signed = match session_for(&console, &ctx, &method).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let Some(day) = day_asked(&console, &ctx) else {
+        return reconciliation_page(State(console), ctx, method).await;
+    };
+    match console.store(move |store| store.overspend(day)).await {
+        Ok(lines) => csv_answer(
+            &format!("palpal-overspends-{day}.csv"),
+            reconciliation::overspend_csv(day, &lines),
+        ),
+        Err(refusal) => refusal.answer(&ctx, Some(&signed.session)),
+    }
 }
 
 async fn today_script() -> Response {

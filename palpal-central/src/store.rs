@@ -454,6 +454,19 @@ pub struct ActivityCount {
     pub count: i64,
 }
 
+/// The holds of one terminal and one status on a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldCount {
+    /// The terminal.
+    pub terminal: i64,
+    /// `posted`, `voided`, `insufficient` or `token_reused`.
+    pub status: String,
+    /// How many.
+    pub count: i64,
+    /// Their points.
+    pub points: i64,
+}
+
 /// The minute of `at` as [`ActivityCount::minute`] writes it.
 pub fn minute_of(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M").to_string()
@@ -607,6 +620,9 @@ pub trait Store: Send {
         terminal: &Terminal,
         day: NaiveDate,
     ) -> anyhow::Result<ReconciliationReport>;
+    /// How many holds each terminal took on `day` and their points, by status (`posted`,
+    /// `voided`, `insufficient`, `token_reused`), in terminal order.
+    fn hold_totals(&mut self, day: NaiveDate) -> anyhow::Result<Vec<HoldCount>>;
     /// The holds of members who were overspent on `day` (a hold their balance did not cover,
     /// or a token used twice), by member, then in the order received.
     fn overspend(&mut self, day: NaiveDate) -> anyhow::Result<Vec<HoldLine>>;
@@ -1319,6 +1335,22 @@ impl Store for SqliteStore {
         day: NaiveDate,
     ) -> anyhow::Result<ReconciliationReport> {
         reconciliation_report(&self.conn, terminal, day)
+    }
+
+    fn hold_totals(&mut self, day: NaiveDate) -> anyhow::Result<Vec<HoldCount>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT terminal_id, status, count(*), COALESCE(SUM(amount), 0) FROM holds
+             WHERE day = ?1 GROUP BY terminal_id, status ORDER BY terminal_id, status",
+        )?;
+        let rows = stmt.query_map([ymd(day)], |r| {
+            Ok(HoldCount {
+                terminal: r.get(0)?,
+                status: r.get(1)?,
+                count: r.get(2)?,
+                points: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn overspend(&mut self, day: NaiveDate) -> anyhow::Result<Vec<HoldLine>> {

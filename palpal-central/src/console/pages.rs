@@ -57,6 +57,7 @@ impl Nav {
         match self {
             Nav::Today => Some("/console/"),
             Nav::Policies => Some("/console/policies"),
+            Nav::Reconciliation => Some("/console/reconciliation"),
             Nav::Audit => Some("/console/audit"),
             Nav::Operators => Some("/console/operators"),
             _ => None,

@@ -31,8 +31,8 @@ use redemption_token::{KeySet, MemberNo, Revocations, RevokedCard};
 
 use super::{
     card_key, fresh_nonce, payload_hash, ymd, ActivityCount, Backend, CardRecord, CardRequest,
-    PullPage, Refusal, SeenRow, Sighting, Store, Terminal, WalPages, Write, WriteReply, DAYS_AHEAD,
-    MAX_REPORT_HOLDS,
+    HoldCount, PullPage, Refusal, SeenRow, Sighting, Store, Terminal, WalPages, Write, WriteReply,
+    DAYS_AHEAD, MAX_REPORT_HOLDS,
 };
 use crate::personal::{DataKey, Person};
 use crate::wire::{
@@ -1040,6 +1040,24 @@ impl Store for PgStore {
         day: NaiveDate,
     ) -> anyhow::Result<ReconciliationReport> {
         reconciliation_report(self.db(), terminal, day)
+    }
+
+    fn hold_totals(&mut self, day: NaiveDate) -> anyhow::Result<Vec<HoldCount>> {
+        Ok(self
+            .db()
+            .query(
+                "SELECT terminal_id, status, count(*), COALESCE(SUM(amount), 0)::BIGINT FROM holds
+                 WHERE day = $1 GROUP BY terminal_id, status ORDER BY terminal_id, status",
+                &[&ymd(day)],
+            )?
+            .iter()
+            .map(|r| HoldCount {
+                terminal: r.get(0),
+                status: r.get(1),
+                count: r.get(2),
+                points: r.get(3),
+            })
+            .collect())
     }
 
     fn overspend(&mut self, day: NaiveDate) -> anyhow::Result<Vec<HoldLine>> {

@@ -941,6 +941,124 @@ async fn the_today_page_shows_what_the_server_counted() -> TestResult {
     assert!(!refused.body.contains("오늘 가입"), "{}", refused.body);
     Ok(())
 }
+
+/// The Reconciliation page: a day's redemptions by terminal with site and day totals, the
+/// overspent member's holds, both as CSV; a day that does not read is refused with a message
+/// and today is shown instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciliation_page_totals_a_days_redemptions_and_overspends() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let a = h.add_terminal_at("온누리약국", "counter", 2).await?;
+    let b = h.add_terminal_at("행복편의점", "counter", 3).await?;
+    let issuer = h.issuer()?;
+    let tok = |nonce| token(&issuer, 1, nonce);
+    h.sync(&kiosk, json!([enrollment("e-1", "김영희")])).await?;
+    h.sync(&a, json!([step_report("s-1", "PP-00000001", 10_000)]))
+        .await?;
+    h.sync(
+        &a,
+        json!([hold_op("h-a1", "PP-00000001", 80, &tok(1), &a.id)]),
+    )
+    .await?;
+    let refused = h
+        .sync(
+            &b,
+            json!([
+                hold_op("h-b1", "PP-00000001", 50, &tok(2), &b.id),
+                hold_op("h-b2", "PP-00000001", 10, &tok(1), &b.id),
+            ]),
+        )
+        .await?;
+    assert_eq!(
+        statuses(&refused),
+        vec![
+            pair("rejected", "insufficient_points"),
+            pair("rejected", "token_reused")
+        ]
+    );
+    let mut viewer = h.signed_in("정산담당", "viewer").await?;
+
+    let page = viewer.get("/console/reconciliation?day=2025-12-03").await?;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.says(T::HoldsByTerminal));
+    // Counter A: one posted hold of 80; counter B: one refused for the balance (50), one for
+    // a token used again (10).
+    assert!(
+        page.body.contains(&format!(
+            "<td>온누리약국</td><th scope=\"row\">{}</th><td>1</td><td>80</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td>",
+            a.id
+        )),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!(
+            "<td>행복편의점</td><th scope=\"row\">{}</th><td>0</td><td>0</td><td>0</td><td>0</td><td>1</td><td>50</td><td>1</td><td>10</td>",
+            b.id
+        )),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<th scope=\"row\">하루 합계</th><td>1</td><td>80</td><td>0</td><td>0</td><td>1</td><td>50</td><td>1</td><td>10</td>"), "{}", page.body);
+    // The overspent member's every hold of the day.
+    assert!(page.says(T::OverspendHeading));
+    assert_eq!(
+        page.body
+            .matches("<th scope=\"row\">PP-00000001</th>")
+            .count(),
+        3
+    );
+
+    let totals = viewer
+        .get("/console/reconciliation.csv?day=2025-12-03")
+        .await?;
+    assert_eq!(totals.status, 200);
+    assert!(
+        totals.body.contains(&format!(
+            "2025-12-03,온누리약국,{},1,80,0,0,0,0,0,0\r\n",
+            a.id
+        )),
+        "{}",
+        totals.body
+    );
+    let overspend = viewer.get("/console/overspend.csv?day=2025-12-03").await?;
+    assert_eq!(overspend.status, 200);
+    assert_eq!(overspend.body.lines().count(), 4, "{}", overspend.body);
+    assert!(
+        overspend.body.contains(",insufficient,50,20"),
+        "{}",
+        overspend.body
+    );
+
+    let quiet = viewer.get("/console/reconciliation?day=2025-12-02").await?;
+    assert!(quiet.says(T::NoHoldsThatDay) && quiet.says(T::NoOverspend));
+    for bad in [
+        "2025-13-01",
+        "yesterday",
+        "2025-12-03%3Cscript%3E",
+        "9999999999999",
+    ] {
+        let refused = viewer
+            .get(&format!("/console/reconciliation?day={bad}"))
+            .await?;
+        assert_eq!(refused.status, 400, "{bad}");
+        assert!(refused.says(T::BadDay), "{bad}");
+        assert!(!refused.body.contains("<script>"));
+        let csv = viewer
+            .get(&format!("/console/reconciliation.csv?day={bad}"))
+            .await?;
+        assert_eq!(csv.status, 400, "{bad}");
+    }
+    // Not signed in: nothing of it.
+    let mut stranger = h.browser()?;
+    let refused = stranger
+        .get("/console/reconciliation.csv?day=2025-12-03")
+        .await?;
+    assert!(!refused.body.contains("온누리약국"));
+    Ok(())
+}
+
 /// The Policies page.
 #[path = "console/policies.rs"]
 mod policies;

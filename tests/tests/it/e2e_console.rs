@@ -345,6 +345,12 @@ async fn console_flow(
     assert!(text_of(c, ".who").await?.contains("김관리"));
     both_languages(c, &format!("{console}/console/"), "today").await?;
     both_languages(c, &format!("{console}/console/audit"), "audit").await?;
+    both_languages(
+        c,
+        &format!("{console}/console/reconciliation"),
+        "reconciliation",
+    )
+    .await?;
     both_languages(c, &format!("{console}/console/operators"), "operators").await?;
 
     // An operator added in the console; the code is shown once.
