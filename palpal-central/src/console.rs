@@ -18,6 +18,7 @@ pub mod pages;
 mod policy_page;
 pub mod reconciliation;
 pub mod rules;
+mod schedule_page;
 pub mod text;
 pub mod today;
 
@@ -308,6 +309,12 @@ pub fn router(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: ConsoleC
         .route("/console/", get(today))
         .route("/console/style.css", get(style))
         .route("/console/today.js", get(today_script))
+        .route(
+            "/console/schedule",
+            get(schedule_page::schedule_page).post(schedule_page::set_schedule),
+        )
+        .route("/console/quotas", post(schedule_page::set_quota))
+        .route("/console/quotas/csv", post(schedule_page::upload_quotas))
         .route("/console/reconciliation", get(reconciliation_page))
         .route("/console/reconciliation.csv", get(reconciliation_csv))
         .route("/console/overspend.csv", get(overspend_csv))
@@ -651,6 +658,8 @@ fn notice_of(ctx: &Ctx) -> Option<Notice> {
         "operator_disabled" => Notice::Ok(T::OperatorDisabled),
         "policy_published" => Notice::Ok(T::PolicyPublished),
         "policy_cancelled" => Notice::Ok(T::PolicyCancelled),
+        "schedule_set" => Notice::Ok(T::ScheduleSetDone),
+        "quotas_set" => Notice::Ok(T::QuotasSetDone),
         _ => return None,
     })
 }

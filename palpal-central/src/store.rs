@@ -454,6 +454,36 @@ pub struct ActivityCount {
     pub count: i64,
 }
 
+/// A site's places on a day, as an operator sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaChange {
+    pub day: NaiveDate,
+    pub site: String,
+    pub places: u32,
+}
+
+/// Why places were not set: the `index`-th change would leave fewer places than the `used`
+/// already taken that day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaRefusal {
+    pub index: usize,
+    pub used: u32,
+}
+
+/// A site's places as the audit log keeps them.
+pub(crate) fn quota_json(places: u32, used: u32) -> String {
+    serde_json::json!({ "places": places, "used": used }).to_string()
+}
+
+/// A stored admission day and its rule.
+pub(crate) fn read_day_rule(day: &str, rule: &str) -> anyhow::Result<(NaiveDate, DayRule)> {
+    let day = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .with_context(|| format!("stored admission day {day:?}"))?;
+    let rule: DayRule =
+        serde_json::from_str(rule).with_context(|| format!("stored admission rule {rule:?}"))?;
+    Ok((day, rule))
+}
+
 /// The holds of one terminal and one status on a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldCount {
@@ -578,6 +608,28 @@ pub trait Store: Send {
     fn set_admission(&mut self, day: NaiveDate, rule: DayRule) -> anyhow::Result<()>;
     /// Sets `site`'s sign-up places on `day`; places already used stay counted.
     fn set_quota(&mut self, day: NaiveDate, site: &str, places: u32) -> anyhow::Result<QuotaLease>;
+    /// The sign-up rule of each day from `from` to `to` that has one (others are closed).
+    fn admission_days(
+        &mut self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> anyhow::Result<std::collections::BTreeMap<NaiveDate, DayRule>>;
+    /// Sets the rule of each day, all in one transaction, each day audited as `by`'s with the
+    /// rule before and after.
+    fn set_schedule(
+        &mut self,
+        days: &[(NaiveDate, DayRule)],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+    /// Sets sites' places, all or none in one transaction, each audited as `by`'s: refused
+    /// (nothing stored) when one would be below the places already taken that day.
+    fn set_quotas(
+        &mut self,
+        quotas: &[QuotaChange],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<(), QuotaRefusal>>;
     /// Revokes a member's card; `false` if there is no such member.
     fn revoke_member(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
     /// Revokes one member card (lost or replaced): holds carrying it are refused from then
@@ -1195,6 +1247,100 @@ impl Store for SqliteStore {
             params![id, now.to_rfc3339()],
         )?;
         Ok(changed == 1)
+    }
+
+    fn admission_days(
+        &mut self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> anyhow::Result<std::collections::BTreeMap<NaiveDate, DayRule>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT day, rule FROM admission_days WHERE day >= ?1 AND day <= ?2 ORDER BY day",
+        )?;
+        let rows = stmt.query_map(params![ymd(from), ymd(to)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| {
+            let (day, rule) = row?;
+            read_day_rule(&day, &rule)
+        })
+        .collect()
+    }
+
+    fn set_schedule(
+        &mut self,
+        days: &[(NaiveDate, DayRule)],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let tx = console::write_tx(&mut self.conn)?;
+        for (day, rule) in days {
+            let before: Option<String> = tx
+                .query_row(
+                    "SELECT rule FROM admission_days WHERE day = ?1",
+                    [ymd(*day)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let after = serde_json::to_string(rule)?;
+            tx.execute(
+                "INSERT INTO admission_days (day, rule) VALUES (?1, ?2)
+                 ON CONFLICT (day) DO UPDATE SET rule = excluded.rule",
+                params![ymd(*day), after],
+            )?;
+            console::audit(
+                &tx,
+                &console::NewAudit {
+                    actor: by,
+                    action: console::AuditAction::ScheduleSet,
+                    target: &ymd(*day),
+                    before,
+                    after: Some(after),
+                },
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_quotas(
+        &mut self,
+        quotas: &[QuotaChange],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<(), QuotaRefusal>> {
+        let tx = console::write_tx(&mut self.conn)?;
+        for (index, q) in quotas.iter().enumerate() {
+            let before: Option<(u32, u32)> = tx
+                .query_row(
+                    "SELECT places, used FROM quota_leases WHERE day = ?1 AND site = ?2",
+                    params![ymd(q.day), q.site],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((_, used)) = before.filter(|(_, used)| *used > q.places) {
+                return Ok(Err(QuotaRefusal { index, used }));
+            }
+            tx.execute(
+                "INSERT INTO quota_leases (day, site, places) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (day, site) DO UPDATE SET places = excluded.places",
+                params![ymd(q.day), q.site, q.places],
+            )?;
+            console::audit(
+                &tx,
+                &console::NewAudit {
+                    actor: by,
+                    action: console::AuditAction::QuotaSet,
+                    target: &format!("{} {}", ymd(q.day), q.site),
+                    before: before.map(|(places, used)| quota_json(places, used)),
+                    after: Some(quota_json(q.places, before.map_or(0, |(_, used)| used))),
+                },
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(Ok(()))
     }
 
     fn set_admission(&mut self, day: NaiveDate, rule: DayRule) -> anyhow::Result<()> {

@@ -58,6 +58,7 @@ impl Nav {
             Nav::Today => Some("/console/"),
             Nav::Policies => Some("/console/policies"),
             Nav::Reconciliation => Some("/console/reconciliation"),
+            Nav::Schedule => Some("/console/schedule"),
             Nav::Audit => Some("/console/audit"),
             Nav::Operators => Some("/console/operators"),
             _ => None,
@@ -247,6 +248,8 @@ pub fn action_name(action: &str) -> Option<T> {
         AuditAction::SignedOut => T::ActionSignedOut,
         AuditAction::PolicyPublished => T::ActionPolicyPublished,
         AuditAction::PolicyCancelled => T::ActionPolicyCancelled,
+        AuditAction::ScheduleSet => T::ActionScheduleSet,
+        AuditAction::QuotaSet => T::ActionQuotaSet,
     })
 }
 

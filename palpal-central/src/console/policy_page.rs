@@ -25,14 +25,14 @@ pub const MAX_UPLOAD_BYTES: usize = 2 * MAX_POLICY_BYTES + 8 * 1024;
 const MAX_POLICY_NAME_CHARS: usize = 200;
 
 /// One part of a `multipart/form-data` body: its field name and its bytes.
-struct Part {
-    name: String,
-    bytes: Vec<u8>,
+pub(super) struct Part {
+    pub(super) name: String,
+    pub(super) bytes: Vec<u8>,
 }
 
 /// The parts of a `multipart/form-data` body with the boundary `content_type` names; `None`
 /// if it is not one.
-fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
+pub(super) fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
     let (kind, params) = content_type.split_once(';')?;
     if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
         return None;

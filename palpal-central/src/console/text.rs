@@ -139,6 +139,48 @@ pub enum T {
     TerminalsOnline,
     TerminalsSilent,
     TerminalsNeverHeard,
+    // Schedule and quotas.
+    BadAgeBand,
+    BadRule,
+    RuleClosed,
+    RuleOpen,
+    RuleOdd,
+    RuleEven,
+    RuleAges,
+    ForExample,
+    CsvColumns,
+    CsvDay,
+    CsvSite,
+    CsvPlaces,
+    CsvRepeated,
+    ScheduleIntro,
+    CsvRefused,
+    Line,
+    BelowUsed,
+    CalendarHeading,
+    CalendarFrom,
+    WhoMayCome,
+    SetRuleHeading,
+    FirstDay,
+    LastDay,
+    Rule,
+    MinAge,
+    MaxAge,
+    RuleHint,
+    SetRule,
+    QuotasOfDay,
+    SetQuotaHeading,
+    SetQuota,
+    QuotaCsvHeading,
+    QuotaCsvHint,
+    QuotaFile,
+    QuotaText,
+    UploadQuotas,
+    BadRun,
+    PastDay,
+    QuotaFileTooLarge,
+    ScheduleSetDone,
+    QuotasSetDone,
     // Reconciliation.
     ReconciliationIntro,
     Day,
@@ -215,6 +257,8 @@ pub enum T {
     NoSuchOperator,
     ActionPolicyPublished,
     ActionPolicyCancelled,
+    ActionScheduleSet,
+    ActionQuotaSet,
     PoliciesIntro,
     PoliciesInForce,
     PoliciesCancelled,
@@ -451,6 +495,170 @@ impl T {
             T::TerminalsOnline => ("최근 5분 안에 연결", "Heard in the last 5 minutes"),
             T::TerminalsSilent => ("5분 넘게 조용함", "Silent for over 5 minutes"),
             T::TerminalsNeverHeard => ("아직 연결 기록 없음", "Never heard from"),
+            T::BadAgeBand => (
+                "나이 범위는 0에서 150 사이의 두 수로, 작은 수를 먼저 입력해 주세요.",
+                "Give the age band as two numbers from 0 to 150, the smaller first.",
+            ),
+            T::BadRule => (
+                "규칙을 목록에서 골라 주세요.",
+                "Choose a rule from the list.",
+            ),
+            T::RuleClosed => (
+                "가입 없음",
+                "No sign-ups",
+            ),
+            T::RuleOpen => (
+                "누구나",
+                "Everyone",
+            ),
+            T::RuleOdd => (
+                "홀수 해 출생",
+                "Born in an odd year",
+            ),
+            T::RuleEven => (
+                "짝수 해 출생",
+                "Born in an even year",
+            ),
+            T::RuleAges => (
+                "나이 범위",
+                "Age band",
+            ),
+            T::ForExample => (
+                "예:",
+                "e.g.",
+            ),
+            T::CsvColumns => (
+                "칸이 맞지 않습니다. 첫 줄은 day,site,places 이고 각 줄은 날짜,기관,정원 세 칸이어야 합니다.",
+                "The columns are wrong: the first line is day,site,places and each row has three cells: day, site, places.",
+            ),
+            T::CsvDay => (
+                "날짜는 2026-12-07처럼 연-월-일로 써 주세요.",
+                "Write the day as year-month-day, such as 2026-12-07.",
+            ),
+            T::CsvSite => (
+                "기관 이름이 비었거나 100자를 넘습니다.",
+                "The site's name is empty or longer than 100 characters.",
+            ),
+            T::CsvPlaces => (
+                "정원은 0에서 100000 사이의 정수로 써 주세요.",
+                "Write the places as a whole number from 0 to 100000.",
+            ),
+            T::CsvRepeated => (
+                "같은 날, 같은 기관이 앞줄에 이미 있습니다.",
+                "The same site and day are on an earlier row.",
+            ),
+            T::ScheduleIntro => (
+                "날마다 누가 가입할 수 있는지와 기관별 정원을 정합니다. 키오스크는 다음 동기화 때 새 일정과 정원을 받습니다.",
+                "Who may sign up which day, and each site's places. Kiosks get the new schedule and places at their next sync.",
+            ),
+            T::CsvRefused => (
+                "파일의 아래 줄에 문제가 있어 아무것도 반영하지 않았습니다. 고쳐서 다시 올려 주세요.",
+                "Nothing was applied: the rows below have problems. Correct them and upload the file again.",
+            ),
+            T::Line => (
+                "줄",
+                "Line",
+            ),
+            T::BelowUsed => (
+                "이미 가입한 사람보다 적게 정할 수 없어 아무것도 반영하지 않았습니다. 이미 가입한 수",
+                "Nothing was applied: the places cannot be fewer than the people already signed up, which is",
+            ),
+            T::CalendarHeading => (
+                "가입 일정 (4주)",
+                "Sign-up schedule (four weeks)",
+            ),
+            T::CalendarFrom => (
+                "시작 날짜",
+                "From",
+            ),
+            T::WhoMayCome => (
+                "가입할 수 있는 사람",
+                "Who may sign up",
+            ),
+            T::SetRuleHeading => (
+                "가입 규칙 정하기",
+                "Set the sign-up rule",
+            ),
+            T::FirstDay => (
+                "첫날",
+                "First day",
+            ),
+            T::LastDay => (
+                "마지막 날",
+                "Last day",
+            ),
+            T::Rule => (
+                "규칙",
+                "Rule",
+            ),
+            T::MinAge => (
+                "최소 나이 (나이 범위일 때)",
+                "Youngest age (for an age band)",
+            ),
+            T::MaxAge => (
+                "최대 나이 (나이 범위일 때)",
+                "Oldest age (for an age band)",
+            ),
+            T::RuleHint => (
+                "첫날부터 마지막 날까지(62일 이내) 같은 규칙을 정합니다. 지난 날은 바꿀 수 없습니다.",
+                "Sets one rule for every day from the first to the last (at most 62 days). Past days cannot be changed.",
+            ),
+            T::SetRule => (
+                "규칙 정하기",
+                "Set the rule",
+            ),
+            T::QuotasOfDay => (
+                "기관별 정원",
+                "Places by site",
+            ),
+            T::SetQuotaHeading => (
+                "한 기관의 정원 정하기",
+                "Set one site's places",
+            ),
+            T::SetQuota => (
+                "정원 정하기",
+                "Set the places",
+            ),
+            T::QuotaCsvHeading => (
+                "CSV 파일로 정원 정하기",
+                "Set places from a CSV file",
+            ),
+            T::QuotaCsvHint => (
+                "첫 줄은 day,site,places 이고, 한 줄에 날짜,기관,정원입니다 (예: 2026-12-07,종로구 보건소,300). 한 줄이라도 틀리면 아무것도 반영하지 않고 틀린 줄을 모두 알려 드립니다.",
+                "The first line is day,site,places, then one row each: day, site, places (such as 2026-12-07,Jongno health center,300). If any row is wrong nothing is applied, and every wrong row is named.",
+            ),
+            T::QuotaFile => (
+                "CSV 파일",
+                "CSV file",
+            ),
+            T::QuotaText => (
+                "또는 여기에 붙여 넣기",
+                "Or paste it here",
+            ),
+            T::UploadQuotas => (
+                "올리기",
+                "Upload",
+            ),
+            T::BadRun => (
+                "마지막 날은 첫날과 같거나 뒤여야 하고, 한 번에 62일까지 정할 수 있습니다.",
+                "The last day must be the first day or later, and at most 62 days at once.",
+            ),
+            T::PastDay => (
+                "지난 날의 규칙은 바꿀 수 없습니다. 오늘 이후로 정해 주세요.",
+                "A past day's rule cannot be changed: start today or later.",
+            ),
+            T::QuotaFileTooLarge => (
+                "파일이 256 KiB보다 큽니다. 나누어 올려 주세요.",
+                "The file is larger than 256 KiB: upload it in parts.",
+            ),
+            T::ScheduleSetDone => (
+                "가입 규칙을 정했습니다.",
+                "The sign-up rule is set.",
+            ),
+            T::QuotasSetDone => (
+                "정원을 정했습니다.",
+                "The places are set.",
+            ),
             T::ReconciliationIntro => (
                 "하루(한국 시간) 동안 약국·편의점 단말기가 받은 포인트 사용을 단말기별로 보여 줍니다. 잔액이 모자라 거절된 사용과 이미 쓴 코드의 재사용은 과다 사용으로 따로 모읍니다.",
                 "The redemptions each counter took on a day (Korea time), terminal by terminal. Those the balance did not cover and tokens used again are gathered as overspends below.",
@@ -560,6 +768,8 @@ impl T {
             ),
             T::ActionPolicyPublished => ("정책 게시", "Policy published"),
             T::ActionPolicyCancelled => ("정책 취소", "Policy cancelled"),
+            T::ActionScheduleSet => ("가입 일정 변경", "Sign-up rule set"),
+            T::ActionQuotaSet => ("가입 정원 변경", "Sign-up places set"),
             T::PoliciesIntro => ("포인트 정책은 데이터베이스에 있습니다. 단말기는 다음 동기화 때 바뀐 정책을 받습니다. 정책은 내일 이후부터만 적용할 수 있습니다(이미 적립한 날을 다시 계산하는 기능은 없습니다).", "The points policies live in the database; terminals get a change at their next sync. A policy can only start from tomorrow on (re-rating days already rated is not built)."),
             T::PoliciesInForce => ("적용 중이거나 예정된 정책", "Policies in force and scheduled"),
             T::PoliciesCancelled => ("취소된 정책", "Cancelled policies"),

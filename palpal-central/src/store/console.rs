@@ -158,11 +158,15 @@ pub enum AuditAction {
     PolicyPublished,
     /// A policy that had not started was cancelled.
     PolicyCancelled,
+    /// A day's sign-up rule was set.
+    ScheduleSet,
+    /// A site's sign-up places on a day were set.
+    QuotaSet,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 9] = [
+    pub const ALL: [AuditAction; 11] = [
         AuditAction::OperatorAdded,
         AuditAction::OperatorSetUp,
         AuditAction::OperatorDisabled,
@@ -172,6 +176,8 @@ impl AuditAction {
         AuditAction::SignedOut,
         AuditAction::PolicyPublished,
         AuditAction::PolicyCancelled,
+        AuditAction::ScheduleSet,
+        AuditAction::QuotaSet,
     ];
 
     /// The action as stored.
@@ -186,6 +192,8 @@ impl AuditAction {
             AuditAction::SignedOut => "signed_out",
             AuditAction::PolicyPublished => "policy_published",
             AuditAction::PolicyCancelled => "policy_cancelled",
+            AuditAction::ScheduleSet => "schedule_set",
+            AuditAction::QuotaSet => "quota_set",
         }
     }
 

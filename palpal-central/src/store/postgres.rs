@@ -15,8 +15,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::console::{
-    Actor, AuditEntry, AuditQuery, FailedLogin, NewSession, Operator, OperatorLogin, Resumed,
-    Session,
+    Actor, AuditAction, AuditEntry, AuditQuery, FailedLogin, NewAudit, NewSession, Operator,
+    OperatorLogin, Resumed, Session,
 };
 use crate::console::rules::{LoginState, Role as OperatorRole};
 
@@ -30,9 +30,9 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use redemption_token::{KeySet, MemberNo, Revocations, RevokedCard};
 
 use super::{
-    card_key, fresh_nonce, payload_hash, ymd, ActivityCount, Backend, CardRecord, CardRequest,
-    HoldCount, PullPage, Refusal, SeenRow, Sighting, Store, Terminal, WalPages, Write, WriteReply,
-    DAYS_AHEAD, MAX_REPORT_HOLDS,
+    card_key, fresh_nonce, payload_hash, quota_json, read_day_rule, ymd, ActivityCount, Backend,
+    CardRecord, CardRequest, HoldCount, PullPage, QuotaChange, QuotaRefusal, Refusal, SeenRow,
+    Sighting, Store, Terminal, WalPages, Write, WriteReply, DAYS_AHEAD, MAX_REPORT_HOLDS,
 };
 use crate::personal::{DataKey, Person};
 use crate::wire::{
@@ -902,6 +902,100 @@ impl Store for PgStore {
             &[&id, &now.to_rfc3339()],
         )?;
         Ok(changed == 1)
+    }
+
+    fn admission_days(
+        &mut self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> anyhow::Result<std::collections::BTreeMap<NaiveDate, DayRule>> {
+        self.db()
+            .query(
+                "SELECT day, rule FROM admission_days WHERE day >= $1 AND day <= $2 ORDER BY day",
+                &[&ymd(from), &ymd(to)],
+            )?
+            .iter()
+            .map(|r| read_day_rule(r.get(0), r.get(1)))
+            .collect()
+    }
+
+    fn set_schedule(
+        &mut self,
+        days: &[(NaiveDate, DayRule)],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.db().transaction()?;
+        for (day, rule) in days {
+            let before: Option<String> = tx
+                .query_opt(
+                    "SELECT rule FROM admission_days WHERE day = $1 FOR UPDATE",
+                    &[&ymd(*day)],
+                )?
+                .map(|r| r.get(0));
+            let after = serde_json::to_string(rule)?;
+            tx.execute(
+                "INSERT INTO admission_days (day, rule) VALUES ($1, $2)
+                 ON CONFLICT (day) DO UPDATE SET rule = excluded.rule",
+                &[&ymd(*day), &after],
+            )?;
+            console::audit(
+                &mut tx,
+                &NewAudit {
+                    actor: by,
+                    action: AuditAction::ScheduleSet,
+                    target: &ymd(*day),
+                    before,
+                    after: Some(after),
+                },
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_quotas(
+        &mut self,
+        quotas: &[QuotaChange],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<(), QuotaRefusal>> {
+        let mut tx = self.db().transaction()?;
+        for (index, q) in quotas.iter().enumerate() {
+            let before: Option<(u32, u32)> = tx
+                .query_opt(
+                    "SELECT places, used FROM quota_leases WHERE day = $1 AND site = $2 FOR UPDATE",
+                    &[&ymd(q.day), &q.site],
+                )?
+                .map(|r| {
+                    (
+                        u32::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+                        u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                    )
+                });
+            if let Some((_, used)) = before.filter(|(_, used)| *used > q.places) {
+                return Ok(Err(QuotaRefusal { index, used }));
+            }
+            tx.execute(
+                "INSERT INTO quota_leases (day, site, places) VALUES ($1, $2, $3)
+                 ON CONFLICT (day, site) DO UPDATE SET places = excluded.places",
+                &[&ymd(q.day), &q.site, &i64::from(q.places)],
+            )?;
+            console::audit(
+                &mut tx,
+                &NewAudit {
+                    actor: by,
+                    action: AuditAction::QuotaSet,
+                    target: &format!("{} {}", ymd(q.day), q.site),
+                    before: before.map(|(places, used)| quota_json(places, used)),
+                    after: Some(quota_json(q.places, before.map_or(0, |(_, used)| used))),
+                },
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(Ok(()))
     }
 
     fn set_admission(&mut self, day: NaiveDate, rule: DayRule) -> anyhow::Result<()> {

@@ -1062,3 +1062,7 @@ async fn the_reconciliation_page_totals_a_days_redemptions_and_overspends() -> T
 /// The Policies page.
 #[path = "console/policies.rs"]
 mod policies;
+
+/// The Sign-up schedule and quotas page.
+#[path = "console/schedule.rs"]
+mod schedule;
