@@ -37,8 +37,8 @@ pub mod postgres;
 
 use crate::console::rules::{LoginState, Role as OperatorRole};
 use console::{
-    Actor, AuditEntry, AuditQuery, FailedLogin, NewSession, Operator, OperatorLogin, Resumed,
-    Session,
+    Actor, AuditEntry, AuditQuery, Change, FailedLogin, MemberOverview, NewSession, Operator,
+    OperatorLogin, Resumed, Session,
 };
 
 /// The schema version this server writes.
@@ -643,6 +643,45 @@ pub trait Store: Send {
         -> anyhow::Result<bool>;
     /// Console: entries of the audit log, newest first.
     fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>>;
+    /// Console: creates a terminal waiting for enrollment with the code hashing to
+    /// `code_hash` (as [`Store::add_terminal`]). Audited as `by`'s, without the code.
+    fn provision_terminal(
+        &mut self,
+        site: &str,
+        role: Role,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Terminal>;
+    /// Console: revokes terminal `id`: its next request is refused. Audited with its state
+    /// before.
+    fn revoke_terminal_as(
+        &mut self,
+        id: i64,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change>;
+    /// Console: member `id` with their personal data masked, their balance, cards and
+    /// watches; `None` if there is no such member.
+    fn member_overview(&mut self, id: i64) -> anyhow::Result<Option<MemberOverview>>;
+    /// Console: revokes member `member`'s card `serial`, one the server signed (as
+    /// [`Store::revoke_card`]). Audited.
+    fn revoke_card_as(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change>;
+    /// Console: ends the pairing in force of watch `serial` with member `member`; terminals
+    /// learn it at their next pull. Audited.
+    fn unpair_watch(
+        &mut self,
+        member: i64,
+        serial: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change>;
 }
 
 /// A write-ahead log's length and how much of it is copied into the database, in pages.
@@ -1388,6 +1427,51 @@ impl Store for SqliteStore {
 
     fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>> {
         console::audit_log(&self.conn, query)
+    }
+
+    fn provision_terminal(
+        &mut self,
+        site: &str,
+        role: Role,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Terminal> {
+        console::provision_terminal(&mut self.conn, site, role, code_hash, by, now)
+    }
+
+    fn revoke_terminal_as(
+        &mut self,
+        id: i64,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::revoke_terminal(&mut self.conn, id, by, now)
+    }
+
+    fn member_overview(&mut self, id: i64) -> anyhow::Result<Option<MemberOverview>> {
+        let key = self.data_key()?;
+        console::member_overview(&self.conn, &key, id)
+    }
+
+    fn revoke_card_as(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::revoke_card(&mut self.conn, member, serial, by, now)
+    }
+
+    fn unpair_watch(
+        &mut self,
+        member: i64,
+        serial: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::unpair_watch(&mut self.conn, member, serial, by, now)
     }
 
     fn checkpoint(&mut self) -> anyhow::Result<Option<WalPages>> {

@@ -15,8 +15,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::console::{
-    Actor, AuditEntry, AuditQuery, FailedLogin, NewSession, Operator, OperatorLogin, Resumed,
-    Session,
+    Actor, AuditEntry, AuditQuery, Change, FailedLogin, MemberOverview, NewSession, Operator,
+    OperatorLogin, Resumed, Session,
 };
 use crate::console::rules::{LoginState, Role as OperatorRole};
 
@@ -1113,6 +1113,51 @@ impl Store for PgStore {
 
     fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>> {
         console::audit_log(self.db(), query)
+    }
+
+    fn provision_terminal(
+        &mut self,
+        site: &str,
+        role: Role,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Terminal> {
+        console::provision_terminal(self.db(), site, role, code_hash, by, now)
+    }
+
+    fn revoke_terminal_as(
+        &mut self,
+        id: i64,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::revoke_terminal(self.db(), id, by, now)
+    }
+
+    fn member_overview(&mut self, id: i64) -> anyhow::Result<Option<MemberOverview>> {
+        let key = self.data_key()?;
+        console::member_overview(self.db(), &key, id)
+    }
+
+    fn revoke_card_as(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::revoke_card(self.db(), member, serial, by, now)
+    }
+
+    fn unpair_watch(
+        &mut self,
+        member: i64,
+        serial: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::unpair_watch(self.db(), member, serial, by, now)
     }
 }
 

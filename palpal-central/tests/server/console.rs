@@ -850,3 +850,351 @@ fn the_binary_serves_the_console_without_tls_on_loopback_only() -> TestResult {
     )?;
     Ok(())
 }
+
+impl Page {
+    /// The enrollment code shown once on the terminals page.
+    fn enrollment_code(&self) -> Result<String, Box<dyn std::error::Error>> {
+        let start = self
+            .body
+            .find("<p class=\"code\">")
+            .ok_or_else(|| format!("no code shown in {}", self.body))?
+            + "<p class=\"code\">".len();
+        let end = self.body[start..].find('<').ok_or("unterminated code")?;
+        Ok(self.body[start..start + end].to_owned())
+    }
+
+    /// The text of the table row whose header cell is `label`, tags removed.
+    fn row_of(&self, label: &str) -> String {
+        let Some(at) = self.body.find(&format!("<th scope=\"row\">{label}</th>")) else {
+            return String::new();
+        };
+        let start = self.body[..at].rfind("<tr").unwrap_or(at);
+        let end = self.body[at..]
+            .find("</tr>")
+            .map_or(self.body.len(), |e| at + e);
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in self.body[start..end].chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    text.push(' ');
+                }
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// An audit entry as stored: target, before, after (empty when none).
+type AuditRow = (String, String, String);
+
+impl Harness {
+    /// The audit entries of `action` as (target, before, after), oldest first.
+    fn audit_entries(&self, action: &str) -> Result<Vec<AuditRow>, Box<dyn std::error::Error>> {
+        let sql = format!(
+            "SELECT target, COALESCE(before, ''), COALESCE(after, '') FROM audit_log
+             WHERE action = '{action}' ORDER BY id"
+        );
+        Ok(match &self.test_db {
+            TestDb::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path)?;
+                let mut stmt = conn.prepare(&sql)?;
+                let rows = stmt
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                rows
+            }
+            TestDb::Postgres(_) | TestDb::PostgresAt(_) => blocking(|| {
+                Ok::<_, postgres::Error>(
+                    pg_client(&self.test_db.arg())?
+                        .query(&sql, &[])?
+                        .iter()
+                        .map(|row| (row.get(0), row.get(1), row.get(2)))
+                        .collect(),
+                )
+            })?,
+        })
+    }
+
+    /// Waits until the terminals page's row of `label` says `text` (each server process
+    /// writes what it heard on its own time).
+    async fn terminal_row_saying(
+        &self,
+        browser: &mut Browser,
+        label: &str,
+        text: &str,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let mut row = String::new();
+        for _ in 0..250 {
+            row = browser.get("/console/terminals").await?.row_of(label);
+            if row.contains(text) {
+                return Ok(row);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err(format!("{label}'s row never said {text:?}: {row}").into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_provisions_a_terminal_that_enrolls_once_then_revokes_it() -> TestResult {
+    let h = start(Config {
+        sightings_every: std::time::Duration::from_millis(20),
+        ..Config::default()
+    })
+    .await?;
+    let mut operator = h.signed_in("lee", "operator").await?;
+    let empty = operator.get("/console/terminals").await?;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert!(empty.says(T::NoTerminals) && empty.says(T::ProvisionHeading));
+    let csrf = empty.csrf()?;
+
+    let made = operator
+        .post(
+            "/console/terminals",
+            &[
+                ("csrf", &csrf),
+                ("site", " 성북구 보건소 (1층) "),
+                ("role", "kiosk"),
+            ],
+        )
+        .await?;
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert!(made.says(T::TerminalProvisioned) && made.says(T::EnrollCodeOnce));
+    let code = made.enrollment_code()?;
+    assert!(palpal_central::code::normalise(&code).is_some(), "{code}");
+    assert!(
+        made.body.contains("<svg") && made.body.contains(&h.base),
+        "{}",
+        made.body
+    );
+    assert!(!made.body.contains("<?xml"));
+    // Never stored in clear: only its hash, and the audit entry does not name it.
+    let provisioned = h.audit_entries("terminal_provisioned")?;
+    assert_eq!(
+        provisioned,
+        vec![(
+            "T-000001".to_owned(),
+            String::new(),
+            r#"{"role":"kiosk","site":"성북구 보건소 (1층)","state":"waiting"}"#.to_owned()
+        )]
+    );
+    let stored = h.test_db.row(
+        "SELECT count(*) FROM terminals WHERE code_hash IS NOT NULL AND site = '성북구 보건소 (1층)'",
+    )?;
+    assert_eq!(stored[0], 1);
+    let cli_list = cli(&["terminal", "list", "--db", h.db()])?;
+    assert!(!cli_list.contains(&code), "{cli_list}");
+    // The page shows it once: a reload has no code.
+    let again = operator.get("/console/terminals").await?;
+    assert!(!again.body.contains(&code) && !again.says(T::EnrollCodeOnce));
+    assert!(again
+        .row_of("T-000001")
+        .contains(T::StateWaiting.get(Lang::Ko)));
+
+    // The code enrolls the terminal once.
+    let kiosk = h.enroll(&code, 1).await?;
+    assert_eq!(kiosk.id, "T-000001");
+    assert!(h.enroll(&code, 2).await.is_err());
+
+    // Its pulls tell how it is doing; the table shows it, flagging what needs a look.
+    let report = json!({
+        "app_version": "0.4.0", "waiting": 7, "oldest_waiting_s": 3_700, "clock_offset_s": 75
+    });
+    let pulled = h.pull(&kiosk, json!({ "report": report })).await?;
+    assert_eq!(pulled.status, 200, "{}", pulled.body);
+    let row = h
+        .terminal_row_saying(&mut operator, "T-000001", "0.4.0")
+        .await?;
+    for text in [
+        "성북구 보건소 (1층)",
+        T::RoleKiosk.get(Lang::Ko),
+        T::StateEnrolled.get(Lang::Ko),
+        "2025-12-03 10:00:00",
+        " 7 ",
+        "1시간 1분",
+        "+75초",
+        T::FlagClock.get(Lang::Ko),
+        T::FlagBacklog.get(Lang::Ko),
+    ] {
+        assert!(row.contains(text), "{text:?} not in {row}");
+    }
+    assert!(!row.contains(T::FlagSilent.get(Lang::Ko)), "{row}");
+    // Silent for longer than the threshold (by the server's clock): flagged, and found by
+    // the filter (the session kept alive meanwhile).
+    h.later(20);
+    let still = operator.get("/console/terminals").await?;
+    assert!(!still
+        .row_of("T-000001")
+        .contains(T::FlagSilent.get(Lang::Ko)));
+    h.later(11);
+    let silent = operator.get("/console/terminals?silent=1").await?;
+    assert!(silent
+        .row_of("T-000001")
+        .contains(T::FlagSilent.get(Lang::Ko)));
+    let english = operator.get("/console/terminals?lang=en").await?;
+    assert!(
+        english.row_of("T-000001").contains("Silent"),
+        "{}",
+        english.body
+    );
+    operator.get("/console/terminals?lang=ko").await?;
+    let revoked_only = operator.get("/console/terminals?state=revoked").await?;
+    assert!(revoked_only.says(T::NoTerminals));
+
+    // Revoking asks first, then locks it out; the sync API refuses its next request.
+    let confirm = operator.get("/console/terminals/T-000001/revoke").await?;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.says(T::ConfirmRevokeTerminal) && confirm.body.contains("성북구 보건소"));
+    assert_eq!(h.count("audit_log WHERE action = 'terminal_revoked'")?, 0);
+    let csrf = confirm.csrf()?;
+    let revoked = operator
+        .post("/console/terminals/T-000001/revoke", &[("csrf", &csrf)])
+        .await?;
+    assert_eq!(
+        (revoked.status, revoked.location()),
+        (303, "/console/terminals?m=terminal_revoked")
+    );
+    assert!(operator
+        .get(revoked.location())
+        .await?
+        .says(T::TerminalRevoked));
+    assert_eq!(
+        h.audit_entries("terminal_revoked")?,
+        vec![(
+            "T-000001".to_owned(),
+            r#"{"role":"kiosk","site":"성북구 보건소 (1층)","state":"enrolled"}"#.to_owned(),
+            r#"{"state":"revoked"}"#.to_owned()
+        )]
+    );
+    let refused = h.pull(&kiosk, json!({})).await?;
+    assert_eq!(
+        (refused.status, refused.body["code"].clone()),
+        (403, json!("revoked_terminal"))
+    );
+    // Again: nothing more happens; an unknown or malformed terminal is a clear 404.
+    let twice = operator
+        .post("/console/terminals/T-000001/revoke", &[("csrf", &csrf)])
+        .await?;
+    assert_eq!(
+        twice.location(),
+        "/console/terminals?m=terminal_already_revoked"
+    );
+    assert_eq!(h.audit_entries("terminal_revoked")?.len(), 1);
+    for path in [
+        "/console/terminals/T-000099/revoke",
+        "/console/terminals/%3Cscript%3E/revoke",
+    ] {
+        let unknown = operator.post(path, &[("csrf", &csrf)]).await?;
+        assert_eq!(unknown.status, 404, "{path}");
+        assert!(unknown.says(T::NoSuchTerminal), "{}", unknown.body);
+        assert_eq!(operator.get(path).await?.status, 404, "{path}");
+    }
+    assert_eq!(h.audit_entries("terminal_revoked")?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_changes_refuse_viewers_forgeries_and_bad_input() -> TestResult {
+    let h = start(Config::default()).await?;
+    // A hostile site name made on the command line is shown as text.
+    cli(&[
+        "terminal",
+        "add",
+        "--db",
+        h.db(),
+        "--site",
+        "<script>alert(1)</script>",
+        "--role",
+        "counter",
+    ])?;
+    let mut viewer = h.signed_in("viewer", "viewer").await?;
+    let page = viewer.get("/console/terminals").await?;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("<script>alert"), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(page.says(T::ReadOnly) && !page.says(T::ProvisionHeading));
+    assert!(!page.body.contains("/revoke"));
+    let csrf = page.csrf()?;
+    let add = viewer
+        .post(
+            "/console/terminals",
+            &[("csrf", &csrf), ("site", "몰래"), ("role", "kiosk")],
+        )
+        .await?;
+    assert_eq!(add.status, 403);
+    assert!(add.says(T::RoleNotAllowed));
+    let revoke = viewer
+        .post("/console/terminals/T-000001/revoke", &[("csrf", &csrf)])
+        .await?;
+    assert_eq!(revoke.status, 403);
+    assert_eq!(
+        viewer
+            .get("/console/terminals/T-000001/revoke")
+            .await?
+            .status,
+        403
+    );
+
+    let mut operator = h.signed_in("lee", "operator").await?;
+    let csrf = operator.get("/console/terminals").await?.csrf()?;
+    // No token, a wrong token, another site's page.
+    let forged = operator
+        .post("/console/terminals", &[("site", "몰래"), ("role", "kiosk")])
+        .await?;
+    assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("bad_csrf"));
+    let wrong = operator
+        .post(
+            "/console/terminals/T-000001/revoke",
+            &[("csrf", "not-the-token")],
+        )
+        .await?;
+    assert_eq!(wrong.status, 403);
+    let foreign = operator
+        .post_with(
+            "/console/terminals",
+            &[("csrf", &csrf), ("site", "몰래"), ("role", "kiosk")],
+            &[("origin", "https://evil.example")],
+        )
+        .await?;
+    assert_eq!(foreign.status, 403);
+    assert!(foreign.body.contains("foreign_origin"));
+
+    let long = "가".repeat(65);
+    let cases: [(&[(&str, &str)], T); 6] = [
+        (
+            &[("site", "<script>alert(1)</script>"), ("role", "kiosk")],
+            T::SiteBadCharacter,
+        ),
+        (&[("site", "   "), ("role", "kiosk")], T::SiteEmpty),
+        (&[("role", "kiosk")], T::FieldMissing),
+        (&[("site", &long), ("role", "kiosk")], T::FieldTooLong),
+        (
+            &[("site", "종로 약국"), ("role", "admin")],
+            T::BadTerminalRole,
+        ),
+        (&[("site", "종로 약국")], T::BadTerminalRole),
+    ];
+    for (fields, text) in cases {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let refused = operator.post("/console/terminals", &all).await?;
+        assert_eq!(refused.status, 400, "{fields:?}");
+        assert!(refused.says(text), "{fields:?}: {}", refused.body);
+        assert!(!refused.body.contains("<script>alert"));
+    }
+    assert_eq!(h.count("terminals")?, 1);
+    assert_eq!(h.audit_entries("terminal_provisioned")?.len(), 0);
+    assert_eq!(h.audit_entries("terminal_revoked")?.len(), 0);
+    assert_eq!(
+        h.test_db
+            .row("SELECT count(*) FROM terminals WHERE revoked_at IS NOT NULL")?[0],
+        0
+    );
+    Ok(())
+}
