@@ -1672,7 +1672,7 @@ async fn members_answer(
     if typed.is_empty() {
         return Ok(page(notice, status, None));
     }
-    let Some(id) = parse_member_number(&typed) else {
+    let Some(id) = member_id(&typed) else {
         return Ok(page(
             Some(Notice::Error(T::BadMemberNumber)),
             StatusCode::BAD_REQUEST,
@@ -1708,6 +1708,12 @@ async fn members_page(State(console): State<Arc<Console>>, ctx: Ctx, method: Met
     )
     .await
     .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+/// The member a number names, typed in its one form (`PP-00000001`, any case).
+fn member_id(typed: &str) -> Option<i64> {
+    let typed = typed.trim().to_ascii_uppercase();
+    parse_member_number(&typed).filter(|id| member_number(*id) == typed)
 }
 
 /// A watch's serial as a path gives it: 1 to 64 characters, none of them a control.
@@ -1788,7 +1794,7 @@ async fn member_confirm(
     };
     let shown = async {
         signed.require(Permission::Change)?;
-        let Some(id) = parse_member_number(&number) else {
+        let Some(id) = member_id(&number) else {
             return members_answer(&console, &ctx, &signed, &number, None, StatusCode::OK).await;
         };
         let Some(thing) = MemberThing::of(kind, &serial) else {
@@ -1884,7 +1890,7 @@ async fn member_change(
         let form = Form::parse(body)?;
         check_change(&ctx, &headers, &form, &signed.session.csrf)?;
         signed.require(Permission::Change)?;
-        let Some(id) = parse_member_number(&number) else {
+        let Some(id) = member_id(&number) else {
             return members_answer(&console, &ctx, &signed, &number, None, StatusCode::OK).await;
         };
         let Some(thing) = MemberThing::of(kind, &serial) else {

@@ -1198,3 +1198,251 @@ async fn terminal_changes_refuse_viewers_forgeries_and_bad_input() -> TestResult
     );
     Ok(())
 }
+
+/// A member signed up at a kiosk with a signed card and a paired watch: the kiosk and a
+/// counter.
+async fn member_with_card_and_watch(
+    h: &Harness,
+) -> Result<(Term, Term), Box<dyn std::error::Error>> {
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let counter = h.add_terminal_at("종로 약국", "counter", 2).await?;
+    let signup = h
+        .sync(
+            &kiosk,
+            json!([
+                {
+                    "op_id": "e-1",
+                    "kind": "enrollment",
+                    "payload": { "name": "김영수", "birth_date": "1950-04-01", "phone": "010-2468-1357" },
+                },
+                pairing_by_enrollment("w-1", "PW-0001", "e-1"),
+            ]),
+        )
+        .await?;
+    assert_eq!(signup.status, 200, "{}", signup.body);
+    let card = h
+        .post_json(
+            &kiosk,
+            "/v1/cards",
+            card_ask("PP-00000001", "802417", [3; 8]),
+        )
+        .await?;
+    assert_eq!(card.status, 200, "{}", card.body);
+    Ok((kiosk, counter))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_a_member_masked_revokes_a_card_and_unpairs_a_watch() -> TestResult {
+    let h = start(Config {
+        card_key: Some(card_key()),
+        ..Config::default()
+    })
+    .await?;
+    let (kiosk, counter) = member_with_card_and_watch(&h).await?;
+    let mut operator = h.signed_in("lee", "operator").await?;
+
+    let empty = operator.get("/console/members").await?;
+    assert_eq!(empty.status, 200);
+    assert!(empty.says(T::MembersIntro) && !empty.says(T::MaskedName));
+    let found = operator.get("/console/members?number=pp-00000001").await?;
+    assert_eq!(found.status, 200, "{}", found.body);
+    for text in [
+        "김*수",
+        "010-****-1357",
+        "성북구 보건소",
+        "2025-12-03 10:00:00",
+        "0 점",
+        "PW-0001",
+        T::WatchPaired.get(Lang::Ko),
+        T::RevokeCardButton.get(Lang::Ko),
+        T::UnpairButton.get(Lang::Ko),
+    ] {
+        assert!(found.body.contains(text), "{text:?} not in {}", found.body);
+    }
+    // Personal data stays masked.
+    for clear in ["김영수", "2468", "1950-04-01"] {
+        assert!(!found.body.contains(clear), "{clear} shown");
+    }
+    assert!(
+        found.row_of("1").contains(T::Active.get(Lang::Ko)),
+        "{}",
+        found.body
+    );
+
+    // Bad numbers: a clear message, nothing shown.
+    for (number, status, text) in [
+        ("PP-12", 400, T::BadMemberNumber),
+        ("<script>alert(1)</script>", 400, T::BadMemberNumber),
+        ("PP-00000099", 404, T::NoSuchMember),
+    ] {
+        let path = format!(
+            "/console/members?number={}",
+            form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>()
+        );
+        let refused = operator.get(&path).await?;
+        assert_eq!(refused.status, status, "{number}");
+        assert!(refused.says(text), "{number}: {}", refused.body);
+        assert!(!refused.body.contains("<script>alert") && !refused.says(T::MaskedName));
+    }
+
+    // The card: asked first, then revoked; counters learn it at their next pull.
+    let before = h.pull(&counter, json!({})).await?;
+    let confirm = operator
+        .get("/console/members/PP-00000001/cards/1/revoke")
+        .await?;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.says(T::ConfirmRevokeCard) && confirm.body.contains("김*수"));
+    let csrf = confirm.csrf()?;
+    let revoked = operator
+        .post(
+            "/console/members/PP-00000001/cards/1/revoke",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(
+        (revoked.status, revoked.location()),
+        (303, "/console/members?number=PP-00000001&m=card_revoked")
+    );
+    let shown = operator.get(revoked.location()).await?;
+    assert!(shown.says(T::CardRevoked));
+    assert!(shown
+        .row_of("1")
+        .contains(T::CardRevokedState.get(Lang::Ko)));
+    assert_eq!(
+        h.audit_entries("card_revoked")?,
+        vec![(
+            "PP-00000001 card 1".to_owned(),
+            r#"{"state":"active"}"#.to_owned(),
+            r#"{"state":"revoked"}"#.to_owned()
+        )]
+    );
+    let pulled = h
+        .pull(&counter, json!({ "cursor": before.body["cursor"] }))
+        .await?;
+    assert_eq!(
+        pulled.body["cards"],
+        json!([{ "member_number": "PP-00000001", "serial": 1, "revoked": true }]),
+        "{}",
+        pulled.body
+    );
+    let twice = operator
+        .post(
+            "/console/members/PP-00000001/cards/1/revoke",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(
+        twice.location(),
+        "/console/members?number=PP-00000001&m=card_already_revoked"
+    );
+    for path in [
+        "/console/members/PP-00000001/cards/2/revoke",
+        "/console/members/PP-00000001/cards/0/revoke",
+        "/console/members/PP-00000001/cards/abc/revoke",
+    ] {
+        let unknown = operator.post(path, &[("csrf", &csrf)]).await?;
+        assert_eq!(unknown.status, 404, "{path}");
+        assert!(unknown.says(T::NoSuchCard), "{path}: {}", unknown.body);
+    }
+    let bad_number = operator
+        .post("/console/members/PP-1/cards/1/revoke", &[("csrf", &csrf)])
+        .await?;
+    assert_eq!(bad_number.status, 400);
+    assert!(bad_number.says(T::BadMemberNumber));
+    assert_eq!(h.audit_entries("card_revoked")?.len(), 1);
+    assert_eq!(h.count("revoked_cards")?, 1);
+
+    // The lost watch: unpaired; the next pull tells terminals the pairing ended.
+    let before = h.pull(&kiosk, json!({})).await?;
+    let confirm = operator
+        .get("/console/members/PP-00000001/watches/PW-0001/unpair")
+        .await?;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.says(T::ConfirmUnpair) && confirm.body.contains("PW-0001"));
+    let unpaired = operator
+        .post(
+            "/console/members/PP-00000001/watches/PW-0001/unpair",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(
+        (unpaired.status, unpaired.location()),
+        (303, "/console/members?number=PP-00000001&m=watch_unpaired")
+    );
+    assert!(operator
+        .get(unpaired.location())
+        .await?
+        .row_of("PW-0001")
+        .contains(T::WatchEnded.get(Lang::Ko)));
+    assert_eq!(pairings(&h)?, vec![("PW-0001".to_owned(), 1, true)]);
+    let pulled = h
+        .pull(&kiosk, json!({ "cursor": before.body["cursor"] }))
+        .await?;
+    assert_eq!(
+        pulled.body["watch_pairings"],
+        json!([{ "serial": "PW-0001", "member_number": "PP-00000001", "ended": true }]),
+        "{}",
+        pulled.body
+    );
+    let entries = h.audit_entries("watch_unpaired")?;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, "PP-00000001 watch PW-0001");
+    assert!(
+        entries[0].1.contains(r#""state":"paired""#),
+        "{}",
+        entries[0].1
+    );
+    assert_eq!(entries[0].2, r#"{"state":"ended"}"#);
+    let again = operator
+        .post(
+            "/console/members/PP-00000001/watches/PW-0001/unpair",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(again.status, 404);
+    assert!(again.says(T::NoSuchPairing));
+    assert_eq!(h.audit_entries("watch_unpaired")?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_changes_refuse_viewers_and_forgeries() -> TestResult {
+    let h = start(Config {
+        card_key: Some(card_key()),
+        ..Config::default()
+    })
+    .await?;
+    member_with_card_and_watch(&h).await?;
+    let mut viewer = h.signed_in("viewer", "viewer").await?;
+    let page = viewer.get("/console/members?number=PP-00000001").await?;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("김*수") && page.says(T::ReadOnly));
+    assert!(!page.body.contains("/revoke") && !page.body.contains("/unpair"));
+    let csrf = page.csrf()?;
+    for path in [
+        "/console/members/PP-00000001/cards/1/revoke",
+        "/console/members/PP-00000001/watches/PW-0001/unpair",
+    ] {
+        let refused = viewer.post(path, &[("csrf", &csrf)]).await?;
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(refused.says(T::RoleNotAllowed));
+        assert_eq!(viewer.get(path).await?.status, 403, "{path}");
+    }
+    let mut operator = h.signed_in("lee", "operator").await?;
+    operator.get("/console/members").await?;
+    for path in [
+        "/console/members/PP-00000001/cards/1/revoke",
+        "/console/members/PP-00000001/watches/PW-0001/unpair",
+    ] {
+        let forged = operator.post(path, &[]).await?;
+        assert_eq!(forged.status, 403, "{path}");
+        assert!(forged.body.contains("bad_csrf"));
+        let wrong = operator.post(path, &[("csrf", "not-the-token")]).await?;
+        assert_eq!(wrong.status, 403, "{path}");
+    }
+    assert_eq!(h.count("revoked_cards")?, 0);
+    assert_eq!(pairings(&h)?, vec![("PW-0001".to_owned(), 1, false)]);
+    assert_eq!(h.audit_entries("card_revoked")?.len(), 0);
+    assert_eq!(h.audit_entries("watch_unpaired")?.len(), 0);
+    Ok(())
+}
