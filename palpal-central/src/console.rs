@@ -344,6 +344,10 @@ pub fn router(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: ConsoleC
             get(revoke_card_page).post(revoke_card),
         )
         .route(
+            "/console/members/{number}/cards/{serial}/replace",
+            get(replace_card_page).post(replace_card),
+        )
+        .route(
             "/console/members/{number}/watches/{serial}/unpair",
             get(unpair_watch_page).post(unpair_watch),
         )
@@ -676,6 +680,7 @@ fn notice_of(ctx: &Ctx) -> Option<Notice> {
         "card_revoked" => Notice::Ok(T::CardRevoked),
         "card_already_revoked" => Notice::Error(T::CardAlreadyRevoked),
         "watch_unpaired" => Notice::Ok(T::WatchUnpaired),
+        "card_replaced" => Notice::Ok(T::CardReplaced),
         _ => return None,
     })
 }
@@ -1726,24 +1731,27 @@ fn watch_serial(text: &str) -> Option<&str> {
 /// watch's.
 enum MemberThing {
     Card(u16),
+    Replace(u16),
     Watch(String),
 }
 
 impl MemberThing {
     fn of(kind: &str, serial: &str) -> Option<MemberThing> {
         match kind {
-            "card" => serial
-                .parse::<u16>()
-                .ok()
-                .filter(|s| *s >= 1)
-                .map(MemberThing::Card),
+            "card" | "replace" => serial.parse::<u16>().ok().filter(|s| *s >= 1).map(|s| {
+                if kind == "card" {
+                    MemberThing::Card(s)
+                } else {
+                    MemberThing::Replace(s)
+                }
+            }),
             _ => watch_serial(serial).map(|s| MemberThing::Watch(s.to_owned())),
         }
     }
 
     fn missing(&self) -> T {
         match self {
-            MemberThing::Card(_) => T::NoSuchCard,
+            MemberThing::Card(_) | MemberThing::Replace(_) => T::NoSuchCard,
             MemberThing::Watch(_) => T::NoSuchPairing,
         }
     }
@@ -1753,6 +1761,12 @@ impl MemberThing {
             MemberThing::Card(serial) => {
                 format!(
                     "/console/members/{}/cards/{serial}/revoke",
+                    member_number(member)
+                )
+            }
+            MemberThing::Replace(serial) => {
+                format!(
+                    "/console/members/{}/cards/{serial}/replace",
                     member_number(member)
                 )
             }
@@ -1767,7 +1781,7 @@ impl MemberThing {
     /// Whether `member` has it, in force.
     fn held_by(&self, member: &MemberOverview) -> bool {
         match self {
-            MemberThing::Card(serial) => member
+            MemberThing::Card(serial) | MemberThing::Replace(serial) => member
                 .cards
                 .iter()
                 .any(|c| c.serial == *serial && !c.revoked),
@@ -1798,7 +1812,7 @@ async fn member_confirm(
             return members_answer(&console, &ctx, &signed, &number, None, StatusCode::OK).await;
         };
         let Some(thing) = MemberThing::of(kind, &serial) else {
-            let missing = if kind == "card" {
+            let missing = if kind != "watch" {
                 T::NoSuchCard
             } else {
                 T::NoSuchPairing
@@ -1819,6 +1833,10 @@ async fn member_confirm(
             MemberThing::Card(serial) => {
                 what.push((T::CardSerial, serial.to_string()));
                 (T::ConfirmRevokeCard, T::ActionCardRevoked)
+            }
+            MemberThing::Replace(serial) => {
+                what.push((T::CardSerial, serial.to_string()));
+                (T::ConfirmReplaceCard, T::ActionCardReplaced)
             }
             MemberThing::Watch(serial) => {
                 what.push((T::WatchSerial, serial.clone()));
@@ -1894,7 +1912,7 @@ async fn member_change(
             return members_answer(&console, &ctx, &signed, &number, None, StatusCode::OK).await;
         };
         let Some(thing) = MemberThing::of(kind, &serial) else {
-            let missing = if kind == "card" {
+            let missing = if kind != "watch" {
                 T::NoSuchCard
             } else {
                 T::NoSuchPairing
@@ -1912,6 +1930,17 @@ async fn member_change(
                 "card_revoked",
                 "card_already_revoked",
             ),
+            MemberThing::Replace(serial) => {
+                let allowed = console
+                    .store(move |store| store.replace_card(id, serial, &by, now))
+                    .await?;
+                let change = if allowed.is_some() {
+                    Change::Done
+                } else {
+                    Change::Unknown
+                };
+                (change, "card_replaced", "card_replaced")
+            }
             MemberThing::Watch(serial) => (
                 console
                     .store(move |store| store.unpair_watch(id, &serial, &by, now))
@@ -1973,4 +2002,23 @@ async fn unpair_watch(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     member_change(console, ctx, headers, body, number, "watch", serial).await
+}
+
+async fn replace_card_page(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path((number, serial)): Path<(String, String)>,
+    method: Method,
+) -> Response {
+    member_confirm(console, ctx, method, number, "replace", serial).await
+}
+
+async fn replace_card(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path((number, serial)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    member_change(console, ctx, headers, body, number, "replace", serial).await
 }

@@ -42,7 +42,7 @@ use console::{
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 13;
+pub const SCHEMA_VERSION: u32 = 14;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -296,6 +296,13 @@ const MIGRATIONS: &[&str] = &[
         waiting INTEGER,
         oldest_waiting_s INTEGER,
         clock_offset_s INTEGER
+    );",
+    // 14: replacement cards the operators allowed: for each member, the number of the card
+    // a kiosk may have signed next (the lost one was revoked when it was allowed).
+    "CREATE TABLE card_replacements (
+        member_id INTEGER PRIMARY KEY REFERENCES members (id),
+        serial INTEGER NOT NULL CHECK (serial BETWEEN 2 AND 65535),
+        allowed_at TEXT NOT NULL
     );",
 ];
 
@@ -673,6 +680,16 @@ pub trait Store: Send {
         by: &Actor,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Change>;
+    /// Console: a lost card replaced: member `member`'s card `serial` (in force) revoked and
+    /// the next number allowed to any kiosk the member visits (`POST /v1/cards`), in one
+    /// transaction. Audited. The number allowed, or `None` when there is no such card.
+    fn replace_card(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<u16>>;
     /// Console: ends the pairing in force of watch `serial` with member `member`; terminals
     /// learn it at their next pull. Audited.
     fn unpair_watch(
@@ -1464,6 +1481,16 @@ impl Store for SqliteStore {
         console::revoke_card(&mut self.conn, member, serial, by, now)
     }
 
+    fn replace_card(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<u16>> {
+        console::replace_card(&mut self.conn, member, serial, by, now)
+    }
+
     fn unpair_watch(
         &mut self,
         member: i64,
@@ -1522,6 +1549,10 @@ fn issue_card(
             ))
         })
         .optional()?;
+    let replacement: Option<u16> = tx
+        .prepare_cached("SELECT serial FROM card_replacements WHERE member_id = ?1")?
+        .query_row([request.member], |row| row.get(0))
+        .optional()?;
     let ask = cards::PinCheck {
         serial: request.serial,
         pin_cost: request.pin_cost,
@@ -1548,6 +1579,7 @@ fn issue_card(
         request.terminal,
         &ask,
         member,
+        replacement,
         before.as_ref().map(|(check, record)| (check, *record)),
         now,
     ) {

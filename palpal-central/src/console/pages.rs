@@ -253,6 +253,7 @@ pub fn action_name(action: &str) -> Option<T> {
         AuditAction::TerminalRevoked => T::ActionTerminalRevoked,
         AuditAction::CardRevoked => T::ActionCardRevoked,
         AuditAction::WatchUnpaired => T::ActionWatchUnpaired,
+        AuditAction::CardReplaced => T::ActionCardReplaced,
     })
 }
 
@@ -795,7 +796,10 @@ pub fn members(
                                 @if may_change {
                                     td {
                                         @if !card.revoked {
-                                            a href={ "/console/members/" (number) "/cards/" (card.serial) "/revoke" } aria-label={ (t(T::RevokeCardLabel)) " " (card.serial) } { (t(T::RevokeCardButton)) }
+                                            ul.actions {
+                                                li { a href={ "/console/members/" (number) "/cards/" (card.serial) "/revoke" } aria-label={ (t(T::RevokeCardLabel)) " " (card.serial) } { (t(T::RevokeCardButton)) } }
+                                                li { a href={ "/console/members/" (number) "/cards/" (card.serial) "/replace" } aria-label={ (t(T::ReplaceCardLabel)) " " (card.serial) } { (t(T::ReplaceCardButton)) } }
+                                            }
                                         }
                                     }
                                 }
@@ -803,6 +807,9 @@ pub fn members(
                         }
                     }
                 }
+            }
+            @if let Some(serial) = m.replacement {
+                p.pending { strong { (t(T::ReplacementPending)) ": " } (serial) }
             }
             h2 { (t(T::WatchesHeading)) }
             @if m.watches.is_empty() {

@@ -165,11 +165,13 @@ pub enum AuditAction {
     CardRevoked,
     /// A watch's pairing with a member was ended.
     WatchUnpaired,
+    /// A lost card was revoked and its replacement allowed.
+    CardReplaced,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 11] = [
+    pub const ALL: [AuditAction; 12] = [
         AuditAction::OperatorAdded,
         AuditAction::OperatorSetUp,
         AuditAction::OperatorDisabled,
@@ -181,6 +183,7 @@ impl AuditAction {
         AuditAction::TerminalRevoked,
         AuditAction::CardRevoked,
         AuditAction::WatchUnpaired,
+        AuditAction::CardReplaced,
     ];
 
     /// The action as stored.
@@ -197,6 +200,7 @@ impl AuditAction {
             AuditAction::TerminalRevoked => "terminal_revoked",
             AuditAction::CardRevoked => "card_revoked",
             AuditAction::WatchUnpaired => "watch_unpaired",
+            AuditAction::CardReplaced => "card_replaced",
         }
     }
 
@@ -842,6 +846,8 @@ pub struct MemberOverview {
     pub cards: Vec<MemberCard>,
     /// Their watch pairings, newest first.
     pub watches: Vec<MemberWatch>,
+    /// The replacement card allowed and not yet signed (its number), if any.
+    pub replacement: Option<u16>,
 }
 
 /// A member card the server signed.
@@ -1063,6 +1069,14 @@ pub fn member_overview(
             ended: ended.as_deref().map(parse_rfc3339).transpose()?,
         });
     }
+    let allowed: Option<u16> = conn
+        .query_row(
+            "SELECT serial FROM card_replacements WHERE member_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let replacement = pending_replacement(allowed, &cards);
     Ok(Some(MemberOverview {
         id,
         masked_name,
@@ -1073,7 +1087,84 @@ pub fn member_overview(
         balance,
         cards,
         watches,
+        replacement,
     }))
+}
+
+/// The replacement allowed that no card has yet.
+pub fn pending_replacement(allowed: Option<u16>, cards: &[MemberCard]) -> Option<u16> {
+    allowed.filter(|serial| cards.iter().all(|card| card.serial != *serial))
+}
+
+/// The number of the replacement for a member whose highest card (signed or allowed) is
+/// `highest`; `None` past the last number a card can have.
+pub fn next_serial(highest: i64) -> Option<u16> {
+    u16::try_from(highest + 1)
+        .ok()
+        .filter(|serial| *serial >= 2)
+}
+
+/// The audit entry of a lost card replaced.
+pub fn replaced_entry<'a>(by: &'a Actor, target: &'a str, next: u16) -> NewAudit<'a> {
+    NewAudit {
+        actor: by,
+        action: AuditAction::CardReplaced,
+        target,
+        before: Some(json_of(&[("state", "active")])),
+        after: Some(json_of(&[
+            ("state", "revoked"),
+            ("replacement", &next.to_string()),
+        ])),
+    }
+}
+
+/// Console: a lost card replaced: member `member`'s card `serial` (in force, of a member
+/// not revoked) revoked and the next number allowed to any kiosk the member visits, in one
+/// transaction, audited. The number allowed, or `None` when there is no such card.
+pub fn replace_card(
+    conn: &mut Connection,
+    member: i64,
+    serial: u16,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<u16>> {
+    let tx = write_tx(conn)?;
+    let in_force: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM cards c JOIN members m ON m.id = c.member_id
+                        WHERE c.member_id = ?1 AND c.serial = ?2 AND m.revoked_at IS NULL
+                          AND NOT EXISTS (SELECT 1 FROM revoked_cards r
+                                          WHERE r.member_id = ?1 AND r.serial = ?2))",
+        params![member, serial],
+        |row| row.get(0),
+    )?;
+    if !in_force {
+        return Ok(None);
+    }
+    let highest: i64 = tx.query_row(
+        "SELECT MAX(serial) FROM (SELECT serial FROM cards WHERE member_id = ?1
+                                  UNION ALL
+                                  SELECT serial FROM card_replacements WHERE member_id = ?1)",
+        [member],
+        |row| row.get(0),
+    )?;
+    let Some(next) = next_serial(highest) else {
+        return Ok(None);
+    };
+    tx.execute(
+        "INSERT INTO revoked_cards (member_id, serial, revoked_at) VALUES (?1, ?2, ?3)",
+        params![member, serial, now.to_rfc3339()],
+    )?;
+    touch(&tx, "card", card_key(member, serial))?;
+    tx.execute(
+        "INSERT INTO card_replacements (member_id, serial, allowed_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (member_id) DO UPDATE SET serial = excluded.serial,
+                                               allowed_at = excluded.allowed_at",
+        params![member, next, now.to_rfc3339()],
+    )?;
+    let target = card_target(member, serial);
+    audit(&tx, &replaced_entry(by, &target, next), now)?;
+    tx.commit()?;
+    Ok(Some(next))
 }
 
 /// The audit entry of a card revoked.

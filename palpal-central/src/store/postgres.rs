@@ -235,6 +235,12 @@ const MIGRATIONS: &[&str] = &[
         oldest_waiting_s BIGINT,
         clock_offset_s BIGINT
     );",
+    // 14: replacement cards the operators allowed.
+    "CREATE TABLE card_replacements (
+        member_id BIGINT PRIMARY KEY REFERENCES members (id),
+        serial INTEGER NOT NULL CHECK (serial BETWEEN 2 AND 65535),
+        allowed_at TEXT NOT NULL
+    );",
 ];
 
 /// The version of the first migration here: the PostgreSQL store starts at the SQLite
@@ -1148,6 +1154,16 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Change> {
         console::revoke_card(self.db(), member, serial, by, now)
+    }
+
+    fn replace_card(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<u16>> {
+        console::replace_card(self.db(), member, serial, by, now)
     }
 
     fn unpair_watch(
@@ -2283,6 +2299,12 @@ fn issue_card(
             &[&request.member],
         )?
         .map(|row| (row.get(0), row.get(1)));
+    let replacement = tx
+        .query_opt(
+            "SELECT serial FROM card_replacements WHERE member_id = $1",
+            &[&request.member],
+        )?
+        .and_then(|row| u16::try_from(row.get::<_, i32>(0)).ok());
     let serial = i32::from(request.serial);
     let existing = tx.query_opt(
         "SELECT pin_cost, salt, pin_tag, issued_at, expires_at FROM cards
@@ -2321,6 +2343,7 @@ fn issue_card(
         request.terminal,
         &ask,
         member,
+        replacement,
         before_check
             .as_ref()
             .map(|(check, record)| (check, *record)),

@@ -1446,3 +1446,164 @@ async fn member_changes_refuse_viewers_and_forgeries() -> TestResult {
     assert_eq!(h.audit_entries("watch_unpaired")?.len(), 0);
     Ok(())
 }
+
+/// A card request for card `serial` of `member` with `pin`.
+fn card_ask_for(member: &str, serial: u16, pin: &str, salt: [u8; 8]) -> Value {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let member_no: redemption_token::MemberNo =
+        member.parse().unwrap_or(redemption_token::MemberNo(0));
+    let cost = redemption_token::MIN_ISSUE_PIN_COST;
+    let check = redemption_token::card_pin_check(pin, cost, salt, member_no, serial)
+        .map(|c| hex(&c.tag))
+        .unwrap_or_default();
+    json!({ "member_number": member, "serial": serial, "pin_cost": cost,
+            "salt": hex(&salt), "pin_tag": check })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_card_is_replaced_and_any_kiosk_gets_the_next_number_signed() -> TestResult {
+    let h = start(Config {
+        card_key: Some(card_key()),
+        ..Config::default()
+    })
+    .await?;
+    let (kiosk, counter) = member_with_card_and_watch(&h).await?;
+    let elsewhere = h.add_terminal_at("강북구 복지관", "kiosk", 3).await?;
+    // Before a replacement, no kiosk gets card 2.
+    let early = h
+        .post_json(
+            &kiosk,
+            "/v1/cards",
+            card_ask_for("PP-00000001", 2, "802417", [4; 8]),
+        )
+        .await?;
+    assert_eq!(
+        (early.status, early.body["code"].clone()),
+        (403, json!("card_not_allowed"))
+    );
+
+    let mut operator = h.signed_in("lee", "operator").await?;
+    let page = operator.get("/console/members?number=PP-00000001").await?;
+    assert!(page.says(T::ReplaceCardButton) && !page.says(T::ReplacementPending));
+    let confirm = operator
+        .get("/console/members/PP-00000001/cards/1/replace")
+        .await?;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.says(T::ConfirmReplaceCard));
+    let csrf = confirm.csrf()?;
+    let before = h.pull(&counter, json!({})).await?;
+    let replaced = operator
+        .post(
+            "/console/members/PP-00000001/cards/1/replace",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(
+        (replaced.status, replaced.location()),
+        (303, "/console/members?number=PP-00000001&m=card_replaced")
+    );
+    let shown = operator.get(replaced.location()).await?;
+    assert!(shown.says(T::CardReplaced));
+    assert!(
+        shown.body.contains(&format!(
+            "{}: </strong>2",
+            T::ReplacementPending.get(Lang::Ko)
+        )),
+        "{}",
+        shown.body
+    );
+    assert!(shown
+        .row_of("1")
+        .contains(T::CardRevokedState.get(Lang::Ko)));
+    assert_eq!(
+        h.audit_entries("card_replaced")?,
+        vec![(
+            "PP-00000001 card 1".to_owned(),
+            r#"{"state":"active"}"#.to_owned(),
+            r#"{"replacement":"2","state":"revoked"}"#.to_owned()
+        )]
+    );
+    // The old card is revoked (counters pull it), in the same change.
+    let pulled = h
+        .pull(&counter, json!({ "cursor": before.body["cursor"] }))
+        .await?;
+    assert_eq!(
+        pulled.body["cards"],
+        json!([{ "member_number": "PP-00000001", "serial": 1, "revoked": true }]),
+        "{}",
+        pulled.body
+    );
+
+    // The member visits another kiosk: it gets card 2 signed, the same again on a retry;
+    // not card 3, and card 1 stays the enrolling kiosk's (and revoked).
+    let ask = card_ask_for("PP-00000001", 2, "135792", [5; 8]);
+    let second = h.post_json(&elsewhere, "/v1/cards", ask.clone()).await?;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body["serial"], json!(2));
+    let token = second.body["token"].as_str().ok_or("no token")?.to_owned();
+    let keys = redemption_token::KeySet::new(&[card_key().published(launch_morning())])?;
+    let claims = redemption_token::verify(
+        &token,
+        &keys,
+        &redemption_token::Revocations::default(),
+        Some("135792"),
+        launch_morning() + TimeDelta::minutes(1),
+    )
+    .map_err(|r| r.code())?;
+    assert_eq!(claims.member.to_string(), "PP-00000001");
+    let again = h.post_json(&kiosk, "/v1/cards", ask).await?;
+    assert_eq!(
+        (again.status, again.body["token"].as_str()),
+        (200, Some(token.as_str()))
+    );
+    for (serial, code) in [(3, "card_not_allowed"), (1, "card_exists")] {
+        let refused = h
+            .post_json(
+                &kiosk,
+                "/v1/cards",
+                card_ask_for("PP-00000001", serial, "135792", [6; 8]),
+            )
+            .await?;
+        assert_eq!(
+            (refused.status, refused.body["code"].as_str()),
+            (if code == "card_exists" { 409 } else { 403 }, Some(code)),
+            "{}",
+            refused.body
+        );
+    }
+    let signed = operator.get("/console/members?number=PP-00000001").await?;
+    assert!(!signed.says(T::ReplacementPending), "{}", signed.body);
+    assert!(signed.row_of("2").contains(T::Active.get(Lang::Ko)));
+
+    // A revoked or unknown card is not replaced; the next replacement is card 3.
+    for path in [
+        "/console/members/PP-00000001/cards/1/replace",
+        "/console/members/PP-00000001/cards/9/replace",
+    ] {
+        let refused = operator.post(path, &[("csrf", &csrf)]).await?;
+        assert_eq!(refused.status, 404, "{path}");
+        assert!(refused.says(T::NoSuchCard));
+    }
+    let third = operator
+        .post(
+            "/console/members/PP-00000001/cards/2/replace",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(third.status, 303);
+    let entries = h.audit_entries("card_replaced")?;
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1].2, r#"{"replacement":"3","state":"revoked"}"#);
+
+    // A viewer, or a change without the session's token, replaces nothing.
+    let mut viewer = h.signed_in("viewer", "viewer").await?;
+    let viewer_csrf = viewer.get("/console/members").await?.csrf()?;
+    let path = "/console/members/PP-00000001/cards/3/replace";
+    assert_eq!(
+        viewer.post(path, &[("csrf", &viewer_csrf)]).await?.status,
+        403
+    );
+    assert_eq!(operator.post(path, &[]).await?.status, 403);
+    assert_eq!(h.audit_entries("card_replaced")?.len(), 2);
+    Ok(())
+}

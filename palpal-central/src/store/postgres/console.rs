@@ -9,10 +9,10 @@ use crate::console::rules::{self, LoginState, Role, SessionVerdict};
 use crate::personal::DataKey;
 use crate::store::console::{
     card_revoked_entry, card_target, codes_match, failure_entries, from_unix, json_of,
-    masked_person, parse_rfc3339, parse_stamp, provisioned_entry, revoked_entry, stamp,
-    unpaired_entry, watch_target, Actor, AuditAction, AuditEntry, AuditQuery, Change, FailedLogin,
-    MemberCard, MemberOverview, MemberWatch, NewAudit, NewSession, Operator, OperatorLogin,
-    Resumed, Session,
+    masked_person, next_serial, parse_rfc3339, parse_stamp, pending_replacement, provisioned_entry,
+    replaced_entry, revoked_entry, stamp, unpaired_entry, watch_target, Actor, AuditAction,
+    AuditEntry, AuditQuery, Change, FailedLogin, MemberCard, MemberOverview, MemberWatch, NewAudit,
+    NewSession, Operator, OperatorLogin, Resumed, Session,
 };
 use crate::store::{card_key, terminal_label, Terminal};
 use crate::wire::Role as TerminalRole;
@@ -570,6 +570,13 @@ pub fn member_overview(
                 .transpose()?,
         });
     }
+    let allowed = client
+        .query_opt(
+            "SELECT serial FROM card_replacements WHERE member_id = $1",
+            &[&id],
+        )?
+        .and_then(|r| u16::try_from(r.get::<_, i32>(0)).ok());
+    let replacement = pending_replacement(allowed, &cards);
     Ok(Some(MemberOverview {
         id,
         masked_name,
@@ -580,7 +587,62 @@ pub fn member_overview(
         balance,
         cards,
         watches,
+        replacement,
     }))
+}
+
+pub fn replace_card(
+    client: &mut Client,
+    member: i64,
+    serial: u16,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<u16>> {
+    let mut tx = client.transaction()?;
+    // The member's row, locked: replacements of one member are made one at a time.
+    let active = tx
+        .query_opt(
+            "SELECT revoked_at IS NULL FROM members WHERE id = $1 FOR UPDATE",
+            &[&member],
+        )?
+        .is_some_and(|row| row.get::<_, bool>(0));
+    let serial_db = i32::from(serial);
+    let in_force: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM cards WHERE member_id = $1 AND serial = $2)
+                AND NOT EXISTS (SELECT 1 FROM revoked_cards WHERE member_id = $1 AND serial = $2)",
+            &[&member, &serial_db],
+        )?
+        .get(0);
+    if !active || !in_force {
+        return Ok(None);
+    }
+    let highest: i32 = tx
+        .query_one(
+            "SELECT MAX(serial) FROM (SELECT serial FROM cards WHERE member_id = $1
+                                      UNION ALL
+                                      SELECT serial FROM card_replacements WHERE member_id = $1) s",
+            &[&member],
+        )?
+        .get(0);
+    let Some(next) = next_serial(i64::from(highest)) else {
+        return Ok(None);
+    };
+    tx.execute(
+        "INSERT INTO revoked_cards (member_id, serial, revoked_at) VALUES ($1, $2, $3)",
+        &[&member, &serial_db, &now.to_rfc3339()],
+    )?;
+    tx.touch("card", card_key(member, serial))?;
+    tx.execute(
+        "INSERT INTO card_replacements (member_id, serial, allowed_at) VALUES ($1, $2, $3)
+         ON CONFLICT (member_id) DO UPDATE SET serial = excluded.serial,
+                                               allowed_at = excluded.allowed_at",
+        &[&member, &i32::from(next), &now.to_rfc3339()],
+    )?;
+    let target = card_target(member, serial);
+    audit(&mut tx, &replaced_entry(by, &target, next), now)?;
+    tx.commit()?;
+    Ok(Some(next))
 }
 
 pub fn revoke_card(
