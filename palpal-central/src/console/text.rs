@@ -590,7 +590,7 @@ impl T {
             T::NoSuchPairing => ("이 회원에게 연결된 그런 시계가 없습니다(이미 해제되었을 수 있습니다). 바뀐 것은 없습니다.", "No such watch is paired with this member (it may have been unpaired already). Nothing changed."),
             T::ActionCardReplaced => ("회원 카드 재발급", "Member card replaced"),
             T::ReplaceCardButton => ("분실 재발급…", "Replace (lost)…"),
-            T::ReplaceCardLabel => ("분실 카드 재발급:", "Replace lost card:"),
+            T::ReplaceCardLabel => ("분실 재발급: 카드", "Replace (lost): card"),
             T::ConfirmReplaceCard => ("이 카드를 분실로 중지하고 새 카드를 허용할까요? 옛 카드는 바로 중지되고(카운터들은 다음 동기화 때 알게 됩니다), 회원이 다음에 아무 키오스크에나 오면 다음 번호의 새 카드가 서명되어 인쇄됩니다.", "Revoke this card as lost and allow a new one? The old card is revoked at once (counters learn it at their next sync); the next time the member visits any kiosk, a card with the next number is signed and printed."),
             T::CardReplaced => ("옛 카드를 중지하고 새 카드를 허용했습니다. 회원이 키오스크에 오면 새 카드가 인쇄됩니다.", "The old card was revoked and a new one allowed; it is printed when the member visits a kiosk."),
             T::ReplacementPending => ("재발급 대기 중인 카드 번호 (다음 키오스크 방문 때 서명)", "Replacement card waiting (signed at the next kiosk visit)"),

@@ -16,7 +16,7 @@ use anyhow::{bail, Context as _, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::e2e::{
-    click, debug_binary, enabled, keep_screenshot, text_of, type_into, workspace_root,
+    click, debug_binary, enabled, keep_screenshot, text_of, type_into, wait_text, workspace_root,
 };
 
 const PASSWORD: &str = "한강 산책 매일 만 보";
@@ -54,9 +54,9 @@ fn central(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
-/// `serve` with the console on a free loopback port; the server, the console's address and
-/// the terminals'.
-fn serve(db: &str) -> Result<(Running, String, String)> {
+/// `serve` with the console on a free loopback port, signing member cards with the key in
+/// `card_key`; the server, the console's address and the terminals'.
+fn serve(db: &str, card_key: &str) -> Result<(Running, String, String)> {
     let mut child = Command::new(debug_binary("palpal-central"))
         .args([
             "serve",
@@ -68,6 +68,8 @@ fn serve(db: &str) -> Result<(Running, String, String)> {
             "127.0.0.1:0",
             "--writer-cpu",
             "off",
+            "--card-key",
+            card_key,
         ])
         .process_group(0)
         .stdin(Stdio::null())
@@ -245,6 +247,24 @@ async fn signed_post(
     Ok(json)
 }
 
+/// A kiosk's request for card `serial` of PP-00000001 with the PIN 802417.
+fn card_request(serial: u16, salt: [u8; 8]) -> Result<serde_json::Value> {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let cost = redemption_token::MIN_ISSUE_PIN_COST;
+    let check = redemption_token::card_pin_check(
+        "802417",
+        cost,
+        salt,
+        redemption_token::MemberNo(1),
+        serial,
+    )
+    .map_err(|e| anyhow::anyhow!("the card's PIN check: {e:?}"))?;
+    Ok(
+        serde_json::json!({ "member_number": "PP-00000001", "serial": serial,
+                           "pin_cost": cost, "salt": hex(&salt), "pin_tag": hex(&check.tag) }),
+    )
+}
+
 /// The Terminals and Members pages, as an operator uses them.
 async fn terminals_and_members(c: &Client, console: &str, db: &str, server: &str) -> Result<()> {
     // Another site's counter, waiting for enrollment, and one with a hostile name.
@@ -322,6 +342,17 @@ async fn terminals_and_members(c: &Client, console: &str, db: &str, server: &str
         synced["results"][1]["member_number"], "PP-00000001",
         "{synced}"
     );
+    // The member chooses a PIN; the kiosk has card 1 signed.
+    let card = card_request(1, [1; 8])?;
+    signed_post(
+        &http,
+        server,
+        &kiosk,
+        "/v1/cards",
+        &card,
+        "e2e-console-nonce-0003",
+    )
+    .await?;
     let report = serde_json::json!({ "report": {
         "app_version": "0.5.0", "waiting": 3, "oldest_waiting_s": 5_000, "clock_offset_s": 2 } });
     signed_post(
@@ -389,6 +420,42 @@ async fn terminals_and_members(c: &Client, console: &str, db: &str, server: &str
         "member",
     )
     .await?;
+
+    // The card is lost: replaced, after a confirmation; the next kiosk visit signs card 2.
+    click(c, "a[href$='/cards/1/replace']").await?;
+    keep_screenshot(c, "console-card-replace-ko").await?;
+    click(c, "button.danger").await?;
+    assert!(text_of(c, ".notice.ok")
+        .await?
+        .contains("새 카드를 허용했습니다"));
+    assert!(text_of(c, "p.pending").await?.ends_with(": 2"));
+    keep_screenshot(c, "console-card-replaced-ko").await?;
+    let card = card_request(2, [2; 8])?;
+    let signed = signed_post(
+        &http,
+        server,
+        &kiosk,
+        "/v1/cards",
+        &card,
+        "e2e-console-nonce-0004",
+    )
+    .await?;
+    assert_eq!(signed["serial"], 2, "{signed}");
+    c.goto(&format!("{console}/console/members?number=PP-00000001"))
+        .await?;
+    let tables = c.find_all(Locator::Css("main table")).await?;
+    let cards = tables.get(1).context("the cards' table")?;
+    let text = cards.text().await?;
+    assert!(
+        text.contains("1 중지됨") && text.contains("2 사용 중"),
+        "{text}"
+    );
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'start'});",
+        vec![serde_json::to_value(cards)?],
+    )
+    .await?;
+    keep_screenshot(c, "console-member-cards-ko").await?;
     click(c, "a[href$='/watches/PW-0001/unpair']").await?;
     keep_screenshot(c, "console-watch-unpair-ko").await?;
     click(c, "button.danger").await?;
@@ -400,7 +467,12 @@ async fn terminals_and_members(c: &Client, console: &str, db: &str, server: &str
     // Each change is in the audit log.
     c.goto(&format!("{console}/console/audit")).await?;
     let log = text_of(c, "table").await?;
-    for action in ["단말기 추가", "단말기 사용 중지", "시계 연결 해제"] {
+    for action in [
+        "단말기 추가",
+        "단말기 사용 중지",
+        "회원 카드 재발급",
+        "시계 연결 해제",
+    ] {
         assert!(log.contains(action), "{action} not in {log}");
     }
     assert!(
@@ -459,7 +531,8 @@ async fn console_flow(c: &Client, console: &str, db: &str, terminals: &str) -> R
 
     // Sign out (a form with the session's token).
     click(c, "header form button").await?;
-    assert_eq!(text_of(c, ".notice.ok").await?, "로그아웃했습니다.");
+    // The page before has a notice of its own: wait for the new one.
+    wait_text(c, ".notice.ok", "로그아웃했습니다.").await?;
 
     // The new operator sets up, then mistypes five times: the account is locked.
     set_up(c, console, "박조회", &new_code).await?;
@@ -502,7 +575,10 @@ async fn e2e_console() -> Result<()> {
     let db = db.to_str().context("a UTF-8 path")?;
     // The database made before the server starts (operator add), as an operator would.
     central(&["operator", "list", "--db", db])?;
-    let (_server, console, terminals) = serve(db)?;
+    let card_key = dir.path().join("card.key");
+    let card_key = card_key.to_str().context("a UTF-8 path")?;
+    central(&["key", "add", "--db", db, "--secret-out", card_key])?;
+    let (_server, console, terminals) = serve(db, card_key)?;
     let (_driver, c) = browser().await?;
     let outcome = console_flow(&c, &console, db, &terminals).await;
     let _ = c.close().await;
