@@ -1607,3 +1607,106 @@ async fn a_lost_card_is_replaced_and_any_kiosk_gets_the_next_number_signed() -> 
     assert_eq!(h.audit_entries("card_replaced")?.len(), 2);
     Ok(())
 }
+
+/// The real binary's console, with `options` besides; its terminals' and console's
+/// addresses.
+fn serve_console(
+    db: &std::path::Path,
+    options: &[&str],
+) -> Result<(std::process::Child, String, String), Box<dyn std::error::Error>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(["serve", "--db"])
+        .arg(db)
+        .args(["--listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0"])
+        .args(["--writer-cpu", "off"])
+        .args(options)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (mut terminals, mut console) = (String::new(), String::new());
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line?;
+        if let Some(url) = line.strip_prefix("listening on ") {
+            url.clone_into(&mut terminals);
+        }
+        if let Some(url) = line.strip_prefix("console on ") {
+            console = url.trim_end_matches("/console/").to_owned();
+            break;
+        }
+    }
+    Ok((child, terminals, console))
+}
+
+/// `serve --silent-after-minutes` and `--terminal-url` reach the console: the threshold
+/// the terminals' page uses, the address a provisioning QR code holds (by default the
+/// terminals' own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_gives_the_console_its_threshold_and_the_terminals_address() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    let db_arg = db.to_str().ok_or("a UTF-8 path")?;
+    for (options, minutes, address) in [
+        (
+            vec![
+                "--silent-after-minutes",
+                "5",
+                "--terminal-url",
+                "https://central.example:8088",
+            ],
+            "5분",
+            Some("https://central.example:8088"),
+        ),
+        (vec![], "30분", None),
+    ] {
+        let out = cli(&[
+            "operator",
+            "add",
+            "--db",
+            db_arg,
+            "--name",
+            &format!("lee{minutes}"),
+            "--role",
+            "operator",
+        ])?;
+        let code = field(&out, "code").ok_or("no code printed")?.to_owned();
+        let (mut child, terminals, console) = serve_console(&db, &options)?;
+        let outcome = async {
+            let name = format!("lee{minutes}");
+            let mut browser = Browser::new(&console)?;
+            assert_eq!(browser.set_up(&name, &code, PASSWORD).await?.status, 303);
+            assert_eq!(browser.sign_in(&name, PASSWORD).await?.status, 303);
+            let page = browser.get("/console/terminals").await?;
+            assert!(
+                page.body
+                    .contains(&format!("{}: {minutes}", T::SilentAfterIs.get(Lang::Ko))),
+                "{}",
+                page.body
+            );
+            let made = browser
+                .post(
+                    "/console/terminals",
+                    &[
+                        ("csrf", &page.csrf()?),
+                        ("site", "성북구 보건소"),
+                        ("role", "kiosk"),
+                    ],
+                )
+                .await?;
+            assert_eq!(made.status, 200, "{}", made.body);
+            let shown = address.unwrap_or(&terminals);
+            assert!(!shown.is_empty());
+            assert!(
+                made.body.contains(&format!("<code>{shown}</code>")),
+                "{}",
+                made.body
+            );
+            Ok::<(), Box<dyn std::error::Error>>(())
+        }
+        .await;
+        child.kill()?;
+        child.wait()?;
+        outcome?;
+    }
+    Ok(())
+}
