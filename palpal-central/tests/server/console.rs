@@ -1440,6 +1440,39 @@ async fn member_changes_refuse_viewers_and_forgeries() -> TestResult {
         let wrong = operator.post(path, &[("csrf", "not-the-token")]).await?;
         assert_eq!(wrong.status, 403, "{path}");
     }
+    // Hostile numbers and serials in the path: a clear message, shown as text.
+    let csrf = operator.get("/console/members").await?.csrf()?;
+    for (path, status, text) in [
+        (
+            "/console/members/PP-00000001/watches/%3Cscript%3Ealert(1)%3C%2Fscript%3E/unpair",
+            404,
+            T::NoSuchPairing,
+        ),
+        (
+            "/console/members/%3Cscript%3E/watches/PW-0001/unpair",
+            400,
+            T::BadMemberNumber,
+        ),
+        (
+            "/console/members/PP-00000001/cards/%3Cscript%3E/revoke",
+            404,
+            T::NoSuchCard,
+        ),
+        (
+            "/console/members/PP-00000001/cards/70000/revoke",
+            404,
+            T::NoSuchCard,
+        ),
+    ] {
+        for page in [
+            operator.get(path).await?,
+            operator.post(path, &[("csrf", &csrf)]).await?,
+        ] {
+            assert_eq!(page.status, status, "{path}");
+            assert!(page.says(text), "{path}: {}", page.body);
+            assert!(!page.body.contains("<script>alert"), "{path}");
+        }
+    }
     assert_eq!(h.count("revoked_cards")?, 0);
     assert_eq!(pairings(&h)?, vec![("PW-0001".to_owned(), 1, false)]);
     assert_eq!(h.audit_entries("card_revoked")?.len(), 0);
