@@ -1,5 +1,5 @@
 //! Member cards: a kiosk gets the first card of a member it signed up, the same card again
-//! for the same request; and wrong PINs typed at counters, counted across counters by the
+//! for the same request; any kiosk gets the replacement the operators allowed (`issue`); and wrong PINs typed at counters, counted across counters by the
 //! card's day, lock the card for the rest of that day everywhere at the
 //! [`PIN_LOCK_FAILURES`]th.
 
@@ -55,17 +55,25 @@ pub enum Issue {
 }
 
 /// Decides a card request by `kiosk` for a member, given the member as the store found them
-/// (`None`: no such member; else the kiosk that enrolled them and whether they are revoked)
-/// and the card recorded with this number before, if any.
+/// (`None`: no such member; else the kiosk that enrolled them and whether they are revoked),
+/// the replacement card the operators allowed for them, if any (its number), and the card
+/// recorded with this number before, if any. The first card is the enrolling kiosk's to
+/// ask for; a replacement (card 2 and on, the lost one revoked when it was allowed) any
+/// kiosk's the member visits, and only the number allowed.
 pub fn issue(
     kiosk: i64,
     ask: &PinCheck<'_>,
     member: Option<(i64, bool)>,
+    replacement: Option<u16>,
     existing: Option<(&PinCheck<'_>, CardRecord)>,
     now: DateTime<Utc>,
 ) -> Result<Issue, CardRefusal> {
     let (enrolled_by, revoked) = member.ok_or(CardRefusal::UnknownMember)?;
-    if enrolled_by != kiosk || revoked || ask.serial != 1 {
+    let allowed = match ask.serial {
+        1 => enrolled_by == kiosk,
+        serial => replacement == Some(serial),
+    };
+    if revoked || !allowed {
         return Err(CardRefusal::NotAllowed);
     }
     if let Some((before, record)) = existing {
@@ -135,7 +143,7 @@ mod tests {
             salt: &[1; 8],
             pin_tag: &[2, 3],
         };
-        let Ok(Issue::New(record)) = issue(7, &ask, Some((7, false)), None, now) else {
+        let Ok(Issue::New(record)) = issue(7, &ask, Some((7, false)), None, None, now) else {
             panic!("a new card");
         };
         assert_eq!(
@@ -143,7 +151,7 @@ mod tests {
             CARD_VALIDITY_DAYS * 86_400
         );
         assert_eq!(
-            issue(7, &ask, Some((7, false)), Some((&ask, record)), now),
+            issue(7, &ask, Some((7, false)), None, Some((&ask, record)), now),
             Ok(Issue::Again(record))
         );
         let other = PinCheck {
@@ -151,26 +159,74 @@ mod tests {
             ..ask
         };
         assert_eq!(
-            issue(7, &other, Some((7, false)), Some((&ask, record)), now),
+            issue(7, &other, Some((7, false)), None, Some((&ask, record)), now),
             Err(CardRefusal::Exists)
         );
         assert_eq!(
-            issue(7, &ask, None, None, now),
+            issue(7, &ask, None, None, None, now),
             Err(CardRefusal::UnknownMember)
         );
         assert_eq!(
-            issue(7, &ask, Some((8, false)), None, now),
+            issue(7, &ask, Some((8, false)), None, None, now),
             Err(CardRefusal::NotAllowed)
         );
         assert_eq!(
-            issue(7, &ask, Some((7, true)), None, now),
+            issue(7, &ask, Some((7, true)), None, None, now),
             Err(CardRefusal::NotAllowed)
         );
         let second = PinCheck { serial: 2, ..ask };
         assert_eq!(
-            issue(7, &second, Some((7, false)), None, now),
+            issue(7, &second, Some((7, false)), None, None, now),
             Err(CardRefusal::NotAllowed)
         );
+    }
+
+    #[test]
+    fn a_replacement_is_the_number_allowed_at_any_kiosk() {
+        let now = Utc.with_ymd_and_hms(2025, 12, 3, 1, 0, 0).unwrap();
+        let card = |serial| PinCheck {
+            serial,
+            pin_cost: 14,
+            salt: &[1; 8],
+            pin_tag: &[2, 3],
+        };
+        let (second, third) = (card(2), card(3));
+        // Another kiosk than the one that enrolled the member: card 2 once allowed.
+        let Ok(Issue::New(record)) = issue(8, &second, Some((7, false)), Some(2), None, now) else {
+            panic!("the replacement");
+        };
+        assert_eq!(
+            issue(
+                9,
+                &second,
+                Some((7, false)),
+                Some(2),
+                Some((&second, record)),
+                now
+            ),
+            Ok(Issue::Again(record))
+        );
+        let check = |ask: &PinCheck<'_>, member, allowed| {
+            issue(8, ask, Some(member), allowed, None, now).map(|_| ())
+        };
+        assert_eq!(
+            check(&third, (7, false), Some(2)),
+            Err(CardRefusal::NotAllowed)
+        );
+        assert_eq!(
+            check(&second, (7, false), None),
+            Err(CardRefusal::NotAllowed)
+        );
+        assert_eq!(
+            check(&second, (7, true), Some(2)),
+            Err(CardRefusal::NotAllowed)
+        );
+        // The first card stays the enrolling kiosk's, replacement or not.
+        assert_eq!(
+            check(&card(1), (7, false), Some(2)),
+            Err(CardRefusal::NotAllowed)
+        );
+        assert_eq!(check(&third, (7, false), Some(3)), Ok(()));
     }
 
     #[test]

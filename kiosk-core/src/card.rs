@@ -304,6 +304,23 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
+/// A phone number with all but its last four digits hidden, the digits grouped as typed
+/// in Korea: `01012345678` → `010-****-5678`; other lengths `***5678`. Only digits count.
+pub fn mask_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let n = digits.len();
+    if n <= 4 {
+        return "*".repeat(n);
+    }
+    let last: String = digits[n - 4..].iter().collect();
+    match n {
+        11 if digits.starts_with(&['0', '1']) => {
+            format!("{}-****-{last}", digits[..3].iter().collect::<String>())
+        }
+        _ => format!("{}{last}", "*".repeat(n - 4)),
+    }
+}
+
 fn date_ko(d: NaiveDate) -> String {
     format!("{}년 {}월 {}일", d.year(), d.month(), d.day())
 }
@@ -427,6 +444,11 @@ mod tests {
         assert_eq!(mask_name("김"), "*");
         assert_eq!(mask_name("Lee Haneul"), "L********l");
         assert_eq!(mask_name(""), "");
+        assert_eq!(mask_phone("010-1234-5678"), "010-****-5678");
+        assert_eq!(mask_phone("01012345678"), "010-****-5678");
+        assert_eq!(mask_phone("0212345678"), "******5678");
+        assert_eq!(mask_phone("123"), "***");
+        assert_eq!(mask_phone(""), "");
     }
 
     #[test]

@@ -39,14 +39,16 @@ use base64::Engine as _;
 use maud::Markup;
 use sha2::{Digest as _, Sha256};
 
-use self::pages::{Frame, Nav, NewCode, Notice};
-use self::rules::{AttemptWindow, NameProblem, PasswordProblem, Permission, Role};
+use self::pages::{Frame, Nav, NewCode, NewTerminal, Notice, TerminalFilter, TerminalRow};
+use self::rules::{AttemptWindow, NameProblem, PasswordProblem, Permission, Role, SiteProblem};
 use self::text::{Lang, T};
 use crate::clock::Clock;
 use crate::store::console::{
-    Actor, AuditAction, AuditQuery, FailedLogin, NewSession, OperatorLogin, Resumed, Session,
+    Actor, AuditAction, AuditQuery, Change, FailedLogin, MemberOverview, NewSession, OperatorLogin,
+    Resumed, Session,
 };
-use crate::store::{Backend, Store};
+use crate::store::{member_number, parse_member_number, parse_terminal_label, Backend, Store};
+use crate::wire::Role as TerminalRole;
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "palpal_console";
@@ -62,10 +64,27 @@ pub const AUDIT_PAGE: u32 = 50;
 const KEPT_CONNECTIONS: usize = 4;
 
 /// How the console is served.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConsoleConfig {
     /// Served over TLS: cookies are `Secure` and the console's origin is `https://`.
     pub tls: bool,
+    /// A terminal not heard from for longer than this is flagged silent.
+    pub silent_after: chrono::TimeDelta,
+    /// The terminals' address of this server, for provisioning QR codes, if known.
+    pub terminal_url: Option<String>,
+    /// The key terminals pin (`sha256:...`), for provisioning QR codes, when served over TLS.
+    pub server_key: Option<String>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> ConsoleConfig {
+        ConsoleConfig {
+            tls: false,
+            silent_after: rules::SILENT_AFTER,
+            terminal_url: None,
+            server_key: None,
+        }
+    }
 }
 
 /// Why a request was refused: a reason code, a status, and the text shown. A refusal
@@ -332,6 +351,27 @@ pub fn router(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: ConsoleC
                 .layer(DefaultBodyLimit::max(policy_page::MAX_UPLOAD_BYTES)),
         )
         .route("/console/policies/cancel", post(policy_page::cancel_policy))
+        .route(
+            "/console/terminals",
+            get(terminals_page).post(provision_terminal),
+        )
+        .route(
+            "/console/terminals/{label}/revoke",
+            get(revoke_terminal_page).post(revoke_terminal),
+        )
+        .route("/console/members", get(members_page))
+        .route(
+            "/console/members/{number}/cards/{serial}/revoke",
+            get(revoke_card_page).post(revoke_card),
+        )
+        .route(
+            "/console/members/{number}/cards/{serial}/replace",
+            get(replace_card_page).post(replace_card),
+        )
+        .route(
+            "/console/members/{number}/watches/{serial}/unpair",
+            get(unpair_watch_page).post(unpair_watch),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
@@ -660,6 +700,12 @@ fn notice_of(ctx: &Ctx) -> Option<Notice> {
         "policy_cancelled" => Notice::Ok(T::PolicyCancelled),
         "schedule_set" => Notice::Ok(T::ScheduleSetDone),
         "quotas_set" => Notice::Ok(T::QuotasSetDone),
+        "terminal_revoked" => Notice::Ok(T::TerminalRevoked),
+        "terminal_already_revoked" => Notice::Error(T::TerminalAlreadyRevoked),
+        "card_revoked" => Notice::Ok(T::CardRevoked),
+        "card_already_revoked" => Notice::Error(T::CardAlreadyRevoked),
+        "watch_unpaired" => Notice::Ok(T::WatchUnpaired),
+        "card_replaced" => Notice::Ok(T::CardReplaced),
         _ => return None,
     })
 }
@@ -674,9 +720,40 @@ fn signed_page(
     status: StatusCode,
     body: Markup,
 ) -> Response {
+    let page = Page {
+        current,
+        title: current.label(),
+        notice,
+        status,
+    };
+    titled_page(console, ctx, signed, page, body)
+}
+
+/// What a signed-in page is: its place in the menu, its title, a notice and the status.
+struct Page {
+    current: Nav,
+    title: T,
+    notice: Option<Notice>,
+    status: StatusCode,
+}
+
+/// A signed-in page with a title of its own.
+fn titled_page(
+    console: &Console,
+    ctx: &Ctx,
+    signed: &SignedIn,
+    page: Page,
+    body: Markup,
+) -> Response {
+    let Page {
+        current,
+        title,
+        notice,
+        status,
+    } = page;
     let frame = Frame {
         lang: ctx.lang,
-        title: current.label(),
+        title,
         path: &ctx.path,
         session: Some(&signed.session),
         current: Some(current),
@@ -1439,4 +1516,672 @@ async fn disable_operator(
     disabled
         .await
         .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+fn site_text(problem: SiteProblem) -> T {
+    match problem {
+        SiteProblem::Empty => T::SiteEmpty,
+        SiteProblem::TooLong => T::SiteTooLong,
+        SiteProblem::BadCharacter => T::SiteBadCharacter,
+    }
+}
+
+/// The terminals' table's filter from the page's query.
+fn terminal_filter(ctx: &Ctx) -> TerminalFilter {
+    let given = |name: &str| ctx.query(name).filter(|v| !v.is_empty());
+    TerminalFilter {
+        site: given("site")
+            .filter(|s| s.chars().count() <= rules::MAX_SITE_CHARS)
+            .map(str::to_owned),
+        role: given("role").and_then(TerminalRole::parse),
+        state: given("state").and_then(|s| pages::STATES.into_iter().find(|x| *x == s)),
+        silent_only: ctx.query("silent") == Some("1"),
+    }
+}
+
+/// The terminals page, with a notice, a terminal just provisioned and the site typed.
+async fn terminals_answer(
+    console: &Arc<Console>,
+    ctx: &Ctx,
+    signed: &SignedIn,
+    notice: Option<Notice>,
+    status: StatusCode,
+    new_terminal: Option<&NewTerminal<'_>>,
+    typed_site: &str,
+) -> Result<Response, Refusal> {
+    let (terminals, sightings) = console
+        .store(|store| Ok((store.terminals()?, store.sightings()?)))
+        .await?;
+    let now = console.clock.now();
+    let silent_after = console.config.silent_after;
+    let mut seen: HashMap<i64, crate::store::Sighting> =
+        sightings.into_iter().map(|s| (s.terminal, s)).collect();
+    let mut sites: Vec<String> = terminals.iter().map(|t| t.site.clone()).collect();
+    sites.sort();
+    sites.dedup();
+    let filter = terminal_filter(ctx);
+    let mut rows: Vec<TerminalRow> = terminals
+        .into_iter()
+        .map(|terminal| {
+            let sighting = seen.remove(&terminal.id);
+            let report = sighting
+                .as_ref()
+                .and_then(|s| s.report.as_ref())
+                .map(|(_, r)| r);
+            let flags = rules::terminal_flags(
+                !terminal.revoked && terminal.public_key.is_some(),
+                sighting.as_ref().map(|s| s.seen_at),
+                report.and_then(|r| r.clock_offset_s),
+                report.and_then(|r| r.oldest_waiting_s),
+                silent_after,
+                now,
+            );
+            TerminalRow {
+                terminal,
+                sighting,
+                flags,
+            }
+        })
+        .filter(|row| filter.keeps(row))
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.terminal.site.as_str(), a.terminal.id).cmp(&(b.terminal.site.as_str(), b.terminal.id))
+    });
+    let body = pages::terminals(
+        ctx.lang,
+        &signed.session.csrf,
+        signed.session.role.may(Permission::Change),
+        &rows,
+        &sites,
+        &filter,
+        silent_after,
+        new_terminal,
+        typed_site,
+    );
+    Ok(signed_page(
+        console,
+        ctx,
+        signed,
+        Nav::Terminals,
+        notice,
+        status,
+        body,
+    ))
+}
+
+async fn terminals_page(State(console): State<Arc<Console>>, ctx: Ctx, method: Method) -> Response {
+    let signed = match session_for(&console, &ctx, &method).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    terminals_answer(
+        &console,
+        &ctx,
+        &signed,
+        notice_of(&ctx),
+        StatusCode::OK,
+        None,
+        "",
+    )
+    .await
+    .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+async fn provision_terminal(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &Method::POST).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let provisioned = async {
+        let form = Form::parse(body)?;
+        check_change(&ctx, &headers, &form, &signed.session.csrf)?;
+        signed.require(Permission::Change)?;
+        let typed: String = form
+            .get("site")
+            .unwrap_or("")
+            .chars()
+            .take(rules::MAX_SITE_CHARS)
+            .collect();
+        let wrong = |text: T| {
+            terminals_answer(
+                &console,
+                &ctx,
+                &signed,
+                Some(Notice::Error(text)),
+                StatusCode::BAD_REQUEST,
+                None,
+                &typed,
+            )
+        };
+        if let Err(problem) = form.field("site", rules::MAX_SITE_CHARS) {
+            return wrong(field_text(&problem)).await;
+        }
+        let site = match rules::check_site(form.get("site").unwrap_or("")) {
+            Ok(site) => site.to_owned(),
+            Err(problem) => return wrong(site_text(problem)).await,
+        };
+        let Some(role) = form.get("role").and_then(TerminalRole::parse) else {
+            return wrong(T::BadTerminalRole).await;
+        };
+        let code = crate::code::generate()?;
+        let code_hash = crate::code::hash(&code.replace('-', ""));
+        let now = console.clock.now();
+        let (by, stored_site) = (signed.actor(), site.clone());
+        let terminal = console
+            .store(move |store| store.provision_terminal(&stored_site, role, &code_hash, &by, now))
+            .await?;
+        let config = &console.config;
+        let offer = sync_protocol::enrollment::EnrollmentOffer::new(
+            &code,
+            config.terminal_url.as_deref(),
+            config.server_key.as_deref(),
+        );
+        let svg = kiosk_core::card::qr_svg(&offer.to_text())
+            .map_err(|e| anyhow::anyhow!("drawing the enrollment QR code: {e:?}"))?;
+        let label = terminal.label();
+        let new = NewTerminal {
+            label: &label,
+            site: &site,
+            role,
+            code: &code,
+            server: config.terminal_url.as_deref(),
+            server_key: config.server_key.as_deref(),
+            qr_svg: &svg,
+        };
+        terminals_answer(
+            &console,
+            &ctx,
+            &signed,
+            Some(Notice::Ok(T::TerminalProvisioned)),
+            StatusCode::OK,
+            Some(&new),
+            "",
+        )
+        .await
+    };
+    provisioned
+        .await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+/// The terminals page saying there is no such terminal (404).
+async fn no_such_terminal(
+    console: &Arc<Console>,
+    ctx: &Ctx,
+    signed: &SignedIn,
+) -> Result<Response, Refusal> {
+    terminals_answer(
+        console,
+        ctx,
+        signed,
+        Some(Notice::Error(T::NoSuchTerminal)),
+        StatusCode::NOT_FOUND,
+        None,
+        "",
+    )
+    .await
+}
+
+async fn revoke_terminal_page(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path(label): Path<String>,
+    method: Method,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &method).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let shown = async {
+        signed.require(Permission::Change)?;
+        let Some(id) = parse_terminal_label(&label) else {
+            return no_such_terminal(&console, &ctx, &signed).await;
+        };
+        let found = console.store(move |store| store.terminal(id)).await?;
+        let Some(terminal) = found.filter(|t| !t.revoked) else {
+            return no_such_terminal(&console, &ctx, &signed).await;
+        };
+        let t = |text: T| text.get(ctx.lang).to_owned();
+        let state = crate::store::console::terminal_state(&terminal);
+        let what = [
+            (T::ColTerminal, terminal.label()),
+            (T::ColSite, terminal.site.clone()),
+            (T::Role, t(pages::terminal_role_name(terminal.role))),
+            (T::ColState, t(pages::state_name(state))),
+        ];
+        let body = pages::confirm(
+            ctx.lang,
+            &signed.session.csrf,
+            &what,
+            T::ConfirmRevokeTerminal,
+            &format!("/console/terminals/{}/revoke", terminal.label()),
+            T::ActionTerminalRevoked,
+            "/console/terminals",
+        );
+        Ok(titled_page(
+            &console,
+            &ctx,
+            &signed,
+            Page {
+                current: Nav::Terminals,
+                title: T::ConfirmTitle,
+                notice: None,
+                status: StatusCode::OK,
+            },
+            body,
+        ))
+    };
+    shown
+        .await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+async fn revoke_terminal(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path(label): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &Method::POST).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let revoked = async {
+        let form = Form::parse(body)?;
+        check_change(&ctx, &headers, &form, &signed.session.csrf)?;
+        signed.require(Permission::Change)?;
+        let Some(id) = parse_terminal_label(&label) else {
+            return no_such_terminal(&console, &ctx, &signed).await;
+        };
+        let now = console.clock.now();
+        let by = signed.actor();
+        let change = console
+            .store(move |store| store.revoke_terminal_as(id, &by, now))
+            .await?;
+        match change {
+            Change::Done => Ok(see_other("/console/terminals?m=terminal_revoked")),
+            Change::Already => Ok(see_other("/console/terminals?m=terminal_already_revoked")),
+            Change::Unknown => no_such_terminal(&console, &ctx, &signed).await,
+        }
+    };
+    revoked
+        .await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+/// The members page for the number typed (if any), with a notice.
+async fn members_answer(
+    console: &Arc<Console>,
+    ctx: &Ctx,
+    signed: &SignedIn,
+    typed: &str,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Result<Response, Refusal> {
+    let typed: String = typed.trim().chars().take(32).collect();
+    let may_change = signed.session.role.may(Permission::Change);
+    let page = |notice, status, member: Option<&MemberOverview>| {
+        signed_page(
+            console,
+            ctx,
+            signed,
+            Nav::Members,
+            notice,
+            status,
+            pages::members(ctx.lang, may_change, &typed, member),
+        )
+    };
+    if typed.is_empty() {
+        return Ok(page(notice, status, None));
+    }
+    let Some(id) = member_id(&typed) else {
+        return Ok(page(
+            Some(Notice::Error(T::BadMemberNumber)),
+            StatusCode::BAD_REQUEST,
+            None,
+        ));
+    };
+    let found = console
+        .store(move |store| store.member_overview(id))
+        .await?;
+    Ok(match found {
+        Some(member) => page(notice, status, Some(&member)),
+        None => page(
+            Some(Notice::Error(T::NoSuchMember)),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    })
+}
+
+async fn members_page(State(console): State<Arc<Console>>, ctx: Ctx, method: Method) -> Response {
+    let signed = match session_for(&console, &ctx, &method).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let typed = ctx.query("number").unwrap_or("").to_owned();
+    members_answer(
+        &console,
+        &ctx,
+        &signed,
+        &typed,
+        notice_of(&ctx),
+        StatusCode::OK,
+    )
+    .await
+    .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+/// The member a number names, typed in its one form (`PP-00000001`, any case).
+fn member_id(typed: &str) -> Option<i64> {
+    let typed = typed.trim().to_ascii_uppercase();
+    parse_member_number(&typed).filter(|id| member_number(*id) == typed)
+}
+
+/// A watch's serial as a path gives it: 1 to 64 characters, none of them a control.
+fn watch_serial(text: &str) -> Option<&str> {
+    let count = text.chars().count();
+    ((1..=64).contains(&count) && !text.chars().any(char::is_control)).then_some(text)
+}
+
+/// What a member's card or watch page names: the member, and the card's serial or the
+/// watch's.
+enum MemberThing {
+    Card(u16),
+    Replace(u16),
+    Watch(String),
+}
+
+impl MemberThing {
+    fn of(kind: &str, serial: &str) -> Option<MemberThing> {
+        match kind {
+            "card" | "replace" => serial.parse::<u16>().ok().filter(|s| *s >= 1).map(|s| {
+                if kind == "card" {
+                    MemberThing::Card(s)
+                } else {
+                    MemberThing::Replace(s)
+                }
+            }),
+            _ => watch_serial(serial).map(|s| MemberThing::Watch(s.to_owned())),
+        }
+    }
+
+    fn missing(&self) -> T {
+        match self {
+            MemberThing::Card(_) | MemberThing::Replace(_) => T::NoSuchCard,
+            MemberThing::Watch(_) => T::NoSuchPairing,
+        }
+    }
+
+    fn path(&self, member: i64) -> String {
+        match self {
+            MemberThing::Card(serial) => {
+                format!(
+                    "/console/members/{}/cards/{serial}/revoke",
+                    member_number(member)
+                )
+            }
+            MemberThing::Replace(serial) => {
+                format!(
+                    "/console/members/{}/cards/{serial}/replace",
+                    member_number(member)
+                )
+            }
+            MemberThing::Watch(serial) => format!(
+                "/console/members/{}/watches/{}/unpair",
+                member_number(member),
+                pages::segment(serial)
+            ),
+        }
+    }
+
+    /// Whether `member` has it, in force.
+    fn held_by(&self, member: &MemberOverview) -> bool {
+        match self {
+            MemberThing::Card(serial) | MemberThing::Replace(serial) => member
+                .cards
+                .iter()
+                .any(|c| c.serial == *serial && !c.revoked),
+            MemberThing::Watch(serial) => member
+                .watches
+                .iter()
+                .any(|w| w.serial == *serial && w.ended.is_none()),
+        }
+    }
+}
+
+/// The confirmation page of a card's revocation or a watch's unpairing.
+async fn member_confirm(
+    console: Arc<Console>,
+    ctx: Ctx,
+    method: Method,
+    number: String,
+    kind: &'static str,
+    serial: String,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &method).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let shown = async {
+        signed.require(Permission::Change)?;
+        let Some(id) = member_id(&number) else {
+            return members_answer(&console, &ctx, &signed, &number, None, StatusCode::OK).await;
+        };
+        let Some(thing) = MemberThing::of(kind, &serial) else {
+            let missing = if kind != "watch" {
+                T::NoSuchCard
+            } else {
+                T::NoSuchPairing
+            };
+            return not_held(&console, &ctx, &signed, id, missing).await;
+        };
+        let found = console
+            .store(move |store| store.member_overview(id))
+            .await?;
+        let Some(member) = found.filter(|m| thing.held_by(m)) else {
+            return not_held(&console, &ctx, &signed, id, thing.missing()).await;
+        };
+        let mut what = vec![
+            (T::MemberNumber, member_number(id)),
+            (T::MaskedName, member.masked_name.clone()),
+        ];
+        let (warning, button) = match &thing {
+            MemberThing::Card(serial) => {
+                what.push((T::CardSerial, serial.to_string()));
+                (T::ConfirmRevokeCard, T::ActionCardRevoked)
+            }
+            MemberThing::Replace(serial) => {
+                what.push((T::CardSerial, serial.to_string()));
+                (T::ConfirmReplaceCard, T::ActionCardReplaced)
+            }
+            MemberThing::Watch(serial) => {
+                what.push((T::WatchSerial, serial.clone()));
+                (T::ConfirmUnpair, T::ActionWatchUnpaired)
+            }
+        };
+        let back = format!("/console/members?number={}", member_number(id));
+        let body = pages::confirm(
+            ctx.lang,
+            &signed.session.csrf,
+            &what,
+            warning,
+            &thing.path(id),
+            button,
+            &back,
+        );
+        Ok(titled_page(
+            &console,
+            &ctx,
+            &signed,
+            Page {
+                current: Nav::Members,
+                title: T::ConfirmTitle,
+                notice: None,
+                status: StatusCode::OK,
+            },
+            body,
+        ))
+    };
+    shown
+        .await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+/// The member's page saying the card or watch is not theirs (404).
+async fn not_held(
+    console: &Arc<Console>,
+    ctx: &Ctx,
+    signed: &SignedIn,
+    member: i64,
+    text: T,
+) -> Result<Response, Refusal> {
+    members_answer(
+        console,
+        ctx,
+        signed,
+        &member_number(member),
+        Some(Notice::Error(text)),
+        StatusCode::NOT_FOUND,
+    )
+    .await
+}
+
+/// A card's revocation or a watch's unpairing.
+async fn member_change(
+    console: Arc<Console>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    number: String,
+    kind: &'static str,
+    serial: String,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &Method::POST).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let changed = async {
+        let form = Form::parse(body)?;
+        check_change(&ctx, &headers, &form, &signed.session.csrf)?;
+        signed.require(Permission::Change)?;
+        let Some(id) = member_id(&number) else {
+            return members_answer(&console, &ctx, &signed, &number, None, StatusCode::OK).await;
+        };
+        let Some(thing) = MemberThing::of(kind, &serial) else {
+            let missing = if kind != "watch" {
+                T::NoSuchCard
+            } else {
+                T::NoSuchPairing
+            };
+            return not_held(&console, &ctx, &signed, id, missing).await;
+        };
+        let now = console.clock.now();
+        let by = signed.actor();
+        let missing = thing.missing();
+        let (change, done, already) = match thing {
+            MemberThing::Card(serial) => (
+                console
+                    .store(move |store| store.revoke_card_as(id, serial, &by, now))
+                    .await?,
+                "card_revoked",
+                "card_already_revoked",
+            ),
+            MemberThing::Replace(serial) => {
+                let allowed = console
+                    .store(move |store| store.replace_card(id, serial, &by, now))
+                    .await?;
+                let change = if allowed.is_some() {
+                    Change::Done
+                } else {
+                    Change::Unknown
+                };
+                (change, "card_replaced", "card_replaced")
+            }
+            MemberThing::Watch(serial) => (
+                console
+                    .store(move |store| store.unpair_watch(id, &serial, &by, now))
+                    .await?,
+                "watch_unpaired",
+                "watch_unpaired",
+            ),
+        };
+        let to = |code: &str| {
+            see_other(&format!(
+                "/console/members?number={}&m={code}",
+                member_number(id)
+            ))
+        };
+        match change {
+            Change::Done => Ok(to(done)),
+            Change::Already => Ok(to(already)),
+            Change::Unknown => not_held(&console, &ctx, &signed, id, missing).await,
+        }
+    };
+    changed
+        .await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+async fn revoke_card_page(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path((number, serial)): Path<(String, String)>,
+    method: Method,
+) -> Response {
+    member_confirm(console, ctx, method, number, "card", serial).await
+}
+
+async fn revoke_card(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path((number, serial)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    member_change(console, ctx, headers, body, number, "card", serial).await
+}
+
+async fn unpair_watch_page(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path((number, serial)): Path<(String, String)>,
+    method: Method,
+) -> Response {
+    member_confirm(console, ctx, method, number, "watch", serial).await
+}
+
+async fn unpair_watch(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path((number, serial)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    member_change(console, ctx, headers, body, number, "watch", serial).await
+}
+
+async fn replace_card_page(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path((number, serial)): Path<(String, String)>,
+    method: Method,
+) -> Response {
+    member_confirm(console, ctx, method, number, "replace", serial).await
+}
+
+async fn replace_card(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    Path((number, serial)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    member_change(console, ctx, headers, body, number, "replace", serial).await
 }

@@ -93,6 +93,8 @@ fn open_store(
     opened.map_err(|error| StartRefused(format!("{error:#}")).into())
 }
 
+// Parsed once at start: the size of `serve`'s options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the sync API.
@@ -179,6 +181,15 @@ enum Command {
         /// HTTP on a loopback address only.
         #[arg(long)]
         console_listen: Option<String>,
+        /// The console flags a terminal not heard from for longer than this, in minutes (by
+        /// the server's clock).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10_080))]
+        silent_after_minutes: u32,
+        /// The address terminals reach this server by (such as https://central.example:8088),
+        /// put with the code in the console's provisioning QR codes. By default the address
+        /// served on, unless that is a wildcard such as 0.0.0.0.
+        #[arg(long)]
+        terminal_url: Option<String>,
     },
     /// Operators of the console.
     Operator {
@@ -556,7 +567,18 @@ fn run() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             console_listen,
+            silent_after_minutes,
+            terminal_url,
         } => {
+            let console_options = ConsoleOptions {
+                silent_after: chrono::TimeDelta::minutes(i64::from(silent_after_minutes)),
+                terminal_url,
+                server_key: tls_cert
+                    .as_deref()
+                    .map(palpal_central::tls::server_key_of)
+                    .transpose()?
+                    .map(|key| key.to_string()),
+            };
             let tls = match (&tls_cert, &tls_key) {
                 (Some(cert), Some(key)) => Some(palpal_central::tls::server_config(cert, key)?),
                 _ => None,
@@ -605,6 +627,7 @@ fn run() -> anyhow::Result<()> {
                     console: console_listen,
                 },
                 config,
+                console_options,
                 policies,
             ))
         }
@@ -917,6 +940,13 @@ struct Listeners {
     console: Option<String>,
 }
 
+/// What the console is told besides its listener.
+struct ConsoleOptions {
+    silent_after: chrono::TimeDelta,
+    terminal_url: Option<String>,
+    server_key: Option<String>,
+}
+
 /// Whether `listen` (`HOST:PORT`) names only this machine.
 fn is_loopback(listen: &str) -> bool {
     use std::net::ToSocketAddrs as _;
@@ -929,6 +959,7 @@ async fn serve(
     db: PathBuf,
     listeners: Listeners,
     config: Config,
+    console_options: ConsoleOptions,
     policies: Arc<points_core::PolicySet>,
 ) -> anyhow::Result<()> {
     let Listeners {
@@ -974,18 +1005,32 @@ async fn serve(
         _ => Arc::new(SqliteBackend::new(&db, policies).with_data_key_file(key_file)),
     };
     let console_tls = config.tls.clone();
-    let console = console_listen.as_ref().map(|_| {
-        palpal_central::console::router(
-            Arc::clone(&backend),
-            Arc::new(SystemClock),
-            palpal_central::console::ConsoleConfig {
-                tls: console_tls.is_some(),
-            },
-        )
-    });
+    let console_backend = Arc::clone(&backend);
     let server = http::router(backend, config, Arc::new(SystemClock))
         .with_context(|| format!("서버를 준비하지 못했습니다 / preparing the server on {db:?}"))?;
     let listener = bind(&listen).await?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let console = console_listen.as_ref().map(|_| {
+        let scheme = if console_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let terminal_url = console_options
+            .terminal_url
+            .clone()
+            .or_else(|| (!bound.ip().is_unspecified()).then(|| format!("{scheme}://{bound}")));
+        palpal_central::console::router(
+            console_backend,
+            Arc::new(SystemClock),
+            palpal_central::console::ConsoleConfig {
+                tls: console_tls.is_some(),
+                silent_after: console_options.silent_after,
+                terminal_url,
+                server_key: console_options.server_key.clone(),
+            },
+        )
+    });
     let metrics = match &metrics_listen {
         Some(address) => Some(bind(address).await?),
         None => None,

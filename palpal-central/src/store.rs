@@ -38,12 +38,12 @@ pub mod postgres;
 
 use crate::console::rules::{LoginState, Role as OperatorRole};
 use console::{
-    Actor, AuditEntry, AuditQuery, FailedLogin, NewSession, Operator, OperatorLogin, Resumed,
-    Session,
+    Actor, AuditEntry, AuditQuery, Change, FailedLogin, MemberOverview, NewSession, Operator,
+    OperatorLogin, Resumed, Session,
 };
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: u32 = 16;
+pub const SCHEMA_VERSION: u32 = 17;
 
 /// How long a seen nonce is remembered, in seconds. It must be at least twice the allowed clock
 /// skew so that a request cannot be replayed while its timestamp is still acceptable.
@@ -309,6 +309,13 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 16: the points policies, seeded with the published files (`policies`).
     policies::SQLITE_MIGRATION,
+    // 17: replacement cards the operators allowed: for each member, the number of the card
+    // a kiosk may have signed next (the lost one was revoked when it was allowed).
+    "CREATE TABLE card_replacements (
+        member_id INTEGER PRIMARY KEY REFERENCES members (id),
+        serial INTEGER NOT NULL CHECK (serial BETWEEN 2 AND 65535),
+        allowed_at TEXT NOT NULL
+    );",
 ];
 
 /// The migration after whose SQL [`policies::seed`] runs.
@@ -776,6 +783,55 @@ pub trait Store: Send {
         by: &Actor,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Result<crate::policies::PolicyRow, crate::policies::PolicyRefusal>>;
+    /// Console: creates a terminal waiting for enrollment with the code hashing to
+    /// `code_hash` (as [`Store::add_terminal`]). Audited as `by`'s, without the code.
+    fn provision_terminal(
+        &mut self,
+        site: &str,
+        role: Role,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Terminal>;
+    /// Console: revokes terminal `id`: its next request is refused. Audited with its state
+    /// before.
+    fn revoke_terminal_as(
+        &mut self,
+        id: i64,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change>;
+    /// Console: member `id` with their personal data masked, their balance, cards and
+    /// watches; `None` if there is no such member.
+    fn member_overview(&mut self, id: i64) -> anyhow::Result<Option<MemberOverview>>;
+    /// Console: revokes member `member`'s card `serial`, one the server signed (as
+    /// [`Store::revoke_card`]). Audited.
+    fn revoke_card_as(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change>;
+    /// Console: a lost card replaced: member `member`'s card `serial` (in force) revoked and
+    /// the next number allowed to any kiosk the member visits (`POST /v1/cards`), in one
+    /// transaction. Audited. The number allowed, or `None` when there is no such card.
+    fn replace_card(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<u16>>;
+    /// Console: ends the pairing in force of watch `serial` with member `member`; terminals
+    /// learn it at their next pull. Audited.
+    fn unpair_watch(
+        &mut self,
+        member: i64,
+        serial: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change>;
 }
 
 /// A write-ahead log's length and how much of it is copied into the database, in pages.
@@ -1692,6 +1748,61 @@ impl Store for SqliteStore {
         policies::cancel(&mut self.conn, name, by, now)
     }
 
+    fn provision_terminal(
+        &mut self,
+        site: &str,
+        role: Role,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Terminal> {
+        console::provision_terminal(&mut self.conn, site, role, code_hash, by, now)
+    }
+
+    fn revoke_terminal_as(
+        &mut self,
+        id: i64,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::revoke_terminal(&mut self.conn, id, by, now)
+    }
+
+    fn member_overview(&mut self, id: i64) -> anyhow::Result<Option<MemberOverview>> {
+        let key = self.data_key()?;
+        console::member_overview(&self.conn, &key, id)
+    }
+
+    fn revoke_card_as(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::revoke_card(&mut self.conn, member, serial, by, now)
+    }
+
+    fn replace_card(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<u16>> {
+        console::replace_card(&mut self.conn, member, serial, by, now)
+    }
+
+    fn unpair_watch(
+        &mut self,
+        member: i64,
+        serial: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::unpair_watch(&mut self.conn, member, serial, by, now)
+    }
+
     fn checkpoint(&mut self) -> anyhow::Result<Option<WalPages>> {
         match self
             .conn
@@ -1740,6 +1851,10 @@ fn issue_card(
             ))
         })
         .optional()?;
+    let replacement: Option<u16> = tx
+        .prepare_cached("SELECT serial FROM card_replacements WHERE member_id = ?1")?
+        .query_row([request.member], |row| row.get(0))
+        .optional()?;
     let ask = cards::PinCheck {
         serial: request.serial,
         pin_cost: request.pin_cost,
@@ -1766,6 +1881,7 @@ fn issue_card(
         request.terminal,
         &ask,
         member,
+        replacement,
         before.as_ref().map(|(check, record)| (check, *record)),
         now,
     ) {

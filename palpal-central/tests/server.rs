@@ -230,14 +230,17 @@ async fn start_on(
         )),
     };
     let db = PathBuf::from(test_db.arg());
-    let console = palpal_central::console::router(
-        Arc::clone(&backend),
-        clock.clone(),
-        palpal_central::console::ConsoleConfig::default(),
-    );
-    let router = http::router(backend, config, clock.clone())?;
+    let router = http::router(Arc::clone(&backend), config, clock.clone())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
+    let console = palpal_central::console::router(
+        backend,
+        clock.clone(),
+        palpal_central::console::ConsoleConfig {
+            terminal_url: Some(base.clone()),
+            ..palpal_central::console::ConsoleConfig::default()
+        },
+    );
     tokio::spawn(http::serve(listener, router));
     let console_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let console_base = format!("http://{}", console_listener.local_addr()?);

@@ -3,12 +3,16 @@
 //! header with the program's name, who is signed in, the language switch, sign-out and the
 //! menu, then the page's `main` with its `h1`.
 
-use chrono::{DateTime, FixedOffset, Utc};
-use maud::{html, Markup, DOCTYPE};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::rules::Role;
+use super::rules::{Role, TerminalFlags};
 use super::text::{Lang, T};
-use crate::store::console::{AuditAction, AuditEntry, Operator, Session};
+use crate::store::console::{
+    terminal_state, AuditAction, AuditEntry, MemberOverview, Operator, Session,
+};
+use crate::store::{member_number, Sighting, Terminal};
+use crate::wire::Role as TerminalRole;
 
 /// The stylesheet, served at `/console/style.css`.
 pub const STYLE: &str = include_str!("style.css");
@@ -52,16 +56,17 @@ impl Nav {
         }
     }
 
-    /// The page's address, for the pages that exist.
+    /// The page's address.
     fn href(self) -> Option<&'static str> {
         match self {
             Nav::Today => Some("/console/"),
             Nav::Policies => Some("/console/policies"),
             Nav::Reconciliation => Some("/console/reconciliation"),
             Nav::Schedule => Some("/console/schedule"),
+            Nav::Terminals => Some("/console/terminals"),
+            Nav::Members => Some("/console/members"),
             Nav::Audit => Some("/console/audit"),
             Nav::Operators => Some("/console/operators"),
-            _ => None,
         }
     }
 }
@@ -241,15 +246,20 @@ pub fn action_name(action: &str) -> Option<T> {
     Some(match AuditAction::parse(action)? {
         AuditAction::OperatorAdded => T::ActionOperatorAdded,
         AuditAction::OperatorSetUp => T::ActionOperatorSetUp,
+        AuditAction::PolicyPublished => T::ActionPolicyPublished,
+        AuditAction::PolicyCancelled => T::ActionPolicyCancelled,
+        AuditAction::ScheduleSet => T::ActionScheduleSet,
+        AuditAction::QuotaSet => T::ActionQuotaSet,
         AuditAction::OperatorDisabled => T::ActionOperatorDisabled,
         AuditAction::LoginSucceeded => T::ActionLoginSucceeded,
         AuditAction::LoginFailed => T::ActionLoginFailed,
         AuditAction::AccountLocked => T::ActionAccountLocked,
         AuditAction::SignedOut => T::ActionSignedOut,
-        AuditAction::PolicyPublished => T::ActionPolicyPublished,
-        AuditAction::PolicyCancelled => T::ActionPolicyCancelled,
-        AuditAction::ScheduleSet => T::ActionScheduleSet,
-        AuditAction::QuotaSet => T::ActionQuotaSet,
+        AuditAction::TerminalProvisioned => T::ActionTerminalProvisioned,
+        AuditAction::TerminalRevoked => T::ActionTerminalRevoked,
+        AuditAction::CardRevoked => T::ActionCardRevoked,
+        AuditAction::WatchUnpaired => T::ActionWatchUnpaired,
+        AuditAction::CardReplaced => T::ActionCardReplaced,
     })
 }
 
@@ -430,6 +440,415 @@ pub fn operators(
                 }
             }
             button type="submit" { (t(T::AddButton)) }
+        }
+    }
+}
+
+/// A terminal's role's name.
+pub fn terminal_role_name(role: TerminalRole) -> T {
+    match role {
+        TerminalRole::Kiosk => T::RoleKiosk,
+        TerminalRole::Counter => T::RoleCounter,
+    }
+}
+
+/// A terminal state's name (`terminal_state`'s words).
+pub fn state_name(state: &str) -> T {
+    match state {
+        "revoked" => T::StateRevoked,
+        "enrolled" => T::StateEnrolled,
+        _ => T::StateWaiting,
+    }
+}
+
+/// The terminal states a filter offers.
+pub const STATES: [&str; 3] = ["waiting", "enrolled", "revoked"];
+
+/// A length of time in seconds, for people: `45초`, `12분 5초`, `3시간 2분`.
+pub fn duration(lang: Lang, seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    match (lang, h, m) {
+        (Lang::Ko, 0, 0) => format!("{s}초"),
+        (Lang::Ko, 0, _) => format!("{m}분 {s}초"),
+        (Lang::Ko, _, _) => format!("{h}시간 {m}분"),
+        (Lang::En, 0, 0) => format!("{s} s"),
+        (Lang::En, 0, _) => format!("{m} min {s} s"),
+        (Lang::En, _, _) => format!("{h} h {m} min"),
+    }
+}
+
+/// A clock offset in seconds, signed: `+75초`, `-3 s`.
+pub fn offset(lang: Lang, seconds: i64) -> String {
+    let sign = if seconds < 0 { "-" } else { "+" };
+    let n = seconds.unsigned_abs();
+    match lang {
+        Lang::Ko => format!("{sign}{n}초"),
+        Lang::En => format!("{sign}{n} s"),
+    }
+}
+
+/// One row of the terminals' table.
+pub struct TerminalRow {
+    pub terminal: Terminal,
+    pub sighting: Option<Sighting>,
+    pub flags: TerminalFlags,
+}
+
+/// What the terminals' table is filtered by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TerminalFilter {
+    pub site: Option<String>,
+    pub role: Option<TerminalRole>,
+    pub state: Option<&'static str>,
+    pub silent_only: bool,
+}
+
+impl TerminalFilter {
+    /// Whether `row` passes.
+    pub fn keeps(&self, row: &TerminalRow) -> bool {
+        self.site.as_deref().is_none_or(|s| s == row.terminal.site)
+            && self.role.is_none_or(|r| r == row.terminal.role)
+            && self
+                .state
+                .is_none_or(|s| s == terminal_state(&row.terminal))
+            && (!self.silent_only || row.flags.silent)
+    }
+}
+
+/// An enrollment code just made, shown once.
+pub struct NewTerminal<'a> {
+    pub label: &'a str,
+    pub site: &'a str,
+    pub role: TerminalRole,
+    pub code: &'a str,
+    pub server: Option<&'a str>,
+    pub server_key: Option<&'a str>,
+    /// The QR code of the enrollment offer, SVG made here.
+    pub qr_svg: &'a str,
+}
+
+/// The QR code's SVG without its XML declaration, as HTML takes it.
+fn inline_svg(svg: &str) -> &str {
+    svg.find("<svg").map_or("", |start| &svg[start..])
+}
+
+/// The terminals page: a code just made, the filter, the table, and (for those who may)
+/// the form that provisions one.
+#[allow(clippy::too_many_arguments)]
+pub fn terminals(
+    lang: Lang,
+    csrf: &str,
+    may_change: bool,
+    rows: &[TerminalRow],
+    sites: &[String],
+    filter: &TerminalFilter,
+    silent_after: TimeDelta,
+    new_terminal: Option<&NewTerminal<'_>>,
+    typed_site: &str,
+) -> Markup {
+    let t = |text: T| text.get(lang);
+    html! {
+        @if let Some(new) = new_terminal {
+            section.once aria-labelledby="new-terminal" {
+                h2 #new-terminal { (t(T::EnrollCodeOnce)) ": " (new.label) }
+                div.enroll {
+                    div {
+                        p.code { (new.code) }
+                        dl {
+                            dt { (t(T::ColSite)) } dd { (new.site) }
+                            dt { (t(T::Role)) } dd { (t(terminal_role_name(new.role))) }
+                            @if let Some(server) = new.server {
+                                dt { (t(T::ServerAddress)) } dd { code { (server) } }
+                            }
+                            @if let Some(key) = new.server_key {
+                                dt { (t(T::ServerKeyLabel)) } dd { code.key { (key) } }
+                            }
+                        }
+                        p { (t(T::EnrollHowTo)) }
+                    }
+                    figure.qr role="img" aria-label=(t(T::EnrollQr)) {
+                        (PreEscaped(inline_svg(new.qr_svg)))
+                    }
+                }
+            }
+        }
+        p.lead { (t(T::TerminalsIntro)) " " (t(T::SilentAfterIs)) ": " (silent_after.num_minutes()) (t(T::Minutes)) }
+        form.row method="get" action="/console/terminals" {
+            div.field {
+                label for="f-site" { (t(T::ColSite)) }
+                select #f-site name="site" {
+                    option value="" selected[filter.site.is_none()] { (t(T::AllSites)) }
+                    @for site in sites {
+                        option value=(site) selected[filter.site.as_deref() == Some(site.as_str())] { (site) }
+                    }
+                }
+            }
+            div.field {
+                label for="f-role" { (t(T::Role)) }
+                select #f-role name="role" {
+                    option value="" selected[filter.role.is_none()] { (t(T::AllRoles)) }
+                    @for role in [TerminalRole::Kiosk, TerminalRole::Counter] {
+                        option value=(role.as_str()) selected[filter.role == Some(role)] { (t(terminal_role_name(role))) }
+                    }
+                }
+            }
+            div.field {
+                label for="f-state" { (t(T::ColState)) }
+                select #f-state name="state" {
+                    option value="" selected[filter.state.is_none()] { (t(T::AllStates)) }
+                    @for state in STATES {
+                        option value=(state) selected[filter.state == Some(state)] { (t(state_name(state))) }
+                    }
+                }
+            }
+            div.check {
+                input #f-silent type="checkbox" name="silent" value="1" checked[filter.silent_only];
+                label for="f-silent" { (t(T::SilentOnly)) }
+            }
+            button type="submit" { (t(T::Filter)) }
+        }
+        @if rows.is_empty() {
+            p { (t(T::NoTerminals)) }
+        } @else {
+            div.scroll {
+                table.terminals {
+                    caption { (t(T::TerminalsCaption)) }
+                    thead {
+                        tr {
+                            th scope="col" { (t(T::ColSite)) }
+                            th scope="col" { (t(T::ColTerminal)) }
+                            th scope="col" { (t(T::Role)) }
+                            th scope="col" { (t(T::ColState)) }
+                            th scope="col" { (t(T::ColVersion)) }
+                            th scope="col" { (t(T::ColLastHeard)) }
+                            th scope="col" class="num" { (t(T::ColWaiting)) }
+                            th scope="col" class="num" { (t(T::ColOldest)) }
+                            th scope="col" class="num" { (t(T::ColClock)) }
+                            th scope="col" { (t(T::ColAttention)) }
+                            @if may_change { th scope="col" { (t(T::ColActions)) } }
+                        }
+                    }
+                    tbody {
+                        @for row in rows {
+                            @let terminal = &row.terminal;
+                            @let state = terminal_state(terminal);
+                            @let report = row.sighting.as_ref().and_then(|s| s.report.as_ref()).map(|(_, r)| r);
+                            tr.flagged[row.flags.any()] {
+                                td { (terminal.site) }
+                                th scope="row" { (terminal.label()) }
+                                td { (t(terminal_role_name(terminal.role))) }
+                                td { (t(state_name(state))) }
+                                td { (report.map_or("–", |r| r.app_version.as_str())) }
+                                td {
+                                    (row.sighting.as_ref().map_or_else(|| t(T::NotYetHeard).to_owned(), |s| seoul(s.seen_at)))
+                                }
+                                td.num { (report.map_or_else(|| "–".to_owned(), |r| r.waiting.to_string())) }
+                                td.num {
+                                    (report.and_then(|r| r.oldest_waiting_s).map_or_else(|| "–".to_owned(), |s| duration(lang, s)))
+                                }
+                                td.num {
+                                    (report.and_then(|r| r.clock_offset_s).map_or_else(|| "–".to_owned(), |s| offset(lang, s)))
+                                }
+                                td {
+                                    @if row.flags.any() {
+                                        ul.flags {
+                                            @if row.flags.silent { li { strong { "⚠ " (t(T::FlagSilent)) } } }
+                                            @if row.flags.clock_off { li { strong { "⚠ " (t(T::FlagClock)) } } }
+                                            @if row.flags.backlog_old { li { strong { "⚠ " (t(T::FlagBacklog)) } } }
+                                        }
+                                    } @else {
+                                        (t(T::FlagNone))
+                                    }
+                                }
+                                @if may_change {
+                                    td {
+                                        @if state != "revoked" {
+                                            a href={ "/console/terminals/" (terminal.label()) "/revoke" } aria-label={ (t(T::RevokeTerminal)) " " (terminal.label()) } { (t(T::Revoke)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if may_change {
+            h2 #provision { (t(T::ProvisionHeading)) }
+            p { (t(T::ProvisionIntro)) }
+            form.stack method="post" action="/console/terminals" {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field {
+                    label for="site" { (t(T::ColSite)) }
+                    p.hint #site-hint { (t(T::SiteHint)) }
+                    input #site type="text" name="site" value=(typed_site) maxlength="64" aria-describedby="site-hint" list="known-sites" required;
+                    datalist #known-sites {
+                        @for site in sites { option value=(site) {} }
+                    }
+                }
+                div.field {
+                    label for="role" { (t(T::Role)) }
+                    select #role name="role" {
+                        @for role in [TerminalRole::Kiosk, TerminalRole::Counter] {
+                            option value=(role.as_str()) { (t(terminal_role_name(role))) }
+                        }
+                    }
+                }
+                button type="submit" { (t(T::ProvisionButton)) }
+            }
+        } @else {
+            p.hint { (t(T::ReadOnly)) }
+        }
+    }
+}
+
+/// A confirmation: what will happen, a button that does it, and a way back.
+pub fn confirm(
+    lang: Lang,
+    csrf: &str,
+    what: &[(T, String)],
+    warning: T,
+    action: &str,
+    button: T,
+    back: &str,
+) -> Markup {
+    let t = |text: T| text.get(lang);
+    html! {
+        dl.facts {
+            @for (name, value) in what {
+                dt { (t(*name)) } dd { (value) }
+            }
+        }
+        p.warning role="note" { strong { "⚠ " } (t(warning)) }
+        form.row method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            button.danger type="submit" { (t(button)) }
+            a href=(back) { (t(T::Cancel)) }
+        }
+    }
+}
+
+/// A path segment, percent-encoded.
+pub fn segment(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// The members page: the lookup form and the member found, if any.
+pub fn members(
+    lang: Lang,
+    may_change: bool,
+    typed: &str,
+    member: Option<&MemberOverview>,
+) -> Markup {
+    let t = |text: T| text.get(lang);
+    html! {
+        p.lead { (t(T::MembersIntro)) }
+        form.row method="get" action="/console/members" role="search" {
+            div.field {
+                label for="number" { (t(T::MemberNumber)) }
+                p.hint #number-hint { (t(T::MemberNumberHint)) }
+                input #number type="text" name="number" value=(typed) maxlength="32" aria-describedby="number-hint" autocomplete="off" spellcheck="false" required;
+            }
+            button type="submit" { (t(T::Find)) }
+        }
+        @if let Some(m) = member {
+            @let number = member_number(m.id);
+            table.facts {
+                caption { (t(T::MemberCaption)) ": " (number) }
+                tbody {
+                    tr { th scope="row" { (t(T::MaskedName)) } td { (m.masked_name) } }
+                    tr { th scope="row" { (t(T::MaskedPhone)) } td { (m.masked_phone) } }
+                    tr { th scope="row" { (t(T::SignedUp)) } td { (seoul(m.signed_up)) } }
+                    tr { th scope="row" { (t(T::SignUpSite)) } td { (m.site) } }
+                    tr {
+                        th scope="row" { (t(T::MemberState)) }
+                        td { @if m.revoked { strong { "⚠ " (t(T::MemberRevoked)) } } @else { (t(T::Active)) } }
+                    }
+                    tr { th scope="row" { (t(T::Balance)) } td { (m.balance) " " (t(T::PointsUnit)) } }
+                }
+            }
+            h2 { (t(T::CardsHeading)) }
+            @if m.cards.is_empty() {
+                p { (t(T::NoCards)) }
+            } @else {
+                table {
+                    caption { (t(T::CardsCaption)) }
+                    thead {
+                        tr {
+                            th scope="col" { (t(T::CardSerial)) }
+                            th scope="col" { (t(T::ColState)) }
+                            th scope="col" { (t(T::Issued)) }
+                            th scope="col" { (t(T::Expires)) }
+                            @if may_change { th scope="col" { (t(T::ColActions)) } }
+                        }
+                    }
+                    tbody {
+                        @for card in &m.cards {
+                            tr {
+                                th scope="row" { (card.serial) }
+                                td { @if card.revoked { strong { (t(T::CardRevokedState)) } } @else { (t(T::Active)) } }
+                                td { (seoul(card.issued)) }
+                                td { (seoul(card.expires)) }
+                                @if may_change {
+                                    td {
+                                        @if !card.revoked {
+                                            ul.actions {
+                                                li { a href={ "/console/members/" (number) "/cards/" (card.serial) "/revoke" } aria-label={ (t(T::RevokeCardLabel)) " " (card.serial) } { (t(T::RevokeCardButton)) } }
+                                                li { a href={ "/console/members/" (number) "/cards/" (card.serial) "/replace" } aria-label={ (t(T::ReplaceCardLabel)) " " (card.serial) } { (t(T::ReplaceCardButton)) } }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(serial) = m.replacement {
+                p.pending { strong { (t(T::ReplacementPending)) ": " } (serial) }
+            }
+            h2 { (t(T::WatchesHeading)) }
+            @if m.watches.is_empty() {
+                p { (t(T::NoWatches)) }
+            } @else {
+                table {
+                    caption { (t(T::WatchesCaption)) }
+                    thead {
+                        tr {
+                            th scope="col" { (t(T::WatchSerial)) }
+                            th scope="col" { (t(T::ColState)) }
+                            th scope="col" { (t(T::Paired)) }
+                            @if may_change { th scope="col" { (t(T::ColActions)) } }
+                        }
+                    }
+                    tbody {
+                        @for watch in &m.watches {
+                            tr {
+                                th scope="row" { (watch.serial) }
+                                td {
+                                    @match watch.ended {
+                                        Some(ended) => { (t(T::WatchEnded)) " (" (seoul(ended)) ")" }
+                                        None => { (t(T::WatchPaired)) }
+                                    }
+                                }
+                                td { (seoul(watch.paired)) }
+                                @if may_change {
+                                    td {
+                                        @if watch.ended.is_none() {
+                                            a href={ "/console/members/" (number) "/watches/" (segment(&watch.serial)) "/unpair" } aria-label={ (t(T::UnpairLabel)) " " (watch.serial) } { (t(T::UnpairButton)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !may_change {
+                p.hint { (t(T::ReadOnly)) }
+            }
         }
     }
 }

@@ -26,6 +26,15 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 /// The most characters of an operator's name.
 pub const MAX_NAME_CHARS: usize = 64;
 
+/// A terminal not heard from for this long is flagged silent, unless `serve` says otherwise.
+pub const SILENT_AFTER: TimeDelta = TimeDelta::minutes(30);
+/// A terminal's clock further than this from the server's is flagged.
+pub const CLOCK_OFFSET_LIMIT_S: i64 = 60;
+/// A terminal whose oldest waiting operation is older than this is flagged.
+pub const OLDEST_WAITING_LIMIT_S: u64 = 3600;
+/// The most characters of a site's name.
+pub const MAX_SITE_CHARS: usize = 64;
+
 /// What an operator may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -218,6 +227,72 @@ pub fn check_name(typed: &str) -> Result<&str, NameProblem> {
     Ok(name)
 }
 
+/// What is wrong with a terminal, as its table row flags it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TerminalFlags {
+    /// Enrolled, not revoked, and not heard from within the threshold (or never).
+    pub silent: bool,
+    /// Its clock is more than [`CLOCK_OFFSET_LIMIT_S`] from the server's.
+    pub clock_off: bool,
+    /// Its oldest waiting operation is older than [`OLDEST_WAITING_LIMIT_S`].
+    pub backlog_old: bool,
+}
+
+impl TerminalFlags {
+    /// Whether anything is flagged.
+    pub fn any(self) -> bool {
+        self.silent || self.clock_off || self.backlog_old
+    }
+}
+
+/// The flags of a terminal (`active`: enrolled and not revoked) last heard at `seen_at`,
+/// with its last report's clock offset and oldest waiting operation, at `now`.
+pub fn terminal_flags(
+    active: bool,
+    seen_at: Option<DateTime<Utc>>,
+    clock_offset_s: Option<i64>,
+    oldest_waiting_s: Option<u64>,
+    silent_after: TimeDelta,
+    now: DateTime<Utc>,
+) -> TerminalFlags {
+    TerminalFlags {
+        silent: active && seen_at.is_none_or(|seen| now - seen > silent_after),
+        clock_off: clock_offset_s
+            .is_some_and(|s| s.unsigned_abs() > CLOCK_OFFSET_LIMIT_S.unsigned_abs()),
+        backlog_old: oldest_waiting_s.is_some_and(|s| s > OLDEST_WAITING_LIMIT_S),
+    }
+}
+
+/// Why a site's name was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteProblem {
+    /// Nothing but spaces.
+    Empty,
+    /// Longer than [`MAX_SITE_CHARS`].
+    TooLong,
+    /// A character other than letters, digits, spaces and `. , - _ ( ) #`.
+    BadCharacter,
+}
+
+/// A site's name as a new terminal gets it, trimmed: letters (any script), digits, spaces
+/// inside and `. , - _ ( ) #`; at most [`MAX_SITE_CHARS`].
+pub fn check_site(typed: &str) -> Result<&str, SiteProblem> {
+    let site = typed.trim();
+    if site.is_empty() {
+        return Err(SiteProblem::Empty);
+    }
+    if site.chars().count() > MAX_SITE_CHARS {
+        return Err(SiteProblem::TooLong);
+    }
+    let allowed = |c: char| {
+        c.is_alphanumeric() || c == ' ' || matches!(c, '.' | ',' | '-' | '_' | '(' | ')' | '#')
+    };
+    if !site.chars().all(allowed) {
+        return Err(SiteProblem::BadCharacter);
+    }
+    Ok(site)
+}
+
 /// Why a new password was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordProblem {
@@ -327,6 +402,48 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn terminals_are_flagged_when_silent_off_time_or_behind() {
+        let check = |active: bool,
+                     seen: Option<i64>,
+                     offset: Option<i64>,
+                     oldest: Option<u64>,
+                     expect: [bool; 3]| {
+            let flags = terminal_flags(active, seen.map(at), offset, oldest, SILENT_AFTER, at(100));
+            assert_eq!(
+                [flags.silent, flags.clock_off, flags.backlog_old],
+                expect,
+                "{active} {seen:?} {offset:?} {oldest:?}"
+            );
+            assert_eq!(flags.any(), expect.contains(&true));
+        };
+        check(true, Some(70), Some(60), Some(3600), [false, false, false]);
+        check(true, Some(69), Some(-61), Some(3601), [true, true, true]);
+        check(true, None, None, None, [true, false, false]);
+        // Waiting for enrollment or revoked: never silent.
+        check(false, None, None, None, [false, false, false]);
+        check(false, Some(0), Some(61), None, [false, true, false]);
+    }
+
+    #[test]
+    fn site_names() {
+        assert_eq!(
+            check_site(" 성북구 보건소 (1층) "),
+            Ok("성북구 보건소 (1층)")
+        );
+        assert_eq!(
+            check_site("Store #12, Jongno-gu"),
+            Ok("Store #12, Jongno-gu")
+        );
+        assert_eq!(check_site("  "), Err(SiteProblem::Empty));
+        assert_eq!(check_site(&"가".repeat(65)), Err(SiteProblem::TooLong));
+        assert_eq!(
+            check_site("<script>alert(1)</script>"),
+            Err(SiteProblem::BadCharacter)
+        );
+        assert_eq!(check_site("a\nb"), Err(SiteProblem::BadCharacter));
     }
 
     #[test]

@@ -12,6 +12,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension as _, TransactionBehavior};
 
 use crate::console::rules::{self, LoginState, Role, SessionVerdict};
+use crate::personal::DataKey;
+use crate::store::{card_key, member_number, terminal_label, touch, Terminal, TERMINAL_COLUMNS};
+use crate::wire::Role as TerminalRole;
 
 /// The SQLite schema of migration 12 (PostgreSQL's is the same in its types).
 pub const SQLITE_MIGRATION: &str = "CREATE TABLE operators (
@@ -162,11 +165,21 @@ pub enum AuditAction {
     ScheduleSet,
     /// A site's sign-up places on a day were set.
     QuotaSet,
+    /// A terminal was made, waiting for enrollment (its code is never recorded).
+    TerminalProvisioned,
+    /// A terminal was revoked.
+    TerminalRevoked,
+    /// A member card was revoked.
+    CardRevoked,
+    /// A watch's pairing with a member was ended.
+    WatchUnpaired,
+    /// A lost card was revoked and its replacement allowed.
+    CardReplaced,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 11] = [
+    pub const ALL: [AuditAction; 16] = [
         AuditAction::OperatorAdded,
         AuditAction::OperatorSetUp,
         AuditAction::OperatorDisabled,
@@ -178,6 +191,11 @@ impl AuditAction {
         AuditAction::PolicyCancelled,
         AuditAction::ScheduleSet,
         AuditAction::QuotaSet,
+        AuditAction::TerminalProvisioned,
+        AuditAction::TerminalRevoked,
+        AuditAction::CardRevoked,
+        AuditAction::WatchUnpaired,
+        AuditAction::CardReplaced,
     ];
 
     /// The action as stored.
@@ -194,6 +212,11 @@ impl AuditAction {
             AuditAction::PolicyCancelled => "policy_cancelled",
             AuditAction::ScheduleSet => "schedule_set",
             AuditAction::QuotaSet => "quota_set",
+            AuditAction::TerminalProvisioned => "terminal_provisioned",
+            AuditAction::TerminalRevoked => "terminal_revoked",
+            AuditAction::CardRevoked => "card_revoked",
+            AuditAction::WatchUnpaired => "watch_unpaired",
+            AuditAction::CardReplaced => "card_replaced",
         }
     }
 
@@ -798,4 +821,466 @@ pub fn audit_log(conn: &Connection, query: &AuditQuery) -> anyhow::Result<Vec<Au
         });
     }
     Ok(out)
+}
+
+/// What a console change to a terminal, a card or a watch found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Done (and audited).
+    Done,
+    /// It was so already; nothing changed, nothing recorded.
+    Already,
+    /// There is no such terminal, card or pairing; nothing changed.
+    Unknown,
+}
+
+/// A terminal's state as the console says it (and the audit log records it).
+pub fn terminal_state(terminal: &Terminal) -> &'static str {
+    if terminal.revoked {
+        "revoked"
+    } else if terminal.public_key.is_some() {
+        "enrolled"
+    } else {
+        "waiting"
+    }
+}
+
+/// A member as the console shows them: personal data masked, never in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberOverview {
+    /// The number behind `PP-00000001`.
+    pub id: i64,
+    /// The name, masked (`김*수`).
+    pub masked_name: String,
+    /// The phone, masked (`010-****-5678`).
+    pub masked_phone: String,
+    /// When the server recorded the sign-up.
+    pub signed_up: DateTime<Utc>,
+    /// The site of the kiosk that signed them up.
+    pub site: String,
+    /// Whether the member was revoked.
+    pub revoked: bool,
+    /// Points credited less points spent.
+    pub balance: i64,
+    /// Their cards, by serial.
+    pub cards: Vec<MemberCard>,
+    /// Their watch pairings, newest first.
+    pub watches: Vec<MemberWatch>,
+    /// The replacement card allowed and not yet signed (its number), if any.
+    pub replacement: Option<u16>,
+}
+
+/// A member card the server signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberCard {
+    /// The card's number for the member (1 for the first).
+    pub serial: u16,
+    /// When it was signed.
+    pub issued: DateTime<Utc>,
+    /// When it expires.
+    pub expires: DateTime<Utc>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// A watch paired with a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberWatch {
+    /// The watch's serial.
+    pub serial: String,
+    /// When it was paired.
+    pub paired: DateTime<Utc>,
+    /// When the pairing ended, if it did.
+    pub ended: Option<DateTime<Utc>>,
+}
+
+/// An instant stored as RFC 3339 text (the terminals' tables' form).
+pub fn parse_rfc3339(text: &str) -> anyhow::Result<DateTime<Utc>> {
+    parse_stamp(text)
+}
+
+/// An instant stored as Unix seconds.
+pub fn from_unix(seconds: i64) -> anyhow::Result<DateTime<Utc>> {
+    DateTime::from_timestamp(seconds, 0).with_context(|| format!("a stored time {seconds}"))
+}
+
+/// The masked name and phone of a member's sealed personal data: opened, masked at once,
+/// and the clear text dropped.
+pub fn masked_person(
+    key: &DataKey,
+    identity: &[u8],
+    sealed: &[u8],
+) -> anyhow::Result<(String, String)> {
+    let person = key.open(identity, sealed)?;
+    Ok((
+        kiosk_core::card::mask_name(&person.name),
+        kiosk_core::card::mask_phone(&person.phone),
+    ))
+}
+
+/// The audit entry of a terminal provisioned: its label, site and role, never the code.
+pub fn provisioned_entry<'a>(by: &'a Actor, terminal: &Terminal, label: &'a str) -> NewAudit<'a> {
+    NewAudit {
+        actor: by,
+        action: AuditAction::TerminalProvisioned,
+        target: label,
+        before: None,
+        after: Some(json_of(&[
+            ("site", &terminal.site),
+            ("role", terminal.role.as_str()),
+            ("state", "waiting"),
+        ])),
+    }
+}
+
+/// Console: makes a terminal waiting for enrollment with the code hashing to `code_hash`,
+/// audited.
+pub fn provision_terminal(
+    conn: &mut Connection,
+    site: &str,
+    role: TerminalRole,
+    code_hash: &[u8; 32],
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Terminal> {
+    let tx = write_tx(conn)?;
+    tx.execute(
+        "INSERT INTO terminals (site, role, code_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![site, role.as_str(), &code_hash[..], now.to_rfc3339()],
+    )?;
+    let terminal = Terminal {
+        id: tx.last_insert_rowid(),
+        site: site.to_owned(),
+        role,
+        name: None,
+        public_key: None,
+        revoked: false,
+    };
+    let label = terminal.label();
+    audit(&tx, &provisioned_entry(by, &terminal, &label), now)?;
+    tx.commit()?;
+    Ok(terminal)
+}
+
+/// The audit entry of a terminal revoked, from its state before.
+pub fn revoked_entry<'a>(by: &'a Actor, before: &Terminal, label: &'a str) -> NewAudit<'a> {
+    NewAudit {
+        actor: by,
+        action: AuditAction::TerminalRevoked,
+        target: label,
+        before: Some(json_of(&[
+            ("site", &before.site),
+            ("role", before.role.as_str()),
+            ("state", terminal_state(before)),
+        ])),
+        after: Some(json_of(&[("state", "revoked")])),
+    }
+}
+
+/// Console: revokes terminal `id` (its next request is refused), audited.
+pub fn revoke_terminal(
+    conn: &mut Connection,
+    id: i64,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Change> {
+    let tx = write_tx(conn)?;
+    let before = tx
+        .query_row(
+            &format!("SELECT {TERMINAL_COLUMNS} FROM terminals WHERE id = ?1"),
+            [id],
+            crate::store::read_terminal,
+        )
+        .optional()?;
+    let Some(before) = before else {
+        return Ok(Change::Unknown);
+    };
+    if before.revoked {
+        return Ok(Change::Already);
+    }
+    tx.execute(
+        "UPDATE terminals SET revoked_at = ?2, code_hash = NULL WHERE id = ?1",
+        params![id, now.to_rfc3339()],
+    )?;
+    let label = terminal_label(id);
+    audit(&tx, &revoked_entry(by, &before, &label), now)?;
+    tx.commit()?;
+    Ok(Change::Done)
+}
+
+/// A member's row: identity, sealed data, sign-up time, revocation, site.
+type StoredMember = (Vec<u8>, Vec<u8>, String, Option<String>, String);
+
+/// Console: member `id` as the console shows them, personal data masked.
+pub fn member_overview(
+    conn: &Connection,
+    key: &DataKey,
+    id: i64,
+) -> anyhow::Result<Option<MemberOverview>> {
+    let row: Option<StoredMember> = conn
+        .query_row(
+            "SELECT m.identity, m.sealed, m.created_at, m.revoked_at, t.site
+             FROM members m JOIN terminals t ON t.id = m.terminal_id WHERE m.id = ?1",
+            [id],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((identity, sealed, created, revoked, site)) = row else {
+        return Ok(None);
+    };
+    let (masked_name, masked_phone) = masked_person(key, &identity, &sealed)?;
+    let balance: i64 = conn
+        .query_row(
+            "SELECT credited - spent FROM balances WHERE member_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let mut cards = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.serial, c.issued_at, c.expires_at,
+                EXISTS (SELECT 1 FROM revoked_cards r
+                        WHERE r.member_id = c.member_id AND r.serial = c.serial)
+         FROM cards c WHERE c.member_id = ?1 ORDER BY c.serial",
+    )?;
+    let rows = stmt.query_map([id], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, bool>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (serial, issued, expires, revoked) = row?;
+        cards.push(MemberCard {
+            serial: u16::try_from(serial)?,
+            issued: from_unix(issued)?,
+            expires: from_unix(expires)?,
+            revoked,
+        });
+    }
+    let mut watches = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT serial, paired_at, ended_at FROM watch_pairings
+         WHERE member_id = ?1 ORDER BY id DESC",
+    )?;
+    let rows = stmt.query_map([id], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (serial, paired, ended) = row?;
+        watches.push(MemberWatch {
+            serial,
+            paired: parse_rfc3339(&paired)?,
+            ended: ended.as_deref().map(parse_rfc3339).transpose()?,
+        });
+    }
+    let allowed: Option<u16> = conn
+        .query_row(
+            "SELECT serial FROM card_replacements WHERE member_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let replacement = pending_replacement(allowed, &cards);
+    Ok(Some(MemberOverview {
+        id,
+        masked_name,
+        masked_phone,
+        signed_up: parse_rfc3339(&created)?,
+        site,
+        revoked: revoked.is_some(),
+        balance,
+        cards,
+        watches,
+        replacement,
+    }))
+}
+
+/// The replacement allowed that no card has yet.
+pub fn pending_replacement(allowed: Option<u16>, cards: &[MemberCard]) -> Option<u16> {
+    allowed.filter(|serial| cards.iter().all(|card| card.serial != *serial))
+}
+
+/// The number of the replacement for a member whose highest card (signed or allowed) is
+/// `highest`; `None` past the last number a card can have.
+pub fn next_serial(highest: i64) -> Option<u16> {
+    u16::try_from(highest + 1)
+        .ok()
+        .filter(|serial| *serial >= 2)
+}
+
+/// The audit entry of a lost card replaced.
+pub fn replaced_entry<'a>(by: &'a Actor, target: &'a str, next: u16) -> NewAudit<'a> {
+    NewAudit {
+        actor: by,
+        action: AuditAction::CardReplaced,
+        target,
+        before: Some(json_of(&[("state", "active")])),
+        after: Some(json_of(&[
+            ("state", "revoked"),
+            ("replacement", &next.to_string()),
+        ])),
+    }
+}
+
+/// Console: a lost card replaced: member `member`'s card `serial` (in force, of a member
+/// not revoked) revoked and the next number allowed to any kiosk the member visits, in one
+/// transaction, audited. The number allowed, or `None` when there is no such card.
+pub fn replace_card(
+    conn: &mut Connection,
+    member: i64,
+    serial: u16,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<u16>> {
+    let tx = write_tx(conn)?;
+    let in_force: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM cards c JOIN members m ON m.id = c.member_id
+                        WHERE c.member_id = ?1 AND c.serial = ?2 AND m.revoked_at IS NULL
+                          AND NOT EXISTS (SELECT 1 FROM revoked_cards r
+                                          WHERE r.member_id = ?1 AND r.serial = ?2))",
+        params![member, serial],
+        |row| row.get(0),
+    )?;
+    if !in_force {
+        return Ok(None);
+    }
+    let highest: i64 = tx.query_row(
+        "SELECT MAX(serial) FROM (SELECT serial FROM cards WHERE member_id = ?1
+                                  UNION ALL
+                                  SELECT serial FROM card_replacements WHERE member_id = ?1)",
+        [member],
+        |row| row.get(0),
+    )?;
+    let Some(next) = next_serial(highest) else {
+        return Ok(None);
+    };
+    tx.execute(
+        "INSERT INTO revoked_cards (member_id, serial, revoked_at) VALUES (?1, ?2, ?3)",
+        params![member, serial, now.to_rfc3339()],
+    )?;
+    touch(&tx, "card", card_key(member, serial))?;
+    tx.execute(
+        "INSERT INTO card_replacements (member_id, serial, allowed_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (member_id) DO UPDATE SET serial = excluded.serial,
+                                               allowed_at = excluded.allowed_at",
+        params![member, next, now.to_rfc3339()],
+    )?;
+    let target = card_target(member, serial);
+    audit(&tx, &replaced_entry(by, &target, next), now)?;
+    tx.commit()?;
+    Ok(Some(next))
+}
+
+/// The audit entry of a card revoked.
+pub fn card_revoked_entry<'a>(by: &'a Actor, target: &'a str) -> NewAudit<'a> {
+    NewAudit {
+        actor: by,
+        action: AuditAction::CardRevoked,
+        target,
+        before: Some(json_of(&[("state", "active")])),
+        after: Some(json_of(&[("state", "revoked")])),
+    }
+}
+
+/// How a card is named in the audit log: `PP-00000001 card 2`.
+pub fn card_target(member: i64, serial: u16) -> String {
+    format!("{} card {serial}", member_number(member))
+}
+
+/// How a pairing is named in the audit log: `PP-00000001 watch PW-0001`.
+pub fn watch_target(member: i64, serial: &str) -> String {
+    format!("{} watch {serial}", member_number(member))
+}
+
+/// Console: revokes member `member`'s card `serial` (one the server signed), audited;
+/// counters learn it at their next pull.
+pub fn revoke_card(
+    conn: &mut Connection,
+    member: i64,
+    serial: u16,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Change> {
+    let tx = write_tx(conn)?;
+    let state: Option<bool> = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM revoked_cards WHERE member_id = ?1 AND serial = ?2)
+             FROM cards WHERE member_id = ?1 AND serial = ?2",
+            params![member, serial],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match state {
+        None => return Ok(Change::Unknown),
+        Some(true) => return Ok(Change::Already),
+        Some(false) => {}
+    }
+    tx.execute(
+        "INSERT INTO revoked_cards (member_id, serial, revoked_at) VALUES (?1, ?2, ?3)",
+        params![member, serial, now.to_rfc3339()],
+    )?;
+    touch(&tx, "card", card_key(member, serial))?;
+    let target = card_target(member, serial);
+    audit(&tx, &card_revoked_entry(by, &target), now)?;
+    tx.commit()?;
+    Ok(Change::Done)
+}
+
+/// The audit entry of a pairing ended.
+pub fn unpaired_entry<'a>(by: &'a Actor, target: &'a str, paired: &str) -> NewAudit<'a> {
+    NewAudit {
+        actor: by,
+        action: AuditAction::WatchUnpaired,
+        target,
+        before: Some(json_of(&[("state", "paired"), ("paired_at", paired)])),
+        after: Some(json_of(&[("state", "ended")])),
+    }
+}
+
+/// Console: ends the pairing in force of watch `serial` with member `member` (a lost
+/// watch), audited; terminals learn it at their next pull.
+pub fn unpair_watch(
+    conn: &mut Connection,
+    member: i64,
+    serial: &str,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Change> {
+    let tx = write_tx(conn)?;
+    let row: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, paired_at FROM watch_pairings
+             WHERE member_id = ?1 AND serial = ?2 AND ended_at IS NULL",
+            params![member, serial],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((pairing, paired)) = row else {
+        return Ok(Change::Unknown);
+    };
+    tx.execute(
+        "UPDATE watch_pairings SET ended_at = ?2 WHERE id = ?1",
+        params![pairing, now.to_rfc3339()],
+    )?;
+    touch(&tx, "watch", pairing)?;
+    let target = watch_target(member, serial);
+    audit(&tx, &unpaired_entry(by, &target, &paired), now)?;
+    tx.commit()?;
+    Ok(Change::Done)
 }

@@ -15,8 +15,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::console::{
-    Actor, AuditAction, AuditEntry, AuditQuery, FailedLogin, NewAudit, NewSession, Operator,
-    OperatorLogin, Resumed, Session,
+    Actor, AuditAction, AuditEntry, AuditQuery, Change, FailedLogin, MemberOverview, NewAudit,
+    NewSession, Operator, OperatorLogin, Resumed, Session,
 };
 use crate::console::rules::{LoginState, Role as OperatorRole};
 
@@ -250,6 +250,12 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 16: the points policies, seeded with the published files.
     policies::MIGRATION,
+    // 17: replacement cards the operators allowed.
+    "CREATE TABLE card_replacements (
+        member_id BIGINT PRIMARY KEY REFERENCES members (id),
+        serial INTEGER NOT NULL CHECK (serial BETWEEN 2 AND 65535),
+        allowed_at TEXT NOT NULL
+    );",
 ];
 
 /// The migration after whose SQL [`policies::seed`] runs.
@@ -1306,6 +1312,61 @@ impl Store for PgStore {
 
     fn audit_log(&mut self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>> {
         console::audit_log(self.db(), query)
+    }
+
+    fn provision_terminal(
+        &mut self,
+        site: &str,
+        role: Role,
+        code_hash: &[u8; 32],
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Terminal> {
+        console::provision_terminal(self.db(), site, role, code_hash, by, now)
+    }
+
+    fn revoke_terminal_as(
+        &mut self,
+        id: i64,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::revoke_terminal(self.db(), id, by, now)
+    }
+
+    fn member_overview(&mut self, id: i64) -> anyhow::Result<Option<MemberOverview>> {
+        let key = self.data_key()?;
+        console::member_overview(self.db(), &key, id)
+    }
+
+    fn revoke_card_as(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::revoke_card(self.db(), member, serial, by, now)
+    }
+
+    fn replace_card(
+        &mut self,
+        member: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<u16>> {
+        console::replace_card(self.db(), member, serial, by, now)
+    }
+
+    fn unpair_watch(
+        &mut self,
+        member: i64,
+        serial: &str,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Change> {
+        console::unpair_watch(self.db(), member, serial, by, now)
     }
 }
 
@@ -2437,6 +2498,12 @@ fn issue_card(
             &[&request.member],
         )?
         .map(|row| (row.get(0), row.get(1)));
+    let replacement = tx
+        .query_opt(
+            "SELECT serial FROM card_replacements WHERE member_id = $1",
+            &[&request.member],
+        )?
+        .and_then(|row| u16::try_from(row.get::<_, i32>(0)).ok());
     let serial = i32::from(request.serial);
     let existing = tx.query_opt(
         "SELECT pin_cost, salt, pin_tag, issued_at, expires_at FROM cards
@@ -2475,6 +2542,7 @@ fn issue_card(
         request.terminal,
         &ask,
         member,
+        replacement,
         before_check
             .as_ref()
             .map(|(check, record)| (check, *record)),

@@ -851,6 +851,899 @@ fn the_binary_serves_the_console_without_tls_on_loopback_only() -> TestResult {
     Ok(())
 }
 
+impl Page {
+    /// The enrollment code shown once on the terminals page.
+    fn enrollment_code(&self) -> Result<String, Box<dyn std::error::Error>> {
+        let start = self
+            .body
+            .find("<p class=\"code\">")
+            .ok_or_else(|| format!("no code shown in {}", self.body))?
+            + "<p class=\"code\">".len();
+        let end = self.body[start..].find('<').ok_or("unterminated code")?;
+        Ok(self.body[start..start + end].to_owned())
+    }
+
+    /// The text of the table row whose header cell is `label`, tags removed.
+    fn row_of(&self, label: &str) -> String {
+        let Some(at) = self.body.find(&format!("<th scope=\"row\">{label}</th>")) else {
+            return String::new();
+        };
+        let start = self.body[..at].rfind("<tr").unwrap_or(at);
+        let end = self.body[at..]
+            .find("</tr>")
+            .map_or(self.body.len(), |e| at + e);
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in self.body[start..end].chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    text.push(' ');
+                }
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// An audit entry as stored: target, before, after (empty when none).
+type AuditRow = (String, String, String);
+
+impl Harness {
+    /// The audit entries of `action` as (target, before, after), oldest first.
+    fn audit_entries(&self, action: &str) -> Result<Vec<AuditRow>, Box<dyn std::error::Error>> {
+        let sql = format!(
+            "SELECT target, COALESCE(before, ''), COALESCE(after, '') FROM audit_log
+             WHERE action = '{action}' ORDER BY id"
+        );
+        Ok(match &self.test_db {
+            TestDb::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path)?;
+                let mut stmt = conn.prepare(&sql)?;
+                let rows = stmt
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                rows
+            }
+            TestDb::Postgres(_) | TestDb::PostgresAt(_) => blocking(|| {
+                Ok::<_, postgres::Error>(
+                    pg_client(&self.test_db.arg())?
+                        .query(&sql, &[])?
+                        .iter()
+                        .map(|row| (row.get(0), row.get(1), row.get(2)))
+                        .collect(),
+                )
+            })?,
+        })
+    }
+
+    /// Waits until the terminals page's row of `label` says `text` (each server process
+    /// writes what it heard on its own time).
+    async fn terminal_row_saying(
+        &self,
+        browser: &mut Browser,
+        label: &str,
+        text: &str,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let mut row = String::new();
+        for _ in 0..250 {
+            row = browser.get("/console/terminals").await?.row_of(label);
+            if row.contains(text) {
+                return Ok(row);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err(format!("{label}'s row never said {text:?}: {row}").into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_provisions_a_terminal_that_enrolls_once_then_revokes_it() -> TestResult {
+    let h = start(Config {
+        sightings_every: std::time::Duration::from_millis(20),
+        ..Config::default()
+    })
+    .await?;
+    let mut operator = h.signed_in("lee", "operator").await?;
+    let empty = operator.get("/console/terminals").await?;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert!(empty.says(T::NoTerminals) && empty.says(T::ProvisionHeading));
+    let csrf = empty.csrf()?;
+
+    let made = operator
+        .post(
+            "/console/terminals",
+            &[
+                ("csrf", &csrf),
+                ("site", " 성북구 보건소 (1층) "),
+                ("role", "kiosk"),
+            ],
+        )
+        .await?;
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert!(made.says(T::TerminalProvisioned) && made.says(T::EnrollCodeOnce));
+    let code = made.enrollment_code()?;
+    assert!(palpal_central::code::normalise(&code).is_some(), "{code}");
+    assert!(
+        made.body.contains("<svg") && made.body.contains(&h.base),
+        "{}",
+        made.body
+    );
+    assert!(!made.body.contains("<?xml"));
+    // Never stored in clear: only its hash, and the audit entry does not name it.
+    let provisioned = h.audit_entries("terminal_provisioned")?;
+    assert_eq!(
+        provisioned,
+        vec![(
+            "T-000001".to_owned(),
+            String::new(),
+            r#"{"role":"kiosk","site":"성북구 보건소 (1층)","state":"waiting"}"#.to_owned()
+        )]
+    );
+    let stored = h.test_db.row(
+        "SELECT count(*) FROM terminals WHERE code_hash IS NOT NULL AND site = '성북구 보건소 (1층)'",
+    )?;
+    assert_eq!(stored[0], 1);
+    let cli_list = cli(&["terminal", "list", "--db", h.db()])?;
+    assert!(!cli_list.contains(&code), "{cli_list}");
+    // The page shows it once: a reload has no code.
+    let again = operator.get("/console/terminals").await?;
+    assert!(!again.body.contains(&code) && !again.says(T::EnrollCodeOnce));
+    assert!(again
+        .row_of("T-000001")
+        .contains(T::StateWaiting.get(Lang::Ko)));
+
+    // The code enrolls the terminal once.
+    let kiosk = h.enroll(&code, 1).await?;
+    assert_eq!(kiosk.id, "T-000001");
+    assert!(h.enroll(&code, 2).await.is_err());
+
+    // Its pulls tell how it is doing; the table shows it, flagging what needs a look.
+    let report = json!({
+        "app_version": "0.4.0", "waiting": 7, "oldest_waiting_s": 3_700, "clock_offset_s": 75
+    });
+    let pulled = h.pull(&kiosk, json!({ "report": report })).await?;
+    assert_eq!(pulled.status, 200, "{}", pulled.body);
+    let row = h
+        .terminal_row_saying(&mut operator, "T-000001", "0.4.0")
+        .await?;
+    for text in [
+        "성북구 보건소 (1층)",
+        T::RoleKiosk.get(Lang::Ko),
+        T::StateEnrolled.get(Lang::Ko),
+        "2025-12-03 10:00:00",
+        " 7 ",
+        "1시간 1분",
+        "+75초",
+        T::FlagClock.get(Lang::Ko),
+        T::FlagBacklog.get(Lang::Ko),
+    ] {
+        assert!(row.contains(text), "{text:?} not in {row}");
+    }
+    assert!(!row.contains(T::FlagSilent.get(Lang::Ko)), "{row}");
+    // Silent for longer than the threshold (by the server's clock): flagged, and found by
+    // the filter (the session kept alive meanwhile).
+    h.later(20);
+    let still = operator.get("/console/terminals").await?;
+    assert!(!still
+        .row_of("T-000001")
+        .contains(T::FlagSilent.get(Lang::Ko)));
+    h.later(11);
+    let silent = operator.get("/console/terminals?silent=1").await?;
+    assert!(silent
+        .row_of("T-000001")
+        .contains(T::FlagSilent.get(Lang::Ko)));
+    let english = operator.get("/console/terminals?lang=en").await?;
+    assert!(
+        english.row_of("T-000001").contains("Silent"),
+        "{}",
+        english.body
+    );
+    operator.get("/console/terminals?lang=ko").await?;
+    let revoked_only = operator.get("/console/terminals?state=revoked").await?;
+    assert!(revoked_only.says(T::NoTerminals));
+
+    // Revoking asks first, then locks it out; the sync API refuses its next request.
+    let confirm = operator.get("/console/terminals/T-000001/revoke").await?;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.says(T::ConfirmRevokeTerminal) && confirm.body.contains("성북구 보건소"));
+    assert_eq!(h.count("audit_log WHERE action = 'terminal_revoked'")?, 0);
+    let csrf = confirm.csrf()?;
+    let revoked = operator
+        .post("/console/terminals/T-000001/revoke", &[("csrf", &csrf)])
+        .await?;
+    assert_eq!(
+        (revoked.status, revoked.location()),
+        (303, "/console/terminals?m=terminal_revoked")
+    );
+    assert!(operator
+        .get(revoked.location())
+        .await?
+        .says(T::TerminalRevoked));
+    assert_eq!(
+        h.audit_entries("terminal_revoked")?,
+        vec![(
+            "T-000001".to_owned(),
+            r#"{"role":"kiosk","site":"성북구 보건소 (1층)","state":"enrolled"}"#.to_owned(),
+            r#"{"state":"revoked"}"#.to_owned()
+        )]
+    );
+    let refused = h.pull(&kiosk, json!({})).await?;
+    assert_eq!(
+        (refused.status, refused.body["code"].clone()),
+        (403, json!("revoked_terminal"))
+    );
+    // Again: nothing more happens; an unknown or malformed terminal is a clear 404.
+    let twice = operator
+        .post("/console/terminals/T-000001/revoke", &[("csrf", &csrf)])
+        .await?;
+    assert_eq!(
+        twice.location(),
+        "/console/terminals?m=terminal_already_revoked"
+    );
+    assert_eq!(h.audit_entries("terminal_revoked")?.len(), 1);
+    for path in [
+        "/console/terminals/T-000099/revoke",
+        "/console/terminals/%3Cscript%3E/revoke",
+    ] {
+        let unknown = operator.post(path, &[("csrf", &csrf)]).await?;
+        assert_eq!(unknown.status, 404, "{path}");
+        assert!(unknown.says(T::NoSuchTerminal), "{}", unknown.body);
+        assert_eq!(operator.get(path).await?.status, 404, "{path}");
+    }
+    assert_eq!(h.audit_entries("terminal_revoked")?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_changes_refuse_viewers_forgeries_and_bad_input() -> TestResult {
+    let h = start(Config::default()).await?;
+    // A hostile site name made on the command line is shown as text.
+    cli(&[
+        "terminal",
+        "add",
+        "--db",
+        h.db(),
+        "--site",
+        "<script>alert(1)</script>",
+        "--role",
+        "counter",
+    ])?;
+    let mut viewer = h.signed_in("viewer", "viewer").await?;
+    let page = viewer.get("/console/terminals").await?;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("<script>alert"), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(page.says(T::ReadOnly) && !page.says(T::ProvisionHeading));
+    assert!(!page.body.contains("/revoke"));
+    let csrf = page.csrf()?;
+    let add = viewer
+        .post(
+            "/console/terminals",
+            &[("csrf", &csrf), ("site", "몰래"), ("role", "kiosk")],
+        )
+        .await?;
+    assert_eq!(add.status, 403);
+    assert!(add.says(T::RoleNotAllowed));
+    let revoke = viewer
+        .post("/console/terminals/T-000001/revoke", &[("csrf", &csrf)])
+        .await?;
+    assert_eq!(revoke.status, 403);
+    assert_eq!(
+        viewer
+            .get("/console/terminals/T-000001/revoke")
+            .await?
+            .status,
+        403
+    );
+
+    let mut operator = h.signed_in("lee", "operator").await?;
+    let csrf = operator.get("/console/terminals").await?.csrf()?;
+    // No token, a wrong token, another site's page.
+    let forged = operator
+        .post("/console/terminals", &[("site", "몰래"), ("role", "kiosk")])
+        .await?;
+    assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("bad_csrf"));
+    let wrong = operator
+        .post(
+            "/console/terminals/T-000001/revoke",
+            &[("csrf", "not-the-token")],
+        )
+        .await?;
+    assert_eq!(wrong.status, 403);
+    let foreign = operator
+        .post_with(
+            "/console/terminals",
+            &[("csrf", &csrf), ("site", "몰래"), ("role", "kiosk")],
+            &[("origin", "https://evil.example")],
+        )
+        .await?;
+    assert_eq!(foreign.status, 403);
+    assert!(foreign.body.contains("foreign_origin"));
+
+    let long = "가".repeat(65);
+    let cases: [(&[(&str, &str)], T); 6] = [
+        (
+            &[("site", "<script>alert(1)</script>"), ("role", "kiosk")],
+            T::SiteBadCharacter,
+        ),
+        (&[("site", "   "), ("role", "kiosk")], T::SiteEmpty),
+        (&[("role", "kiosk")], T::FieldMissing),
+        (&[("site", &long), ("role", "kiosk")], T::FieldTooLong),
+        (
+            &[("site", "종로 약국"), ("role", "admin")],
+            T::BadTerminalRole,
+        ),
+        (&[("site", "종로 약국")], T::BadTerminalRole),
+    ];
+    for (fields, text) in cases {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let refused = operator.post("/console/terminals", &all).await?;
+        assert_eq!(refused.status, 400, "{fields:?}");
+        assert!(refused.says(text), "{fields:?}: {}", refused.body);
+        assert!(!refused.body.contains("<script>alert"));
+    }
+    assert_eq!(h.count("terminals")?, 1);
+    assert_eq!(h.audit_entries("terminal_provisioned")?.len(), 0);
+    assert_eq!(h.audit_entries("terminal_revoked")?.len(), 0);
+    assert_eq!(
+        h.test_db
+            .row("SELECT count(*) FROM terminals WHERE revoked_at IS NOT NULL")?[0],
+        0
+    );
+    Ok(())
+}
+
+/// A member signed up at a kiosk with a signed card and a paired watch: the kiosk and a
+/// counter.
+async fn member_with_card_and_watch(
+    h: &Harness,
+) -> Result<(Term, Term), Box<dyn std::error::Error>> {
+    let kiosk = h.add_terminal_at("성북구 보건소", "kiosk", 1).await?;
+    let counter = h.add_terminal_at("종로 약국", "counter", 2).await?;
+    let signup = h
+        .sync(
+            &kiosk,
+            json!([
+                {
+                    "op_id": "e-1",
+                    "kind": "enrollment",
+                    "payload": { "name": "김영수", "birth_date": "1950-04-01", "phone": "010-2468-1357" },
+                },
+                pairing_by_enrollment("w-1", "PW-0001", "e-1"),
+            ]),
+        )
+        .await?;
+    assert_eq!(signup.status, 200, "{}", signup.body);
+    let card = h
+        .post_json(
+            &kiosk,
+            "/v1/cards",
+            card_ask("PP-00000001", "802417", [3; 8]),
+        )
+        .await?;
+    assert_eq!(card.status, 200, "{}", card.body);
+    Ok((kiosk, counter))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_a_member_masked_revokes_a_card_and_unpairs_a_watch() -> TestResult {
+    let h = start(Config {
+        card_key: Some(card_key()),
+        ..Config::default()
+    })
+    .await?;
+    let (kiosk, counter) = member_with_card_and_watch(&h).await?;
+    let mut operator = h.signed_in("lee", "operator").await?;
+
+    let empty = operator.get("/console/members").await?;
+    assert_eq!(empty.status, 200);
+    assert!(empty.says(T::MembersIntro) && !empty.says(T::MaskedName));
+    let found = operator.get("/console/members?number=pp-00000001").await?;
+    assert_eq!(found.status, 200, "{}", found.body);
+    for text in [
+        "김*수",
+        "010-****-1357",
+        "성북구 보건소",
+        "2025-12-03 10:00:00",
+        "0 점",
+        "PW-0001",
+        T::WatchPaired.get(Lang::Ko),
+        T::RevokeCardButton.get(Lang::Ko),
+        T::UnpairButton.get(Lang::Ko),
+    ] {
+        assert!(found.body.contains(text), "{text:?} not in {}", found.body);
+    }
+    // Personal data stays masked.
+    for clear in ["김영수", "2468", "1950-04-01"] {
+        assert!(!found.body.contains(clear), "{clear} shown");
+    }
+    assert!(
+        found.row_of("1").contains(T::Active.get(Lang::Ko)),
+        "{}",
+        found.body
+    );
+
+    // Bad numbers: a clear message, nothing shown.
+    for (number, status, text) in [
+        ("PP-12", 400, T::BadMemberNumber),
+        ("<script>alert(1)</script>", 400, T::BadMemberNumber),
+        ("PP-00000099", 404, T::NoSuchMember),
+    ] {
+        let path = format!(
+            "/console/members?number={}",
+            form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>()
+        );
+        let refused = operator.get(&path).await?;
+        assert_eq!(refused.status, status, "{number}");
+        assert!(refused.says(text), "{number}: {}", refused.body);
+        assert!(!refused.body.contains("<script>alert") && !refused.says(T::MaskedName));
+    }
+
+    // The card: asked first, then revoked; counters learn it at their next pull.
+    let before = h.pull(&counter, json!({})).await?;
+    let confirm = operator
+        .get("/console/members/PP-00000001/cards/1/revoke")
+        .await?;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.says(T::ConfirmRevokeCard) && confirm.body.contains("김*수"));
+    let csrf = confirm.csrf()?;
+    let revoked = operator
+        .post(
+            "/console/members/PP-00000001/cards/1/revoke",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(
+        (revoked.status, revoked.location()),
+        (303, "/console/members?number=PP-00000001&m=card_revoked")
+    );
+    let shown = operator.get(revoked.location()).await?;
+    assert!(shown.says(T::CardRevoked));
+    assert!(shown
+        .row_of("1")
+        .contains(T::CardRevokedState.get(Lang::Ko)));
+    assert_eq!(
+        h.audit_entries("card_revoked")?,
+        vec![(
+            "PP-00000001 card 1".to_owned(),
+            r#"{"state":"active"}"#.to_owned(),
+            r#"{"state":"revoked"}"#.to_owned()
+        )]
+    );
+    let pulled = h
+        .pull(&counter, json!({ "cursor": before.body["cursor"] }))
+        .await?;
+    assert_eq!(
+        pulled.body["cards"],
+        json!([{ "member_number": "PP-00000001", "serial": 1, "revoked": true }]),
+        "{}",
+        pulled.body
+    );
+    let twice = operator
+        .post(
+            "/console/members/PP-00000001/cards/1/revoke",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(
+        twice.location(),
+        "/console/members?number=PP-00000001&m=card_already_revoked"
+    );
+    for path in [
+        "/console/members/PP-00000001/cards/2/revoke",
+        "/console/members/PP-00000001/cards/0/revoke",
+        "/console/members/PP-00000001/cards/abc/revoke",
+    ] {
+        let unknown = operator.post(path, &[("csrf", &csrf)]).await?;
+        assert_eq!(unknown.status, 404, "{path}");
+        assert!(unknown.says(T::NoSuchCard), "{path}: {}", unknown.body);
+    }
+    let bad_number = operator
+        .post("/console/members/PP-1/cards/1/revoke", &[("csrf", &csrf)])
+        .await?;
+    assert_eq!(bad_number.status, 400);
+    assert!(bad_number.says(T::BadMemberNumber));
+    assert_eq!(h.audit_entries("card_revoked")?.len(), 1);
+    assert_eq!(h.count("revoked_cards")?, 1);
+
+    // The lost watch: unpaired; the next pull tells terminals the pairing ended.
+    let before = h.pull(&kiosk, json!({})).await?;
+    let confirm = operator
+        .get("/console/members/PP-00000001/watches/PW-0001/unpair")
+        .await?;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.says(T::ConfirmUnpair) && confirm.body.contains("PW-0001"));
+    let unpaired = operator
+        .post(
+            "/console/members/PP-00000001/watches/PW-0001/unpair",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(
+        (unpaired.status, unpaired.location()),
+        (303, "/console/members?number=PP-00000001&m=watch_unpaired")
+    );
+    assert!(operator
+        .get(unpaired.location())
+        .await?
+        .row_of("PW-0001")
+        .contains(T::WatchEnded.get(Lang::Ko)));
+    assert_eq!(pairings(&h)?, vec![("PW-0001".to_owned(), 1, true)]);
+    let pulled = h
+        .pull(&kiosk, json!({ "cursor": before.body["cursor"] }))
+        .await?;
+    assert_eq!(
+        pulled.body["watch_pairings"],
+        json!([{ "serial": "PW-0001", "member_number": "PP-00000001", "ended": true }]),
+        "{}",
+        pulled.body
+    );
+    let entries = h.audit_entries("watch_unpaired")?;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, "PP-00000001 watch PW-0001");
+    assert!(
+        entries[0].1.contains(r#""state":"paired""#),
+        "{}",
+        entries[0].1
+    );
+    assert_eq!(entries[0].2, r#"{"state":"ended"}"#);
+    let again = operator
+        .post(
+            "/console/members/PP-00000001/watches/PW-0001/unpair",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(again.status, 404);
+    assert!(again.says(T::NoSuchPairing));
+    assert_eq!(h.audit_entries("watch_unpaired")?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_changes_refuse_viewers_and_forgeries() -> TestResult {
+    let h = start(Config {
+        card_key: Some(card_key()),
+        ..Config::default()
+    })
+    .await?;
+    member_with_card_and_watch(&h).await?;
+    let mut viewer = h.signed_in("viewer", "viewer").await?;
+    let page = viewer.get("/console/members?number=PP-00000001").await?;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("김*수") && page.says(T::ReadOnly));
+    assert!(!page.body.contains("/revoke") && !page.body.contains("/unpair"));
+    let csrf = page.csrf()?;
+    for path in [
+        "/console/members/PP-00000001/cards/1/revoke",
+        "/console/members/PP-00000001/watches/PW-0001/unpair",
+    ] {
+        let refused = viewer.post(path, &[("csrf", &csrf)]).await?;
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(refused.says(T::RoleNotAllowed));
+        assert_eq!(viewer.get(path).await?.status, 403, "{path}");
+    }
+    let mut operator = h.signed_in("lee", "operator").await?;
+    operator.get("/console/members").await?;
+    for path in [
+        "/console/members/PP-00000001/cards/1/revoke",
+        "/console/members/PP-00000001/watches/PW-0001/unpair",
+    ] {
+        let forged = operator.post(path, &[]).await?;
+        assert_eq!(forged.status, 403, "{path}");
+        assert!(forged.body.contains("bad_csrf"));
+        let wrong = operator.post(path, &[("csrf", "not-the-token")]).await?;
+        assert_eq!(wrong.status, 403, "{path}");
+    }
+    // Hostile numbers and serials in the path: a clear message, shown as text.
+    let csrf = operator.get("/console/members").await?.csrf()?;
+    for (path, status, text) in [
+        (
+            "/console/members/PP-00000001/watches/%3Cscript%3Ealert(1)%3C%2Fscript%3E/unpair",
+            404,
+            T::NoSuchPairing,
+        ),
+        (
+            "/console/members/%3Cscript%3E/watches/PW-0001/unpair",
+            400,
+            T::BadMemberNumber,
+        ),
+        (
+            "/console/members/PP-00000001/cards/%3Cscript%3E/revoke",
+            404,
+            T::NoSuchCard,
+        ),
+        (
+            "/console/members/PP-00000001/cards/70000/revoke",
+            404,
+            T::NoSuchCard,
+        ),
+    ] {
+        for page in [
+            operator.get(path).await?,
+            operator.post(path, &[("csrf", &csrf)]).await?,
+        ] {
+            assert_eq!(page.status, status, "{path}");
+            assert!(page.says(text), "{path}: {}", page.body);
+            assert!(!page.body.contains("<script>alert"), "{path}");
+        }
+    }
+    assert_eq!(h.count("revoked_cards")?, 0);
+    assert_eq!(pairings(&h)?, vec![("PW-0001".to_owned(), 1, false)]);
+    assert_eq!(h.audit_entries("card_revoked")?.len(), 0);
+    assert_eq!(h.audit_entries("watch_unpaired")?.len(), 0);
+    Ok(())
+}
+
+/// A card request for card `serial` of `member` with `pin`.
+fn card_ask_for(member: &str, serial: u16, pin: &str, salt: [u8; 8]) -> Value {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let member_no: redemption_token::MemberNo =
+        member.parse().unwrap_or(redemption_token::MemberNo(0));
+    let cost = redemption_token::MIN_ISSUE_PIN_COST;
+    let check = redemption_token::card_pin_check(pin, cost, salt, member_no, serial)
+        .map(|c| hex(&c.tag))
+        .unwrap_or_default();
+    json!({ "member_number": member, "serial": serial, "pin_cost": cost,
+            "salt": hex(&salt), "pin_tag": check })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_card_is_replaced_and_any_kiosk_gets_the_next_number_signed() -> TestResult {
+    let h = start(Config {
+        card_key: Some(card_key()),
+        ..Config::default()
+    })
+    .await?;
+    let (kiosk, counter) = member_with_card_and_watch(&h).await?;
+    let elsewhere = h.add_terminal_at("강북구 복지관", "kiosk", 3).await?;
+    // Before a replacement, no kiosk gets card 2.
+    let early = h
+        .post_json(
+            &kiosk,
+            "/v1/cards",
+            card_ask_for("PP-00000001", 2, "802417", [4; 8]),
+        )
+        .await?;
+    assert_eq!(
+        (early.status, early.body["code"].clone()),
+        (403, json!("card_not_allowed"))
+    );
+
+    let mut operator = h.signed_in("lee", "operator").await?;
+    let page = operator.get("/console/members?number=PP-00000001").await?;
+    assert!(page.says(T::ReplaceCardButton) && !page.says(T::ReplacementPending));
+    let confirm = operator
+        .get("/console/members/PP-00000001/cards/1/replace")
+        .await?;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.says(T::ConfirmReplaceCard));
+    let csrf = confirm.csrf()?;
+    let before = h.pull(&counter, json!({})).await?;
+    let replaced = operator
+        .post(
+            "/console/members/PP-00000001/cards/1/replace",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(
+        (replaced.status, replaced.location()),
+        (303, "/console/members?number=PP-00000001&m=card_replaced")
+    );
+    let shown = operator.get(replaced.location()).await?;
+    assert!(shown.says(T::CardReplaced));
+    assert!(
+        shown.body.contains(&format!(
+            "{}: </strong>2",
+            T::ReplacementPending.get(Lang::Ko)
+        )),
+        "{}",
+        shown.body
+    );
+    assert!(shown
+        .row_of("1")
+        .contains(T::CardRevokedState.get(Lang::Ko)));
+    assert_eq!(
+        h.audit_entries("card_replaced")?,
+        vec![(
+            "PP-00000001 card 1".to_owned(),
+            r#"{"state":"active"}"#.to_owned(),
+            r#"{"replacement":"2","state":"revoked"}"#.to_owned()
+        )]
+    );
+    // The old card is revoked (counters pull it), in the same change.
+    let pulled = h
+        .pull(&counter, json!({ "cursor": before.body["cursor"] }))
+        .await?;
+    assert_eq!(
+        pulled.body["cards"],
+        json!([{ "member_number": "PP-00000001", "serial": 1, "revoked": true }]),
+        "{}",
+        pulled.body
+    );
+
+    // The member visits another kiosk: it gets card 2 signed, the same again on a retry;
+    // not card 3, and card 1 stays the enrolling kiosk's (and revoked).
+    let ask = card_ask_for("PP-00000001", 2, "135792", [5; 8]);
+    let second = h.post_json(&elsewhere, "/v1/cards", ask.clone()).await?;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body["serial"], json!(2));
+    let token = second.body["token"].as_str().ok_or("no token")?.to_owned();
+    let keys = redemption_token::KeySet::new(&[card_key().published(launch_morning())])?;
+    let claims = redemption_token::verify(
+        &token,
+        &keys,
+        &redemption_token::Revocations::default(),
+        Some("135792"),
+        launch_morning() + TimeDelta::minutes(1),
+    )
+    .map_err(|r| r.code())?;
+    assert_eq!(claims.member.to_string(), "PP-00000001");
+    let again = h.post_json(&kiosk, "/v1/cards", ask).await?;
+    assert_eq!(
+        (again.status, again.body["token"].as_str()),
+        (200, Some(token.as_str()))
+    );
+    for (serial, code) in [(3, "card_not_allowed"), (1, "card_exists")] {
+        let refused = h
+            .post_json(
+                &kiosk,
+                "/v1/cards",
+                card_ask_for("PP-00000001", serial, "135792", [6; 8]),
+            )
+            .await?;
+        assert_eq!(
+            (refused.status, refused.body["code"].as_str()),
+            (if code == "card_exists" { 409 } else { 403 }, Some(code)),
+            "{}",
+            refused.body
+        );
+    }
+    let signed = operator.get("/console/members?number=PP-00000001").await?;
+    assert!(!signed.says(T::ReplacementPending), "{}", signed.body);
+    assert!(signed.row_of("2").contains(T::Active.get(Lang::Ko)));
+
+    // A revoked or unknown card is not replaced; the next replacement is card 3.
+    for path in [
+        "/console/members/PP-00000001/cards/1/replace",
+        "/console/members/PP-00000001/cards/9/replace",
+    ] {
+        let refused = operator.post(path, &[("csrf", &csrf)]).await?;
+        assert_eq!(refused.status, 404, "{path}");
+        assert!(refused.says(T::NoSuchCard));
+    }
+    let third = operator
+        .post(
+            "/console/members/PP-00000001/cards/2/replace",
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(third.status, 303);
+    let entries = h.audit_entries("card_replaced")?;
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1].2, r#"{"replacement":"3","state":"revoked"}"#);
+
+    // A viewer, or a change without the session's token, replaces nothing.
+    let mut viewer = h.signed_in("viewer", "viewer").await?;
+    let viewer_csrf = viewer.get("/console/members").await?.csrf()?;
+    let path = "/console/members/PP-00000001/cards/3/replace";
+    assert_eq!(
+        viewer.post(path, &[("csrf", &viewer_csrf)]).await?.status,
+        403
+    );
+    assert_eq!(operator.post(path, &[]).await?.status, 403);
+    assert_eq!(h.audit_entries("card_replaced")?.len(), 2);
+    Ok(())
+}
+
+/// The real binary's console, with `options` besides; its terminals' and console's
+/// addresses.
+fn serve_console(
+    db: &std::path::Path,
+    options: &[&str],
+) -> Result<(std::process::Child, String, String), Box<dyn std::error::Error>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palpal-central"))
+        .args(["serve", "--db"])
+        .arg(db)
+        .args(["--listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0"])
+        .args(["--writer-cpu", "off"])
+        .args(options)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (mut terminals, mut console) = (String::new(), String::new());
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line?;
+        if let Some(url) = line.strip_prefix("listening on ") {
+            url.clone_into(&mut terminals);
+        }
+        if let Some(url) = line.strip_prefix("console on ") {
+            console = url.trim_end_matches("/console/").to_owned();
+            break;
+        }
+    }
+    Ok((child, terminals, console))
+}
+
+/// `serve --silent-after-minutes` and `--terminal-url` reach the console: the threshold
+/// the terminals' page uses, the address a provisioning QR code holds (by default the
+/// terminals' own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_gives_the_console_its_threshold_and_the_terminals_address() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("central.db");
+    let db_arg = db.to_str().ok_or("a UTF-8 path")?;
+    for (options, minutes, address) in [
+        (
+            vec![
+                "--silent-after-minutes",
+                "5",
+                "--terminal-url",
+                "https://central.example:8088",
+            ],
+            "5분",
+            Some("https://central.example:8088"),
+        ),
+        (vec![], "30분", None),
+    ] {
+        let out = cli(&[
+            "operator",
+            "add",
+            "--db",
+            db_arg,
+            "--name",
+            &format!("lee{minutes}"),
+            "--role",
+            "operator",
+        ])?;
+        let code = field(&out, "code").ok_or("no code printed")?.to_owned();
+        let (mut child, terminals, console) = serve_console(&db, &options)?;
+        let outcome = async {
+            let name = format!("lee{minutes}");
+            let mut browser = Browser::new(&console)?;
+            assert_eq!(browser.set_up(&name, &code, PASSWORD).await?.status, 303);
+            assert_eq!(browser.sign_in(&name, PASSWORD).await?.status, 303);
+            let page = browser.get("/console/terminals").await?;
+            assert!(
+                page.body
+                    .contains(&format!("{}: {minutes}", T::SilentAfterIs.get(Lang::Ko))),
+                "{}",
+                page.body
+            );
+            let made = browser
+                .post(
+                    "/console/terminals",
+                    &[
+                        ("csrf", &page.csrf()?),
+                        ("site", "성북구 보건소"),
+                        ("role", "kiosk"),
+                    ],
+                )
+                .await?;
+            assert_eq!(made.status, 200, "{}", made.body);
+            let shown = address.unwrap_or(&terminals);
+            assert!(!shown.is_empty());
+            assert!(
+                made.body.contains(&format!("<code>{shown}</code>")),
+                "{}",
+                made.body
+            );
+            Ok::<(), Box<dyn std::error::Error>>(())
+        }
+        .await;
+        child.kill()?;
+        child.wait()?;
+        outcome?;
+    }
+    Ok(())
+}
+
 /// The Today page adds up what the server counted, minute by minute: sign-ups, step reports
 /// and the points they credited, 429s; each site's places; terminals heard. Its live part is
 /// also answered alone, for the page's script.

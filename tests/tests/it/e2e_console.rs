@@ -2,8 +2,12 @@
 //! Debian's Chromium through chromedriver, as an operator uses it: setup with the code
 //! `palpal-central operator add` printed, sign-in, each page in Korean and in English
 //! (photographed into `target/screenshots/console-*.png`, each checked by axe-core), an
-//! operator added in the console, sign-out, the lockout after failed logins, and a policy
-//! file uploaded, refused with its line, previewed, published and cancelled.
+//! operator added in the console, sign-out, and the lockout after failed logins; a terminal
+//! provisioned in the console and enrolled with what its QR code holds (read from the
+//! screenshot by `zbarimg`), its pull's figures in the terminals' table, another revoked;
+//! a member looked up (masked) and their watch unpaired; a policy file uploaded, refused
+//! with its line, previewed, published (a counter's `palpal sync` then shows it) and
+//! cancelled.
 
 use std::io::BufRead as _;
 use std::os::unix::process::CommandExt as _;
@@ -13,7 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
 
-use crate::e2e::{click, debug_binary, enabled, keep_screenshot, text_of, type_into};
+use crate::e2e::{
+    click, debug_binary, enabled, keep_screenshot, text_of, type_into, wait_text, workspace_root,
+};
 
 const PASSWORD: &str = "한강 산책 매일 만 보";
 
@@ -50,9 +56,9 @@ fn central(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
-/// `serve` with the console on a free loopback port; the server, the terminals' API's address
-/// and the console's.
-fn serve(db: &str) -> Result<(Running, String, String)> {
+/// `serve` with the console on a free loopback port, signing member cards with the key in
+/// `card_key`; the server, the console's address and the terminals'.
+fn serve(db: &str, card_key: &str) -> Result<(Running, String, String)> {
     let mut child = Command::new(debug_binary("palpal-central"))
         .args([
             "serve",
@@ -64,6 +70,8 @@ fn serve(db: &str) -> Result<(Running, String, String)> {
             "127.0.0.1:0",
             "--writer-cpu",
             "off",
+            "--card-key",
+            card_key,
         ])
         .process_group(0)
         .stdin(Stdio::null())
@@ -73,16 +81,15 @@ fn serve(db: &str) -> Result<(Running, String, String)> {
         .context("starting palpal-central serve")?;
     let stdout = child.stdout.take().context("the server's stdout")?;
     let running = Running(child);
-    let mut api = None;
+    let mut terminals = String::new();
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line?;
         if let Some(url) = line.strip_prefix("listening on ") {
-            api = Some(url.to_owned());
+            url.clone_into(&mut terminals);
         }
         if let Some(url) = line.strip_prefix("console on ") {
             let origin = url.strip_suffix("/console/").unwrap_or(url);
-            let api = api.context("the server printed no API address")?;
-            return Ok((running, api, origin.to_owned()));
+            return Ok((running, origin.to_owned(), terminals));
         }
     }
     bail!("the server printed no console address")
@@ -128,9 +135,10 @@ async fn browser() -> Result<(Running, Client)> {
 /// Photographs the page in Korean and in English (each checked by axe-core), then leaves
 /// it in Korean.
 async fn both_languages(c: &Client, url: &str, name: &str) -> Result<()> {
-    c.goto(&format!("{url}?lang=en")).await?;
+    let join = if url.contains('?') { '&' } else { '?' };
+    c.goto(&format!("{url}{join}lang=en")).await?;
     keep_screenshot(c, &format!("console-{name}-en")).await?;
-    c.goto(&format!("{url}?lang=ko")).await?;
+    c.goto(&format!("{url}{join}lang=ko")).await?;
     keep_screenshot(c, &format!("console-{name}-ko")).await
 }
 
@@ -166,6 +174,333 @@ async fn set_up(c: &Client, console: &str, name: &str, code: &str) -> Result<()>
     submit(c, "main button[type=submit]").await
 }
 
+/// The QR codes `zbarimg` reads in the screenshot kept as `name`.
+fn qr_codes_in(name: &str) -> Result<Vec<String>> {
+    let path = workspace_root()
+        .join("target")
+        .join("screenshots")
+        .join(format!("{name}.png"));
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&path)
+        .output()
+        .context("running zbarimg (Debian package zbar-tools)")?;
+    Ok(String::from_utf8(out.stdout)?
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A terminal of the tests: its label and key.
+struct Terminal {
+    id: String,
+    key: ed25519_dalek::SigningKey,
+}
+
+/// Enrolls a terminal as its setup would with a scanned offer.
+async fn enroll(
+    http: &reqwest::Client,
+    offer: &sync_protocol::enrollment::EnrollmentOffer,
+) -> Result<Terminal> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let server = offer
+        .server
+        .as_deref()
+        .context("the offer names the server")?;
+    let body = serde_json::json!({
+        "code": offer.code,
+        "public_key": sync_protocol::signing::encode_public_key(&key.verifying_key()),
+        "name": "성북구 보건소 1번 키오스크",
+    });
+    let answer = http
+        .post(format!("{server}/v1/terminals/enroll"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body)?)
+        .send()
+        .await?;
+    let status = answer.status();
+    let answer: serde_json::Value = serde_json::from_str(&answer.text().await?)?;
+    if !status.is_success() {
+        bail!("enrollment refused: {status} {answer}");
+    }
+    let id = answer["terminal_id"].as_str().context("no terminal id")?;
+    Ok(Terminal {
+        id: id.to_owned(),
+        key,
+    })
+}
+
+/// A signed `POST` of `body` to `path` as `terminal`; the answer's JSON.
+async fn signed_post(
+    http: &reqwest::Client,
+    server: &str,
+    terminal: &Terminal,
+    path: &str,
+    body: &serde_json::Value,
+    nonce: &str,
+) -> Result<serde_json::Value> {
+    let body = serde_json::to_vec(body)?;
+    let headers = sync_protocol::signing::sign(
+        &terminal.key,
+        "POST",
+        path,
+        &terminal.id,
+        chrono::Utc::now().timestamp(),
+        nonce,
+        &body,
+    );
+    let mut request = http
+        .post(format!("{server}{path}"))
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers.pairs() {
+        request = request.header(name, value);
+    }
+    let answer = request.send().await?;
+    let status = answer.status();
+    let json: serde_json::Value = serde_json::from_str(&answer.text().await?)?;
+    if !status.is_success() {
+        bail!("{path} refused: {status} {json}");
+    }
+    Ok(json)
+}
+
+/// A kiosk's request for card `serial` of PP-00000001 with the PIN 802417.
+fn card_request(serial: u16, salt: [u8; 8]) -> Result<serde_json::Value> {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let cost = redemption_token::MIN_ISSUE_PIN_COST;
+    let check = redemption_token::card_pin_check(
+        "802417",
+        cost,
+        salt,
+        redemption_token::MemberNo(1),
+        serial,
+    )
+    .map_err(|e| anyhow::anyhow!("the card's PIN check: {e:?}"))?;
+    Ok(
+        serde_json::json!({ "member_number": "PP-00000001", "serial": serial,
+                           "pin_cost": cost, "salt": hex(&salt), "pin_tag": hex(&check.tag) }),
+    )
+}
+
+/// The Terminals and Members pages, as an operator uses them.
+async fn terminals_and_members(c: &Client, console: &str, db: &str, server: &str) -> Result<()> {
+    // Another site's counter, waiting for enrollment, and one with a hostile name.
+    central(&[
+        "terminal",
+        "add",
+        "--db",
+        db,
+        "--site",
+        "종로 약국",
+        "--role",
+        "counter",
+    ])?;
+    central(&[
+        "terminal",
+        "add",
+        "--db",
+        db,
+        "--site",
+        "<script>alert(1)</script>",
+        "--role",
+        "counter",
+    ])?;
+    c.goto(&format!("{console}/console/terminals")).await?;
+    type_into(c, "#site", "성북구 보건소").await?;
+    c.find(Locator::Css("#role option[value=kiosk]"))
+        .await?
+        .click()
+        .await?;
+    click(c, "form.stack button[type=submit]").await?;
+    assert!(text_of(c, ".notice.ok")
+        .await?
+        .contains("단말기를 추가했습니다"));
+    let code = text_of(c, "p.code").await?;
+    c.execute(
+        "document.querySelector('figure.qr')?.scrollIntoView({block: 'center'});",
+        vec![],
+    )
+    .await?;
+    keep_screenshot(c, "console-terminal-provisioned-ko").await?;
+    let scanned = qr_codes_in("console-terminal-provisioned-ko")?;
+    let offer = scanned
+        .iter()
+        .find_map(|text| sync_protocol::enrollment::EnrollmentOffer::parse(text))
+        .with_context(|| format!("no enrollment offer in the QR codes read: {scanned:?}"))?;
+    assert_eq!(
+        (offer.code.as_str(), offer.server.as_deref()),
+        (code.as_str(), Some(server))
+    );
+
+    // The kiosk enrolls with what it scanned, signs a member up with their watch, and pulls,
+    // telling how it is doing.
+    let verifier = std::sync::Arc::new(terminal_sync::tls::PinnedKey::new(None));
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(terminal_sync::tls::client_config(verifier)?)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let kiosk = enroll(&http, &offer).await?;
+    let operations = serde_json::json!({ "operations": [
+        { "op_id": "e2e-e-1", "kind": "enrollment",
+          "payload": { "name": "김영수", "birth_date": "1950-04-01", "phone": "010-2468-1357" } },
+        { "op_id": "e2e-w-1", "kind": "watch_pairing",
+          "payload": { "serial": "PW-0001", "enrollment_op_id": "e2e-e-1" } },
+    ]});
+    let synced = signed_post(
+        &http,
+        server,
+        &kiosk,
+        "/v1/sync",
+        &operations,
+        "e2e-console-nonce-0001",
+    )
+    .await?;
+    assert_eq!(
+        synced["results"][1]["member_number"], "PP-00000001",
+        "{synced}"
+    );
+    // The member chooses a PIN; the kiosk has card 1 signed.
+    let card = card_request(1, [1; 8])?;
+    signed_post(
+        &http,
+        server,
+        &kiosk,
+        "/v1/cards",
+        &card,
+        "e2e-console-nonce-0003",
+    )
+    .await?;
+    let report = serde_json::json!({ "report": {
+        "app_version": "0.5.0", "waiting": 3, "oldest_waiting_s": 5_000, "clock_offset_s": 2 } });
+    signed_post(
+        &http,
+        server,
+        &kiosk,
+        "/v1/pull",
+        &report,
+        "e2e-console-nonce-0002",
+    )
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        c.goto(&format!("{console}/console/terminals")).await?;
+        if text_of(c, "table.terminals").await?.contains("0.5.0") {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the kiosk's report never reached the terminals' table");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let table = text_of(c, "table.terminals").await?;
+    assert!(table.contains("작업이 1시간 넘게 밀림"), "{table}");
+    assert!(
+        table.contains("<script>alert(1)</script>"),
+        "shown as text: {table}"
+    );
+    both_languages(c, &format!("{console}/console/terminals"), "terminals").await?;
+
+    // The counter that never enrolled is revoked, after a confirmation.
+    click(c, "a[href='/console/terminals/T-000001/revoke']").await?;
+    assert_eq!(text_of(c, "h1").await?, "확인해 주세요");
+    keep_screenshot(c, "console-terminal-revoke-ko").await?;
+    click(c, "button.danger").await?;
+    assert_eq!(
+        text_of(c, ".notice.ok").await?,
+        "단말기를 사용 중지했습니다. 다음 요청부터 거절됩니다."
+    );
+    c.goto(&format!("{console}/console/terminals?state=revoked"))
+        .await?;
+    assert!(text_of(c, "table.terminals").await?.contains("종로 약국"));
+
+    // Members: a malformed number, then the member, masked; the lost watch unpaired.
+    both_languages(c, &format!("{console}/console/members"), "members").await?;
+    type_into(c, "#number", "PP-12").await?;
+    click(c, "main form button[type=submit]").await?;
+    assert_eq!(
+        text_of(c, ".notice.error").await?,
+        "회원 번호는 PP-00000001 형식입니다. 다시 입력해 주세요."
+    );
+    keep_screenshot(c, "console-member-malformed-ko").await?;
+    c.goto(&format!("{console}/console/members")).await?;
+    type_into(c, "#number", "PP-00000001").await?;
+    click(c, "main form button[type=submit]").await?;
+    let facts = text_of(c, "table.facts").await?;
+    assert!(
+        facts.contains("김*수") && facts.contains("010-****-1357"),
+        "{facts}"
+    );
+    assert!(!facts.contains("김영수"));
+    both_languages(
+        c,
+        &format!("{console}/console/members?number=PP-00000001"),
+        "member",
+    )
+    .await?;
+
+    // The card is lost: replaced, after a confirmation; the next kiosk visit signs card 2.
+    click(c, "a[href$='/cards/1/replace']").await?;
+    keep_screenshot(c, "console-card-replace-ko").await?;
+    click(c, "button.danger").await?;
+    assert!(text_of(c, ".notice.ok")
+        .await?
+        .contains("새 카드를 허용했습니다"));
+    assert!(text_of(c, "p.pending").await?.ends_with(": 2"));
+    keep_screenshot(c, "console-card-replaced-ko").await?;
+    let card = card_request(2, [2; 8])?;
+    let signed = signed_post(
+        &http,
+        server,
+        &kiosk,
+        "/v1/cards",
+        &card,
+        "e2e-console-nonce-0004",
+    )
+    .await?;
+    assert_eq!(signed["serial"], 2, "{signed}");
+    c.goto(&format!("{console}/console/members?number=PP-00000001"))
+        .await?;
+    let tables = c.find_all(Locator::Css("main table")).await?;
+    let cards = tables.get(1).context("the cards' table")?;
+    let text = cards.text().await?;
+    assert!(
+        text.contains("1 중지됨") && text.contains("2 사용 중"),
+        "{text}"
+    );
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'start'});",
+        vec![serde_json::to_value(cards)?],
+    )
+    .await?;
+    keep_screenshot(c, "console-member-cards-ko").await?;
+    click(c, "a[href$='/watches/PW-0001/unpair']").await?;
+    keep_screenshot(c, "console-watch-unpair-ko").await?;
+    click(c, "button.danger").await?;
+    assert!(text_of(c, ".notice.ok")
+        .await?
+        .contains("시계 연결을 해제했습니다"));
+    keep_screenshot(c, "console-watch-unpaired-ko").await?;
+
+    // Each change is in the audit log.
+    c.goto(&format!("{console}/console/audit")).await?;
+    let log = text_of(c, "table").await?;
+    for action in [
+        "단말기 추가",
+        "단말기 사용 중지",
+        "회원 카드 재발급",
+        "시계 연결 해제",
+    ] {
+        assert!(log.contains(action), "{action} not in {log}");
+    }
+    assert!(
+        !log.contains(&code),
+        "the enrollment code is not in the audit log"
+    );
+    both_languages(c, &format!("{console}/console/audit"), "audit-changes").await?;
+    Ok(())
+}
+
 /// The example event moved to 2099 (the server runs on the machine's clock, and a policy
 /// starts after today).
 fn event_2099() -> String {
@@ -183,7 +518,7 @@ async fn policies_flow(
     c: &Client,
     console: &str,
     dir: &std::path::Path,
-    terminal: &Terminal,
+    terminal: &CliTerminal,
 ) -> Result<()> {
     let status = terminal.sync_status()?;
     assert!(status.contains("정책 policies: 3"), "{status}");
@@ -254,12 +589,12 @@ async fn policies_flow(
 }
 
 /// A counter (`palpal`, the headless terminal) on the server's API.
-struct Terminal {
+struct CliTerminal {
     db: String,
     api: String,
 }
 
-impl Terminal {
+impl CliTerminal {
     /// Added with `palpal-central terminal add`, then `palpal provision`.
     fn provision(&self, central_db: &str) -> Result<()> {
         let added = central(&[
@@ -311,7 +646,7 @@ async fn console_flow(
     console: &str,
     db: &str,
     dir: &std::path::Path,
-    terminal: &Terminal,
+    terminals: &str,
 ) -> Result<()> {
     let added = central(&[
         "operator",
@@ -351,6 +686,7 @@ async fn console_flow(
         "reconciliation",
     )
     .await?;
+    both_languages(c, &format!("{console}/console/schedule"), "schedule").await?;
     both_languages(c, &format!("{console}/console/operators"), "operators").await?;
 
     // An operator added in the console; the code is shown once.
@@ -359,14 +695,15 @@ async fn console_flow(
         .await?
         .click()
         .await?;
-    submit(c, "form.stack button[type=submit]").await?;
+    click(c, "form.stack button[type=submit]").await?;
     let new_code = text_of(c, "p.code").await?;
     assert_eq!(new_code.len(), 19, "{new_code}");
     keep_screenshot(c, "console-operator-added-ko").await?;
 
     // Sign out (a form with the session's token).
-    submit(c, "header form button").await?;
-    assert_eq!(text_of(c, ".notice.ok").await?, "로그아웃했습니다.");
+    click(c, "header form button").await?;
+    // The page before has a notice of its own: wait for the new one.
+    wait_text(c, ".notice.ok", "로그아웃했습니다.").await?;
 
     // The new operator sets up, then mistypes five times: the account is locked.
     set_up(c, console, "박조회", &new_code).await?;
@@ -393,9 +730,18 @@ async fn console_flow(
     let row = text_of(c, "tbody tr").await?;
     assert!(row.contains("계정 잠김") && row.contains("박조회"), "{row}");
     keep_screenshot(c, "console-audit-locked-ko").await?;
-    terminal.provision(db)?;
-    policies_flow(c, console, dir, terminal).await?;
-    submit(c, "header form button").await?;
+    terminals_and_members(c, console, db, terminals).await?;
+    let counter = CliTerminal {
+        db: dir
+            .join("counter.sqlite")
+            .to_str()
+            .context("a UTF-8 path")?
+            .to_owned(),
+        api: terminals.to_owned(),
+    };
+    counter.provision(db)?;
+    policies_flow(c, console, dir, &counter).await?;
+    click(c, "header form button").await?;
     text_of(c, ".notice.ok").await?;
     Ok(())
 }
@@ -410,14 +756,12 @@ async fn e2e_console() -> Result<()> {
     let db = db.to_str().context("a UTF-8 path")?;
     // The database made before the server starts (operator add), as an operator would.
     central(&["operator", "list", "--db", db])?;
-    let (_server, api, console) = serve(db)?;
-    let terminal = dir.path().join("counter.sqlite");
-    let terminal = Terminal {
-        db: terminal.to_str().context("a UTF-8 path")?.to_owned(),
-        api,
-    };
+    let card_key = dir.path().join("card.key");
+    let card_key = card_key.to_str().context("a UTF-8 path")?;
+    central(&["key", "add", "--db", db, "--secret-out", card_key])?;
+    let (_server, console, terminals) = serve(db, card_key)?;
     let (_driver, c) = browser().await?;
-    let outcome = console_flow(&c, &console, db, dir.path(), &terminal).await;
+    let outcome = console_flow(&c, &console, db, dir.path(), &terminals).await;
     let _ = c.close().await;
     outcome
 }

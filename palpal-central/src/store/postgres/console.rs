@@ -6,10 +6,18 @@ use chrono::{DateTime, Utc};
 use postgres::{Client, GenericClient, Row};
 
 use crate::console::rules::{self, LoginState, Role, SessionVerdict};
+use crate::personal::DataKey;
 use crate::store::console::{
-    codes_match, failure_entries, json_of, parse_stamp, stamp, Actor, AuditAction, AuditEntry,
-    AuditQuery, FailedLogin, NewAudit, NewSession, Operator, OperatorLogin, Resumed, Session,
+    card_revoked_entry, card_target, codes_match, failure_entries, from_unix, json_of,
+    masked_person, next_serial, parse_rfc3339, parse_stamp, pending_replacement, provisioned_entry,
+    replaced_entry, revoked_entry, stamp, unpaired_entry, watch_target, Actor, AuditAction,
+    AuditEntry, AuditQuery, Change, FailedLogin, MemberCard, MemberOverview, MemberWatch, NewAudit,
+    NewSession, Operator, OperatorLogin, Resumed, Session,
 };
+use crate::store::{card_key, terminal_label, Terminal};
+use crate::wire::Role as TerminalRole;
+
+use super::{read_terminal, Sql as _, TERMINAL_COLUMNS};
 
 /// Migration 12 in PostgreSQL's types.
 pub const MIGRATION: &str = "CREATE TABLE operators (
@@ -449,4 +457,252 @@ pub fn audit_log(client: &mut Client, query: &AuditQuery) -> anyhow::Result<Vec<
             })
         })
         .collect()
+}
+
+pub fn provision_terminal(
+    client: &mut Client,
+    site: &str,
+    role: TerminalRole,
+    code_hash: &[u8; 32],
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Terminal> {
+    let mut tx = client.transaction()?;
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO terminals (site, role, code_hash, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+            &[&site, &role.as_str(), &&code_hash[..], &now.to_rfc3339()],
+        )?
+        .get(0);
+    let terminal = Terminal {
+        id,
+        site: site.to_owned(),
+        role,
+        name: None,
+        public_key: None,
+        revoked: false,
+    };
+    let label = terminal.label();
+    audit(&mut tx, &provisioned_entry(by, &terminal, &label), now)?;
+    tx.commit()?;
+    Ok(terminal)
+}
+
+pub fn revoke_terminal(
+    client: &mut Client,
+    id: i64,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Change> {
+    let mut tx = client.transaction()?;
+    let row = tx.query_opt(
+        &format!("SELECT {TERMINAL_COLUMNS} FROM terminals WHERE id = $1 FOR UPDATE"),
+        &[&id],
+    )?;
+    let Some(row) = row else {
+        return Ok(Change::Unknown);
+    };
+    let before = read_terminal(&row);
+    if before.revoked {
+        return Ok(Change::Already);
+    }
+    tx.execute(
+        "UPDATE terminals SET revoked_at = $2, code_hash = NULL WHERE id = $1",
+        &[&id, &now.to_rfc3339()],
+    )?;
+    let label = terminal_label(id);
+    audit(&mut tx, &revoked_entry(by, &before, &label), now)?;
+    tx.commit()?;
+    Ok(Change::Done)
+}
+
+pub fn member_overview(
+    client: &mut Client,
+    key: &DataKey,
+    id: i64,
+) -> anyhow::Result<Option<MemberOverview>> {
+    let Some(row) = client.query_opt(
+        "SELECT m.identity, m.sealed, m.created_at, m.revoked_at, t.site
+         FROM members m JOIN terminals t ON t.id = m.terminal_id WHERE m.id = $1",
+        &[&id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let identity: Vec<u8> = row.get(0);
+    let sealed: Vec<u8> = row.get(1);
+    let (masked_name, masked_phone) = masked_person(key, &identity, &sealed)?;
+    let balance: i64 = client
+        .query_opt(
+            "SELECT credited - spent FROM balances WHERE member_id = $1",
+            &[&id],
+        )?
+        .map_or(0, |r| r.get(0));
+    let mut cards = Vec::new();
+    for card in client.query(
+        "SELECT c.serial, c.issued_at, c.expires_at,
+                EXISTS (SELECT 1 FROM revoked_cards r
+                        WHERE r.member_id = c.member_id AND r.serial = c.serial)
+         FROM cards c WHERE c.member_id = $1 ORDER BY c.serial",
+        &[&id],
+    )? {
+        cards.push(MemberCard {
+            serial: u16::try_from(card.get::<_, i32>(0))?,
+            issued: from_unix(card.get(1))?,
+            expires: from_unix(card.get(2))?,
+            revoked: card.get(3),
+        });
+    }
+    let mut watches = Vec::new();
+    for watch in client.query(
+        "SELECT serial, paired_at, ended_at FROM watch_pairings
+         WHERE member_id = $1 ORDER BY id DESC",
+        &[&id],
+    )? {
+        watches.push(MemberWatch {
+            serial: watch.get(0),
+            paired: parse_rfc3339(watch.get(1))?,
+            ended: watch
+                .get::<_, Option<String>>(2)
+                .as_deref()
+                .map(parse_rfc3339)
+                .transpose()?,
+        });
+    }
+    let allowed = client
+        .query_opt(
+            "SELECT serial FROM card_replacements WHERE member_id = $1",
+            &[&id],
+        )?
+        .and_then(|r| u16::try_from(r.get::<_, i32>(0)).ok());
+    let replacement = pending_replacement(allowed, &cards);
+    Ok(Some(MemberOverview {
+        id,
+        masked_name,
+        masked_phone,
+        signed_up: parse_rfc3339(row.get(2))?,
+        site: row.get(4),
+        revoked: row.get::<_, Option<String>>(3).is_some(),
+        balance,
+        cards,
+        watches,
+        replacement,
+    }))
+}
+
+pub fn replace_card(
+    client: &mut Client,
+    member: i64,
+    serial: u16,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<u16>> {
+    let mut tx = client.transaction()?;
+    // The member's row, locked: replacements of one member are made one at a time.
+    let active = tx
+        .query_opt(
+            "SELECT revoked_at IS NULL FROM members WHERE id = $1 FOR UPDATE",
+            &[&member],
+        )?
+        .is_some_and(|row| row.get::<_, bool>(0));
+    let serial_db = i32::from(serial);
+    let in_force: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM cards WHERE member_id = $1 AND serial = $2)
+                AND NOT EXISTS (SELECT 1 FROM revoked_cards WHERE member_id = $1 AND serial = $2)",
+            &[&member, &serial_db],
+        )?
+        .get(0);
+    if !active || !in_force {
+        return Ok(None);
+    }
+    let highest: i32 = tx
+        .query_one(
+            "SELECT MAX(serial) FROM (SELECT serial FROM cards WHERE member_id = $1
+                                      UNION ALL
+                                      SELECT serial FROM card_replacements WHERE member_id = $1) s",
+            &[&member],
+        )?
+        .get(0);
+    let Some(next) = next_serial(i64::from(highest)) else {
+        return Ok(None);
+    };
+    tx.execute(
+        "INSERT INTO revoked_cards (member_id, serial, revoked_at) VALUES ($1, $2, $3)",
+        &[&member, &serial_db, &now.to_rfc3339()],
+    )?;
+    tx.touch("card", card_key(member, serial))?;
+    tx.execute(
+        "INSERT INTO card_replacements (member_id, serial, allowed_at) VALUES ($1, $2, $3)
+         ON CONFLICT (member_id) DO UPDATE SET serial = excluded.serial,
+                                               allowed_at = excluded.allowed_at",
+        &[&member, &i32::from(next), &now.to_rfc3339()],
+    )?;
+    let target = card_target(member, serial);
+    audit(&mut tx, &replaced_entry(by, &target, next), now)?;
+    tx.commit()?;
+    Ok(Some(next))
+}
+
+pub fn revoke_card(
+    client: &mut Client,
+    member: i64,
+    serial: u16,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Change> {
+    let mut tx = client.transaction()?;
+    let serial_db = i32::from(serial);
+    let state = tx.query_opt(
+        "SELECT EXISTS (SELECT 1 FROM revoked_cards WHERE member_id = $1 AND serial = $2)
+         FROM cards WHERE member_id = $1 AND serial = $2 FOR UPDATE",
+        &[&member, &serial_db],
+    )?;
+    match state.map(|row| row.get::<_, bool>(0)) {
+        None => return Ok(Change::Unknown),
+        Some(true) => return Ok(Change::Already),
+        Some(false) => {}
+    }
+    let inserted = tx.execute(
+        "INSERT INTO revoked_cards (member_id, serial, revoked_at) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+        &[&member, &serial_db, &now.to_rfc3339()],
+    )?;
+    if inserted == 0 {
+        return Ok(Change::Already);
+    }
+    tx.touch("card", card_key(member, serial))?;
+    let target = card_target(member, serial);
+    audit(&mut tx, &card_revoked_entry(by, &target), now)?;
+    tx.commit()?;
+    Ok(Change::Done)
+}
+
+pub fn unpair_watch(
+    client: &mut Client,
+    member: i64,
+    serial: &str,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Change> {
+    let mut tx = client.transaction()?;
+    let Some(row) = tx.query_opt(
+        "SELECT id, paired_at FROM watch_pairings
+         WHERE member_id = $1 AND serial = $2 AND ended_at IS NULL FOR UPDATE",
+        &[&member, &serial],
+    )?
+    else {
+        return Ok(Change::Unknown);
+    };
+    let (pairing, paired): (i64, String) = (row.get(0), row.get(1));
+    tx.execute(
+        "UPDATE watch_pairings SET ended_at = $2 WHERE id = $1",
+        &[&pairing, &now.to_rfc3339()],
+    )?;
+    tx.touch("watch", pairing)?;
+    let target = watch_target(member, serial);
+    audit(&mut tx, &unpaired_entry(by, &target, &paired), now)?;
+    tx.commit()?;
+    Ok(Change::Done)
 }
