@@ -75,7 +75,7 @@ pub struct Config {
     /// HTTP (terminals take it only on a loopback address).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How long writes may wait for the writer (queued to committed with one writer; queued
-    /// to taken by a writer with several, see [`writer::Sizes::limit_on_queue`]) before fewer
+    /// to taken by a writer with several, see `writer::Sizes::limit_on_queue`) before fewer
     /// requests are let in at once (down to [`MIN_IN_FLIGHT`]), see [`crate::limit`]; `None`
     /// keeps `max_in_flight`.
     pub latency_target: Option<std::time::Duration>,

@@ -676,7 +676,7 @@ impl<C: GenericClient> Sql for C {
 /// Gives the changed `(kind, key)`s change numbers, in one statement: the transaction's id
 /// (`pg_current_xact_id()`) shifted left by 20 bits, plus a count from the `change_n` sequence
 /// in the 20 bits below (a transaction numbers far fewer than a million changes). Numbers are handed out without waiting for anyone, so transactions commit side
-/// by side; a pull ([`pull_page`]) then reads only the changes of transactions older than
+/// by side; a pull (`pull_page`) then reads only the changes of transactions older than
 /// every transaction still running (the snapshot's `xmin`), so that a change committing
 /// later can never get a number below one a pull already passed, whichever process answers.
 pub fn number_changes<C: GenericClient>(
