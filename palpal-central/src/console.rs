@@ -606,15 +606,20 @@ enum FieldProblem {
     TooLong,
 }
 
+/// A request's body, or why it could not be read (too large, or broken off).
+fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refusal::PayloadTooLarge
+        } else {
+            Refusal::InvalidForm
+        }
+    })
+}
+
 impl Form {
     fn parse(body: Result<Bytes, BytesRejection>) -> Result<Form, Refusal> {
-        let body = body.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Refusal::PayloadTooLarge
-            } else {
-                Refusal::InvalidForm
-            }
-        })?;
+        let body = body_of(body)?;
         Ok(Form(
             form_urlencoded::parse(&body)
                 .into_owned()

@@ -30,9 +30,22 @@ pub(super) struct Part {
     pub(super) bytes: Vec<u8>,
 }
 
+/// A `multipart/form-data` request's parts, or why it cannot be read.
+pub(super) fn multipart_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Vec<Part>, Refusal> {
+    let body = super::body_of(body)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    multipart(content_type, &body).ok_or(Refusal::InvalidForm)
+}
+
 /// The parts of a `multipart/form-data` body with the boundary `content_type` names; `None`
 /// if it is not one.
-pub(super) fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
+fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
     let (kind, params) = content_type.split_once(';')?;
     if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
         return None;
@@ -158,18 +171,7 @@ pub(super) async fn post_policy(
         Err(response) => return response,
     };
     let done = async {
-        let body = body.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Refusal::PayloadTooLarge
-            } else {
-                Refusal::InvalidForm
-            }
-        })?;
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let parts = multipart(content_type, &body).ok_or(Refusal::InvalidForm)?;
+        let parts = multipart_body(&headers, body)?;
         let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
         // The small fields as a form, for the CSRF check and the role's.
         let form = Form(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use chrono::{Datelike as _, Days, NaiveDate};
 use kiosk_core::admission::{DayRule, QuotaLease};
@@ -181,6 +181,16 @@ struct Shown {
     problems: Vec<(usize, RowProblem)>,
     /// A quota refused for the places already taken: site, day, taken.
     below_used: Option<(String, NaiveDate, u32)>,
+}
+
+impl Shown {
+    /// The page with `text` as what was wrong.
+    fn error(text: T) -> Shown {
+        Shown {
+            notice: Some(Notice::Error(text)),
+            ..Shown::default()
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -432,10 +442,7 @@ pub(super) async fn schedule_page(
                 .await
             }
             Err(text) => {
-                let shown = Shown {
-                    notice: Some(Notice::Error(text)),
-                    ..Shown::default()
-                };
+                let shown = Shown::error(text);
                 answer(
                     &console,
                     &ctx,
@@ -471,10 +478,7 @@ pub(super) async fn set_schedule(
         check_change(&ctx, &headers, &form, &signed.session.csrf)?;
         signed.require(Permission::Change)?;
         let wrong = |text: T| {
-            let shown = Shown {
-                notice: Some(Notice::Error(text)),
-                ..Shown::default()
-            };
+            let shown = Shown::error(text);
             answer(
                 &console,
                 &ctx,
@@ -587,10 +591,7 @@ pub(super) async fn set_quota(
                     RowProblem::Columns => T::CsvSite,
                     other => other.text(),
                 });
-                let shown = Shown {
-                    notice: Some(Notice::Error(text)),
-                    ..Shown::default()
-                };
+                let shown = Shown::error(text);
                 answer(
                     &console,
                     &ctx,
@@ -622,19 +623,7 @@ pub(super) async fn upload_quotas(
     };
     let today = points_core::kst_day(console.clock.now());
     let done = async {
-        let body = body.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Refusal::PayloadTooLarge
-            } else {
-                Refusal::InvalidForm
-            }
-        })?;
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let parts =
-            super::policy_page::multipart(content_type, &body).ok_or(Refusal::InvalidForm)?;
+        let parts = super::policy_page::multipart_body(&headers, body)?;
         let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
         let form = Form(
             field("csrf")
@@ -665,10 +654,7 @@ pub(super) async fn upload_quotas(
             )
         };
         if chosen.len() > MAX_QUOTA_FILE_BYTES {
-            let shown = Shown {
-                notice: Some(Notice::Error(T::QuotaFileTooLarge)),
-                ..Shown::default()
-            };
+            let shown = Shown::error(T::QuotaFileTooLarge);
             return answer(
                 &console,
                 &ctx,
