@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
+use sync_protocol::enrollment::EnrollmentOffer;
 use sync_protocol::server_key::ServerKey;
 use sync_protocol::signing;
 use sync_protocol::wire::EnrollRequest;
@@ -25,22 +26,58 @@ pub struct Args {
     /// machine only (such as http://127.0.0.1:8088). Several server processes: their
     /// addresses separated by commas; the terminal stays with one while it answers and moves
     /// to the next when it does not
-    #[arg(long, value_name = "URL[,URL...]")]
-    server: String,
+    #[arg(long, value_name = "URL[,URL...]", required_unless_present = "offer")]
+    server: Option<String>,
     /// The server's key, as `palpal-central terminal add --tls-cert` printed it with the code
     /// (`sha256:...`); the terminal talks only to a server that holds it
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "offer")]
     server_key: Option<String>,
     /// The one-time enrollment code from `palpal-central terminal add`
-    #[arg(long)]
-    code: String,
+    #[arg(long, required_unless_present = "offer", conflicts_with = "offer")]
+    code: Option<String>,
+    /// What the operator console's QR code for a new terminal holds (its text, as a scanner
+    /// reads it): the code and, when the console knows them, the server's address and key.
+    /// `--server` is still needed when the offer names no server
+    #[arg(long, value_name = "TEXT")]
+    offer: Option<String>,
     /// A name for people, such as "성북구 보건소 1번 키오스크"
     #[arg(long, default_value = "팔팔 단말기")]
     name: String,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let addresses = terminal_sync::central::addresses(&args.server);
+    let offer = match args.offer.as_deref() {
+        None => None,
+        Some(text) => Some(EnrollmentOffer::parse(text).ok_or_else(|| {
+            BadInput(
+                "등록 QR 코드의 내용이 아닙니다. 운영 콘솔의 단말기 화면에서 새로 만든 코드를 \
+                 다시 읽어 주세요. / This is not what a terminal's enrollment QR code holds; \
+                 scan the code the operator console's Terminals page made again."
+                    .to_owned(),
+            )
+        })?),
+    };
+    let server_arg = args
+        .server
+        .clone()
+        .or_else(|| offer.as_ref().and_then(|o| o.server.clone()))
+        .ok_or_else(|| {
+            BadInput(
+                "이 QR 코드에는 서버 주소가 없습니다. --server 로 주세요. / The QR code names no \
+                 server: give --server."
+                    .to_owned(),
+            )
+        })?;
+    let code = args
+        .code
+        .clone()
+        .or_else(|| offer.as_ref().map(|o| o.code.clone()))
+        .unwrap_or_default();
+    let server_key_arg = args
+        .server_key
+        .clone()
+        .or_else(|| offer.as_ref().and_then(|o| o.server_key.clone()));
+    let addresses = terminal_sync::central::addresses(&server_arg);
     if addresses.is_empty() {
         return Err(BadInput(
             "서버 주소를 주세요 (--server) / give the server's address (--server)".to_owned(),
@@ -72,7 +109,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("키를 만들 난수를 얻지 못했습니다 / getting randomness for the key")?;
     let key = SigningKey::from_bytes(&seed);
-    let server_key = match args.server_key.as_deref().map(str::trim) {
+    let server_key = match server_key_arg.as_deref().map(str::trim) {
         None => None,
         Some(text) => Some(ServerKey::parse(text).ok_or_else(|| {
             BadInput(format!(
@@ -88,7 +125,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let central = Central::new(&server, server_key, Duration::from_secs(30))?;
     let request = EnrollRequest {
-        code: args.code.clone(),
+        code: code.clone(),
         public_key: signing::encode_public_key(&key.verifying_key()),
         name: args.name.trim().to_owned(),
     };

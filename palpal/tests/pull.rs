@@ -510,3 +510,67 @@ fn each_sync_tells_the_server_how_the_terminal_is_doing() {
     let offset: i64 = fields[9].parse().unwrap();
     assert!((119..=121).contains(&offset), "clock offset: {row}");
 }
+
+/// A terminal provisioned with what the console's QR code holds (the enrollment offer's
+/// text) instead of the code and address typed; a text that is not an offer, or one naming
+/// no server without `--server`, is refused with a clear message and nothing provisioned.
+#[test]
+fn a_terminal_is_provisioned_with_the_text_of_its_enrollment_qr_code() {
+    let world = World::new();
+    let code = |world: &World| {
+        let out = central(&[
+            "terminal",
+            "add",
+            "--db",
+            world.db(),
+            "--site",
+            SITE,
+            "--role",
+            "counter",
+        ]);
+        out.lines()
+            .find_map(|l| l.strip_prefix("code: "))
+            .unwrap()
+            .to_owned()
+    };
+    let db = world.dir.path().join("offered.sqlite");
+    let offer = sync_protocol::enrollment::EnrollmentOffer::new(
+        &code(&world),
+        Some(&world.server.url),
+        None,
+    );
+    let out = palpal(&[
+        "provision",
+        "--db",
+        db.to_str().unwrap(),
+        "--offer",
+        &offer.to_text(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("terminal: T-000001"),
+        "{}",
+        text(&out.stdout)
+    );
+    let synced = sync(&db, &[]);
+    assert!(synced.status.success(), "{}", text(&synced.stderr));
+
+    for (bad, says) in [
+        ("PP1:ABCDEF".to_owned(), "등록 QR 코드의 내용이 아닙니다"),
+        (
+            sync_protocol::enrollment::EnrollmentOffer::new(&code(&world), None, None).to_text(),
+            "서버 주소가 없습니다",
+        ),
+    ] {
+        let db = world.dir.path().join("refused.sqlite");
+        let out = palpal(&["provision", "--db", db.to_str().unwrap(), "--offer", &bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+        let store = terminal_store::Store::open(&db).unwrap();
+        assert!(store.identity().unwrap().is_none(), "{bad}");
+    }
+}
