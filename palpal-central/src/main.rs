@@ -13,6 +13,7 @@ use palpal_central::clock::{Clock, SystemClock};
 use palpal_central::console::rules;
 use palpal_central::cpu::WriterCpu;
 use palpal_central::http::{self, Config};
+use palpal_central::store::console::Actor;
 use palpal_central::store::{self, postgres, SqliteBackend, SqliteStore, Store};
 use sync_protocol::wire::Role;
 
@@ -687,7 +688,7 @@ fn schedule(command: ScheduleCommand, policies: Arc<points_core::PolicySet>) -> 
     let ScheduleCommand::Set { db, day, rule } = command;
     let mut store = open_store(&db, policies)?;
     store
-        .set_admission(day, rule)
+        .set_schedule(&[(day, rule)], &Actor::command_line(), SystemClock.now())
         .context("가입 일정을 저장하지 못했습니다 / saving the admission schedule")?;
     writeln!(
         std::io::stdout().lock(),
@@ -1087,7 +1088,7 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
             let code = palpal_central::code::generate()?;
             let hash = palpal_central::code::hash(&code.replace('-', ""));
             let terminal = store
-                .add_terminal(site, role.into(), &hash, now)
+                .provision_terminal(site, role.into(), &hash, &Actor::command_line(), now)
                 .context("단말기를 만들지 못했습니다 / creating the terminal")?;
             writeln!(
                 out,
@@ -1111,11 +1112,11 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
                 )
             })?;
             let mut store = open_store(&db, policies)?;
-            let found = store
-                .revoke_terminal(id, now)
+            let changed = store
+                .revoke_terminal_as(id, &Actor::command_line(), now)
                 .context("단말기를 중지하지 못했습니다 / revoking the terminal")?;
             anyhow::ensure!(
-                found,
+                changed != store::console::Change::Unknown,
                 "{terminal} 단말기가 없습니다 / there is no terminal {terminal}"
             );
             writeln!(out, "revoked: {}", store::terminal_label(id))?;
@@ -1170,7 +1171,6 @@ fn terminal(command: TerminalCommand, policies: Arc<points_core::PolicySet>) -> 
 
 fn policy(command: PolicyCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
     use palpal_central::policies::{read_candidate, ymd, PolicyRefusal, MAX_POLICY_BYTES};
-    use palpal_central::store::console::Actor;
     let now = SystemClock.now();
     let today = points_core::kst_day(now);
     let mut out = std::io::stdout().lock();
@@ -1244,7 +1244,6 @@ fn policy(command: PolicyCommand, policies: Arc<points_core::PolicySet>) -> anyh
 }
 
 fn operator(command: OperatorCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
-    use palpal_central::store::console::Actor;
     let now = SystemClock.now();
     let mut out = std::io::stdout().lock();
     match command {

@@ -1189,7 +1189,8 @@ async fn terminal_changes_refuse_viewers_forgeries_and_bad_input() -> TestResult
         assert!(!refused.body.contains("<script>alert"));
     }
     assert_eq!(h.count("terminals")?, 1);
-    assert_eq!(h.audit_entries("terminal_provisioned")?.len(), 0);
+    // Only the one the command line made.
+    assert_eq!(h.audit_entries("terminal_provisioned")?.len(), 1);
     assert_eq!(h.audit_entries("terminal_revoked")?.len(), 0);
     assert_eq!(
         h.test_db
@@ -1959,3 +1960,47 @@ mod policies;
 /// The Sign-up schedule and quotas page.
 #[path = "console/schedule.rs"]
 mod schedule;
+
+/// Changes made with the command line are in the audit log too, by "the command line".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_line_changes_are_audited() -> TestResult {
+    let h = start(Config::default()).await?;
+    let added = cli(&[
+        "terminal",
+        "add",
+        "--db",
+        h.db(),
+        "--site",
+        "성북구 보건소",
+        "--role",
+        "kiosk",
+    ])?;
+    let label = field(&added, "terminal")
+        .ok_or("no terminal printed")?
+        .to_owned();
+    cli(&["terminal", "revoke", "--db", h.db(), "--terminal", &label])?;
+    cli(&[
+        "schedule",
+        "set",
+        "--db",
+        h.db(),
+        "--day",
+        "2099-01-04",
+        "--rule",
+        "odd_birth_years",
+    ])?;
+    for action in ["terminal_provisioned", "terminal_revoked", "schedule_set"] {
+        assert_eq!(h.audit_count(action)?, 1, "{action}");
+    }
+    let unknown = cli(&[
+        "terminal",
+        "revoke",
+        "--db",
+        h.db(),
+        "--terminal",
+        "T-000099",
+    ]);
+    assert!(unknown.is_err(), "an unknown terminal is refused");
+    assert_eq!(h.audit_count("terminal_revoked")?, 1);
+    Ok(())
+}
