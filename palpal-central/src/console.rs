@@ -422,6 +422,18 @@ impl Ctx {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The day the query's `name` asks for (`YYYY-MM-DD`), `today` when it asks for none;
+    /// `T::BadDay` for anything else.
+    fn day(&self, name: &str, today: chrono::NaiveDate) -> Result<chrono::NaiveDate, T> {
+        match self.query(name).map(str::trim) {
+            None | Some("") => Ok(today),
+            Some(text) if text.len() <= 10 => {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| T::BadDay)
+            }
+            Some(_) => Err(T::BadDay),
+        }
+    }
 }
 
 fn cookies_of(headers: &HeaderMap) -> HashMap<String, String> {
@@ -814,11 +826,8 @@ async fn today(State(console): State<Arc<Console>>, ctx: Ctx, method: Method) ->
 
 /// The day of `?day=`, today in Seoul when absent; `None` when it does not read.
 fn day_asked(console: &Console, ctx: &Ctx) -> Option<chrono::NaiveDate> {
-    match ctx.query("day").map(str::trim) {
-        None | Some("") => Some(points_core::kst_day(console.clock.now())),
-        Some(text) if text.len() <= 10 => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
-        Some(_) => None,
-    }
+    ctx.day("day", points_core::kst_day(console.clock.now()))
+        .ok()
 }
 
 async fn reconciliation_page(

@@ -1018,16 +1018,26 @@ impl App {
         if taken.is_empty() {
             return;
         }
-        let (reply, _answer) = oneshot::channel();
-        if let Err(mpsc::error::TrySendError::Full(job)) = self.writer.try_send(WriteJob {
-            write: Write::Seen(taken),
-            reply,
-            queued_at: std::time::Instant::now(),
-        }) {
-            if let Write::Seen(back) = job.write {
-                back.into_iter().for_each(|s| self.note_sighting(s));
-            }
+        if let Err(Write::Seen(back)) = self.hand_to_writer(Write::Seen(taken)) {
+            back.into_iter().for_each(|s| self.note_sighting(s));
         }
+    }
+
+    /// Hands `write` to the writer without waiting for its answer, or gives it back when the
+    /// writer cannot take it now (its queue full), to be kept for the next time.
+    fn hand_to_writer(&self, write: Write) -> Result<(), Write> {
+        let (reply, _answer) = oneshot::channel();
+        self.writer
+            .try_send(WriteJob {
+                write,
+                reply,
+                queued_at: std::time::Instant::now(),
+            })
+            .map_err(|refused| match refused {
+                mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => {
+                    job.write
+                }
+            })
     }
 
     /// Hands what this process counted since the last time to the writer, as this minute's
@@ -1047,19 +1057,11 @@ impl App {
                 count: *count,
             })
             .collect();
-        let (reply, _answer) = oneshot::channel();
-        if self
-            .writer
-            .try_send(WriteJob {
-                write: Write::Activity {
-                    counts,
-                    keep_from: crate::store::minute_of(now - ACTIVITY_KEPT),
-                },
-                reply,
-                queued_at: std::time::Instant::now(),
-            })
-            .is_err()
-        {
+        let write = Write::Activity {
+            counts,
+            keep_from: crate::store::minute_of(now - ACTIVITY_KEPT),
+        };
+        if self.hand_to_writer(write).is_err() {
             self.metrics.give_back_activity(&taken);
         }
     }

@@ -100,7 +100,7 @@ fn open_store(
 enum Command {
     /// Serve the sync API.
     Serve {
-        /// The SQLite database file (created if missing).
+        /// The database: a SQLite file (created if missing) or a PostgreSQL URL.
         #[arg(long)]
         db: PathBuf,
         /// Address to listen on, such as 127.0.0.1:8088; port 0 picks a free port.
@@ -248,7 +248,7 @@ enum Command {
 enum OperatorCommand {
     /// Add an operator of the console and print their one-time setup code (valid 7 days).
     Add {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The name they sign in with (letters, digits, spaces and . - _ @; 64 at most).
@@ -260,7 +260,7 @@ enum OperatorCommand {
     },
     /// List the console's operators.
     List {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
     },
@@ -323,7 +323,7 @@ enum WatchCaCommand {
     /// Trusts a watch certificate authority. From then on a step report is credited only
     /// with the signature of a watch it certified, paired to the member.
     Add {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The authority's Ed25519 public key, 64 hex digits.
@@ -362,7 +362,7 @@ enum TlsCommand {
 enum ScheduleCommand {
     /// Set the rule of one day.
     Set {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The day, YYYY-MM-DD (Asia/Seoul).
@@ -378,7 +378,7 @@ enum ScheduleCommand {
 enum QuotaCommand {
     /// Set a site's places for a day, or split a total across sites.
     Set {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The day, YYYY-MM-DD (Asia/Seoul).
@@ -401,9 +401,10 @@ enum QuotaCommand {
 
 #[derive(Subcommand)]
 enum MemberCommand {
-    /// Revoke a member's card; terminals learn it at their next pull.
+    /// Revoke a member: every card of theirs is refused; terminals learn it at their next
+    /// pull. Audited as the command line's.
     Revoke {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The member number, such as PP-00000001.
@@ -413,7 +414,7 @@ enum MemberCommand {
     /// Revoke one printed member card (lost or replaced): the server refuses holds made
     /// with it; the member's other cards and app still work.
     RevokeCard {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The member number, such as PP-00000001.
@@ -430,7 +431,7 @@ enum KeyCommand {
     /// Make a redemption-token signing key: the secret seed goes to a new file (mode 0600),
     /// the public key is published to terminals at their next pull.
     Add {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// Where to write the secret seed (hex); the file must not exist.
@@ -444,7 +445,7 @@ enum ReportCommand {
     /// Members overspent on a day: holds their balance did not cover and tokens used twice,
     /// with every hold of theirs that day, by terminal.
     Overspend {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The day, YYYY-MM-DD (Asia/Seoul).
@@ -482,7 +483,7 @@ fn parse_rule(text: &str) -> Result<DayRule, String> {
 enum TerminalCommand {
     /// Create a terminal and print its one-time enrollment code.
     Add {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The site: a community center or a store.
@@ -498,7 +499,7 @@ enum TerminalCommand {
     },
     /// Lock a terminal out.
     Revoke {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
         /// The terminal, such as T-000001.
@@ -507,7 +508,7 @@ enum TerminalCommand {
     },
     /// List terminals.
     List {
-        /// The SQLite database file.
+        /// The database (SQLite file or PostgreSQL URL).
         #[arg(long)]
         db: PathBuf,
     },
@@ -735,21 +736,42 @@ fn quota(command: QuotaCommand, policies: Arc<points_core::PolicySet>) -> anyhow
              give --site with --places, or --sites with --total"
         ),
     };
-    let mut store = open_store(&db, policies)?;
-    let mut out = std::io::stdout().lock();
+    let mut changes = Vec::with_capacity(plan.len());
     for (site, places) in plan {
         anyhow::ensure!(
             !site.trim().is_empty(),
             "사이트 이름이 비어 있습니다 / the site name is empty"
         );
-        let lease = store
-            .set_quota(day, site.trim(), places)
-            .context("정원을 저장하지 못했습니다 / saving the quota")?;
-        writeln!(
-            out,
-            "{}\t{}\t{}\tplaces={}\tused={}",
-            lease.lease_id, lease.day, lease.site, lease.places, lease.used
-        )?;
+        changes.push(store::QuotaChange {
+            day,
+            site: site.trim().to_owned(),
+            places,
+        });
+    }
+    let mut store = open_store(&db, policies)?;
+    // All or none, audited as the command line's, as the console sets them.
+    if let Err(refused) = store
+        .set_quotas(&changes, &Actor::command_line(), SystemClock.now())
+        .context("정원을 저장하지 못했습니다 / saving the quota")?
+    {
+        let site = changes.get(refused.index).map_or("", |c| c.site.as_str());
+        anyhow::bail!(
+            "{site}: {day}에 이미 {used}명이 가입해 정원을 그보다 적게 할 수 없습니다. {used} 이상으로 \
+             정해 주세요 (아무것도 바꾸지 않았습니다) / {used} people already signed up at {site} on \
+             {day}: give at least {used} places (nothing was changed)",
+            used = refused.used
+        );
+    }
+    let leases = store.leases_on(day)?;
+    let mut out = std::io::stdout().lock();
+    for change in &changes {
+        if let Some(lease) = leases.iter().find(|l| l.site == change.site) {
+            writeln!(
+                out,
+                "{}\t{}\t{}\tplaces={}\tused={}",
+                lease.lease_id, lease.day, lease.site, lease.places, lease.used
+            )?;
+        }
     }
     Ok(())
 }
@@ -764,8 +786,8 @@ fn member(command: MemberCommand, policies: Arc<points_core::PolicySet>) -> anyh
     })?;
     let mut store = open_store(&db, policies)?;
     let found = match serial {
-        None => store.revoke_member(id, SystemClock.now()),
-        Some(serial) => store.revoke_card(id, serial, SystemClock.now()),
+        None => store.revoke_member(id, &Actor::command_line(), SystemClock.now()),
+        Some(serial) => store.revoke_card(id, serial, &Actor::command_line(), SystemClock.now()),
     }
     .context("회원 카드를 중지하지 못했습니다 / revoking the member's card")?;
     anyhow::ensure!(

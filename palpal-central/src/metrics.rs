@@ -38,13 +38,15 @@ pub struct Metrics {
 /// (`latency_le_<bound>`; slower answers count as `latency_slower`).
 pub const LATENCY_BOUNDS_MS: [u64; 6] = [10, 50, 100, 250, 1_000, 5_000];
 
-const LATENCY_FIGURES: [&str; 6] = [
+/// The answer-time figures: one per bound of [`LATENCY_BOUNDS_MS`], then the slower answers.
+pub const LATENCY_FIGURES: [&str; 7] = [
     "latency_le_10",
     "latency_le_50",
     "latency_le_100",
     "latency_le_250",
     "latency_le_1000",
     "latency_le_5000",
+    "latency_slower",
 ];
 
 /// What the writer thread spends its time on.
@@ -84,7 +86,9 @@ impl Metrics {
         let latency = LATENCY_BOUNDS_MS
             .iter()
             .position(|bound| ms <= *bound)
-            .map_or("latency_slower", |i| LATENCY_FIGURES[i]);
+            .map_or(LATENCY_FIGURES[LATENCY_BOUNDS_MS.len()], |i| {
+                LATENCY_FIGURES[i]
+            });
         let mut activity = lock(&self.activity);
         *activity.entry("requests").or_default() += 1;
         *activity.entry(latency).or_default() += 1;

@@ -637,11 +637,19 @@ pub trait Store: Send {
         by: &Actor,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Result<(), QuotaRefusal>>;
-    /// Revokes a member's card; `false` if there is no such member.
-    fn revoke_member(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
-    /// Revokes one member card (lost or replaced): holds carrying it are refused from then
-    /// on. `false` when there is no such member.
-    fn revoke_card(&mut self, id: i64, serial: u16, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Revokes a member (every card of theirs); `false` if there is no such member. Audited
+    /// as `by`'s when it was not revoked already.
+    fn revoke_member(&mut self, id: i64, by: &Actor, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Revokes one member card (lost or replaced), signed by the server or not: holds carrying
+    /// it are refused from then on. `false` when there is no such member. Audited as `by`'s
+    /// when it was not revoked already.
+    fn revoke_card(
+        &mut self,
+        id: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
     /// Trusts a watch certificate authority's public key: from then on a step report is
     /// credited only with a proof from a watch it certified. Returns whether it was new.
     fn add_watch_authority(
@@ -1422,22 +1430,40 @@ impl Store for SqliteStore {
         Ok(lease)
     }
 
-    fn revoke_member(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    fn revoke_member(&mut self, id: i64, by: &Actor, now: DateTime<Utc>) -> anyhow::Result<bool> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let changed = tx.execute(
-            "UPDATE members SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-            params![id, now.to_rfc3339()],
-        )?;
-        if changed == 1 {
+        let revoked: Option<Option<String>> = tx
+            .query_row(
+                "SELECT revoked_at FROM members WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some(revoked) = revoked else {
+            return Ok(false);
+        };
+        if revoked.is_none() {
+            tx.execute(
+                "UPDATE members SET revoked_at = ?2 WHERE id = ?1",
+                params![id, now.to_rfc3339()],
+            )?;
             touch(&tx, "member", id)?;
+            let target = member_number(id);
+            console::audit(&tx, &console::member_revoked_entry(by, &target), now)?;
         }
         tx.commit()?;
-        Ok(changed == 1)
+        Ok(true)
     }
 
-    fn revoke_card(&mut self, id: i64, serial: u16, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    fn revoke_card(
+        &mut self,
+        id: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -1447,13 +1473,17 @@ impl Store for SqliteStore {
             |row| row.get(0),
         )?;
         if known {
-            tx.execute(
+            let revoked = tx.execute(
                 "INSERT OR IGNORE INTO revoked_cards (member_id, serial, revoked_at)
                  VALUES (?1, ?2, ?3)",
                 params![id, serial, now.to_rfc3339()],
             )?;
-            // Counters learn it at their next pull.
-            touch(&tx, "card", card_key(id, serial))?;
+            if revoked == 1 {
+                // Counters learn it at their next pull.
+                touch(&tx, "card", card_key(id, serial))?;
+                let target = console::card_target(id, serial);
+                console::audit(&tx, &console::card_revoked_entry(by, &target), now)?;
+            }
         }
         tx.commit()?;
         Ok(known)
@@ -2762,28 +2792,22 @@ fn record_contact(
 
 /// Records sightings, keeping for each terminal the latest time seen and the latest report.
 fn record_sightings(tx: &Connection, sightings: &[Sighting]) -> anyhow::Result<WriteReply> {
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO terminal_seen (terminal_id, seen_ms, reported_ms, app_version, waiting,
-                                    oldest_waiting_s, clock_offset_s)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (terminal_id) DO UPDATE SET
-             seen_ms = max(seen_ms, excluded.seen_ms),
-             reported_ms = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
-                 THEN excluded.reported_ms ELSE reported_ms END,
-             app_version = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
-                 THEN excluded.app_version ELSE app_version END,
-             waiting = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
-                 THEN excluded.waiting ELSE waiting END,
-             oldest_waiting_s = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
-                 THEN excluded.oldest_waiting_s ELSE oldest_waiting_s END,
-             clock_offset_s = CASE WHEN excluded.reported_ms > coalesce(reported_ms, -1)
-                 THEN excluded.clock_offset_s ELSE clock_offset_s END",
+    // Heard: the latest time wins. The report: the latest report wins, whatever order the
+    // processes write them in.
+    let mut heard = tx.prepare_cached(
+        "INSERT INTO terminal_seen (terminal_id, seen_ms) VALUES (?1, ?2)
+         ON CONFLICT (terminal_id) DO UPDATE SET seen_ms = max(seen_ms, excluded.seen_ms)",
+    )?;
+    let mut report = tx.prepare_cached(
+        "UPDATE terminal_seen SET reported_ms = ?2, app_version = ?3, waiting = ?4,
+                                  oldest_waiting_s = ?5, clock_offset_s = ?6
+         WHERE terminal_id = ?1 AND ?2 > coalesce(reported_ms, -1)",
     )?;
     for seen in sightings {
         let row = SeenRow::from(seen);
-        upsert.execute(params![
+        heard.execute(params![seen.terminal, row.seen_ms])?;
+        report.execute(params![
             seen.terminal,
-            row.seen_ms,
             row.reported_ms,
             row.app_version,
             row.waiting,

@@ -260,6 +260,7 @@ pub fn action_name(action: &str) -> Option<T> {
         AuditAction::CardRevoked => T::ActionCardRevoked,
         AuditAction::WatchUnpaired => T::ActionWatchUnpaired,
         AuditAction::CardReplaced => T::ActionCardReplaced,
+        AuditAction::MemberRevoked => T::ActionMemberRevoked,
     })
 }
 

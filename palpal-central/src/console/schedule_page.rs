@@ -369,14 +369,7 @@ fn page(
 /// The days asked for: `?from=` for the calendar (today when absent), `?day=` for the quotas.
 fn days_asked(console: &Console, ctx: &Ctx) -> Result<(NaiveDate, NaiveDate), T> {
     let today = points_core::kst_day(console.clock.now());
-    let read = |name: &str| match ctx.query(name).map(str::trim) {
-        None | Some("") => Ok(today),
-        Some(text) if text.len() <= 10 => {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| T::BadDay)
-        }
-        Some(_) => Err(T::BadDay),
-    };
-    Ok((read("from")?, read("day")?))
+    Ok((ctx.day("from", today)?, ctx.day("day", today)?))
 }
 
 async fn answer(

@@ -11,7 +11,7 @@ use kiosk_core::admission::QuotaLease;
 use maud::{html, Markup};
 
 use super::text::{Lang, T};
-use crate::metrics::LATENCY_BOUNDS_MS;
+use crate::metrics::{LATENCY_BOUNDS_MS, LATENCY_FIGURES};
 use crate::store::{minute_of, ActivityCount, Sighting, Terminal};
 
 /// The script that refreshes the live part.
@@ -52,7 +52,8 @@ struct Series {
     today: BTreeMap<String, i64>,
 }
 
-const CHARTED: [&str; 16] = [
+/// The figures charted minute by minute, besides the answer times (`LATENCY_FIGURES`).
+const CHARTED: [&str; 9] = [
     "sign_ups",
     "step_reports",
     "points",
@@ -61,13 +62,6 @@ const CHARTED: [&str; 16] = [
     "refused_429",
     "errors_5xx",
     "requests",
-    "latency_le_10",
-    "latency_le_50",
-    "latency_le_100",
-    "latency_le_250",
-    "latency_le_1000",
-    "latency_le_5000",
-    "latency_slower",
     "rejected",
 ];
 
@@ -83,6 +77,7 @@ fn series(live: &Live<'_>) -> Series {
         .collect();
     let mut by_minute: BTreeMap<&'static str, Vec<i64>> = CHARTED
         .iter()
+        .chain(&LATENCY_FIGURES)
         .map(|figure| (*figure, vec![0; MINUTES]))
         .collect();
     let mut today: BTreeMap<String, i64> = BTreeMap::new();
@@ -127,18 +122,10 @@ pub fn live(lang: Lang, live: &Live<'_>) -> Markup {
     let row = |figure: &str| s.by_minute.get(figure).cloned().unwrap_or_default();
     let latency: Vec<i64> = (0..MINUTES)
         .map(|i| {
-            let buckets: Vec<i64> = [
-                "latency_le_10",
-                "latency_le_50",
-                "latency_le_100",
-                "latency_le_250",
-                "latency_le_1000",
-                "latency_le_5000",
-                "latency_slower",
-            ]
-            .iter()
-            .map(|f| s.by_minute.get(f).map_or(0, |r| r[i]))
-            .collect();
+            let buckets: Vec<i64> = LATENCY_FIGURES
+                .iter()
+                .map(|f| s.by_minute.get(f).map_or(0, |r| r[i]))
+                .collect();
             match p99(&buckets) {
                 None => 0,
                 Some(Some(ms)) => i64::try_from(ms).unwrap_or(i64::MAX),

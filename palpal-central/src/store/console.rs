@@ -175,11 +175,13 @@ pub enum AuditAction {
     WatchUnpaired,
     /// A lost card was revoked and its replacement allowed.
     CardReplaced,
+    /// A member was revoked (every card of theirs refused from then on).
+    MemberRevoked,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::OperatorAdded,
         AuditAction::OperatorSetUp,
         AuditAction::OperatorDisabled,
@@ -196,6 +198,7 @@ impl AuditAction {
         AuditAction::CardRevoked,
         AuditAction::WatchUnpaired,
         AuditAction::CardReplaced,
+        AuditAction::MemberRevoked,
     ];
 
     /// The action as stored.
@@ -217,6 +220,7 @@ impl AuditAction {
             AuditAction::CardRevoked => "card_revoked",
             AuditAction::WatchUnpaired => "watch_unpaired",
             AuditAction::CardReplaced => "card_replaced",
+            AuditAction::MemberRevoked => "member_revoked",
         }
     }
 
@@ -1192,6 +1196,17 @@ pub fn card_revoked_entry<'a>(by: &'a Actor, target: &'a str) -> NewAudit<'a> {
     NewAudit {
         actor: by,
         action: AuditAction::CardRevoked,
+        target,
+        before: Some(json_of(&[("state", "active")])),
+        after: Some(json_of(&[("state", "revoked")])),
+    }
+}
+
+/// The audit entry of a member revoked.
+pub fn member_revoked_entry<'a>(by: &'a Actor, target: &'a str) -> NewAudit<'a> {
+    NewAudit {
+        actor: by,
+        action: AuditAction::MemberRevoked,
         target,
         before: Some(json_of(&[("state", "active")])),
         after: Some(json_of(&[("state", "revoked")])),

@@ -1023,20 +1023,39 @@ impl Store for PgStore {
         Ok(read_lease(&row))
     }
 
-    fn revoke_member(&mut self, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    fn revoke_member(&mut self, id: i64, by: &Actor, now: DateTime<Utc>) -> anyhow::Result<bool> {
         let mut tx = self.db().transaction()?;
-        let changed = tx.execute(
-            "UPDATE members SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
-            &[&id, &now.to_rfc3339()],
-        )?;
-        if changed == 1 {
+        let Some(row) = tx.query_opt(
+            "SELECT revoked_at FROM members WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )?
+        else {
+            return Ok(false);
+        };
+        if row.get::<_, Option<String>>(0).is_none() {
+            tx.execute(
+                "UPDATE members SET revoked_at = $2 WHERE id = $1",
+                &[&id, &now.to_rfc3339()],
+            )?;
             tx.touch("member", id)?;
+            let target = member_number(id);
+            console::audit(
+                &mut tx,
+                &crate::store::console::member_revoked_entry(by, &target),
+                now,
+            )?;
         }
         tx.commit()?;
-        Ok(changed == 1)
+        Ok(true)
     }
 
-    fn revoke_card(&mut self, id: i64, serial: u16, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    fn revoke_card(
+        &mut self,
+        id: i64,
+        serial: u16,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
         let mut tx = self.db().transaction()?;
         let known: bool = tx
             .query_one(
@@ -1045,13 +1064,21 @@ impl Store for PgStore {
             )?
             .get(0);
         if known {
-            tx.execute(
+            let revoked = tx.execute(
                 "INSERT INTO revoked_cards (member_id, serial, revoked_at) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
                 &[&id, &i32::from(serial), &now.to_rfc3339()],
             )?;
-            // Counters learn it at their next pull.
-            tx.touch("card", card_key(id, serial))?;
+            if revoked == 1 {
+                // Counters learn it at their next pull.
+                tx.touch("card", card_key(id, serial))?;
+                let target = crate::store::console::card_target(id, serial);
+                console::audit(
+                    &mut tx,
+                    &crate::store::console::card_revoked_entry(by, &target),
+                    now,
+                )?;
+            }
         }
         tx.commit()?;
         Ok(known)
@@ -2591,35 +2618,43 @@ fn record_contact(
 /// Records sightings, keeping for each terminal the latest time seen and the latest report
 /// (another process may have recorded a later one).
 fn record_sightings(tx: &mut impl Sql, sightings: &[Sighting]) -> anyhow::Result<WriteReply> {
-    for seen in sightings {
-        let row = SeenRow::from(seen);
-        tx.execute(
-            "INSERT INTO terminal_seen (terminal_id, seen_ms, reported_ms, app_version, waiting,
-                                        oldest_waiting_s, clock_offset_s)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (terminal_id) DO UPDATE SET
-                 seen_ms = greatest(terminal_seen.seen_ms, excluded.seen_ms),
-                 reported_ms = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
-                     THEN excluded.reported_ms ELSE terminal_seen.reported_ms END,
-                 app_version = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
-                     THEN excluded.app_version ELSE terminal_seen.app_version END,
-                 waiting = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
-                     THEN excluded.waiting ELSE terminal_seen.waiting END,
-                 oldest_waiting_s = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
-                     THEN excluded.oldest_waiting_s ELSE terminal_seen.oldest_waiting_s END,
-                 clock_offset_s = CASE WHEN excluded.reported_ms > coalesce(terminal_seen.reported_ms, -1)
-                     THEN excluded.clock_offset_s ELSE terminal_seen.clock_offset_s END",
-            &[
-                &seen.terminal,
-                &row.seen_ms,
-                &row.reported_ms,
-                &row.app_version,
-                &row.waiting,
-                &row.oldest_waiting_s,
-                &row.clock_offset_s,
-            ],
-        )?;
-    }
+    // Two statements for all of them (in terminal order, as every process writes them, so
+    // that two processes lock the rows in the same order). Heard: the latest time wins. The
+    // report: the latest report wins, whatever order the processes write them in.
+    let mut sightings: Vec<&Sighting> = sightings.iter().collect();
+    sightings.sort_by_key(|s| s.terminal);
+    sightings.dedup_by_key(|s| s.terminal);
+    let rows: Vec<SeenRow> = sightings.iter().map(|s| SeenRow::from(*s)).collect();
+    let terminals: Vec<i64> = sightings.iter().map(|s| s.terminal).collect();
+    let column = |f: fn(&SeenRow) -> Option<i64>| rows.iter().map(f).collect::<Vec<_>>();
+    let seen: Vec<i64> = rows.iter().map(|r| r.seen_ms).collect();
+    tx.execute(
+        "INSERT INTO terminal_seen (terminal_id, seen_ms)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[])
+         ON CONFLICT (terminal_id) DO UPDATE SET
+             seen_ms = greatest(terminal_seen.seen_ms, excluded.seen_ms)",
+        &[&terminals, &seen],
+    )?;
+    let versions: Vec<Option<String>> = rows.iter().map(|r| r.app_version.clone()).collect();
+    tx.execute(
+        "UPDATE terminal_seen AS t
+         SET reported_ms = n.reported_ms, app_version = n.app_version, waiting = n.waiting,
+             oldest_waiting_s = n.oldest_waiting_s, clock_offset_s = n.clock_offset_s
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+                     $6::bigint[])
+              AS n (terminal_id, reported_ms, app_version, waiting, oldest_waiting_s,
+                    clock_offset_s)
+         WHERE t.terminal_id = n.terminal_id
+           AND n.reported_ms > coalesce(t.reported_ms, -1)",
+        &[
+            &terminals,
+            &column(|r| r.reported_ms),
+            &versions,
+            &column(|r| r.waiting),
+            &column(|r| r.oldest_waiting_s),
+            &column(|r| r.clock_offset_s),
+        ],
+    )?;
     Ok(WriteReply::Contacted)
 }
 

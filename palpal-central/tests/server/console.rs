@@ -2002,5 +2002,94 @@ async fn command_line_changes_are_audited() -> TestResult {
     ]);
     assert!(unknown.is_err(), "an unknown terminal is refused");
     assert_eq!(h.audit_count("terminal_revoked")?, 1);
+
+    // Places, all or none as in the console: not below the places already taken.
+    let day = points_core::kst_day(h.clock.now()).to_string();
+    let quota = |places: &str| {
+        [
+            "quota",
+            "set",
+            "--db",
+            h.db(),
+            "--day",
+            &day,
+            "--sites",
+            "성북구 보건소,강북구 복지관",
+            "--total",
+            places,
+        ]
+        .map(str::to_owned)
+    };
+    let set = cli(&quota("5").each_ref().map(String::as_str))?;
+    assert_eq!(set.lines().count(), 2, "{set}");
+    assert!(set.contains("성북구 보건소\tplaces=3\tused=0"), "{set}");
+    assert_eq!(h.audit_count("quota_set")?, 2);
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let signed_up = h
+        .sync(
+            &kiosk,
+            json!([enrollment("q-1", "김영희"), enrollment("q-2", "박철수")]),
+        )
+        .await?;
+    assert_eq!(signed_up.status, 200, "{}", signed_up.body);
+    // 2 places for 성북구 (its 2 taken) and 1 for 강북구: refused, nothing changed.
+    let refused = cli_fails(&quota("2").each_ref().map(String::as_str))?;
+    assert!(
+        refused.contains("nothing was changed") && refused.contains("아무것도 바꾸지"),
+        "{refused}"
+    );
+    assert_eq!(h.audit_count("quota_set")?, 2);
+    let places = h
+        .test_db
+        .row("SELECT places FROM quota_leases WHERE site = '강북구 복지관'")?;
+    assert_eq!(places, [2]);
+
+    // A card, then the member: each audited once, however often asked.
+    for _ in 0..2 {
+        cli(&[
+            "member",
+            "revoke-card",
+            "--db",
+            h.db(),
+            "--member",
+            "PP-00000001",
+            "--serial",
+            "1",
+        ])?;
+        cli(&[
+            "member",
+            "revoke",
+            "--db",
+            h.db(),
+            "--member",
+            "PP-00000002",
+        ])?;
+    }
+    assert_eq!(
+        h.audit_entries("card_revoked")?,
+        vec![(
+            "PP-00000001 card 1".to_owned(),
+            r#"{"state":"active"}"#.to_owned(),
+            r#"{"state":"revoked"}"#.to_owned()
+        )]
+    );
+    assert_eq!(
+        h.audit_entries("member_revoked")?,
+        vec![(
+            "PP-00000002".to_owned(),
+            r#"{"state":"active"}"#.to_owned(),
+            r#"{"state":"revoked"}"#.to_owned()
+        )]
+    );
+    let unknown = cli_fails(&[
+        "member",
+        "revoke",
+        "--db",
+        h.db(),
+        "--member",
+        "PP-00000099",
+    ])?;
+    assert!(unknown.contains("PP-00000099"), "{unknown}");
+    assert_eq!(h.audit_count("member_revoked")?, 1);
     Ok(())
 }
