@@ -1405,10 +1405,7 @@ async fn pull(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
     // The policies in force as the database has them now (read again by this connection
     // only when their version changed): a terminal whose cursor names other ones gets them.
     let (page, in_force) = app
-        .read(move |store| {
-            let page = store.pull(&terminal, cursor, limit, today)?;
-            Ok((page, store.policies()?))
-        })
+        .read(move |store| store.pull_with_policies(&terminal, cursor, limit, today))
         .await?;
     app.saw(terminal_id, request.report);
     let policies = (fingerprint.as_deref() != Some(in_force.fingerprint.as_str()))

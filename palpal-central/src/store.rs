@@ -674,6 +674,18 @@ pub trait Store: Send {
         limit: u32,
         today: NaiveDate,
     ) -> anyhow::Result<PullPage>;
+    /// [`Store::pull`], and the points policies in force as [`Store::policies`] gives them,
+    /// both as one read (a store may answer both with fewer round trips).
+    fn pull_with_policies(
+        &mut self,
+        terminal: &Terminal,
+        cursor: i64,
+        limit: u32,
+        today: NaiveDate,
+    ) -> anyhow::Result<(PullPage, Arc<crate::policies::InForce>)> {
+        let page = self.pull(terminal, cursor, limit, today)?;
+        Ok((page, self.policies()?))
+    }
     /// The member with this name, birth date and phone (normalised as an enrollment is).
     fn find_member(
         &mut self,

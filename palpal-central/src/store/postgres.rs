@@ -8,7 +8,7 @@
 //! `YYYY-MM-DD` text and times as RFC 3339 text, as in SQLite, so that both engines store the
 //! very same values.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -1139,9 +1139,33 @@ impl Store for PgStore {
         today: NaiveDate,
     ) -> anyhow::Result<PullPage> {
         let mut tx = self.db().transaction()?;
-        let page = pull_page(&mut tx, terminal, cursor, limit, today)?;
+        let (page, _) = pull_page(&mut tx, terminal, cursor, limit, today)?;
         tx.commit()?;
         Ok(page)
+    }
+
+    fn pull_with_policies(
+        &mut self,
+        terminal: &Terminal,
+        cursor: i64,
+        limit: u32,
+        today: NaiveDate,
+    ) -> anyhow::Result<(PullPage, Arc<crate::policies::InForce>)> {
+        self.db();
+        let Some(client) = self.client.as_mut() else {
+            unreachable!("the connection is taken only as the store is dropped")
+        };
+        let mut tx = client.transaction()?;
+        // The policies' version comes with the page's first read; the policies themselves
+        // are read again only when it changed.
+        let (page, version) = pull_page(&mut tx, terminal, cursor, limit, today)?;
+        let in_force = if version == self.in_force.version {
+            Arc::clone(&self.in_force)
+        } else {
+            policies::refresh(&mut tx, &mut self.in_force)?
+        };
+        tx.commit()?;
+        Ok((page, in_force))
     }
 
     fn find_member(
@@ -2751,21 +2775,23 @@ fn pull_page(
     cursor: i64,
     limit: u32,
     today: NaiveDate,
-) -> anyhow::Result<PullPage> {
+) -> anyhow::Result<(PullPage, i64)> {
     let limit = limit.clamp(1, 1000);
     let mut page = PullPage {
         cursor,
         ..PullPage::default()
     };
     // Only the changes of transactions that ended before the oldest one still running: any
-    // change not yet committed, or committed later, gets a number above them.
-    let below: i64 = tx
-        .query_one(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20",
-            &[],
-        )?
-        .get(0);
-    let changes: Vec<(String, i64, i64)> = tx
+    // change not yet committed, or committed later, gets a number above them. The policies'
+    // version comes along, for `pull_with_policies`.
+    let horizon = tx.query_one(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20,
+                (SELECT version FROM policy_version WHERE id = 1)",
+        &[],
+    )?;
+    let below: i64 = horizon.get(0);
+    let policies_version: i64 = horizon.get::<_, Option<i64>>(1).unwrap_or(0);
+    let mut changes: Vec<(String, i64, i64)> = tx
         .query(
             "SELECT kind, key, seq FROM changes WHERE seq > $1 AND seq < $2
              ORDER BY seq LIMIT $3",
@@ -2775,75 +2801,96 @@ fn pull_page(
         .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
     page.more = changes.len() > limit as usize;
-    for (kind, key, seq) in changes.into_iter().take(limit as usize) {
-        page.cursor = seq;
+    changes.truncate(limit as usize);
+    if let Some((_, _, seq)) = changes.last() {
+        page.cursor = *seq;
+    }
+    // One statement per kind for the whole page, in the changes' order, not one per change:
+    // each is a round trip to the database.
+    let mut keys: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (kind, key, _) in &changes {
         match kind.as_str() {
-            "balance" => {
-                let (credited, spent) = balance_of(tx, key)?;
-                page.balances.push(BalanceSnapshot {
-                    member_number: member_number(key),
-                    credited,
-                    spent,
-                    balance: credited - spent,
-                });
-            }
-            "member" => page.revoked_members.push(member_number(key)),
-            "watch" => {
-                if let Some(row) = tx.query_opt(
-                    "SELECT serial, member_id, ended_at IS NOT NULL FROM watch_pairings
-                     WHERE id = $1",
-                    &[&key],
-                )? {
-                    page.watch_pairings.push(WatchPairing {
-                        serial: row.get(0),
-                        member_number: member_number(row.get(1)),
-                        ended: row.get(2),
-                    });
-                }
-            }
-            "key" => {
-                if let Some(row) = tx.query_opt(
-                    "SELECT public_key, retired_at IS NOT NULL FROM redemption_keys
-                     WHERE key_id = $1",
-                    &[&i32::try_from(key)?],
-                )? {
-                    use base64::Engine as _;
-                    let public_key: Vec<u8> = row.get(0);
-                    page.redemption_keys.push(RedemptionKey {
-                        key_id: u16::try_from(key)?,
-                        public_key: base64::engine::general_purpose::STANDARD.encode(public_key),
-                        retired: row.get(1),
-                    });
-                }
-            }
-            "card" => {
-                let (member_id, serial) = (key / 65_536, u16::try_from(key % 65_536)?);
-                let revoked: bool = tx
-                    .query_one(
-                        "SELECT EXISTS (SELECT 1 FROM revoked_cards
-                                        WHERE member_id = $1 AND serial = $2)",
-                        &[&member_id, &i32::from(serial)],
-                    )?
-                    .get(0);
-                let locked_on: Option<String> = tx
-                    .query_opt(
-                        "SELECT day FROM card_pin_failures WHERE member_id = $1 AND serial = $2
-                         GROUP BY day HAVING count(*) >= $3 ORDER BY day DESC LIMIT 1",
-                        &[
-                            &member_id,
-                            &i32::from(serial),
-                            &i64::from(PIN_LOCK_FAILURES),
-                        ],
-                    )?
-                    .map(|row| row.get(0));
-                page.cards.push(CardState {
-                    member_number: member_number(member_id),
-                    serial,
-                    revoked,
-                    locked_on,
-                });
+            "balance" | "member" | "watch" | "key" | "card" => {
+                keys.entry(kind.as_str()).or_default().push(*key);
             }
             other => anyhow::bail!("unknown change kind {other:?}"),
+        }
+    }
+    let none = Vec::new();
+    let of = |kind: &str| keys.get(kind).unwrap_or(&none);
+    if !of("balance").is_empty() {
+        for row in tx.query(
+            "SELECT k.id, coalesce(b.credited, 0), coalesce(b.spent, 0)
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS k (id, n)
+             LEFT JOIN balances b ON b.member_id = k.id
+             ORDER BY k.n",
+            &[of("balance")],
+        )? {
+            let (credited, spent): (i64, i64) = (row.get(1), row.get(2));
+            page.balances.push(BalanceSnapshot {
+                member_number: member_number(row.get(0)),
+                credited,
+                spent,
+                balance: credited - spent,
+            });
+        }
+    }
+    page.revoked_members = of("member").iter().map(|id| member_number(*id)).collect();
+    if !of("watch").is_empty() {
+        for row in tx.query(
+            "SELECT w.serial, w.member_id, w.ended_at IS NOT NULL
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS k (id, n)
+             JOIN watch_pairings w ON w.id = k.id
+             ORDER BY k.n",
+            &[of("watch")],
+        )? {
+            page.watch_pairings.push(WatchPairing {
+                serial: row.get(0),
+                member_number: member_number(row.get(1)),
+                ended: row.get(2),
+            });
+        }
+    }
+    if !of("key").is_empty() {
+        use base64::Engine as _;
+        for row in tx.query(
+            "SELECT r.key_id, r.public_key, r.retired_at IS NOT NULL
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS k (id, n)
+             JOIN redemption_keys r ON r.key_id = k.id
+             ORDER BY k.n",
+            &[of("key")],
+        )? {
+            let public_key: Vec<u8> = row.get(1);
+            page.redemption_keys.push(RedemptionKey {
+                key_id: u16::try_from(row.get::<_, i32>(0))?,
+                public_key: base64::engine::general_purpose::STANDARD.encode(public_key),
+                retired: row.get(2),
+            });
+        }
+    }
+    if !of("card").is_empty() {
+        let members: Vec<i64> = of("card").iter().map(|key| key / 65_536).collect();
+        let serials: Vec<i32> = of("card")
+            .iter()
+            .map(|key| i32::try_from(key % 65_536))
+            .collect::<Result<_, _>>()?;
+        for row in tx.query(
+            "SELECT k.member_id, k.serial,
+                    EXISTS (SELECT 1 FROM revoked_cards r
+                            WHERE r.member_id = k.member_id AND r.serial = k.serial),
+                    (SELECT f.day FROM card_pin_failures f
+                     WHERE f.member_id = k.member_id AND f.serial = k.serial
+                     GROUP BY f.day HAVING count(*) >= $3 ORDER BY f.day DESC LIMIT 1)
+             FROM unnest($1::bigint[], $2::int[]) WITH ORDINALITY AS k (member_id, serial, n)
+             ORDER BY k.n",
+            &[&members, &serials, &i64::from(PIN_LOCK_FAILURES)],
+        )? {
+            page.cards.push(CardState {
+                member_number: member_number(row.get(0)),
+                serial: u16::try_from(row.get::<_, i32>(1))?,
+                revoked: row.get(2),
+                locked_on: row.get(3),
+            });
         }
     }
     if !page.more {
@@ -2877,7 +2924,7 @@ fn pull_page(
             .map(read_lease)
             .collect();
     }
-    Ok(page)
+    Ok((page, policies_version))
 }
 
 #[cfg(test)]
