@@ -11,9 +11,10 @@ use terminal_app::kiosk::{
     CardView, ConsentInput, ContactInput, IdentityChecked, KioskSetup, Printed, Registered, Spoken,
     TicketView,
 };
+use terminal_app::setup::{OfferRead, Provisioned};
 use terminal_app::sync::{BackgroundSync, SyncStatus};
 use terminal_app::watch::{WatchChoice, WatchRadio};
-use terminal_app::{commands, counter, kiosk, sync, AppState};
+use terminal_app::{commands, counter, kiosk, setup, sync, AppState};
 use terminal_store::ConfirmedEnrollment;
 
 use terminal_app::commands::ApplicantInput;
@@ -261,6 +262,29 @@ pub async fn speak<R: Runtime>(
 ) -> Result<Spoken, CommandError> {
     off_main(app, move |app| {
         kiosk::speak(&app.state(), text, volume, speed)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn read_enrollment_offer<R: Runtime>(
+    app: AppHandle<R>,
+    text: String,
+) -> Result<OfferRead, CommandError> {
+    off_main(app, move |app| {
+        setup::read_enrollment_offer(&app.state(), text)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn provision_terminal<R: Runtime>(
+    app: AppHandle<R>,
+    text: String,
+) -> Result<Provisioned, CommandError> {
+    off_main(app, move |app| {
+        let sync = app.try_state::<BackgroundSync>();
+        setup::provision_terminal(&app.state(), sync.as_deref(), text)
     })
     .await
 }

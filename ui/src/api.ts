@@ -12,8 +12,10 @@ import type { IdentityChecked } from "./bindings/IdentityChecked";
 import type { KioskSetup } from "./bindings/KioskSetup";
 import type { Lang } from "./bindings/Lang";
 import type { MemberView } from "./bindings/MemberView";
+import type { OfferRead } from "./bindings/OfferRead";
 import type { PairedWatch } from "./bindings/PairedWatch";
 import type { Printed } from "./bindings/Printed";
+import type { Provisioned } from "./bindings/Provisioned";
 import type { ReceiptView } from "./bindings/ReceiptView";
 import type { Redeemed } from "./bindings/Redeemed";
 import type { Registered } from "./bindings/Registered";
@@ -63,6 +65,8 @@ export function api(invoke: Invoke) {
       invoke<CardView>("issue_member_card", a),
     printCard: (a: { opId: string }) => invoke<Printed>("print_card", a),
     speak: (a: { text: string; volume: number; speed: number }) => invoke<Spoken>("speak", a),
+    readEnrollmentOffer: (a: { text: string }) => invoke<OfferRead>("read_enrollment_offer", a),
+    provisionTerminal: (a: { text: string }) => invoke<Provisioned>("provision_terminal", a),
   };
 }
 
