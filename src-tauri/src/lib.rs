@@ -43,6 +43,9 @@ pub fn invoke_handler<R: tauri::Runtime>(
         commands::speak,
         commands::read_enrollment_offer,
         commands::provision_terminal,
+        commands::find_card_replacement,
+        commands::replace_lost_card,
+        commands::print_replacement_card,
     ]
 }
 

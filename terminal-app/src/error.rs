@@ -105,6 +105,14 @@ pub enum ErrorCode {
     /// The member card cannot be made yet: the sign-up has not reached the server (offline,
     /// or not provisioned). The sign-up itself is complete.
     CardNotYet,
+    /// A replacement card needs the central server, which did not answer (offline, or not
+    /// provisioned): nothing was kept; try again later.
+    ServerNeeded,
+    /// No member has that name, birth date and phone.
+    NotAMember,
+    /// No replacement card is allowed for this member: the community-center desk or the
+    /// program's call center replaces a lost card first.
+    NoReplacement,
     /// The app itself failed (a flow stopped unexpectedly); nothing was changed by it.
     Internal,
     /// A refusal with its own stable code from a closed set defined elsewhere: a redemption

@@ -15,6 +15,7 @@ use terminal_app::kiosk::{
     CardView, ConsentInput, ContactInput, IdentityChecked, KioskSetup, Printed, Registered, Spoken,
     TicketView,
 };
+use terminal_app::replace::ReplacementAllowed;
 use terminal_app::setup::{OfferRead, Provisioned};
 use terminal_app::sync::SyncStatus;
 use terminal_app::watch::WatchChoice;
@@ -61,6 +62,7 @@ fn export_all(cfg: &Config) -> Result<(), ts_rs::ExportError> {
         Spoken,
         OfferRead,
         Provisioned,
+        ReplacementAllowed,
         CommandError,
     );
     Ok(())
