@@ -50,7 +50,7 @@ export interface ReplaceDeps {
 export function renderReplacement(root: HTMLElement, deps: ReplaceDeps): void {
   const { t, invoke, say } = deps;
   const r = t.replace;
-  const heading = h("h2", { id: "replace-heading", tabindex: "-1" }, r.heading);
+  const heading = h("h1", { id: "replace-heading", tabindex: "-1" }, r.heading);
   const body = h("div", { id: "replace-body" });
   const result = h("div", { id: "replace-result", "aria-live": "assertive" });
   const back = h("button", { type: "button", id: "replace-back" }, r.back);
@@ -172,7 +172,7 @@ export function renderReplacement(root: HTMLElement, deps: ReplaceDeps): void {
           "section",
           { class: "form" },
           found,
-          h("h3", {}, t.pinHeading),
+          h("h2", {}, t.pinHeading),
           h("p", { class: "hint" }, t.pinHint),
           h("label", { for: "card-pin" }, t.pin),
           first,
@@ -246,7 +246,7 @@ export function renderReplacement(root: HTMLElement, deps: ReplaceDeps): void {
     say(r.made);
   }
 
-  root.replaceChildren(h("h1", {}, t.kioskHeading), heading, body, result);
+  root.replaceChildren(heading, body, result);
   find();
   focusOn(heading);
 }
