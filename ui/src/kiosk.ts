@@ -219,6 +219,7 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
       t,
       invoke,
       say,
+      idleMs: ((setup?.warn_after_s ?? 90) + (setup?.clear_after_s ?? 120)) * 1000,
       onBack: () => {
         st.a = fresh();
         st.done = null;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { start } from "./app";
 import { type Answers, fakeInvoke, flush, shell } from "./test-support";
 
@@ -77,6 +77,10 @@ const applicant = {
   phone: "010-1234-5678",
   residency: "lives",
 };
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe("replacing a lost card at the kiosk", () => {
   it("finds the member, takes the PIN twice and shows and prints the new card", async () => {
@@ -157,5 +161,22 @@ describe("replacing a lost card at the kiosk", () => {
     await flush(2);
     expect(byId("error-code").textContent).toBe("card_exists");
     expect(byId("replace-body").dataset.stage).toBe("pin");
+  });
+
+  it("clears what was typed and goes back to the first screen when left untouched", async () => {
+    vi.useFakeTimers();
+    const fake = fakeInvoke(answers());
+    const started = start(shell(), fake.invoke);
+    await vi.advanceTimersByTimeAsync(0);
+    await started;
+    await vi.advanceTimersByTimeAsync(0);
+    byId("replace-card").click();
+    type("replace-name", "김영희");
+    // The kiosk's own timings: warned after 90 s, cleared 120 s later.
+    await vi.advanceTimersByTimeAsync(209_000);
+    expect(input("replace-name").value).toBe("김영희");
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(byId("replace-heading")).toBeNull();
+    expect(input("name").value).toBe("");
   });
 });

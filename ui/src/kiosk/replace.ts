@@ -44,6 +44,8 @@ export interface ReplaceDeps {
   say: (text: string) => void;
   /** Back to the kiosk's first screen. */
   onBack: () => void;
+  /** Without a touch for this long, what was typed is cleared and the first screen shows. */
+  idleMs: number;
 }
 
 /** Shows the replacement flow in `root`. */
@@ -53,8 +55,20 @@ export function renderReplacement(root: HTMLElement, deps: ReplaceDeps): void {
   const heading = h("h1", { id: "replace-heading", tabindex: "-1" }, r.heading);
   const body = h("div", { id: "replace-body" });
   const result = h("div", { id: "replace-result", "aria-live": "assertive" });
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const leave = () => {
+    clearTimeout(idle);
+    for (const ev of ["pointerdown", "keydown", "input"]) root.removeEventListener(ev, touched);
+    deps.onBack();
+  };
+  function touched(): void {
+    clearTimeout(idle);
+    idle = setTimeout(leave, deps.idleMs);
+  }
+  for (const ev of ["pointerdown", "keydown", "input"]) root.addEventListener(ev, touched);
+  touched();
   const back = h("button", { type: "button", id: "replace-back" }, r.back);
-  back.addEventListener("click", () => deps.onBack());
+  back.addEventListener("click", leave);
   const applicant = { name: "", birth_date: "", phone: "", residency: "lives" as const };
 
   function refused(e: unknown): void {
