@@ -89,6 +89,16 @@ pub fn issue(
     }))
 }
 
+/// The replacement card any kiosk may have signed for a member, as a kiosk's member lookup
+/// tells it: the number the operators allowed, unless the member is revoked (`member`: whether
+/// they are revoked; `None`, no such member). The same rule [`issue`] applies to a card 2 and on.
+pub fn replacement_allowed(member: Option<bool>, replacement: Option<u16>) -> Option<u16> {
+    match member {
+        Some(false) => replacement.filter(|serial| *serial >= 2),
+        _ => None,
+    }
+}
+
 /// A wrong PIN as a counter reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WrongPin {
@@ -227,6 +237,23 @@ mod tests {
             Err(CardRefusal::NotAllowed)
         );
         assert_eq!(check(&third, (7, false), Some(3)), Ok(()));
+        // What a kiosk's member lookup tells: the number issue() would sign, and no other.
+        for (member, allowed, told) in [
+            (Some(false), Some(2), Some(2)),
+            (Some(false), None, None),
+            (Some(true), Some(2), None),
+            (None, Some(2), None),
+            (Some(false), Some(1), None),
+        ] {
+            assert_eq!(
+                replacement_allowed(member, allowed),
+                told,
+                "{member:?} {allowed:?}"
+            );
+            if let (Some(revoked), Some(serial)) = (member, told) {
+                assert_eq!(check(&card(serial), (7, revoked), allowed), Ok(()));
+            }
+        }
     }
 
     #[test]

@@ -1428,7 +1428,8 @@ async fn pull(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, A
 }
 
 /// Kiosks only: whether a person is already a member, so that a clerk with the network up
-/// sees it before the sign-up instead of after the sync. A read: the nonce is not consumed.
+/// sees it before the sign-up instead of after the sync, and which replacement card, if any,
+/// the kiosk may have signed for them. A read: the nonce is not consumed.
 async fn member_lookup(State(app): State<Arc<App>>, signed: Signed) -> Result<Response, ApiError> {
     if signed.terminal.role != crate::wire::Role::Kiosk {
         return Err(ApiError(ErrorCode::RoleNotAllowed));
@@ -1441,12 +1442,18 @@ async fn member_lookup(State(app): State<Arc<App>>, signed: Signed) -> Result<Re
         return Err(invalid);
     }
     let found = app
-        .read(move |store| store.find_member(&request.name, birth, &request.phone))
+        .read(move |store| {
+            let Some(member) = store.find_member(&request.name, birth, &request.phone)? else {
+                return Ok(None);
+            };
+            Ok(Some((member, store.card_serial_allowed(member)?)))
+        })
         .await?;
     Ok(json(
         StatusCode::OK,
         &crate::wire::MemberLookupResponse {
-            member_number: found.map(crate::store::member_number),
+            member_number: found.map(|(member, _)| crate::store::member_number(member)),
+            card_serial_allowed: found.and_then(|(_, serial)| serial),
         },
     ))
 }

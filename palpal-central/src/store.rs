@@ -693,6 +693,9 @@ pub trait Store: Send {
         birth_date: NaiveDate,
         phone: &str,
     ) -> anyhow::Result<Option<i64>>;
+    /// The replacement card a kiosk may have signed for `member` (`central_core::cards::
+    /// replacement_allowed`): the number the operators allowed, if the member is not revoked.
+    fn card_serial_allowed(&mut self, member: i64) -> anyhow::Result<Option<u16>>;
     /// The holds `terminal` took on `day`.
     fn reconciliation(
         &mut self,
@@ -1571,6 +1574,21 @@ impl Store for SqliteStore {
             .prepare_cached("SELECT id FROM members WHERE identity = ?1")?
             .query_row([&identity[..]], |row| row.get(0))
             .optional()?)
+    }
+
+    fn card_serial_allowed(&mut self, member: i64) -> anyhow::Result<Option<u16>> {
+        let found: Option<(bool, Option<u16>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT m.revoked_at IS NOT NULL, r.serial FROM members m
+                 LEFT JOIN card_replacements r ON r.member_id = m.id WHERE m.id = ?1",
+            )?
+            .query_row([member], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        Ok(central_core::cards::replacement_allowed(
+            found.map(|(revoked, _)| revoked),
+            found.and_then(|(_, serial)| serial),
+        ))
     }
 
     fn reconciliation(

@@ -11,9 +11,11 @@ use terminal_app::kiosk::{
     CardView, ConsentInput, ContactInput, IdentityChecked, KioskSetup, Printed, Registered, Spoken,
     TicketView,
 };
+use terminal_app::replace::ReplacementAllowed;
+use terminal_app::setup::{OfferRead, Provisioned};
 use terminal_app::sync::{BackgroundSync, SyncStatus};
 use terminal_app::watch::{WatchChoice, WatchRadio};
-use terminal_app::{commands, counter, kiosk, sync, AppState};
+use terminal_app::{commands, counter, kiosk, replace, setup, sync, AppState};
 use terminal_store::ConfirmedEnrollment;
 
 use terminal_app::commands::ApplicantInput;
@@ -261,6 +263,64 @@ pub async fn speak<R: Runtime>(
 ) -> Result<Spoken, CommandError> {
     off_main(app, move |app| {
         kiosk::speak(&app.state(), text, volume, speed)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn read_enrollment_offer<R: Runtime>(
+    app: AppHandle<R>,
+    text: String,
+) -> Result<OfferRead, CommandError> {
+    off_main(app, move |app| {
+        setup::read_enrollment_offer(&app.state(), text)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn provision_terminal<R: Runtime>(
+    app: AppHandle<R>,
+    text: String,
+) -> Result<Provisioned, CommandError> {
+    off_main(app, move |app| {
+        let sync = app.try_state::<BackgroundSync>();
+        setup::provision_terminal(&app.state(), sync.as_deref(), text)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn find_card_replacement<R: Runtime>(
+    app: AppHandle<R>,
+    applicant: ApplicantInput,
+) -> Result<ReplacementAllowed, CommandError> {
+    off_main(app, move |app| {
+        replace::find_card_replacement(&app.state(), applicant)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn replace_lost_card<R: Runtime>(
+    app: AppHandle<R>,
+    applicant: ApplicantInput,
+    pin: String,
+    pin_again: String,
+) -> Result<CardView, CommandError> {
+    off_main(app, move |app| {
+        replace::replace_lost_card(&app.state(), applicant, pin, pin_again)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn print_replacement_card<R: Runtime>(
+    app: AppHandle<R>,
+    member_no: String,
+) -> Result<Printed, CommandError> {
+    off_main(app, move |app| {
+        replace::print_replacement_card(&app.state(), member_no)
     })
     .await
 }

@@ -41,6 +41,11 @@ pub fn invoke_handler<R: tauri::Runtime>(
         commands::issue_member_card,
         commands::print_card,
         commands::speak,
+        commands::read_enrollment_offer,
+        commands::provision_terminal,
+        commands::find_card_replacement,
+        commands::replace_lost_card,
+        commands::print_replacement_card,
     ]
 }
 

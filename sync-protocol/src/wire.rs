@@ -974,6 +974,11 @@ pub struct MemberLookupRequest {
 pub struct MemberLookupResponse {
     /// The member's number, or `null` when the person is not a member.
     pub member_number: Option<String>,
+    /// The number of the replacement card any kiosk may have signed for the member
+    /// (`POST /v1/cards` with this `serial`), once an operator replaced a lost card; absent
+    /// otherwise, and from a server that predates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_serial_allowed: Option<u16>,
 }
 
 /// `POST /v1/cards` (kiosks only): sign the first member card of a member this kiosk signed
@@ -1015,6 +1020,25 @@ pub struct CardResponse {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_lookup_answer_without_a_replacement_reads_as_before() {
+        let old: MemberLookupResponse =
+            serde_json::from_value(json!({ "member_number": "PP-00000001" })).unwrap();
+        assert_eq!(old.card_serial_allowed, None);
+        assert_eq!(
+            serde_json::to_value(&old).unwrap(),
+            json!({ "member_number": "PP-00000001" })
+        );
+        let replaced = MemberLookupResponse {
+            member_number: Some("PP-00000001".to_owned()),
+            card_serial_allowed: Some(2),
+        };
+        assert_eq!(
+            serde_json::to_value(&replaced).unwrap(),
+            json!({ "member_number": "PP-00000001", "card_serial_allowed": 2 })
+        );
+    }
 
     fn samples() -> Vec<OpPayload> {
         vec![

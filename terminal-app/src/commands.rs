@@ -27,15 +27,20 @@ pub struct TerminalInfo {
     pub today: String,
     /// Text and touch-target sizes for the configured screen, if one is configured.
     pub sizes: Option<kiosk_core::screen::Sizes>,
+    /// The terminal is not provisioned and opens on the setup screen.
+    pub setup: bool,
 }
 
 pub fn terminal_info(state: &AppState) -> Result<TerminalInfo, CommandError> {
     let lang = state.lang();
     let t = state.terminal()?;
-    let queued = t
-        .store()?
-        .outbox_queued()
-        .map_err(|e| CommandError::storage(lang, &e))?;
+    let (queued, provisioned) = {
+        let store = t.store()?;
+        let read = || -> anyhow::Result<(i64, bool)> {
+            Ok((store.outbox_queued()?, store.identity()?.is_some()))
+        };
+        read().map_err(|e| CommandError::storage(lang, &e))?
+    };
     Ok(TerminalInfo {
         role: t.config.role,
         site: t.config.site.clone(),
@@ -44,6 +49,7 @@ pub fn terminal_info(state: &AppState) -> Result<TerminalInfo, CommandError> {
         queued,
         today: t.today().to_string(),
         sizes: t.config.screen.map(|s| s.sizes()),
+        setup: t.config.setup_screen && !provisioned,
     })
 }
 

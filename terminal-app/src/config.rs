@@ -9,6 +9,7 @@
 //! demo = false                # fill an empty database with the demo data set
 //! # fixed_now = "2025-12-03T10:00:00+09:00"  # a fixed clock, for demos and tests
 //! sync_interval_s = 30        # seconds between background syncs, once provisioned
+//! setup_screen = true         # not provisioned: open on the setup screen [default: not demo]
 //!
 //! [kiosk]                     # optional, the sign-up kiosk's settings
 //! printer = "/dev/usb/lp0"    # ESC/POS receipt printer (device or file); unset: page only
@@ -54,6 +55,7 @@ struct ConfigFile {
     fixed_now: Option<DateTime<FixedOffset>>,
     screen: Option<kiosk_core::screen::Screen>,
     sync_interval_s: Option<u64>,
+    setup_screen: Option<bool>,
     #[serde(default)]
     kiosk: KioskSettings,
     #[serde(default)]
@@ -111,6 +113,10 @@ pub struct TerminalConfig {
     pub screen: Option<kiosk_core::screen::Screen>,
     /// Seconds between background syncs with the central server (30 unless configured).
     pub sync_interval_s: u64,
+    /// Whether a terminal not provisioned opens on the setup screen (scan the console's
+    /// enrollment QR code). On unless configured off, or for a demo; a terminal with it off
+    /// works offline until provisioned with `palpal provision`.
+    pub setup_screen: bool,
     /// The sign-up kiosk's printer, inactivity timings and speech.
     pub kiosk: KioskSettings,
     /// The counter's receipt printer and settlement exports.
@@ -161,6 +167,7 @@ impl TerminalConfig {
             kiosk,
             counter,
             sync_interval_s,
+            setup_screen: file.setup_screen.unwrap_or(!file.demo),
             role: file.role,
             site_name: file.site_name.unwrap_or_else(|| site.clone()),
             site,

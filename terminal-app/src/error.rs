@@ -105,19 +105,29 @@ pub enum ErrorCode {
     /// The member card cannot be made yet: the sign-up has not reached the server (offline,
     /// or not provisioned). The sign-up itself is complete.
     CardNotYet,
+    /// A replacement card needs the central server, which did not answer (offline, or not
+    /// provisioned): nothing was kept; try again later.
+    ServerNeeded,
+    /// No member has that name, birth date and phone.
+    NotAMember,
+    /// No replacement card is allowed for this member: the community-center desk or the
+    /// program's call center replaces a lost card first.
+    NoReplacement,
     /// The app itself failed (a flow stopped unexpectedly); nothing was changed by it.
     Internal,
     /// A refusal with its own stable code from a closed set defined elsewhere: a redemption
     /// refused by `redemption-token` or `merchant-core` (`replayed`, `over_daily_limit`, ...),
     /// a card PIN refused by `kiosk-core` (`pin_invalid`, `pin_mismatch`, `pin_too_easy`), or a
     /// card refused by the server (`cards_not_issued`, `card_exists`, `card_not_allowed`,
-    /// `unknown_member`).
+    /// `unknown_member`), or a provisioning refused by `terminal-sync` (`not_an_offer`,
+    /// `bad_code`, `server_unreachable`, `already_provisioned`, ...).
     #[serde(untagged)]
     Refused(#[ts(as = "RefusedCode")] &'static str),
 }
 
 /// The codes a [`ErrorCode::Refused`] carries: those of `redemption-token`'s and
-/// `merchant-core`'s refusals and of `kiosk-core`'s card PIN and card refusals. Its TypeScript
+/// `merchant-core`'s refusals, of `kiosk-core`'s card PIN and card refusals and of
+/// `terminal-sync`'s provisioning refusals. Its TypeScript
 /// type is their union, so the UI's error codes are a closed set.
 pub struct RefusedCode;
 
@@ -129,6 +139,7 @@ impl RefusedCode {
             .chain(&merchant_core::redemption::Refusal::CODES)
             .chain(&kiosk_core::card::PinRefusal::CODES)
             .chain(&kiosk_core::card::CardRefusal::CODES)
+            .chain(&terminal_sync::provision::ProvisionError::CODES)
             .copied()
             .collect();
         codes.sort_unstable();
@@ -184,7 +195,7 @@ impl CommandError {
     /// A flow stopped unexpectedly (`detail` goes to the log). Whatever it stored before
     /// stands; the person tries again.
     pub fn internal(lang: Lang, detail: &str) -> Self {
-        log_error(&anyhow::anyhow!("a flow stopped unexpectedly: {detail}"));
+        log(&anyhow::anyhow!("a flow stopped unexpectedly: {detail}"));
         CommandError::new(
             ErrorCode::Internal,
             lang,
@@ -195,7 +206,7 @@ impl CommandError {
 
     /// The database failed. The detail goes to the log, not to the person at the terminal.
     pub fn storage(lang: Lang, err: &anyhow::Error) -> Self {
-        log_error(err);
+        log(err);
         if terminal_store::is_disk_full(err) {
             return CommandError::new(
                 ErrorCode::DiskFull,
@@ -251,7 +262,7 @@ impl CommandError {
             _ => ErrorCode::Bluetooth,
         };
         if code == ErrorCode::Bluetooth {
-            log_error(&anyhow::anyhow!("{error}"));
+            log(&anyhow::anyhow!("{error}"));
         }
         CommandError::new(code, lang, error.ko(), error.en())
     }
@@ -272,7 +283,7 @@ pub fn storage(lang: Lang) -> impl Fn(anyhow::Error) -> CommandError {
 }
 
 #[allow(clippy::print_stderr)]
-fn log_error(err: &anyhow::Error) {
+pub(crate) fn log(err: &anyhow::Error) {
     eprintln!("palpal: {err:#}");
 }
 

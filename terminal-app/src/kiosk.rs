@@ -105,7 +105,10 @@ pub fn kiosk_today(state: &AppState) -> Result<Vec<ConfirmedEnrollment>, Command
     store.enrollments_on(t.today()).map_err(storage(lang))
 }
 
-fn parse_applicant(input: ApplicantInput, lang: Lang) -> Result<Applicant, CommandError> {
+pub(crate) fn parse_applicant(
+    input: ApplicantInput,
+    lang: Lang,
+) -> Result<Applicant, CommandError> {
     Ok(Applicant {
         birth_date: crate::commands::parse_birth_date(&input.birth_date, lang)?,
         name: input.name,
@@ -454,7 +457,7 @@ pub fn member_card(state: &AppState, op_id: String) -> Result<CardView, CommandE
 /// The longest the card waits for each of the server's two answers (the sign-up sent, the card
 /// signed): the member stands at the kiosk, and "the card later" within seconds is better
 /// than a frozen minute.
-const CARD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+pub(crate) const CARD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Makes the member card of a sign-up confirmed here: the member chose a 6-digit PIN on the
 /// keypad and typed it twice. The kiosk computes the card's PIN check (Argon2id with a fresh
@@ -565,7 +568,7 @@ pub fn issue_member_card(
 }
 
 /// The card's PIN check tag for `pin`, or `None` when the member number does not read.
-fn pin_check_of(
+pub(crate) fn pin_check_of(
     pin: &str,
     cost: u8,
     salt: [u8; 8],
@@ -597,7 +600,11 @@ fn card_not_yet(lang: Lang) -> CommandError {
 }
 
 /// The server's card refusal, in the terminal's language (its own text when it sent one).
-fn card_refused(lang: Lang, code: &str, server_said: Option<(&str, &str)>) -> CommandError {
+pub(crate) fn card_refused(
+    lang: Lang,
+    code: &str,
+    server_said: Option<(&str, &str)>,
+) -> CommandError {
     if let Some(refusal) = kiosk_core::card::CardRefusal::from_code(code) {
         return CommandError::new(
             ErrorCode::Refused(refusal.code()),
@@ -630,6 +637,38 @@ pub fn print_card(state: &AppState, op_id: String) -> Result<Printed, CommandErr
     let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
+    let printed_before = t
+        .store()?
+        .enrollment_card(&op_id)
+        .map_err(storage(lang))?
+        .is_some_and(|c| c.card_printed);
+    if printed_before {
+        return Err(card_printed(lang));
+    }
+    let card = card_of(t, lang, &op_id)?;
+    let bytes = card.to_escpos();
+    send_to_printer(t, lang, &bytes)?;
+    if card.signed {
+        // Printed: the card is the member's now. Its token and PIN check leave the kiosk, so a
+        // stolen kiosk holds no card that spends points.
+        t.store()?
+            .erase_printed_card(&op_id, t.now())
+            .map_err(storage(lang))?;
+    }
+    Ok(Printed { bytes: bytes.len() })
+}
+
+pub(crate) fn card_printed(lang: Lang) -> CommandError {
+    CommandError::new(
+        ErrorCode::CardPrinted,
+        lang,
+        "회원 카드는 이미 인쇄했고, 단말기에서는 지웠습니다. 카드를 잃어버렸다면 보건소에 재발급을 요청해 주세요.",
+        "The member card was already printed and erased from this kiosk. If it is lost, ask the health center for a new one.",
+    )
+}
+
+/// Appends `bytes` to the configured receipt printer (a device or a file).
+pub(crate) fn send_to_printer(t: &Terminal, lang: Lang, bytes: &[u8]) -> Result<(), CommandError> {
     let failed = |why: String| {
         CommandError::new(
             ErrorCode::PrinterFailed,
@@ -644,38 +683,15 @@ pub fn print_card(state: &AppState, op_id: String) -> Result<Printed, CommandErr
             "no printer is configured".to_owned(),
         )));
     };
-    let printed_before = t
-        .store()?
-        .enrollment_card(&op_id)
-        .map_err(storage(lang))?
-        .is_some_and(|c| c.card_printed);
-    if printed_before {
-        return Err(CommandError::new(
-            ErrorCode::CardPrinted,
-            lang,
-            "회원 카드는 이미 인쇄했고, 단말기에서는 지웠습니다. 카드를 잃어버렸다면 보건소에 재발급을 요청해 주세요.",
-            "The member card was already printed and erased from this kiosk. If it is lost, ask the health center for a new one.",
-        ));
-    }
-    let card = card_of(t, lang, &op_id)?;
-    let bytes = card.to_escpos();
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .and_then(|mut f| {
-            f.write_all(&bytes)?;
+            f.write_all(bytes)?;
             f.flush()
         })
-        .map_err(|e| failed(format!("{}: {e}", path.display())))?;
-    if card.signed {
-        // Printed: the card is the member's now. Its token and PIN check leave the kiosk, so a
-        // stolen kiosk holds no card that spends points.
-        t.store()?
-            .erase_printed_card(&op_id, t.now())
-            .map_err(storage(lang))?;
-    }
-    Ok(Printed { bytes: bytes.len() })
+        .map_err(|e| failed(format!("{}: {e}", path.display())))
 }
 
 /// Whether the guidance was spoken (false when no speech program is installed).

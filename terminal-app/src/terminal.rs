@@ -1,5 +1,6 @@
 //! The running terminal: its configuration, its database and its clock, as the commands see them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
@@ -16,6 +17,8 @@ pub struct AppState {
     lang: Mutex<Lang>,
     /// Held by each flow that changes what the terminal holds, for the whole flow.
     changing: Mutex<()>,
+    /// Replacement cards signed at this kiosk since it started, by member number.
+    pub(crate) replaced: Mutex<BTreeMap<String, crate::replace::Replaced>>,
 }
 
 /// Why the terminal could not start: kept so that every command can say it.
@@ -89,6 +92,7 @@ impl AppState {
             terminal: Ok(terminal),
             lang: Mutex::new(lang),
             changing: Mutex::new(()),
+            replaced: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -97,6 +101,7 @@ impl AppState {
             terminal: Err(failure),
             lang: Mutex::new(Lang::Ko),
             changing: Mutex::new(()),
+            replaced: Mutex::new(BTreeMap::new()),
         }
     }
 

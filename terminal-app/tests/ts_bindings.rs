@@ -15,6 +15,8 @@ use terminal_app::kiosk::{
     CardView, ConsentInput, ContactInput, IdentityChecked, KioskSetup, Printed, Registered, Spoken,
     TicketView,
 };
+use terminal_app::replace::ReplacementAllowed;
+use terminal_app::setup::{OfferRead, Provisioned};
 use terminal_app::sync::SyncStatus;
 use terminal_app::watch::WatchChoice;
 use terminal_store::ConfirmedEnrollment;
@@ -58,6 +60,9 @@ fn export_all(cfg: &Config) -> Result<(), ts_rs::ExportError> {
         CardView,
         Printed,
         Spoken,
+        OfferRead,
+        Provisioned,
+        ReplacementAllowed,
         CommandError,
     );
     Ok(())

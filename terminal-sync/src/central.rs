@@ -267,6 +267,20 @@ impl Central {
         birth_date: chrono::NaiveDate,
         phone: &str,
     ) -> Result<Option<String>, Failure> {
+        self.look_up_member(terminal, key, name, birth_date, phone)
+            .map(|answer| answer.member_number)
+    }
+
+    /// Kiosks: the server's whole answer to a member lookup, with the replacement card it
+    /// allows (`card_serial_allowed`); `Err` when there is no clear answer.
+    pub fn look_up_member(
+        &self,
+        terminal: &str,
+        key: &SigningKey,
+        name: &str,
+        birth_date: chrono::NaiveDate,
+        phone: &str,
+    ) -> Result<wire::MemberLookupResponse, Failure> {
         let body = serde_json::to_vec(&wire::MemberLookupRequest {
             name: name.to_owned(),
             birth_date: birth_date.format("%Y-%m-%d").to_string(),
@@ -279,9 +293,7 @@ impl Central {
         if response.status != 200 {
             return Err(Failure::Broken);
         }
-        let answer: wire::MemberLookupResponse =
-            serde_json::from_slice(&response.body).map_err(|_| Failure::Broken)?;
-        Ok(answer.member_number)
+        serde_json::from_slice(&response.body).map_err(|_| Failure::Broken)
     }
 
     /// Kiosks: asks the server to sign a member card (`POST /v1/cards`). A refusal comes back

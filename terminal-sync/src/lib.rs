@@ -4,6 +4,7 @@
 //! outbox through [`sync_client::Client`] and writes each answer to the store, [`pull`] drives
 //! [`sync_client::Pull`] page by page until the server has no more, storing each page with its
 //! cursor in one transaction, and [`sync`] does both and records the attempt in the sync log.
+//! [`provision`] enrolls a new terminal with the server and stores its identity.
 //!
 //! It reads the clock, sleeps and does IO; it decides nothing about the protocol (when to
 //! send, how long to back off, what an answer means): that is `sync-client`'s. It takes the
@@ -12,6 +13,7 @@
 
 pub mod central;
 pub mod driver;
+pub mod provision;
 pub mod tls;
 
 pub use sync_client::Config;

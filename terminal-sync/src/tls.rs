@@ -20,24 +20,41 @@ pub enum AddressRefusal {
     Scheme,
 }
 
-impl std::fmt::Display for AddressRefusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl AddressRefusal {
+    /// What to tell the operator, in Korean.
+    pub fn ko(&self) -> &'static str {
+        match self {
             AddressRefusal::PlainOverNetwork => {
                 "암호화되지 않은 http:// 주소는 이 컴퓨터(127.0.0.1, localhost)에만 쓸 수 있습니다. \
-                 https:// 주소와 서버 키로 등록해 주세요 / a plain http:// address may only be this \
-                 machine's (127.0.0.1, localhost); provision with the https:// address and the \
-                 server key"
+                 https:// 주소와 서버 키로 등록해 주세요"
             }
             AddressRefusal::NoServerKey => {
                 "https:// 서버에는 서버 키(sha256:...)가 필요합니다. 관리자가 단말기 등록 코드와 함께 준 \
-                 서버 키를 입력해 주세요 / an https:// server needs its server key (sha256:...); \
-                 enter the server key the operator gave with the enrollment code"
+                 서버 키를 입력해 주세요"
             }
-            AddressRefusal::Scheme => {
-                "서버 주소는 https:// 로 시작해야 합니다 / the server address must start with https://"
+            AddressRefusal::Scheme => "서버 주소는 https:// 로 시작해야 합니다",
+        }
+    }
+
+    /// What to tell the operator, in English.
+    pub fn en(&self) -> &'static str {
+        match self {
+            AddressRefusal::PlainOverNetwork => {
+                "a plain http:// address may only be this machine's (127.0.0.1, localhost); \
+                 provision with the https:// address and the server key"
             }
-        })
+            AddressRefusal::NoServerKey => {
+                "an https:// server needs its server key (sha256:...); enter the server key the \
+                 operator gave with the enrollment code"
+            }
+            AddressRefusal::Scheme => "the server address must start with https://",
+        }
+    }
+}
+
+impl std::fmt::Display for AddressRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} / {}", self.ko(), self.en())
     }
 }
 

@@ -12,11 +12,14 @@ import type { IdentityChecked } from "./bindings/IdentityChecked";
 import type { KioskSetup } from "./bindings/KioskSetup";
 import type { Lang } from "./bindings/Lang";
 import type { MemberView } from "./bindings/MemberView";
+import type { OfferRead } from "./bindings/OfferRead";
 import type { PairedWatch } from "./bindings/PairedWatch";
 import type { Printed } from "./bindings/Printed";
+import type { Provisioned } from "./bindings/Provisioned";
 import type { ReceiptView } from "./bindings/ReceiptView";
 import type { Redeemed } from "./bindings/Redeemed";
 import type { Registered } from "./bindings/Registered";
+import type { ReplacementAllowed } from "./bindings/ReplacementAllowed";
 import type { Scanned } from "./bindings/Scanned";
 import type { SettlementView } from "./bindings/SettlementView";
 import type { Spoken } from "./bindings/Spoken";
@@ -63,6 +66,13 @@ export function api(invoke: Invoke) {
       invoke<CardView>("issue_member_card", a),
     printCard: (a: { opId: string }) => invoke<Printed>("print_card", a),
     speak: (a: { text: string; volume: number; speed: number }) => invoke<Spoken>("speak", a),
+    readEnrollmentOffer: (a: { text: string }) => invoke<OfferRead>("read_enrollment_offer", a),
+    provisionTerminal: (a: { text: string }) => invoke<Provisioned>("provision_terminal", a),
+    findCardReplacement: (a: { applicant: ApplicantInput }) =>
+      invoke<ReplacementAllowed>("find_card_replacement", a),
+    replaceLostCard: (a: { applicant: ApplicantInput; pin: string; pinAgain: string }) =>
+      invoke<CardView>("replace_lost_card", a),
+    printReplacementCard: (a: { memberNo: string }) => invoke<Printed>("print_replacement_card", a),
   };
 }
 

@@ -1,12 +1,15 @@
-// Chooses the screen for this terminal's role and keeps the header current. What waits to be
-// sent is shown once, in the status bar (`status.ts`), refreshed as soon as something queues.
+// Chooses the screen for this terminal's role (or its setup, while it is not provisioned) and
+// keeps the header current. What waits to be sent is shown once, in the status bar
+// (`status.ts`), refreshed as soon as something queues.
 
 import { api } from "./api";
+import { decodeFrameWith } from "./camera";
 import { renderCounter } from "./counter";
 import { h, messageBox } from "./dom";
 import { type Lang, labels } from "./i18n";
 import { type Invoke, type ScreenSizes, type TerminalInfo, toCommandError } from "./ipc";
 import { renderKiosk } from "./kiosk";
+import { renderSetup, stopSetup } from "./setup";
 import { startStatusBar } from "./status";
 
 export interface Shell {
@@ -75,6 +78,17 @@ export async function start(shell: Shell, invoke: Invoke): Promise<void> {
     shell.langToggle.lang = lang === "ko" ? "en" : "ko";
     showZoom();
     if (!info) return;
+    if (info.setup) {
+      renderSetup(shell.app, {
+        invoke,
+        lang,
+        media: globalThis.navigator?.mediaDevices,
+        decode: decodeFrameWith(invoke),
+        onDone: () => void render().then(() => refreshStatus()),
+      });
+      return;
+    }
+    stopSetup();
     if (info.role === "kiosk") {
       renderKiosk(shell.app, { invoke, t, onQueued });
     } else {

@@ -1,11 +1,13 @@
 // Every label on screen, Korean first. Messages from Rust arrive already in the chosen language.
 
+import { replaceEn, replaceKo } from "./kiosk/replace";
 import { redeemEn, redeemKo } from "./redeem-i18n";
 
 export type Lang = "ko" | "en";
 
 const ko = {
   redeem: redeemKo,
+  replace: replaceKo,
   title: "팔팔",
   switchTo: "English",
   zoom: "글자 크게",
@@ -141,6 +143,7 @@ export type Labels = typeof ko;
 
 const en: Labels = {
   redeem: redeemEn,
+  replace: replaceEn,
   title: "Palpal",
   switchTo: "한국어",
   zoom: "Larger text",

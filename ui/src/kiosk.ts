@@ -13,6 +13,7 @@ import { consent } from "./kiosk/consent";
 import { contact } from "./kiosk/contact";
 import type { Kiosk } from "./kiosk/context";
 import { identity } from "./kiosk/identity";
+import { renderReplacement } from "./kiosk/replace";
 import {
   fresh,
   type KioskDeps,
@@ -207,8 +208,26 @@ export function renderKiosk(root: HTMLElement, deps: KioskDeps): void {
     showError,
     go,
     startOver,
+    replaceCard,
     onQueued: deps.onQueued,
   };
+
+  /** "Replace a lost card": its own screen; "start over" comes back to a fresh sign-up. */
+  function replaceCard(): void {
+    stopTimers();
+    renderReplacement(root, {
+      t,
+      invoke,
+      say,
+      idleMs: ((setup?.warn_after_s ?? 90) + (setup?.clear_after_s ?? 120)) * 1000,
+      onBack: () => {
+        st.a = fresh();
+        st.done = null;
+        st.step = "identity";
+        renderKiosk(root, deps);
+      },
+    });
+  }
 
   // ---- moving between steps -----------------------------------------------------------
   const sayings: Record<Step, string> = {

@@ -1185,6 +1185,21 @@ impl Store for PgStore {
             .map(|row| row.get(0)))
     }
 
+    fn card_serial_allowed(&mut self, member: i64) -> anyhow::Result<Option<u16>> {
+        let found: Option<(bool, Option<i32>)> = self
+            .db()
+            .query_opt(
+                "SELECT m.revoked_at IS NOT NULL, r.serial FROM members m
+                 LEFT JOIN card_replacements r ON r.member_id = m.id WHERE m.id = $1",
+                &[&member],
+            )?
+            .map(|row| (row.get(0), row.get(1)));
+        Ok(central_core::cards::replacement_allowed(
+            found.map(|(revoked, _)| revoked),
+            found.and_then(|(_, serial)| serial.and_then(|s| u16::try_from(s).ok())),
+        ))
+    }
+
     fn reconciliation(
         &mut self,
         terminal: &Terminal,

@@ -1515,6 +1515,20 @@ async fn a_lost_card_is_replaced_and_any_kiosk_gets_the_next_number_signed() -> 
         (early.status, early.body["code"].clone()),
         (403, json!("card_not_allowed"))
     );
+    // What a kiosk's lookup says of the member: their number, and no replacement yet; of a
+    // stranger, nothing.
+    let member = json!({ "name": "김영수", "birth_date": "1950-04-01", "phone": "010-2468-1357" });
+    let stranger =
+        json!({ "name": "김영수", "birth_date": "1950-04-02", "phone": "010-2468-1357" });
+    let lookup =
+        |who: &serde_json::Value| h.post_json(&elsewhere, "/v1/members/lookup", who.clone());
+    let found = lookup(&member).await?;
+    assert_eq!(
+        (found.status, found.body.clone()),
+        (200, json!({ "member_number": "PP-00000001" }))
+    );
+    let none = lookup(&stranger).await?;
+    assert_eq!(none.body, json!({ "member_number": null }));
 
     let mut operator = h.signed_in("lee", "operator").await?;
     let page = operator.get("/console/members?number=PP-00000001").await?;
@@ -1566,6 +1580,22 @@ async fn a_lost_card_is_replaced_and_any_kiosk_gets_the_next_number_signed() -> 
         json!([{ "member_number": "PP-00000001", "serial": 1, "revoked": true }]),
         "{}",
         pulled.body
+    );
+
+    // Any kiosk's lookup now tells the number allowed (a counter may not ask).
+    let found = lookup(&member).await?;
+    assert_eq!(
+        found.body,
+        json!({ "member_number": "PP-00000001", "card_serial_allowed": 2 })
+    );
+    let none = lookup(&stranger).await?;
+    assert_eq!(none.body, json!({ "member_number": null }));
+    let counters = h
+        .post_json(&counter, "/v1/members/lookup", member.clone())
+        .await?;
+    assert_eq!(
+        (counters.status, counters.body["code"].as_str()),
+        (403, Some("role_not_allowed"))
     );
 
     // The member visits another kiosk: it gets card 2 signed, the same again on a retry;

@@ -114,9 +114,17 @@ pub(crate) struct Terminal {
 }
 
 impl Terminal {
+    /// A terminal configured with `config_toml`. Unless it says otherwise, one not
+    /// provisioned opens on its usual screen rather than the setup (`setup_screen = false`),
+    /// as the flows it tests work offline.
     pub(crate) fn new(config_toml: &str) -> Result<Terminal> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("terminal.toml");
+        let config_toml = if config_toml.contains("setup_screen") {
+            config_toml.to_owned()
+        } else {
+            format!("setup_screen = false\n{config_toml}")
+        };
         std::fs::write(&config, config_toml)?;
         Ok(Terminal { dir, config })
     }

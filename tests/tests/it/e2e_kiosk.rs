@@ -857,3 +857,207 @@ async fn kiosk_sign_up_through_webdriver() -> Result<()> {
     drop(driver);
     Ok(())
 }
+
+/// A lost card replaced at a kiosk other than the one that signed the member up: the real
+/// `palpal-central` signing cards, the member signed up and synced by another kiosk, the
+/// operator's replacement as the console stores it (`card_replacements`: card 2 allowed).
+/// A stranger is refused; the member is found, picks a PIN on the keypad, and the card the
+/// server signed is shown, read from the screen with `zbarimg` as a counter's scanner would,
+/// taken by a counter with that PIN only, and printed.
+async fn replacement_flow(driver: &Driver) -> Result<()> {
+    use std::io::BufRead as _;
+    let terminal = Terminal::new(
+        "role = \"kiosk\"\nsite = \"jongno-cc\"\nsite_name = \"종로구 보건소\"\n\n[kiosk]\nprinter = \"printer.bin\"\n",
+    )?;
+    let dir = terminal.dir.path();
+    let central_db = dir.join("central.sqlite");
+    let central_db = central_db.to_str().context("a UTF-8 path")?;
+    let secret = dir.join("card-key.hex");
+    run(
+        "palpal-central",
+        &[
+            "key",
+            "add",
+            "--db",
+            central_db,
+            "--secret-out",
+            secret.to_str().context("path")?,
+        ],
+    )?;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(9))
+        .date_naive()
+        .to_string();
+    run(
+        "palpal-central",
+        &[
+            "schedule", "set", "--db", central_db, "--day", &today, "--rule", "open",
+        ],
+    )?;
+    run(
+        "palpal-central",
+        &[
+            "quota",
+            "set",
+            "--db",
+            central_db,
+            "--day",
+            &today,
+            "--site",
+            "jongno-cc",
+            "--places",
+            "5",
+        ],
+    )?;
+    let mut child = Command::new(crate::e2e::debug_binary("palpal-central"))
+        .args([
+            "serve",
+            "--db",
+            central_db,
+            "--listen",
+            "127.0.0.1:0",
+            "--card-key",
+        ])
+        .arg(&secret)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().context("the server's stdout")?)
+        .read_line(&mut line)?;
+    let _central = Central(child);
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .with_context(|| format!("the server did not start: {line:?}"))?
+        .to_owned();
+    let provision = |db: &std::path::Path| -> Result<()> {
+        let added = run(
+            "palpal-central",
+            &[
+                "terminal",
+                "add",
+                "--db",
+                central_db,
+                "--site",
+                "jongno-cc",
+                "--role",
+                "kiosk",
+            ],
+        )?;
+        let code = added
+            .lines()
+            .find_map(|l| l.strip_prefix("code: "))
+            .context("no enrollment code printed")?;
+        run(
+            "palpal",
+            &[
+                "provision",
+                "--db",
+                db.to_str().context("path")?,
+                "--server",
+                &url,
+                "--code",
+                code,
+            ],
+        )?;
+        Ok(())
+    };
+    // The member signed up at another kiosk, which synced.
+    let other = dir.join("other-kiosk.sqlite");
+    provision(&other)?;
+    {
+        let mut store = Store::open(&other)?;
+        let enrollment = kiosk_core::Enrollment {
+            name: "박정숙".into(),
+            birth_date: "1948-02-15".parse()?,
+            phone: "01022223333".into(),
+            residency: kiosk_core::Residency::Lives,
+            age: 77,
+        };
+        let now = chrono::Utc::now().with_timezone(&points_core::KST);
+        store.record_enrollment("op-lost-card", "jongno-cc", &enrollment, now)?;
+    }
+    run("palpal", &["sync", "--db", other.to_str().context("path")?])?;
+    // The operator replaced the lost card 1: card 2 allowed.
+    {
+        let db = rusqlite::Connection::open(central_db)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        let at = chrono::Utc::now().to_rfc3339();
+        db.execute(
+            "INSERT INTO card_replacements (member_id, serial, allowed_at) VALUES (1, 2, ?1)",
+            [&at],
+        )?;
+    }
+    provision(&terminal.database())?;
+
+    let c = session(driver, &terminal).await?;
+    let result = async {
+        wait_text(&c, "h1", "새 회원 가입").await?;
+        click(&c, "#replace-card").await?;
+        wait_text(&c, "#replace-heading", "잃어버린 카드 재발급").await?;
+        keep_screenshot(&c, "kiosk-replace-find-ko").await?;
+        // Someone the server does not know.
+        type_into(&c, "#replace-name", "박정숙").await?;
+        click(&c, "#replace-birth").await?;
+        keypad(&c, "19480216").await?;
+        click(&c, "#replace-phone").await?;
+        keypad(&c, "01022223333").await?;
+        click(&c, "#replace-find").await?;
+        wait_for(&c, "#replace-result #error-code").await?;
+        assert_eq!(
+            crate::e2e::error_code(&c, "#replace-result #error-code").await?,
+            "not_a_member"
+        );
+        keep_screenshot(&c, "kiosk-replace-not-a-member-ko").await?;
+        // The member, as at sign-up.
+        click(&c, "#replace-birth").await?;
+        click(&c, "[data-key=back]").await?;
+        keypad(&c, "5").await?;
+        click(&c, "#replace-find").await?;
+        wait_text(&c, "#replace-found", "박*숙 님 (PP-00000001): 새 카드 2번").await?;
+        enter_pin(&c, "246810").await?;
+        keep_screenshot(&c, "kiosk-replace-pin-ko").await?;
+        click(&c, "#replace-make").await?;
+        wait_text(&c, "#card-title", "팔팔 회원 카드").await?;
+        wait_text(&c, "#card-number", "회원번호 PP-00000001").await?;
+        let token = qr_on_screen(&c, "kiosk-replace-card-ko").await?;
+        click(&c, "#print-card").await?;
+        wait_text(&c, "#printed", "영수증 프린터로 보냈습니다.").await?;
+        Ok::<_, anyhow::Error>(token)
+    }
+    .await;
+    c.close().await?;
+    let token = result?;
+
+    // What a counter does with it: the server's published key and the member's new PIN.
+    let seed = std::fs::read_to_string(&secret)?;
+    let issuer = redemption_token::IssuerKey::from_seed_hex(1, seed.trim())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let keys = redemption_token::KeySet::new(&[issuer.published(now - chrono::Duration::days(1))])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let none = redemption_token::Revocations::default();
+    let claims = redemption_token::verify(&token, &keys, &none, Some("246810"), now)
+        .map_err(|r| anyhow::anyhow!("the card was refused: {}", r.code()))?;
+    assert_eq!(claims.member.to_string(), "PP-00000001");
+    assert_eq!(claims.card_serial, Some(2));
+    assert!(redemption_token::verify(&token, &keys, &none, Some("135790"), now).is_err());
+    let printed = std::fs::read(dir.join("printer.bin"))?;
+    assert!(
+        printed.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the printed card holds the token"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosk_replaces_a_lost_card() -> Result<()> {
+    if !enabled("kiosk_replaces_a_lost_card") {
+        return Ok(());
+    }
+    let driver = Driver::start()?;
+    replacement_flow(&driver)
+        .await
+        .context("a lost card replaced")?;
+    drop(driver);
+    Ok(())
+}

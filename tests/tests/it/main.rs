@@ -8,6 +8,7 @@
 //! `e2e_keyboard` walks both roles with Tab, Enter and typing only.
 //! `e2e_console` drives the operator console of the real `palpal-central` in Chromium
 //! (chromedriver): setup, sign-in, each page in both languages, sign-out and the lockout.
+//! `e2e_setup` provisions a new kiosk from the console's enrollment code on its setup screen.
 //! `e2e_responsive` keeps the window painting while the server hangs or is gone.
 //! `watch_bench` gives it simulated watches: a private dbus-daemon with `watch-sim` on it.
 //! `red_team` attacks the real `palpal-central` over TLS with a stolen terminal's key; it runs
@@ -20,5 +21,6 @@ mod e2e_counter;
 mod e2e_keyboard;
 mod e2e_kiosk;
 mod e2e_responsive;
+mod e2e_setup;
 mod red_team;
 mod watch_bench;

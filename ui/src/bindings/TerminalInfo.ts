@@ -14,4 +14,8 @@ queued: number, today: string,
 /**
  * Text and touch-target sizes for the configured screen, if one is configured.
  */
-sizes: Sizes | null, };
+sizes: Sizes | null, 
+/**
+ * The terminal is not provisioned and opens on the setup screen.
+ */
+setup: boolean, };

@@ -20,6 +20,8 @@ export interface Kiosk {
   showError: (e: unknown, extra?: HTMLElement) => void;
   go: (step: Step, focus?: boolean | string) => void;
   startOver: () => void;
+  /** Opens "replace a lost card" instead of the sign-up. */
+  replaceCard: () => void;
   /** Called after something was queued, so the header's count can refresh. */
   onQueued: () => void;
 }

@@ -58,6 +58,8 @@ export function identity(k: Kiosk): HTMLElement[] {
       next.disabled = false;
     }
   });
+  const replace = h("button", { type: "button", id: "replace-card" }, t.replace.start);
+  replace.addEventListener("click", () => k.replaceCard());
   const clear = h("button", { type: "button", id: "clear" }, t.clear);
   clear.addEventListener("click", () => {
     startOver();
@@ -89,6 +91,7 @@ export function identity(k: Kiosk): HTMLElement[] {
         proof,
         actions(next, clear),
         result,
+        actions(replace),
       ),
       h("div", {}, pad, h("h2", {}, t.todayList), k.list),
     ),
