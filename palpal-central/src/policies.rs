@@ -182,6 +182,9 @@ pub enum PolicyRefusal {
         /// Its first day.
         from: NaiveDate,
     },
+    /// A re-rating's figures are no longer those its preview showed (a step report arrived,
+    /// a balance or the policies changed): nothing was applied.
+    Stale,
 }
 
 impl PolicyRefusal {
@@ -196,6 +199,7 @@ impl PolicyRefusal {
             PolicyRefusal::NameTaken => "policy_name_taken",
             PolicyRefusal::NotFound => "policy_not_found",
             PolicyRefusal::Started { .. } => "policy_started",
+            PolicyRefusal::Stale => "policy_rerate_stale",
         }
     }
 
@@ -267,6 +271,14 @@ impl PolicyRefusal {
                     "A policy that started on {from} cannot be cancelled (re-rating is not built). \
                      Publish a new policy from tomorrow on instead."
                 ),
+            ),
+            PolicyRefusal::Stale => (
+                "미리보기 뒤에 수치가 바뀌었습니다(걸음 보고가 들어왔거나 정책이 바뀌었습니다). \
+                 아무것도 바꾸지 않았습니다. 다시 미리보고 확인해 주세요."
+                    .to_owned(),
+                "The figures changed since the preview (a step report arrived or the policies \
+                 changed). Nothing was changed: preview again and confirm."
+                    .to_owned(),
             ),
         }
     }
@@ -724,6 +736,23 @@ pub fn rerate_digest(
         hasher.update(member.available.to_be_bytes());
     }
     crate::signing::hex(&hasher.finalize())
+}
+
+/// What a re-rating shows (a preview) or did (an apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RerateReport {
+    /// The policy corrected.
+    pub name: String,
+    /// The policy in force before, as stored.
+    pub old: PolicyRow,
+    /// The policies' version the figures were computed at.
+    pub version: i64,
+    /// The figures.
+    pub summary: RerateSummary,
+    /// The digest an apply must bring back ([`rerate_digest`]).
+    pub digest: String,
+    /// Whether it was applied (an apply), or stored nothing (a preview).
+    pub applied: bool,
 }
 
 /// A day as stored, `YYYY-MM-DD`.

@@ -248,6 +248,7 @@ pub fn action_name(action: &str) -> Option<T> {
         AuditAction::OperatorSetUp => T::ActionOperatorSetUp,
         AuditAction::PolicyPublished => T::ActionPolicyPublished,
         AuditAction::PolicyCancelled => T::ActionPolicyCancelled,
+        AuditAction::PolicyRerated => T::ActionPolicyRerated,
         AuditAction::ScheduleSet => T::ActionScheduleSet,
         AuditAction::QuotaSet => T::ActionQuotaSet,
         AuditAction::OperatorDisabled => T::ActionOperatorDisabled,
