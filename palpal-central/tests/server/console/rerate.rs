@@ -429,3 +429,84 @@ async fn stale_previews_bad_files_and_other_roles_are_refused_and_change_nothing
     assert_eq!(balance_of(&h, 1)?, [200, 0]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_previews_and_applies_a_rerating() -> TestResult {
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    let sent = h
+        .sync(
+            &kiosk,
+            json!([
+                enrollment("e-1", "김영희"),
+                steps_on("s-1", "PP-00000001", "2025-12-01", 9_000),
+                steps_on("s-2", "PP-00000001", "2025-12-02", 9_000)
+            ]),
+        )
+        .await?;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("corrected.toml");
+    std::fs::write(&file, corrected(250))?;
+    let file = file.to_string_lossy().into_owned();
+    let preview = cli(&["policy", "rerate", "--db", h.db(), "--file", &file])?;
+    assert_eq!(
+        field(&preview, "preview"),
+        Some("seoul-2025-12"),
+        "{preview}"
+    );
+    assert_eq!(field(&preview, "members_changed"), Some("1"), "{preview}");
+    assert_eq!(field(&preview, "total_change"), Some("300"), "{preview}");
+    assert_eq!(field(&preview, "band 100..499"), Some("1"), "{preview}");
+    let digest = field(&preview, "digest").ok_or("no digest")?.to_owned();
+    assert_eq!(h.count("policies")?, 3, "a preview stores nothing");
+
+    let wrong = cli_fails(&[
+        "policy",
+        "rerate",
+        "--db",
+        h.db(),
+        "--file",
+        &file,
+        "--apply",
+        &"f".repeat(64),
+    ])?;
+    assert!(wrong.contains("policy_rerate_stale"), "{wrong}");
+    assert_eq!(balance_of(&h, 1)?, [200, 0]);
+
+    let applied = cli(&[
+        "policy",
+        "rerate",
+        "--db",
+        h.db(),
+        "--file",
+        &file,
+        "--apply",
+        &digest,
+    ])?;
+    assert_eq!(
+        field(&applied, "rerated"),
+        Some("seoul-2025-12"),
+        "{applied}"
+    );
+    assert_eq!(balance_of(&h, 1)?, [500, 0]);
+    assert_eq!(
+        h.test_db.row(
+            "SELECT count(*) FROM audit_log WHERE action = 'policy_rerated'
+             AND operator_name = 'palpal-central (command line)'"
+        )?[0],
+        1
+    );
+    let again = cli_fails(&[
+        "policy",
+        "rerate",
+        "--db",
+        h.db(),
+        "--file",
+        &file,
+        "--apply",
+        &digest,
+    ])?;
+    assert!(again.contains("policy_rerate_stale"), "{again}");
+    Ok(())
+}
