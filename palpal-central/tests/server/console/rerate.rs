@@ -510,3 +510,187 @@ async fn the_command_line_previews_and_applies_a_rerating() -> TestResult {
     assert!(again.contains("policy_rerate_stale"), "{again}");
     Ok(())
 }
+
+/// Step reports sent to one server process while an admin re-rates on another (on SQLite,
+/// the same server): whenever the apply lands, no report is rated with the old set after it
+/// and no adjustment is lost, so every member ends with what points-core gives their reports
+/// under the corrected set, and their ledger entries add up to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_arriving_during_a_rerating_lose_nothing() -> TestResult {
+    let (a, b) = second_server().await?;
+    let b = b.as_ref().unwrap_or(&a);
+    let kiosk = a.terminal("kiosk", 1).await?;
+    let members = ["PP-00000001", "PP-00000002", "PP-00000003"];
+    let signed_up = a
+        .sync(
+            &kiosk,
+            json!([
+                enrollment("e-1", "김영희"),
+                enrollment("e-2", "박철수"),
+                enrollment("e-3", "이민수"),
+                steps_on("s-0", members[0], "2025-12-01", 9_000),
+                steps_on("s-1", members[1], "2025-12-01", 9_000)
+            ]),
+        )
+        .await?;
+    assert_eq!(signed_up.status, 200, "{}", signed_up.body);
+    let later = [
+        ("2025-12-02", 3_000),
+        ("2025-12-02", 6_000),
+        ("2025-12-02", 9_000),
+        ("2025-12-03", 4_000),
+        ("2025-12-03", 8_000),
+    ];
+    let text = corrected(170);
+    let mut admin = a.signed_in("관리자", "admin").await?;
+    let csrf = admin.session_csrf().await?;
+
+    let reporting = async {
+        for (i, (day, steps)) in later.iter().enumerate() {
+            let ops: Vec<Value> = members
+                .iter()
+                .enumerate()
+                .map(|(m, member)| steps_on(&format!("r-{i}-{m}"), member, day, *steps))
+                .collect();
+            let sent = b.sync(&kiosk, Value::Array(ops)).await?;
+            assert_eq!(sent.status, 200, "{}", sent.body);
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    };
+    let rerating = async {
+        for _ in 0..200 {
+            let preview = admin.rerate_preview(&csrf, &text).await?;
+            assert_eq!(preview.status, 200, "{}", preview.body);
+            let applied = admin
+                .rerate(&[
+                    ("csrf", &csrf),
+                    ("action", "apply"),
+                    ("text", &text),
+                    ("confirm", &confirm_of(&preview)?),
+                ])
+                .await?;
+            match applied.status {
+                303 => return Ok(()),
+                409 => continue,
+                other => return Err(format!("apply answered {other}: {}", applied.body).into()),
+            }
+        }
+        Err::<(), Box<dyn std::error::Error>>("no apply landed in 200 previews".into())
+    };
+    let (reported, rerated) = tokio::join!(reporting, rerating);
+    reported?;
+    rerated?;
+    assert_eq!(a.audit_count("policy_rerated")?, 1);
+
+    let new_texts = [SEED[0], SEED[1], text.as_str()];
+    for (m, first) in [
+        Some(("2025-12-01", 9_000)),
+        Some(("2025-12-01", 9_000)),
+        None,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reports: Vec<(&str, u32)> = first.into_iter().chain(later).collect();
+        let id = i64::try_from(m)? + 1;
+        let credited = balance_of(&a, id)?[0];
+        assert_eq!(
+            u64::try_from(credited)?,
+            rated(&new_texts, &reports)?,
+            "member {id}"
+        );
+        let sum = a.test_db.row(&format!(
+            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM ledger_entries \
+             WHERE member_id = {id}"
+        ))?[0];
+        assert_eq!(sum, credited, "member {id}'s ledger entries");
+    }
+    Ok(())
+}
+
+/// On PostgreSQL with two server processes, the interleaving a lost update needs, made to
+/// happen: the apply has locked member 1's balance and waits for member 2's (held by another
+/// connection) when a write group for member 1 starts on the other process. Once the apply
+/// commits, that group rates with the corrected set. (SQLite has one writer: a write group
+/// and an apply never overlap, which the test above covers.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_group_waiting_for_a_rerating_rates_with_the_corrected_set() -> TestResult {
+    if !on_postgres() {
+        return Ok(());
+    }
+    let (a, b) = second_server().await?;
+    let b = b.as_ref().ok_or("a second server")?;
+    let kiosk = a.terminal("kiosk", 1).await?;
+    let signed_up = a
+        .sync(
+            &kiosk,
+            json!([
+                enrollment("e-1", "김영희"),
+                enrollment("e-2", "박철수"),
+                steps_on("s-0", "PP-00000001", "2025-12-01", 9_000)
+            ]),
+        )
+        .await?;
+    assert_eq!(signed_up.status, 200, "{}", signed_up.body);
+    let text = corrected(170);
+    let mut admin = a.signed_in("관리자", "admin").await?;
+    let csrf = admin.session_csrf().await?;
+    let preview = admin.rerate_preview(&csrf, &text).await?;
+    let confirm = confirm_of(&preview)?;
+
+    let url = a.test_db.arg();
+    let holder = blocking(|| {
+        let mut client = pg_client(&url)?;
+        client.batch_execute(
+            "BEGIN; SELECT member_id FROM balances WHERE member_id = 2 FOR UPDATE",
+        )?;
+        Ok::<_, postgres::Error>(client)
+    })?;
+    let waiting = |at_least: i64| {
+        let db = &a.test_db;
+        async move {
+            loop {
+                let now = db
+                    .row("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")?
+                    [0];
+                if now >= at_least {
+                    return Ok::<_, Box<dyn std::error::Error>>(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("action", "apply"),
+        ("text", text.as_str()),
+        ("confirm", confirm.as_str()),
+    ];
+    let apply = admin.rerate(&fields);
+    let report = async {
+        waiting(1).await?;
+        let sync = b.sync(
+            &kiosk,
+            json!([steps_on("s-1", "PP-00000001", "2025-12-02", 9_000)]),
+        );
+        let release = async {
+            waiting(2).await?;
+            // Committed and closed off the runtime's threads (the client blocks).
+            blocking(move || {
+                let mut holder = holder;
+                holder.batch_execute("COMMIT")
+            })?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        };
+        let (sent, released) = tokio::join!(sync, release);
+        released?;
+        sent
+    };
+    let (applied, sent) = tokio::join!(apply, report);
+    let (applied, sent) = (applied?, sent?);
+    assert_eq!(applied.status, 303, "{}", applied.body);
+    assert_eq!(result(&sent, 0)["status"], "accepted", "{}", sent.body);
+    assert_eq!(result(&sent, 0)["points"], 170, "{}", sent.body);
+    assert_eq!(balance_of(&a, 1)?, [340, 0]);
+    Ok(())
+}
