@@ -352,6 +352,11 @@ pub fn router(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: ConsoleC
         )
         .route("/console/policies/cancel", post(policy_page::cancel_policy))
         .route(
+            "/console/policies/rerate",
+            post(policy_page::rerate_policy)
+                .layer(DefaultBodyLimit::max(policy_page::MAX_UPLOAD_BYTES)),
+        )
+        .route(
             "/console/terminals",
             get(terminals_page).post(provision_terminal),
         )
@@ -715,6 +720,7 @@ fn notice_of(ctx: &Ctx) -> Option<Notice> {
         "operator_disabled" => Notice::Ok(T::OperatorDisabled),
         "policy_published" => Notice::Ok(T::PolicyPublished),
         "policy_cancelled" => Notice::Ok(T::PolicyCancelled),
+        "policy_rerated" => Notice::Ok(T::PolicyRerated),
         "schedule_set" => Notice::Ok(T::ScheduleSetDone),
         "quotas_set" => Notice::Ok(T::QuotasSetDone),
         "terminal_revoked" => Notice::Ok(T::TerminalRevoked),

@@ -288,6 +288,21 @@ enum PolicyCommand {
         #[arg(long)]
         effective_from: Option<chrono::NaiveDate>,
     },
+    /// Correct a policy in force (the file has its name; it may start in the past) and
+    /// re-rate every member's points from their step reports. Without `--apply`, a preview:
+    /// the figures and a digest, nothing stored. With `--apply DIGEST` (the preview's), the
+    /// correction is applied if the figures are still the same, refused otherwise.
+    Rerate {
+        /// The database (SQLite file or PostgreSQL URL).
+        #[arg(long)]
+        db: PathBuf,
+        /// The corrected policy file (TOML), at most 64 KiB.
+        #[arg(long)]
+        file: PathBuf,
+        /// The digest the preview printed: apply the correction.
+        #[arg(long, value_name = "DIGEST")]
+        apply: Option<String>,
+    },
     /// Cancel a policy that has not started.
     Cancel {
         /// The database (SQLite file or PostgreSQL URL).
@@ -1252,6 +1267,70 @@ fn policy(command: PolicyCommand, policies: Arc<points_core::PolicySet>) -> anyh
                 ymd(row.effective_from),
                 row.effective_until.map(ymd).unwrap_or_default()
             )?;
+        }
+        PolicyCommand::Rerate { db, file, apply } => {
+            let bytes = std::fs::read(&file).with_context(|| {
+                format!("정책 파일을 읽지 못했습니다 / reading {}", file.display())
+            })?;
+            if bytes.len() > MAX_POLICY_BYTES {
+                return Err(refused(PolicyRefusal::TooLarge { bytes: bytes.len() }));
+            }
+            let text = String::from_utf8(bytes).map_err(|_| {
+                anyhow::anyhow!(
+                    "정책 파일이 UTF-8 글자가 아닙니다 / the policy file is not UTF-8 text"
+                )
+            })?;
+            let candidate = read_candidate(&text.replace("\r\n", "\n"), None).map_err(refused)?;
+            let mut store = open_store(&db, policies)?;
+            let report = store
+                .rerate_policy(&candidate, apply.as_deref(), &Actor::command_line(), now)
+                .context("포인트를 다시 계산하지 못했습니다 / re-rating the points")?
+                .map_err(refused)?;
+            let s = &report.summary;
+            let largest = |found: Option<(i64, u64)>| {
+                found.map_or_else(String::new, |(member, points)| {
+                    format!("{} {points}", sync_protocol::member::member_number(member))
+                })
+            };
+            writeln!(
+                out,
+                "{}: {}\nmembers: {}\nreports: {}\nmembers_changed: {}\nincrease: {}\n\
+                 decrease: {}\ntotal_change: {}\nlargest_increase: {}\nlargest_decrease: {}\n\
+                 members_short: {}\nnot_recovered: {}",
+                if report.applied { "rerated" } else { "preview" },
+                report.name,
+                s.members,
+                s.reports,
+                s.changed,
+                s.increase,
+                s.decrease,
+                s.total(),
+                largest(s.largest_increase),
+                largest(s.largest_decrease),
+                s.short,
+                s.not_recovered,
+            )?;
+            for ((low, high), count) in palpal_central::policies::RERATE_BANDS.iter().zip(s.bands) {
+                let low = if *low == i64::MIN {
+                    String::new()
+                } else {
+                    low.to_string()
+                };
+                let high = if *high == i64::MAX {
+                    String::new()
+                } else {
+                    high.to_string()
+                };
+                writeln!(out, "band {low}..{high}: {count}")?;
+            }
+            if !report.applied {
+                writeln!(
+                    out,
+                    "digest: {}\n적용하려면 --apply {} 를 붙여 다시 실행하세요 / to apply, run again \
+                     with --apply {}",
+                    report.digest, report.digest, report.digest
+                )?;
+            }
         }
         PolicyCommand::Cancel { db, name } => {
             let mut store = open_store(&db, policies)?;

@@ -2,7 +2,9 @@
 //! (built from the rows not cancelled, with the fingerprint pull cursors carry), and the rules
 //! of a change, pure: what a new policy may be (parsed by `points-core`, not in force on a
 //! day another already claims, starting after today), which policy may be cancelled, and the
-//! preview that rates sample weeks under the set in force and under the set with the new one.
+//! preview that rates sample weeks under the set in force and under the set with the new one,
+//! and the re-rating of a correction to a policy in force: every member's reports rated under
+//! both sets, the figures a preview shows, and the digest an apply is bound to.
 //! Time is an argument; nothing here reads a clock or a database.
 
 use std::sync::Arc;
@@ -180,6 +182,9 @@ pub enum PolicyRefusal {
         /// Its first day.
         from: NaiveDate,
     },
+    /// A re-rating's figures are no longer those its preview showed (a step report arrived,
+    /// a balance or the policies changed): nothing was applied.
+    Stale,
 }
 
 impl PolicyRefusal {
@@ -194,6 +199,7 @@ impl PolicyRefusal {
             PolicyRefusal::NameTaken => "policy_name_taken",
             PolicyRefusal::NotFound => "policy_not_found",
             PolicyRefusal::Started { .. } => "policy_started",
+            PolicyRefusal::Stale => "policy_rerate_stale",
         }
     }
 
@@ -265,6 +271,14 @@ impl PolicyRefusal {
                     "A policy that started on {from} cannot be cancelled (re-rating is not built). \
                      Publish a new policy from tomorrow on instead."
                 ),
+            ),
+            PolicyRefusal::Stale => (
+                "미리보기 뒤에 수치가 바뀌었습니다(걸음 보고가 들어왔거나 정책이 바뀌었습니다). \
+                 아무것도 바꾸지 않았습니다. 다시 미리보고 확인해 주세요."
+                    .to_owned(),
+                "The figures changed since the preview (a step report arrived or the policies \
+                 changed). Nothing was changed: preview again and confirm."
+                    .to_owned(),
             ),
         }
     }
@@ -527,6 +541,220 @@ fn line(
     }
 }
 
+/// Whether `corrected` may replace the policy in force of the same name (in `live`): the
+/// row it replaces and the set with it in that row's place, or why not. Unlike publishing, a
+/// correction may start in the past: re-rating the days already rated is its purpose.
+pub fn check_correction(
+    live: &[PolicyRow],
+    corrected: &PointsPolicy,
+) -> Result<(PolicyRow, PolicySet), PolicyRefusal> {
+    let old = live
+        .iter()
+        .find(|row| row.cancelled_at.is_none() && row.name == corrected.name())
+        .ok_or(PolicyRefusal::NotFound)?;
+    let others: Vec<PolicyRow> = live
+        .iter()
+        .filter(|row| row.id != old.id)
+        .cloned()
+        .collect();
+    let set = with_candidate(&others, corrected)?;
+    Ok((old.clone(), set))
+}
+
+/// A member's step reports in the order received, as re-rating reads them.
+#[derive(Debug, Clone)]
+pub struct MemberReports {
+    /// The member's id.
+    pub member: i64,
+    /// Their birth date (a senior's goal).
+    pub birth_date: NaiveDate,
+    /// Their reports, in the order the server received them.
+    pub reports: Vec<StepReport>,
+    /// What they may still spend (credited less spent), before the re-rating.
+    pub available: i64,
+}
+
+/// One member re-rated: their points under the set in force and under the corrected set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rerated {
+    /// The member's id.
+    pub member: i64,
+    /// Points under the set in force.
+    pub before: u64,
+    /// Points under the corrected set.
+    pub after: u64,
+    /// What they could spend before the re-rating.
+    pub available: i64,
+    /// Their ledger under the corrected set, as a snapshot.
+    pub ledger: Vec<u8>,
+}
+
+impl Rerated {
+    /// The change of their points, `after - before`.
+    pub fn change(&self) -> i64 {
+        i64::try_from(self.after)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(self.before).unwrap_or(i64::MAX))
+    }
+
+    /// What is credited to (or taken back from) them: the change, except that no more is
+    /// taken back than they can spend (a balance never goes negative).
+    pub fn adjustment(&self) -> i64 {
+        self.change().max(-self.available.max(0))
+    }
+
+    /// Points taken back by the correction that their balance did not cover: not recovered.
+    pub fn not_recovered(&self) -> u64 {
+        self.adjustment().abs_diff(self.change())
+    }
+}
+
+/// Rates `history` under `now` (the set in force) and under `corrected`, with the same
+/// ledger the write path rates with, reports in the order received.
+pub fn rerate_member(now: &PolicySet, corrected: &PolicySet, history: &MemberReports) -> Rerated {
+    let mut before = Ledger::new(history.birth_date);
+    let mut after = Ledger::new(history.birth_date);
+    for report in &history.reports {
+        before.apply(now, report);
+        after.apply(corrected, report);
+    }
+    Rerated {
+        member: history.member,
+        before: before.total(),
+        after: after.total(),
+        available: history.available,
+        ledger: after.to_snapshot(),
+    }
+}
+
+/// The bands of a re-rating's table: how many members change by how much, decreases first.
+/// Each is `(lowest, highest)` change, inclusive.
+pub const RERATE_BANDS: [(i64, i64); 8] = [
+    (i64::MIN, -1_000),
+    (-999, -500),
+    (-499, -100),
+    (-99, -1),
+    (1, 99),
+    (100, 499),
+    (500, 999),
+    (1_000, i64::MAX),
+];
+
+/// What a re-rating changes, over all members: the figures a preview shows and an apply is
+/// bound to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RerateSummary {
+    /// Members rated.
+    pub members: u64,
+    /// Step reports rated.
+    pub reports: u64,
+    /// Members whose points change.
+    pub changed: u64,
+    /// Points added, over the members who gain.
+    pub increase: u64,
+    /// Points taken away, over the members who lose.
+    pub decrease: u64,
+    /// The largest gain: the member and the points.
+    pub largest_increase: Option<(i64, u64)>,
+    /// The largest loss: the member and the points.
+    pub largest_decrease: Option<(i64, u64)>,
+    /// Members per band of [`RERATE_BANDS`].
+    pub bands: [u64; 8],
+    /// Members whose balance does not cover their loss.
+    pub short: u64,
+    /// Points of the losses not covered by balances: not taken back.
+    pub not_recovered: u64,
+}
+
+impl RerateSummary {
+    /// Counts `rerated` (which rated `reports` step reports).
+    pub fn add(&mut self, rerated: &Rerated, reports: usize) {
+        self.members += 1;
+        self.reports += u64::try_from(reports).unwrap_or(u64::MAX);
+        let change = rerated.change();
+        if change == 0 {
+            return;
+        }
+        self.changed += 1;
+        let size = change.unsigned_abs();
+        let largest = if change > 0 {
+            self.increase += size;
+            &mut self.largest_increase
+        } else {
+            self.decrease += size;
+            &mut self.largest_decrease
+        };
+        if largest.is_none_or(|(_, most)| size > most) {
+            *largest = Some((rerated.member, size));
+        }
+        if let Some(band) = RERATE_BANDS
+            .iter()
+            .position(|(low, high)| (*low..=*high).contains(&change))
+        {
+            self.bands[band] += 1;
+        }
+        let lost = rerated.not_recovered();
+        if lost > 0 {
+            self.short += 1;
+            self.not_recovered += lost;
+        }
+    }
+
+    /// The net change of all members' points, `increase - decrease`.
+    pub fn total(&self) -> i64 {
+        i64::try_from(self.increase)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(self.decrease).unwrap_or(i64::MAX))
+    }
+
+    /// What the balances change by: the total, less what is not recovered.
+    pub fn applied(&self) -> i64 {
+        self.total()
+            .saturating_add(i64::try_from(self.not_recovered).unwrap_or(i64::MAX))
+    }
+}
+
+/// The digest an apply must bring back from its preview: of the policies' version, the
+/// corrected text, the figures, and each changed member's points and balance. Anything that
+/// changes what the apply would do changes it.
+pub fn rerate_digest(
+    version: i64,
+    text: &str,
+    summary: &RerateSummary,
+    changed: &[Rerated],
+) -> String {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(version.to_be_bytes());
+    hasher.update(sha2::Sha256::digest(text.as_bytes()));
+    for figure in [summary.members, summary.reports, summary.changed] {
+        hasher.update(figure.to_be_bytes());
+    }
+    for member in changed {
+        hasher.update(member.member.to_be_bytes());
+        hasher.update(member.before.to_be_bytes());
+        hasher.update(member.after.to_be_bytes());
+        hasher.update(member.available.to_be_bytes());
+    }
+    crate::signing::hex(&hasher.finalize())
+}
+
+/// What a re-rating shows (a preview) or did (an apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RerateReport {
+    /// The policy corrected.
+    pub name: String,
+    /// The policy in force before, as stored.
+    pub old: PolicyRow,
+    /// The policies' version the figures were computed at.
+    pub version: i64,
+    /// The figures.
+    pub summary: RerateSummary,
+    /// The digest an apply must bring back ([`rerate_digest`]).
+    pub digest: String,
+    /// Whether it was applied (an apply), or stored nothing (a preview).
+    pub applied: bool,
+}
+
 /// A day as stored, `YYYY-MM-DD`.
 pub fn ymd(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
@@ -630,5 +858,169 @@ mod tests {
         let seed = InForce::from_rows(1, &rows).expect("a set");
         assert_eq!(seed.texts.len(), 4);
         assert_ne!(seed.fingerprint, InForce::seed().expect("seed").fingerprint);
+    }
+
+    /// The 2025-12 seed policy with 150 daily points instead of 100.
+    fn corrected_2025_12() -> PointsPolicy {
+        let text = SEED_TEXTS[2].replace("points = 100\n", "points = 150\n");
+        read_candidate(&text, None).expect("reads").policy
+    }
+
+    fn report(day_text: &str, steps: u32) -> StepReport {
+        let day = day(day_text);
+        let reported_at = day
+            .and_hms_opt(21, 0, 0)
+            .and_then(|at| at.and_local_timezone(points_core::KST).single())
+            .expect("a time")
+            .fixed_offset();
+        StepReport {
+            reported_at,
+            day,
+            steps,
+        }
+    }
+
+    #[test]
+    fn a_correction_replaces_the_policy_of_its_name() {
+        let rows = seed_rows().expect("seed");
+        let (old, set) = check_correction(&rows, &corrected_2025_12()).expect("a set");
+        assert_eq!(old.name, "seoul-2025-12");
+        assert_eq!(set.policies().len(), 3);
+        let unknown = read_candidate(EVENT, None).expect("reads");
+        assert_eq!(
+            check_correction(&rows, &unknown.policy).map(|(row, _)| row.id),
+            Err(PolicyRefusal::NotFound)
+        );
+        // 2025-03 moved to end a day later overlaps 2025-12's first day.
+        let longer = SEED_TEXTS[1].replace(
+            "effective_until = 2025-11-30",
+            "effective_until = 2025-12-01",
+        );
+        let longer = read_candidate(&longer, None).expect("reads").policy;
+        assert_eq!(
+            check_correction(&rows, &longer)
+                .map(|(row, _)| row.id)
+                .map_err(|r| r.code()),
+            Err("policy_overlap")
+        );
+    }
+
+    /// Re-rates a member with `reports`, `available` points to spend, under the corrected
+    /// 2025-12 policy: (before, after, adjustment, not recovered).
+    fn check_member(reports: &[(&str, u32)], available: i64, expect: (u64, u64, i64, u64)) {
+        let seed = InForce::seed().expect("seed");
+        let (_, corrected) =
+            check_correction(&seed_rows().expect("seed"), &corrected_2025_12()).expect("a set");
+        let history = MemberReports {
+            member: 1,
+            birth_date: day("1980-05-05"),
+            reports: reports.iter().map(|(d, s)| report(d, *s)).collect(),
+            available,
+        };
+        let up = rerate_member(&seed.set, &corrected, &history);
+        assert_eq!(
+            (up.before, up.after, up.adjustment(), up.not_recovered()),
+            expect,
+            "{reports:?}"
+        );
+        // Back the other way: the corrected set in force, the seed as the correction.
+        let history = MemberReports {
+            available: available + up.adjustment(),
+            ..history
+        };
+        let down = rerate_member(&corrected, &seed.set, &history);
+        assert_eq!(down.change(), -up.change());
+        assert!(
+            history.available + down.adjustment() >= 0,
+            "a balance never goes negative"
+        );
+    }
+
+    #[test]
+    fn members_are_rerated_from_their_reports() {
+        // No goal met: nothing changes.
+        check_member(&[("2025-12-02", 3_000)], 0, (0, 0, 0, 0));
+        // Before 2025-12 (the 2025-03 policy, 200 a day): the correction does not reach it.
+        check_member(&[("2025-11-20", 9_000)], 200, (200, 200, 0, 0));
+        // Two goal days in 2025-12, the lower count of one day ignored: 2 x 100 -> 2 x 150.
+        check_member(
+            &[
+                ("2025-12-02", 9_000),
+                ("2025-12-02", 8_500),
+                ("2025-12-03", 12_000),
+            ],
+            200,
+            (200, 300, 100, 0),
+        );
+    }
+
+    #[test]
+    fn a_loss_is_taken_back_only_as_far_as_the_balance_covers() {
+        let member = |available| Rerated {
+            member: 7,
+            before: 300,
+            after: 200,
+            available,
+            ledger: Vec::new(),
+        };
+        assert_eq!(
+            (member(300).adjustment(), member(300).not_recovered()),
+            (-100, 0)
+        );
+        assert_eq!(
+            (member(40).adjustment(), member(40).not_recovered()),
+            (-40, 60)
+        );
+        assert_eq!(
+            (member(0).adjustment(), member(0).not_recovered()),
+            (0, 100)
+        );
+        assert_eq!(
+            (member(-5).adjustment(), member(-5).not_recovered()),
+            (0, 100)
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_bands_and_extremes() {
+        let rerated = |member, before, after, available| Rerated {
+            member,
+            before,
+            after,
+            available,
+            ledger: Vec::new(),
+        };
+        let mut summary = RerateSummary::default();
+        for (r, reports) in [
+            (rerated(1, 100, 150, 0), 3),
+            (rerated(2, 1_000, 2_500, 0), 10),
+            (rerated(3, 700, 100, 50), 7),
+            (rerated(4, 80, 80, 80), 2),
+            (rerated(5, 10, 5, 100), 1),
+        ] {
+            summary.add(&r, reports);
+        }
+        assert_eq!(
+            summary,
+            RerateSummary {
+                members: 5,
+                reports: 23,
+                changed: 4,
+                increase: 1_550,
+                decrease: 605,
+                largest_increase: Some((2, 1_500)),
+                largest_decrease: Some((3, 600)),
+                bands: [0, 1, 0, 1, 1, 0, 0, 1],
+                short: 1,
+                not_recovered: 550,
+            }
+        );
+        assert_eq!(summary.total(), 945);
+        assert_eq!(summary.applied(), 1_495);
+        let digest = |summary: &RerateSummary| rerate_digest(3, "text", summary, &[]);
+        let before = digest(&summary);
+        summary.add(&rerated(6, 0, 0, 0), 1);
+        assert_ne!(digest(&summary), before, "a report more changes the digest");
+        assert_ne!(rerate_digest(4, "text", &summary, &[]), digest(&summary));
     }
 }

@@ -798,6 +798,17 @@ pub trait Store: Send {
         by: &Actor,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Result<crate::policies::PolicyRow, crate::policies::PolicyRefusal>>;
+    /// Re-rates every member with `candidate` in place of the policy in force of its name:
+    /// a preview when `confirm` is `None` (stores nothing), else applied in one transaction
+    /// if `confirm` is the preview's digest and the figures are still the same
+    /// (`PolicyRefusal::Stale` otherwise, nothing changed). Audited as `by`'s.
+    fn rerate_policy(
+        &mut self,
+        candidate: &crate::policies::Candidate,
+        confirm: Option<&str>,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::RerateReport, crate::policies::PolicyRefusal>>;
     /// Cancels the policy in force named `name` if it has not started on `now`'s day.
     /// Audited as `by`'s, in the same transaction.
     fn cancel_policy(
@@ -1799,6 +1810,17 @@ impl Store for SqliteStore {
         policies::publish(&mut self.conn, candidate, by, now)
     }
 
+    fn rerate_policy(
+        &mut self,
+        candidate: &crate::policies::Candidate,
+        confirm: Option<&str>,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::RerateReport, crate::policies::PolicyRefusal>> {
+        let key = self.data_key()?;
+        policies::rerate(&mut self.conn, &key, candidate, confirm, by, now)
+    }
+
     fn cancel_policy(
         &mut self,
         name: &str,
@@ -2450,7 +2472,7 @@ fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-fn parse_ymd(day: &str) -> anyhow::Result<NaiveDate> {
+pub(crate) fn parse_ymd(day: &str) -> anyhow::Result<NaiveDate> {
     NaiveDate::parse_from_str(day, "%Y-%m-%d").with_context(|| format!("a stored day {day:?}"))
 }
 
@@ -2459,7 +2481,7 @@ fn ymd(day: NaiveDate) -> String {
 }
 
 /// Records that `(kind, key)` changed, giving it the next change sequence number.
-fn touch(tx: &Connection, kind: &str, key: i64) -> anyhow::Result<()> {
+pub(crate) fn touch(tx: &Connection, kind: &str, key: i64) -> anyhow::Result<()> {
     tx.prepare_cached(
         "INSERT INTO changes (kind, key, seq)
          VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes))

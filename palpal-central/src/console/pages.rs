@@ -248,6 +248,7 @@ pub fn action_name(action: &str) -> Option<T> {
         AuditAction::OperatorSetUp => T::ActionOperatorSetUp,
         AuditAction::PolicyPublished => T::ActionPolicyPublished,
         AuditAction::PolicyCancelled => T::ActionPolicyCancelled,
+        AuditAction::PolicyRerated => T::ActionPolicyRerated,
         AuditAction::ScheduleSet => T::ActionScheduleSet,
         AuditAction::QuotaSet => T::ActionQuotaSet,
         AuditAction::OperatorDisabled => T::ActionOperatorDisabled,
@@ -1054,6 +1055,114 @@ pub fn policies(
                 div.row {
                     button type="submit" name="action" value="preview" { (t(T::PreviewButton)) }
                     button.quiet type="submit" name="action" value="publish" { (t(T::PublishButton)) }
+                }
+            }
+        }
+    }
+}
+
+/// The Policies page's re-rating section: the form to correct a policy in force (admins
+/// only), and a preview's figures with the confirmation bound to them.
+pub fn rerate(
+    lang: Lang,
+    csrf: &str,
+    can_rerate: bool,
+    text: &str,
+    problem: Option<&(String, String)>,
+    report: Option<&crate::policies::RerateReport>,
+) -> Markup {
+    use crate::policies::RERATE_BANDS;
+    let t = |text: T| text.get(lang);
+    let band = |(low, high): (i64, i64)| match (low, high) {
+        (i64::MIN, high) => format!("≤ {high}"),
+        (low, i64::MAX) => format!("≥ +{low}"),
+        (low, high) if low > 0 => format!("+{low} .. +{high}"),
+        (low, high) => format!("{low} .. {high}"),
+    };
+    let signed = |n: i64| {
+        if n > 0 {
+            format!("+{}", grouped(n.unsigned_abs()))
+        } else if n < 0 {
+            format!("-{}", grouped(n.unsigned_abs()))
+        } else {
+            "0".to_owned()
+        }
+    };
+    let largest = |found: Option<(i64, u64)>, sign: &str| {
+        found.map_or_else(
+            || "-".to_owned(),
+            |(member, points)| {
+                format!(
+                    "{} ({sign}{})",
+                    sync_protocol::member::member_number(member),
+                    grouped(points)
+                )
+            },
+        )
+    };
+    html! {
+        h2 #rerate { (t(T::RerateHeading)) }
+        @if !can_rerate {
+            p { (t(T::RerateAdminOnly)) }
+        } @else {
+            p.lead { (t(T::RerateIntro)) }
+            p { (t(T::RerateHowShort)) }
+            @if let Some((ko, en)) = problem {
+                p.notice.error #rerate-problem role="alert" { (if lang == Lang::Ko { ko } else { en }) }
+            }
+            @if let Some(report) = report {
+                @let s = &report.summary;
+                p.notice.ok role="status" { (t(T::RerateReady)) }
+                @if s.changed == 0 {
+                    p { (t(T::RerateNoChange)) }
+                }
+                table #rerate-figures aria-labelledby="rerate-figures-caption" {
+                    caption #rerate-figures-caption { (t(T::RerateFigures)) ": " (report.name) }
+                    thead { tr { th scope="col" { (t(T::RerateFigure)) } th scope="col" { (t(T::RerateValue)) } } }
+                    tbody {
+                        tr { th scope="row" { (t(T::RerateMembers)) } td { (grouped(s.members)) } }
+                        tr { th scope="row" { (t(T::RerateReports)) } td { (grouped(s.reports)) } }
+                        tr { th scope="row" { (t(T::RerateChanged)) } td #rerate-changed { (grouped(s.changed)) } }
+                        tr { th scope="row" { (t(T::RerateIncrease)) } td { "+" (grouped(s.increase)) } }
+                        tr { th scope="row" { (t(T::RerateDecrease)) } td { "-" (grouped(s.decrease)) } }
+                        tr { th scope="row" { (t(T::RerateTotal)) } td #rerate-total { (signed(s.total())) } }
+                        tr { th scope="row" { (t(T::RerateLargestUp)) } td { (largest(s.largest_increase, "+")) } }
+                        tr { th scope="row" { (t(T::RerateLargestDown)) } td { (largest(s.largest_decrease, "-")) } }
+                        tr { th scope="row" { (t(T::RerateShort)) } td #rerate-short { (grouped(s.short)) } }
+                        tr { th scope="row" { (t(T::RerateNotRecovered)) } td #rerate-not-recovered { (grouped(s.not_recovered)) } }
+                    }
+                }
+                table #rerate-bands aria-labelledby="rerate-bands-caption" {
+                    caption #rerate-bands-caption { (t(T::RerateBands)) }
+                    thead { tr { th scope="col" { (t(T::RerateBand)) } th scope="col" { (t(T::RerateMemberCount)) } } }
+                    tbody {
+                        @for (range, count) in RERATE_BANDS.iter().zip(s.bands) {
+                            tr { th scope="row" { (band(*range)) } td { (grouped(count)) } }
+                        }
+                    }
+                }
+                form.stack.wide method="post" action="/console/policies/rerate" enctype="multipart/form-data" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="confirm" value=(report.digest);
+                    input type="hidden" name="text" value=(text);
+                    p.hint #confirm-hint { (t(T::RerateConfirmHint)) }
+                    button type="submit" name="action" value="apply" aria-describedby="confirm-hint" { (t(T::RerateApplyButton)) }
+                }
+            }
+            form.stack.wide method="post" action="/console/policies/rerate" enctype="multipart/form-data" {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field {
+                    label for="rerate-file" { (t(T::PolicyFile)) }
+                    input #rerate-file type="file" name="file" accept=".toml,text/plain";
+                }
+                div.field {
+                    label for="rerate-text" { (t(T::RerateText)) }
+                    p.hint #rerate-text-hint { (t(T::RerateTextHint)) }
+                    textarea #rerate-text name="text" rows="12" spellcheck="false"
+                        aria-describedby=(if problem.is_some() { "rerate-text-hint rerate-problem" } else { "rerate-text-hint" }) { (text) }
+                }
+                div.row {
+                    button type="submit" name="action" value="preview" { (t(T::ReratePreviewButton)) }
                 }
             }
         }

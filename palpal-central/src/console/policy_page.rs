@@ -105,6 +105,9 @@ struct Shown {
     start: String,
     problem: Option<(String, String)>,
     preview: Option<Vec<PreviewLine>>,
+    rerate_text: String,
+    rerate_problem: Option<(String, String)>,
+    rerate: Option<policies::RerateReport>,
 }
 
 async fn answer(
@@ -129,6 +132,15 @@ async fn answer(
         shown.problem.as_ref(),
         shown.preview.as_deref(),
     );
+    let rerate = pages::rerate(
+        ctx.lang,
+        &signed.session.csrf,
+        signed.session.role.may(Permission::Rerate),
+        &shown.rerate_text,
+        shown.rerate_problem.as_ref(),
+        shown.rerate.as_ref(),
+    );
+    let body = maud::html! { (body) (rerate) };
     Ok(signed_page(
         console,
         ctx,
@@ -265,6 +277,100 @@ pub(super) async fn post_policy(
         match checked {
             Ok(new) => {
                 shown.preview = Some(policies::preview(&in_force.set, &new, &candidate.policy));
+                answer(&console, &ctx, &signed, StatusCode::OK, shown).await
+            }
+            Err(refusal) => wrong(shown, refusal).await,
+        }
+    };
+    done.await
+        .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
+}
+
+/// `POST /console/policies/rerate`: a corrected text of a policy in force, previewed
+/// (`action=preview`: every member re-rated, nothing stored) or applied (`action=apply`, with
+/// the preview's digest in `confirm`). Admins only.
+pub(super) async fn rerate_policy(
+    State(console): State<Arc<Console>>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let signed = match session_for(&console, &ctx, &Method::POST).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let done = async {
+        let parts = multipart_body(&headers, body)?;
+        let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
+        let form = Form(
+            ["csrf", "action", "confirm"]
+                .into_iter()
+                .filter_map(|name| {
+                    let bytes = field(name)?;
+                    Some((name.to_owned(), String::from_utf8(bytes.clone()).ok()?))
+                })
+                .collect(),
+        );
+        check_change(&ctx, &headers, &form, &signed.session.csrf)?;
+        signed.require(Permission::Rerate)?;
+        let confirm = match form.get("action") {
+            Some("preview") => None,
+            Some("apply") => {
+                let digest = form.get("confirm").unwrap_or("").trim().to_owned();
+                if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(Refusal::InvalidForm);
+                }
+                Some(digest)
+            }
+            _ => return Err(Refusal::InvalidForm),
+        };
+        let file = field("file").filter(|bytes| !bytes.is_empty());
+        let typed = field("text").map(Vec::as_slice).unwrap_or_default();
+        let chosen = file.map_or(typed, Vec::as_slice);
+        let mut shown = Shown::default();
+        let wrong = |mut shown: Shown, refusal: PolicyRefusal| {
+            let status = if refusal == PolicyRefusal::Stale {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            shown.rerate_problem = Some(refusal.message());
+            answer(&console, &ctx, &signed, status, shown)
+        };
+        if chosen.len() > MAX_POLICY_BYTES {
+            return wrong(
+                shown,
+                PolicyRefusal::TooLarge {
+                    bytes: chosen.len(),
+                },
+            )
+            .await;
+        }
+        let Ok(text) = std::str::from_utf8(chosen) else {
+            return wrong(
+                shown,
+                PolicyRefusal::Unreadable {
+                    line: None,
+                    reason: "not UTF-8 text (UTF-8 글자가 아닙니다)".to_owned(),
+                },
+            )
+            .await;
+        };
+        shown.rerate_text = text.replace("\r\n", "\n");
+        let candidate = match policies::read_candidate(&shown.rerate_text, None) {
+            Ok(candidate) => candidate,
+            Err(refusal) => return wrong(shown, refusal).await,
+        };
+        let now = console.clock.now();
+        let by = signed.actor();
+        let applying = confirm.is_some();
+        let rerated = console
+            .store(move |store| store.rerate_policy(&candidate, confirm.as_deref(), &by, now))
+            .await?;
+        match rerated {
+            Ok(_) if applying => Ok(see_other("/console/policies?m=policy_rerated")),
+            Ok(report) => {
+                shown.rerate = Some(report);
                 answer(&console, &ctx, &signed, StatusCode::OK, shown).await
             }
             Err(refusal) => wrong(shown, refusal).await,

@@ -55,6 +55,8 @@ pub enum Permission {
     Change,
     /// Add and disable operators.
     ManageOperators,
+    /// Correct a policy in force and re-rate every member's points.
+    Rerate,
 }
 
 impl Role {
@@ -82,7 +84,7 @@ impl Role {
         match permission {
             Permission::Read => true,
             Permission::Change => self >= Role::Operator,
-            Permission::ManageOperators => self == Role::Admin,
+            Permission::ManageOperators | Permission::Rerate => self == Role::Admin,
         }
     }
 }

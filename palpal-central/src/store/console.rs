@@ -161,6 +161,8 @@ pub enum AuditAction {
     PolicyPublished,
     /// A policy that had not started was cancelled.
     PolicyCancelled,
+    /// A policy in force was corrected and every member re-rated.
+    PolicyRerated,
     /// A day's sign-up rule was set.
     ScheduleSet,
     /// A site's sign-up places on a day were set.
@@ -181,7 +183,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::OperatorAdded,
         AuditAction::OperatorSetUp,
         AuditAction::OperatorDisabled,
@@ -191,6 +193,7 @@ impl AuditAction {
         AuditAction::SignedOut,
         AuditAction::PolicyPublished,
         AuditAction::PolicyCancelled,
+        AuditAction::PolicyRerated,
         AuditAction::ScheduleSet,
         AuditAction::QuotaSet,
         AuditAction::TerminalProvisioned,
@@ -213,6 +216,7 @@ impl AuditAction {
             AuditAction::SignedOut => "signed_out",
             AuditAction::PolicyPublished => "policy_published",
             AuditAction::PolicyCancelled => "policy_cancelled",
+            AuditAction::PolicyRerated => "policy_rerated",
             AuditAction::ScheduleSet => "schedule_set",
             AuditAction::QuotaSet => "quota_set",
             AuditAction::TerminalProvisioned => "terminal_provisioned",

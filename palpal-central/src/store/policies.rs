@@ -257,3 +257,250 @@ pub fn cancel(
     tx.commit()?;
     Ok(Ok(cancelled))
 }
+
+/// A member with step reports, as a re-rating reads them: their sealed record, balance and
+/// stored ledger.
+pub(crate) struct StoredMember {
+    pub(crate) id: i64,
+    pub(crate) identity: Vec<u8>,
+    pub(crate) sealed: Vec<u8>,
+    pub(crate) available: i64,
+    pub(crate) ledger: Option<Vec<u8>>,
+}
+
+/// What a re-rating found, in its transaction: the report, and each member whose points or
+/// ledger change (with whether the ledger does).
+pub(crate) struct Rerating {
+    pub(crate) report: policies::RerateReport,
+    pub(crate) members: Vec<(policies::Rerated, bool)>,
+    pub(crate) corrected: Candidate,
+}
+
+/// Rates every member of `members` (with their `reports`, each in the order received) under
+/// the set in force (`rows` at `version`) and with `candidate` in place of its namesake.
+pub(crate) fn rate_all(
+    key: &crate::personal::DataKey,
+    version: i64,
+    rows: &[PolicyRow],
+    candidate: &Candidate,
+    members: Vec<StoredMember>,
+    mut reports: std::collections::BTreeMap<i64, Vec<points_core::StepReport>>,
+) -> anyhow::Result<Result<Rerating, PolicyRefusal>> {
+    let (old, corrected) = match policies::check_correction(rows, &candidate.policy) {
+        Ok(found) => found,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let in_force = InForce::from_rows(version, rows)?;
+    let mut summary = policies::RerateSummary::default();
+    let mut changed = Vec::new();
+    for member in members {
+        let Some(reports) = reports.remove(&member.id) else {
+            continue;
+        };
+        let birth_date = key
+            .open(&member.identity, &member.sealed)
+            .with_context(|| format!("opening member {}'s sealed record", member.id))?
+            .birth_date;
+        let history = policies::MemberReports {
+            member: member.id,
+            birth_date,
+            reports,
+            available: member.available,
+        };
+        let rerated = policies::rerate_member(&in_force.set, &corrected, &history);
+        summary.add(&rerated, history.reports.len());
+        let ledger_changed = member.ledger.as_deref() != Some(&rerated.ledger[..]);
+        if rerated.change() != 0 || ledger_changed {
+            changed.push((rerated, ledger_changed));
+        }
+    }
+    let points_changed: Vec<policies::Rerated> = changed
+        .iter()
+        .filter(|(r, _)| r.change() != 0)
+        .map(|(r, _)| r.clone())
+        .collect();
+    let digest = policies::rerate_digest(version, &candidate.text, &summary, &points_changed);
+    Ok(Ok(Rerating {
+        report: policies::RerateReport {
+            name: old.name.clone(),
+            old,
+            version,
+            summary,
+            digest,
+            applied: false,
+        },
+        members: changed,
+        corrected: candidate.clone(),
+    }))
+}
+
+/// The audit entry's after of a re-rating: the set then, the corrected policy and its
+/// file's SHA-256, and the figures.
+pub(crate) fn rerated_after(
+    all: &[PolicyRow],
+    row: &PolicyRow,
+    report: &policies::RerateReport,
+) -> String {
+    use sha2::Digest as _;
+    let sha = crate::signing::hex(&sha2::Sha256::digest(row.text.as_bytes()));
+    let s = &report.summary;
+    json_of(&[
+        ("policies", &listed(all)),
+        ("name", &row.name),
+        ("effective_from", &policies::ymd(row.effective_from)),
+        (
+            "effective_until",
+            &row.effective_until.map(policies::ymd).unwrap_or_default(),
+        ),
+        ("sha256", &sha),
+        ("members", &s.members.to_string()),
+        ("reports", &s.reports.to_string()),
+        ("members_changed", &s.changed.to_string()),
+        ("increase", &s.increase.to_string()),
+        ("decrease", &s.decrease.to_string()),
+        ("total_change", &s.total().to_string()),
+        ("applied_change", &s.applied().to_string()),
+        ("members_short", &s.short.to_string()),
+        ("not_recovered", &s.not_recovered.to_string()),
+    ])
+}
+
+/// The ledger entry kind of a re-rating's adjustments.
+pub const RERATE_KIND: &str = "rerate";
+
+/// The operation id of a re-rating's ledger entries: the policies' version it made.
+pub(crate) fn rerate_op_id(version: i64) -> String {
+    format!("rerate-{version}")
+}
+
+/// Previews (`confirm` is `None`: stores nothing) or applies the correction `candidate` of
+/// a policy in force, re-rating every member. An apply must bring the preview's digest:
+/// if the figures changed since, it is refused and nothing changes. Audited as `by`'s.
+pub fn rerate(
+    conn: &mut Connection,
+    key: &crate::personal::DataKey,
+    candidate: &Candidate,
+    confirm: Option<&str>,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<policies::RerateReport, PolicyRefusal>> {
+    let tx = write_tx(conn)?;
+    let before = rows(&tx)?;
+    let version = version(&tx)?;
+    let members = tx
+        .prepare(
+            "SELECT m.id, m.identity, m.sealed, b.credited - b.spent, b.ledger
+             FROM members m JOIN balances b ON b.member_id = m.id ORDER BY m.id",
+        )?
+        .query_map([], |row| {
+            Ok(StoredMember {
+                id: row.get(0)?,
+                identity: row.get(1)?,
+                sealed: row.get(2)?,
+                available: row.get(3)?,
+                ledger: row.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut reports: std::collections::BTreeMap<i64, Vec<points_core::StepReport>> =
+        std::collections::BTreeMap::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT member_id, day, steps, reported_at FROM step_reports ORDER BY member_id, id",
+        )?;
+        let mut found = stmt.query([])?;
+        while let Some(row) = found.next()? {
+            let day: String = row.get(1)?;
+            let at: String = row.get(3)?;
+            reports
+                .entry(row.get(0)?)
+                .or_default()
+                .push(points_core::StepReport {
+                    day: super::parse_ymd(&day)?,
+                    steps: row.get(2)?,
+                    reported_at: DateTime::parse_from_rfc3339(&at)
+                        .with_context(|| format!("stored report time {at:?}"))?,
+                });
+        }
+    }
+    let rerating = match rate_all(key, version, &before, candidate, members, reports)? {
+        Ok(rerating) => rerating,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let Some(confirm) = confirm else {
+        return Ok(Ok(rerating.report));
+    };
+    if confirm != rerating.report.digest {
+        return Ok(Err(PolicyRefusal::Stale));
+    }
+    let old = &rerating.report.old.clone();
+    tx.execute(
+        "UPDATE policies SET cancelled_at = ?1, cancelled_by = ?2 WHERE id = ?3",
+        params![stamp(now), by.name, old.id],
+    )?;
+    let policy = &rerating.corrected.policy;
+    tx.execute(
+        "INSERT INTO policies (name, text, effective_from, effective_until, published_at,
+                               published_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            policy.name(),
+            rerating.corrected.text,
+            policies::ymd(policy.effective_from()),
+            policy.effective_until().map(policies::ymd),
+            stamp(now),
+            by.name
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE policy_version SET version = version + 1 WHERE id = 1",
+        [],
+    )?;
+    let op_id = rerate_op_id(version + 1);
+    let today = policies::ymd(points_core::kst_day(now));
+    for (member, _) in &rerating.members {
+        let adjustment = member.adjustment();
+        if adjustment != 0 {
+            tx.prepare_cached(
+                "INSERT INTO ledger_entries (member_id, kind, day, points, op_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                member.member,
+                RERATE_KIND,
+                today,
+                adjustment,
+                op_id
+            ])?;
+        }
+        tx.prepare_cached(
+            "UPDATE balances SET credited = credited + ?2, ledger = ?3 WHERE member_id = ?1",
+        )?
+        .execute(params![member.member, adjustment, member.ledger])?;
+        if adjustment != 0 {
+            super::touch(&tx, "balance", member.member)?;
+        }
+    }
+    let after = rows(&tx)?;
+    let row = after
+        .iter()
+        .find(|r| r.id == id)
+        .cloned()
+        .context("the corrected policy")?;
+    let mut report = rerating.report;
+    report.applied = true;
+    audit(
+        &tx,
+        &NewAudit {
+            actor: by,
+            action: AuditAction::PolicyRerated,
+            target: &row.name,
+            before: Some(published_after(&before, old)),
+            after: Some(rerated_after(&after, &row, &report)),
+        },
+        now,
+    )?;
+    tx.commit()?;
+    Ok(Ok(report))
+}

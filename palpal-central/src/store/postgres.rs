@@ -1294,6 +1294,17 @@ impl Store for PgStore {
         policies::publish(self.db(), candidate, by, now)
     }
 
+    fn rerate_policy(
+        &mut self,
+        candidate: &crate::policies::Candidate,
+        confirm: Option<&str>,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<crate::policies::RerateReport, crate::policies::PolicyRefusal>> {
+        let key = self.data_key()?;
+        policies::rerate(self.db(), &key, candidate, confirm, by, now)
+    }
+
     fn cancel_policy(
         &mut self,
         name: &str,
@@ -1474,14 +1485,6 @@ impl PgStore {
         let mut tx = client
             .transaction()
             .context("starting a write transaction")?;
-        // The set in force at the group's start: read again only when its version changed
-        // (a publish or a cancel, by any process), one short read a group otherwise.
-        let in_force = policies::refresh(&mut tx, &mut self.in_force)?;
-        let mut rules = Rules {
-            policies: &in_force.set,
-            key: &key,
-            certified: &mut self.certified,
-        };
         // Old nonces are forgotten once a second at most: a round trip in every group
         // otherwise, for rows no request can be replayed with (their timestamps are refused).
         let sweep = self
@@ -1516,6 +1519,16 @@ impl PgStore {
             .map(|row| row.get(0))
             .collect();
         }
+        // The set in force, read after the members are locked: a re-rating locks every
+        // balance row before it changes the set, so a group that waited for it reads the
+        // corrected set here. Read again only when its version changed (a publish, a cancel
+        // or a re-rating, by any process), one short read a group otherwise.
+        let in_force = policies::refresh(&mut tx, &mut self.in_force)?;
+        let mut rules = Rules {
+            policies: &in_force.set,
+            key: &key,
+            certified: &mut self.certified,
+        };
         let mut replies = Vec::with_capacity(writes.len());
         for write in writes {
             // Each write in a savepoint of its own: a refused one leaves nothing.

@@ -1987,6 +1987,10 @@ async fn the_reconciliation_page_totals_a_days_redemptions_and_overspends() -> T
 #[path = "console/policies.rs"]
 mod policies;
 
+/// The re-rating of a policy in force.
+#[path = "console/rerate.rs"]
+mod rerate;
+
 /// The Sign-up schedule and quotas page.
 #[path = "console/schedule.rs"]
 mod schedule;

@@ -12,7 +12,10 @@ use postgres::{Client, GenericClient};
 use super::console::audit;
 use crate::policies::{self, Candidate, InForce, PolicyRefusal, PolicyRow};
 use crate::store::console::{json_of, stamp, Actor, AuditAction, NewAudit};
-use crate::store::policies::{listed, published_after, RawRow};
+use crate::store::policies::{
+    listed, published_after, rate_all, rerate_op_id, rerated_after, RawRow, StoredMember,
+    RERATE_KIND,
+};
 
 /// Migration 16 in PostgreSQL's types (the seed rows follow it, [`seed`]).
 pub const MIGRATION: &str = "CREATE TABLE policies (
@@ -200,4 +203,136 @@ pub fn cancel(
     )?;
     tx.commit()?;
     Ok(Ok(cancelled))
+}
+
+/// Previews or applies a correction, as `store::policies::rerate`. The policies' version row
+/// and then every balance row are locked first (in member order, as write groups lock
+/// theirs), so that no step report, hold or void is written while the members are rated,
+/// and a write group that waited reads the corrected set once this commits.
+pub fn rerate(
+    client: &mut Client,
+    key: &crate::personal::DataKey,
+    candidate: &Candidate,
+    confirm: Option<&str>,
+    by: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<policies::RerateReport, PolicyRefusal>> {
+    let mut tx = client.transaction()?;
+    let version: i64 = tx
+        .query_one(
+            "SELECT version FROM policy_version WHERE id = 1 FOR UPDATE",
+            &[],
+        )?
+        .get(0);
+    let members: Vec<StoredMember> = tx
+        .query(
+            "SELECT m.id, m.identity, m.sealed, b.credited - b.spent, b.ledger
+             FROM members m JOIN balances b ON b.member_id = m.id
+             ORDER BY m.id FOR UPDATE OF b",
+            &[],
+        )?
+        .iter()
+        .map(|row| StoredMember {
+            id: row.get(0),
+            identity: row.get(1),
+            sealed: row.get(2),
+            available: row.get(3),
+            ledger: row.get(4),
+        })
+        .collect();
+    let before = rows(&mut tx)?;
+    let mut reports: std::collections::BTreeMap<i64, Vec<points_core::StepReport>> =
+        std::collections::BTreeMap::new();
+    for row in tx.query(
+        "SELECT member_id, day, steps, reported_at FROM step_reports ORDER BY member_id, id",
+        &[],
+    )? {
+        let day: String = row.get(1);
+        let at: String = row.get(3);
+        let steps: i64 = row.get(2);
+        reports
+            .entry(row.get(0))
+            .or_default()
+            .push(points_core::StepReport {
+                day: crate::store::parse_ymd(&day)?,
+                steps: u32::try_from(steps).context("stored steps")?,
+                reported_at: DateTime::parse_from_rfc3339(&at)
+                    .with_context(|| format!("stored report time {at:?}"))?,
+            });
+    }
+    let rerating = match rate_all(key, version, &before, candidate, members, reports)? {
+        Ok(rerating) => rerating,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let Some(confirm) = confirm else {
+        return Ok(Ok(rerating.report));
+    };
+    if confirm != rerating.report.digest {
+        return Ok(Err(PolicyRefusal::Stale));
+    }
+    let old = &rerating.report.old.clone();
+    tx.execute(
+        "UPDATE policies SET cancelled_at = $1, cancelled_by = $2 WHERE id = $3",
+        &[&stamp(now), &by.name, &old.id],
+    )?;
+    let policy = &rerating.corrected.policy;
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO policies (name, text, effective_from, effective_until, published_at,
+                                   published_by)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[
+                &policy.name(),
+                &rerating.corrected.text,
+                &policies::ymd(policy.effective_from()),
+                &policy.effective_until().map(policies::ymd),
+                &stamp(now),
+                &by.name,
+            ],
+        )?
+        .get(0);
+    tx.execute(
+        "UPDATE policy_version SET version = version + 1 WHERE id = 1",
+        &[],
+    )?;
+    let op_id = rerate_op_id(version + 1);
+    let today = policies::ymd(points_core::kst_day(now));
+    let mut touched = Vec::new();
+    for (member, _) in &rerating.members {
+        let adjustment = member.adjustment();
+        if adjustment != 0 {
+            tx.execute(
+                "INSERT INTO ledger_entries (member_id, kind, day, points, op_id)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&member.member, &RERATE_KIND, &today, &adjustment, &op_id],
+            )?;
+            touched.push(("balance", member.member));
+        }
+        tx.execute(
+            "UPDATE balances SET credited = credited + $2, ledger = $3 WHERE member_id = $1",
+            &[&member.member, &adjustment, &member.ledger],
+        )?;
+    }
+    crate::store::postgres::number_changes(&mut tx, &touched)?;
+    let after = rows(&mut tx)?;
+    let row = after
+        .iter()
+        .find(|r| r.id == id)
+        .cloned()
+        .context("the corrected policy")?;
+    let mut report = rerating.report;
+    report.applied = true;
+    audit(
+        &mut tx,
+        &NewAudit {
+            actor: by,
+            action: AuditAction::PolicyRerated,
+            target: &row.name,
+            before: Some(published_after(&before, old)),
+            after: Some(rerated_after(&after, &row, &report)),
+        },
+        now,
+    )?;
+    tx.commit()?;
+    Ok(Ok(report))
 }
