@@ -585,6 +585,48 @@ async fn policies_flow(
         status.contains("정책 policies: 3") && !status.contains("event-2099"),
         "{status}"
     );
+
+    // The policy in force corrected (an administrator's re-rating): its figures previewed,
+    // nothing changed until applied with them; then the counter pulls the corrected text.
+    let corrected = include_str!("../../../policies/seoul-2025-12.toml").replace(
+        "goal_steps = 8000\npoints = 100",
+        "goal_steps = 8000\npoints = 120",
+    );
+    assert!(corrected.contains("points = 120"));
+    let file = dir.join("seoul-2025-12-corrected.toml");
+    std::fs::write(&file, corrected)?;
+    c.goto(&format!("{console}/console/policies")).await?;
+    c.find(Locator::Css("#rerate-file"))
+        .await?
+        .send_keys(file.to_str().context("a UTF-8 path")?)
+        .await?;
+    submit(
+        c,
+        "form[action='/console/policies/rerate'] button[value=preview]",
+    )
+    .await?;
+    let caption = text_of(c, "#rerate-figures-caption").await?;
+    assert!(caption.contains("seoul-2025-12"), "{caption}");
+    text_of(c, "#rerate-changed").await?;
+    c.execute(
+        "document.querySelector('#rerate').scrollIntoView();",
+        vec![],
+    )
+    .await?;
+    keep_screenshot(c, "console-rerate-preview-ko").await?;
+    submit(c, "button[value=apply]").await?;
+    assert_eq!(
+        text_of(c, ".notice.ok").await?,
+        "정책을 고치고 회원 포인트를 다시 계산했습니다. 단말기는 다음 동기화 때 받습니다."
+    );
+    both_languages(
+        c,
+        &format!("{console}/console/audit?action=policy_rerated"),
+        "audit-rerated",
+    )
+    .await?;
+    let status = terminal.sync_status()?;
+    assert!(status.contains("정책 policies: 3"), "{status}");
     Ok(())
 }
 
