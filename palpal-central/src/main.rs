@@ -439,6 +439,20 @@ enum MemberCommand {
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         serial: u16,
     },
+    /// Replace a lost card, as the console's Members page does: the card (one the server
+    /// signed, in force) is revoked and the next number allowed at any kiosk the member
+    /// visits, which has it signed and prints it. Audited as the command line's.
+    ReplaceCard {
+        /// The database (SQLite file or PostgreSQL URL).
+        #[arg(long)]
+        db: PathBuf,
+        /// The member number, such as PP-00000001.
+        #[arg(long)]
+        member: String,
+        /// The lost card's number for this member.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        serial: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -791,10 +805,41 @@ fn quota(command: QuotaCommand, policies: Arc<points_core::PolicySet>) -> anyhow
     Ok(())
 }
 
+fn replace_card(
+    db: PathBuf,
+    member: &str,
+    serial: u16,
+    policies: Arc<points_core::PolicySet>,
+) -> anyhow::Result<()> {
+    let id = store::parse_member_number(member).with_context(|| {
+        format!("회원 번호는 PP-00000001 형식입니다 / a member number looks like PP-00000001, not {member:?}")
+    })?;
+    let mut store = open_store(&db, policies)?;
+    let allowed = store
+        .replace_card(id, serial, &Actor::command_line(), SystemClock.now())
+        .context("카드를 재발급하지 못했습니다 / replacing the card")?
+        .with_context(|| {
+            format!(
+                "{member} 회원에게 사용 중인 {serial}번 카드가 없습니다. 회원 번호와 카드 번호를 \
+                 확인해 주세요 / member {member} has no card {serial} in force; check both numbers"
+            )
+        })?;
+    writeln!(
+        std::io::stdout().lock(),
+        "revoked card: {} serial {serial}\nallowed: serial {allowed} (signed at any kiosk the \
+         member visits)",
+        store::member_number(id)
+    )?;
+    Ok(())
+}
+
 fn member(command: MemberCommand, policies: Arc<points_core::PolicySet>) -> anyhow::Result<()> {
     let (db, member, serial) = match command {
         MemberCommand::Revoke { db, member } => (db, member, None),
         MemberCommand::RevokeCard { db, member, serial } => (db, member, Some(serial)),
+        MemberCommand::ReplaceCard { db, member, serial } => {
+            return replace_card(db, &member, serial, policies)
+        }
     };
     let id = store::parse_member_number(&member).with_context(|| {
         format!("회원 번호는 PP-00000001 형식입니다 / a member number looks like PP-00000001, not {member:?}")

@@ -2127,3 +2127,53 @@ async fn command_line_changes_are_audited() -> TestResult {
     assert_eq!(h.audit_count("member_revoked")?, 1);
     Ok(())
 }
+
+/// A lost card replaced from a shell, as the Members page does it: audited as the command
+/// line's, the next number allowed; a card not in force, or no such member, is refused and
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_replaces_a_lost_card() -> TestResult {
+    let h = start(Config {
+        card_key: Some(card_key()),
+        ..Config::default()
+    })
+    .await?;
+    member_with_card_and_watch(&h).await?;
+    let replace = |member: &str, serial: &str| {
+        [
+            "member",
+            "replace-card",
+            "--db",
+            h.db(),
+            "--member",
+            member,
+            "--serial",
+            serial,
+        ]
+        .map(str::to_owned)
+    };
+    let said = cli(&replace("PP-00000001", "1").each_ref().map(String::as_str))?;
+    assert!(
+        said.contains("revoked card: PP-00000001 serial 1") && said.contains("allowed: serial 2"),
+        "{said}"
+    );
+    assert_eq!(
+        h.audit_entries("card_replaced")?,
+        vec![(
+            "PP-00000001 card 1".to_owned(),
+            r#"{"state":"active"}"#.to_owned(),
+            r#"{"replacement":"2","state":"revoked"}"#.to_owned()
+        )]
+    );
+    for (member, serial) in [
+        ("PP-00000001", "1"),
+        ("PP-00000001", "7"),
+        ("PP-00000099", "1"),
+    ] {
+        let refused = cli_fails(&replace(member, serial).each_ref().map(String::as_str))?;
+        assert!(refused.contains("no card"), "{refused}");
+    }
+    assert_eq!(h.audit_count("card_replaced")?, 1);
+    assert_eq!(h.count("card_replacements")?, 1);
+    Ok(())
+}

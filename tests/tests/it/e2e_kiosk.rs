@@ -450,6 +450,120 @@ fn run(binary: &str, args: &[&str]) -> Result<String> {
 }
 
 /// The real `palpal-central`, killed when dropped.
+/// A kiosk with a printer, and the real `palpal-central` signing member cards (sign-up open
+/// today at `jongno-cc`, five places), as the card flows start.
+struct KioskAndCentral {
+    terminal: Terminal,
+    central_db: String,
+    /// The card key's secret, as `key add` wrote it.
+    secret: std::path::PathBuf,
+    url: String,
+    _central: Central,
+}
+
+impl KioskAndCentral {
+    fn start() -> Result<KioskAndCentral> {
+        use std::io::BufRead as _;
+        let terminal = Terminal::new(
+            "role = \"kiosk\"\nsite = \"jongno-cc\"\nsite_name = \"종로구 보건소\"\n\n[kiosk]\nprinter = \"printer.bin\"\n",
+        )?;
+        let central_db = terminal.dir.path().join("central.sqlite");
+        let central_db = central_db.to_str().context("a UTF-8 path")?.to_owned();
+        let secret = terminal.dir.path().join("card-key.hex");
+        let db = central_db.as_str();
+        run(
+            "palpal-central",
+            &[
+                "key",
+                "add",
+                "--db",
+                db,
+                "--secret-out",
+                secret.to_str().context("path")?,
+            ],
+        )?;
+        let today = (chrono::Utc::now() + chrono::Duration::hours(9))
+            .date_naive()
+            .to_string();
+        run(
+            "palpal-central",
+            &[
+                "schedule", "set", "--db", db, "--day", &today, "--rule", "open",
+            ],
+        )?;
+        run(
+            "palpal-central",
+            &[
+                "quota",
+                "set",
+                "--db",
+                db,
+                "--day",
+                &today,
+                "--site",
+                "jongno-cc",
+                "--places",
+                "5",
+            ],
+        )?;
+        let mut child = Command::new(crate::e2e::debug_binary("palpal-central"))
+            .args(["serve", "--db", db, "--listen", "127.0.0.1:0", "--card-key"])
+            .arg(&secret)
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().context("the server's stdout")?)
+            .read_line(&mut line)?;
+        let central = Central(child);
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("the server did not start: {line:?}"))?
+            .to_owned();
+        Ok(KioskAndCentral {
+            terminal,
+            central_db,
+            secret,
+            url,
+            _central: central,
+        })
+    }
+
+    /// Provisions the terminal database `db` as a kiosk of `jongno-cc` on this server.
+    fn provision(&self, db: &std::path::Path) -> Result<()> {
+        let added = run(
+            "palpal-central",
+            &[
+                "terminal",
+                "add",
+                "--db",
+                &self.central_db,
+                "--site",
+                "jongno-cc",
+                "--role",
+                "kiosk",
+            ],
+        )?;
+        let code = added
+            .lines()
+            .find_map(|l| l.strip_prefix("code: "))
+            .context("no enrollment code printed")?;
+        run(
+            "palpal",
+            &[
+                "provision",
+                "--db",
+                db.to_str().context("path")?,
+                "--server",
+                &self.url,
+                "--code",
+                code,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
 struct Central(std::process::Child);
 
 impl Drop for Central {
@@ -464,101 +578,15 @@ impl Drop for Central {
 /// a card PIN on the keypad, and gets the member card the server signed. The QR code read
 /// from the screen is a token a counter takes with that PIN only.
 async fn card_online_flow(driver: &Driver) -> Result<()> {
-    use std::io::BufRead as _;
-    let terminal =
-        Terminal::new("role = \"kiosk\"\nsite = \"jongno-cc\"\nsite_name = \"종로구 보건소\"\n\n[kiosk]\nprinter = \"printer.bin\"\n")?;
-    let dir = terminal.dir.path();
-    let central_db = dir.join("central.sqlite");
-    let central_db = central_db.to_str().context("a UTF-8 path")?;
-    let secret = dir.join("card-key.hex");
-    run(
-        "palpal-central",
-        &[
-            "key",
-            "add",
-            "--db",
-            central_db,
-            "--secret-out",
-            secret.to_str().context("path")?,
-        ],
-    )?;
+    let kiosk = KioskAndCentral::start()?;
+    let (terminal, secret) = (&kiosk.terminal, &kiosk.secret);
+    let db = terminal.database();
+    kiosk.provision(&db)?;
     let today = (chrono::Utc::now() + chrono::Duration::hours(9))
         .date_naive()
         .to_string();
-    run(
-        "palpal-central",
-        &[
-            "schedule", "set", "--db", central_db, "--day", &today, "--rule", "open",
-        ],
-    )?;
-    run(
-        "palpal-central",
-        &[
-            "quota",
-            "set",
-            "--db",
-            central_db,
-            "--day",
-            &today,
-            "--site",
-            "jongno-cc",
-            "--places",
-            "5",
-        ],
-    )?;
-    let mut child = Command::new(crate::e2e::debug_binary("palpal-central"))
-        .args([
-            "serve",
-            "--db",
-            central_db,
-            "--listen",
-            "127.0.0.1:0",
-            "--card-key",
-        ])
-        .arg(&secret)
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().context("the server's stdout")?)
-        .read_line(&mut line)?;
-    let _central = Central(child);
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .with_context(|| format!("the server did not start: {line:?}"))?
-        .to_owned();
-    let added = run(
-        "palpal-central",
-        &[
-            "terminal",
-            "add",
-            "--db",
-            central_db,
-            "--site",
-            "jongno-cc",
-            "--role",
-            "kiosk",
-        ],
-    )?;
-    let code = added
-        .lines()
-        .find_map(|l| l.strip_prefix("code: "))
-        .context("no enrollment code printed")?;
-    let db = terminal.database();
-    run(
-        "palpal",
-        &[
-            "provision",
-            "--db",
-            db.to_str().context("path")?,
-            "--server",
-            &url,
-            "--code",
-            code,
-        ],
-    )?;
 
-    let c = session(driver, &terminal).await?;
+    let c = session(driver, terminal).await?;
     let result = async {
         wait_text(&c, "h1", "새 회원 가입").await?;
         type_into(&c, "#name", "박정숙").await?;
@@ -609,7 +637,7 @@ async fn card_online_flow(driver: &Driver) -> Result<()> {
     let token = result?;
 
     // What a counter does with it: the server's published key and the member's PIN.
-    let seed = std::fs::read_to_string(&secret)?;
+    let seed = std::fs::read_to_string(secret)?;
     let issuer = redemption_token::IssuerKey::from_seed_hex(1, seed.trim())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = chrono::Utc::now() + chrono::Duration::minutes(1);
@@ -865,102 +893,11 @@ async fn kiosk_sign_up_through_webdriver() -> Result<()> {
 /// server signed is shown, read from the screen with `zbarimg` as a counter's scanner would,
 /// taken by a counter with that PIN only, and printed.
 async fn replacement_flow(driver: &Driver) -> Result<()> {
-    use std::io::BufRead as _;
-    let terminal = Terminal::new(
-        "role = \"kiosk\"\nsite = \"jongno-cc\"\nsite_name = \"종로구 보건소\"\n\n[kiosk]\nprinter = \"printer.bin\"\n",
-    )?;
+    let kiosk = KioskAndCentral::start()?;
+    let (terminal, central_db, secret) =
+        (&kiosk.terminal, kiosk.central_db.as_str(), &kiosk.secret);
     let dir = terminal.dir.path();
-    let central_db = dir.join("central.sqlite");
-    let central_db = central_db.to_str().context("a UTF-8 path")?;
-    let secret = dir.join("card-key.hex");
-    run(
-        "palpal-central",
-        &[
-            "key",
-            "add",
-            "--db",
-            central_db,
-            "--secret-out",
-            secret.to_str().context("path")?,
-        ],
-    )?;
-    let today = (chrono::Utc::now() + chrono::Duration::hours(9))
-        .date_naive()
-        .to_string();
-    run(
-        "palpal-central",
-        &[
-            "schedule", "set", "--db", central_db, "--day", &today, "--rule", "open",
-        ],
-    )?;
-    run(
-        "palpal-central",
-        &[
-            "quota",
-            "set",
-            "--db",
-            central_db,
-            "--day",
-            &today,
-            "--site",
-            "jongno-cc",
-            "--places",
-            "5",
-        ],
-    )?;
-    let mut child = Command::new(crate::e2e::debug_binary("palpal-central"))
-        .args([
-            "serve",
-            "--db",
-            central_db,
-            "--listen",
-            "127.0.0.1:0",
-            "--card-key",
-        ])
-        .arg(&secret)
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().context("the server's stdout")?)
-        .read_line(&mut line)?;
-    let _central = Central(child);
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .with_context(|| format!("the server did not start: {line:?}"))?
-        .to_owned();
-    let provision = |db: &std::path::Path| -> Result<()> {
-        let added = run(
-            "palpal-central",
-            &[
-                "terminal",
-                "add",
-                "--db",
-                central_db,
-                "--site",
-                "jongno-cc",
-                "--role",
-                "kiosk",
-            ],
-        )?;
-        let code = added
-            .lines()
-            .find_map(|l| l.strip_prefix("code: "))
-            .context("no enrollment code printed")?;
-        run(
-            "palpal",
-            &[
-                "provision",
-                "--db",
-                db.to_str().context("path")?,
-                "--server",
-                &url,
-                "--code",
-                code,
-            ],
-        )?;
-        Ok(())
-    };
+    let provision = |db: &std::path::Path| kiosk.provision(db);
     // The member signed up at another kiosk, which synced.
     let other = dir.join("other-kiosk.sqlite");
     provision(&other)?;
@@ -989,7 +926,7 @@ async fn replacement_flow(driver: &Driver) -> Result<()> {
     }
     provision(&terminal.database())?;
 
-    let c = session(driver, &terminal).await?;
+    let c = session(driver, terminal).await?;
     let result = async {
         wait_text(&c, "h1", "새 회원 가입").await?;
         click(&c, "#replace-card").await?;
@@ -1029,7 +966,7 @@ async fn replacement_flow(driver: &Driver) -> Result<()> {
     let token = result?;
 
     // What a counter does with it: the server's published key and the member's new PIN.
-    let seed = std::fs::read_to_string(&secret)?;
+    let seed = std::fs::read_to_string(secret)?;
     let issuer = redemption_token::IssuerKey::from_seed_hex(1, seed.trim())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = chrono::Utc::now() + chrono::Duration::minutes(1);
