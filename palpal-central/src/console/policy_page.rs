@@ -30,6 +30,23 @@ pub(super) struct Part {
     pub(super) bytes: Vec<u8>,
 }
 
+/// The parts named `names` that are UTF-8, as a form: the small fields of a multipart body,
+/// for the CSRF check and the role's.
+pub(super) fn small_fields(parts: &[Part], names: &[&str]) -> Form {
+    Form(
+        names
+            .iter()
+            .filter_map(|name| {
+                let part = parts.iter().find(|p| p.name == *name)?;
+                Some((
+                    (*name).to_owned(),
+                    String::from_utf8(part.bytes.clone()).ok()?,
+                ))
+            })
+            .collect(),
+    )
+}
+
 /// A `multipart/form-data` request's parts, or why it cannot be read.
 pub(super) fn multipart_body(
     headers: &HeaderMap,
@@ -185,16 +202,7 @@ pub(super) async fn post_policy(
     let done = async {
         let parts = multipart_body(&headers, body)?;
         let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
-        // The small fields as a form, for the CSRF check and the role's.
-        let form = Form(
-            ["csrf", "action", "start"]
-                .into_iter()
-                .filter_map(|name| {
-                    let bytes = field(name)?;
-                    Some((name.to_owned(), String::from_utf8(bytes.clone()).ok()?))
-                })
-                .collect(),
-        );
+        let form = small_fields(&parts, &["csrf", "action", "start"]);
         check_change(&ctx, &headers, &form, &signed.session.csrf)?;
         signed.require(Permission::Change)?;
         let publish = match form.get("action") {
@@ -302,15 +310,7 @@ pub(super) async fn rerate_policy(
     let done = async {
         let parts = multipart_body(&headers, body)?;
         let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
-        let form = Form(
-            ["csrf", "action", "confirm"]
-                .into_iter()
-                .filter_map(|name| {
-                    let bytes = field(name)?;
-                    Some((name.to_owned(), String::from_utf8(bytes.clone()).ok()?))
-                })
-                .collect(),
-        );
+        let form = small_fields(&parts, &["csrf", "action", "confirm"]);
         check_change(&ctx, &headers, &form, &signed.session.csrf)?;
         signed.require(Permission::Rerate)?;
         let confirm = match form.get("action") {

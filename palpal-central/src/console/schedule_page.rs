@@ -618,12 +618,7 @@ pub(super) async fn upload_quotas(
     let done = async {
         let parts = super::policy_page::multipart_body(&headers, body)?;
         let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
-        let form = Form(
-            field("csrf")
-                .and_then(|b| String::from_utf8(b.clone()).ok())
-                .map(|csrf| vec![("csrf".to_owned(), csrf)])
-                .unwrap_or_default(),
-        );
+        let form = super::policy_page::small_fields(&parts, &["csrf"]);
         check_change(&ctx, &headers, &form, &signed.session.csrf)?;
         signed.require(Permission::Change)?;
         let chosen = field("file")
