@@ -965,6 +965,74 @@ async fn the_standby_promoted_mid_drain_has_every_accepted_operation() -> TestRe
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_id_given_to_two_kinds_in_one_request_is_refused_the_second_time() -> TestResult
+{
+    let h = start(Config::default()).await?;
+    let kiosk = h.terminal("kiosk", 1).await?;
+    // A sign-up and a step report of one id, each way round, in one request: the second of
+    // each pair is refused as a reuse, the rest applied, the request answered. Ids are
+    // checked against those applied earlier in the request, not only those stored before.
+    let batch = json!([
+        enrollment("op-1", "박철수"),
+        step_report("op-1", "PP-00000001", 9000),
+        step_report("op-2", "PP-00000001", 9000),
+        enrollment("op-2", "김영희"),
+        enrollment("op-1", "박철수"),
+    ]);
+    let statuses = |answer: &Answer| -> Vec<(String, String)> {
+        (0..5)
+            .map(|i| {
+                (
+                    result(answer, i)["status"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                    result(answer, i)["reason"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |status: &str, reason: &str| (status.to_owned(), reason.to_owned());
+    let first = h.sync(&kiosk, batch.clone()).await?;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(
+        statuses(&first),
+        vec![
+            pair("accepted", ""),
+            pair("rejected", "op_id_reused"),
+            pair("accepted", ""),
+            pair("rejected", "op_id_reused"),
+            pair("duplicate", ""),
+        ]
+    );
+    // The same request again (a retry): the stored answers, the same refusals.
+    let again = h.sync(&kiosk, batch).await?;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        statuses(&again),
+        vec![
+            pair("duplicate", ""),
+            pair("rejected", "op_id_reused"),
+            pair("duplicate", ""),
+            pair("rejected", "op_id_reused"),
+            pair("duplicate", ""),
+        ]
+    );
+    assert_eq!(
+        (
+            h.count("members")?,
+            h.count("step_reports")?,
+            h.count("operations")?
+        ),
+        (1, 1, 2)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_that_make_no_sense_are_rejected_one_by_one() -> TestResult {
     let h = start(Config::default()).await?;
     let kiosk = h.terminal("kiosk", 1).await?;

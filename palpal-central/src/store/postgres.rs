@@ -624,6 +624,10 @@ trait Sql {
     }
     /// Whether the transaction locked `member`'s balance row when it began (a write group
     /// locks the members its step reports name, all at once).
+    /// The published redemption keys as a counter trusts them (a write group reads them once).
+    fn redemption_keys(&mut self) -> anyhow::Result<KeySet> {
+        redemption_key_set(self)
+    }
     fn holds_member(&self, _member: i64) -> bool {
         false
     }
@@ -716,6 +720,8 @@ struct Group {
     authorities: Option<Vec<[u8; 32]>>,
     /// The members whose balance rows the group locked as it began, in member order.
     members: Vec<i64>,
+    /// The published redemption keys, read once per group.
+    redemption_keys: Option<KeySet>,
 }
 
 /// A write group's transaction (or a savepoint of it), with the connection's prepared
@@ -780,6 +786,14 @@ impl Sql for Tx<'_, '_> {
         }
         let keys = read_authorities(self)?;
         self.group.authorities = Some(keys.clone());
+        Ok(keys)
+    }
+    fn redemption_keys(&mut self) -> anyhow::Result<KeySet> {
+        if let Some(keys) = &self.group.redemption_keys {
+            return Ok(keys.clone());
+        }
+        let keys = redemption_key_set(self)?;
+        self.group.redemption_keys = Some(keys.clone());
         Ok(keys)
     }
     fn holds_member(&self, member: i64) -> bool {
@@ -1531,7 +1545,19 @@ impl PgStore {
         };
         let mut replies = Vec::with_capacity(writes.len());
         for write in writes {
-            // Each write in a savepoint of its own: a refused one leaves nothing.
+            if matches!(write, Write::Sync { .. }) {
+                // A sync is refused only before it writes anything (its terminal and nonce
+                // are checked first, by a statement that writes nothing when it refuses), so
+                // it needs no savepoint: two round trips fewer for most requests.
+                let mut one = Tx {
+                    tx: &mut tx,
+                    statements: &mut self.statements,
+                    group: &mut group,
+                };
+                replies.push(apply_write(&mut one, &mut rules, write, now)?);
+                continue;
+            }
+            // Any other write in a savepoint of its own: a refused one leaves nothing.
             let mut savepoint = tx.transaction().context("starting a savepoint")?;
             let touched = group.touched.len();
             let mut one = Tx {
@@ -1539,31 +1565,7 @@ impl PgStore {
                 statements: &mut self.statements,
                 group: &mut group,
             };
-            let reply = match write {
-                Write::Enroll {
-                    code_hash,
-                    public_key,
-                    name,
-                } => enroll_terminal(&mut one, code_hash, public_key, name, now),
-                Write::Sync {
-                    terminal,
-                    nonce,
-                    operations,
-                    prechecked,
-                } => sync(
-                    &mut one, &mut rules, *terminal, nonce, operations, prechecked, now,
-                ),
-                Write::IssueCard(request) => issue_card(&mut one, request, now),
-                Write::Contact {
-                    terminal,
-                    day,
-                    sequence,
-                } => record_contact(&mut one, *terminal, *day, *sequence),
-                Write::Seen(sightings) => record_sightings(&mut one, sightings),
-                Write::Activity { counts, keep_from } => {
-                    record_activity(&mut one, counts, keep_from)
-                }
-            }?;
+            let reply = apply_write(&mut one, &mut rules, write, now)?;
             if matches!(reply, WriteReply::Refused(_)) {
                 savepoint
                     .rollback()
@@ -1583,10 +1585,41 @@ impl PgStore {
     }
 }
 
-/// The members a write group's step reports name, in member order. Their rows are locked
-/// first, all at once and in that order, so that two groups (of two writer threads or two
-/// server processes) never each hold a row the other waits for, a deadlock PostgreSQL
-/// breaks only after a second.
+/// One write of a group, applied in `tx` (the group's transaction, or a savepoint of it).
+fn apply_write(
+    tx: &mut Tx<'_, '_>,
+    rules: &mut Rules<'_>,
+    write: &Write,
+    now: DateTime<Utc>,
+) -> anyhow::Result<WriteReply> {
+    match write {
+        Write::Enroll {
+            code_hash,
+            public_key,
+            name,
+        } => enroll_terminal(tx, code_hash, public_key, name, now),
+        Write::Sync {
+            terminal,
+            nonce,
+            operations,
+            prechecked,
+        } => sync(tx, rules, *terminal, nonce, operations, prechecked, now),
+        Write::IssueCard(request) => issue_card(tx, request, now),
+        Write::Contact {
+            terminal,
+            day,
+            sequence,
+        } => record_contact(tx, *terminal, *day, *sequence),
+        Write::Seen(sightings) => record_sightings(tx, sightings),
+        Write::Activity { counts, keep_from } => record_activity(tx, counts, keep_from),
+    }
+}
+
+/// The members a write group's step reports and holds name, in member order. Their rows
+/// are locked first, all at once and in that order, so that two groups (of two writer
+/// threads or two server processes) never each hold a row the other waits for, a deadlock
+/// PostgreSQL breaks only after a second. (A number that names no member, or the wrong
+/// one, locks nothing of use: each operation is judged as it is applied.)
 fn reported_members(writes: &[Write]) -> Vec<i64> {
     let mut members: Vec<i64> = writes
         .iter()
@@ -1595,10 +1628,16 @@ fn reported_members(writes: &[Write]) -> Vec<i64> {
             _ => None,
         })
         .flatten()
-        .filter(|op| op.kind == OpKind::StepReport.as_str())
         .filter_map(|op| {
+            let field = if op.kind == OpKind::StepReport.as_str() {
+                "member_number"
+            } else if op.kind == OpKind::RedemptionHold.as_str() {
+                "member_no"
+            } else {
+                return None;
+            };
             op.payload
-                .get("member_number")
+                .get(field)
                 .and_then(serde_json::Value::as_str)
                 .and_then(parse_member_number)
         })
@@ -1653,23 +1692,35 @@ fn sync(
     prechecked: &[bool],
     now: DateTime<Utc>,
 ) -> anyhow::Result<WriteReply> {
-    let Some(terminal) = terminal_in(tx, terminal)? else {
+    // The terminal, and its nonce recorded if the terminal may send: one round trip, which
+    // writes nothing when the request is refused (the group then needs no savepoint for it).
+    let Some(row) = tx.query_opt(
+        "WITH t AS (SELECT id, site, role, name, public_key, revoked_at FROM terminals
+                    WHERE id = $1),
+              n AS (INSERT INTO nonces (terminal_id, nonce, seen_at)
+                    SELECT id, $2::text, $3::bigint FROM t
+                    WHERE public_key IS NOT NULL AND revoked_at IS NULL
+                    ON CONFLICT DO NOTHING RETURNING 1)
+         SELECT t.id, t.site, t.role, t.name, t.public_key, t.revoked_at,
+                EXISTS (SELECT 1 FROM n) AS fresh
+         FROM t",
+        &[&terminal, &nonce, &now.timestamp()],
+    )?
+    else {
         return Ok(WriteReply::Refused(Refusal::UnknownTerminal));
     };
+    let fresh: bool = row.get("fresh");
+    let terminal = read_terminal(&row);
     if terminal.public_key.is_none() {
         return Ok(WriteReply::Refused(Refusal::UnknownTerminal));
     }
     if terminal.revoked {
         return Ok(WriteReply::Refused(Refusal::RevokedTerminal));
     }
-    let fresh = tx.execute(
-        "INSERT INTO nonces (terminal_id, nonce, seen_at) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
-        &[&terminal.id, &nonce, &now.timestamp()],
-    )?;
-    if fresh == 0 {
+    if !fresh {
         return Ok(WriteReply::Refused(Refusal::ReplayedNonce));
     }
+    let mut answered = Answered::read(tx, operations)?;
     let mut results = Vec::with_capacity(operations.len());
     // Step reports, most of what terminals send, are applied a run at a time; any other
     // operation after the run is written, in the order the terminal made them.
@@ -1681,18 +1732,142 @@ fn sync(
             continue;
         }
         if !run.is_empty() {
-            results.extend(step_run(tx, rules, &terminal, &run, now)?);
+            results.extend(step_run(tx, rules, &terminal, &run, &mut answered, now)?);
             run.clear();
         }
         results.push(
-            apply_operation(tx, rules, &terminal, op, now)
+            apply_operation(tx, rules, &terminal, op, &mut answered, now)
                 .with_context(|| format!("applying operation {:?}", op.op_id))?,
         );
     }
     if !run.is_empty() {
-        results.extend(step_run(tx, rules, &terminal, &run, now)?);
+        results.extend(step_run(tx, rules, &terminal, &run, &mut answered, now)?);
     }
+    answered.write(tx, &terminal, now)?;
     Ok(WriteReply::Synced(results))
+}
+
+/// What one request's operations were answered before: by an earlier request (read at once
+/// as the request begins, one round trip for all of them), or earlier in this request. The
+/// operations this request applies one by one (all but step reports) are remembered at
+/// once as it ends; step reports as each run is written.
+struct Answered<'r> {
+    /// Stored answers, by operation id: the terminal, the payload's hash, the answer.
+    earlier: HashMap<String, (i64, Vec<u8>, String)>,
+    /// This request's answers, by operation id: the kind, the payload's hash, the answer.
+    applied: HashMap<&'r str, (&'r str, [u8; 32], OpResult)>,
+    /// This request's operations applied one by one and not yet written: their ids.
+    pending: Vec<&'r str>,
+}
+
+impl<'r> Answered<'r> {
+    fn read(tx: &mut impl Sql, operations: &'r [Operation]) -> anyhow::Result<Answered<'r>> {
+        let ids: Vec<&str> = operations.iter().map(|op| op.op_id.as_str()).collect();
+        let mut earlier = HashMap::new();
+        for row in tx.query(
+            "SELECT op_id, terminal_id, payload_sha256, result FROM operations
+             WHERE op_id = ANY($1)",
+            &[&ids],
+        )? {
+            earlier.insert(row.get(0), (row.get(1), row.get(2), row.get(3)));
+        }
+        Ok(Answered {
+            earlier,
+            applied: HashMap::new(),
+            pending: Vec::new(),
+        })
+    }
+
+    /// The answer to `op_id` sent again by `terminal` with a payload hashing to `hash`, if it
+    /// was answered before (a rejection is not remembered: it is judged again).
+    fn again(
+        &self,
+        op_id: &str,
+        terminal: i64,
+        hash: &[u8; 32],
+    ) -> anyhow::Result<Option<OpResult>> {
+        if let Some((_, earlier_hash, result)) = self.applied.get(op_id) {
+            return Ok(Some(central_core::answer_again(
+                op_id,
+                terminal,
+                hash,
+                (terminal, earlier_hash, result.clone()),
+            )));
+        }
+        let Some((earlier_terminal, earlier_hash, result)) = self.earlier.get(op_id) else {
+            return Ok(None);
+        };
+        let result: OpResult =
+            serde_json::from_str(result).context("reading a stored operation result")?;
+        Ok(Some(central_core::answer_again(
+            op_id,
+            terminal,
+            hash,
+            (*earlier_terminal, earlier_hash, result),
+        )))
+    }
+
+    /// Remembers `op`'s answer in this request; `pending` when it is written by
+    /// [`Answered::write`] (step reports are written with their run).
+    fn remember(&mut self, op: &'r Operation, hash: [u8; 32], result: &OpResult, pending: bool) {
+        self.applied
+            .insert(op.op_id.as_str(), (op.kind.as_str(), hash, result.clone()));
+        if pending {
+            self.pending.push(op.op_id.as_str());
+        }
+    }
+
+    /// The member an `enrollment` applied earlier in this request made or found; `None` when
+    /// this request applied no enrollment of that id.
+    fn enrolled(&self, op_id: &str) -> Option<i64> {
+        let (kind, _, result) = self.applied.get(op_id)?;
+        if *kind != OpKind::Enrollment.as_str() {
+            return None;
+        }
+        result
+            .member_number
+            .as_deref()
+            .and_then(parse_member_number)
+    }
+
+    /// Writes the answers of the operations this request applied one by one, in one
+    /// statement.
+    fn write(
+        &self,
+        tx: &mut impl Sql,
+        terminal: &Terminal,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut kinds = Vec::with_capacity(self.pending.len());
+        let mut hashes = Vec::with_capacity(self.pending.len());
+        let mut results = Vec::with_capacity(self.pending.len());
+        for op_id in &self.pending {
+            let Some((kind, hash, result)) = self.applied.get(op_id) else {
+                anyhow::bail!("operation {op_id:?} is pending but was not applied");
+            };
+            kinds.push(*kind);
+            hashes.push(hash.to_vec());
+            results.push(serde_json::to_string(result)?);
+        }
+        tx.execute(
+            "INSERT INTO operations (op_id, terminal_id, kind, payload_sha256, result, received_at)
+             SELECT o.op_id, $2, o.kind, o.hash, o.result, $6
+             FROM unnest($1::text[], $3::text[], $4::bytea[], $5::text[])
+                  AS o (op_id, kind, hash, result)",
+            &[
+                &self.pending,
+                &terminal.id,
+                &kinds,
+                &hashes,
+                &results,
+                &now.to_rfc3339(),
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 /// A member as a run of step reports rates them: their birth date and ledger, and what the
@@ -1731,22 +1906,14 @@ struct RunRows {
 /// each report rated in turn in memory by the central core, a member's ledger carried from
 /// one report to the next; and what they write inserted at once. Each is answered as it
 /// would be applied alone.
-fn step_run(
+fn step_run<'r>(
     tx: &mut impl Sql,
     rules: &mut Rules<'_>,
     terminal: &Terminal,
-    run: &[(&Operation, bool)],
+    run: &[(&'r Operation, bool)],
+    answered: &mut Answered<'r>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<OpResult>> {
-    let ids: Vec<&str> = run.iter().map(|(op, _)| op.op_id.as_str()).collect();
-    let mut earlier: HashMap<String, (i64, Vec<u8>, String)> = HashMap::new();
-    for row in tx.query(
-        "SELECT op_id, terminal_id, payload_sha256, result FROM operations
-         WHERE op_id = ANY($1)",
-        &[&ids],
-    )? {
-        earlier.insert(row.get(0), (row.get(1), row.get(2), row.get(3)));
-    }
     // Each report read first: the members it names, and the watches.
     let claims: Vec<Result<(StepReportPayload, steps::StepClaim), RejectReason>> = run
         .iter()
@@ -1821,7 +1988,6 @@ fn step_run(
     }
 
     let mut rows = RunRows::default();
-    let mut applied: HashMap<&str, ([u8; 32], OpResult)> = HashMap::new();
     let mut results = Vec::with_capacity(run.len());
     for ((op, prechecked), claim) in run.iter().zip(claims) {
         let op_id = op.op_id.as_str();
@@ -1830,24 +1996,8 @@ fn step_run(
             continue;
         }
         let hash = payload_hash(op)?;
-        if let Some((earlier_hash, result)) = applied.get(op_id) {
-            results.push(central_core::answer_again(
-                op_id,
-                terminal.id,
-                &hash,
-                (terminal.id, earlier_hash, result.clone()),
-            ));
-            continue;
-        }
-        if let Some((earlier_terminal, earlier_hash, result)) = earlier.get(op_id) {
-            let result: OpResult =
-                serde_json::from_str(result).context("reading a stored operation result")?;
-            results.push(central_core::answer_again(
-                op_id,
-                terminal.id,
-                &hash,
-                (*earlier_terminal, earlier_hash, result),
-            ));
+        if let Some(again) = answered.again(op_id, terminal.id, &hash)? {
+            results.push(again);
             continue;
         }
         let result = match claim {
@@ -1926,7 +2076,7 @@ fn step_run(
             rows.op_ids.push(op_id.to_owned());
             rows.op_hashes.push(hash.to_vec());
             rows.op_results.push(serde_json::to_string(&result)?);
-            applied.insert(op_id, (hash, result.clone()));
+            answered.remember(op, hash, &result, false);
         }
         results.push(result);
     }
@@ -2009,32 +2159,20 @@ fn write_run(
     Ok(())
 }
 
-fn apply_operation(
+fn apply_operation<'r>(
     tx: &mut impl Sql,
     rules: &mut Rules<'_>,
     terminal: &Terminal,
-    op: &Operation,
+    op: &'r Operation,
+    answered: &mut Answered<'r>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
     if op.op_id.is_empty() || op.op_id.len() > central_core::MAX_OP_ID_CHARS {
         return Ok(OpResult::rejected(&op.op_id, RejectReason::InvalidPayload));
     }
     let hash = payload_hash(op)?;
-    let earlier = tx.query_opt(
-        "SELECT terminal_id, payload_sha256, result FROM operations WHERE op_id = $1",
-        &[&op.op_id],
-    )?;
-    if let Some(row) = earlier {
-        let result: String = row.get(2);
-        let result: OpResult =
-            serde_json::from_str(&result).context("reading a stored operation result")?;
-        let earlier_hash: Vec<u8> = row.get(1);
-        return Ok(central_core::answer_again(
-            &op.op_id,
-            terminal.id,
-            &hash,
-            (row.get(0), &earlier_hash, result),
-        ));
+    if let Some(again) = answered.again(&op.op_id, terminal.id, &hash)? {
+        return Ok(again);
     }
     let op_id = op.op_id.as_str();
     let result = match central_core::admit(op, terminal.role) {
@@ -2051,22 +2189,13 @@ fn apply_operation(
         }
         Ok(OpPayload::Void(payload)) => void(tx, terminal, op_id, &payload, op.seq, now)?,
         Ok(OpPayload::WrongPin(payload)) => wrong_pin(tx, terminal, op_id, &payload, now)?,
-        Ok(OpPayload::WatchPairing(payload)) => pair_watch(tx, terminal, op, &payload, now)?,
+        Ok(OpPayload::WatchPairing(payload)) => {
+            pair_watch(tx, terminal, op, &payload, answered, now)?
+        }
     };
     if result.status != OpStatus::Rejected {
         // Rejections are not remembered: the same operation sent again is judged again.
-        tx.execute(
-            "INSERT INTO operations (op_id, terminal_id, kind, payload_sha256, result, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &op.op_id,
-                &terminal.id,
-                &op.kind,
-                &&hash[..],
-                &serde_json::to_string(&result)?,
-                &now.to_rfc3339(),
-            ],
-        )?;
+        answered.remember(op, hash, &result, true);
     }
     Ok(result)
 }
@@ -2084,36 +2213,29 @@ fn enroll_member(
         Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
     };
     let identity = key.identity(&claim.name, claim.birth_date, &claim.phone);
-    let existing: Option<i64> = tx
-        .query_opt(
-            "SELECT id FROM members WHERE identity = $1",
-            &[&&identity[..]],
-        )?
-        .map(|row| row.get(0));
+    let (existing, facts) = sign_up_facts(tx, &identity, &terminal.site, claim.day, now)?;
     let (id, status) = match existing {
         Some(id) => (id, OpStatus::Duplicate),
         None => {
-            let facts = lease_facts(tx, &terminal.site, claim.day, now)?;
-            match enroll::place(&facts) {
-                Ok(enroll::Place::FromLease) => {
-                    tx.execute(
-                        "UPDATE quota_leases SET used = used + 1 WHERE day = $1 AND site = $2",
-                        &[&ymd(claim.day), &terminal.site],
-                    )?;
-                }
-                Ok(enroll::Place::Free) => {}
+            let from_lease = match enroll::place(&facts) {
+                Ok(enroll::Place::FromLease) => true,
+                Ok(enroll::Place::Free) => false,
                 Err(reason) => return Ok(OpResult::rejected(op_id, reason)),
-            }
+            };
             let person = Person {
                 name: claim.name,
                 birth_date: claim.birth_date,
                 phone: claim.phone,
             };
             let sealed = key.seal(&identity, &person, fresh_nonce()?);
-            // The member and their balance row, in one statement (one round trip).
+            // The place taken from the site's lease, the member and their balance row: one
+            // statement (one round trip).
             let id: i64 = tx
                 .query_one(
-                    "WITH m AS (
+                    "WITH l AS (
+                         UPDATE quota_leases SET used = used + 1
+                         WHERE day = $6 AND site = $7 AND $8
+                     ), m AS (
                          INSERT INTO members (identity, sealed, terminal_id, op_id, created_at)
                          VALUES ($1, $2, $3, $4, $5) RETURNING id
                      ), b AS (INSERT INTO balances (member_id) SELECT id FROM m)
@@ -2124,6 +2246,9 @@ fn enroll_member(
                         &terminal.id,
                         &op_id,
                         &now.to_rfc3339(),
+                        &ymd(claim.day),
+                        &terminal.site,
+                        &from_lease,
                     ],
                 )?
                 .get(0);
@@ -2136,34 +2261,37 @@ fn enroll_member(
     Ok(result)
 }
 
-/// What the quota leases say of a sign-up at `site` on `day` (`enroll::LeaseFacts`), made at
-/// `now`; the site's lease row locked until the transaction ends.
-fn lease_facts(
+/// Whether the person whose identity is `identity` is a member already, and what the quota
+/// leases say of a sign-up at `site` on `day` (`enroll::LeaseFacts`), made at `now`: one
+/// statement, which locks the site's lease row until the transaction ends.
+fn sign_up_facts(
     tx: &mut impl Sql,
+    identity: &[u8],
     site: &str,
     day: NaiveDate,
     now: DateTime<Utc>,
-) -> anyhow::Result<enroll::LeaseFacts> {
+) -> anyhow::Result<(Option<i64>, enroll::LeaseFacts)> {
     let today = points_core::kst_day(now);
     let (from, to) = enroll::quota_since_days(day, today).into_inner();
-    // The three facts in one statement (one round trip), the lease row locked.
     let row = tx.query_one(
         "SELECT lease.places, lease.used,
                 EXISTS (SELECT 1 FROM quota_leases WHERE day = $1),
-                EXISTS (SELECT 1 FROM quota_leases WHERE day >= $3 AND day <= $4)
+                EXISTS (SELECT 1 FROM quota_leases WHERE day >= $3 AND day <= $4),
+                (SELECT id FROM members WHERE identity = $5)
          FROM (SELECT 1) AS one
          LEFT JOIN LATERAL (
              SELECT places, used FROM quota_leases WHERE day = $1 AND site = $2 FOR UPDATE
          ) AS lease ON true",
-        &[&ymd(day), &site, &ymd(from), &ymd(to)],
+        &[&ymd(day), &site, &ymd(from), &ymd(to), &identity],
     )?;
     let places: Option<i64> = row.get(0);
     let used: Option<i64> = row.get(1);
-    Ok(enroll::LeaseFacts {
+    let facts = enroll::LeaseFacts {
         lease: places.zip(used),
         day_under_quota: row.get(2),
         quota_since: row.get(3),
-    })
+    };
+    Ok((row.get(4), facts))
 }
 
 fn balance_of(tx: &mut impl Sql, member_id: i64) -> anyhow::Result<(i64, i64)> {
@@ -2176,7 +2304,7 @@ fn balance_of(tx: &mut impl Sql, member_id: i64) -> anyhow::Result<(i64, i64)> {
 }
 
 /// The published redemption keys as a counter trusts them.
-fn redemption_key_set(tx: &mut impl Sql) -> anyhow::Result<KeySet> {
+fn redemption_key_set(tx: &mut (impl Sql + ?Sized)) -> anyhow::Result<KeySet> {
     let mut published = Vec::new();
     for row in tx.query(
         "SELECT key_id, public_key, retired_at FROM redemption_keys",
@@ -2192,31 +2320,6 @@ fn redemption_key_set(tx: &mut impl Sql) -> anyhow::Result<KeySet> {
         published.push(holds::published_key(key_id, &public_key, not_after));
     }
     KeySet::new(&published).map_err(|e| anyhow::anyhow!("the stored redemption keys: {e}"))
-}
-
-/// What revokes `member`'s token: the member, or one of their cards.
-fn revocations_of(tx: &mut impl Sql, member_id: i64) -> anyhow::Result<Revocations> {
-    let mut revocations = Revocations::default();
-    let member = MemberNo(u64::try_from(member_id)?);
-    let revoked: bool = tx
-        .query_opt(
-            "SELECT revoked_at IS NOT NULL FROM members WHERE id = $1",
-            &[&member_id],
-        )?
-        .is_some_and(|row| row.get(0));
-    if revoked {
-        revocations.members.insert(member);
-    }
-    for row in tx.query(
-        "SELECT serial FROM revoked_cards WHERE member_id = $1",
-        &[&member_id],
-    )? {
-        revocations.cards.insert(RevokedCard {
-            member,
-            serial: u16::try_from(row.get::<_, i32>(0))?,
-        });
-    }
-    Ok(revocations)
 }
 
 /// Whether member `id` is revoked; `None` when there is no such member.
@@ -2257,20 +2360,31 @@ fn hold(
         Err(reason) => return rejected(reason),
     };
     let day = ymd(claim.day);
+    // What the checks read before the token is verified, in one statement: the lowest
+    // operation number the terminal told on a later day, whether the member is revoked, and
+    // their revoked cards.
+    let facts = tx.query_one(
+        "SELECT (SELECT MIN(sequence) FROM terminal_contacts
+                 WHERE terminal_id = $1 AND day > $2),
+                (SELECT revoked_at IS NOT NULL FROM members WHERE id = $3),
+                ARRAY(SELECT serial FROM revoked_cards WHERE member_id = $3)",
+        &[&terminal.id, &day, &claim.member],
+    )?;
     if let Some(seq) = op.seq {
-        if holds::made_after_day(seq, told_after(tx, terminal.id, &day)?) {
+        if holds::made_after_day(seq, facts.get(0)) {
             return rejected(RejectReason::HoldTimeOutOfWindow);
         }
     }
-    let member_id = match holds::member(claim.member, member_revoked(tx, claim.member)?) {
+    let revoked: Option<bool> = facts.get(1);
+    let member_id = match holds::member(claim.member, revoked) {
         Ok(id) => id,
         Err(reason) => return rejected(reason),
     };
     let claims = match holds::token(
         &payload.token,
         member_id,
-        &redemption_key_set(tx)?,
-        &revocations_of(tx, member_id)?,
+        &tx.redemption_keys()?,
+        &revocations(member_id, revoked, facts.get(2))?,
         claim.held_at.to_utc(),
     ) {
         Ok(claims) => claims,
@@ -2278,22 +2392,27 @@ fn hold(
     };
     let token = holds::token_id(&claims, &member_number(member_id), op_id);
     let limits = OfflineLimits::in_force(policies, claim.day);
-    // The member's balance row is locked until the transaction ends: their holds are
-    // settled one after the other, whichever server process takes them. A write group locked
-    // it already when it began; locking it again here, inside the operation's savepoint,
-    // would only make PostgreSQL record both lockers (a multixact).
-    let (credited, spent) = {
-        let read = if tx.holds_member(member_id) {
-            "SELECT credited, spent FROM balances WHERE member_id = $1"
-        } else {
-            "SELECT credited, spent FROM balances WHERE member_id = $1 FOR UPDATE"
-        };
-        let row = tx.query_opt(read, &[&member_id])?;
-        row.map_or((0, 0), |row| (row.get(0), row.get(1)))
-    };
-    let earlier: Option<String> = tx
-        .query_opt("SELECT status FROM holds WHERE op_id = $1", &[&op_id])?
-        .map(|row| row.get(0));
+    // What settling reads, in one statement: the member's balance, its row locked until the
+    // transaction ends (their holds are settled one after the other, whichever server
+    // process takes them), an earlier hold of this id, what their cards spent today, and
+    // whether the token was used.
+    let row = tx.query_one(
+        "SELECT b.credited, b.spent,
+                (SELECT status FROM holds WHERE op_id = $2),
+                (SELECT COALESCE(SUM(amount), 0)::BIGINT FROM holds
+                 WHERE member_id = $1 AND day = $3 AND card_serial IS NOT NULL
+                   AND status = 'posted'),
+                EXISTS (SELECT 1 FROM holds
+                        WHERE token_id = $4 AND status IN ('posted', 'voided'))
+         FROM (SELECT 1) AS one
+         LEFT JOIN LATERAL (
+             SELECT credited, spent FROM balances WHERE member_id = $1 FOR UPDATE
+         ) AS b ON true",
+        &[&member_id, &op_id, &day, &token],
+    )?;
+    let credited: i64 = row.get::<_, Option<i64>>(0).unwrap_or(0);
+    let spent: i64 = row.get::<_, Option<i64>>(1).unwrap_or(0);
+    let earlier: Option<String> = row.get(2);
     let earlier = match earlier.as_deref().map(HoldStatus::parse) {
         Some(Some(HoldStatus::Posted | HoldStatus::Voided)) => {
             anyhow::bail!("hold {op_id:?} is recorded but has no operation")
@@ -2302,25 +2421,11 @@ fn hold(
         Some(status) => status,
         None => None,
     };
-    let card_spent_today: i64 = tx
-        .query_one(
-            "SELECT COALESCE(SUM(amount), 0)::BIGINT FROM holds
-             WHERE member_id = $1 AND day = $2 AND card_serial IS NOT NULL
-               AND status = 'posted'",
-            &[&member_id, &day],
-        )?
-        .get(0);
-    let token_used: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM holds
-                            WHERE token_id = $1 AND status IN ('posted', 'voided'))",
-            &[&token],
-        )?
-        .get(0);
+    let card_spent_today: i64 = row.get(3);
     let spending = holds::Spending {
         earlier,
         card_spent_today: u64::try_from(card_spent_today)?,
-        token_used,
+        token_used: row.get(4),
         balance: credited - spent,
     };
     let (status, before) = match holds::settle(&claim, &claims, &limits, &spending) {
@@ -2331,10 +2436,22 @@ fn hold(
         } => (status, balance_before),
     };
     let amount = i64_of(claim.amount)?;
-    tx.execute(
+    let refusal = status.refusal();
+    // The hold, and when it is posted the points it spends: one statement.
+    let write = if refusal.is_some() {
         "INSERT INTO holds (op_id, member_id, amount, token_id, held_at, day, terminal_id,
                             status, balance_before, card_serial, seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    } else {
+        "WITH h AS (
+             INSERT INTO holds (op_id, member_id, amount, token_id, held_at, day, terminal_id,
+                                status, balance_before, card_serial, seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         )
+         UPDATE balances SET spent = spent + $3 WHERE member_id = $2"
+    };
+    tx.execute(
+        write,
         &[
             &op_id,
             &member_id,
@@ -2349,18 +2466,35 @@ fn hold(
             &op.seq.and_then(|seq| i64::try_from(seq).ok()),
         ],
     )?;
-    if let Some(reason) = status.refusal() {
+    if let Some(reason) = refusal {
         return rejected(reason);
     }
-    tx.execute(
-        "UPDATE balances SET spent = spent + $2 WHERE member_id = $1",
-        &[&member_id, &amount],
-    )?;
     tx.touch("balance", member_id)?;
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
     result.balance = Some(before - amount);
     Ok(result)
+}
+
+/// What revokes `member_id`'s token, from what was read of them: whether they are revoked,
+/// and the serials of their revoked cards.
+fn revocations(
+    member_id: i64,
+    revoked: Option<bool>,
+    cards: Vec<i32>,
+) -> anyhow::Result<Revocations> {
+    let member = MemberNo(u64::try_from(member_id)?);
+    let mut revocations = Revocations::default();
+    if revoked == Some(true) {
+        revocations.members.insert(member);
+    }
+    for serial in cards {
+        revocations.cards.insert(RevokedCard {
+            member,
+            serial: u16::try_from(serial)?,
+        });
+    }
+    Ok(revocations)
 }
 
 fn void(
@@ -2435,11 +2569,12 @@ fn enrolled_member(
         .and_then(parse_member_number))
 }
 
-fn pair_watch(
+fn pair_watch<'r>(
     tx: &mut impl Sql,
     terminal: &Terminal,
     op: &Operation,
     payload: &WatchPairingPayload,
+    answered: &Answered<'r>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
     let op_id = op.op_id.as_str();
@@ -2451,12 +2586,38 @@ fn pair_watch(
     let serial = claim.serial.as_str();
     let wanted = match &claim.names {
         Names::Member { member, .. } => *member,
-        Names::Enrollment(enrollment) => match enrolled_member(tx, terminal, enrollment)? {
+        // Most often the sign-up this request made a moment ago (a kiosk sends the two
+        // together); otherwise one stored.
+        Names::Enrollment(enrollment) => match answered.enrolled(enrollment) {
             Some(id) => Some(id),
-            None => return rejected(RejectReason::UnknownEnrollment),
+            None => match enrolled_member(tx, terminal, enrollment)? {
+                Some(id) => Some(id),
+                None => return rejected(RejectReason::UnknownEnrollment),
+            },
         },
     };
-    let member_id = match holds::member(wanted, member_revoked(tx, wanted)?) {
+    // The day whose later contacts bound a pairing made offline, when there is one.
+    let day = match &claim.names {
+        Names::Member {
+            proof: Some((_, paired_at)),
+            ..
+        } if op.seq.is_some() => Some(ymd(points_core::kst_day(*paired_at))),
+        _ => None,
+    };
+    // Everything the checks read, in one statement: whether the member is revoked, who
+    // holds the watch, the member's current pairing, their revoked cards, and the lowest
+    // operation number the terminal told on a later day.
+    let facts = tx.query_one(
+        "SELECT (SELECT revoked_at IS NOT NULL FROM members WHERE id = $1),
+                (SELECT member_id FROM watch_pairings WHERE serial = $2 AND ended_at IS NULL),
+                (SELECT id FROM watch_pairings WHERE member_id = $1 AND ended_at IS NULL),
+                ARRAY(SELECT serial FROM revoked_cards WHERE member_id = $1),
+                (SELECT MIN(sequence) FROM terminal_contacts
+                 WHERE terminal_id = $3 AND day > $4)",
+        &[&wanted, &serial, &terminal.id, &day],
+    )?;
+    let revoked: Option<bool> = facts.get(0);
+    let member_id = match holds::member(wanted, revoked) {
         Ok(id) => id,
         Err(reason) => return rejected(reason),
     };
@@ -2464,30 +2625,20 @@ fn pair_watch(
         let Some((token, paired_at)) = proof else {
             return rejected(RejectReason::PairingNeedsToken);
         };
-        let day = ymd(points_core::kst_day(*paired_at));
-        let told = match op.seq {
-            Some(_) => told_after(tx, terminal.id, &day)?,
-            None => None,
-        };
-        if let Err(reason) = pairing::check_time(*paired_at, op.seq, told, now) {
+        if let Err(reason) = pairing::check_time(*paired_at, op.seq, facts.get(4), now) {
             return rejected(reason);
         }
         if let Err(reason) = holds::token(
             token,
             member_id,
-            &redemption_key_set(tx)?,
-            &revocations_of(tx, member_id)?,
+            &tx.redemption_keys()?,
+            &revocations(member_id, revoked, facts.get(3))?,
             paired_at.to_utc(),
         ) {
             return rejected(reason);
         }
     }
-    let holder: Option<i64> = tx
-        .query_opt(
-            "SELECT member_id FROM watch_pairings WHERE serial = $1 AND ended_at IS NULL",
-            &[&serial],
-        )?
-        .map(|row| row.get(0));
+    let holder: Option<i64> = facts.get(1);
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
     match pairing::decide(member_id, holder) {
@@ -2499,12 +2650,7 @@ fn pair_watch(
         Err(reason) => return rejected(reason),
     }
     let at = now.to_rfc3339();
-    let previous: Option<i64> = tx
-        .query_opt(
-            "SELECT id FROM watch_pairings WHERE member_id = $1 AND ended_at IS NULL",
-            &[&member_id],
-        )?
-        .map(|row| row.get(0));
+    let previous: Option<i64> = facts.get(2);
     if let Some(previous) = previous {
         tx.execute(
             "UPDATE watch_pairings SET ended_at = $2 WHERE id = $1",
