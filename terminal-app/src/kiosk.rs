@@ -15,7 +15,7 @@ use kiosk_core::card::MemberCard;
 use kiosk_core::consent::{check_consents, current_items, ConsentAnswer, ConsentMissing};
 use kiosk_core::{AlreadyMember, Applicant, Enrollment};
 use serde::{Deserialize, Serialize};
-use terminal_store::{ConfirmedEnrollment, KioskEnrollment};
+use terminal_store::{CardCheck, ConfirmedEnrollment, KioskEnrollment};
 
 use crate::commands::ApplicantInput;
 use crate::config::Role;
@@ -475,8 +475,7 @@ pub fn issue_member_card(
     let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
-    kiosk_core::card::check_pin(&pin, &pin_again)
-        .map_err(|r| CommandError::new(ErrorCode::Refused(r.code()), lang, r.ko(), r.en()))?;
+    typed_pin(lang, &pin, &pin_again)?;
     let mut card = t
         .store()?
         .enrollment_card(&op_id)
@@ -497,10 +496,9 @@ pub fn issue_member_card(
     let kept = t.store()?.card_check(&op_id).map_err(storage(lang))?;
     if card.card_token.is_some() {
         // Made before: the same PIN shows it again; another PIN is not this card's.
-        let same = kept.as_ref().is_some_and(|k| {
-            pin_check_of(&pin, k.cost, k.salt, card.member_no.as_deref(), k.serial)
-                .is_some_and(|tag| tag == k.tag)
-        });
+        let same = kept
+            .as_ref()
+            .is_some_and(|k| pin_matches(&pin, k, card.member_no.as_deref()));
         if !same {
             return Err(card_refused(lang, "card_exists", None));
         }
@@ -514,26 +512,11 @@ pub fn issue_member_card(
         .identity()
         .map_err(storage(lang))?
         .ok_or_else(|| card_not_yet(lang))?;
-    let reuse = kept.filter(|k| {
-        pin_check_of(&pin, k.cost, k.salt, Some(&member_no), k.serial).is_some_and(|t| t == k.tag)
-    });
+    let reuse = kept.filter(|k| pin_matches(&pin, k, Some(&member_no)));
     let check = match reuse {
         Some(k) => k,
         None => {
-            let mut salt = [0u8; 8];
-            getrandom::fill(&mut salt)
-                .map_err(|e| CommandError::storage(lang, &anyhow::anyhow!("no randomness: {e}")))?;
-            let cost = redemption_token::DEFAULT_PIN_COST;
-            let tag = pin_check_of(&pin, cost, salt, Some(&member_no), 1).ok_or_else(|| {
-                let r = kiosk_core::card::PinRefusal::NotSixDigits;
-                CommandError::new(ErrorCode::Refused(r.code()), lang, r.ko(), r.en())
-            })?;
-            let check = terminal_store::CardCheck {
-                serial: 1,
-                cost,
-                salt,
-                tag,
-            };
+            let check = new_card_check(lang, &pin, &member_no, 1)?;
             t.store()?
                 .keep_card_check(&op_id, &check)
                 .map_err(storage(lang))?;
@@ -568,7 +551,7 @@ pub fn issue_member_card(
 }
 
 /// The card's PIN check tag for `pin`, or `None` when the member number does not read.
-pub(crate) fn pin_check_of(
+fn pin_check_of(
     pin: &str,
     cost: u8,
     salt: [u8; 8],
@@ -579,6 +562,43 @@ pub(crate) fn pin_check_of(
     redemption_token::card_pin_check(pin, cost, salt, member, serial)
         .ok()
         .map(|c| c.tag)
+}
+
+/// The PIN typed twice on the keypad, checked as a card's PIN (six digits, the same twice,
+/// not too easy).
+pub(crate) fn typed_pin(lang: Lang, pin: &str, again: &str) -> Result<(), CommandError> {
+    kiosk_core::card::check_pin(pin, again)
+        .map_err(|r| CommandError::new(ErrorCode::Refused(r.code()), lang, r.ko(), r.en()))
+}
+
+/// Whether `pin` is the one `check` was made with, for `member_no`'s card.
+pub(crate) fn pin_matches(pin: &str, check: &CardCheck, member_no: Option<&str>) -> bool {
+    pin_check_of(pin, check.cost, check.salt, member_no, check.serial)
+        .is_some_and(|tag| tag == check.tag)
+}
+
+/// A new card's PIN check: Argon2id of `pin` with a fresh salt, at the default cost, bound
+/// to `member_no` and the card's `serial`. The PIN itself is not kept.
+pub(crate) fn new_card_check(
+    lang: Lang,
+    pin: &str,
+    member_no: &str,
+    serial: u16,
+) -> Result<CardCheck, CommandError> {
+    let mut salt = [0u8; 8];
+    getrandom::fill(&mut salt)
+        .map_err(|e| CommandError::storage(lang, &anyhow::anyhow!("no randomness: {e}")))?;
+    let cost = redemption_token::DEFAULT_PIN_COST;
+    let tag = pin_check_of(pin, cost, salt, Some(member_no), serial).ok_or_else(|| {
+        let r = kiosk_core::card::PinRefusal::NotSixDigits;
+        CommandError::new(ErrorCode::Refused(r.code()), lang, r.ko(), r.en())
+    })?;
+    Ok(CardCheck {
+        serial,
+        cost,
+        salt,
+        tag,
+    })
 }
 
 fn not_here(lang: Lang) -> CommandError {

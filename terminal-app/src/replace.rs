@@ -17,8 +17,8 @@ use crate::commands::ApplicantInput;
 use crate::config::Role;
 use crate::error::{storage, CommandError, ErrorCode, Lang};
 use crate::kiosk::{
-    card_printed, card_refused, parse_applicant, pin_check_of, send_to_printer, CardView, Printed,
-    CARD_WAIT,
+    card_printed, card_refused, new_card_check, parse_applicant, pin_matches, send_to_printer,
+    typed_pin, CardView, Printed, CARD_WAIT,
 };
 use crate::terminal::{AppState, Terminal};
 
@@ -170,8 +170,7 @@ pub fn replace_lost_card(
     let _one = state.one_change_at_a_time();
     let lang = state.lang();
     let t = state.terminal_as(Role::Kiosk)?;
-    kiosk_core::card::check_pin(&pin, &pin_again)
-        .map_err(|r| CommandError::new(ErrorCode::Refused(r.code()), lang, r.ko(), r.en()))?;
+    typed_pin(lang, &pin, &pin_again)?;
     let (allowed, identity) = look_up(t, lang, applicant)?;
     let member_no = allowed.member_no;
     let kept = state
@@ -183,34 +182,12 @@ pub fn replace_lost_card(
         .filter(|r| r.check.serial == allowed.serial);
     if let Some(kept) = kept {
         // Signed here before: the same PIN shows it again; another PIN is not this card's.
-        let same = pin_check_of(
-            &pin,
-            kept.check.cost,
-            kept.check.salt,
-            Some(&member_no),
-            kept.check.serial,
-        )
-        .is_some_and(|tag| tag == kept.check.tag);
-        if !same {
+        if !pin_matches(&pin, &kept.check, Some(&member_no)) {
             return Err(card_refused(lang, "card_exists", None));
         }
         return view(t, lang, &member_no, &kept);
     }
-    let mut salt = [0u8; 8];
-    getrandom::fill(&mut salt)
-        .map_err(|e| CommandError::storage(lang, &anyhow::anyhow!("no randomness: {e}")))?;
-    let cost = redemption_token::DEFAULT_PIN_COST;
-    let tag =
-        pin_check_of(&pin, cost, salt, Some(&member_no), allowed.serial).ok_or_else(|| {
-            let r = kiosk_core::card::PinRefusal::NotSixDigits;
-            CommandError::new(ErrorCode::Refused(r.code()), lang, r.ko(), r.en())
-        })?;
-    let check = CardCheck {
-        serial: allowed.serial,
-        cost,
-        salt,
-        tag,
-    };
+    let check = new_card_check(lang, &pin, &member_no, allowed.serial)?;
     let preferred = terminal_sync::server_in_use(&*t.store()?).map_err(storage(lang))?;
     let central = terminal_sync::connect_preferring(&identity, preferred.as_deref(), CARD_WAIT)
         .map_err(|_| server_needed(lang))?;

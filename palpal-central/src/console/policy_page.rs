@@ -188,6 +188,30 @@ pub(super) async fn policies_page(
         .unwrap_or_else(|refusal| refusal.answer(&ctx, Some(&signed.session)))
 }
 
+/// The policy text of an upload: the file chosen, or else the text typed; at most
+/// [`MAX_POLICY_BYTES`], UTF-8, and CRLF lines read as LF ones (terminals get one form of
+/// the text).
+fn uploaded_text(parts: &[Part]) -> Result<String, PolicyRefusal> {
+    let field = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.bytes.as_slice())
+    };
+    let file = field("file").filter(|bytes| !bytes.is_empty());
+    let chosen = file.or_else(|| field("text")).unwrap_or_default();
+    if chosen.len() > MAX_POLICY_BYTES {
+        return Err(PolicyRefusal::TooLarge {
+            bytes: chosen.len(),
+        });
+    }
+    let text = std::str::from_utf8(chosen).map_err(|_| PolicyRefusal::Unreadable {
+        line: None,
+        reason: "not UTF-8 text (UTF-8 글자가 아닙니다)".to_owned(),
+    })?;
+    Ok(text.replace("\r\n", "\n"))
+}
+
 /// `POST /console/policies`: a policy file to preview (`action=preview`) or publish.
 pub(super) async fn post_policy(
     State(console): State<Arc<Console>>,
@@ -201,7 +225,6 @@ pub(super) async fn post_policy(
     };
     let done = async {
         let parts = multipart_body(&headers, body)?;
-        let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
         let form = small_fields(&parts, &["csrf", "action", "start"]);
         check_change(&ctx, &headers, &form, &signed.session.csrf)?;
         signed.require(Permission::Change)?;
@@ -211,9 +234,6 @@ pub(super) async fn post_policy(
             _ => return Err(Refusal::InvalidForm),
         };
         let start = form.get("start").unwrap_or("").trim().to_owned();
-        let file = field("file").filter(|bytes| !bytes.is_empty());
-        let typed = field("text").map(Vec::as_slice).unwrap_or_default();
-        let chosen = file.map_or(typed, Vec::as_slice);
         let mut shown = Shown {
             start: start.chars().take(10).collect(),
             ..Shown::default()
@@ -222,27 +242,10 @@ pub(super) async fn post_policy(
             shown.problem = Some(refusal.message());
             answer(&console, &ctx, &signed, StatusCode::BAD_REQUEST, shown)
         };
-        if chosen.len() > MAX_POLICY_BYTES {
-            return wrong(
-                shown,
-                PolicyRefusal::TooLarge {
-                    bytes: chosen.len(),
-                },
-            )
-            .await;
-        }
-        let Ok(text) = std::str::from_utf8(chosen) else {
-            return wrong(
-                shown,
-                PolicyRefusal::Unreadable {
-                    line: None,
-                    reason: "not UTF-8 text (UTF-8 글자가 아닙니다)".to_owned(),
-                },
-            )
-            .await;
+        shown.text = match uploaded_text(&parts) {
+            Ok(text) => text,
+            Err(refusal) => return wrong(shown, refusal).await,
         };
-        // CRLF files read as LF ones: terminals get one form of the text.
-        shown.text = text.replace("\r\n", "\n");
         let from = if start.is_empty() {
             None
         } else {
@@ -309,7 +312,6 @@ pub(super) async fn rerate_policy(
     };
     let done = async {
         let parts = multipart_body(&headers, body)?;
-        let field = |name: &str| parts.iter().find(|p| p.name == name).map(|p| &p.bytes);
         let form = small_fields(&parts, &["csrf", "action", "confirm"]);
         check_change(&ctx, &headers, &form, &signed.session.csrf)?;
         signed.require(Permission::Rerate)?;
@@ -324,9 +326,6 @@ pub(super) async fn rerate_policy(
             }
             _ => return Err(Refusal::InvalidForm),
         };
-        let file = field("file").filter(|bytes| !bytes.is_empty());
-        let typed = field("text").map(Vec::as_slice).unwrap_or_default();
-        let chosen = file.map_or(typed, Vec::as_slice);
         let mut shown = Shown::default();
         let wrong = |mut shown: Shown, refusal: PolicyRefusal| {
             let status = if refusal == PolicyRefusal::Stale {
@@ -337,26 +336,10 @@ pub(super) async fn rerate_policy(
             shown.rerate_problem = Some(refusal.message());
             answer(&console, &ctx, &signed, status, shown)
         };
-        if chosen.len() > MAX_POLICY_BYTES {
-            return wrong(
-                shown,
-                PolicyRefusal::TooLarge {
-                    bytes: chosen.len(),
-                },
-            )
-            .await;
-        }
-        let Ok(text) = std::str::from_utf8(chosen) else {
-            return wrong(
-                shown,
-                PolicyRefusal::Unreadable {
-                    line: None,
-                    reason: "not UTF-8 text (UTF-8 글자가 아닙니다)".to_owned(),
-                },
-            )
-            .await;
+        shown.rerate_text = match uploaded_text(&parts) {
+            Ok(text) => text,
+            Err(refusal) => return wrong(shown, refusal).await,
         };
-        shown.rerate_text = text.replace("\r\n", "\n");
         let candidate = match policies::read_candidate(&shown.rerate_text, None) {
             Ok(candidate) => candidate,
             Err(refusal) => return wrong(shown, refusal).await,
@@ -437,5 +420,34 @@ mod tests {
         );
         assert!(multipart("application/x-www-form-urlencoded", body).is_none());
         assert!(multipart("multipart/form-data; boundary=XyZ", b"--XyZ\r\nno end").is_none());
+    }
+
+    fn part(name: &str, bytes: &[u8]) -> Part {
+        Part {
+            name: name.to_owned(),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_uploaded_text_is_the_file_else_the_typed_text_checked_once() {
+        // The file wins over the text box; an empty file field leaves the typed text.
+        let both = [part("text", b"typed"), part("file", b"a = 1\r\nb = 2\r\n")];
+        assert_eq!(uploaded_text(&both), Ok("a = 1\nb = 2\n".to_owned()));
+        let typed = [part("file", b""), part("text", b"typed\r\n")];
+        assert_eq!(uploaded_text(&typed), Ok("typed\n".to_owned()));
+        assert_eq!(uploaded_text(&[]), Ok(String::new()));
+        let large = [part("file", &vec![b'#'; MAX_POLICY_BYTES + 1])];
+        assert_eq!(
+            uploaded_text(&large),
+            Err(PolicyRefusal::TooLarge {
+                bytes: MAX_POLICY_BYTES + 1
+            })
+        );
+        let binary = [part("text", &[0xff, 0xfe, b'a'])];
+        assert!(matches!(
+            uploaded_text(&binary),
+            Err(PolicyRefusal::Unreadable { line: None, .. })
+        ));
     }
 }

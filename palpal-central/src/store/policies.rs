@@ -276,9 +276,41 @@ pub(crate) struct Rerating {
     pub(crate) corrected: Candidate,
 }
 
+/// What a re-rating's figures lead to: a preview to show, or an apply confirmed by the
+/// preview's digest, for the store to write.
+pub(crate) enum Rated {
+    Preview(Box<policies::RerateReport>),
+    Confirmed(Box<Rerating>),
+}
+
 /// Rates every member of `members` (with their `reports`, each in the order received) under
 /// the set in force (`rows` at `version`) and with `candidate` in place of its namesake.
+/// Without `confirm`, the preview; with it, the re-rating to apply if `confirm` is the
+/// digest of these figures, and otherwise [`PolicyRefusal::Stale`] (something changed since
+/// the preview).
 pub(crate) fn rate_all(
+    key: &crate::personal::DataKey,
+    version: i64,
+    rows: &[PolicyRow],
+    candidate: &Candidate,
+    members: Vec<StoredMember>,
+    reports: std::collections::BTreeMap<i64, Vec<points_core::StepReport>>,
+    confirm: Option<&str>,
+) -> anyhow::Result<Result<Rated, PolicyRefusal>> {
+    let rerating = match rerate_all(key, version, rows, candidate, members, reports)? {
+        Ok(rerating) => rerating,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    Ok(match confirm {
+        None => Ok(Rated::Preview(Box::new(rerating.report))),
+        Some(confirm) if confirm == rerating.report.digest => {
+            Ok(Rated::Confirmed(Box::new(rerating)))
+        }
+        Some(_) => Err(PolicyRefusal::Stale),
+    })
+}
+
+fn rerate_all(
     key: &crate::personal::DataKey,
     version: i64,
     rows: &[PolicyRow],
@@ -423,16 +455,11 @@ pub fn rerate(
                 });
         }
     }
-    let rerating = match rate_all(key, version, &before, candidate, members, reports)? {
-        Ok(rerating) => rerating,
+    let rerating = match rate_all(key, version, &before, candidate, members, reports, confirm)? {
+        Ok(Rated::Confirmed(rerating)) => rerating,
+        Ok(Rated::Preview(report)) => return Ok(Ok(*report)),
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let Some(confirm) = confirm else {
-        return Ok(Ok(rerating.report));
-    };
-    if confirm != rerating.report.digest {
-        return Ok(Err(PolicyRefusal::Stale));
-    }
     let old = &rerating.report.old.clone();
     tx.execute(
         "UPDATE policies SET cancelled_at = ?1, cancelled_by = ?2 WHERE id = ?3",

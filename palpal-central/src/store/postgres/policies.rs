@@ -13,7 +13,7 @@ use super::console::audit;
 use crate::policies::{self, Candidate, InForce, PolicyRefusal, PolicyRow};
 use crate::store::console::{json_of, stamp, Actor, AuditAction, NewAudit};
 use crate::store::policies::{
-    listed, published_after, rate_all, rerate_op_id, rerated_after, RawRow, StoredMember,
+    listed, published_after, rate_all, rerate_op_id, rerated_after, Rated, RawRow, StoredMember,
     RERATE_KIND,
 };
 
@@ -260,16 +260,11 @@ pub fn rerate(
                     .with_context(|| format!("stored report time {at:?}"))?,
             });
     }
-    let rerating = match rate_all(key, version, &before, candidate, members, reports)? {
-        Ok(rerating) => rerating,
+    let rerating = match rate_all(key, version, &before, candidate, members, reports, confirm)? {
+        Ok(Rated::Confirmed(rerating)) => rerating,
+        Ok(Rated::Preview(report)) => return Ok(Ok(*report)),
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let Some(confirm) = confirm else {
-        return Ok(Ok(rerating.report));
-    };
-    if confirm != rerating.report.digest {
-        return Ok(Err(PolicyRefusal::Stale));
-    }
     let old = &rerating.report.old.clone();
     tx.execute(
         "UPDATE policies SET cancelled_at = $1, cancelled_by = $2 WHERE id = $3",
