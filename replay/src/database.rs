@@ -96,7 +96,12 @@ impl Database {
             "postgres" => Engine::Postgres {
                 given: None,
                 clusters: Mutex::new(Some(Clusters {
-                    primary: Cluster::start().context("starting PostgreSQL")?,
+                    // Shared buffers as a database machine is given them (a quarter of
+                    // its memory, here as much as the morning's tables and indexes need):
+                    // 64 MB would read most rows through the kernel's cache. The standby
+                    // copies this configuration.
+                    primary: Cluster::start_with(&["shared_buffers = 1GB"])
+                        .context("starting PostgreSQL")?,
                     standby: None,
                 })),
             },

@@ -74,6 +74,23 @@ struct Args {
     /// promoted)
     #[arg(long, value_enum, default_value_t = database::Kill::Server)]
     kill: database::Kill,
+    /// Writer threads of each server process on PostgreSQL (`serve --writers`); by default
+    /// this machine's CPUs, which the terminals, the server processes and PostgreSQL all share
+    /// here (a city's database has a machine of its own, and `serve` keeps 4)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    writers: Option<u64>,
+}
+
+impl Args {
+    /// The writers each server process is started with, on PostgreSQL only.
+    fn writers(&self) -> Option<usize> {
+        (self.database != "sqlite").then(|| {
+            self.writers.map_or_else(
+                || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                |writers| usize::try_from(writers).unwrap_or(1),
+            )
+        })
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -184,6 +201,9 @@ fn options_shown(args: &Args) -> String {
     if args.nodes != 1 {
         shown.push_str(&format!(" --nodes {}", args.nodes));
     }
+    if let Some(writers) = args.writers() {
+        shown.push_str(&format!(" --writers {writers}"));
+    }
     if args.kill != database::Kill::Server {
         if let Some(kill) = args.kill.to_possible_value() {
             shown.push_str(&format!(" --kill {}", kill.get_name()));
@@ -272,6 +292,14 @@ impl Base {
     }
 }
 
+/// The loopback address terminal `home` sends from: 127.1.0.1 onwards, one each.
+fn terminal_address(home: usize) -> std::net::IpAddr {
+    let first = u32::from(std::net::Ipv4Addr::new(127, 1, 0, 1));
+    std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+        first.saturating_add(u32::try_from(home).unwrap_or(u32::MAX)),
+    ))
+}
+
 async fn run_mode(
     args: &Args,
     mode: &'static str,
@@ -313,16 +341,30 @@ async fn run_mode(
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     // The terminals' TLS: the server's key pinned as at provisioning, no authority trusted.
     // Connections are kept and reused as a terminal's are, so a handshake is paid for each new
-    // connection (and again after the restart), not for each request.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(4096)
-        .connect_timeout(Duration::from_secs(5))
-        .https_only(true)
-        .use_preconfigured_tls(terminal_sync::tls::client_config(Arc::new(
-            terminal_sync::tls::PinnedKey::new(Some(base.tls.server_key)),
-        ))?)
-        .build()?;
-    let nodes = Nodes::start(&args.central, &target, &base.tls, args.nodes)?;
+    // connection (and again after the restart), not for each request. Each terminal has a
+    // client of its own, from a loopback address of its own: shops reach the server over lines
+    // of their own, and the server's bound on connections from one address is for one place.
+    let tls = terminal_sync::tls::client_config(Arc::new(terminal_sync::tls::PinnedKey::new(
+        Some(base.tls.server_key),
+    )))?;
+    let terminals = prepared.kiosks.len() + prepared.counters.len();
+    let http = (0..terminals)
+        .map(|home| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .https_only(true)
+                .local_address(terminal_address(home))
+                .use_preconfigured_tls(tls.clone())
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let nodes = Nodes::start(
+        &args.central,
+        &target,
+        &base.tls,
+        args.nodes,
+        args.writers(),
+    )?;
     let bases = nodes.bases();
     let server = Arc::new(Mutex::new(nodes));
 
@@ -540,4 +582,23 @@ async fn run_mode(
         real_secs,
         other_statuses,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_address;
+
+    #[test]
+    fn every_terminal_of_a_full_scale_morning_has_a_loopback_address_of_its_own() {
+        let terminals = 2_500 * 4;
+        let addresses: std::collections::HashSet<std::net::IpAddr> =
+            (0..terminals).map(terminal_address).collect();
+        assert_eq!(addresses.len(), terminals);
+        assert!(addresses.iter().all(std::net::IpAddr::is_loopback));
+        assert_eq!(terminal_address(0), std::net::IpAddr::from([127, 1, 0, 1]));
+        assert_eq!(
+            terminal_address(255),
+            std::net::IpAddr::from([127, 1, 1, 0])
+        );
+    }
 }

@@ -322,6 +322,8 @@ impl Tls {
 /// One server process.
 pub struct Server {
     bin: PathBuf,
+    /// `serve --writers`, on PostgreSQL.
+    writers: Option<usize>,
     target: Target,
     cert: PathBuf,
     key: PathBuf,
@@ -335,9 +337,15 @@ pub struct Server {
 
 impl Server {
     /// Starts the server on a free port of 127.0.0.1, serving over TLS with `tls`.
-    pub fn start(bin: &Path, target: &Target, tls: &Tls) -> anyhow::Result<Server> {
+    pub fn start(
+        bin: &Path,
+        target: &Target,
+        tls: &Tls,
+        writers: Option<usize>,
+    ) -> anyhow::Result<Server> {
         let mut server = Server {
             bin: bin.to_owned(),
+            writers,
             target: target.clone(),
             cert: tls.cert.clone(),
             key: tls.key.clone(),
@@ -360,6 +368,12 @@ impl Server {
             .arg(&self.cert)
             .arg("--tls-key")
             .arg(&self.key)
+            .args(
+                self.writers
+                    .map(|writers| ["--writers".to_owned(), writers.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -418,10 +432,16 @@ impl Drop for Server {
 pub struct Nodes(pub Vec<Server>);
 
 impl Nodes {
-    /// Starts `count` processes.
-    pub fn start(bin: &Path, target: &Target, tls: &Tls, count: usize) -> anyhow::Result<Nodes> {
+    /// Starts `count` processes, each with `writers` (`serve --writers`) when given.
+    pub fn start(
+        bin: &Path,
+        target: &Target,
+        tls: &Tls,
+        count: usize,
+        writers: Option<usize>,
+    ) -> anyhow::Result<Nodes> {
         (0..count.max(1))
-            .map(|_| Server::start(bin, target, tls))
+            .map(|_| Server::start(bin, target, tls, writers))
             .collect::<anyhow::Result<_>>()
             .map(Nodes)
     }

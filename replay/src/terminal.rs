@@ -50,7 +50,8 @@ impl SimClock {
 
 /// What every task shares.
 pub struct Ctx {
-    pub http: reqwest::Client,
+    /// One client per terminal, by its `home`: its own connections, from its own address.
+    pub http: Vec<reqwest::Client>,
     /// The server's addresses: a terminal stays with one while it answers and moves to the
     /// next on no answer or a 5xx, as `terminal_sync::central::Central` does.
     pub bases: Vec<String>,
@@ -142,9 +143,14 @@ async fn send(
         wire::SYNC_PATH
     );
     let started = Instant::now();
-    let result = terminal_sync::central::exchange(&ctx.http, &url, body, &headers.pairs())
-        .await
-        .map(|(response, _server_time)| response);
+    let result = terminal_sync::central::exchange(
+        &ctx.http[term.home % ctx.http.len()],
+        &url,
+        body,
+        &headers.pairs(),
+    )
+    .await
+    .map(|(response, _server_time)| response);
     let status = result.as_ref().ok().map(|r: &Response| r.status);
     ctx.metrics.request(status, started.elapsed());
     if terminal_sync::central::moves_on(status) {
