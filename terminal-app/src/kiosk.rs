@@ -523,31 +523,64 @@ pub fn issue_member_card(
             check
         }
     };
-    let preferred = terminal_sync::server_in_use(&*t.store()?).map_err(|_| card_not_yet(lang))?;
-    let central = terminal_sync::connect_preferring(&identity, preferred.as_deref(), CARD_WAIT)
-        .map_err(|_| card_not_yet(lang))?;
-    let key = ed25519_dalek::SigningKey::from_bytes(&identity.secret_key);
-    let ask = terminal_sync::central::CardAsk {
-        member_number: &member_no,
-        serial: check.serial,
-        pin_cost: check.cost,
-        salt: check.salt,
-        pin_tag: check.tag,
-    };
-    match central.issue_card(&identity.terminal_id, &key, &ask) {
-        Ok(signed) => {
+    match sign_card(t, lang, &identity, &member_no, &check)? {
+        CardSigning::Signed(signed) => {
             t.store()?
                 .keep_card_token(&op_id, &signed.token)
                 .map_err(storage(lang))?;
             card_view(t, lang, &op_id)
         }
-        Err(terminal_sync::central::EnrollError::Unreachable(_)) => Err(card_not_yet(lang)),
-        Err(terminal_sync::central::EnrollError::Refused { body, .. }) => Err(card_refused(
+        CardSigning::NoServer => Err(card_not_yet(lang)),
+        CardSigning::Refused(body) => Err(card_refused(
             lang,
             &body.code,
             Some((&body.message, &body.message_en)),
         )),
     }
+}
+
+/// What the server said to a card's signing.
+pub(crate) enum CardSigning {
+    /// Signed: the token to print.
+    Signed(terminal_sync::central::SignedCard),
+    /// No server could be reached, or none answered.
+    NoServer,
+    /// The server refused it, with its reason.
+    Refused(sync_protocol::wire::ErrorBody),
+}
+
+/// Asks the central server (the address in use first) to sign the card `check` describes for
+/// `member_no`: the one exchange the first card and a replacement share. Each caller says
+/// what a refusal or no server means for its card, and keeps the token where it keeps cards.
+pub(crate) fn sign_card(
+    t: &Terminal,
+    lang: Lang,
+    identity: &terminal_store::TerminalIdentity,
+    member_no: &str,
+    check: &CardCheck,
+) -> Result<CardSigning, CommandError> {
+    let preferred = terminal_sync::server_in_use(&*t.store()?).map_err(storage(lang))?;
+    let Ok(central) = terminal_sync::connect_preferring(identity, preferred.as_deref(), CARD_WAIT)
+    else {
+        return Ok(CardSigning::NoServer);
+    };
+    let key = ed25519_dalek::SigningKey::from_bytes(&identity.secret_key);
+    let ask = terminal_sync::central::CardAsk {
+        member_number: member_no,
+        serial: check.serial,
+        pin_cost: check.cost,
+        salt: check.salt,
+        pin_tag: check.tag,
+    };
+    Ok(
+        match central.issue_card(&identity.terminal_id, &key, &ask) {
+            Ok(signed) => CardSigning::Signed(signed),
+            Err(terminal_sync::central::EnrollError::Unreachable(_)) => CardSigning::NoServer,
+            Err(terminal_sync::central::EnrollError::Refused { body, .. }) => {
+                CardSigning::Refused(body)
+            }
+        },
+    )
 }
 
 /// The card's PIN check tag for `pin`, or `None` when the member number does not read.

@@ -18,7 +18,7 @@ use crate::config::Role;
 use crate::error::{storage, CommandError, ErrorCode, Lang};
 use crate::kiosk::{
     card_printed, card_refused, new_card_check, parse_applicant, pin_matches, send_to_printer,
-    typed_pin, CardView, Printed, CARD_WAIT,
+    sign_card, typed_pin, CardSigning, CardView, Printed, CARD_WAIT,
 };
 use crate::terminal::{AppState, Terminal};
 
@@ -188,35 +188,18 @@ pub fn replace_lost_card(
         return view(t, lang, &member_no, &kept);
     }
     let check = new_card_check(lang, &pin, &member_no, allowed.serial)?;
-    let preferred = terminal_sync::server_in_use(&*t.store()?).map_err(storage(lang))?;
-    let central = terminal_sync::connect_preferring(&identity, preferred.as_deref(), CARD_WAIT)
-        .map_err(|_| server_needed(lang))?;
-    let key = ed25519_dalek::SigningKey::from_bytes(&identity.secret_key);
-    let ask = terminal_sync::central::CardAsk {
-        member_number: &member_no,
-        serial: check.serial,
-        pin_cost: check.cost,
-        salt: check.salt,
-        pin_tag: check.tag,
-    };
-    let signed = match central.issue_card(&identity.terminal_id, &key, &ask) {
-        Ok(signed) => signed,
-        Err(terminal_sync::central::EnrollError::Unreachable(_)) => {
-            return Err(server_needed(lang))
-        }
-        Err(terminal_sync::central::EnrollError::Refused { body, .. })
-            if body.code == "card_exists" =>
-        {
+    let signed = match sign_card(t, lang, &identity, &member_no, &check)? {
+        CardSigning::Signed(signed) => signed,
+        CardSigning::NoServer => return Err(server_needed(lang)),
+        CardSigning::Refused(body) if body.code == "card_exists" => {
             return Err(card_exists_elsewhere(lang))
         }
-        Err(terminal_sync::central::EnrollError::Refused { body, .. })
+        CardSigning::Refused(body)
             if kiosk_core::card::CardRefusal::from_code(&body.code).is_some() =>
         {
             return Err(card_refused(lang, &body.code, None))
         }
-        Err(terminal_sync::central::EnrollError::Refused { .. }) => {
-            return Err(server_needed(lang))
-        }
+        CardSigning::Refused(_) => return Err(server_needed(lang)),
     };
     let replaced = Replaced {
         check,
