@@ -74,22 +74,18 @@ struct Args {
     /// promoted)
     #[arg(long, value_enum, default_value_t = database::Kill::Server)]
     kill: database::Kill,
-    /// Writer threads of each server process on PostgreSQL (`serve --writers`); by default
-    /// this machine's CPUs, which the terminals, the server processes and PostgreSQL all share
-    /// here (a city's database has a machine of its own, and `serve` keeps 4)
+    /// Writer threads of each server process on PostgreSQL (`serve --writers`); `serve`'s own
+    /// default (4) when not given
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     writers: Option<u64>,
 }
 
 impl Args {
-    /// The writers each server process is started with, on PostgreSQL only.
+    /// The writers each server process is started with, when given, on PostgreSQL only.
     fn writers(&self) -> Option<usize> {
-        (self.database != "sqlite").then(|| {
-            self.writers.map_or_else(
-                || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-                |writers| usize::try_from(writers).unwrap_or(1),
-            )
-        })
+        self.writers
+            .filter(|_| self.database != "sqlite")
+            .map(|writers| usize::try_from(writers).unwrap_or(1))
     }
 }
 
@@ -102,6 +98,11 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(
         args.compress >= 1.0,
         "--compress는 1 이상이어야 합니다 / --compress must be at least 1"
+    );
+    anyhow::ensure!(
+        args.writers.is_none() || args.database != "sqlite",
+        "--writers는 PostgreSQL에서만 씁니다: --database postgres 를 주세요 / --writers is for \
+         PostgreSQL's server processes: give --database postgres"
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
