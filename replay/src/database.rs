@@ -96,10 +96,10 @@ impl Database {
             "postgres" => Engine::Postgres {
                 given: None,
                 clusters: Mutex::new(Some(Clusters {
-                    // Shared buffers as a database machine is given them (a quarter of
-                    // its memory, here as much as the morning's tables and indexes need):
-                    // 64 MB would read most rows through the kernel's cache. The standby
-                    // copies this configuration.
+                    // Shared buffers as a database machine is given them, not the 64 MB
+                    // of a test's cluster, which the morning's database (about 1 GB at half
+                    // scale, more at full) would pass through the kernel's cache. The
+                    // standby copies this configuration.
                     primary: Cluster::start_with(&["shared_buffers = 1GB"])
                         .context("starting PostgreSQL")?,
                     standby: None,
