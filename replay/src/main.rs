@@ -12,6 +12,7 @@
 
 mod database;
 mod day;
+mod machine;
 mod metrics;
 mod report;
 mod server;
@@ -54,7 +55,7 @@ struct Args {
     /// Seed of the day's people and visits
     #[arg(long, default_value_t = 9988)]
     seed: u64,
-    /// Folder for the report (replay.md, replay.svg)
+    /// Folder for the report (replay.md, replay.svg, and replay.csv with every second)
     #[arg(long, value_name = "DIR", default_value = "target/replay")]
     out: PathBuf,
     /// Exit with status 1 unless every verdict holds for Palpal's terminals
@@ -122,6 +123,8 @@ fn main() -> anyhow::Result<()> {
         base_dir.path(),
     )?);
     let base = Base::prepare(&args, &database, base_dir.path())?;
+    // Measured while nothing else of the replay runs, before the morning.
+    let signing_rate = machine::signatures_per_second(Duration::from_millis(500));
     let mut runs = Vec::new();
     for mode in modes {
         eprintln!(
@@ -139,7 +142,7 @@ fn main() -> anyhow::Result<()> {
     let first = &runs[0];
     let header = format!(
         "`palpal-replay --scale {} --compress {} --seed {}{}` with `{}` serving over TLS on {}, \
-         on {} CPUs, {}.\n\n\
+         on {} CPUs (one made {} Ed25519 signatures a second before the morning), {}.\n\n\
          Counts: {} existing members, {} sign-ups at {} kiosks ({} of them 10:00–10:10), {} \
          counters with {} visits each (about 40% redeem, 3% of those voided), {}; simulated \
          09:55–11:55, compressed {}× ({:.0} s of wall-clock per mode, then until everything \
@@ -151,6 +154,7 @@ fn main() -> anyhow::Result<()> {
         args.central.display(),
         database.describe(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
+        machine::shown(signing_rate),
         Utc::now().format("%Y-%m-%d"),
         first.verdicts.members_checked,
         first.verdicts.registrations_confirmed + first.verdicts.turned_away.values().sum::<u64>(),
@@ -167,6 +171,10 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(
         args.out.join("replay.svg"),
         report::svg(&runs, args.compress, outage_shaded(kill)),
+    )?;
+    std::fs::write(
+        args.out.join("replay.csv"),
+        report::timeline_csv(&runs, args.compress),
     )?;
     println!("{md}");
     println!("report: {}", args.out.join("replay.md").display());

@@ -1,5 +1,6 @@
-//! The report: Markdown with the verdicts and figures of each mode side by side, and an SVG
-//! plot over simulated time of offered load and goodput, latency, queues and server memory.
+//! The report: Markdown with the verdicts and figures of each mode side by side, an SVG
+//! plot over simulated time of offered load and goodput, latency, queues and server memory,
+//! and the same seconds as CSV, for whoever wants to look closer.
 
 use std::fmt::Write as _;
 
@@ -85,6 +86,45 @@ pub fn figures(run: &ModeRun, compress: f64) -> Figures {
     f.surge_p99_ms = ms(quantile(&mut in_surge, 0.99));
     f
 }
+
+/// Every second of every run, one line each: the mode, the real second, the simulated time
+/// of day it began at, operations offered and answered, requests by how they ended, the
+/// latency p50 and p99 (ms) of the requests answered in it, operations waiting on terminals
+/// at its end, and the server's memory (KiB, 0 while it was down).
+pub fn timeline_csv(runs: &[ModeRun], compress: f64) -> String {
+    let mut out = String::from(
+        "mode,second,simulated,offered,answered,http_200,http_429,http_other,no_answer,\
+         p50_ms,p99_ms,waiting,server_kib\n",
+    );
+    for run in runs {
+        for (second, b) in run.buckets.iter().enumerate() {
+            let sim = (second as f64 * compress) as u64 + START_SECS;
+            let mut latencies = b.latencies.clone();
+            let p50 = ms(quantile(&mut latencies, 0.5));
+            let p99 = ms(quantile(&mut latencies, 0.99));
+            let _ = writeln!(
+                out,
+                "{},{second},{:02}:{:02}:{:02},{},{},{},{},{},{},{p50:.1},{p99:.1},{},{}",
+                run.name,
+                sim / 3600,
+                sim / 60 % 60,
+                sim % 60,
+                b.offered,
+                b.settled,
+                b.ok,
+                b.overloaded,
+                b.errors,
+                b.failed,
+                b.queued,
+                b.rss_kib
+            );
+        }
+    }
+    out
+}
+
+/// 09:55, where the simulated morning starts, in seconds of the day.
+const START_SECS: u64 = (9 * 60 + 55) * 60;
 
 fn sum_map(map: &std::collections::BTreeMap<String, u64>) -> String {
     if map.is_empty() {
@@ -377,5 +417,52 @@ fn pretty(v: f64) -> String {
         format!("{v:.0}")
     } else {
         format!("{v:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(name: &'static str, buckets: Vec<Bucket>) -> ModeRun {
+        ModeRun {
+            name,
+            buckets,
+            verdicts: Verdicts::default(),
+            shells: ShellReport::default(),
+            peak_server_kib: 0,
+            drain_sim_secs: None,
+            real_secs: 0.0,
+            other_statuses: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_timeline_has_a_line_a_second_on_simulated_time() {
+        let busy = Bucket {
+            offered: 7,
+            settled: 5,
+            ok: 2,
+            overloaded: 3,
+            errors: 1,
+            failed: 4,
+            latencies: vec![1_000, 3_000, 200_000],
+            queued: 12,
+            rss_kib: 2048,
+            sampled: true,
+        };
+        let csv = timeline_csv(
+            &[
+                run("palpal", vec![Bucket::default(), busy]),
+                run("naive", vec![Bucket::default()]),
+            ],
+            20.0,
+        );
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 4, "a header and three seconds: {csv}");
+        assert!(lines[0].starts_with("mode,second,simulated,offered,answered,http_200,http_429"));
+        assert_eq!(lines[1], "palpal,0,09:55:00,0,0,0,0,0,0,0.0,0.0,0,0");
+        assert_eq!(lines[2], "palpal,1,09:55:20,7,5,2,3,1,4,3.0,200.0,12,2048");
+        assert_eq!(lines[3], "naive,0,09:55:00,0,0,0,0,0,0,0.0,0.0,0,0");
     }
 }
