@@ -2294,15 +2294,6 @@ fn sign_up_facts(
     Ok((row.get(4), facts))
 }
 
-fn balance_of(tx: &mut impl Sql, member_id: i64) -> anyhow::Result<(i64, i64)> {
-    Ok(tx
-        .query_opt(
-            "SELECT credited, spent FROM balances WHERE member_id = $1",
-            &[&member_id],
-        )?
-        .map_or((0, 0), |row| (row.get(0), row.get(1))))
-}
-
 /// The published redemption keys as a counter trusts them.
 fn redemption_key_set(tx: &mut (impl Sql + ?Sized)) -> anyhow::Result<KeySet> {
     let mut published = Vec::new();
@@ -2336,15 +2327,6 @@ fn member_revoked(tx: &mut impl Sql, id: Option<i64>) -> anyhow::Result<Option<b
 }
 
 /// The lowest operation number `terminal` told the server on any day after `day`.
-fn told_after(tx: &mut impl Sql, terminal: i64, day: &str) -> anyhow::Result<Option<i64>> {
-    Ok(tx
-        .query_one(
-            "SELECT MIN(sequence) FROM terminal_contacts WHERE terminal_id = $1 AND day > $2",
-            &[&terminal, &day],
-        )?
-        .get(0))
-}
-
 fn hold(
     tx: &mut impl Sql,
     policies: &PolicySet,
@@ -2505,40 +2487,46 @@ fn void(
     seq: Option<u64>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OpResult> {
-    let found: Option<(i64, i64, String, Option<i64>)> = tx
-        .query_opt(
-            "SELECT member_id, amount, day, seq FROM holds
-             WHERE op_id = $1 AND terminal_id = $2 AND status = 'posted'
-             FOR UPDATE",
-            &[&payload.hold_op_id, &terminal.id],
-        )?
-        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)));
+    // The posted hold, locked, with the lowest operation number its terminal told on a later
+    // day: one statement.
+    let found = tx.query_opt(
+        "SELECT h.member_id, h.amount, h.day, h.seq,
+                (SELECT MIN(c.sequence) FROM terminal_contacts c
+                 WHERE c.terminal_id = h.terminal_id AND c.day > h.day)
+         FROM holds h
+         WHERE h.op_id = $1 AND h.terminal_id = $2 AND h.status = 'posted'
+         FOR UPDATE OF h",
+        &[&payload.hold_op_id, &terminal.id],
+    )?;
     let (posted, told) = match &found {
-        Some((_, _, day, seq)) => (
+        Some(row) => (
             Some(holds::PostedHold {
-                day: super::parse_ymd(day)?,
-                seq: *seq,
+                day: super::parse_ymd(row.get::<_, &str>(2))?,
+                seq: row.get(3),
             }),
-            told_after(tx, terminal.id, day)?,
+            row.get(4),
         ),
         None => (None, None),
     };
     if let Err(reason) = holds::void(&payload.voided_at, seq, posted, told, now) {
         return Ok(OpResult::rejected(op_id, reason));
     }
-    let Some((member_id, amount, _, _)) = found else {
+    let Some(row) = found else {
         anyhow::bail!("a void of no hold was taken");
     };
-    tx.execute(
-        "UPDATE holds SET status = 'voided', void_op_id = $2 WHERE op_id = $1",
-        &[&payload.hold_op_id, &op_id],
-    )?;
-    tx.execute(
-        "UPDATE balances SET spent = spent - $2 WHERE member_id = $1",
-        &[&member_id, &amount],
-    )?;
+    let (member_id, amount): (i64, i64) = (row.get(0), row.get(1));
+    // The hold voided and its points given back, reading the balance after: one statement.
+    let (credited, spent): (i64, i64) = tx
+        .query_opt(
+            "WITH h AS (
+                 UPDATE holds SET status = 'voided', void_op_id = $2 WHERE op_id = $1
+             )
+             UPDATE balances SET spent = spent - $4 WHERE member_id = $3
+             RETURNING credited, spent",
+            &[&payload.hold_op_id, &op_id, &member_id, &amount],
+        )?
+        .map_or((0, 0), |row| (row.get(0), row.get(1)));
     tx.touch("balance", member_id)?;
-    let (credited, spent) = balance_of(tx, member_id)?;
     let mut result = OpResult::accepted(op_id);
     result.member_number = Some(member_number(member_id));
     result.balance = Some(credited - spent);
