@@ -58,6 +58,9 @@ pub const VISITS_PER_COUNTER: usize = 120;
 /// Days of step reports each existing member has before the day.
 pub const HISTORY_DAYS: u64 = 7;
 
+/// 09:55, where the simulated morning starts, in seconds of the day.
+pub const START: u32 = (9 * 60 + 55) * 60;
+
 /// The simulated window, in seconds from 09:55.
 pub const WINDOW: u32 = 7_200;
 pub const SURGE: (u32, u32) = (300, 900);
@@ -196,7 +199,7 @@ impl Day {
 
     /// Member `m`'s cumulative steps at simulated second `at` (09:55 + `at`).
     pub fn steps_at(&self, member: usize, at: u32) -> u32 {
-        let hours = (9.0 * 3600.0 + 55.0 * 60.0 + f64::from(at)) / 3600.0;
+        let hours = f64::from(START + at) / 3600.0;
         (f64::from(self.pace[member]) * hours) as u32
     }
 }

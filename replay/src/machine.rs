@@ -27,16 +27,7 @@ pub fn signatures_per_second(over: Duration) -> f64 {
 pub fn shown(figure: f64) -> String {
     let digits = figure.max(1.0).log10().floor() as i32;
     let step = 10f64.powi((digits - 2).max(0));
-    let rounded = ((figure / step).round() * step) as u64;
-    let text = rounded.to_string();
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i > 0 && (text.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    merchant_core::redemption::grouped(((figure / step).round() * step) as u64)
 }
 
 #[cfg(test)]

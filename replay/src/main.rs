@@ -82,10 +82,10 @@ struct Args {
 }
 
 impl Args {
-    /// The writers each server process is started with, when given, on PostgreSQL only.
+    /// The writers each server process is started with, when given (only with PostgreSQL:
+    /// `main` refuses them with SQLite).
     fn writers(&self) -> Option<usize> {
         self.writers
-            .filter(|_| self.database != "sqlite")
             .map(|writers| usize::try_from(writers).unwrap_or(1))
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::day::{OUTAGE, SURGE, WINDOW};
+use crate::day::{OUTAGE, START, SURGE, WINDOW};
 use crate::metrics::{quantile, Bucket};
 use crate::terminal::ShellReport;
 use crate::verdict::Verdicts;
@@ -98,7 +98,7 @@ pub fn timeline_csv(runs: &[ModeRun], compress: f64) -> String {
     );
     for run in runs {
         for (second, b) in run.buckets.iter().enumerate() {
-            let sim = (second as f64 * compress) as u64 + START_SECS;
+            let sim = (second as f64 * compress) as u64 + u64::from(START);
             let mut latencies = b.latencies.clone();
             let p50 = ms(quantile(&mut latencies, 0.5));
             let p99 = ms(quantile(&mut latencies, 0.99));
@@ -122,9 +122,6 @@ pub fn timeline_csv(runs: &[ModeRun], compress: f64) -> String {
     }
     out
 }
-
-/// 09:55, where the simulated morning starts, in seconds of the day.
-const START_SECS: u64 = (9 * 60 + 55) * 60;
 
 fn sum_map(map: &std::collections::BTreeMap<String, u64>) -> String {
     if map.is_empty() {
@@ -389,7 +386,7 @@ pub fn svg(runs: &[ModeRun], compress: f64, outage: &str) -> String {
         }
         for tick in (0..=(minutes as u32)).step_by(15) {
             let x = x_of(f64::from(tick));
-            let total = 9 * 60 + 55 + tick;
+            let total = START / 60 + tick;
             let _ = writeln!(
                 out,
                 r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#555"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{:02}:{:02}</text>"##,

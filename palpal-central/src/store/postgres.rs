@@ -2326,7 +2326,6 @@ fn member_revoked(tx: &mut impl Sql, id: Option<i64>) -> anyhow::Result<Option<b
         .map(|row| row.get(0)))
 }
 
-/// The lowest operation number `terminal` told the server on any day after `day`.
 fn hold(
     tx: &mut impl Sql,
     policies: &PolicySet,
